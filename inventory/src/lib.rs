@@ -1,0 +1,17 @@
+//! dcmon's inventory: which hosts to monitor, how to reach them, what to run on them.
+//!
+//! `inventory.toml` has `[defaults]`, `[groups.NAME]` and `[[hosts]]`; settings inherit
+//! defaults < groups < host, and group `hosts` patterns expand ranges such as
+//! `gpu[01-16].dc1`. Loading collects every problem with its `FILE:LINE:COL` instead of
+//! stopping at the first, so one `dcmon inventory check` shows everything to fix.
+
+pub mod hostrange;
+pub mod load;
+pub mod location;
+pub mod model;
+mod raw;
+pub mod selector;
+
+pub use load::{InventoryError, Problem, Problems, expand_path, load, parse, parse_duration};
+pub use model::{Host, Inventory, Transport};
+pub use selector::{SelectorError, select};

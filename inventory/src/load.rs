@@ -1,0 +1,486 @@
+//! Reading `inventory.toml`: parse, collect every problem with its `LINE:COL`, then
+//! resolve inheritance (defaults < groups < host) into a list of hosts.
+
+use crate::hostrange;
+use crate::location::{Seg, line_col, span_of};
+use crate::model::{Host, Inventory, Transport};
+use crate::path;
+use crate::raw::{Entry, RawInventory};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+/// One problem in an inventory file, located for an editor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+/// Every problem found in one inventory file, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems {
+    pub file: String,
+    pub list: Vec<Problem>,
+}
+
+impl fmt::Display for Problems {
+    /// One `FILE:LINE:COL: message` line per problem, the format editors jump to.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.list.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}:{}:{}: {}", self.file, p.line, p.col, p.message)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum InventoryError {
+    #[error("cannot read inventory {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Invalid(Problems),
+}
+
+/// Built-in settings for whatever neither the file nor a group sets.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub user: String,
+    pub port: u16,
+    pub known_hosts: PathBuf,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub probes: Vec<String>,
+}
+
+impl Defaults {
+    pub fn builtin() -> Self {
+        Defaults {
+            user: std::env::var("USER").unwrap_or_else(|_| "root".to_string()),
+            port: 22,
+            known_hosts: expand_path("~/.ssh/known_hosts", Path::new(".")),
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            probes: vec!["os".to_string()],
+        }
+    }
+}
+
+/// Reads and resolves an inventory file. `known_probes` are the probe names the
+/// binary knows; any other name in `probes` is a problem.
+pub fn load(path: &Path, known_probes: &[&str]) -> Result<Inventory, InventoryError> {
+    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&text, path, known_probes).map_err(InventoryError::Invalid)
+}
+
+/// Parses inventory text; `file` names it in messages and anchors relative paths.
+pub fn parse(text: &str, file: &Path, known_probes: &[&str]) -> Result<Inventory, Problems> {
+    let mut checker = Checker {
+        text,
+        doc: None,
+        found: Vec::new(),
+        base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        known_probes,
+    };
+    let result = checker.run();
+    let mut found = std::mem::take(&mut checker.found);
+    found.sort_by_key(|(span, _)| span.as_ref().map_or(0, |s| s.start));
+    let list: Vec<Problem> = found
+        .into_iter()
+        .map(|(span, message)| {
+            let at = line_col(text, span.map_or(0, |s| s.start));
+            Problem {
+                line: at.line,
+                col: at.col,
+                message,
+            }
+        })
+        .collect();
+    match result {
+        Some(inventory) if list.is_empty() => Ok(inventory),
+        _ => Err(Problems {
+            file: file.display().to_string(),
+            list,
+        }),
+    }
+}
+
+struct Checker<'a> {
+    text: &'a str,
+    doc: Option<toml_edit::Document<&'a str>>,
+    found: Vec<(Option<Range<usize>>, String)>,
+    base_dir: PathBuf,
+    known_probes: &'a [&'a str],
+}
+
+const ENTRY_KEYS: &[&str] = &[
+    "name",
+    "address",
+    "groups",
+    "hosts",
+    "transport",
+    "user",
+    "port",
+    "identity",
+    "known_hosts",
+    "accept_new_host_keys",
+    "timeout",
+    "connect_timeout",
+    "become",
+    "probes",
+    "labels",
+];
+
+impl<'a> Checker<'a> {
+    fn problem(&mut self, path: &[Seg], key_only: bool, message: String) {
+        let span = self.doc.as_ref().and_then(|d| span_of(d, path, key_only));
+        self.found.push((span, message));
+    }
+
+    fn run(&mut self) -> Option<Inventory> {
+        let doc = match toml_edit::Document::parse(self.text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                self.found.push((e.span(), format!("TOML syntax: {}", e.message().trim())));
+                return None;
+            }
+        };
+        self.doc = Some(doc);
+        let raw = self.deserialize()?;
+        self.check_level_keys(&raw);
+        self.check_entry(&raw.defaults, &path!["defaults"]);
+        for (name, group) in &raw.groups {
+            self.check_entry(group, &path!["groups", name.as_str()]);
+        }
+        for (i, host) in raw.hosts.iter().enumerate() {
+            self.check_entry(host, &path!["hosts", i]);
+        }
+        self.resolve(&raw)
+    }
+
+    fn deserialize(&mut self) -> Option<RawInventory> {
+        let mut unknown: Vec<Vec<Seg>> = Vec::new();
+        let deserializer = match toml::de::Deserializer::parse(self.text) {
+            Ok(d) => d,
+            Err(e) => {
+                self.found.push((e.span(), e.message().trim().to_string()));
+                return None;
+            }
+        };
+        let raw = serde_ignored::deserialize(deserializer, |p| unknown.push(segments(&p)));
+        for key_path in unknown {
+            let key = match key_path.last() {
+                Some(Seg::Key(k)) => k.clone(),
+                _ => continue,
+            };
+            let table = describe(&key_path[..key_path.len() - 1]);
+            let hint = if key_path.len() == 1 {
+                suggestion(&key, &["defaults", "groups", "hosts"])
+            } else {
+                suggestion(&key, ENTRY_KEYS)
+            };
+            self.problem(&key_path, true, format!("unknown key `{key}` in {table}{hint}"));
+        }
+        match raw {
+            Ok(raw) => Some(raw),
+            Err(e) => {
+                self.found.push((e.span(), e.message().trim().to_string()));
+                None
+            }
+        }
+    }
+
+    /// Keys that exist but belong to another level.
+    fn check_level_keys(&mut self, raw: &RawInventory) {
+        let misplaced = |e: &Entry, allowed_name: bool, allowed_hosts: bool| {
+            let mut keys = Vec::new();
+            if !allowed_name {
+                for (k, set) in [("name", e.name.is_some()), ("address", e.address.is_some()), ("groups", e.groups.is_some())] {
+                    if set {
+                        keys.push(k);
+                    }
+                }
+            }
+            if !allowed_hosts && e.hosts.is_some() {
+                keys.push("hosts");
+            }
+            keys
+        };
+        for k in misplaced(&raw.defaults, false, false) {
+            self.problem(&path!["defaults", k], true, format!("`{k}` is not allowed in [defaults]: it belongs in [[hosts]] or [groups.NAME]"));
+        }
+        for (name, g) in &raw.groups {
+            for k in misplaced(g, false, true) {
+                self.problem(&path!["groups", name.as_str(), k], true, format!("`{k}` is not allowed in [groups.{name}]: it belongs in a [[hosts]] entry"));
+            }
+        }
+        for (i, h) in raw.hosts.iter().enumerate() {
+            for k in misplaced(h, true, false) {
+                self.problem(&path!["hosts", i, k], true, format!("`{k}` is not allowed in [[hosts]]: list host patterns under [groups.NAME] hosts = [...]"));
+            }
+        }
+    }
+
+    /// Checks one entry's own values, wherever it stands.
+    fn check_entry(&mut self, e: &Entry, at: &[Seg]) {
+        let here = |k: &str| {
+            let mut p = at.to_vec();
+            p.push(Seg::Key(k.to_string()));
+            p
+        };
+        if let Some(t) = &e.transport
+            && t != "ssh"
+            && t != "local"
+        {
+            self.problem(&here("transport"), false, format!("transport `{t}` is unknown: use \"ssh\" or \"local\""));
+        }
+        if e.port == Some(0) {
+            self.problem(&here("port"), false, "port 0 is not a usable SSH port".to_string());
+        }
+        if e.user.as_deref() == Some("") {
+            self.problem(&here("user"), false, "user is empty".to_string());
+        }
+        for key in ["timeout", "connect_timeout"] {
+            let value = if key == "timeout" { &e.timeout } else { &e.connect_timeout };
+            if let Some(v) = value
+                && let Err(why) = parse_duration(v)
+            {
+                self.problem(&here(key), false, format!("{key} `{v}` {why}"));
+            }
+        }
+        if let Some(identity) = &e.identity {
+            let file = expand_path(identity, &self.base_dir);
+            if !file.is_file() {
+                self.problem(&here("identity"), false, format!("identity file {} not found", file.display()));
+            }
+        }
+        if let Some(probes) = &e.probes {
+            let mut seen = BTreeSet::new();
+            for (i, p) in probes.iter().enumerate() {
+                let mut at = here("probes");
+                at.push(Seg::Index(i));
+                if !self.known_probes.contains(&p.as_str()) {
+                    let hint = suggestion(p, self.known_probes);
+                    let known = self.known_probes.join(", ");
+                    self.problem(&at, false, format!("unknown probe `{p}`{hint} (known probes: {known})"));
+                } else if !seen.insert(p) {
+                    self.problem(&at, false, format!("probe `{p}` is listed twice"));
+                }
+            }
+        }
+        if let Some(labels) = &e.labels {
+            for key in labels.keys() {
+                if !is_label_name(key) {
+                    let mut at = here("labels");
+                    at.push(Seg::Key(key.clone()));
+                    self.problem(&at, true, format!("label name `{key}` must match [a-zA-Z_][a-zA-Z0-9_]*"));
+                }
+            }
+        }
+    }
+
+    fn resolve(&mut self, raw: &RawInventory) -> Option<Inventory> {
+        // Which groups claim each name through their `hosts` patterns.
+        let mut claimed: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+        for (group, entry) in &raw.groups {
+            let mut members = BTreeSet::new();
+            for (i, pattern) in entry.hosts.iter().flatten().enumerate() {
+                let at = path!["groups", group.as_str(), "hosts", i];
+                match hostrange::expand(pattern) {
+                    Ok(names) => {
+                        for name in names {
+                            if let Err(why) = check_host_name(&name) {
+                                self.problem(&at, false, why);
+                                break;
+                            }
+                            if !members.insert(name.clone()) {
+                                self.problem(&at, false, format!("host `{name}` is listed twice in group `{group}`"));
+                                break;
+                            }
+                            claimed.entry(name).or_default().push(group);
+                        }
+                    }
+                    Err(e) => self.problem(&at, false, e.to_string()),
+                }
+            }
+        }
+        let mut explicit: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, entry) in raw.hosts.iter().enumerate() {
+            let Some(name) = &entry.name else {
+                self.problem(&path!["hosts", i], false, "[[hosts]] entry has no `name`".to_string());
+                continue;
+            };
+            if let Err(why) = check_host_name(name) {
+                self.problem(&path!["hosts", i, "name"], false, why);
+                continue;
+            }
+            if let Some(&first) = explicit.get(name) {
+                let first_at = self.doc.as_ref().and_then(|d| span_of(d, &path!["hosts", first, "name"], false));
+                let line = first_at.map_or(0, |s| line_col(self.text, s.start).line);
+                self.problem(&path!["hosts", i, "name"], false, format!("duplicate host `{name}` (first defined on line {line})"));
+                continue;
+            }
+            explicit.insert(name.clone(), i);
+            for (j, group) in entry.groups.iter().flatten().enumerate() {
+                if !raw.groups.contains_key(group) {
+                    let hint = suggestion(group, &raw.groups.keys().map(String::as_str).collect::<Vec<_>>());
+                    self.problem(&path!["hosts", i, "groups", j], false, format!("unknown group `{group}`{hint}"));
+                }
+            }
+        }
+        let names: BTreeSet<&String> = claimed.keys().chain(explicit.keys()).collect();
+        if names.is_empty() {
+            self.found.push((Some(0..0), "the inventory defines no hosts: add [[hosts]] entries or [groups.NAME] hosts = [...]".to_string()));
+        }
+        let builtin = Defaults::builtin();
+        let hosts = names
+            .into_iter()
+            .map(|name| {
+                let host_entry = explicit.get(name).map(|&i| &raw.hosts[i]);
+                let mut groups: Vec<&str> = host_entry.and_then(|h| h.groups.as_ref()).into_iter().flatten().map(String::as_str).collect();
+                for g in claimed.get(name).into_iter().flatten() {
+                    if !groups.contains(g) {
+                        groups.push(g);
+                    }
+                }
+                let mut merged = raw.defaults.clone();
+                for g in &groups {
+                    if let Some(entry) = raw.groups.get(*g) {
+                        overlay(&mut merged, entry);
+                    }
+                }
+                if let Some(entry) = host_entry {
+                    overlay(&mut merged, entry);
+                }
+                finish(name, &merged, &groups, &builtin, &self.base_dir)
+            })
+            .collect();
+        Some(Inventory {
+            hosts,
+            groups: raw.groups.keys().cloned().collect(),
+        })
+    }
+}
+
+/// Lays `top` over `base`: set values win, labels merge.
+fn overlay(base: &mut Entry, top: &Entry) {
+    macro_rules! take {
+        ($($field:ident),*) => { $( if top.$field.is_some() { base.$field = top.$field.clone(); } )* };
+    }
+    take!(address, transport, user, port, identity, known_hosts, accept_new_host_keys, timeout, connect_timeout, become_, probes);
+    if let Some(labels) = &top.labels {
+        base.labels.get_or_insert_with(BTreeMap::new).extend(labels.clone());
+    }
+}
+
+fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: &Path) -> Host {
+    // Values were validated above; a bad one already made `parse` fail.
+    let duration = |v: &Option<String>, default| v.as_deref().and_then(|s| parse_duration(s).ok()).unwrap_or(default);
+    Host {
+        name: name.to_string(),
+        address: e.address.clone().unwrap_or_else(|| name.to_string()),
+        transport: if e.transport.as_deref() == Some("local") { Transport::Local } else { Transport::Ssh },
+        port: e.port.unwrap_or(builtin.port),
+        user: e.user.clone().unwrap_or_else(|| builtin.user.clone()),
+        identity: e.identity.as_deref().map(|p| expand_path(p, base_dir)),
+        known_hosts: e.known_hosts.as_deref().map_or_else(|| builtin.known_hosts.clone(), |p| expand_path(p, base_dir)),
+        accept_new_host_keys: e.accept_new_host_keys.unwrap_or(false),
+        timeout: duration(&e.timeout, builtin.timeout),
+        connect_timeout: duration(&e.connect_timeout, builtin.connect_timeout),
+        become_: e.become_.unwrap_or(false),
+        probes: e.probes.clone().unwrap_or_else(|| builtin.probes.clone()),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        labels: e.labels.clone().unwrap_or_default(),
+    }
+}
+
+/// Parses `10s`, `1m30s`, `500ms`; zero is refused (a run that may take no time never runs).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be longer than zero".to_string()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(format!("is not a duration like \"10s\" or \"1m30s\" ({e})")),
+    }
+}
+
+/// Expands `~/` to the home directory and anchors relative paths at `base_dir`.
+pub fn expand_path(raw: &str, base_dir: &Path) -> PathBuf {
+    if raw == "~" || raw.starts_with("~/") {
+        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+        return home.join(raw.trim_start_matches('~').trim_start_matches('/'));
+    }
+    let p = Path::new(raw);
+    if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) }
+}
+
+/// Host names appear in URLs, selectors and file names: no blanks, slashes or selector syntax.
+fn check_host_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("host name is empty".to_string());
+    }
+    if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | ',' | '*' | '?' | '[' | ']' | '"' | '\'')) {
+        return Err(format!("host name `{name}` contains {c:?}, which host names may not"));
+    }
+    if name.starts_with('-') {
+        return Err(format!("host name `{name}` may not start with `-`"));
+    }
+    if name.contains(':') && name.parse::<std::net::Ipv6Addr>().is_err() {
+        return Err(format!("host name `{name}` contains `:` but is not an IPv6 address"));
+    }
+    Ok(())
+}
+
+fn is_label_name(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
+    use serde_ignored::Path as P;
+    let mut out = match path {
+        P::Root => return Vec::new(),
+        P::Seq { parent, .. } | P::Map { parent, .. } | P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            segments(parent)
+        }
+    };
+    match path {
+        P::Seq { index, .. } => out.push(Seg::Index(*index)),
+        P::Map { key, .. } => out.push(Seg::Key(key.clone())),
+        _ => {}
+    }
+    out
+}
+
+fn describe(table: &[Seg]) -> String {
+    match table {
+        [] => "the top level".to_string(),
+        [Seg::Key(d)] if d == "defaults" => "[defaults]".to_string(),
+        [Seg::Key(g), Seg::Key(name), ..] if g == "groups" => format!("[groups.{name}]"),
+        [Seg::Key(h), Seg::Index(i), ..] if h == "hosts" => format!("[[hosts]] entry #{}", i + 1),
+        _ => "this table".to_string(),
+    }
+}
+
+/// ", did you mean `x`?" when a known word is close to the typed one.
+fn suggestion(typed: &str, known: &[&str]) -> String {
+    known
+        .iter()
+        .map(|k| (strsim::damerau_levenshtein(typed, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map_or_else(String::new, |(_, k)| format!(", did you mean `{k}`?"))
+}
+
+#[cfg(test)]
+#[path = "load_tests.rs"]
+mod tests;

@@ -1,0 +1,90 @@
+//! Tests of `load`: inheritance and located problems.
+
+use super::*;
+
+const PROBES: &[&str] = &["os", "ipmi", "nvidia", "nvme"];
+
+fn problems(text: &str) -> Vec<String> {
+    match parse(text, Path::new("inv.toml"), PROBES) {
+        Ok(_) => Vec::new(),
+        Err(p) => p.to_string().lines().map(str::to_string).collect(),
+    }
+}
+
+#[test]
+fn inheritance_defaults_then_groups_then_host() {
+    let text = r#"
+[defaults]
+user = "monitor"
+port = 2222
+timeout = "5s"
+labels = { dc = "dc1" }
+
+[groups.gpu]
+hosts = ["gpu[01-03].dc1"]
+labels = { rack = "r12" }
+probes = ["os", "nvidia"]
+become = true
+
+[[hosts]]
+name = "gpu02.dc1"
+address = "10.0.0.2"
+port = 22
+labels = { rack = "r13" }
+
+[[hosts]]
+name = "db1"
+address = "10.0.0.5"
+"#;
+    let inv = parse(text, Path::new("/etc/dcmon/inv.toml"), PROBES).unwrap();
+    let names: Vec<_> = inv.hosts.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(names, ["db1", "gpu01.dc1", "gpu02.dc1", "gpu03.dc1"]);
+    let gpu02 = inv.host("gpu02.dc1").unwrap();
+    assert_eq!(gpu02.address, "10.0.0.2");
+    assert_eq!(gpu02.port, 22);
+    assert_eq!(gpu02.user, "monitor");
+    assert!(gpu02.become_);
+    assert_eq!(gpu02.probes, ["os", "nvidia"]);
+    assert_eq!(gpu02.groups, ["gpu"]);
+    assert_eq!(gpu02.labels.get("rack").unwrap(), "r13");
+    assert_eq!(gpu02.labels.get("dc").unwrap(), "dc1");
+    assert_eq!(gpu02.timeout, Duration::from_secs(5));
+    let gpu01 = inv.host("gpu01.dc1").unwrap();
+    assert_eq!(gpu01.address, "gpu01.dc1");
+    assert_eq!(gpu01.port, 2222);
+    let db1 = inv.host("db1").unwrap();
+    assert_eq!(db1.probes, ["os"]);
+    assert!(!db1.become_);
+    assert!(db1.groups.is_empty());
+}
+
+#[test]
+fn relative_paths_anchor_at_the_inventory() {
+    let text = "[defaults]\nknown_hosts = \"kh\"\n[[hosts]]\nname = \"a\"\n";
+    let inv = parse(text, Path::new("/etc/dcmon/inv.toml"), PROBES).unwrap();
+    assert_eq!(inv.hosts[0].known_hosts, Path::new("/etc/dcmon/kh"));
+}
+
+#[test]
+fn every_problem_is_reported_with_its_place() {
+    let text = "[defaults]\nusr = \"x\"\ntimeout = \"soon\"\n\n[[hosts]]\nname = \"a\"\nprobes = [\"os\", \"nvida\"]\nnmae = \"b\"\n";
+    let got = problems(text);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got[0].starts_with("inv.toml:2:1: unknown key `usr` in [defaults], did you mean `user`?"), "{got:?}");
+    assert!(got[1].starts_with("inv.toml:3:11: timeout `soon` is not a duration"), "{got:?}");
+    assert!(got[2].starts_with("inv.toml:7:17: unknown probe `nvida`, did you mean `nvidia`?"), "{got:?}");
+    assert!(got[3].starts_with("inv.toml:8:1: unknown key `nmae` in [[hosts]] entry #1, did you mean `name`?"), "{got:?}");
+}
+
+#[test]
+fn type_errors_keep_toml_spans() {
+    let got = problems("[[hosts]]\nname = \"a\"\nport = \"twenty-two\"\n");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("inv.toml:3:8: "), "{got:?}");
+}
+
+#[test]
+fn empty_inventory_is_a_problem() {
+    let got = problems("");
+    assert_eq!(got, ["inv.toml:1:1: the inventory defines no hosts: add [[hosts]] entries or [groups.NAME] hosts = [...]"]);
+}

@@ -1,0 +1,79 @@
+//! The resolved inventory: every host with its inherited settings applied.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How the poller reaches a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Ssh,
+    /// The poller's own machine, without SSH.
+    Local,
+}
+
+/// One monitored host, fully resolved (defaults < groups < host).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Host {
+    pub name: String,
+    pub address: String,
+    pub transport: Transport,
+    pub port: u16,
+    pub user: String,
+    /// None: try the usual `~/.ssh/id_*` files.
+    pub identity: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+    pub accept_new_host_keys: bool,
+    #[serde(serialize_with = "as_human")]
+    pub timeout: Duration,
+    #[serde(serialize_with = "as_human")]
+    pub connect_timeout: Duration,
+    #[serde(rename = "become")]
+    pub become_: bool,
+    pub probes: Vec<String>,
+    pub groups: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+fn as_human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+/// All hosts of an inventory, sorted by name, plus the group names it defines.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub hosts: Vec<Host>,
+    pub groups: Vec<String>,
+}
+
+impl Inventory {
+    /// The inventory used when none is given: the poller's own machine.
+    pub fn local(hostname: &str) -> Self {
+        let settings = crate::load::Defaults::builtin();
+        Inventory {
+            hosts: vec![Host {
+                name: hostname.to_string(),
+                address: "localhost".to_string(),
+                transport: Transport::Local,
+                port: settings.port,
+                user: settings.user,
+                identity: None,
+                known_hosts: settings.known_hosts,
+                accept_new_host_keys: false,
+                timeout: settings.timeout,
+                connect_timeout: settings.connect_timeout,
+                become_: false,
+                probes: settings.probes,
+                groups: Vec::new(),
+                labels: BTreeMap::new(),
+            }],
+            groups: Vec::new(),
+        }
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.hosts.iter().find(|h| h.name == name)
+    }
+}

@@ -1,0 +1,58 @@
+//! The inventory file as serde reads it, before inheritance is applied.
+//!
+//! One `Entry` shape serves `[defaults]`, `[groups.NAME]` and `[[hosts]]`, so the
+//! inheritable settings are declared once; keys that only make sense at one level
+//! (`name` on a host, `hosts` on a group) are checked in `load`. Unknown keys are not
+//! refused by serde (`deny_unknown_fields` stops at the first): `serde_ignored`
+//! collects all of them so `dcmon inventory check` reports every one.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RawInventory {
+    /// Settings every host starts from.
+    #[serde(default)]
+    pub defaults: Entry,
+    /// Named groups: settings plus host patterns that belong to the group.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Entry>,
+    /// Hosts listed one by one.
+    #[serde(default)]
+    pub hosts: Vec<Entry>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct Entry {
+    /// Host only: the host's name, shown everywhere and used in selectors.
+    pub name: Option<String>,
+    /// Host only: where to connect (defaults to the name).
+    pub address: Option<String>,
+    /// Host only: groups the host joins.
+    pub groups: Option<Vec<String>>,
+    /// Group only: host patterns (`gpu[01-16].dc1`) that belong to the group.
+    pub hosts: Option<Vec<String>>,
+    /// `ssh` (default) or `local` (run probes on the poller's own machine).
+    pub transport: Option<String>,
+    /// SSH login name.
+    pub user: Option<String>,
+    /// SSH port.
+    pub port: Option<u16>,
+    /// Private key file for public-key authentication.
+    pub identity: Option<String>,
+    /// known_hosts file that host keys are checked against.
+    pub known_hosts: Option<String>,
+    /// Record unknown host keys instead of refusing them (trust on first use).
+    pub accept_new_host_keys: Option<bool>,
+    /// Deadline of one probe run, such as `10s`.
+    pub timeout: Option<String>,
+    /// Deadline of connecting: TCP, SSH handshake and authentication.
+    pub connect_timeout: Option<String>,
+    /// Run probes through `sudo -n`.
+    #[serde(rename = "become")]
+    pub become_: Option<bool>,
+    /// Probes to run on the host.
+    pub probes: Option<Vec<String>>,
+    /// Free-form labels attached to every series of the host.
+    pub labels: Option<BTreeMap<String, String>>,
+}

@@ -1,0 +1,25 @@
+//! The `os` probe: load, CPU, memory, disks, filesystems, network, uptime and OS facts
+//! from `/proc`, `df` and `/etc/os-release`, read by one POSIX sh script as a normal user.
+
+mod parse;
+
+pub use parse::parse;
+
+use crate::registry::Probe;
+use std::time::Duration;
+
+/// The script that runs on the host; what is tested is what ships.
+pub const SCRIPT: &str = include_str!("os.sh");
+
+pub const PROBE: Probe = Probe {
+    name: "os",
+    description: "load, CPU, memory, disks, filesystems, network, uptime; OS, kernel and CPU facts",
+    script: SCRIPT,
+    parse,
+    default_interval: Duration::from_secs(30),
+    default_timeout: Duration::from_secs(10),
+    privileges: "none",
+};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,15 @@
+//! dcmon's probes: what runs on a monitored host and how its output becomes samples.
+//!
+//! A probe is a folder (`probes/<name>/`) holding the script sent to the host, a pure
+//! parser from the script's text to [`ProbeOutput`], real captures in `testdata/`, and
+//! tests. Parsers never do IO, never read the clock and never panic: bad input becomes
+//! [`ParseError`] warnings next to whatever samples could still be read.
+
+mod output;
+pub mod registry;
+
+#[path = "../os/mod.rs"]
+pub mod os;
+
+pub use output::{Fact, Kind, Labels, ParseError, ProbeOutput, Sample};
+pub use registry::{PROBES, Probe, find, names};

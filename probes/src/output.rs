@@ -1,0 +1,135 @@
+//! What parsers produce: samples, facts and the problems met on the way.
+
+use serde::Serialize;
+use std::fmt;
+use thiserror::Error;
+
+/// Gauges go up and down; counters only grow (until a reset) and are stored raw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Gauge,
+    Counter,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+        }
+    }
+}
+
+/// Label pairs kept sorted by name, so equal label sets compare and store equal.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Labels(Vec<(String, String)>);
+
+impl Labels {
+    pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        let mut pairs: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        pairs.sort();
+        pairs.dedup_by(|a, b| a.0 == b.0);
+        Labels(pairs)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for Labels {
+    /// Prometheus style: `{cpu="0",mode="user"}`, empty for no labels.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        f.write_str("{")?;
+        for (i, (k, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}={v:?}")?;
+        }
+        f.write_str("}")
+    }
+}
+
+/// One value of one series at the time of the probe run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Sample {
+    /// Prometheus-style name with the unit in it: `node_memory_used_bytes`.
+    pub name: String,
+    pub labels: Labels,
+    pub value: f64,
+    pub kind: Kind,
+    /// `bytes`, `seconds`, `celsius`, ... or empty for plain counts and ratios.
+    pub unit: &'static str,
+}
+
+/// A slow-changing property of the host: OS, kernel, CPU model, serial numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Fact {
+    pub key: String,
+    pub value: String,
+}
+
+/// A problem in probe output. The other sections or lines still count.
+#[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
+pub enum ParseError {
+    #[error("section `{section}` is missing from the output")]
+    MissingSection { section: String },
+    #[error("section `{section}` line {line}: {reason}")]
+    Malformed { section: String, line: usize, reason: String },
+    #[error("output ends early (no end marker): the run was cut off or the script failed")]
+    Truncated,
+}
+
+/// Everything one probe run yielded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProbeOutput {
+    pub samples: Vec<Sample>,
+    pub facts: Vec<Fact>,
+    pub warnings: Vec<ParseError>,
+}
+
+impl ProbeOutput {
+    pub fn gauge(&mut self, name: &str, labels: Labels, value: f64, unit: &'static str) {
+        self.push(name, labels, value, Kind::Gauge, unit);
+    }
+
+    pub fn counter(&mut self, name: &str, labels: Labels, value: f64, unit: &'static str) {
+        self.push(name, labels, value, Kind::Counter, unit);
+    }
+
+    /// Non-finite values (a NaN from a garbled number) are never stored.
+    fn push(&mut self, name: &str, labels: Labels, value: f64, kind: Kind, unit: &'static str) {
+        if value.is_finite() {
+            self.samples.push(Sample {
+                name: name.to_string(),
+                labels,
+                value,
+                kind,
+                unit,
+            });
+        }
+    }
+
+    pub fn fact(&mut self, key: &str, value: &str) {
+        let value = value.trim();
+        if !value.is_empty() {
+            self.facts.push(Fact {
+                key: key.to_string(),
+                value: value.to_string(),
+            });
+        }
+    }
+}
