@@ -1,1 +1,35 @@
-fn main(){}
+//! The `dcmon` binary: glue over the library crates. `main` calls `run`, which turns
+//! parsed arguments into a command and returns the exit code: 0 all good, 1 the
+//! command ran and found problems (a bad inventory, a failed host), 2 it could not run.
+
+mod args;
+mod inventory_cmd;
+mod poll_cmd;
+mod series_cmd;
+mod table;
+
+use args::{Cli, Command, InventoryCommand};
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("dcmon: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Inventory { command } => match command {
+            InventoryCommand::Check { file } => inventory_cmd::check(&file),
+            InventoryCommand::List { file, selector, json } => inventory_cmd::list(&file, selector.as_deref(), json),
+        },
+        Command::Poll(args) => poll_cmd::poll(args),
+        Command::Series(args) => series_cmd::series(args),
+    }
+}

@@ -1,1 +1,60 @@
+//! dcmon's store: SQLite (WAL) holding series, samples, probe runs and facts.
+//!
+//! Writes come in host rounds: everything one host yielded in one round lands in one
+//! transaction, so a round is either stored whole or not at all. Reads serve the CLI
+//! (and later the dashboard).
 
+mod query;
+mod schema;
+mod write;
+
+pub use query::{SeriesFilter, SeriesLatest};
+pub use write::{HostRound, ProbeRun, RunStatus};
+
+use rusqlite::Connection;
+use std::collections::HashMap;
+use std::path::Path;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open { path: String, source: rusqlite::Error },
+    #[error("cannot migrate database {path} to the current schema: {source}")]
+    Migrate { path: String, source: rusqlite_migration::Error },
+    #[error("database {what}: {source}")]
+    Sql { what: &'static str, source: rusqlite::Error },
+}
+
+/// Wraps a rusqlite error with what was being done.
+pub(crate) fn sql(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Sql { what, source }
+}
+
+/// An open database. Not `Sync`: one writer owns it (the poller runs it on its own thread).
+pub struct Store {
+    conn: Connection,
+    /// (host, name, labels JSON) → series id, so a round does not look every series up.
+    series_ids: HashMap<(String, String, String), i64>,
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `path`.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+        // WAL lets the dashboard read while the poller writes; NORMAL sync is safe in WAL
+        // (a power cut may lose the last commits, never corrupt the file).
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+        schema::MIGRATIONS.to_latest(&mut conn).map_err(|source| StoreError::Migrate { path: shown, source })?;
+        Ok(Store {
+            conn,
+            series_ids: HashMap::new(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,73 @@
+//! Command-line arguments (clap). Validation beyond shape happens in the commands.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "dcmon", version, about = "Agentless datacenter monitor: SSH in, read the hardware, keep the history")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check or list an inventory file.
+    Inventory {
+        #[command(subcommand)]
+        command: InventoryCommand,
+    },
+    /// Run one round of every probe on the selected hosts now, and store the results.
+    Poll(PollArgs),
+    /// List stored series with their latest value.
+    Series(SeriesArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InventoryCommand {
+    /// Report every problem in FILE as FILE:LINE:COL: message; exit 1 if any.
+    Check { file: PathBuf },
+    /// Print the resolved hosts (defaults, groups and ranges applied).
+    List {
+        file: PathBuf,
+        /// A host name, a glob (`gpu*`), `group:NAME` or `label:key=value`; commas join.
+        selector: Option<String>,
+        /// One JSON object per host.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PollArgs {
+    /// Inventory file; without one, the local machine is polled.
+    #[arg(long, short)]
+    pub inventory: Option<PathBuf>,
+    /// SQLite database (created if missing).
+    #[arg(long, default_value = "dcmon.db")]
+    pub db: PathBuf,
+    /// Which hosts: a name, a glob, `group:NAME` or `label:key=value`; commas join.
+    pub selector: Option<String>,
+    /// One JSON object per host, one per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Record host keys not yet in known_hosts (trust on first use); a changed key is still refused.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SeriesArgs {
+    /// SQLite database written by `dcmon poll` or `dcmon serve`.
+    #[arg(long, default_value = "dcmon.db")]
+    pub db: PathBuf,
+    /// Only this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only names matching this glob, such as `node_cpu*`.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// One JSON object per series, one per line.
+    #[arg(long)]
+    pub json: bool,
+}

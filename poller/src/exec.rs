@@ -1,0 +1,41 @@
+//! What a command run on a host gives back, whichever transport ran it.
+
+/// How the remote command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Code(u32),
+    /// Killed by a signal (`KILL`, `TERM`, ...).
+    Signal(String),
+    /// The channel closed without saying.
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecOutput {
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub exit: Exit,
+}
+
+impl ExecOutput {
+    pub fn success(&self) -> bool {
+        self.exit == Exit::Code(0)
+    }
+
+    /// Trimmed stderr for an error message, shortened the way ripgrep shows a failed command.
+    pub fn stderr_excerpt(&self) -> String {
+        let text = String::from_utf8_lossy(&self.stderr);
+        let text = text.trim();
+        match text.char_indices().nth(300) {
+            Some((cut, _)) => format!("{}…", &text[..cut]),
+            None => text.to_string(),
+        }
+    }
+}
+
+/// The command a script is fed to: `sh -s`, under `sudo -n` when the probe needs root.
+/// The script itself travels on stdin, so nothing of it is ever parsed by a shell
+/// command line.
+pub fn script_command(become_root: bool) -> &'static str {
+    if become_root { "sudo -n sh -s" } else { "sh -s" }
+}

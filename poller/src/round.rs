@@ -1,0 +1,163 @@
+//! One poll round: every selected host at once, each through its own transport, each
+//! host's results stored in one transaction.
+
+use crate::error::TransportError;
+use crate::exec::ExecOutput;
+use crate::ingest::Writer;
+use crate::local;
+use crate::ssh::{Connector, DEFAULT_HANDSHAKE_LIMIT};
+use dcmon_inventory::{Host, Transport};
+use dcmon_probes::{Probe, ProbeOutput};
+use dcmon_store::{HostRound, ProbeRun, RunStatus};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Clone)]
+pub struct RoundOptions {
+    /// `--accept-new-host-keys`: trust on first use for every host this round.
+    pub accept_new_host_keys: bool,
+    /// Most bytes of stdout or stderr one run may print.
+    pub output_cap: usize,
+    pub handshake_limit: usize,
+}
+
+impl Default for RoundOptions {
+    fn default() -> Self {
+        RoundOptions {
+            accept_new_host_keys: false,
+            output_cap: 16 << 20,
+            handshake_limit: DEFAULT_HANDSHAKE_LIMIT,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostStatus {
+    Ok,
+    Error,
+}
+
+/// What one host's round came to: the `dcmon poll` row.
+#[derive(Debug, Clone, Serialize)]
+pub struct HostResult {
+    pub host: String,
+    pub status: HostStatus,
+    pub samples: usize,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+/// Polls every host concurrently; results come back in the order of `hosts`.
+pub async fn poll_round(hosts: Vec<Host>, options: &RoundOptions, writer: &Writer) -> Vec<HostResult> {
+    let connector = Arc::new(Connector::new(options.handshake_limit));
+    let tasks: Vec<_> = hosts
+        .into_iter()
+        .map(|host| {
+            let name = host.name.clone();
+            let task = tokio::spawn(poll_host(host, connector.clone(), options.clone(), writer.clone()));
+            (name, task)
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for (name, task) in tasks {
+        results.push(task.await.unwrap_or_else(|e| HostResult {
+            host: name,
+            status: HostStatus::Error,
+            samples: 0,
+            duration_ms: 0,
+            error: Some(format!("internal error: {e}")),
+        }));
+    }
+    results
+}
+
+async fn poll_host(host: Host, connector: Arc<Connector>, options: RoundOptions, writer: Writer) -> HostResult {
+    let started = Instant::now();
+    let probes: Vec<&'static Probe> = host.probes.iter().filter_map(|p| dcmon_probes::find(p)).collect();
+    let mut runs = Vec::with_capacity(probes.len());
+    let session = match host.transport {
+        Transport::Ssh => connector.connect(&host, options.accept_new_host_keys).await.map(Some),
+        Transport::Local => Ok(None),
+    };
+    match session {
+        Err(e) => {
+            let error = e.to_string();
+            for probe in &probes {
+                runs.push(failed_run(probe, now_ms(), started.elapsed(), error.clone()));
+            }
+        }
+        Ok(session) => {
+            for probe in &probes {
+                let (at, clock) = (now_ms(), Instant::now());
+                let result = match &session {
+                    Some(ssh) => ssh.run_script(probe.script, host.become_, host.timeout, options.output_cap).await,
+                    None => local::run_script(probe.script, host.become_, host.timeout, options.output_cap).await,
+                };
+                runs.push(finish_run(probe, host.become_, at, clock.elapsed(), result));
+            }
+            if let Some(ssh) = session {
+                ssh.close().await;
+            }
+        }
+    }
+    let error = runs.iter().find_map(|r| r.error.as_ref().map(|e| if runs.len() > 1 { format!("{}: {e}", r.probe) } else { e.clone() }));
+    let stored = writer.write(HostRound { host: host.name.clone(), runs }).await;
+    let (samples, error) = match stored {
+        Ok(n) => (n, error),
+        Err(e) => (0, Some(format!("storing the round failed: {e}"))),
+    };
+    HostResult {
+        host: host.name,
+        status: if error.is_none() { HostStatus::Ok } else { HostStatus::Error },
+        samples,
+        duration_ms: started.elapsed().as_millis() as u64,
+        error,
+    }
+}
+
+fn failed_run(probe: &Probe, started_ms: i64, took: Duration, error: String) -> ProbeRun {
+    ProbeRun {
+        probe: probe.name.to_string(),
+        started_ms,
+        duration_ms: took.as_millis() as i64,
+        status: RunStatus::Error,
+        error: Some(error),
+        output: ProbeOutput::default(),
+    }
+}
+
+/// Parses what a run printed; a failed exit keeps whatever samples still parsed.
+fn finish_run(probe: &Probe, become_root: bool, started_ms: i64, took: Duration, result: Result<ExecOutput, TransportError>) -> ProbeRun {
+    let exec = match result {
+        Ok(exec) => exec,
+        Err(e) => return failed_run(probe, started_ms, took, e.to_string()),
+    };
+    let output = (probe.parse)(&String::from_utf8_lossy(&exec.stdout));
+    let stderr = exec.stderr_excerpt();
+    let error = if !exec.success() {
+        if become_root && stderr.starts_with("sudo:") {
+            Some(format!("sudo -n failed (passwordless sudo needed for become = true): {stderr}"))
+        } else {
+            Some(format!("exited with {:?}: {stderr}", exec.exit))
+        }
+    } else if output.samples.is_empty() {
+        let why: Vec<String> = output.warnings.iter().map(ToString::to_string).collect();
+        Some(format!("no samples in the output: {}", why.join("; ")))
+    } else {
+        None
+    };
+    ProbeRun {
+        probe: probe.name.to_string(),
+        started_ms,
+        duration_ms: took.as_millis() as i64,
+        status: if error.is_some() { RunStatus::Error } else { RunStatus::Ok },
+        error,
+        output,
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

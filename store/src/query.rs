@@ -1,0 +1,59 @@
+//! Reads for the CLI: series with their latest value.
+
+use crate::{Store, StoreError, sql};
+use rusqlite::params;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Which series to list; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct SeriesFilter {
+    pub host: Option<String>,
+    /// Glob on the series name (`node_cpu*`), as SQLite's GLOB: case-sensitive.
+    pub name: Option<String>,
+}
+
+/// A series and its most recent sample.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesLatest {
+    pub host: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub kind: String,
+    pub unit: String,
+    pub value: f64,
+    /// ms since the epoch
+    pub ts: i64,
+}
+
+impl Store {
+    pub fn series_latest(&self, filter: &SeriesFilter) -> Result<Vec<SeriesLatest>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.host, s.name, s.labels, s.kind, s.unit, x.ts, x.value
+                 FROM series s
+                 JOIN samples x ON x.series_id = s.id
+                  AND x.ts = (SELECT max(ts) FROM samples WHERE series_id = s.id)
+                 WHERE (?1 IS NULL OR s.host = ?1) AND (?2 IS NULL OR s.name GLOB ?2)
+                 ORDER BY s.host, s.name, s.labels",
+            )
+            .map_err(sql("prepare series listing"))?;
+        let rows = stmt
+            .query_map(params![filter.host, filter.name], |r| {
+                let labels: String = r.get(2)?;
+                Ok(SeriesLatest {
+                    host: r.get(0)?,
+                    name: r.get(1)?,
+                    // Labels were written by write_round as a JSON object of strings.
+                    labels: serde_json::from_str(&labels).unwrap_or_default(),
+                    kind: r.get(3)?,
+                    unit: r.get(4)?,
+                    ts: r.get(5)?,
+                    value: r.get(6)?,
+                })
+            })
+            .map_err(sql("list series"))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(sql("read series row"))
+    }
+}

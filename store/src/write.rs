@@ -1,0 +1,119 @@
+//! Ingest: one host round, one transaction.
+
+use crate::{Store, StoreError, sql};
+use dcmon_probes::{Labels, ProbeOutput};
+use rusqlite::params;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunStatus {
+    Ok,
+    Error,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Ok => "ok",
+            RunStatus::Error => "error",
+        }
+    }
+}
+
+/// One run of one probe on one host.
+#[derive(Debug, Clone)]
+pub struct ProbeRun {
+    pub probe: String,
+    /// When the run started, ms since the epoch; its samples carry this time.
+    pub started_ms: i64,
+    pub duration_ms: i64,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub output: ProbeOutput,
+}
+
+/// Everything one host yielded in one round, plus the host's labels from the inventory.
+#[derive(Debug, Clone)]
+pub struct HostRound {
+    pub host: String,
+    pub runs: Vec<ProbeRun>,
+}
+
+/// Canonical JSON for a label set: an object with keys in sorted order.
+pub(crate) fn labels_json(labels: &Labels) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = labels.pairs().iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+impl Store {
+    /// Stores a host round in one transaction; returns the number of samples stored.
+    pub fn write_round(&mut self, round: &HostRound) -> Result<usize, StoreError> {
+        let tx = self.conn.transaction().map_err(sql("begin round"))?;
+        let mut stored = 0;
+        {
+            let mut upsert_series = tx
+                .prepare_cached(
+                    "INSERT INTO series (host, name, labels, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (host, name, labels) DO UPDATE SET kind = excluded.kind, unit = excluded.unit
+                     RETURNING id",
+                )
+                .map_err(sql("prepare series upsert"))?;
+            let mut insert_sample = tx
+                .prepare_cached("INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)")
+                .map_err(sql("prepare sample insert"))?;
+            let mut upsert_fact = tx
+                .prepare_cached(
+                    "INSERT INTO facts (host, key, value, seen) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (host, key) DO UPDATE SET value = excluded.value, seen = excluded.seen",
+                )
+                .map_err(sql("prepare fact upsert"))?;
+            let mut insert_run = tx
+                .prepare_cached(
+                    "INSERT INTO probe_runs (host, probe, started, duration_ms, status, error, warnings, samples)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(sql("prepare probe run insert"))?;
+            for run in &round.runs {
+                for sample in &run.output.samples {
+                    let labels = labels_json(&sample.labels);
+                    let key = (round.host.clone(), sample.name.clone(), labels);
+                    let id = match self.series_ids.get(&key) {
+                        Some(id) => *id,
+                        None => {
+                            let id: i64 = upsert_series
+                                .query_row(params![key.0, key.1, key.2, sample.kind.as_str(), sample.unit], |r| r.get(0))
+                                .map_err(sql("upsert series"))?;
+                            self.series_ids.insert(key, id);
+                            id
+                        }
+                    };
+                    insert_sample.execute(params![id, run.started_ms, sample.value]).map_err(sql("insert sample"))?;
+                    stored += 1;
+                }
+                for fact in &run.output.facts {
+                    upsert_fact.execute(params![round.host, fact.key, fact.value, run.started_ms]).map_err(sql("upsert fact"))?;
+                }
+                let warnings = (!run.output.warnings.is_empty()).then(|| run.output.warnings.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+                insert_run
+                    .execute(params![
+                        round.host,
+                        run.probe,
+                        run.started_ms,
+                        run.duration_ms,
+                        run.status.as_str(),
+                        run.error,
+                        warnings,
+                        run.output.samples.len() as i64
+                    ])
+                    .map_err(sql("insert probe run"))?;
+            }
+        }
+        match tx.commit() {
+            Ok(()) => Ok(stored),
+            Err(e) => {
+                // Ids cached in a rolled-back transaction may not exist: forget them.
+                self.series_ids.clear();
+                Err(sql("commit round")(e))
+            }
+        }
+    }
+}
