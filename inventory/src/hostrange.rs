@@ -80,19 +80,29 @@ fn bracket_values(pattern: &str, body: &str) -> Result<Vec<String>, RangeError> 
             item: item.to_string(),
         };
         let (start, end) = item.split_once('-').unwrap_or((item, item));
-        let is_number = |s: &str| !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit());
+        let is_number =
+            |s: &str| !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit());
         if !is_number(start) || !is_number(end) {
             return Err(not_numeric());
         }
-        let width = if start.len() > 1 && start.starts_with('0') { start.len() } else { 0 };
-        let (from, to): (u64, u64) = (start.parse().map_err(|_| not_numeric())?, end.parse().map_err(|_| not_numeric())?);
+        let width = if start.len() > 1 && start.starts_with('0') {
+            start.len()
+        } else {
+            0
+        };
+        let (from, to): (u64, u64) = (
+            start.parse().map_err(|_| not_numeric())?,
+            end.parse().map_err(|_| not_numeric())?,
+        );
         if from > to {
             return Err(RangeError::Backwards {
                 pattern: pattern.to_string(),
                 item: item.to_string(),
             });
         }
-        if (to - from) as usize >= MAX_EXPANSION || values.len() + (to - from) as usize >= MAX_EXPANSION {
+        if (to - from) as usize >= MAX_EXPANSION
+            || values.len() + (to - from) as usize >= MAX_EXPANSION
+        {
             return Err(RangeError::TooMany(pattern.to_string()));
         }
         values.extend((from..=to).map(|n| format!("{n:0width$}")));
@@ -113,29 +123,53 @@ mod tests {
     #[test]
     fn zero_padded_range_keeps_width() {
         let names = expand("gpu[08-11].dc1").unwrap();
-        assert_eq!(names, vec!["gpu08.dc1", "gpu09.dc1", "gpu10.dc1", "gpu11.dc1"]);
+        assert_eq!(
+            names,
+            vec!["gpu08.dc1", "gpu09.dc1", "gpu10.dc1", "gpu11.dc1"]
+        );
     }
 
     #[test]
     fn address_range_and_lists() {
-        assert_eq!(expand("10.0.0.[1-3]").unwrap(), vec!["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+        assert_eq!(
+            expand("10.0.0.[1-3]").unwrap(),
+            vec!["10.0.0.1", "10.0.0.2", "10.0.0.3"]
+        );
         assert_eq!(expand("n[1,3,7-8]").unwrap(), vec!["n1", "n3", "n7", "n8"]);
     }
 
     #[test]
     fn brackets_multiply_in_order() {
-        assert_eq!(expand("r[1-2]n[1-2]").unwrap(), vec!["r1n1", "r1n2", "r2n1", "r2n2"]);
+        assert_eq!(
+            expand("r[1-2]n[1-2]").unwrap(),
+            vec!["r1n1", "r1n2", "r2n1", "r2n2"]
+        );
     }
 
     #[test]
     fn bad_patterns_are_named() {
-        assert!(matches!(expand("gpu[01-16.dc1"), Err(RangeError::Unclosed(_))));
+        assert!(matches!(
+            expand("gpu[01-16.dc1"),
+            Err(RangeError::Unclosed(_))
+        ));
         assert!(matches!(expand("gpu01]"), Err(RangeError::StrayClose(_))));
         assert!(matches!(expand("gpu[]"), Err(RangeError::Empty(_))));
-        assert!(matches!(expand("gpu[a-b]"), Err(RangeError::NotNumeric { .. })));
-        assert!(matches!(expand("gpu[16-01]"), Err(RangeError::Backwards { .. })));
-        assert!(matches!(expand("gpu[1-1000000]"), Err(RangeError::TooMany(_))));
-        assert!(matches!(expand("a[1-1000]b[1-1000]"), Err(RangeError::TooMany(_))));
+        assert!(matches!(
+            expand("gpu[a-b]"),
+            Err(RangeError::NotNumeric { .. })
+        ));
+        assert!(matches!(
+            expand("gpu[16-01]"),
+            Err(RangeError::Backwards { .. })
+        ));
+        assert!(matches!(
+            expand("gpu[1-1000000]"),
+            Err(RangeError::TooMany(_))
+        ));
+        assert!(matches!(
+            expand("a[1-1000]b[1-1000]"),
+            Err(RangeError::TooMany(_))
+        ));
     }
 
     proptest! {

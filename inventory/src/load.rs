@@ -44,7 +44,10 @@ impl fmt::Display for Problems {
 #[derive(Debug, Error)]
 pub enum InventoryError {
     #[error("cannot read inventory {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Invalid(Problems),
 }
@@ -151,7 +154,8 @@ impl<'a> Checker<'a> {
         let doc = match toml_edit::Document::parse(self.text) {
             Ok(doc) => doc,
             Err(e) => {
-                self.found.push((e.span(), format!("TOML syntax: {}", e.message().trim())));
+                self.found
+                    .push((e.span(), format!("TOML syntax: {}", e.message().trim())));
                 return None;
             }
         };
@@ -189,12 +193,24 @@ impl<'a> Checker<'a> {
             } else {
                 suggestion(&key, ENTRY_KEYS)
             };
-            self.problem(&key_path, true, format!("unknown key `{key}` in {table}{hint}"));
+            self.problem(
+                &key_path,
+                true,
+                format!("unknown key `{key}` in {table}{hint}"),
+            );
         }
         match raw {
             Ok(raw) => Some(raw),
             Err(e) => {
-                self.found.push((e.span(), e.message().trim().to_string()));
+                let key = match (&self.doc, e.span()) {
+                    (Some(doc), Some(span)) => key_at(doc.as_item(), span.start),
+                    _ => None,
+                };
+                let message = plain_words(e.message().trim());
+                self.found.push((
+                    e.span(),
+                    key.map_or(message.clone(), |k| format!("`{k}`: {message}")),
+                ));
                 None
             }
         }
@@ -205,7 +221,11 @@ impl<'a> Checker<'a> {
         let misplaced = |e: &Entry, allowed_name: bool, allowed_hosts: bool| {
             let mut keys = Vec::new();
             if !allowed_name {
-                for (k, set) in [("name", e.name.is_some()), ("address", e.address.is_some()), ("groups", e.groups.is_some())] {
+                for (k, set) in [
+                    ("name", e.name.is_some()),
+                    ("address", e.address.is_some()),
+                    ("groups", e.groups.is_some()),
+                ] {
                     if set {
                         keys.push(k);
                     }
@@ -217,11 +237,23 @@ impl<'a> Checker<'a> {
             keys
         };
         for k in misplaced(&raw.defaults, false, false) {
-            self.problem(&path!["defaults", k], true, format!("`{k}` is not allowed in [defaults]: it belongs in [[hosts]] or [groups.NAME]"));
+            self.problem(
+                &path!["defaults", k],
+                true,
+                format!(
+                    "`{k}` is not allowed in [defaults]: it belongs in [[hosts]] or [groups.NAME]"
+                ),
+            );
         }
         for (name, g) in &raw.groups {
             for k in misplaced(g, false, true) {
-                self.problem(&path!["groups", name.as_str(), k], true, format!("`{k}` is not allowed in [groups.{name}]: it belongs in a [[hosts]] entry"));
+                self.problem(
+                    &path!["groups", name.as_str(), k],
+                    true,
+                    format!(
+                        "`{k}` is not allowed in [groups.{name}]: it belongs in a [[hosts]] entry"
+                    ),
+                );
             }
         }
         for (i, h) in raw.hosts.iter().enumerate() {
@@ -242,16 +274,28 @@ impl<'a> Checker<'a> {
             && t != "ssh"
             && t != "local"
         {
-            self.problem(&here("transport"), false, format!("transport `{t}` is unknown: use \"ssh\" or \"local\""));
+            self.problem(
+                &here("transport"),
+                false,
+                format!("transport `{t}` is unknown: use \"ssh\" or \"local\""),
+            );
         }
         if e.port == Some(0) {
-            self.problem(&here("port"), false, "port 0 is not a usable SSH port".to_string());
+            self.problem(
+                &here("port"),
+                false,
+                "port 0 is not a usable SSH port".to_string(),
+            );
         }
         if e.user.as_deref() == Some("") {
             self.problem(&here("user"), false, "user is empty".to_string());
         }
         for key in ["timeout", "connect_timeout"] {
-            let value = if key == "timeout" { &e.timeout } else { &e.connect_timeout };
+            let value = if key == "timeout" {
+                &e.timeout
+            } else {
+                &e.connect_timeout
+            };
             if let Some(v) = value
                 && let Err(why) = parse_duration(v)
             {
@@ -261,7 +305,11 @@ impl<'a> Checker<'a> {
         if let Some(identity) = &e.identity {
             let file = expand_path(identity, &self.base_dir);
             if !file.is_file() {
-                self.problem(&here("identity"), false, format!("identity file {} not found", file.display()));
+                self.problem(
+                    &here("identity"),
+                    false,
+                    format!("identity file {} not found", file.display()),
+                );
             }
         }
         if let Some(probes) = &e.probes {
@@ -272,7 +320,11 @@ impl<'a> Checker<'a> {
                 if !self.known_probes.contains(&p.as_str()) {
                     let hint = suggestion(p, self.known_probes);
                     let known = self.known_probes.join(", ");
-                    self.problem(&at, false, format!("unknown probe `{p}`{hint} (known probes: {known})"));
+                    self.problem(
+                        &at,
+                        false,
+                        format!("unknown probe `{p}`{hint} (known probes: {known})"),
+                    );
                 } else if !seen.insert(p) {
                     self.problem(&at, false, format!("probe `{p}` is listed twice"));
                 }
@@ -283,7 +335,11 @@ impl<'a> Checker<'a> {
                 if !is_label_name(key) {
                     let mut at = here("labels");
                     at.push(Seg::Key(key.clone()));
-                    self.problem(&at, true, format!("label name `{key}` must match [a-zA-Z_][a-zA-Z0-9_]*"));
+                    self.problem(
+                        &at,
+                        true,
+                        format!("label name `{key}` must match [a-zA-Z_][a-zA-Z0-9_]*"),
+                    );
                 }
             }
         }
@@ -304,7 +360,11 @@ impl<'a> Checker<'a> {
                                 break;
                             }
                             if !members.insert(name.clone()) {
-                                self.problem(&at, false, format!("host `{name}` is listed twice in group `{group}`"));
+                                self.problem(
+                                    &at,
+                                    false,
+                                    format!("host `{name}` is listed twice in group `{group}`"),
+                                );
                                 break;
                             }
                             claimed.entry(name).or_default().push(group);
@@ -317,7 +377,11 @@ impl<'a> Checker<'a> {
         let mut explicit: BTreeMap<String, usize> = BTreeMap::new();
         for (i, entry) in raw.hosts.iter().enumerate() {
             let Some(name) = &entry.name else {
-                self.problem(&path!["hosts", i], false, "[[hosts]] entry has no `name`".to_string());
+                self.problem(
+                    &path!["hosts", i],
+                    false,
+                    "[[hosts]] entry has no `name`".to_string(),
+                );
                 continue;
             };
             if let Err(why) = check_host_name(name) {
@@ -325,21 +389,40 @@ impl<'a> Checker<'a> {
                 continue;
             }
             if let Some(&first) = explicit.get(name) {
-                let first_at = self.doc.as_ref().and_then(|d| span_of(d, &path!["hosts", first, "name"], false));
+                let first_at = self
+                    .doc
+                    .as_ref()
+                    .and_then(|d| span_of(d, &path!["hosts", first, "name"], false));
                 let line = first_at.map_or(0, |s| line_col(self.text, s.start).line);
-                self.problem(&path!["hosts", i, "name"], false, format!("duplicate host `{name}` (first defined on line {line})"));
+                self.problem(
+                    &path!["hosts", i, "name"],
+                    false,
+                    format!("duplicate host `{name}` (first defined on line {line})"),
+                );
                 continue;
             }
             explicit.insert(name.clone(), i);
             for (j, group) in entry.groups.iter().flatten().enumerate() {
                 if !raw.groups.contains_key(group) {
-                    let hint = suggestion(group, &raw.groups.keys().map(String::as_str).collect::<Vec<_>>());
-                    self.problem(&path!["hosts", i, "groups", j], false, format!("unknown group `{group}`{hint}"));
+                    let hint = suggestion(
+                        group,
+                        &raw.groups.keys().map(String::as_str).collect::<Vec<_>>(),
+                    );
+                    self.problem(
+                        &path!["hosts", i, "groups", j],
+                        false,
+                        format!("unknown group `{group}`{hint}"),
+                    );
                 }
             }
         }
         let names: BTreeSet<&String> = claimed.keys().chain(explicit.keys()).collect();
-        if names.is_empty() {
+        let lists_hosts = !raw.hosts.is_empty()
+            || raw
+                .groups
+                .values()
+                .any(|g| g.hosts.as_ref().is_some_and(|h| !h.is_empty()));
+        if !lists_hosts {
             self.found.push((Some(0..0), "the inventory defines no hosts: add [[hosts]] entries or [groups.NAME] hosts = [...]".to_string()));
         }
         let builtin = Defaults::builtin();
@@ -347,7 +430,12 @@ impl<'a> Checker<'a> {
             .into_iter()
             .map(|name| {
                 let host_entry = explicit.get(name).map(|&i| &raw.hosts[i]);
-                let mut groups: Vec<&str> = host_entry.and_then(|h| h.groups.as_ref()).into_iter().flatten().map(String::as_str).collect();
+                let mut groups: Vec<&str> = host_entry
+                    .and_then(|h| h.groups.as_ref())
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str)
+                    .collect();
                 for g in claimed.get(name).into_iter().flatten() {
                     if !groups.contains(g) {
                         groups.push(g);
@@ -377,23 +465,48 @@ fn overlay(base: &mut Entry, top: &Entry) {
     macro_rules! take {
         ($($field:ident),*) => { $( if top.$field.is_some() { base.$field = top.$field.clone(); } )* };
     }
-    take!(address, transport, user, port, identity, known_hosts, accept_new_host_keys, timeout, connect_timeout, become_, probes);
+    take!(
+        address,
+        transport,
+        user,
+        port,
+        identity,
+        known_hosts,
+        accept_new_host_keys,
+        timeout,
+        connect_timeout,
+        become_,
+        probes
+    );
     if let Some(labels) = &top.labels {
-        base.labels.get_or_insert_with(BTreeMap::new).extend(labels.clone());
+        base.labels
+            .get_or_insert_with(BTreeMap::new)
+            .extend(labels.clone());
     }
 }
 
 fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: &Path) -> Host {
     // Values were validated above; a bad one already made `parse` fail.
-    let duration = |v: &Option<String>, default| v.as_deref().and_then(|s| parse_duration(s).ok()).unwrap_or(default);
+    let duration = |v: &Option<String>, default| {
+        v.as_deref()
+            .and_then(|s| parse_duration(s).ok())
+            .unwrap_or(default)
+    };
     Host {
         name: name.to_string(),
         address: e.address.clone().unwrap_or_else(|| name.to_string()),
-        transport: if e.transport.as_deref() == Some("local") { Transport::Local } else { Transport::Ssh },
+        transport: if e.transport.as_deref() == Some("local") {
+            Transport::Local
+        } else {
+            Transport::Ssh
+        },
         port: e.port.unwrap_or(builtin.port),
         user: e.user.clone().unwrap_or_else(|| builtin.user.clone()),
         identity: e.identity.as_deref().map(|p| expand_path(p, base_dir)),
-        known_hosts: e.known_hosts.as_deref().map_or_else(|| builtin.known_hosts.clone(), |p| expand_path(p, base_dir)),
+        known_hosts: e
+            .known_hosts
+            .as_deref()
+            .map_or_else(|| builtin.known_hosts.clone(), |p| expand_path(p, base_dir)),
         accept_new_host_keys: e.accept_new_host_keys.unwrap_or(false),
         timeout: duration(&e.timeout, builtin.timeout),
         connect_timeout: duration(&e.connect_timeout, builtin.connect_timeout),
@@ -416,11 +529,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Expands `~/` to the home directory and anchors relative paths at `base_dir`.
 pub fn expand_path(raw: &str, base_dir: &Path) -> PathBuf {
     if raw == "~" || raw.starts_with("~/") {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/"));
         return home.join(raw.trim_start_matches('~').trim_start_matches('/'));
     }
     let p = Path::new(raw);
-    if p.is_absolute() { p.to_path_buf() } else { base_dir.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base_dir.join(p)
+    }
 }
 
 /// Host names appear in URLs, selectors and file names: no blanks, slashes or selector syntax.
@@ -428,30 +547,41 @@ fn check_host_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("host name is empty".to_string());
     }
-    if let Some(c) = name.chars().find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | ',' | '*' | '?' | '[' | ']' | '"' | '\'')) {
-        return Err(format!("host name `{name}` contains {c:?}, which host names may not"));
+    if let Some(c) = name.chars().find(|c| {
+        c.is_whitespace()
+            || c.is_control()
+            || matches!(c, '/' | ',' | '*' | '?' | '[' | ']' | '"' | '\'')
+    }) {
+        return Err(format!(
+            "host name `{name}` contains {c:?}, which host names may not"
+        ));
     }
     if name.starts_with('-') {
         return Err(format!("host name `{name}` may not start with `-`"));
     }
     if name.contains(':') && name.parse::<std::net::Ipv6Addr>().is_err() {
-        return Err(format!("host name `{name}` contains `:` but is not an IPv6 address"));
+        return Err(format!(
+            "host name `{name}` contains `:` but is not an IPv6 address"
+        ));
     }
     Ok(())
 }
 
 fn is_label_name(key: &str) -> bool {
     let mut chars = key.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 fn segments(path: &serde_ignored::Path<'_>) -> Vec<Seg> {
     use serde_ignored::Path as P;
     let mut out = match path {
         P::Root => return Vec::new(),
-        P::Seq { parent, .. } | P::Map { parent, .. } | P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
-            segments(parent)
-        }
+        P::Seq { parent, .. }
+        | P::Map { parent, .. }
+        | P::Some { parent }
+        | P::NewtypeStruct { parent }
+        | P::NewtypeVariant { parent } => segments(parent),
     };
     match path {
         P::Seq { index, .. } => out.push(Seg::Index(*index)),
@@ -469,6 +599,40 @@ fn describe(table: &[Seg]) -> String {
         [Seg::Key(h), Seg::Index(i), ..] if h == "hosts" => format!("[[hosts]] entry #{}", i + 1),
         _ => "this table".to_string(),
     }
+}
+
+/// The innermost key whose value spans `offset`, for naming it in a type error.
+fn key_at(item: &toml_edit::Item, offset: usize) -> Option<String> {
+    if let Some(table) = item.as_table_like() {
+        return key_in(table, offset);
+    }
+    item.as_array_of_tables()?
+        .iter()
+        .find_map(|t| key_in(t, offset))
+}
+
+fn key_in(table: &dyn toml_edit::TableLike, offset: usize) -> Option<String> {
+    for (key, value) in table.iter() {
+        let spans_offset = value.span().is_some_and(|s| s.contains(&offset));
+        // Table headers have no span covering their keys: look inside them anyway.
+        if spans_offset || value.is_table() || value.is_array_of_tables() {
+            if let Some(inner) = key_at(value, offset) {
+                return Some(inner);
+            }
+            if spans_offset {
+                return Some(key.to_string());
+            }
+        }
+    }
+    None
+}
+
+/// serde speaks Rust (`u16`, `a sequence`); operators edit TOML.
+fn plain_words(message: &str) -> String {
+    message
+        .replace("expected u16", "expected a whole number from 0 to 65535")
+        .replace("a sequence", "an array")
+        .replace("a map", "a table")
 }
 
 /// ", did you mean `x`?" when a known word is close to the typed one.

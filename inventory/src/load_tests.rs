@@ -70,10 +70,24 @@ fn every_problem_is_reported_with_its_place() {
     let text = "[defaults]\nusr = \"x\"\ntimeout = \"soon\"\n\n[[hosts]]\nname = \"a\"\nprobes = [\"os\", \"nvida\"]\nnmae = \"b\"\n";
     let got = problems(text);
     assert_eq!(got.len(), 4, "{got:?}");
-    assert!(got[0].starts_with("inv.toml:2:1: unknown key `usr` in [defaults], did you mean `user`?"), "{got:?}");
-    assert!(got[1].starts_with("inv.toml:3:11: timeout `soon` is not a duration"), "{got:?}");
-    assert!(got[2].starts_with("inv.toml:7:17: unknown probe `nvida`, did you mean `nvidia`?"), "{got:?}");
-    assert!(got[3].starts_with("inv.toml:8:1: unknown key `nmae` in [[hosts]] entry #1, did you mean `name`?"), "{got:?}");
+    assert!(
+        got[0].starts_with("inv.toml:2:1: unknown key `usr` in [defaults], did you mean `user`?"),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("inv.toml:3:11: timeout `soon` is not a duration"),
+        "{got:?}"
+    );
+    assert!(
+        got[2].starts_with("inv.toml:7:17: unknown probe `nvida`, did you mean `nvidia`?"),
+        "{got:?}"
+    );
+    assert!(
+        got[3].starts_with(
+            "inv.toml:8:1: unknown key `nmae` in [[hosts]] entry #1, did you mean `name`?"
+        ),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -86,5 +100,10 @@ fn type_errors_keep_toml_spans() {
 #[test]
 fn empty_inventory_is_a_problem() {
     let got = problems("");
-    assert_eq!(got, ["inv.toml:1:1: the inventory defines no hosts: add [[hosts]] entries or [groups.NAME] hosts = [...]"]);
+    assert_eq!(
+        got,
+        [
+            "inv.toml:1:1: the inventory defines no hosts: add [[hosts]] entries or [groups.NAME] hosts = [...]"
+        ]
+    );
 }

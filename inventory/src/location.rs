@@ -26,7 +26,7 @@ impl From<usize> for Seg {
 /// Builds a path: `path!["hosts", 3, "name"]`.
 #[macro_export]
 macro_rules! path {
-    ($($seg:expr),* $(,)?) => { vec![$($crate::location::Seg::from($seg)),*] };
+    ($($seg:expr),* $(,)?) => { [$($crate::location::Seg::from($seg)),*] };
 }
 
 /// A 1-based line and column (in characters).
@@ -64,7 +64,11 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 /// Finds the span of the item a path names. For the last key of a path it gives the
 /// value (what is wrong is usually the value); `key_only` asks for the key itself (an
 /// unknown key). Falls back to the nearest ancestor that exists.
-pub fn span_of(doc: &toml_edit::Document<&str>, path: &[Seg], key_only: bool) -> Option<Range<usize>> {
+pub fn span_of(
+    doc: &toml_edit::Document<&str>,
+    path: &[Seg],
+    key_only: bool,
+) -> Option<Range<usize>> {
     let mut item: &toml_edit::Item = doc.as_item();
     let mut best = None;
     for (i, seg) in path.iter().enumerate() {
@@ -114,9 +118,21 @@ mod tests {
         let text = "[defaults]\nport = 22\n\n[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"b\"\nlabels = { rack = 1 }\n";
         let doc = toml_edit::Document::parse(text).unwrap();
         let at = |p: &[Seg], k| line_col(text, span_of(&doc, p, k).unwrap().start);
-        assert_eq!(at(&path!["defaults", "port"], false), LineCol { line: 2, col: 8 });
-        assert_eq!(at(&path!["defaults", "port"], true), LineCol { line: 2, col: 1 });
-        assert_eq!(at(&path!["hosts", 1, "name"], false), LineCol { line: 7, col: 8 });
-        assert_eq!(at(&path!["hosts", 1, "labels", "rack"], true), LineCol { line: 8, col: 12 });
+        assert_eq!(
+            at(&path!["defaults", "port"], false),
+            LineCol { line: 2, col: 8 }
+        );
+        assert_eq!(
+            at(&path!["defaults", "port"], true),
+            LineCol { line: 2, col: 1 }
+        );
+        assert_eq!(
+            at(&path!["hosts", 1, "name"], false),
+            LineCol { line: 7, col: 8 }
+        );
+        assert_eq!(
+            at(&path!["hosts", 1, "labels", "rack"], true),
+            LineCol { line: 8, col: 12 }
+        );
     }
 }

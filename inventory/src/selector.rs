@@ -9,7 +9,11 @@ pub enum SelectorError {
     #[error("selector `{0}` is empty")]
     Empty(String),
     #[error("selector `{selector}`: no group `{group}` in the inventory (groups: {known})")]
-    UnknownGroup { selector: String, group: String, known: String },
+    UnknownGroup {
+        selector: String,
+        group: String,
+        known: String,
+    },
     #[error("selector `{0}`: write labels as `label:key=value`")]
     BadLabel(String),
     #[error("selector `{selector}`: bad glob: {why}")]
@@ -19,7 +23,10 @@ pub enum SelectorError {
 }
 
 /// The hosts a selector picks, in inventory order.
-pub fn select<'a>(inventory: &'a Inventory, selector: &str) -> Result<Vec<&'a Host>, SelectorError> {
+pub fn select<'a>(
+    inventory: &'a Inventory,
+    selector: &str,
+) -> Result<Vec<&'a Host>, SelectorError> {
     let mut picked = vec![false; inventory.hosts.len()];
     for part in selector.split(',').map(str::trim) {
         if part.is_empty() {
@@ -37,7 +44,12 @@ pub fn select<'a>(inventory: &'a Inventory, selector: &str) -> Result<Vec<&'a Ho
             return Err(SelectorError::NoMatch(part.to_string()));
         }
     }
-    Ok(inventory.hosts.iter().zip(picked).filter_map(|(h, p)| p.then_some(h)).collect())
+    Ok(inventory
+        .hosts
+        .iter()
+        .zip(picked)
+        .filter_map(|(h, p)| p.then_some(h))
+        .collect())
 }
 
 enum Matcher {
@@ -60,7 +72,9 @@ impl Matcher {
             return Ok(Matcher::Group(group.to_string()));
         }
         if let Some(label) = part.strip_prefix("label:") {
-            let (k, v) = label.split_once('=').ok_or_else(|| SelectorError::BadLabel(part.to_string()))?;
+            let (k, v) = label
+                .split_once('=')
+                .ok_or_else(|| SelectorError::BadLabel(part.to_string()))?;
             if k.is_empty() {
                 return Err(SelectorError::BadLabel(part.to_string()));
             }

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "dcmon", version, about = "Agentless datacenter monitor: SSH in, read the hardware, keep the history")]
+#[command(
+    name = "dcmon",
+    version,
+    about = "Agentless datacenter monitor: SSH in, read the hardware, keep the history"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -21,7 +21,12 @@ pub fn load(file: &Path) -> Result<Option<dcmon_inventory::Inventory>> {
 pub fn check(file: &Path) -> Result<ExitCode> {
     match load(file)? {
         Some(inventory) => {
-            println!("{}: ok, {} hosts in {} groups", file.display(), inventory.hosts.len(), inventory.groups.len());
+            println!(
+                "{}: ok, {} hosts in {} groups",
+                file.display(),
+                inventory.hosts.len(),
+                inventory.groups.len()
+            );
             Ok(ExitCode::SUCCESS)
         }
         None => Ok(ExitCode::from(1)),
@@ -29,7 +34,9 @@ pub fn check(file: &Path) -> Result<ExitCode> {
 }
 
 pub fn list(file: &Path, selector: Option<&str>, json: bool) -> Result<ExitCode> {
-    let Some(inventory) = load(file)? else { return Ok(ExitCode::from(1)) };
+    let Some(inventory) = load(file)? else {
+        return Ok(ExitCode::from(1));
+    };
     let hosts = match selector {
         Some(s) => dcmon_inventory::select(&inventory, s)?,
         None => inventory.hosts.iter().collect(),

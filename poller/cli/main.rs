@@ -27,7 +27,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Inventory { command } => match command {
             InventoryCommand::Check { file } => inventory_cmd::check(&file),
-            InventoryCommand::List { file, selector, json } => inventory_cmd::list(&file, selector.as_deref(), json),
+            InventoryCommand::List {
+                file,
+                selector,
+                json,
+            } => inventory_cmd::list(&file, selector.as_deref(), json),
         },
         Command::Poll(args) => poll_cmd::poll(args),
         Command::Series(args) => series_cmd::series(args),

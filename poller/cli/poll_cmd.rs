@@ -17,7 +17,10 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
         None => Inventory::local(&local_hostname()),
     };
     let hosts: Vec<_> = match &args.selector {
-        Some(s) => dcmon_inventory::select(&inventory, s)?.into_iter().cloned().collect(),
+        Some(s) => dcmon_inventory::select(&inventory, s)?
+            .into_iter()
+            .cloned()
+            .collect(),
         None => inventory.hosts.clone(),
     };
     let store = dcmon_store::Store::open(&args.db)?;
@@ -40,7 +43,11 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
             .map(|r| {
                 vec![
                     r.host.clone(),
-                    if r.status == HostStatus::Ok { "ok".into() } else { "error".into() },
+                    if r.status == HostStatus::Ok {
+                        "ok".into()
+                    } else {
+                        "error".into()
+                    },
                     r.samples.to_string(),
                     format!("{}ms", r.duration_ms),
                     r.error.clone().unwrap_or_default(),
@@ -50,7 +57,11 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
         table::print(&["HOST", "STATUS", "SAMPLES", "DURATION", "ERROR"], &rows);
     }
     let all_ok = results.iter().all(|r| r.status == HostStatus::Ok);
-    Ok(if all_ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// The name the local machine goes by when no inventory is given.

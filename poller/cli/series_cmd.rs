@@ -8,7 +8,10 @@ use std::process::ExitCode;
 
 pub fn series(args: SeriesArgs) -> Result<ExitCode> {
     if !args.db.exists() {
-        bail!("database {} does not exist: run `dcmon poll --db {0}` first", args.db.display());
+        bail!(
+            "database {} does not exist: run `dcmon poll --db {0}` first",
+            args.db.display()
+        );
     }
     let store = Store::open(&args.db)?;
     let filter = SeriesFilter {
@@ -27,8 +30,16 @@ pub fn series(args: SeriesArgs) -> Result<ExitCode> {
         .iter()
         .map(|s| {
             let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-            let age = humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_millis(s.ts.max(0) as u64));
-            vec![s.host.clone(), s.name.clone(), labels.join(","), format_value(s.value, &s.unit), age.to_string()]
+            let age = humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(s.ts.max(0) as u64),
+            );
+            vec![
+                s.host.clone(),
+                s.name.clone(),
+                labels.join(","),
+                format_value(s.value, &s.unit),
+                age.to_string(),
+            ]
         })
         .collect();
     table::print(&["HOST", "SERIES", "LABELS", "VALUE", "TIME"], &rows);
@@ -37,6 +48,14 @@ pub fn series(args: SeriesArgs) -> Result<ExitCode> {
 
 /// Whole numbers without a fraction, others with up to 3 decimals, plus the unit.
 fn format_value(v: f64, unit: &str) -> String {
-    let number = if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.3}") };
-    if unit.is_empty() { number } else { format!("{number} {unit}") }
+    let number = if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    };
+    if unit.is_empty() {
+        number
+    } else {
+        format!("{number} {unit}")
+    }
 }

@@ -7,7 +7,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum TransportError {
     #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("no SSH session with {addr} within {}", humanize(*.after))]
     ConnectTimeout { addr: String, after: Duration },
     #[error("SSH handshake with {addr} failed: {source}")]
@@ -16,24 +19,52 @@ pub enum TransportError {
         "host key of {host} ({key}) is not in {known_hosts}: verify it, then run with \
          --accept-new-host-keys or set accept_new_host_keys = true to record it"
     )]
-    HostKeyUnknown { host: String, key: String, known_hosts: String },
+    HostKeyUnknown {
+        host: String,
+        key: String,
+        known_hosts: String,
+    },
     #[error(
         "HOST KEY CHANGED for {host}: it offered {key}, but {known_hosts}:{line} holds {known}; \
          if the host was reinstalled, remove that line (possible man-in-the-middle)"
     )]
-    HostKeyChanged { host: String, key: String, known_hosts: String, line: usize, known: String },
+    HostKeyChanged {
+        host: String,
+        key: String,
+        known_hosts: String,
+        line: usize,
+        known: String,
+    },
     #[error("host key of {host} ({key}) is marked @revoked in {known_hosts}:{line}")]
-    HostKeyRevoked { host: String, key: String, known_hosts: String, line: usize },
+    HostKeyRevoked {
+        host: String,
+        key: String,
+        known_hosts: String,
+        line: usize,
+    },
     #[error("cannot record the host key of {host} in {known_hosts}: {source}")]
-    KnownHostsWrite { host: String, known_hosts: String, source: std::io::Error },
+    KnownHostsWrite {
+        host: String,
+        known_hosts: String,
+        source: std::io::Error,
+    },
     #[error("cannot read known_hosts {path}: {source}")]
-    KnownHostsRead { path: String, source: std::io::Error },
+    KnownHostsRead {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("identity file {path}: {why}")]
     Identity { path: String, why: String },
-    #[error("no identity file: set `identity` in the inventory (tried ~/.ssh/id_ed25519, id_ecdsa, id_rsa)")]
+    #[error(
+        "no identity file: set `identity` in the inventory (tried ~/.ssh/id_ed25519, id_ecdsa, id_rsa)"
+    )]
     NoIdentity,
     #[error("{addr} refused public key authentication for user `{user}` with {identity}")]
-    AuthRejected { addr: String, user: String, identity: String },
+    AuthRejected {
+        addr: String,
+        user: String,
+        identity: String,
+    },
     #[error("SSH channel to {addr}: {source}")]
     Channel { addr: String, source: russh::Error },
     #[error("did not finish within {}", humanize(*.0))]
@@ -44,16 +75,12 @@ pub enum TransportError {
     Local(std::io::Error),
 }
 
-pub(crate) fn humanize(d: Duration) -> String {
-    humantime_like(d)
-}
-
 /// `10s`, `1.5s`, `250ms`: short enough for a table cell.
-fn humantime_like(d: Duration) -> String {
+pub(crate) fn humanize(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{:.1}s", d.as_secs_f64())

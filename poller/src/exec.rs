@@ -37,5 +37,9 @@ impl ExecOutput {
 /// The script itself travels on stdin, so nothing of it is ever parsed by a shell
 /// command line.
 pub fn script_command(become_root: bool) -> &'static str {
-    if become_root { "sudo -n sh -s" } else { "sh -s" }
+    if become_root {
+        "sudo -n sh -s"
+    } else {
+        "sh -s"
+    }
 }

@@ -31,7 +31,11 @@ impl Writer {
     /// Stores a round; returns the samples stored once the transaction has committed.
     pub async fn write(&self, round: HostRound) -> Result<usize, String> {
         let (reply, answer) = oneshot::channel();
-        self.jobs.send((round, reply)).map_err(|_| "the store thread has stopped".to_string())?;
-        answer.await.map_err(|_| "the store thread has stopped".to_string())?
+        self.jobs
+            .send((round, reply))
+            .map_err(|_| "the store thread has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the store thread has stopped".to_string())?
     }
 }

@@ -20,9 +20,14 @@ pub enum Verdict {
     /// No line names this host.
     Unknown,
     /// A line names this host with another key (of this or another type).
-    Changed { line: usize, known: String },
+    Changed {
+        line: usize,
+        known: String,
+    },
     /// The key is marked `@revoked`.
-    Revoked { line: usize },
+    Revoked {
+        line: usize,
+    },
 }
 
 #[derive(Debug)]
@@ -49,12 +54,20 @@ pub struct KnownHosts {
 
 /// The name a host has in known_hosts: `host` on port 22, `[host]:port` otherwise.
 pub fn host_port(host: &str, port: u16) -> String {
-    if port == 22 { host.to_string() } else { format!("[{host}]:{port}") }
+    if port == 22 {
+        host.to_string()
+    } else {
+        format!("[{host}]:{port}")
+    }
 }
 
 /// `ED25519 SHA256:...`, the way OpenSSH shows a key to a person.
 pub fn describe_key(key: &PublicKey) -> String {
-    format!("{} {}", key.algorithm().as_str(), key.fingerprint(HashAlg::Sha256))
+    format!(
+        "{} {}",
+        key.algorithm().as_str(),
+        key.fingerprint(HashAlg::Sha256)
+    )
 }
 
 impl KnownHosts {
@@ -79,11 +92,17 @@ impl KnownHosts {
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Verdict {
         let name = host_port(host, port);
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = entries.iter().find(|e| e.revoked && e.key.key_data() == key.key_data()) {
+        if let Some(e) = entries
+            .iter()
+            .find(|e| e.revoked && e.key.key_data() == key.key_data())
+        {
             return Verdict::Revoked { line: e.line };
         }
         let mut other = None;
-        for e in entries.iter().filter(|e| !e.revoked && matches(&e.patterns, &name)) {
+        for e in entries
+            .iter()
+            .filter(|e| !e.revoked && matches(&e.patterns, &name))
+        {
             if e.key.key_data() == key.key_data() {
                 return Verdict::Trusted;
             }
@@ -110,17 +129,30 @@ impl KnownHosts {
         }
         let openssh = key.to_openssh().map_err(std::io::Error::other)?;
         let mut fields = openssh.split_whitespace();
-        let (algorithm, base64) = (fields.next().unwrap_or_default(), fields.next().unwrap_or_default());
+        let (algorithm, base64) = (
+            fields.next().unwrap_or_default(),
+            fields.next().unwrap_or_default(),
+        );
         let existing = std::fs::read(&self.path).unwrap_or_default();
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
-        let newline = if existing.is_empty() || existing.ends_with(b"\n") { "" } else { "\n" };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        let newline = if existing.is_empty() || existing.ends_with(b"\n") {
+            ""
+        } else {
+            "\n"
+        };
         writeln!(file, "{newline}{name} {algorithm} {base64}")?;
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         let line = String::from_utf8_lossy(&existing).lines().count() + 1;
         entries.push(Entry {
             line,
             revoked: false,
-            patterns: vec![Pattern::Plain { negated: false, glob: name }],
+            patterns: vec![Pattern::Plain {
+                negated: false,
+                glob: name,
+            }],
             key: key.clone(),
         });
         Ok(())
@@ -141,7 +173,9 @@ fn parse(text: &str) -> Vec<Entry> {
                 _ => continue, // @cert-authority: host certificates are not supported yet
             }
         }
-        let (Some(hosts), Some(_algorithm), Some(base64)) = (fields.next(), fields.next(), fields.next()) else {
+        let (Some(hosts), Some(_algorithm), Some(base64)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
             continue;
         };
         let Ok(key) = russh::keys::parse_public_key_base64(base64) else {
@@ -204,7 +238,9 @@ fn matches(patterns: &[Pattern], name: &str) -> bool {
 fn wildcard(pattern: &[u8], text: &[u8]) -> bool {
     match (pattern.first(), text.first()) {
         (None, None) => true,
-        (Some(b'*'), _) => wildcard(&pattern[1..], text) || (!text.is_empty() && wildcard(pattern, &text[1..])),
+        (Some(b'*'), _) => {
+            wildcard(&pattern[1..], text) || (!text.is_empty() && wildcard(pattern, &text[1..]))
+        }
         (Some(b'?'), Some(_)) => wildcard(&pattern[1..], &text[1..]),
         (Some(p), Some(t)) if p == t => wildcard(&pattern[1..], &text[1..]),
         _ => false,

@@ -50,13 +50,22 @@ pub struct HostResult {
 }
 
 /// Polls every host concurrently; results come back in the order of `hosts`.
-pub async fn poll_round(hosts: Vec<Host>, options: &RoundOptions, writer: &Writer) -> Vec<HostResult> {
+pub async fn poll_round(
+    hosts: Vec<Host>,
+    options: &RoundOptions,
+    writer: &Writer,
+) -> Vec<HostResult> {
     let connector = Arc::new(Connector::new(options.handshake_limit));
     let tasks: Vec<_> = hosts
         .into_iter()
         .map(|host| {
             let name = host.name.clone();
-            let task = tokio::spawn(poll_host(host, connector.clone(), options.clone(), writer.clone()));
+            let task = tokio::spawn(poll_host(
+                host,
+                connector.clone(),
+                options.clone(),
+                writer.clone(),
+            ));
             (name, task)
         })
         .collect();
@@ -73,27 +82,55 @@ pub async fn poll_round(hosts: Vec<Host>, options: &RoundOptions, writer: &Write
     results
 }
 
-async fn poll_host(host: Host, connector: Arc<Connector>, options: RoundOptions, writer: Writer) -> HostResult {
+async fn poll_host(
+    host: Host,
+    connector: Arc<Connector>,
+    options: RoundOptions,
+    writer: Writer,
+) -> HostResult {
     let started = Instant::now();
-    let probes: Vec<&'static Probe> = host.probes.iter().filter_map(|p| dcmon_probes::find(p)).collect();
+    let probes: Vec<&'static Probe> = host
+        .probes
+        .iter()
+        .filter_map(|p| dcmon_probes::find(p))
+        .collect();
     let mut runs = Vec::with_capacity(probes.len());
     let session = match host.transport {
-        Transport::Ssh => connector.connect(&host, options.accept_new_host_keys).await.map(Some),
+        Transport::Ssh => connector
+            .connect(&host, options.accept_new_host_keys)
+            .await
+            .map(Some),
         Transport::Local => Ok(None),
     };
     match session {
         Err(e) => {
             let error = e.to_string();
             for probe in &probes {
-                runs.push(failed_run(probe, now_ms(), started.elapsed(), error.clone()));
+                runs.push(failed_run(
+                    probe,
+                    now_ms(),
+                    started.elapsed(),
+                    error.clone(),
+                ));
             }
         }
         Ok(session) => {
             for probe in &probes {
                 let (at, clock) = (now_ms(), Instant::now());
                 let result = match &session {
-                    Some(ssh) => ssh.run_script(probe.script, host.become_, host.timeout, options.output_cap).await,
-                    None => local::run_script(probe.script, host.become_, host.timeout, options.output_cap).await,
+                    Some(ssh) => {
+                        ssh.run_script(probe.script, host.become_, host.timeout, options.output_cap)
+                            .await
+                    }
+                    None => {
+                        local::run_script(
+                            probe.script,
+                            host.become_,
+                            host.timeout,
+                            options.output_cap,
+                        )
+                        .await
+                    }
                 };
                 runs.push(finish_run(probe, host.become_, at, clock.elapsed(), result));
             }
@@ -102,15 +139,32 @@ async fn poll_host(host: Host, connector: Arc<Connector>, options: RoundOptions,
             }
         }
     }
-    let error = runs.iter().find_map(|r| r.error.as_ref().map(|e| if runs.len() > 1 { format!("{}: {e}", r.probe) } else { e.clone() }));
-    let stored = writer.write(HostRound { host: host.name.clone(), runs }).await;
+    let error = runs.iter().find_map(|r| {
+        r.error.as_ref().map(|e| {
+            if runs.len() > 1 {
+                format!("{}: {e}", r.probe)
+            } else {
+                e.clone()
+            }
+        })
+    });
+    let stored = writer
+        .write(HostRound {
+            host: host.name.clone(),
+            runs,
+        })
+        .await;
     let (samples, error) = match stored {
         Ok(n) => (n, error),
         Err(e) => (0, Some(format!("storing the round failed: {e}"))),
     };
     HostResult {
         host: host.name,
-        status: if error.is_none() { HostStatus::Ok } else { HostStatus::Error },
+        status: if error.is_none() {
+            HostStatus::Ok
+        } else {
+            HostStatus::Error
+        },
         samples,
         duration_ms: started.elapsed().as_millis() as u64,
         error,
@@ -129,7 +183,13 @@ fn failed_run(probe: &Probe, started_ms: i64, took: Duration, error: String) -> 
 }
 
 /// Parses what a run printed; a failed exit keeps whatever samples still parsed.
-fn finish_run(probe: &Probe, become_root: bool, started_ms: i64, took: Duration, result: Result<ExecOutput, TransportError>) -> ProbeRun {
+fn finish_run(
+    probe: &Probe,
+    become_root: bool,
+    started_ms: i64,
+    took: Duration,
+    result: Result<ExecOutput, TransportError>,
+) -> ProbeRun {
     let exec = match result {
         Ok(exec) => exec,
         Err(e) => return failed_run(probe, started_ms, took, e.to_string()),
@@ -138,7 +198,9 @@ fn finish_run(probe: &Probe, become_root: bool, started_ms: i64, took: Duration,
     let stderr = exec.stderr_excerpt();
     let error = if !exec.success() {
         if become_root && stderr.starts_with("sudo:") {
-            Some(format!("sudo -n failed (passwordless sudo needed for become = true): {stderr}"))
+            Some(format!(
+                "sudo -n failed (passwordless sudo needed for become = true): {stderr}"
+            ))
         } else {
             Some(format!("exited with {:?}: {stderr}", exec.exit))
         }
@@ -152,12 +214,18 @@ fn finish_run(probe: &Probe, become_root: bool, started_ms: i64, took: Duration,
         probe: probe.name.to_string(),
         started_ms,
         duration_ms: took.as_millis() as i64,
-        status: if error.is_some() { RunStatus::Error } else { RunStatus::Ok },
+        status: if error.is_some() {
+            RunStatus::Error
+        } else {
+            RunStatus::Ok
+        },
         error,
         output,
     }
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

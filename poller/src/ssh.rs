@@ -53,10 +53,13 @@ impl Connector {
         if let Some(kh) = files.get(path) {
             return Ok(kh.clone());
         }
-        let kh = Arc::new(KnownHosts::load(path).map_err(|source| TransportError::KnownHostsRead {
-            path: path.display().to_string(),
-            source,
-        })?);
+        let kh =
+            Arc::new(
+                KnownHosts::load(path).map_err(|source| TransportError::KnownHostsRead {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+            );
         files.insert(path.to_path_buf(), kh.clone());
         Ok(kh)
     }
@@ -66,24 +69,33 @@ impl Connector {
         if let Some(key) = keys.get(path) {
             return Ok(key.clone());
         }
-        let key = russh::keys::load_secret_key(path, None).map_err(|e| TransportError::Identity {
-            path: path.display().to_string(),
-            why: e.to_string(),
-        })?;
+        let key =
+            russh::keys::load_secret_key(path, None).map_err(|e| TransportError::Identity {
+                path: path.display().to_string(),
+                why: e.to_string(),
+            })?;
         let key = Arc::new(key);
         keys.insert(path.to_path_buf(), key.clone());
         Ok(key)
     }
 
     /// Connects, checks the host key, authenticates; all within the host's connect timeout.
-    pub async fn connect(&self, host: &Host, accept_new_host_keys: bool) -> Result<SshSession, TransportError> {
+    pub async fn connect(
+        &self,
+        host: &Host,
+        accept_new_host_keys: bool,
+    ) -> Result<SshSession, TransportError> {
         let addr = host_port(&host.address, host.port);
         let known_hosts = self.known_hosts(&host.known_hosts)?;
         let identities = identity_files(host.identity.as_deref())?;
-        let _permit = self.handshakes.acquire().await.map_err(|_| TransportError::ConnectTimeout {
-            addr: addr.clone(),
-            after: Duration::ZERO,
-        })?;
+        let _permit =
+            self.handshakes
+                .acquire()
+                .await
+                .map_err(|_| TransportError::ConnectTimeout {
+                    addr: addr.clone(),
+                    after: Duration::ZERO,
+                })?;
         let problem = Arc::new(Mutex::new(None));
         let handler = Client {
             host: host.address.clone(),
@@ -95,33 +107,65 @@ impl Connector {
         let work = async {
             let tcp = tokio::net::TcpStream::connect((host.address.as_str(), host.port))
                 .await
-                .map_err(|source| TransportError::Connect { addr: addr.clone(), source })?;
+                .map_err(|source| TransportError::Connect {
+                    addr: addr.clone(),
+                    source,
+                })?;
             let _ = tcp.set_nodelay(true);
-            let mut handle = client::connect_stream(self.config.clone(), tcp, handler).await.map_err(|source| {
-                // A refused host key surfaces from russh as a generic error; ours says why.
-                problem.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or(TransportError::Handshake { addr: addr.clone(), source })
-            })?;
-            self.authenticate(&mut handle, host, &addr, &identities).await?;
-            Ok(SshSession { handle, addr: addr.clone() })
+            let mut handle = client::connect_stream(self.config.clone(), tcp, handler)
+                .await
+                .map_err(|source| {
+                    // A refused host key surfaces from russh as a generic error; ours says why.
+                    problem
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                        .unwrap_or(TransportError::Handshake {
+                            addr: addr.clone(),
+                            source,
+                        })
+                })?;
+            self.authenticate(&mut handle, host, &addr, &identities)
+                .await?;
+            Ok(SshSession {
+                handle,
+                addr: addr.clone(),
+            })
         };
-        timeout(host.connect_timeout, work).await.map_err(|_| TransportError::ConnectTimeout {
-            addr: addr.clone(),
-            after: host.connect_timeout,
-        })?
+        timeout(host.connect_timeout, work)
+            .await
+            .map_err(|_| TransportError::ConnectTimeout {
+                addr: addr.clone(),
+                after: host.connect_timeout,
+            })?
     }
 
-    async fn authenticate(&self, handle: &mut Handle<Client>, host: &Host, addr: &str, identities: &[PathBuf]) -> Result<(), TransportError> {
+    async fn authenticate(
+        &self,
+        handle: &mut Handle<Client>,
+        host: &Host,
+        addr: &str,
+        identities: &[PathBuf],
+    ) -> Result<(), TransportError> {
         for path in identities {
             let key = self.key(path)?;
             let hash = if key.algorithm().is_rsa() {
-                handle.best_supported_rsa_hash().await.ok().flatten().unwrap_or(Some(HashAlg::Sha256))
+                handle
+                    .best_supported_rsa_hash()
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(Some(HashAlg::Sha256))
             } else {
                 None
             };
             let result = handle
                 .authenticate_publickey(&host.user, PrivateKeyWithHashAlg::new(key, hash))
                 .await
-                .map_err(|source| TransportError::Handshake { addr: addr.to_string(), source })?;
+                .map_err(|source| TransportError::Handshake {
+                    addr: addr.to_string(),
+                    source,
+                })?;
             if result.success() {
                 return Ok(());
             }
@@ -129,7 +173,11 @@ impl Connector {
         Err(TransportError::AuthRejected {
             addr: addr.to_string(),
             user: host.user.clone(),
-            identity: identities.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            identity: identities
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
         })
     }
 }
@@ -139,9 +187,19 @@ fn identity_files(configured: Option<&Path>) -> Result<Vec<PathBuf>, TransportEr
     if let Some(path) = configured {
         return Ok(vec![path.to_path_buf()]);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
-    let found: Vec<PathBuf> = ["id_ed25519", "id_ecdsa", "id_rsa"].iter().map(|f| home.join(".ssh").join(f)).filter(|p| p.is_file()).collect();
-    if found.is_empty() { Err(TransportError::NoIdentity) } else { Ok(found) }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let found: Vec<PathBuf> = ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|f| home.join(".ssh").join(f))
+        .filter(|p| p.is_file())
+        .collect();
+    if found.is_empty() {
+        Err(TransportError::NoIdentity)
+    } else {
+        Ok(found)
+    }
 }
 
 struct Client {
@@ -162,7 +220,10 @@ impl Client {
 impl client::Handler for Client {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, offered: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        offered: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let name = host_port(&self.host, self.port);
         let known_hosts = self.known_hosts.path().display().to_string();
         let PublicKeyOrCertificate::PublicKey { key, .. } = offered else {
@@ -173,10 +234,16 @@ impl client::Handler for Client {
         };
         match self.known_hosts.check(&self.host, self.port, key) {
             Verdict::Trusted => Ok(true),
-            Verdict::Unknown if self.accept_new => match self.known_hosts.learn(&self.host, self.port, key) {
-                Ok(()) => Ok(true),
-                Err(source) => self.refuse(TransportError::KnownHostsWrite { host: name, known_hosts, source }),
-            },
+            Verdict::Unknown if self.accept_new => {
+                match self.known_hosts.learn(&self.host, self.port, key) {
+                    Ok(()) => Ok(true),
+                    Err(source) => self.refuse(TransportError::KnownHostsWrite {
+                        host: name,
+                        known_hosts,
+                        source,
+                    }),
+                }
+            }
             Verdict::Unknown => self.refuse(TransportError::HostKeyUnknown {
                 host: name,
                 key: describe_key(key),
@@ -208,16 +275,31 @@ pub struct SshSession {
 impl SshSession {
     /// Runs a script on `sh -s` over a new channel; the whole run, from opening the
     /// channel to its close, must fit in `limit`.
-    pub async fn run_script(&self, script: &str, become_root: bool, limit: Duration, output_cap: usize) -> Result<ExecOutput, TransportError> {
+    pub async fn run_script(
+        &self,
+        script: &str,
+        become_root: bool,
+        limit: Duration,
+        output_cap: usize,
+    ) -> Result<ExecOutput, TransportError> {
         let deadline = Instant::now() + limit;
-        let channel_error = |source| TransportError::Channel { addr: self.addr.clone(), source };
+        let channel_error = |source| TransportError::Channel {
+            addr: self.addr.clone(),
+            source,
+        };
         let mut channel = timeout_at(deadline, self.handle.channel_open_session())
             .await
             .map_err(|_| TransportError::Timeout(limit))?
             .map_err(channel_error)?;
         let result = timeout_at(deadline, async {
-            channel.exec(true, script_command(become_root)).await.map_err(channel_error)?;
-            channel.data(script.as_bytes()).await.map_err(channel_error)?;
+            channel
+                .exec(true, script_command(become_root))
+                .await
+                .map_err(channel_error)?;
+            channel
+                .data(script.as_bytes())
+                .await
+                .map_err(channel_error)?;
             channel.eof().await.map_err(channel_error)?;
             read_to_close(&mut channel, output_cap).await
         })
@@ -237,19 +319,28 @@ impl SshSession {
     }
 
     pub async fn close(self) {
-        let _ = timeout(Duration::from_secs(1), self.handle.disconnect(Disconnect::ByApplication, "", "en")).await;
+        let _ = timeout(
+            Duration::from_secs(1),
+            self.handle.disconnect(Disconnect::ByApplication, "", "en"),
+        )
+        .await;
     }
 }
 
 /// Reads until the channel closes, not until EOF: the exit status can follow EOF.
-async fn read_to_close(channel: &mut russh::Channel<client::Msg>, output_cap: usize) -> Result<ExecOutput, TransportError> {
+async fn read_to_close(
+    channel: &mut russh::Channel<client::Msg>,
+    output_cap: usize,
+) -> Result<ExecOutput, TransportError> {
     let (mut stdout, mut stderr, mut exit) = (Vec::new(), Vec::new(), Exit::Unknown);
     while let Some(msg) = channel.wait().await {
         match msg {
             ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
             ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
             ChannelMsg::ExitStatus { exit_status } => exit = Exit::Code(exit_status),
-            ChannelMsg::ExitSignal { signal_name, .. } => exit = Exit::Signal(format!("{signal_name:?}")),
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                exit = Exit::Signal(format!("{signal_name:?}"))
+            }
             ChannelMsg::Close => break,
             _ => {}
         }
@@ -257,5 +348,9 @@ async fn read_to_close(channel: &mut russh::Channel<client::Msg>, output_cap: us
             return Err(TransportError::OutputTooLarge(output_cap));
         }
     }
-    Ok(ExecOutput { stdout, stderr, exit })
+    Ok(ExecOutput {
+        stdout,
+        stderr,
+        exit,
+    })
 }

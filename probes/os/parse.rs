@@ -18,9 +18,17 @@ const REQUIRED: &[&str] = &["loadavg", "stat", "meminfo"];
 pub fn parse(text: &str) -> ProbeOutput {
     let mut out = ProbeOutput::default();
     let sections = split_sections(text);
-    let get = |name: &str| sections.iter().find(|(n, _)| *n == name).map(|(_, body)| *body);
-    let clk_tck = get("clk_tck").and_then(|b| b.trim().parse::<f64>().ok()).filter(|t| *t > 0.0).unwrap_or(100.0);
-    let readers: &[(&str, &dyn Fn(&str, &mut ProbeOutput) -> Result<(), (usize, String)>)] = &[
+    let get = |name: &str| {
+        sections
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, body)| *body)
+    };
+    let clk_tck = get("clk_tck")
+        .and_then(|b| b.trim().parse::<f64>().ok())
+        .filter(|t| *t > 0.0)
+        .unwrap_or(100.0);
+    let readers: &[(&str, Reader)] = &[
         ("loadavg", &loadavg),
         ("stat", &|b, o| stat(b, clk_tck, o)),
         ("meminfo", &meminfo),
@@ -45,7 +53,9 @@ pub fn parse(text: &str) -> ProbeOutput {
                     });
                 }
             }
-            None if REQUIRED.contains(name) => out.warnings.push(ParseError::MissingSection { section: name.to_string() }),
+            None if REQUIRED.contains(name) => out.warnings.push(ParseError::MissingSection {
+                section: name.to_string(),
+            }),
             None => {}
         }
     }
@@ -78,14 +88,24 @@ fn split_sections(text: &str) -> Vec<(&str, &str)> {
 
 type Res = Result<(), (usize, String)>;
 
+/// A section reader: pushes what it reads, or says which line of the section is bad.
+type Reader<'a> = &'a dyn Fn(&str, &mut ProbeOutput) -> Res;
+
 /// Lines with their 1-based numbers within the section, blank ones skipped.
 fn lines(body: &str) -> impl Iterator<Item = (usize, &str)> {
-    body.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).filter(|(_, l)| !l.is_empty())
+    body.lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .filter(|(_, l)| !l.is_empty())
 }
 
 fn number(line: usize, what: &str, field: Option<&str>) -> Result<f64, (usize, String)> {
     let field = field.ok_or_else(|| (line, format!("{what} is missing")))?;
-    field.parse::<f64>().ok().filter(|v| v.is_finite()).ok_or_else(|| (line, format!("{what} `{field}` is not a number")))
+    field
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| (line, format!("{what} `{field}` is not a number")))
 }
 
 /// `0.52 0.58 0.59 2/312 12345`
@@ -101,7 +121,9 @@ fn loadavg(body: &str, out: &mut ProbeOutput) -> Res {
 
 /// `cpu0 4705 150 1120 16250 520 0 70 0 0 0`, `ctxt 1990473`, `intr 114930 ...`
 fn stat(body: &str, clk_tck: f64, out: &mut ProbeOutput) -> Res {
-    const MODES: [&str; 8] = ["user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal"];
+    const MODES: [&str; 8] = [
+        "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+    ];
     let mut saw_cpu = false;
     for (n, line) in lines(body) {
         let mut fields = line.split_whitespace();
@@ -117,7 +139,11 @@ fn stat(body: &str, clk_tck: f64, out: &mut ProbeOutput) -> Res {
             // Old kernels print fewer columns (no steal before 2.6.11): read what is there.
             for (mode, field) in MODES.iter().zip(fields.by_ref()) {
                 let ticks = number(n, mode, Some(field))?;
-                let labels = if cpu.is_empty() { Labels::new([("mode", *mode)]) } else { Labels::new([("cpu", cpu), ("mode", mode)]) };
+                let labels = if cpu.is_empty() {
+                    Labels::new([("mode", *mode)])
+                } else {
+                    Labels::new([("cpu", cpu), ("mode", mode)])
+                };
                 out.counter(name, labels, ticks / clk_tck, "seconds");
             }
             saw_cpu = true;
@@ -161,23 +187,39 @@ fn meminfo(body: &str, out: &mut ProbeOutput) -> Res {
         };
         values.insert(key, v * scale);
     }
-    let total = *values.get("MemTotal").ok_or((1, "MemTotal is missing".to_string()))?;
+    let total = *values
+        .get("MemTotal")
+        .ok_or((1, "MemTotal is missing".to_string()))?;
     let free = values.get("MemFree").copied().unwrap_or(0.0);
     let buffers = values.get("Buffers").copied().unwrap_or(0.0);
     let cached = values.get("Cached").copied().unwrap_or(0.0);
     // Kernels before 3.14 have no MemAvailable; free + buffers + cached is the old estimate.
-    let available = values.get("MemAvailable").copied().unwrap_or(free + buffers + cached);
+    let available = values
+        .get("MemAvailable")
+        .copied()
+        .unwrap_or(free + buffers + cached);
     let none = Labels::default;
     out.gauge("node_memory_total_bytes", none(), total, "bytes");
     out.gauge("node_memory_available_bytes", none(), available, "bytes");
-    out.gauge("node_memory_used_bytes", none(), (total - available).max(0.0), "bytes");
+    out.gauge(
+        "node_memory_used_bytes",
+        none(),
+        (total - available).max(0.0),
+        "bytes",
+    );
     out.gauge("node_memory_free_bytes", none(), free, "bytes");
     out.gauge("node_memory_buffers_bytes", none(), buffers, "bytes");
     out.gauge("node_memory_cached_bytes", none(), cached, "bytes");
-    if let (Some(&swap_total), Some(&swap_free)) = (values.get("SwapTotal"), values.get("SwapFree")) {
+    if let (Some(&swap_total), Some(&swap_free)) = (values.get("SwapTotal"), values.get("SwapFree"))
+    {
         out.gauge("node_swap_total_bytes", none(), swap_total, "bytes");
         out.gauge("node_swap_free_bytes", none(), swap_free, "bytes");
-        out.gauge("node_swap_used_bytes", none(), (swap_total - swap_free).max(0.0), "bytes");
+        out.gauge(
+            "node_swap_used_bytes",
+            none(),
+            (swap_total - swap_free).max(0.0),
+            "bytes",
+        );
     }
     Ok(())
 }
@@ -196,29 +238,64 @@ fn diskstats(body: &str, out: &mut ProbeOutput) -> Res {
         }
         let labels = || Labels::new([("device", device)]);
         let field = |i: usize, what| number(n, what, f.get(i).copied());
-        out.counter("node_disk_reads_completed_total", labels(), field(3, "reads completed")?, "");
+        out.counter(
+            "node_disk_reads_completed_total",
+            labels(),
+            field(3, "reads completed")?,
+            "",
+        );
         // /proc/diskstats counts 512-byte sectors whatever the device's sector size.
-        out.counter("node_disk_read_bytes_total", labels(), field(5, "sectors read")? * 512.0, "bytes");
-        out.counter("node_disk_writes_completed_total", labels(), field(7, "writes completed")?, "");
-        out.counter("node_disk_written_bytes_total", labels(), field(9, "sectors written")? * 512.0, "bytes");
-        out.counter("node_disk_io_time_seconds_total", labels(), field(12, "io ms")? / 1000.0, "seconds");
+        out.counter(
+            "node_disk_read_bytes_total",
+            labels(),
+            field(5, "sectors read")? * 512.0,
+            "bytes",
+        );
+        out.counter(
+            "node_disk_writes_completed_total",
+            labels(),
+            field(7, "writes completed")?,
+            "",
+        );
+        out.counter(
+            "node_disk_written_bytes_total",
+            labels(),
+            field(9, "sectors written")? * 512.0,
+            "bytes",
+        );
+        out.counter(
+            "node_disk_io_time_seconds_total",
+            labels(),
+            field(12, "io ms")? / 1000.0,
+            "seconds",
+        );
     }
     Ok(())
 }
 
 fn is_whole_disk(device: &str) -> bool {
     const VIRTUAL: [&str; 5] = ["loop", "ram", "zram", "fd", "sr"];
-    if VIRTUAL.iter().any(|p| device.starts_with(p) && device[p.len()..].bytes().all(|b| b.is_ascii_digit())) {
+    if VIRTUAL
+        .iter()
+        .any(|p| device.starts_with(p) && device[p.len()..].bytes().all(|b| b.is_ascii_digit()))
+    {
         return false;
     }
     let digits_tail = device.len() - device.trim_end_matches(|c: char| c.is_ascii_digit()).len();
     let stem = &device[..device.len() - digits_tail];
     // nvme0n1p2, mmcblk0p1: a `p` plus digits after a name that itself ends in a digit.
-    if digits_tail > 0 && stem.ends_with('p') && stem[..stem.len() - 1].ends_with(|c: char| c.is_ascii_digit()) {
+    if digits_tail > 0
+        && stem.ends_with('p')
+        && stem[..stem.len() - 1].ends_with(|c: char| c.is_ascii_digit())
+    {
         return false;
     }
     // sda1, vdb2, xvda1, hda3: letters of a classic disk, then the partition number.
-    let classic = ["sd", "vd", "xvd", "hd"].iter().any(|p| stem.starts_with(p) && stem[p.len()..].bytes().all(|b| b.is_ascii_lowercase()) && stem.len() > p.len());
+    let classic = ["sd", "vd", "xvd", "hd"].iter().any(|p| {
+        stem.starts_with(p)
+            && stem[p.len()..].bytes().all(|b| b.is_ascii_lowercase())
+            && stem.len() > p.len()
+    });
     !(classic && digits_tail > 0)
 }
 
@@ -241,7 +318,12 @@ fn netdev(body: &str, out: &mut ProbeOutput) -> Res {
             for (what, i) in RX {
                 let v = number(n, what, Some(f[base + i]))?;
                 let unit = if what == "bytes" { "bytes" } else { "" };
-                out.counter(&format!("node_network_{dir}_{what}_total"), Labels::new([("device", iface)]), v, unit);
+                out.counter(
+                    &format!("node_network_{dir}_{what}_total"),
+                    Labels::new([("device", iface)]),
+                    v,
+                    unit,
+                );
             }
         }
     }
@@ -250,7 +332,10 @@ fn netdev(body: &str, out: &mut ProbeOutput) -> Res {
 
 /// `/dev/vda   264212084 12339240  82946648  13% /` (after the header, sizes in KiB)
 fn df(body: &str, out: &mut ProbeOutput) -> Res {
-    const PSEUDO: [&str; 12] = ["tmpfs", "devtmpfs", "udev", "none", "overlay", "shm", "proc", "sysfs", "cgroup", "cgroup2", "efivarfs", "ramfs"];
+    const PSEUDO: [&str; 12] = [
+        "tmpfs", "devtmpfs", "udev", "none", "overlay", "shm", "proc", "sysfs", "cgroup",
+        "cgroup2", "efivarfs", "ramfs",
+    ];
     const PSEUDO_MOUNTS: [&str; 5] = ["/proc", "/sys", "/dev", "/run", "/snap"];
     let mut rows = lines(body);
     let (n, header) = rows.next().ok_or((1, "empty".to_string()))?;
@@ -274,9 +359,24 @@ fn df(body: &str, out: &mut ProbeOutput) -> Res {
             continue;
         }
         let labels = || Labels::new([("device", device), ("mountpoint", mount.as_str())]);
-        out.gauge("node_filesystem_size_bytes", labels(), size * block, "bytes");
-        out.gauge("node_filesystem_used_bytes", labels(), number(n, "used", Some(f[2]))? * block, "bytes");
-        out.gauge("node_filesystem_avail_bytes", labels(), number(n, "available", Some(f[3]))? * block, "bytes");
+        out.gauge(
+            "node_filesystem_size_bytes",
+            labels(),
+            size * block,
+            "bytes",
+        );
+        out.gauge(
+            "node_filesystem_used_bytes",
+            labels(),
+            number(n, "used", Some(f[2]))? * block,
+            "bytes",
+        );
+        out.gauge(
+            "node_filesystem_avail_bytes",
+            labels(),
+            number(n, "available", Some(f[3]))? * block,
+            "bytes",
+        );
     }
     Ok(())
 }
@@ -284,14 +384,21 @@ fn df(body: &str, out: &mut ProbeOutput) -> Res {
 /// `350735.47 234388.73`
 fn uptime(body: &str, out: &mut ProbeOutput) -> Res {
     let (n, line) = lines(body).next().ok_or((1, "empty".to_string()))?;
-    out.gauge("node_uptime_seconds", Labels::default(), number(n, "uptime", line.split_whitespace().next())?, "seconds");
+    out.gauge(
+        "node_uptime_seconds",
+        Labels::default(),
+        number(n, "uptime", line.split_whitespace().next())?,
+        "seconds",
+    );
     Ok(())
 }
 
 /// `PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"`
 fn os_release(body: &str, out: &mut ProbeOutput) -> Res {
     for (_, line) in lines(body) {
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
         match key {
             "PRETTY_NAME" => out.fact("os_name", value),
@@ -308,7 +415,10 @@ fn uname(body: &str, out: &mut ProbeOutput) -> Res {
     let (n, line) = lines(body).next().ok_or((1, "empty".to_string()))?;
     let f: Vec<&str> = line.split_whitespace().collect();
     let [system, kernel, arch] = f[..] else {
-        return Err((n, format!("expected `SYSTEM RELEASE MACHINE`, got `{line}`")));
+        return Err((
+            n,
+            format!("expected `SYSTEM RELEASE MACHINE`, got `{line}`"),
+        ));
     };
     out.fact("system", system);
     out.fact("kernel", kernel);
@@ -325,7 +435,7 @@ fn nproc(body: &str, out: &mut ProbeOutput) -> Res {
     Ok(())
 }
 
-/// `model name	: AMD EPYC 7763 64-Core Processor`
+/// `model name : AMD EPYC 7763 64-Core Processor` (a tab before the colon)
 fn cpu_model(body: &str, out: &mut ProbeOutput) -> Res {
     if let Some((_, line)) = lines(body).next() {
         out.fact("cpu_model", line.split_once(':').map_or(line, |(_, v)| v));

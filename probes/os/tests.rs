@@ -16,7 +16,10 @@ fn value(out: &ProbeOutput, name: &str, labels: &[(&str, &str)]) -> Option<f64> 
 }
 
 fn fact<'a>(out: &'a ProbeOutput, key: &str) -> Option<&'a str> {
-    out.facts.iter().find(|f| f.key == key).map(|f| f.value.as_str())
+    out.facts
+        .iter()
+        .find(|f| f.key == key)
+        .map(|f| f.value.as_str())
 }
 
 #[test]
@@ -26,28 +29,93 @@ fn capture_gives_exact_values() {
     assert_eq!(value(&out, "node_load1", &[]), Some(0.69));
     assert_eq!(value(&out, "node_load15", &[]), Some(0.12));
     // cpu1 user 3172 ticks at CLK_TCK 100.
-    assert_eq!(value(&out, "node_cpu_seconds_total", &[("cpu", "1"), ("mode", "user")]), Some(31.72));
-    assert_eq!(value(&out, "node_cpu_all_seconds_total", &[("mode", "idle")]), Some(534.32));
-    assert_eq!(value(&out, "node_context_switches_total", &[]), Some(259903.0));
+    assert_eq!(
+        value(
+            &out,
+            "node_cpu_seconds_total",
+            &[("cpu", "1"), ("mode", "user")]
+        ),
+        Some(31.72)
+    );
+    assert_eq!(
+        value(&out, "node_cpu_all_seconds_total", &[("mode", "idle")]),
+        Some(534.32)
+    );
+    assert_eq!(
+        value(&out, "node_context_switches_total", &[]),
+        Some(259903.0)
+    );
     assert_eq!(value(&out, "node_intr_total", &[]), Some(149632.0));
-    assert_eq!(value(&out, "node_memory_total_bytes", &[]), Some(24684084.0 * 1024.0));
-    assert_eq!(value(&out, "node_memory_used_bytes", &[]), Some((24684084.0 - 24309952.0) * 1024.0));
+    assert_eq!(
+        value(&out, "node_memory_total_bytes", &[]),
+        Some(24684084.0 * 1024.0)
+    );
+    assert_eq!(
+        value(&out, "node_memory_used_bytes", &[]),
+        Some((24684084.0 - 24309952.0) * 1024.0)
+    );
     assert_eq!(value(&out, "node_swap_total_bytes", &[]), Some(0.0));
-    assert_eq!(value(&out, "node_disk_read_bytes_total", &[("device", "vda")]), Some(3322250.0 * 512.0));
-    assert_eq!(value(&out, "node_disk_writes_completed_total", &[("device", "vda")]), Some(6628.0));
-    assert_eq!(value(&out, "node_network_receive_bytes_total", &[("device", "eth0")]), Some(118845443.0));
-    assert_eq!(value(&out, "node_network_transmit_packets_total", &[("device", "eth0")]), Some(3271.0));
-    assert_eq!(value(&out, "node_filesystem_avail_bytes", &[("mountpoint", "/")]), Some(82946648.0 * 1024.0));
+    assert_eq!(
+        value(&out, "node_disk_read_bytes_total", &[("device", "vda")]),
+        Some(3322250.0 * 512.0)
+    );
+    assert_eq!(
+        value(
+            &out,
+            "node_disk_writes_completed_total",
+            &[("device", "vda")]
+        ),
+        Some(6628.0)
+    );
+    assert_eq!(
+        value(
+            &out,
+            "node_network_receive_bytes_total",
+            &[("device", "eth0")]
+        ),
+        Some(118845443.0)
+    );
+    assert_eq!(
+        value(
+            &out,
+            "node_network_transmit_packets_total",
+            &[("device", "eth0")]
+        ),
+        Some(3271.0)
+    );
+    assert_eq!(
+        value(&out, "node_filesystem_avail_bytes", &[("mountpoint", "/")]),
+        Some(82946648.0 * 1024.0)
+    );
     assert_eq!(value(&out, "node_uptime_seconds", &[]), Some(312.83));
     assert_eq!(value(&out, "node_cpus", &[]), Some(2.0));
-    assert_eq!(fact(&out, "os_name"), Some("Debian GNU/Linux 12 (bookworm)"));
+    assert_eq!(
+        fact(&out, "os_name"),
+        Some("Debian GNU/Linux 12 (bookworm)")
+    );
     assert_eq!(fact(&out, "kernel"), Some("6.18.44-fc-v669"));
     assert_eq!(fact(&out, "cpu_model"), Some("AMD EPYC"));
     // Pseudo filesystems, loop devices and lo are left out.
-    assert!(out.samples.iter().all(|s| s.labels.get("mountpoint") != Some("/dev/shm")));
-    assert!(out.samples.iter().all(|s| s.labels.get("device") != Some("loop0")));
-    assert!(out.samples.iter().all(|s| s.labels.get("device") != Some("lo")));
-    let counters = out.samples.iter().filter(|s| s.kind == Kind::Counter).count();
+    assert!(
+        out.samples
+            .iter()
+            .all(|s| s.labels.get("mountpoint") != Some("/dev/shm"))
+    );
+    assert!(
+        out.samples
+            .iter()
+            .all(|s| s.labels.get("device") != Some("loop0"))
+    );
+    assert!(
+        out.samples
+            .iter()
+            .all(|s| s.labels.get("device") != Some("lo"))
+    );
+    let counters = out
+        .samples
+        .iter()
+        .filter(|s| s.kind == Kind::Counter)
+        .count();
     assert!(counters > 20, "{counters} counters");
 }
 
@@ -55,15 +123,34 @@ fn capture_gives_exact_values() {
 /// real kernel's /proc, not only with the capture.
 #[test]
 fn live_proc_of_this_machine_parses() {
-    let run = std::process::Command::new("sh").arg("-c").arg(SCRIPT).output().expect("sh runs");
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(SCRIPT)
+        .output()
+        .expect("sh runs");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let out = parse(&String::from_utf8_lossy(&run.stdout));
     assert_eq!(out.warnings, []);
-    for name in ["node_load1", "node_cpu_seconds_total", "node_memory_available_bytes", "node_disk_read_bytes_total", "node_filesystem_size_bytes", "node_uptime_seconds"] {
+    for name in [
+        "node_load1",
+        "node_cpu_seconds_total",
+        "node_memory_available_bytes",
+        "node_disk_read_bytes_total",
+        "node_filesystem_size_bytes",
+        "node_uptime_seconds",
+    ] {
         assert!(out.samples.iter().any(|s| s.name == name), "no {name}");
     }
     let cpus = value(&out, "node_cpus", &[]).unwrap();
-    let cores = out.samples.iter().filter(|s| s.name == "node_cpu_seconds_total" && s.labels.get("mode") == Some("user")).count();
+    let cores = out
+        .samples
+        .iter()
+        .filter(|s| s.name == "node_cpu_seconds_total" && s.labels.get("mode") == Some("user"))
+        .count();
     assert_eq!(cores as f64, cpus);
 }
 
@@ -96,7 +183,9 @@ fn empty_and_foreign_output_report_missing_sections() {
     for text in ["", "sh: 1: cat: not found\n", "\0\0\u{fffd}"] {
         let out = parse(text);
         assert!(out.samples.is_empty());
-        assert!(out.warnings.contains(&ParseError::MissingSection { section: "stat".into() }));
+        assert!(out.warnings.contains(&ParseError::MissingSection {
+            section: "stat".into()
+        }));
         assert!(out.warnings.contains(&ParseError::Truncated));
     }
 }
@@ -111,10 +200,22 @@ fn every_prefix_parses_without_panic() {
 
 #[test]
 fn partitions_and_virtual_devices_are_not_disks() {
-    for disk in ["sda", "vdb", "xvda", "nvme0n1", "mmcblk0", "dm-0", "md127", "sdaa"] {
+    for disk in [
+        "sda", "vdb", "xvda", "nvme0n1", "mmcblk0", "dm-0", "md127", "sdaa",
+    ] {
         assert!(is_whole_disk_for_test(disk), "{disk}");
     }
-    for part in ["sda1", "vdb12", "xvda1", "nvme0n1p2", "mmcblk0p1", "loop7", "ram0", "zram0", "sr0"] {
+    for part in [
+        "sda1",
+        "vdb12",
+        "xvda1",
+        "nvme0n1p2",
+        "mmcblk0p1",
+        "loop7",
+        "ram0",
+        "zram0",
+        "sr0",
+    ] {
         assert!(!is_whole_disk_for_test(part), "{part}");
     }
 }

@@ -27,14 +27,20 @@ pub struct Labels(Vec<(String, String)>);
 
 impl Labels {
     pub fn new<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
-        let mut pairs: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect();
+        let mut pairs: Vec<(String, String)> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
         pairs.sort();
         pairs.dedup_by(|a, b| a.0 == b.0);
         Labels(pairs)
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn pairs(&self) -> &[(String, String)] {
@@ -88,7 +94,11 @@ pub enum ParseError {
     #[error("section `{section}` is missing from the output")]
     MissingSection { section: String },
     #[error("section `{section}` line {line}: {reason}")]
-    Malformed { section: String, line: usize, reason: String },
+    Malformed {
+        section: String,
+        line: usize,
+        reason: String,
+    },
     #[error("output ends early (no end marker): the run was cut off or the script failed")]
     Truncated,
 }

@@ -19,11 +19,20 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("cannot open database {path}: {source}")]
-    Open { path: String, source: rusqlite::Error },
+    Open {
+        path: String,
+        source: rusqlite::Error,
+    },
     #[error("cannot migrate database {path} to the current schema: {source}")]
-    Migrate { path: String, source: rusqlite_migration::Error },
+    Migrate {
+        path: String,
+        source: rusqlite_migration::Error,
+    },
     #[error("database {what}: {source}")]
-    Sql { what: &'static str, source: rusqlite::Error },
+    Sql {
+        what: &'static str,
+        source: rusqlite::Error,
+    },
 }
 
 /// Wraps a rusqlite error with what was being done.
@@ -42,13 +51,33 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
-        let mut conn = Connection::open(path).map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+        let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        })?;
         // WAL lets the dashboard read while the poller writes; NORMAL sync is safe in WAL
         // (a power cut may lose the last commits, never corrupt the file).
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|source| StoreError::Open { path: shown.clone(), source })?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(|source| StoreError::Open { path: shown.clone(), source })?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(|source| StoreError::Open { path: shown.clone(), source })?;
-        schema::MIGRATIONS.to_latest(&mut conn).map_err(|source| StoreError::Migrate { path: shown, source })?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
+        schema::MIGRATIONS
+            .to_latest(&mut conn)
+            .map_err(|source| StoreError::Migrate {
+                path: shown,
+                source,
+            })?;
         Ok(Store {
             conn,
             series_ids: HashMap::new(),

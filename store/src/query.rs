@@ -54,6 +54,7 @@ impl Store {
                 })
             })
             .map_err(sql("list series"))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(sql("read series row"))
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read series row"))
     }
 }

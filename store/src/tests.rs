@@ -6,7 +6,12 @@ use dcmon_probes::{Labels, ProbeOutput};
 fn run(started_ms: i64, value: f64) -> ProbeRun {
     let mut output = ProbeOutput::default();
     output.gauge("node_load1", Labels::default(), value, "");
-    output.counter("node_cpu_seconds_total", Labels::new([("mode", "user"), ("cpu", "0")]), value * 10.0, "seconds");
+    output.counter(
+        "node_cpu_seconds_total",
+        Labels::new([("mode", "user"), ("cpu", "0")]),
+        value * 10.0,
+        "seconds",
+    );
     output.fact("kernel", "6.1.0");
     ProbeRun {
         probe: "os".into(),
@@ -24,22 +29,48 @@ fn rounds_store_samples_and_latest_wins() {
     let path = dir.path().join("dcmon.db");
     let mut store = Store::open(&path).unwrap();
     for (t, v) in [(1000, 0.5), (2000, 0.7)] {
-        let stored = store.write_round(&HostRound { host: "a".into(), runs: vec![run(t, v)] }).unwrap();
+        let stored = store
+            .write_round(&HostRound {
+                host: "a".into(),
+                runs: vec![run(t, v)],
+            })
+            .unwrap();
         assert_eq!(stored, 2);
     }
     // Re-sending a round replaces, never duplicates.
-    store.write_round(&HostRound { host: "a".into(), runs: vec![run(2000, 0.7)] }).unwrap();
+    store
+        .write_round(&HostRound {
+            host: "a".into(),
+            runs: vec![run(2000, 0.7)],
+        })
+        .unwrap();
     drop(store);
     let store = Store::open(&path).unwrap();
     let all = store.series_latest(&SeriesFilter::default()).unwrap();
     assert_eq!(all.len(), 2);
     let load = all.iter().find(|s| s.name == "node_load1").unwrap();
     assert_eq!((load.value, load.ts), (0.7, 2000));
-    let cpu = store.series_latest(&SeriesFilter { host: Some("a".into()), name: Some("node_cpu*".into()) }).unwrap();
+    let cpu = store
+        .series_latest(&SeriesFilter {
+            host: Some("a".into()),
+            name: Some("node_cpu*".into()),
+        })
+        .unwrap();
     assert_eq!(cpu.len(), 1);
     assert_eq!(cpu[0].labels.get("cpu").map(String::as_str), Some("0"));
     assert_eq!(cpu[0].kind, "counter");
-    let count: i64 = store.conn.query_row("SELECT count(*) FROM samples", [], |r| r.get(0)).unwrap();
+    let count: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(count, 4);
-    assert!(store.series_latest(&SeriesFilter { host: Some("b".into()), name: None }).unwrap().is_empty());
+    assert!(
+        store
+            .series_latest(&SeriesFilter {
+                host: Some("b".into()),
+                name: None
+            })
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -40,7 +40,11 @@ pub struct HostRound {
 
 /// Canonical JSON for a label set: an object with keys in sorted order.
 pub(crate) fn labels_json(labels: &Labels) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = labels.pairs().iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+    let map: serde_json::Map<String, serde_json::Value> = labels
+        .pairs()
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+        .collect();
     serde_json::Value::Object(map).to_string()
 }
 
@@ -58,7 +62,9 @@ impl Store {
                 )
                 .map_err(sql("prepare series upsert"))?;
             let mut insert_sample = tx
-                .prepare_cached("INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)")
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)",
+                )
                 .map_err(sql("prepare sample insert"))?;
             let mut upsert_fact = tx
                 .prepare_cached(
@@ -80,19 +86,33 @@ impl Store {
                         Some(id) => *id,
                         None => {
                             let id: i64 = upsert_series
-                                .query_row(params![key.0, key.1, key.2, sample.kind.as_str(), sample.unit], |r| r.get(0))
+                                .query_row(
+                                    params![key.0, key.1, key.2, sample.kind.as_str(), sample.unit],
+                                    |r| r.get(0),
+                                )
                                 .map_err(sql("upsert series"))?;
                             self.series_ids.insert(key, id);
                             id
                         }
                     };
-                    insert_sample.execute(params![id, run.started_ms, sample.value]).map_err(sql("insert sample"))?;
+                    insert_sample
+                        .execute(params![id, run.started_ms, sample.value])
+                        .map_err(sql("insert sample"))?;
                     stored += 1;
                 }
                 for fact in &run.output.facts {
-                    upsert_fact.execute(params![round.host, fact.key, fact.value, run.started_ms]).map_err(sql("upsert fact"))?;
+                    upsert_fact
+                        .execute(params![round.host, fact.key, fact.value, run.started_ms])
+                        .map_err(sql("upsert fact"))?;
                 }
-                let warnings = (!run.output.warnings.is_empty()).then(|| run.output.warnings.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "));
+                let warnings = (!run.output.warnings.is_empty()).then(|| {
+                    run.output
+                        .warnings
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
                 insert_run
                     .execute(params![
                         round.host,

@@ -33,22 +33,30 @@ fn plain_port_and_wildcard_names() {
     assert_eq!(kh.check("gpu01", 22, &key(K1)), Verdict::Unknown);
     assert_eq!(kh.check("n7.DC1", 22, &key(K2)), Verdict::Trusted);
     assert_eq!(kh.check("bad.dc1", 22, &key(K2)), Verdict::Unknown);
-    assert!(matches!(kh.check("db1", 22, &key(K2)), Verdict::Changed { line: 2, .. }));
+    assert!(matches!(
+        kh.check("db1", 22, &key(K2)),
+        Verdict::Changed { line: 2, .. }
+    ));
 }
 
 #[test]
 fn hashed_names_match() {
-    let text = format!("|1|JhxLFh8BXJMSi68BPvV+5zO5pVM=|Fjhgz6wMX+snFbd3ma0nQfjtV2M= ssh-ed25519 {K1}\n");
+    let text =
+        format!("|1|JhxLFh8BXJMSi68BPvV+5zO5pVM=|Fjhgz6wMX+snFbd3ma0nQfjtV2M= ssh-ed25519 {K1}\n");
     let (_d, kh) = file(&text);
     assert_eq!(kh.check("hashed.example", 2222, &key(K1)), Verdict::Trusted);
     assert_eq!(kh.check("hashed.example", 22, &key(K1)), Verdict::Unknown);
-    assert!(matches!(kh.check("hashed.example", 2222, &key(K2)), Verdict::Changed { .. }));
+    assert!(matches!(
+        kh.check("hashed.example", 2222, &key(K2)),
+        Verdict::Changed { .. }
+    ));
 }
 
 /// russh's own helper reads two keys of one host as a change; OpenSSH accepts either.
 #[test]
 fn two_keys_for_one_host_both_trusted() {
-    let text = format!("h ssh-ed25519 {K1}\nh ssh-ed25519 {K2}\nh ecdsa-sha2-nistp256 {K3_ECDSA}\n");
+    let text =
+        format!("h ssh-ed25519 {K1}\nh ssh-ed25519 {K2}\nh ecdsa-sha2-nistp256 {K3_ECDSA}\n");
     let (_d, kh) = file(&text);
     for k in [K1, K2, K3_ECDSA] {
         assert_eq!(kh.check("h", 22, &key(k)), Verdict::Trusted);
@@ -69,7 +77,10 @@ fn learned_keys_are_appended_and_trusted() {
     kh.learn("127.0.1.9", 2200, &key(K1)).unwrap();
     assert_eq!(kh.check("127.0.1.9", 2200, &key(K1)), Verdict::Trusted);
     let text = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
-    assert_eq!(text, format!("# no newline at end\n[127.0.1.9]:2200 ssh-ed25519 {K1}\n"));
+    assert_eq!(
+        text,
+        format!("# no newline at end\n[127.0.1.9]:2200 ssh-ed25519 {K1}\n")
+    );
     let reread = KnownHosts::load(&dir.path().join("known_hosts")).unwrap();
     assert_eq!(reread.check("127.0.1.9", 2200, &key(K1)), Verdict::Trusted);
 }

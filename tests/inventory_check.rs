@@ -1,0 +1,215 @@
+//! `dcmon inventory check` and `list` as an operator runs them: every broken inventory
+//! gets its exact `FILE:LINE:COL: message`, and exit code 1.
+
+mod testbed;
+
+use testbed::{dcmon, json_lines};
+
+/// (case, inventory text, the one expected line after `FILE:`)
+const BROKEN: &[(&str, &str, &str)] = &[
+    (
+        "unknown_key",
+        "[defaults]\nuser = \"m\"\nusr = \"x\"\n\n[[hosts]]\nname = \"a\"\n",
+        "3:1: unknown key `usr` in [defaults], did you mean `user`?",
+    ),
+    (
+        "duplicate_host",
+        "[[hosts]]\nname = \"db1\"\n\n[[hosts]]\nname = \"db1\"\n",
+        "5:8: duplicate host `db1` (first defined on line 2)",
+    ),
+    (
+        "unclosed_range",
+        "[groups.gpu]\nhosts = [\"gpu[01-16.dc1\"]\n",
+        "2:10: unclosed `[` in host pattern `gpu[01-16.dc1`",
+    ),
+    (
+        "backwards_range",
+        "[groups.gpu]\nhosts = [\"gpu01.dc1\", \"gpu[16-01].dc1\"]\n",
+        "2:23: range `16-01` in host pattern `gpu[16-01].dc1` runs backwards (start > end)",
+    ),
+    (
+        "missing_identity",
+        "[defaults]\nidentity = \"/nonexistent/dcmon_ed25519\"\n\n[[hosts]]\nname = \"a\"\n",
+        "2:12: identity file /nonexistent/dcmon_ed25519 not found",
+    ),
+    (
+        "unknown_probe",
+        "[groups.gpu]\nhosts = [\"g1\"]\nprobes = [\"os\", \"oss\"]\n",
+        "3:17: unknown probe `oss`, did you mean `os`? (known probes: os)",
+    ),
+    (
+        "toml_syntax",
+        "[defaults]\nuser = \"m\n",
+        "2:10: TOML syntax: invalid basic string, expected `\"`",
+    ),
+    (
+        "wrong_type",
+        "[[hosts]]\nname = \"a\"\nport = \"22\"\n",
+        "3:8: `port`: invalid type: string \"22\", expected a whole number from 0 to 65535",
+    ),
+    (
+        "unknown_group",
+        "[[hosts]]\nname = \"a\"\ngroups = [\"gpus\"]\n\n[groups.gpu]\nhosts = []\n",
+        "3:11: unknown group `gpus`, did you mean `gpu`?",
+    ),
+    (
+        "bad_duration",
+        "[defaults]\ntimeout = \"soon\"\n[[hosts]]\nname = \"a\"\n",
+        "2:11: timeout `soon` is not a duration like \"10s\" or \"1m30s\" (expected number at 0)",
+    ),
+    (
+        "key_at_wrong_level",
+        "[defaults]\nname = \"x\"\n[[hosts]]\nname = \"a\"\n",
+        "2:1: `name` is not allowed in [defaults]: it belongs in [[hosts]] or [groups.NAME]",
+    ),
+    (
+        "bad_label_name",
+        "[[hosts]]\nname = \"a\"\nlabels = { \"rack-id\" = \"r1\" }\n",
+        "3:12: label name `rack-id` must match [a-zA-Z_][a-zA-Z0-9_]*",
+    ),
+    (
+        "host_without_name",
+        "[[hosts]]\naddress = \"10.0.0.1\"\n",
+        "1:1: [[hosts]] entry has no `name`",
+    ),
+    (
+        "no_hosts",
+        "[defaults]\nuser = \"m\"\n",
+        "1:1: the inventory defines no hosts: add [[hosts]] entries or [groups.NAME] hosts = [...]",
+    ),
+];
+
+#[test]
+fn each_broken_inventory_gets_its_located_message() {
+    let dir = tempfile::tempdir().unwrap();
+    for (case, text, expected) in BROKEN {
+        let file = dir.path().join(format!("{case}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let out = dcmon(&["inventory", "check", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{case}: exit code");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim_end(),
+            format!("{}:{expected}", file.display()),
+            "{case}"
+        );
+    }
+}
+
+#[test]
+fn all_problems_of_one_file_are_reported_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.toml");
+    std::fs::write(&file, "[defaults]\nport = 0\n\n[groups.gpu]\nhosts = [\"gpu[1-]\"]\nprobes = [\"os\", \"os\"]\n\n[[hosts]]\nname = \"a b\"\n").unwrap();
+    let out = dcmon(&["inventory", "check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.strip_prefix(&format!("{}:", file.display())).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "2:8: port 0 is not a usable SSH port",
+            "5:10: `1-` in host pattern `gpu[1-]` is not a number or a `start-end` range",
+            "6:17: probe `os` is listed twice",
+            "9:8: host name `a b` contains ' ', which host names may not",
+        ]
+    );
+}
+
+#[test]
+fn unreadable_file_is_a_clear_error() {
+    let out = dcmon(&["inventory", "check", "/nonexistent/inventory.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .starts_with("dcmon: cannot read inventory /nonexistent/inventory.toml: No such file"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn list_resolves_ranges_inheritance_and_selectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inv.toml");
+    std::fs::write(
+        &file,
+        "[defaults]\nuser = \"monitor\"\nlabels = { dc = \"dc1\" }\n\n[groups.gpu]\nhosts = [\"gpu[01-03].dc1\"]\nlabels = { rack = \"r12\" }\nbecome = true\n\n[[hosts]]\nname = \"db1\"\naddress = \"10.0.0.5\"\nport = 2222\n",
+    )
+    .unwrap();
+    let inv = file.to_str().unwrap();
+    let out = dcmon(&["inventory", "list", inv, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hosts = json_lines(&out);
+    let names: Vec<&str> = hosts.iter().map(|h| h["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["db1", "gpu01.dc1", "gpu02.dc1", "gpu03.dc1"]);
+    assert_eq!(hosts[0]["address"], "10.0.0.5");
+    assert_eq!(hosts[0]["port"], 2222);
+    assert_eq!(hosts[0]["become"], false);
+    assert_eq!(hosts[2]["user"], "monitor");
+    assert_eq!(hosts[2]["become"], true);
+    assert_eq!(
+        hosts[2]["labels"],
+        serde_json::json!({"dc": "dc1", "rack": "r12"})
+    );
+    assert_eq!(hosts[2]["timeout"], "10s");
+
+    for (selector, expected) in [
+        ("group:gpu", vec!["gpu01.dc1", "gpu02.dc1", "gpu03.dc1"]),
+        ("gpu0[13]*", vec!["gpu01.dc1", "gpu03.dc1"]),
+        (
+            "label:rack=r12,db1",
+            vec!["db1", "gpu01.dc1", "gpu02.dc1", "gpu03.dc1"],
+        ),
+        ("db1", vec!["db1"]),
+    ] {
+        let out = dcmon(&["inventory", "list", inv, selector, "--json"]);
+        assert!(
+            out.status.success(),
+            "{selector}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let names: Vec<String> = json_lines(&out)
+            .iter()
+            .map(|h| h["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(names, expected, "{selector}");
+    }
+    let out = dcmon(&["inventory", "list", inv, "group:db"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "dcmon: selector `group:db`: no group `db` in the inventory (groups: gpu)"
+    );
+    let out = dcmon(&["inventory", "list", inv, "nothere*"]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "dcmon: selector `nothere*` matches no host"
+    );
+}
+
+/// The annotated reference inventory must stay valid.
+#[test]
+fn example_inventory_is_valid() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join(".ssh")).unwrap();
+    std::fs::write(home.path().join(".ssh/dcmon_ed25519"), "placeholder").unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/inventory.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dcmon"))
+        .args(["inventory", "check", example])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,323 @@
+//! `dcmon poll` end to end against a real OpenSSH sshd standing for many hosts.
+
+mod testbed;
+
+use rusqlite::Connection;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+use testbed::{Sshd, addresses, dcmon, json_lines};
+
+/// Series names every host must have after one round, one per family the issue names.
+const REQUIRED: &[&str] = &[
+    "node_load1",
+    "node_memory_available_bytes",
+    "node_cpu_seconds_total",
+    "node_disk_read_bytes_total",
+    "node_filesystem_size_bytes",
+    "node_network_receive_bytes_total",
+];
+
+fn hosts_with_series(db: &std::path::Path, name: &str) -> BTreeSet<String> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT DISTINCT s.host FROM series s JOIN samples x ON x.series_id = s.id WHERE s.name = ?1").unwrap();
+    stmt.query_map([name], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn fifty_hosts_store_os_samples() {
+    let bed = Sshd::start();
+    let addrs = addresses(50);
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addrs));
+    let inventory = format!(
+        "{}\n[groups.all]\nhosts = [\"127.0.1.[1-50]\"]\n",
+        bed.defaults(&known_hosts, "10s")
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let out = dcmon(&[
+        "poll",
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--json",
+    ]);
+    let results = json_lines(&out);
+    assert!(
+        out.status.success(),
+        "stderr: {}\nstdout: {:?}\nsshd: {}",
+        String::from_utf8_lossy(&out.stderr),
+        results,
+        bed.log()
+    );
+    assert_eq!(results.len(), 50);
+    let mut reported = 0;
+    for r in &results {
+        assert_eq!(r["status"], "ok", "{r}");
+        assert_eq!(r["error"], serde_json::Value::Null);
+        assert!(r["duration_ms"].as_u64().is_some());
+        reported += r["samples"].as_u64().unwrap();
+    }
+    let expected: BTreeSet<String> = addrs.iter().cloned().collect();
+    for name in REQUIRED {
+        assert_eq!(hosts_with_series(&db, name), expected, "hosts with {name}");
+    }
+    let conn = Connection::open(&db).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        stored as u64, reported,
+        "every reported sample is in SQLite"
+    );
+    let runs: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM probe_runs WHERE status = 'ok' AND probe = 'os'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(runs, 50);
+    let kernel: String = conn
+        .query_row(
+            "SELECT value FROM facts WHERE host = '127.0.1.7' AND key = 'kernel'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(!kernel.is_empty());
+
+    // `dcmon series` reads the same data back for a shell.
+    let out = dcmon(&[
+        "series",
+        "--db",
+        db.to_str().unwrap(),
+        "--host",
+        "127.0.1.3",
+        "--name",
+        "node_load*",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let series = json_lines(&out);
+    let names: Vec<&str> = series.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["node_load1", "node_load15", "node_load5"]);
+    for s in &series {
+        assert_eq!(s["host"], "127.0.1.3");
+        assert!(s["value"].as_f64().unwrap() >= 0.0);
+        assert!(s["ts"].as_i64().unwrap() > 1_700_000_000_000);
+        assert!(s["labels"].is_object());
+    }
+}
+
+#[test]
+fn broken_hosts_fail_alone_within_the_timeout() {
+    let bed = Sshd::start();
+    let addrs = addresses(50);
+    let closed = testbed::free_port();
+    let closed_hosts = [
+        "127.0.1.10",
+        "127.0.1.11",
+        "127.0.1.12",
+        "127.0.1.13",
+        "127.0.1.14",
+    ];
+    let wrong_key_host = "127.0.1.20";
+    // The wrong-key host's line holds the client key: a valid key, not the server's.
+    let client_pub = std::fs::read_to_string(bed.client_key.with_extension("pub")).unwrap();
+    let client_pub: Vec<&str> = client_pub.split_whitespace().take(2).collect();
+    let known: String = addrs
+        .iter()
+        .map(|a| {
+            let key = if a == wrong_key_host {
+                client_pub.join(" ")
+            } else {
+                bed.host_key.clone()
+            };
+            format!("[{a}]:{} {key}\n", bed.port)
+        })
+        .collect();
+    let known_hosts = bed.write("known_hosts", &known);
+    let mut inventory = format!(
+        "{}\n[groups.all]\nhosts = [\"127.0.1.[1-50]\"]\n",
+        bed.defaults(&known_hosts, "5s")
+    );
+    for h in closed_hosts {
+        inventory.push_str(&format!("\n[[hosts]]\nname = \"{h}\"\nport = {closed}\n"));
+    }
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let started = Instant::now();
+    let out = dcmon(&[
+        "poll",
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--json",
+    ]);
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "exit 1 when any host fails");
+    let results = json_lines(&out);
+    assert_eq!(results.len(), 50);
+    let failed: BTreeSet<&str> = results
+        .iter()
+        .filter(|r| r["status"] == "error")
+        .map(|r| r["host"].as_str().unwrap())
+        .collect();
+    let mut expected: BTreeSet<&str> = closed_hosts.into_iter().collect();
+    expected.insert(wrong_key_host);
+    assert_eq!(failed, expected);
+    for r in &results {
+        let host = r["host"].as_str().unwrap();
+        let error = r["error"].as_str().unwrap_or_default();
+        if closed_hosts.contains(&host) {
+            assert!(
+                error.starts_with(&format!(
+                    "cannot connect to [{host}]:{closed}: Connection refused"
+                )),
+                "{error}"
+            );
+        } else if host == wrong_key_host {
+            assert!(
+                error.starts_with(&format!("HOST KEY CHANGED for [{host}]:{}", bed.port)),
+                "{error}"
+            );
+            assert!(
+                error.contains(&format!("{}:20 holds", known_hosts.display())),
+                "{error}"
+            );
+        } else {
+            assert_eq!(r["status"], "ok", "{r}");
+            assert!(r["samples"].as_u64().unwrap() > 50);
+        }
+    }
+    // The failed hosts' attempts are recorded as probe runs with their reasons.
+    let conn = Connection::open(&db).unwrap();
+    let errors: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM probe_runs WHERE status = 'error' AND error IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(errors, 6);
+    // Refusals are immediate: the round is bounded by the 5 s timeout, plus a margin
+    // for starting the process on a loaded 2-core machine.
+    assert!(
+        took < Duration::from_secs(5) + Duration::from_secs(3),
+        "round took {took:?}"
+    );
+}
+
+/// A host whose TCP port accepts but never speaks SSH (a hung sshd) costs its own
+/// connect timeout and nothing more.
+#[test]
+fn a_silent_host_times_out_alone() {
+    let bed = Sshd::start();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    let addrs = addresses(5);
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addrs));
+    let inventory = format!(
+        "{}\n[groups.all]\nhosts = [\"127.0.1.[1-5]\"]\n\n[[hosts]]\nname = \"hung\"\naddress = \"127.0.0.1\"\nport = {silent_port}\nconnect_timeout = \"2s\"\n",
+        bed.defaults(&known_hosts, "10s")
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let started = Instant::now();
+    let out = dcmon(&[
+        "poll",
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--json",
+    ]);
+    let took = started.elapsed();
+    let results = json_lines(&out);
+    let hung = results.iter().find(|r| r["host"] == "hung").unwrap();
+    assert_eq!(
+        hung["error"],
+        format!("no SSH session with [127.0.0.1]:{silent_port} within 2s")
+    );
+    assert_eq!(results.iter().filter(|r| r["status"] == "ok").count(), 5);
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(2 + 3),
+        "round took {took:?}"
+    );
+    drop(silent);
+}
+
+#[test]
+fn unknown_host_keys_need_consent_and_are_then_remembered() {
+    let bed = Sshd::start();
+    let known_hosts = bed.dir.path().join("known_hosts"); // does not exist yet
+    let inventory = format!(
+        "{}\n[[hosts]]\nname = \"127.0.0.9\"\n",
+        bed.defaults(&known_hosts, "10s")
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let poll = |extra: &[&str]| {
+        let mut args = vec![
+            "poll",
+            "--inventory",
+            inv.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = dcmon(&args);
+        json_lines(&out).remove(0)
+    };
+    let refused = poll(&[]);
+    assert_eq!(refused["status"], "error");
+    let error = refused["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "host key of [127.0.0.9]:{} (ssh-ed25519 SHA256:",
+            bed.port
+        )),
+        "{error}"
+    );
+    assert!(error.contains("--accept-new-host-keys"), "{error}");
+    assert!(!known_hosts.exists(), "nothing recorded without consent");
+
+    let accepted = poll(&["--accept-new-host-keys"]);
+    assert_eq!(accepted["status"], "ok", "{accepted}");
+    let recorded = std::fs::read_to_string(&known_hosts).unwrap();
+    assert_eq!(
+        recorded,
+        format!("[127.0.0.9]:{} {}\n", bed.port, bed.host_key)
+    );
+
+    let again = poll(&[]);
+    assert_eq!(again["status"], "ok", "{again}");
+}
+
+#[test]
+fn table_output_and_exit_code_for_the_local_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dcmon.db");
+    let out = dcmon(&["poll", "--db", db.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    assert!(lines.next().unwrap().starts_with("HOST"));
+    let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(row[1], "ok", "{text}");
+    assert!(row[2].parse::<u32>().unwrap() > 50, "{text}");
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every dcmon test. Installs what the tests need when it is missing (apt, as root):
+# the tests start their own private OpenSSH sshd on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "tests/run.sh: missing ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2
+    exit 2
+  fi
+  echo "tests/run.sh: installing ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+  # The tests run their own sshd; the system one is not needed (no-op where not started).
+  systemctl disable --now ssh >/dev/null 2>&1 || true
+fi
+
+cargo test --workspace --locked

@@ -1,0 +1,263 @@
+//! The test bed: a private OpenSSH sshd on loopback, with its own config, host key and
+//! authorized_keys in a temp dir, stopped when dropped.
+//!
+//! One sshd stands for many hosts: it listens on 0.0.0.0, so every 127.x.y.z address
+//! reaches it, and a `Match LocalAddress` block refuses logins arriving on any other
+//! address. As root, tests log in as the dedicated user `dcmon-test` whose shell is
+//! /bin/sh (root's bash startup made 200 parallel commands 60x slower); otherwise as
+//! the current user.
+
+#![allow(dead_code)] // each test binary uses its own part of the bed
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub const SSHD: &str = "/usr/sbin/sshd";
+const TEST_USER: &str = "dcmon-test";
+
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub user: String,
+    /// Private key the tests authenticate with.
+    pub client_key: PathBuf,
+    /// `ssh-ed25519 AAAA...` of the server's host key.
+    pub host_key: String,
+    child: Child,
+}
+
+impl Sshd {
+    pub fn start() -> Sshd {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} is missing: run tests/run.sh, which installs openssh-server"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("dcmon-sshd-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path().to_path_buf();
+        // sshd reads authorized_keys as the login user: the dir and file must be readable.
+        set_mode(&d, 0o755);
+        keygen(&d.join("host_ed25519"));
+        keygen(&d.join("client_ed25519"));
+        let authorized = d.join("authorized_keys");
+        std::fs::copy(d.join("client_ed25519.pub"), &authorized).unwrap();
+        set_mode(&authorized, 0o644);
+        let user = login_user();
+        let port = free_port();
+        let config = d.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\n\
+                 ListenAddress 0.0.0.0\n\
+                 HostKey {dir}/host_ed25519\n\
+                 PidFile {dir}/sshd.pid\n\
+                 AuthorizedKeysFile {dir}/authorized_keys\n\
+                 StrictModes no\n\
+                 UsePAM no\n\
+                 PasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\n\
+                 PubkeyAuthentication yes\n\
+                 PermitRootLogin no\n\
+                 AllowUsers {user}\n\
+                 MaxStartups 4000:30:8000\n\
+                 PerSourceMaxStartups none\n\
+                 MaxSessions 100\n\
+                 LogLevel VERBOSE\n\
+                 Match LocalAddress *,!127.0.0.0/8\n\
+                 \tDenyUsers *\n",
+                dir = d.display()
+            ),
+        )
+        .unwrap();
+        // sshd refuses to start (even `-t`) without its privilege separation directory.
+        std::fs::create_dir_all("/run/sshd").ok();
+        let check = Command::new(SSHD)
+            .args(["-t", "-f"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "sshd -t: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let child = Command::new(SSHD)
+            .args(["-D", "-f"])
+            .arg(&config)
+            .arg("-E")
+            .arg(d.join("sshd.log"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let host_key = std::fs::read_to_string(d.join("host_ed25519.pub"))
+            .unwrap()
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut sshd = Sshd {
+            dir,
+            port,
+            user,
+            client_key: d.join("client_ed25519"),
+            host_key,
+            child,
+        };
+        sshd.wait_ready();
+        sshd
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("sshd exited with {status}: {}", self.log());
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "sshd did not listen on port {} within 10s: {}",
+            self.port,
+            self.log()
+        );
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// A known_hosts line for each address, with this sshd's real host key.
+    pub fn known_hosts_lines(&self, addresses: &[String]) -> String {
+        addresses
+            .iter()
+            .map(|a| format!("[{a}]:{} {}\n", self.port, self.host_key))
+            .collect()
+    }
+
+    /// Writes a file into the bed's directory and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The `[defaults]` every test inventory starts from.
+    pub fn defaults(&self, known_hosts: &Path, timeout: &str) -> String {
+        format!(
+            "[defaults]\nuser = \"{}\"\nport = {}\nidentity = \"{}\"\nknown_hosts = \"{}\"\ntimeout = \"{timeout}\"\nconnect_timeout = \"{timeout}\"\nprobes = [\"os\"]\n",
+            self.user,
+            self.port,
+            self.client_key.display(),
+            known_hosts.display()
+        )
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `127.0.1.1` ... : `count` addresses of the one sshd.
+pub fn addresses(count: usize) -> Vec<String> {
+    (0..count)
+        .map(|i| format!("127.0.{}.{}", 1 + i / 200, 1 + i % 200))
+        .collect()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn keygen(path: &Path) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "dcmon-test", "-f"])
+        .arg(path)
+        .output()
+        .expect("ssh-keygen (openssh-client) is installed");
+    assert!(
+        out.status.success(),
+        "ssh-keygen: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// As root: the dedicated test user, created on first use (tests/run.sh creates it too).
+fn login_user() -> String {
+    static CREATE: Mutex<()> = Mutex::new(());
+    if !is_root() {
+        return std::env::var("USER").unwrap_or_else(|_| {
+            String::from_utf8_lossy(&Command::new("id").arg("-un").output().unwrap().stdout)
+                .trim()
+                .to_string()
+        });
+    }
+    let _guard = CREATE.lock().unwrap();
+    let exists = Command::new("id")
+        .arg(TEST_USER)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !exists {
+        let _ = Command::new("useradd")
+            .args([
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/tmp",
+                "--shell",
+                "/bin/sh",
+                TEST_USER,
+            ])
+            .status();
+        // With UsePAM no, a user without a password hash is "locked" to sshd.
+        let _ = Command::new("usermod")
+            .args(["-p", "*", TEST_USER])
+            .status();
+    }
+    TEST_USER.to_string()
+}
+
+/// Runs the dcmon binary built for these tests.
+pub fn dcmon(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dcmon"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Lines of stdout parsed as JSON objects.
+pub fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
