@@ -321,3 +321,52 @@ fn table_output_and_exit_code_for_the_local_machine() {
     assert_eq!(row[1], "ok", "{text}");
     assert!(row[2].parse::<u32>().unwrap() > 50, "{text}");
 }
+
+#[test]
+fn refused_authentication_names_user_and_key() {
+    let bed = Sshd::start();
+    let addrs = addresses(2);
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addrs));
+    // A key the server does not know, and a user sshd does not allow.
+    let other_key = bed.dir.path().join("other_ed25519");
+    let keygen = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other_key)
+        .status()
+        .unwrap();
+    assert!(keygen.success());
+    let inventory = format!(
+        "{}\n[[hosts]]\nname = \"127.0.1.1\"\nidentity = \"{}\"\n\n[[hosts]]\nname = \"127.0.1.2\"\nuser = \"nobody-here\"\n",
+        bed.defaults(&known_hosts, "10s"),
+        other_key.display()
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let out = dcmon(&[
+        "poll",
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let results = json_lines(&out);
+    assert_eq!(
+        results[0]["error"],
+        format!(
+            "[127.0.1.1]:{} refused public key authentication for user `{}` with {}",
+            bed.port,
+            bed.user,
+            other_key.display()
+        )
+    );
+    assert_eq!(
+        results[1]["error"],
+        format!(
+            "[127.0.1.2]:{} refused public key authentication for user `nobody-here` with {}",
+            bed.port,
+            bed.client_key.display()
+        )
+    );
+}
