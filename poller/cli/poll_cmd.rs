@@ -49,12 +49,23 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
                         "error".into()
                     },
                     r.samples.to_string(),
+                    r.logs.to_string(),
                     format!("{}ms", r.duration_ms),
-                    r.error.clone().unwrap_or_default(),
+                    r.error.clone().unwrap_or_else(|| r.absent.join("; ")),
                 ]
             })
             .collect();
-        table::print(&["HOST", "STATUS", "SAMPLES", "DURATION", "ERROR"], &rows);
+        table::print(
+            &[
+                "HOST",
+                "STATUS",
+                "SAMPLES",
+                "LOGS",
+                "DURATION",
+                "ERROR / ABSENT",
+            ],
+            &rows,
+        );
     }
     let all_ok = results.iter().all(|r| r.status == HostStatus::Ok);
     Ok(if all_ok {

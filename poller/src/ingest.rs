@@ -1,10 +1,10 @@
 //! The one writer: SQLite wants a single writing connection, so host tasks send their
 //! rounds to a thread that owns the store and hear back once the round is committed.
 
-use dcmon_store::{HostRound, Store};
+use dcmon_store::{HostRound, Store, Stored};
 use tokio::sync::{mpsc, oneshot};
 
-type Job = (HostRound, oneshot::Sender<Result<usize, String>>);
+type Job = (HostRound, oneshot::Sender<Result<Stored, String>>);
 
 /// A handle to the writer thread; clone it into every host task.
 #[derive(Clone)]
@@ -28,8 +28,8 @@ impl Writer {
         (Writer { jobs }, thread)
     }
 
-    /// Stores a round; returns the samples stored once the transaction has committed.
-    pub async fn write(&self, round: HostRound) -> Result<usize, String> {
+    /// Stores a round; answers once the transaction has committed.
+    pub async fn write(&self, round: HostRound) -> Result<Stored, String> {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send((round, reply))

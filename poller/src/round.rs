@@ -8,7 +8,7 @@ use crate::local;
 use crate::ssh::{Connector, DEFAULT_HANDSHAKE_LIMIT};
 use dcmon_inventory::{Host, Transport};
 use dcmon_probes::{Probe, ProbeOutput};
-use dcmon_store::{HostRound, ProbeRun, RunStatus};
+use dcmon_store::{HostRound, ProbeRun, RunStatus, Stored};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -45,8 +45,13 @@ pub struct HostResult {
     pub host: String,
     pub status: HostStatus,
     pub samples: usize,
+    /// New log lines stored (journal, SEL, ...).
+    pub logs: usize,
     pub duration_ms: u64,
     pub error: Option<String>,
+    /// Probes whose tool is not installed on the host, with the reason: not errors.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<String>,
 }
 
 /// Polls every host concurrently; results come back in the order of `hosts`.
@@ -75,8 +80,10 @@ pub async fn poll_round(
             host: name,
             status: HostStatus::Error,
             samples: 0,
+            logs: 0,
             duration_ms: 0,
             error: Some(format!("internal error: {e}")),
+            absent: Vec::new(),
         }));
     }
     results
@@ -148,15 +155,19 @@ async fn poll_host(
             }
         })
     });
+    let absent = absent_probes(&runs);
     let stored = writer
         .write(HostRound {
             host: host.name.clone(),
             runs,
         })
         .await;
-    let (samples, error) = match stored {
-        Ok(n) => (n, error),
-        Err(e) => (0, Some(format!("storing the round failed: {e}"))),
+    let (stored, error) = match stored {
+        Ok(stored) => (stored, error),
+        Err(e) => (
+            Stored::default(),
+            Some(format!("storing the round failed: {e}")),
+        ),
     };
     HostResult {
         host: host.name,
@@ -165,10 +176,24 @@ async fn poll_host(
         } else {
             HostStatus::Error
         },
-        samples,
+        samples: stored.samples,
+        logs: stored.logs,
         duration_ms: started.elapsed().as_millis() as u64,
         error,
+        absent,
     }
+}
+
+/// `probe: why` for each probe whose tool the host does not have.
+fn absent_probes(runs: &[ProbeRun]) -> Vec<String> {
+    runs.iter()
+        .filter_map(|r| {
+            r.output
+                .absent
+                .as_ref()
+                .map(|why| format!("{}: {why}", r.probe))
+        })
+        .collect()
 }
 
 fn failed_run(probe: &Probe, started_ms: i64, took: Duration, error: String) -> ProbeRun {
@@ -179,6 +204,7 @@ fn failed_run(probe: &Probe, started_ms: i64, took: Duration, error: String) -> 
         status: RunStatus::Error,
         error: Some(error),
         output: ProbeOutput::default(),
+        new_logs: probe.new_logs,
     }
 }
 
@@ -196,7 +222,9 @@ fn finish_run(
     };
     let output = (probe.parse)(&String::from_utf8_lossy(&exec.stdout));
     let stderr = exec.stderr_excerpt();
-    let error = if !exec.success() {
+    let error = if output.absent.is_some() && exec.success() {
+        None
+    } else if !exec.success() {
         if become_root && stderr.starts_with("sudo:") {
             Some(format!(
                 "sudo -n failed (passwordless sudo needed for become = true): {stderr}"
@@ -204,7 +232,9 @@ fn finish_run(
         } else {
             Some(format!("exited with {:?}: {stderr}", exec.exit))
         }
-    } else if output.samples.is_empty() {
+    } else if output.samples.is_empty() && output.logs.is_empty() && !output.warnings.is_empty() {
+        // Nothing read and something said why: the run failed. Nothing read and
+        // nothing wrong (no containers, no new log lines) is a normal empty run.
         let why: Vec<String> = output.warnings.iter().map(ToString::to_string).collect();
         Some(format!("no samples in the output: {}", why.join("; ")))
     } else {
@@ -214,13 +244,14 @@ fn finish_run(
         probe: probe.name.to_string(),
         started_ms,
         duration_ms: took.as_millis() as i64,
-        status: if error.is_some() {
-            RunStatus::Error
-        } else {
-            RunStatus::Ok
+        status: match (&error, &output.absent) {
+            (Some(_), _) => RunStatus::Error,
+            (None, Some(_)) => RunStatus::Absent,
+            (None, None) => RunStatus::Ok,
         },
         error,
         output,
+        new_logs: probe.new_logs,
     }
 }
 

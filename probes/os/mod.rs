@@ -19,6 +19,7 @@ pub const PROBE: Probe = Probe {
     default_interval: Duration::from_secs(30),
     default_timeout: Duration::from_secs(10),
     privileges: "none",
+    new_logs: crate::registry::all_logs_new,
 };
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 //! each section has its own reader. A bad section becomes a warning; the rest still count.
 
 use crate::output::{Labels, ParseError, ProbeOutput};
-
-const MARKER: &str = "==dcmon== ";
+use crate::sections::Sections;
 
 /// Sections without which the output is not from a working Linux host.
 const REQUIRED: &[&str] = &["loadavg", "stat", "meminfo"];
@@ -17,13 +16,8 @@ const REQUIRED: &[&str] = &["loadavg", "stat", "meminfo"];
 /// ```
 pub fn parse(text: &str) -> ProbeOutput {
     let mut out = ProbeOutput::default();
-    let sections = split_sections(text);
-    let get = |name: &str| {
-        sections
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, body)| *body)
-    };
+    let sections = Sections::split(text);
+    let get = |name: &str| sections.get(name);
     let clk_tck = get("clk_tck")
         .and_then(|b| b.trim().parse::<f64>().ok())
         .filter(|t| *t > 0.0)
@@ -59,31 +53,8 @@ pub fn parse(text: &str) -> ProbeOutput {
             None => {}
         }
     }
-    if get("end").is_none() {
-        out.warnings.push(ParseError::Truncated);
-    }
+    sections.finish(&mut out);
     out
-}
-
-/// (name, body) pairs in output order.
-fn split_sections(text: &str) -> Vec<(&str, &str)> {
-    let mut sections = Vec::new();
-    let mut current: Option<(&str, usize)> = None;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_end_matches(['\n', '\r']);
-        if let Some(name) = trimmed.strip_prefix(MARKER) {
-            if let Some((prev, start)) = current {
-                sections.push((prev, &text[start..offset]));
-            }
-            current = Some((name.trim(), offset + line.len()));
-        }
-        offset += line.len();
-    }
-    if let Some((prev, start)) = current {
-        sections.push((prev, &text[start..]));
-    }
-    sections
 }
 
 type Res = Result<(), (usize, String)>;

@@ -6,7 +6,7 @@ use crate::output::{Kind, ParseError, ProbeOutput};
 use proptest::prelude::*;
 
 /// Captured on a Debian 12 KVM guest with 2 vCPUs (this project's CI machine kind).
-const DEBIAN12_KVM: &str = include_str!("testdata/debian12-kvm-2cpu-os.txt");
+const DEBIAN12_KVM: &str = include_str!("../../tests/fixtures/os/debian12-kvm-2cpu-os.txt");
 
 fn value(out: &ProbeOutput, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     out.samples

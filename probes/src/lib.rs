@@ -7,9 +7,16 @@
 
 mod output;
 pub mod registry;
+pub mod sections;
 
 #[path = "../os/mod.rs"]
 pub mod os;
 
-pub use output::{Fact, Kind, Labels, ParseError, ProbeOutput, Sample};
+pub use output::{Fact, Kind, Labels, LogEntry, ParseError, ProbeOutput, Sample};
 pub use registry::{PROBES, Probe, find, names};
+
+#[path = "../ipmi/mod.rs"]
+pub mod ipmi;
+
+#[path = "../nvidia/mod.rs"]
+pub mod nvidia;

@@ -88,6 +88,22 @@ pub struct Fact {
     pub value: String,
 }
 
+/// One line of a log (journal, dmesg, syslog, a file, the BMC's SEL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogEntry {
+    /// `journal`, `dmesg`, `syslog`, `sel`, or a file path.
+    pub source: String,
+    /// When it happened, ms since the epoch, if the line says.
+    pub ts_ms: Option<i64>,
+    /// syslog priority: 0 emerg ... 3 err, 4 warning, 5 notice, 6 info, 7 debug.
+    pub priority: u8,
+    /// The systemd unit, program or sensor it concerns.
+    pub unit: Option<String>,
+    pub message: String,
+    /// Where reading resumes next time (a journal cursor, a SEL record id, an offset).
+    pub cursor: Option<String>,
+}
+
 /// A problem in probe output. The other sections or lines still count.
 #[derive(Debug, Clone, PartialEq, Eq, Error, Serialize)]
 pub enum ParseError {
@@ -101,6 +117,8 @@ pub enum ParseError {
     },
     #[error("output ends early (no end marker): the run was cut off or the script failed")]
     Truncated,
+    #[error("{tool}: {message}")]
+    ToolFailed { tool: String, message: String },
 }
 
 /// Everything one probe run yielded.
@@ -108,7 +126,10 @@ pub enum ParseError {
 pub struct ProbeOutput {
     pub samples: Vec<Sample>,
     pub facts: Vec<Fact>,
+    pub logs: Vec<LogEntry>,
     pub warnings: Vec<ParseError>,
+    /// The probe's tool is not installed on the host (why, in the script's words).
+    pub absent: Option<String>,
 }
 
 impl ProbeOutput {

@@ -1,7 +1,7 @@
 //! The one table of every probe dcmon knows. The CLI, inventory validation and the
 //! poller all read it, so a probe is added in exactly one place.
 
-use crate::output::ProbeOutput;
+use crate::output::{LogEntry, ProbeOutput};
 use std::time::Duration;
 
 /// A probe: what to send to the host and how to read what comes back.
@@ -17,9 +17,33 @@ pub struct Probe {
     pub default_timeout: Duration,
     /// What the remote user needs: `none` or `root (become = true)`.
     pub privileges: &'static str,
+    /// Which of a run's log entries are new since the saved cursor of their source, and
+    /// the cursor to save next.
+    pub new_logs: NewLogs,
 }
 
-pub static PROBES: &[Probe] = &[crate::os::PROBE];
+/// `(entries of one source, saved cursor) -> (new entries, next cursor)`.
+pub type NewLogs = fn(Vec<LogEntry>, Option<&str>) -> (Vec<LogEntry>, Option<String>);
+
+/// For probes whose scripts read only what is new (or that have no logs): all of it is new.
+pub fn all_logs_new(
+    entries: Vec<LogEntry>,
+    saved: Option<&str>,
+) -> (Vec<LogEntry>, Option<String>) {
+    let next = entries
+        .iter()
+        .rev()
+        .find_map(|e| e.cursor.clone())
+        .or(saved.map(str::to_string));
+    (entries, next)
+}
+
+pub static PROBES: &[Probe] = &[
+    crate::os::PROBE,
+    crate::ipmi::PROBE,
+    crate::nvidia::PROBE,
+    crate::nvidia::DETAILS_PROBE,
+];
 
 pub fn find(name: &str) -> Option<&'static Probe> {
     PROBES.iter().find(|p| p.name == name)

@@ -8,8 +8,8 @@ mod query;
 mod schema;
 mod write;
 
-pub use query::{SeriesFilter, SeriesLatest};
-pub use write::{HostRound, ProbeRun, RunStatus};
+pub use query::{SeriesFilter, SeriesLatest, StoredLog};
+pub use write::{HostRound, ProbeRun, RunStatus, Stored};
 
 use rusqlite::Connection;
 use std::collections::HashMap;

@@ -58,3 +58,48 @@ impl Store {
             .map_err(sql("read series row"))
     }
 }
+
+/// A stored log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoredLog {
+    pub host: String,
+    pub source: String,
+    pub ts: i64,
+    pub priority: u8,
+    pub unit: Option<String>,
+    pub message: String,
+}
+
+impl Store {
+    /// Log lines of a host, oldest first; `search` is an FTS5 query over the messages.
+    pub fn logs(
+        &self,
+        host: &str,
+        source: Option<&str>,
+        search: Option<&str>,
+    ) -> Result<Vec<StoredLog>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT host, source, ts, priority, unit, message FROM logs
+                 WHERE host = ?1 AND (?2 IS NULL OR source = ?2)
+                   AND (?3 IS NULL OR id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?3))
+                 ORDER BY ts, id",
+            )
+            .map_err(sql("prepare log listing"))?;
+        let rows = stmt
+            .query_map(params![host, source, search], |r| {
+                Ok(StoredLog {
+                    host: r.get(0)?,
+                    source: r.get(1)?,
+                    ts: r.get(2)?,
+                    priority: r.get(3)?,
+                    unit: r.get(4)?,
+                    message: r.get(5)?,
+                })
+            })
+            .map_err(sql("list logs"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read log row"))
+    }
+}

@@ -29,7 +29,7 @@ const STEPS: &[M<'static>] = &[M::up(
         probe       TEXT NOT NULL,
         started     INTEGER NOT NULL, -- ms since the epoch
         duration_ms INTEGER NOT NULL,
-        status      TEXT NOT NULL CHECK (status IN ('ok', 'error')),
+        status      TEXT NOT NULL CHECK (status IN ('ok', 'error', 'absent')),
         error       TEXT,
         warnings    TEXT,
         samples     INTEGER NOT NULL
@@ -42,6 +42,32 @@ const STEPS: &[M<'static>] = &[M::up(
         value TEXT NOT NULL,
         seen  INTEGER NOT NULL,
         PRIMARY KEY (host, key)
+    ) WITHOUT ROWID;
+    -- Log lines from every source (journal, dmesg, syslog, files, the SEL).
+    CREATE TABLE logs (
+        id       INTEGER PRIMARY KEY,
+        host     TEXT NOT NULL,
+        source   TEXT NOT NULL,
+        ts       INTEGER NOT NULL, -- ms since the epoch (collection time when the line has none)
+        priority INTEGER NOT NULL, -- syslog: 0 emerg .. 7 debug
+        unit     TEXT,
+        message  TEXT NOT NULL
+    );
+    CREATE INDEX logs_by_host ON logs (host, source, ts);
+    -- Full-text search over messages, kept in step with `logs` by triggers.
+    CREATE VIRTUAL TABLE logs_fts USING fts5 (message, content = 'logs', content_rowid = 'id');
+    CREATE TRIGGER logs_fts_insert AFTER INSERT ON logs BEGIN
+        INSERT INTO logs_fts (rowid, message) VALUES (new.id, new.message);
+    END;
+    CREATE TRIGGER logs_fts_delete AFTER DELETE ON logs BEGIN
+        INSERT INTO logs_fts (logs_fts, rowid, message) VALUES ('delete', old.id, old.message);
+    END;
+    -- Where each host's log source was last read up to.
+    CREATE TABLE log_cursors (
+        host   TEXT NOT NULL,
+        source TEXT NOT NULL,
+        cursor TEXT NOT NULL,
+        PRIMARY KEY (host, source)
     ) WITHOUT ROWID;
     ",
 )];

@@ -20,6 +20,7 @@ fn run(started_ms: i64, value: f64) -> ProbeRun {
         status: RunStatus::Ok,
         error: None,
         output,
+        new_logs: dcmon_probes::registry::all_logs_new,
     }
 }
 
@@ -35,7 +36,7 @@ fn rounds_store_samples_and_latest_wins() {
                 runs: vec![run(t, v)],
             })
             .unwrap();
-        assert_eq!(stored, 2);
+        assert_eq!(stored.samples, 2);
     }
     // Re-sending a round replaces, never duplicates.
     store
@@ -73,4 +74,54 @@ fn rounds_store_samples_and_latest_wins() {
             .unwrap()
             .is_empty()
     );
+}
+
+#[test]
+fn sel_lines_are_stored_once_across_rounds_and_searchable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("dcmon.db")).unwrap();
+    let sel = |id: &str, msg: &str| dcmon_probes::LogEntry {
+        source: "sel".into(),
+        ts_ms: Some(1000),
+        priority: 4,
+        unit: None,
+        message: msg.into(),
+        cursor: Some(id.into()),
+    };
+    let round = |entries: Vec<dcmon_probes::LogEntry>| {
+        let mut r = run(5000, 1.0);
+        r.output.logs = entries;
+        r.new_logs = dcmon_probes::ipmi::sel::after_cursor;
+        HostRound {
+            host: "a".into(),
+            runs: vec![r],
+        }
+    };
+    let first = store
+        .write_round(&round(vec![
+            sel("1", "PSU failure detected"),
+            sel("2", "fan lower critical"),
+        ]))
+        .unwrap();
+    assert_eq!(first.logs, 2);
+    let second = store
+        .write_round(&round(vec![
+            sel("1", "PSU failure detected"),
+            sel("2", "fan lower critical"),
+            sel("3", "chassis intrusion"),
+        ]))
+        .unwrap();
+    assert_eq!(second.logs, 1, "only the entry after the cursor");
+    let all = store.logs("a", Some("sel"), None).unwrap();
+    assert_eq!(
+        all.iter().map(|l| l.message.as_str()).collect::<Vec<_>>(),
+        [
+            "PSU failure detected",
+            "fan lower critical",
+            "chassis intrusion"
+        ]
+    );
+    let found = store.logs("a", None, Some("fan")).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].message, "fan lower critical");
 }

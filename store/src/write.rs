@@ -1,13 +1,16 @@
 //! Ingest: one host round, one transaction.
 
 use crate::{Store, StoreError, sql};
-use dcmon_probes::{Labels, ProbeOutput};
-use rusqlite::params;
+use dcmon_probes::{Labels, LogEntry, ProbeOutput, registry::NewLogs};
+use rusqlite::{OptionalExtension, params};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
     Ok,
     Error,
+    /// The probe's tool is not installed on the host: not an error.
+    Absent,
 }
 
 impl RunStatus {
@@ -15,6 +18,7 @@ impl RunStatus {
         match self {
             RunStatus::Ok => "ok",
             RunStatus::Error => "error",
+            RunStatus::Absent => "absent",
         }
     }
 }
@@ -29,6 +33,15 @@ pub struct ProbeRun {
     pub status: RunStatus,
     pub error: Option<String>,
     pub output: ProbeOutput,
+    /// The probe's rule for which log entries are new since the saved cursor.
+    pub new_logs: NewLogs,
+}
+
+/// What a stored round came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stored {
+    pub samples: usize,
+    pub logs: usize,
 }
 
 /// Everything one host yielded in one round, plus the host's labels from the inventory.
@@ -49,10 +62,11 @@ pub(crate) fn labels_json(labels: &Labels) -> String {
 }
 
 impl Store {
-    /// Stores a host round in one transaction; returns the number of samples stored.
-    pub fn write_round(&mut self, round: &HostRound) -> Result<usize, StoreError> {
+    /// Stores a host round in one transaction: samples, facts, new log lines (and their
+    /// cursors), and the probe runs.
+    pub fn write_round(&mut self, round: &HostRound) -> Result<Stored, StoreError> {
         let tx = self.conn.transaction().map_err(sql("begin round"))?;
-        let mut stored = 0;
+        let mut stored = Stored::default();
         {
             let mut upsert_series = tx
                 .prepare_cached(
@@ -98,13 +112,14 @@ impl Store {
                     insert_sample
                         .execute(params![id, run.started_ms, sample.value])
                         .map_err(sql("insert sample"))?;
-                    stored += 1;
+                    stored.samples += 1;
                 }
                 for fact in &run.output.facts {
                     upsert_fact
                         .execute(params![round.host, fact.key, fact.value, run.started_ms])
                         .map_err(sql("upsert fact"))?;
                 }
+                stored.logs += store_logs(&tx, &round.host, run)?;
                 let warnings = (!run.output.warnings.is_empty()).then(|| {
                     run.output
                         .warnings
@@ -136,4 +151,49 @@ impl Store {
             }
         }
     }
+}
+
+/// Stores the run's log entries that are new since each source's cursor; returns how many.
+fn store_logs(
+    tx: &rusqlite::Transaction<'_>,
+    host: &str,
+    run: &ProbeRun,
+) -> Result<usize, StoreError> {
+    let mut by_source: BTreeMap<&str, Vec<LogEntry>> = BTreeMap::new();
+    for entry in &run.output.logs {
+        by_source
+            .entry(entry.source.as_str())
+            .or_default()
+            .push(entry.clone());
+    }
+    let mut get_cursor = tx
+        .prepare_cached("SELECT cursor FROM log_cursors WHERE host = ?1 AND source = ?2")
+        .map_err(sql("prepare cursor read"))?;
+    let mut set_cursor = tx
+        .prepare_cached("INSERT INTO log_cursors (host, source, cursor) VALUES (?1, ?2, ?3) ON CONFLICT (host, source) DO UPDATE SET cursor = excluded.cursor")
+        .map_err(sql("prepare cursor write"))?;
+    let mut insert = tx
+        .prepare_cached("INSERT INTO logs (host, source, ts, priority, unit, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .map_err(sql("prepare log insert"))?;
+    let mut stored = 0;
+    for (source, entries) in by_source {
+        let saved: Option<String> = get_cursor
+            .query_row(params![host, source], |r| r.get(0))
+            .optional()
+            .map_err(sql("read cursor"))?;
+        let (new, next) = (run.new_logs)(entries, saved.as_deref());
+        for e in &new {
+            let ts = e.ts_ms.unwrap_or(run.started_ms);
+            insert
+                .execute(params![host, source, ts, e.priority, e.unit, e.message])
+                .map_err(sql("insert log"))?;
+        }
+        stored += new.len();
+        if let Some(next) = next {
+            set_cursor
+                .execute(params![host, source, next])
+                .map_err(sql("write cursor"))?;
+        }
+    }
+    Ok(stored)
 }

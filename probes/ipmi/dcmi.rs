@@ -1,0 +1,50 @@
+//! `ipmitool dcmi power reading`: the whole system's power draw, as the BMC measures it.
+
+use super::sdr::tool_errors;
+use crate::output::{Labels, ParseError, ProbeOutput};
+
+/// ```text
+/// Instantaneous power reading:                   167 Watts
+/// Average power reading over sample period:      156 Watts
+/// Power reading state is:                   activated
+/// ```
+pub fn parse(text: &str, out: &mut ProbeOutput) {
+    let mut found = false;
+    let mut deactivated = false;
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = match key.trim() {
+            "Instantaneous power reading" => "ipmi_dcmi_power_watts",
+            "Minimum during sampling period" => "ipmi_dcmi_power_min_watts",
+            "Maximum during sampling period" => "ipmi_dcmi_power_max_watts",
+            "Average power reading over sample period" => "ipmi_dcmi_power_avg_watts",
+            "Power reading state is" => {
+                deactivated = value.trim() == "deactivated";
+                continue;
+            }
+            _ => continue,
+        };
+        let watts = value
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok());
+        if let Some(watts) = watts {
+            out.gauge(name, Labels::default(), watts, "watts");
+            found = true;
+        }
+    }
+    if deactivated {
+        // A deactivated power reading returns stale or zero values: keep none of them.
+        out.samples
+            .retain(|s| !s.name.starts_with("ipmi_dcmi_power"));
+        out.warnings.push(ParseError::ToolFailed {
+            tool: "ipmitool dcmi".into(),
+            message: "power reading is deactivated on this BMC (ipmitool dcmi power activate)"
+                .into(),
+        });
+    } else if !found {
+        tool_errors(text, out);
+    }
+}

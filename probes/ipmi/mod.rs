@@ -1,0 +1,57 @@
+//! The `ipmi` probe: in-band IPMI through ipmitool — every temperature, fan, voltage,
+//! current and power sensor with its threshold status, system power (DCMI), chassis
+//! power and faults, and the SEL as log lines. Each ipmitool output form has its own
+//! pure parser, usable alone (`dcmon parse`).
+
+pub mod chassis;
+pub mod dcmi;
+pub mod reading;
+pub mod sdr;
+pub mod sel;
+pub mod sensor;
+
+use crate::output::ProbeOutput;
+use crate::registry::Probe;
+use crate::sections::Sections;
+use std::time::Duration;
+
+pub const SCRIPT: &str = include_str!("ipmi.sh");
+
+pub const PROBE: Probe = Probe {
+    name: "ipmi",
+    description: "BMC sensors (temperature, fan, voltage, current, power), DCMI power, chassis state, SEL",
+    script: SCRIPT,
+    parse,
+    default_interval: Duration::from_secs(60),
+    default_timeout: Duration::from_secs(30),
+    privileges: "root (become = true) for /dev/ipmi0",
+    new_logs: sel::after_cursor,
+};
+
+/// Parses the whole `ipmi.sh` output.
+pub fn parse(text: &str) -> ProbeOutput {
+    let mut out = ProbeOutput::default();
+    let sections = Sections::split(text);
+    if sections.finish(&mut out) {
+        return out;
+    }
+    if let Some(body) = sections.get("sdr") {
+        sdr::parse(body, &mut out);
+    }
+    if let Some(body) = sections.get("sensor") {
+        sensor::parse(body, &mut out);
+    }
+    if let Some(body) = sections.get("dcmi") {
+        dcmi::parse(body, &mut out);
+    }
+    if let Some(body) = sections.get("chassis") {
+        chassis::parse(body, &mut out);
+    }
+    if let Some(body) = sections.get("sel") {
+        sel::parse(body, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,92 @@
+//! The `nvidia` probes: per-GPU readings from nvidia-smi's CSV query every round
+//! (`nvidia`), and the full `nvidia-smi -q -x` report at a slow interval
+//! (`nvidia_details`: facts, MIG instances), since -q takes seconds on multi-GPU hosts.
+
+pub mod csv;
+pub mod xml;
+
+use crate::output::ProbeOutput;
+use crate::registry::{Probe, all_logs_new};
+use crate::sections::Sections;
+use std::time::Duration;
+
+pub const SCRIPT: &str = include_str!("nvidia.sh");
+pub const DETAILS_SCRIPT: &str = include_str!("nvidia_details.sh");
+
+/// The fields `nvidia.sh` asks for, for CSV captured without a header.
+pub const QUERY_FIELDS: &[&str] = &[
+    "index",
+    "uuid",
+    "name",
+    "serial",
+    "driver_version",
+    "vbios_version",
+    "pci.bus_id",
+    "temperature.gpu",
+    "power.draw",
+    "power.limit",
+    "utilization.gpu",
+    "utilization.memory",
+    "fan.speed",
+    "clocks.sm",
+    "clocks.mem",
+    "memory.used",
+    "memory.total",
+    "ecc.errors.corrected.volatile.total",
+    "ecc.errors.uncorrected.volatile.total",
+    "ecc.errors.corrected.aggregate.total",
+    "ecc.errors.uncorrected.aggregate.total",
+    "pcie.link.gen.current",
+    "pcie.link.width.current",
+    "persistence_mode",
+    "pstate",
+    "temperature.memory",
+    "clocks_event_reasons.active",
+];
+
+pub const PROBE: Probe = Probe {
+    name: "nvidia",
+    description: "per GPU: temperatures, power draw and limit, utilisation, fan, clocks, memory, ECC errors, clock event reasons, PCIe link",
+    script: SCRIPT,
+    parse,
+    default_interval: Duration::from_secs(30),
+    default_timeout: Duration::from_secs(15),
+    privileges: "none",
+    new_logs: all_logs_new,
+};
+
+pub const DETAILS_PROBE: Probe = Probe {
+    name: "nvidia_details",
+    description: "nvidia-smi -q -x: GPU facts (driver, CUDA, VBIOS, serials), MIG instances",
+    script: DETAILS_SCRIPT,
+    parse: parse_details,
+    default_interval: Duration::from_secs(600),
+    default_timeout: Duration::from_secs(60),
+    privileges: "none",
+    new_logs: all_logs_new,
+};
+
+pub fn parse(text: &str) -> ProbeOutput {
+    let mut out = ProbeOutput::default();
+    let sections = Sections::split(text);
+    if !sections.finish(&mut out)
+        && let Some(body) = sections.get("csv")
+    {
+        csv::parse(body, QUERY_FIELDS, &mut out);
+    }
+    out
+}
+
+pub fn parse_details(text: &str) -> ProbeOutput {
+    let mut out = ProbeOutput::default();
+    let sections = Sections::split(text);
+    if !sections.finish(&mut out)
+        && let Some(body) = sections.get("xml")
+    {
+        xml::parse(body, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

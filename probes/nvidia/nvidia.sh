@@ -1,0 +1,12 @@
+# dcmon nvidia probe: per-GPU readings from nvidia-smi's CSV query (fast: no -q).
+section() { printf '\n==dcmon== %s\n' "$1"; }
+if ! command -v nvidia-smi >/dev/null 2>&1; then
+  section absent; echo "nvidia-smi is not installed"; section end; exit 0
+fi
+common=index,uuid,name,serial,driver_version,vbios_version,pci.bus_id,temperature.gpu,power.draw,power.limit,utilization.gpu,utilization.memory,fan.speed,clocks.sm,clocks.mem,memory.used,memory.total,ecc.errors.corrected.volatile.total,ecc.errors.uncorrected.volatile.total,ecc.errors.corrected.aggregate.total,ecc.errors.uncorrected.aggregate.total,pcie.link.gen.current,pcie.link.width.current,persistence_mode,pstate
+section csv
+# Drivers before R530 know clock event reasons as "throttle reasons" and no memory
+# temperature; an unknown field fails the whole query, so fall back field by field.
+nvidia-smi --query-gpu=$common,temperature.memory,clocks_event_reasons.active --format=csv,nounits 2>&1 ||
+  nvidia-smi --query-gpu=$common,clocks_throttle_reasons.active --format=csv,nounits 2>&1
+section end

@@ -1,0 +1,7 @@
+# dcmon nvidia_details probe: the full XML report (slow: seconds on multi-GPU hosts).
+section() { printf '\n==dcmon== %s\n' "$1"; }
+if ! command -v nvidia-smi >/dev/null 2>&1; then
+  section absent; echo "nvidia-smi is not installed"; section end; exit 0
+fi
+section xml; nvidia-smi -q -x 2>&1
+section end

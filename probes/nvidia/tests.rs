@@ -1,0 +1,508 @@
+//! nvidia probe tests: exact values for every nvidia-smi fixture (CSV with header and
+//! units, `noheader,nounits`, XML v10-v13), MIG, absent tool, garbled input.
+
+use super::*;
+use crate::output::ParseError;
+use proptest::prelude::*;
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../tests/fixtures/nvidia-smi/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn read(name: &str) -> ProbeOutput {
+    let text = fixture(name);
+    let mut out = ProbeOutput::default();
+    if name.ends_with(".xml") {
+        xml::parse(&text, &mut out);
+    } else {
+        csv::parse(&text, QUERY_FIELDS, &mut out);
+    }
+    out
+}
+
+fn gpu0(out: &ProbeOutput, series: &str) -> Option<f64> {
+    out.samples
+        .iter()
+        .find(|s| s.name == series && s.labels.get("gpu") == Some("0"))
+        .map(|s| s.value)
+}
+
+/// (file, GPU name, temperature °C, power draw W, memory used MiB)
+const EXPECTED: &[(&str, &str, Option<f64>, Option<f64>, Option<f64>)] = &[
+    (
+        "q-x-a100-sxm4-v12-telegraf.xml",
+        "NVIDIA A100-SXM4-80GB",
+        Some(27.0),
+        Some(67.03),
+        Some(50.0),
+    ),
+    (
+        "q-x-a10g-telegraf.xml",
+        "NVIDIA A10G",
+        Some(17.0),
+        Some(25.58),
+        Some(22.0),
+    ),
+    (
+        "q-x-gtx-1070-ti-telegraf.xml",
+        "GeForce GTX 1070 Ti",
+        Some(39.0),
+        None,
+        Some(42.0),
+    ),
+    (
+        "q-x-gtx-1660-ti-telegraf.xml",
+        "Graphics Device",
+        Some(40.0),
+        Some(8.93),
+        Some(0.0),
+    ),
+    (
+        "q-x-quadro-p2000-v12-telegraf.xml",
+        "Quadro P2000",
+        Some(34.0),
+        Some(4.61),
+        Some(1.0),
+    ),
+    (
+        "q-x-rtx-3060-netdata.xml",
+        "NVIDIA GeForce RTX 3060 Laptop GPU",
+        Some(45.0),
+        Some(8.7),
+        Some(5.0),
+    ),
+    (
+        "q-x-rtx-3060-v12-telegraf.xml",
+        "NVIDIA GeForce RTX 3060",
+        Some(42.0),
+        Some(11.63),
+        Some(116.0),
+    ),
+    (
+        "q-x-rtx-3080-v12-telegraf.xml",
+        "NVIDIA GeForce RTX 3080",
+        Some(31.0),
+        Some(22.78),
+        Some(1128.0),
+    ),
+    (
+        "q-x-rtx-3090-v12-telegraf.xml",
+        "NVIDIA GeForce RTX 3090",
+        Some(37.0),
+        Some(27.23),
+        Some(1.0),
+    ),
+    (
+        "q-x-rtx-4000-sff-ada-v13-telegraf.xml",
+        "NVIDIA RTX 4000 SFF Ada Generation",
+        Some(38.0),
+        Some(8.44),
+        Some(3534.0),
+    ),
+    (
+        "q-x-rtx-4090-driver-535-netdata.xml",
+        "NVIDIA GeForce RTX 4090",
+        Some(40.0),
+        Some(26.84),
+        Some(2.0),
+    ),
+    (
+        "q-x-rtx-pro-6000-driver-580-netdata.xml",
+        "NVIDIA RTX PRO 6000 Blackwell",
+        Some(37.0),
+        Some(66.84),
+        None,
+    ),
+    (
+        "q-x-tesla-p100-netdata.xml",
+        "Tesla P100-PCIE-16GB",
+        Some(38.0),
+        Some(26.16),
+        Some(0.0),
+    ),
+    (
+        "q-x-tesla-t4-telegraf.xml",
+        "Tesla T4",
+        Some(40.0),
+        Some(26.78),
+        Some(1032.0),
+    ),
+    (
+        "query-gpu-geforce-rtx-2080-super-595.71.05-linux-idle.csv",
+        "NVIDIA GeForce RTX 2080 SUPER",
+        Some(40.0),
+        Some(39.32),
+        Some(214.0),
+    ),
+    (
+        "query-gpu-geforce-rtx-2080-super-595.71.05-linux-load.csv",
+        "NVIDIA GeForce RTX 2080 SUPER",
+        Some(45.0),
+        Some(111.5),
+        Some(819.0),
+    ),
+    (
+        "query-gpu-geforce-rtx-2080-super-610.57.04-linux-idle.csv",
+        "NVIDIA GeForce RTX 2080 SUPER",
+        Some(33.0),
+        Some(39.17),
+        Some(211.0),
+    ),
+    (
+        "query-gpu-geforce-rtx-2080-super-610.57.04-linux-load.csv",
+        "NVIDIA GeForce RTX 2080 SUPER",
+        Some(38.0),
+        Some(98.14),
+        Some(815.0),
+    ),
+    (
+        "query-gpu-geforce-rtx-2080-super-610.62-windows-idle.csv",
+        "NVIDIA GeForce RTX 2080 SUPER",
+        Some(40.0),
+        Some(39.25),
+        Some(797.0),
+    ),
+    (
+        "query-gpu-geforce-rtx-2080-super-610.62-windows-load.csv",
+        "NVIDIA GeForce RTX 2080 SUPER",
+        Some(44.0),
+        Some(97.99),
+        Some(1366.0),
+    ),
+    (
+        "query-gpu-geforce-rtx-4080-super-595.71.05-linux-idle.csv",
+        "NVIDIA GeForce RTX 4080 SUPER",
+        Some(43.0),
+        Some(26.2),
+        Some(596.0),
+    ),
+    (
+        "query-gpu-geforce-rtx-4080-super-595.71.05-linux-load.csv",
+        "NVIDIA GeForce RTX 4080 SUPER",
+        Some(46.0),
+        Some(84.24),
+        Some(1474.0),
+    ),
+    (
+        "query-gpu-h100-80gb-hbm3-590.48.01-linux-idle.csv",
+        "NVIDIA H100 80GB HBM3",
+        Some(41.0),
+        Some(69.85),
+        Some(0.0),
+    ),
+    (
+        "query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv",
+        "NVIDIA H100 80GB HBM3",
+        Some(59.0),
+        Some(631.95),
+        Some(19818.0),
+    ),
+    (
+        "query-gpu-h100-mig-590.48.01-linux-idle.csv",
+        "NVIDIA H100 80GB HBM3",
+        Some(42.0),
+        Some(71.15),
+        Some(59.0),
+    ),
+    (
+        "query-gpu-h100-mig-590.48.01-linux-load.csv",
+        "NVIDIA H100 80GB HBM3",
+        Some(53.0),
+        Some(433.78),
+        Some(11125.0),
+    ),
+    (
+        "query-gpu-h200-590.48.01-linux-idle.csv",
+        "NVIDIA H200",
+        Some(28.0),
+        Some(77.71),
+        Some(0.0),
+    ),
+    (
+        "query-gpu-h200-590.48.01-linux-load.csv",
+        "NVIDIA H200",
+        Some(52.0),
+        Some(627.4),
+        Some(32362.0),
+    ),
+    (
+        "query-gpu-l40s-595.80-linux-idle.csv",
+        "NVIDIA L40S",
+        Some(63.0),
+        Some(144.97),
+        Some(0.0),
+    ),
+    (
+        "query-gpu-l40s-595.80-linux-load.csv",
+        "NVIDIA L40S",
+        Some(54.0),
+        Some(110.23),
+        Some(1235.0),
+    ),
+    (
+        "query-gpu-tesla-p100-netdata.csv",
+        "Tesla P100-PCIE-16GB",
+        Some(37.0),
+        Some(28.16),
+        Some(0.0),
+    ),
+];
+
+#[test]
+fn every_fixture_gives_its_gpu_values() {
+    let files: Vec<String> = std::fs::read_dir(format!(
+        "{}/../tests/fixtures/nvidia-smi",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .map(|e| e.unwrap().file_name().into_string().unwrap())
+    .collect();
+    assert_eq!(
+        files.len(),
+        EXPECTED.len(),
+        "every nvidia-smi fixture has a row here"
+    );
+    for (file, name, temp, power, mem_mib) in EXPECTED {
+        let out = read(file);
+        assert_eq!(out.warnings, [], "{file}");
+        let labelled = out
+            .samples
+            .iter()
+            .find(|s| s.name == "nvidia_gpu_temperature_celsius")
+            .unwrap();
+        assert_eq!(labelled.labels.get("name"), Some(*name), "{file}");
+        // Each fixture holds one GPU (its index is the device minor number in XML).
+        let first = |series: &str| {
+            out.samples
+                .iter()
+                .find(|s| s.name == series)
+                .map(|s| s.value)
+        };
+        assert_eq!(first("nvidia_gpu_temperature_celsius"), *temp, "{file}");
+        assert_eq!(first("nvidia_gpu_power_draw_watts"), *power, "{file}");
+        assert_eq!(
+            first("nvidia_gpu_memory_used_bytes").map(|b| b / 1048576.0),
+            *mem_mib,
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn csv_details_h100() {
+    let out = read("query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv");
+    assert_eq!(
+        gpu0(&out, "nvidia_gpu_memory_temperature_celsius"),
+        Some(54.0)
+    );
+    assert_eq!(gpu0(&out, "nvidia_gpu_power_limit_watts"), Some(700.0));
+    assert_eq!(gpu0(&out, "nvidia_gpu_utilization_percent"), Some(100.0));
+    assert_eq!(gpu0(&out, "nvidia_gpu_sm_clock_hertz"), Some(1.98e9));
+    assert_eq!(
+        gpu0(&out, "nvidia_gpu_memory_total_bytes"),
+        Some(81559.0 * 1048576.0)
+    );
+    assert_eq!(gpu0(&out, "nvidia_gpu_pcie_link_gen"), Some(5.0));
+    assert_eq!(gpu0(&out, "nvidia_gpu_pcie_link_width"), Some(16.0));
+    assert_eq!(gpu0(&out, "nvidia_gpu_persistence_mode"), Some(1.0));
+    assert_eq!(
+        gpu0(&out, "nvidia_gpu_fan_speed_percent"),
+        None,
+        "[N/A] is absent, not zero"
+    );
+    let ecc = out
+        .samples
+        .iter()
+        .find(|s| {
+            s.name == "nvidia_gpu_ecc_errors_total"
+                && s.labels.get("type") == Some("uncorrected")
+                && s.labels.get("scope") == Some("aggregate")
+        })
+        .unwrap();
+    assert_eq!(ecc.value, 0.0);
+    // 0x...0000 active reasons: nothing throttles.
+    let reasons: Vec<_> = out
+        .samples
+        .iter()
+        .filter(|s| s.name == "nvidia_gpu_clock_event_active")
+        .collect();
+    assert_eq!(reasons.len(), 9);
+    assert!(reasons.iter().all(|s| s.value == 0.0));
+    let fact = |k: &str| {
+        out.facts
+            .iter()
+            .find(|f| f.key == k)
+            .map(|f| f.value.as_str())
+    };
+    assert_eq!(fact("nvidia_driver_version"), Some("590.48.01"));
+    assert_eq!(fact("gpu0_vbios"), Some("96.00.A5.00.01"));
+    assert_eq!(fact("gpu_count"), Some("1"));
+}
+
+/// The capture's `clocks_event_reasons.active` is 0x4 and its own per-reason columns
+/// say `sw_power_cap = Active`, all others `Not Active`: the bit table agrees with NVML.
+#[test]
+fn clock_event_bits_match_the_per_reason_columns() {
+    let out = read("query-gpu-geforce-rtx-2080-super-595.71.05-linux-idle.csv");
+    let active: Vec<&str> = out
+        .samples
+        .iter()
+        .filter(|s| s.name == "nvidia_gpu_clock_event_active" && s.value == 1.0)
+        .map(|s| s.labels.get("reason").unwrap())
+        .collect();
+    assert_eq!(active, ["sw_power_cap"]);
+}
+
+/// What `nvidia.sh` asks for, printed `noheader,nounits`: columns by position.
+#[test]
+fn noheader_nounits_uses_the_query_field_order() {
+    let line = "0, GPU-5a8f, NVIDIA H100 80GB HBM3, 1650522003820, 590.48.01, 96.00.A5.00.01, 00000000:00:09.0, 59, 631.95, 700.00, 100, 11, [N/A], 1980, 2619, 19818, 81559, 0, 0, 0, 0, 5, 16, Enabled, P0, 54, 0x0000000000000004\n";
+    let mut out = ProbeOutput::default();
+    csv::parse(line, QUERY_FIELDS, &mut out);
+    assert_eq!(out.warnings, []);
+    assert_eq!(gpu0(&out, "nvidia_gpu_power_draw_watts"), Some(631.95));
+    assert_eq!(
+        gpu0(&out, "nvidia_gpu_memory_temperature_celsius"),
+        Some(54.0)
+    );
+    assert_eq!(gpu0(&out, "nvidia_gpu_fan_speed_percent"), None);
+    let capped = out
+        .samples
+        .iter()
+        .find(|s| {
+            s.name == "nvidia_gpu_clock_event_active"
+                && s.labels.get("reason") == Some("sw_power_cap")
+        })
+        .unwrap();
+    assert_eq!(capped.value, 1.0);
+}
+
+#[test]
+fn all_absent_spellings_are_no_value() {
+    let mut text = String::from(
+        "index, uuid, name, temperature.gpu, power.draw, fan.speed, utilization.gpu, memory.used\n",
+    );
+    for (i, absent) in [
+        "[N/A]",
+        "[Not Supported]",
+        "[Unknown Error]",
+        "[Requested functionality has been deprecated]",
+        "[Function Not Found]",
+        "N/A",
+    ]
+    .iter()
+    .enumerate()
+    {
+        text.push_str(&format!(
+            "{i}, GPU-{i}, X, {absent}, {absent}, {absent}, {absent}, {absent}\n"
+        ));
+    }
+    let mut out = ProbeOutput::default();
+    csv::parse(&text, QUERY_FIELDS, &mut out);
+    assert_eq!(out.warnings, []);
+    assert!(out.samples.is_empty(), "{:?}", out.samples);
+    assert_eq!(
+        out.facts
+            .iter()
+            .find(|f| f.key == "gpu_count")
+            .unwrap()
+            .value,
+        "6"
+    );
+}
+
+#[test]
+fn mig_instances_from_xml() {
+    let out = read("q-x-a100-sxm4-v12-telegraf.xml");
+    let used: Vec<_> = out
+        .samples
+        .iter()
+        .filter(|s| s.name == "nvidia_mig_memory_used_bytes")
+        .collect();
+    assert_eq!(used.len(), 4);
+    assert_eq!(used[0].labels.get("gpu_instance"), Some("3"));
+    assert_eq!(used[0].labels.get("compute_instance"), Some("0"));
+    assert_eq!(used[0].value, 12.0 * 1048576.0);
+    let sms = out
+        .samples
+        .iter()
+        .find(|s| s.name == "nvidia_mig_multiprocessors")
+        .unwrap();
+    assert_eq!(sms.value, 14.0);
+    let fact = |k: &str| {
+        out.facts
+            .iter()
+            .find(|f| f.key == k)
+            .map(|f| f.value.as_str())
+    };
+    assert_eq!(
+        used[0].labels.get("gpu"),
+        Some("1"),
+        "XML's minor_number is the device index"
+    );
+    assert_eq!(fact("gpu1_mig_mode"), Some("Enabled"));
+    assert_eq!(fact("cuda_version"), Some("12.2"));
+    assert_eq!(fact("nvidia_smi_schema"), Some("v12"));
+    assert_eq!(fact("gpu1_serial"), Some("1650522003820"));
+}
+
+#[test]
+fn probe_scripts_output_and_absent_tool() {
+    let text = format!(
+        "\n==dcmon== csv\n{}\n==dcmon== end\n",
+        fixture("query-gpu-l40s-595.80-linux-load.csv")
+    );
+    let out = parse(&text);
+    assert_eq!(gpu0(&out, "nvidia_gpu_power_draw_watts"), Some(110.23));
+    let details = parse_details(&format!(
+        "\n==dcmon== xml\n{}\n==dcmon== end\n",
+        fixture("q-x-tesla-t4-telegraf.xml")
+    ));
+    assert_eq!(gpu0(&details, "nvidia_gpu_temperature_celsius"), Some(40.0));
+    let absent = parse("\n==dcmon== absent\nnvidia-smi is not installed\n\n==dcmon== end\n");
+    assert_eq!(
+        absent.absent.as_deref(),
+        Some("nvidia-smi is not installed")
+    );
+    assert!(absent.samples.is_empty() && absent.warnings.is_empty());
+}
+
+#[test]
+fn driver_failures_are_tool_failures() {
+    let text = "\n==dcmon== csv\nNVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running.\n\n==dcmon== end\n";
+    let out = parse(text);
+    assert!(
+        matches!(&out.warnings[..], [ParseError::ToolFailed { tool, .. }] if tool == "nvidia-smi"),
+        "{:?}",
+        out.warnings
+    );
+    let mut bad = ProbeOutput::default();
+    xml::parse("<nvidia_smi_log><gpu>", &mut bad);
+    assert!(
+        matches!(&bad.warnings[..], [ParseError::Malformed { section, .. }] if section == "xml")
+    );
+}
+
+proptest! {
+    #[test]
+    fn csv_and_xml_never_panic(text in "[ -~\n]{0,400}", cut in 0usize..70000, pos in 0usize..70000, byte in any::<u8>()) {
+        let mut out = ProbeOutput::default();
+        csv::parse(&text, QUERY_FIELDS, &mut out);
+        xml::parse(&text, &mut out);
+        for name in ["q-x-a100-sxm4-v12-telegraf.xml", "query-gpu-h200-590.48.01-linux-load.csv"] {
+            let mut bytes = fixture(name).into_bytes();
+            let at = pos % bytes.len();
+            bytes[at] = byte;
+            bytes.truncate(cut.max(1));
+            let text = String::from_utf8_lossy(&bytes);
+            let mut out = ProbeOutput::default();
+            csv::parse(&text, QUERY_FIELDS, &mut out);
+            xml::parse(&text, &mut out);
+            prop_assert!(out.samples.iter().all(|s| s.value.is_finite()));
+        }
+    }
+}
