@@ -20,3 +20,6 @@ pub mod ipmi;
 
 #[path = "../nvidia/mod.rs"]
 pub mod nvidia;
+
+#[path = "../nvme/mod.rs"]
+pub mod nvme;

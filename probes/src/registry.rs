@@ -43,6 +43,7 @@ pub static PROBES: &[Probe] = &[
     crate::ipmi::PROBE,
     crate::nvidia::PROBE,
     crate::nvidia::DETAILS_PROBE,
+    crate::nvme::PROBE,
 ];
 
 pub fn find(name: &str) -> Option<&'static Probe> {

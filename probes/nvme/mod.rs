@@ -1,0 +1,55 @@
+//! The `nvme` probe: every NVMe drive's health from nvme-cli — temperature, spare,
+//! wear, critical warnings, media errors, power-on hours, unsafe shutdowns, data
+//! read and written — labelled by device, model and serial.
+
+pub mod list;
+pub mod smart_log;
+
+use crate::output::ProbeOutput;
+use crate::registry::{Probe, all_logs_new};
+use crate::sections::Sections;
+use std::time::Duration;
+
+pub const SCRIPT: &str = include_str!("nvme.sh");
+
+pub const PROBE: Probe = Probe {
+    name: "nvme",
+    description: "NVMe drives: temperature, spare, wear, critical warning, media errors, power-on hours, unsafe shutdowns, bytes read/written",
+    script: SCRIPT,
+    parse,
+    default_interval: Duration::from_secs(300),
+    default_timeout: Duration::from_secs(30),
+    privileges: "root (become = true) for the admin commands",
+    new_logs: all_logs_new,
+};
+
+pub fn parse(text: &str) -> ProbeOutput {
+    let mut out = ProbeOutput::default();
+    let sections = Sections::split(text);
+    if sections.finish(&mut out) {
+        return out;
+    }
+    let drives = sections
+        .get("list")
+        .map(|body| list::parse(body, &mut out))
+        .unwrap_or_default();
+    for (device, body) in sections.with_prefix("smart-log ") {
+        // A drive the list did not name still gets its device label.
+        let drive = drives
+            .iter()
+            .find(|d| d.device == device)
+            .cloned()
+            .unwrap_or_else(|| list::Drive {
+                device: device.to_string(),
+                model: String::new(),
+                serial: String::new(),
+                firmware: String::new(),
+                capacity_bytes: None,
+            });
+        smart_log::parse(body, &drive, &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;
