@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Runs every dcmon test. Installs what the tests need when it is missing (apt, as root):
-# the tests start their own private OpenSSH sshd on loopback.
+# the tests start their own private OpenSSH sshd on loopback and OpenIPMI's ipmi_sim.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
+command -v ipmi_sim >/dev/null 2>&1 || missing+=(openipmi)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tests/run.sh: missing ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the bed
 
+pub mod ipmi_sim;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +19,7 @@ use std::time::{Duration, Instant};
 
 pub const SSHD: &str = "/usr/sbin/sshd";
 const TEST_USER: &str = "dcmon-test";
+const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 pub struct Sshd {
     pub dir: tempfile::TempDir,
@@ -31,6 +34,12 @@ pub struct Sshd {
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_with(&[])
+    }
+
+    /// Starts sshd where each `(address, dir)` host finds `dir` first on its PATH (shims
+    /// of ipmitool, nvidia-smi, nvme), chosen by the destination address of the login.
+    pub fn start_with(hardware: &[(&str, &Path)]) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: run tests/run.sh, which installs openssh-server"
@@ -70,8 +79,18 @@ impl Sshd {
                  MaxSessions 100\n\
                  LogLevel VERBOSE\n\
                  Match LocalAddress *,!127.0.0.0/8\n\
-                 \tDenyUsers *\n",
-                dir = d.display()
+                 \tDenyUsers *\n{hardware}\
+                 Match all\n\
+                 \tSetEnv PATH={DEFAULT_PATH}\n",
+                dir = d.display(),
+                // SetEnv is first-match-wins: per-host blocks before the default.
+                hardware = hardware
+                    .iter()
+                    .map(|(addr, dir)| format!(
+                        "Match LocalAddress {addr}\n\tSetEnv PATH={}:{DEFAULT_PATH}\n",
+                        dir.display()
+                    ))
+                    .collect::<String>(),
             ),
         )
         .unwrap();

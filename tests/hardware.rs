@@ -1,0 +1,281 @@
+//! `dcmon poll` over hosts with different hardware: shim `ipmitool`, `nvidia-smi` and
+//! `nvme` on each test host's PATH (chosen by the destination address of the login)
+//! print real captures; one host's `ipmitool` talks over lanplus to OpenIPMI's
+//! `ipmi_sim`, a real simulated BMC; one host has none of the tools.
+
+mod testbed;
+
+use rusqlite::Connection;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use testbed::ipmi_sim::IpmiSim;
+use testbed::{Sshd, dcmon, json_lines};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// Writes an executable shim that answers by its arguments; `cases` are sh `case` arms.
+fn shim(dir: &Path, tool: &str, cases: &str) {
+    let path = dir.join(tool);
+    std::fs::write(&path, format!("#!/bin/sh\ncase \"$*\" in\n{cases}\n*) echo \"shim {tool}: unexpected arguments: $*\" >&2; exit 1 ;;\nesac\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn fixture(path: &str) -> String {
+    format!("{FIXTURES}/{path}")
+}
+
+/// A Dell-style GPU server: ipmitool, nvidia-smi and nvme all print captures.
+fn dell_gpu_server(root: &Path) -> PathBuf {
+    let dir = root.join("dell-h100");
+    std::fs::create_dir_all(&dir).unwrap();
+    shim(
+        &dir,
+        "ipmitool",
+        &format!(
+            "'sdr elist') cat {} ;;\n'dcmi power reading') cat {} ;;\n'chassis status') cat {} ;;\n'sel elist last 200') cat {} ;;",
+            fixture("ipmitool/sdr-elist-dell-curated-telegraf-v2.txt"),
+            fixture("ipmitool/dcmi-power-reading-telegraf.txt"),
+            fixture("ipmitool/ipmi-sim-openipmi-2.0.33-chassis-status.txt"),
+            fixture("ipmitool/sel-elist-chassis-intrusion-psu.txt"),
+        ),
+    );
+    shim(
+        &dir,
+        "nvidia-smi",
+        &format!(
+            "--query-gpu=*) cat {} ;;",
+            fixture("nvidia-smi/query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv")
+        ),
+    );
+    shim(
+        &dir,
+        "nvme",
+        &format!(
+            "'list -o json') cat {} ;;\n'smart-log /dev/nvme0n1 -o json') cat {} ;;\n'smart-log /dev/nvme1n1 -o json') cat {} ;;",
+            fixture("nvme/list-2x-seagate-firecuda530-nvmecli-2.3-netdata.json"),
+            fixture("nvme/smart-log-seagate-firecuda530-nvmecli-2.3-netdata.json"),
+            fixture("nvme/smart-log-seagate-firecuda530-nvmecli-2.11-netdata.json"),
+        ),
+    );
+    dir
+}
+
+/// A Supermicro-style box whose BMC is ipmi_sim, reached by the real ipmitool over lanplus.
+fn simulated_bmc_server(root: &Path, sim: &IpmiSim) -> PathBuf {
+    let dir = root.join("ipmi-sim");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ipmitool");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nexec /usr/bin/ipmitool {} \"$@\"\n",
+            sim.ipmitool_args().join(" ")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    shim(
+        &dir,
+        "nvidia-smi",
+        &format!(
+            "--query-gpu=*) cat {} ;;",
+            fixture("nvidia-smi/query-gpu-l40s-595.80-linux-load.csv")
+        ),
+    );
+    dir
+}
+
+fn value(conn: &Connection, host: &str, name: &str, label: (&str, &str)) -> Option<f64> {
+    let labels = format!("%\"{}\":\"{}\"%", label.0, label.1);
+    conn.query_row(
+        "SELECT x.value FROM series s JOIN samples x ON x.series_id = s.id WHERE s.host = ?1 AND s.name = ?2 AND s.labels LIKE ?3 ORDER BY x.ts DESC LIMIT 1",
+        rusqlite::params![host, name, labels],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+/// The latest value of a series without labels.
+fn unlabelled(conn: &Connection, host: &str, name: &str) -> Option<f64> {
+    conn.query_row(
+        "SELECT x.value FROM series s JOIN samples x ON x.series_id = s.id WHERE s.host = ?1 AND s.name = ?2 AND s.labels = '{}' ORDER BY x.ts DESC LIMIT 1",
+        rusqlite::params![host, name],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+#[test]
+fn each_host_reports_its_own_hardware() {
+    let sim = IpmiSim::start();
+    let root = tempfile::Builder::new()
+        .prefix("dcmon-hw-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dell = dell_gpu_server(root.path());
+    let simulated = simulated_bmc_server(root.path(), &sim);
+    let (gpu, bmc, plain) = ("127.0.2.1", "127.0.2.2", "127.0.2.3");
+    let bed = Sshd::start_with(&[(gpu, &dell), (bmc, &simulated)]);
+    let addrs: Vec<String> = [gpu, bmc, plain].iter().map(|s| s.to_string()).collect();
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addrs));
+    let inventory = format!(
+        "{}probes = [\"os\", \"ipmi\", \"nvidia\", \"nvme\"]\n\n[groups.all]\nhosts = [\"127.0.2.[1-3]\"]\n",
+        bed.defaults(&known_hosts, "20s")
+            .replace("probes = [\"os\"]\n", "")
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let poll = || {
+        let out = dcmon(&[
+            "poll",
+            "--inventory",
+            inv.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--json",
+        ]);
+        let results = json_lines(&out);
+        assert!(
+            out.status.success(),
+            "{results:?}\n{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            bed.log()
+        );
+        results
+    };
+    let first = poll();
+    let conn = Connection::open(&db).unwrap();
+
+    // The GPU server: fixture values through the whole path.
+    assert_eq!(
+        value(&conn, gpu, "ipmi_fan_speed_rpm", ("sensor", "Fan1")),
+        Some(5040.0)
+    );
+    assert_eq!(
+        value(&conn, gpu, "ipmi_current_amperes", ("sensor", "Current 1")),
+        Some(7.2)
+    );
+    assert_eq!(unlabelled(&conn, gpu, "ipmi_dcmi_power_watts"), Some(167.0));
+    assert_eq!(
+        value(
+            &conn,
+            gpu,
+            "nvidia_gpu_power_draw_watts",
+            ("name", "NVIDIA H100 80GB HBM3")
+        ),
+        Some(631.95)
+    );
+    assert_eq!(
+        value(
+            &conn,
+            gpu,
+            "nvme_temperature_celsius",
+            ("device", "/dev/nvme1n1")
+        ),
+        Some(51.0)
+    );
+    assert_eq!(
+        value(&conn, gpu, "nvme_percentage_used", ("serial", "XXX00YYY")),
+        Some(2.0)
+    );
+    let sel_lines: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM logs WHERE host = ?1 AND source = 'sel'",
+            [gpu],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sel_lines, 23);
+    let gpu_result = first.iter().find(|r| r["host"] == gpu).unwrap();
+    assert_eq!(gpu_result["logs"], 23);
+
+    // The simulated BMC: values the simulator computes from its sensor records.
+    assert_eq!(
+        value(
+            &conn,
+            bmc,
+            "ipmi_temperature_celsius",
+            ("sensor", "CPU1 Temp")
+        ),
+        Some(45.0)
+    );
+    assert_eq!(
+        value(&conn, bmc, "ipmi_fan_speed_rpm", ("sensor", "FAN1")),
+        Some(4800.0)
+    );
+    assert_eq!(
+        value(
+            &conn,
+            bmc,
+            "ipmi_power_watts",
+            ("sensor", "PS1 Input Power")
+        ),
+        Some(320.0)
+    );
+    assert_eq!(
+        value(&conn, bmc, "ipmi_sensor_status", ("sensor", "FAN2")),
+        Some(0.0)
+    );
+    assert_eq!(
+        unlabelled(&conn, bmc, "ipmi_chassis_power_on"),
+        Some(0.0),
+        "the simulated chassis is off"
+    );
+    assert_eq!(
+        value(
+            &conn,
+            bmc,
+            "nvidia_gpu_power_draw_watts",
+            ("name", "NVIDIA L40S")
+        ),
+        Some(110.23)
+    );
+    let bmc_result = first.iter().find(|r| r["host"] == bmc).unwrap();
+    assert_eq!(
+        bmc_result["absent"],
+        serde_json::json!(["nvme: nvme-cli is not installed"])
+    );
+
+    // The plain host: every hardware probe absent, quietly, and the host ok.
+    let plain_result = first.iter().find(|r| r["host"] == plain).unwrap();
+    assert_eq!(plain_result["status"], "ok");
+    assert_eq!(plain_result["error"], serde_json::Value::Null);
+    assert_eq!(
+        plain_result["absent"].as_array().unwrap().len(),
+        3,
+        "{plain_result}"
+    );
+    let absent_runs: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM probe_runs WHERE host = ?1 AND status = 'absent'",
+            [plain],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(absent_runs, 3);
+    assert!(
+        unlabelled(&conn, plain, "node_load1").is_some(),
+        "the os probe still ran"
+    );
+    assert_eq!(unlabelled(&conn, plain, "ipmi_chassis_power_on"), None);
+
+    // The BMC is live: a changed fan reading shows in the next round. SEL lines are
+    // stored once however many rounds see them.
+    sim.set_raw("fan1.raw", 100); // 100 * 50 = 5000 RPM
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let second = poll();
+    assert_eq!(
+        value(&conn, bmc, "ipmi_fan_speed_rpm", ("sensor", "FAN1")),
+        Some(5000.0)
+    );
+    let sel_lines: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM logs WHERE host = ?1 AND source = 'sel'",
+            [gpu],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(sel_lines, 23, "no SEL line stored twice");
+    assert_eq!(second.iter().find(|r| r["host"] == gpu).unwrap()["logs"], 0);
+}
