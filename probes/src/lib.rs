@@ -23,3 +23,6 @@ pub mod nvidia;
 
 #[path = "../nvme/mod.rs"]
 pub mod nvme;
+
+#[path = "../smart/mod.rs"]
+pub mod smart;

@@ -44,6 +44,7 @@ pub static PROBES: &[Probe] = &[
     crate::nvidia::PROBE,
     crate::nvidia::DETAILS_PROBE,
     crate::nvme::PROBE,
+    crate::smart::PROBE,
 ];
 
 pub fn find(name: &str) -> Option<&'static Probe> {
