@@ -26,3 +26,12 @@ pub mod nvme;
 
 #[path = "../smart/mod.rs"]
 pub mod smart;
+
+#[path = "../sensors/mod.rs"]
+pub mod sensors;
+
+#[path = "../apt/mod.rs"]
+pub mod apt;
+
+#[path = "../docker/mod.rs"]
+pub mod docker;

@@ -45,6 +45,9 @@ pub static PROBES: &[Probe] = &[
     crate::nvidia::DETAILS_PROBE,
     crate::nvme::PROBE,
     crate::smart::PROBE,
+    crate::sensors::PROBE,
+    crate::apt::PROBE,
+    crate::docker::PROBE,
 ];
 
 pub fn find(name: &str) -> Option<&'static Probe> {
