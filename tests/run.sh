@@ -9,6 +9,7 @@ missing=()
 command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
 command -v ipmi_sim >/dev/null 2>&1 || missing+=(openipmi)
+command -v sudo >/dev/null 2>&1 || missing+=(sudo) # become = true is tested against it
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tests/run.sh: missing ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2

@@ -142,6 +142,8 @@ const ENTRY_KEYS: &[&str] = &[
     "become",
     "probes",
     "labels",
+    "log_files",
+    "custom_scripts",
 ];
 
 impl<'a> Checker<'a> {
@@ -330,6 +332,21 @@ impl<'a> Checker<'a> {
                 }
             }
         }
+        for key in ["log_files", "custom_scripts"] {
+            let paths = if key == "log_files" {
+                &e.log_files
+            } else {
+                &e.custom_scripts
+            };
+            for (i, path) in paths.iter().flatten().enumerate() {
+                let mut at = here(key);
+                at.push(Seg::Index(i));
+                // These paths travel to the host in a tab- and newline-separated list.
+                if !path.starts_with('/') || path.contains(['\t', '\n', '\r']) {
+                    self.problem(&at, false, format!("{key} entry `{path}` must be an absolute path on the host, without tabs or newlines"));
+                }
+            }
+        }
         if let Some(labels) = &e.labels {
             for key in labels.keys() {
                 if !is_label_name(key) {
@@ -476,7 +493,9 @@ fn overlay(base: &mut Entry, top: &Entry) {
         timeout,
         connect_timeout,
         become_,
-        probes
+        probes,
+        log_files,
+        custom_scripts
     );
     if let Some(labels) = &top.labels {
         base.labels
@@ -514,6 +533,8 @@ fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: 
         probes: e.probes.clone().unwrap_or_else(|| builtin.probes.clone()),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         labels: e.labels.clone().unwrap_or_default(),
+        log_files: e.log_files.clone().unwrap_or_default(),
+        custom_scripts: e.custom_scripts.clone().unwrap_or_default(),
     }
 }
 

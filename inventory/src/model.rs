@@ -35,6 +35,10 @@ pub struct Host {
     pub probes: Vec<String>,
     pub groups: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// Log files on the host the `logs` probe reads, besides syslog.
+    pub log_files: Vec<String>,
+    /// Scripts on the host the `custom` probe runs.
+    pub custom_scripts: Vec<String>,
 }
 
 fn as_human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -68,6 +72,8 @@ impl Inventory {
                 probes: settings.probes,
                 groups: Vec::new(),
                 labels: BTreeMap::new(),
+                log_files: Vec::new(),
+                custom_scripts: Vec::new(),
             }],
             groups: Vec::new(),
         }

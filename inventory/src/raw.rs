@@ -55,4 +55,8 @@ pub struct Entry {
     pub probes: Option<Vec<String>>,
     /// Free-form labels attached to every series of the host.
     pub labels: Option<BTreeMap<String, String>>,
+    /// Log files on the host read by the `logs` probe (absolute paths).
+    pub log_files: Option<Vec<String>>,
+    /// Scripts on the host whose output (Prometheus text format) the `custom` probe reads.
+    pub custom_scripts: Option<Vec<String>>,
 }

@@ -26,6 +26,8 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
     let store = dcmon_store::Store::open(&args.db)?;
     let options = RoundOptions {
         accept_new_host_keys: args.accept_new_host_keys,
+        // Log probes resume where the last round stopped.
+        cursors: std::sync::Arc::new(store.log_cursors()?),
         ..RoundOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;

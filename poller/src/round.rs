@@ -2,14 +2,15 @@
 //! host's results stored in one transaction.
 
 use crate::error::TransportError;
-use crate::exec::ExecOutput;
+use crate::exec::{ExecOutput, Exit};
 use crate::ingest::Writer;
 use crate::local;
 use crate::ssh::{Connector, DEFAULT_HANDSHAKE_LIMIT};
 use dcmon_inventory::{Host, Transport};
-use dcmon_probes::{Probe, ProbeOutput};
+use dcmon_probes::{Probe, ProbeInputs, ProbeOutput};
 use dcmon_store::{HostRound, ProbeRun, RunStatus, Stored};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -20,6 +21,8 @@ pub struct RoundOptions {
     /// Most bytes of stdout or stderr one run may print.
     pub output_cap: usize,
     pub handshake_limit: usize,
+    /// Saved log cursors, host → source → cursor, handed to the probes that read logs.
+    pub cursors: Arc<BTreeMap<String, BTreeMap<String, String>>>,
 }
 
 impl Default for RoundOptions {
@@ -28,6 +31,7 @@ impl Default for RoundOptions {
             accept_new_host_keys: false,
             output_cap: 16 << 20,
             handshake_limit: DEFAULT_HANDSHAKE_LIMIT,
+            cursors: Arc::default(),
         }
     }
 }
@@ -122,21 +126,23 @@ async fn poll_host(
             }
         }
         Ok(session) => {
+            let no_cursors = BTreeMap::new();
+            let inputs = ProbeInputs {
+                cursors: options.cursors.get(&host.name).unwrap_or(&no_cursors),
+                log_files: &host.log_files,
+                custom_scripts: &host.custom_scripts,
+            };
             for probe in &probes {
                 let (at, clock) = (now_ms(), Instant::now());
+                let script = format!("{}{}", (probe.inputs)(&inputs), probe.script);
                 let result = match &session {
                     Some(ssh) => {
-                        ssh.run_script(probe.script, host.become_, host.timeout, options.output_cap)
+                        ssh.run_script(&script, host.become_, host.timeout, options.output_cap)
                             .await
                     }
                     None => {
-                        local::run_script(
-                            probe.script,
-                            host.become_,
-                            host.timeout,
-                            options.output_cap,
-                        )
-                        .await
+                        local::run_script(&script, host.become_, host.timeout, options.output_cap)
+                            .await
                     }
                 };
                 runs.push(finish_run(probe, host.become_, at, clock.elapsed(), result));
@@ -228,6 +234,10 @@ fn finish_run(
         if become_root && stderr.starts_with("sudo:") {
             Some(format!(
                 "sudo -n failed (passwordless sudo needed for become = true): {stderr}"
+            ))
+        } else if become_root && exec.exit == Exit::Code(127) && stderr.contains("sudo") {
+            Some(format!(
+                "sudo is not installed on the host (needed for become = true): {stderr}"
             ))
         } else {
             Some(format!("exited with {:?}: {stderr}", exec.exit))

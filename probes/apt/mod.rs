@@ -17,6 +17,7 @@ pub const PROBE: Probe = Probe {
     default_timeout: Duration::from_secs(60),
     privileges: "none",
     new_logs: all_logs_new,
+    inputs: crate::registry::no_inputs,
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

@@ -19,6 +19,7 @@ pub const PROBE: Probe = Probe {
     default_timeout: Duration::from_secs(30),
     privileges: "docker group or root (become = true)",
     new_logs: all_logs_new,
+    inputs: crate::registry::no_inputs,
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

@@ -26,6 +26,7 @@ pub const PROBE: Probe = Probe {
     default_timeout: Duration::from_secs(30),
     privileges: "root (become = true) for /dev/ipmi0",
     new_logs: sel::after_cursor,
+    inputs: crate::registry::no_inputs,
 };
 
 /// Parses the whole `ipmi.sh` output.

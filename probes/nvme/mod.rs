@@ -21,6 +21,7 @@ pub const PROBE: Probe = Probe {
     default_timeout: Duration::from_secs(30),
     privileges: "root (become = true) for the admin commands",
     new_logs: all_logs_new,
+    inputs: crate::registry::no_inputs,
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

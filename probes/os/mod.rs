@@ -20,6 +20,7 @@ pub const PROBE: Probe = Probe {
     default_timeout: Duration::from_secs(10),
     privileges: "none",
     new_logs: crate::registry::all_logs_new,
+    inputs: crate::registry::no_inputs,
 };
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub const PROBE: Probe = Probe {
     default_timeout: Duration::from_secs(10),
     privileges: "none",
     new_logs: all_logs_new,
+    inputs: crate::registry::no_inputs,
 };
 
 /// Parses `key=value` lines of each hwmon chip.

@@ -20,6 +20,7 @@ pub const PROBE: Probe = Probe {
     default_timeout: Duration::from_secs(60),
     privileges: "root (become = true) to open the disks",
     new_logs: all_logs_new,
+    inputs: crate::registry::no_inputs,
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

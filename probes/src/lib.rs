@@ -13,7 +13,7 @@ pub mod sections;
 pub mod os;
 
 pub use output::{Fact, Kind, Labels, LogEntry, ParseError, ProbeOutput, Sample};
-pub use registry::{PROBES, Probe, find, names};
+pub use registry::{PROBES, Probe, ProbeInputs, find, names};
 
 #[path = "../ipmi/mod.rs"]
 pub mod ipmi;
@@ -35,3 +35,9 @@ pub mod apt;
 
 #[path = "../docker/mod.rs"]
 pub mod docker;
+
+#[path = "../logs/mod.rs"]
+pub mod logs;
+
+#[path = "../custom/mod.rs"]
+pub mod custom;

@@ -127,6 +127,9 @@ pub struct ProbeOutput {
     pub samples: Vec<Sample>,
     pub facts: Vec<Fact>,
     pub logs: Vec<LogEntry>,
+    /// Where each log source's reading resumes next time, when the probe knows it
+    /// without a line to carry it (a file first seen, or read to its end).
+    pub cursors: std::collections::BTreeMap<String, String>,
     pub warnings: Vec<ParseError>,
     /// The probe's tool is not installed on the host (why, in the script's words).
     pub absent: Option<String>,

@@ -20,6 +20,30 @@ pub struct Probe {
     /// Which of a run's log entries are new since the saved cursor of their source, and
     /// the cursor to save next.
     pub new_logs: NewLogs,
+    /// Shell variable assignments put before the script: saved log cursors, files and
+    /// scripts named in the inventory. Values are single-quoted, never interpolated.
+    pub inputs: fn(&ProbeInputs) -> String,
+}
+
+/// What a run of a probe on one host is given besides its script.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeInputs<'a> {
+    /// Saved cursor of each log source of this host (`journal`, `dmesg`, a path).
+    pub cursors: &'a std::collections::BTreeMap<String, String>,
+    /// Log files named in the inventory (`log_files`).
+    pub log_files: &'a [String],
+    /// Scripts on the host named in the inventory (`custom_scripts`).
+    pub custom_scripts: &'a [String],
+}
+
+/// For probes that take no inputs.
+pub fn no_inputs(_: &ProbeInputs) -> String {
+    String::new()
+}
+
+/// `'it'\''s'`: a value as one single-quoted shell word.
+pub fn sh_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
 }
 
 /// `(entries of one source, saved cursor) -> (new entries, next cursor)`.
@@ -48,6 +72,8 @@ pub static PROBES: &[Probe] = &[
     crate::sensors::PROBE,
     crate::apt::PROBE,
     crate::docker::PROBE,
+    crate::logs::PROBE,
+    crate::custom::PROBE,
 ];
 
 pub fn find(name: &str) -> Option<&'static Probe> {

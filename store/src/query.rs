@@ -103,3 +103,28 @@ impl Store {
             .map_err(sql("read log row"))
     }
 }
+
+impl Store {
+    /// Saved log cursors: host → source → cursor, for the probes' next reads.
+    pub fn log_cursors(&self) -> Result<BTreeMap<String, BTreeMap<String, String>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT host, source, cursor FROM log_cursors")
+            .map_err(sql("prepare cursor listing"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(sql("list cursors"))?;
+        let mut cursors: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+        for row in rows {
+            let (host, source, cursor) = row.map_err(sql("read cursor row"))?;
+            cursors.entry(host).or_default().insert(source, cursor);
+        }
+        Ok(cursors)
+    }
+}

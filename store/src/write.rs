@@ -160,6 +160,10 @@ fn store_logs(
     run: &ProbeRun,
 ) -> Result<usize, StoreError> {
     let mut by_source: BTreeMap<&str, Vec<LogEntry>> = BTreeMap::new();
+    // A source with a known position but no new line still moves its cursor.
+    for source in run.output.cursors.keys() {
+        by_source.entry(source.as_str()).or_default();
+    }
     for entry in &run.output.logs {
         by_source
             .entry(entry.source.as_str())
@@ -189,7 +193,7 @@ fn store_logs(
                 .map_err(sql("insert log"))?;
         }
         stored += new.len();
-        if let Some(next) = next {
+        if let Some(next) = run.output.cursors.get(source).cloned().or(next) {
             set_cursor
                 .execute(params![host, source, next])
                 .map_err(sql("write cursor"))?;

@@ -1,0 +1,58 @@
+# dcmon logs probe: new lines of the journal, the kernel ring (dmesg) and log files
+# since the cursors the poller saved, at most DCMON_MAX_LINES per source per round
+# (the rest follows next round, except in the kernel ring, which keeps only the newest).
+# Inputs, set before this script: DCMON_MAX_LINES, DCMON_JOURNAL_CURSOR,
+# DCMON_DMESG_CURSOR ("BOOT_ID:SECONDS"), DCMON_LOG_FILES ("PATH<tab>INODE:OFFSET" lines).
+section() { printf '\n==dcmon== %s\n' "$1"; }
+max=${DCMON_MAX_LINES:-1000}
+
+# A source the login user may not read is reported as unavailable, not as a failure:
+# unprivileged journal and dmesg access are ordinary (Debian sets dmesg_restrict=1).
+if command -v journalctl >/dev/null 2>&1; then
+  section journal
+  # stderr holds only hints ("you are not seeing messages from other users").
+  if [ -n "$DCMON_JOURNAL_CURSOR" ]; then
+    journalctl -o json --no-pager --after-cursor="$DCMON_JOURNAL_CURSOR" 2>/dev/null | head -n "$max"
+  else
+    journalctl -o json --no-pager -n 100 2>/dev/null # first run: recent lines, not all history
+  fi
+fi
+
+if command -v dmesg >/dev/null 2>&1 && ! dmesg -r >/dev/null 2>&1; then
+  section "unavailable dmesg"; dmesg -r 2>&1 | head -n 1
+elif command -v dmesg >/dev/null 2>&1; then
+  boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+  last=0
+  case "$DCMON_DMESG_CURSOR" in "$boot":*) last=${DCMON_DMESG_CURSOR#*:} ;; esac
+  section dmesg
+  printf 'boot_id=%s\nbtime=%s\n' "$boot" "$(sed -n 's/^btime //p' /proc/stat)"
+  dmesg -r 2>&1 | awk -v last="$last" '
+    match($0, /\[ *[0-9]+\.[0-9]+\]/) { t = substr($0, RSTART + 1, RLENGTH - 2) + 0; if (t > last) print; next }
+    { print }' | tail -n "$max"
+fi
+
+# Files: resume at INODE:OFFSET; after a rotation finish the old file (found by its
+# inode as PATH.1 or PATH.0) before starting the new one; a file seen for the first
+# time starts at its end, like tail -F. Each line of a file is printed behind a `|`, so
+# nothing a log line says can pass for a section marker.
+printf '%s\n' "$DCMON_LOG_FILES" | while IFS='	' read -r path cursor; do
+  [ -n "$path" ] || continue
+  if [ ! -e "$path" ]; then continue; fi
+  if [ ! -r "$path" ]; then section "unavailable $path"; echo "not readable by $(id -un)"; continue; fi
+  inode=$(stat -c %i "$path"); size=$(stat -c %s "$path")
+  old_inode=${cursor%%:*}; offset=${cursor#*:}
+  if [ -z "$cursor" ]; then
+    section "file $inode $size $path"
+  elif [ "$inode" != "$old_inode" ]; then
+    for old in "$path.1" "$path.0"; do
+      if [ "$(stat -c %i "$old" 2>/dev/null)" = "$old_inode" ]; then
+        section "file $old_inode $offset $path"; tail -c +"$((offset + 1))" "$old" | head -n "$max" | sed 's/^/|/'; break
+      fi
+    done
+    section "file $inode 0 $path"; head -n "$max" "$path" | sed 's/^/|/'
+  else
+    [ "$size" -lt "$offset" ] && offset=0 # truncated in place (copytruncate)
+    section "file $inode $offset $path"; tail -c +"$((offset + 1))" "$path" | head -n "$max" | sed 's/^/|/'
+  fi
+done
+section end

@@ -1,0 +1,77 @@
+//! The `logs` probe: the journal (from its saved cursor), the kernel ring (dmesg, from
+//! the last stamp seen this boot), /var/log/syslog or /var/log/messages, and the files
+//! named in the inventory (by inode and byte offset, so rotation loses and repeats
+//! nothing). Incremental across rounds, capped per round.
+
+pub mod dmesg;
+pub mod file;
+pub mod journal;
+
+use crate::output::ProbeOutput;
+use crate::registry::{Probe, ProbeInputs, all_logs_new, sh_quote};
+use crate::sections::Sections;
+use std::time::Duration;
+
+pub const SCRIPT: &str = include_str!("logs.sh");
+
+/// Most lines one source yields per round; the rest follow next round.
+pub const MAX_LINES_PER_ROUND: usize = 1000;
+
+pub const PROBE: Probe = Probe {
+    name: "logs",
+    description: "journal, dmesg, syslog and inventory log files, incremental, with priority, unit and time",
+    script: SCRIPT,
+    parse,
+    default_interval: Duration::from_secs(30),
+    default_timeout: Duration::from_secs(30),
+    privileges: "the adm or systemd-journal group, or root (become = true), to read every log",
+    new_logs: all_logs_new,
+    inputs,
+};
+
+/// The saved cursors and the files to read, as shell assignments.
+pub fn inputs(given: &ProbeInputs) -> String {
+    let cursor = |source: &str| given.cursors.get(source).map_or("", String::as_str);
+    let files: String = file::SYSLOG_FILES
+        .iter()
+        .map(|p| p.to_string())
+        .chain(given.log_files.iter().cloned())
+        .map(|path| {
+            let saved = cursor(&file::source_of(&path)).to_string();
+            format!("{path}\t{saved}\n")
+        })
+        .collect();
+    format!(
+        "DCMON_MAX_LINES={MAX_LINES_PER_ROUND}\nDCMON_JOURNAL_CURSOR={}\nDCMON_DMESG_CURSOR={}\nDCMON_LOG_FILES={}\n",
+        sh_quote(cursor("journal")),
+        sh_quote(cursor("dmesg")),
+        sh_quote(&files)
+    )
+}
+
+pub fn parse(text: &str) -> ProbeOutput {
+    let mut out = ProbeOutput::default();
+    let sections = Sections::split(text);
+    sections.finish(&mut out);
+    if let Some(body) = sections.get("journal") {
+        journal::parse(body, &mut out);
+    }
+    if let Some(body) = sections.get("dmesg") {
+        dmesg::parse(body, &mut out);
+    }
+    for (header, body) in sections.with_prefix("file ") {
+        file::parse(header, body, &mut out);
+    }
+    // Sources the login user may not read: a fact to show, not a failed run.
+    let unavailable: Vec<String> = sections
+        .with_prefix("unavailable ")
+        .map(|(source, why)| format!("{source}: {}", why.trim()))
+        .collect();
+    if !unavailable.is_empty() {
+        out.fact("logs_unavailable", &unavailable.join("; "));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

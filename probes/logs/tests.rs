@@ -1,0 +1,283 @@
+//! logs probe tests: journal and dmesg fixtures, file offsets, and the real script run
+//! with sh over a file that grows, ends mid-line and is rotated.
+
+use super::*;
+use crate::output::LogEntry;
+use crate::registry::ProbeInputs;
+use std::collections::BTreeMap;
+
+macro_rules! fixture {
+    ($name:literal) => {
+        include_str!(concat!("../../tests/fixtures/journal/", $name))
+    };
+}
+
+fn dmesg_of(text: &str) -> Vec<LogEntry> {
+    let mut out = ProbeOutput::default();
+    dmesg::parse(text, &mut out);
+    out.logs
+}
+
+#[test]
+fn journal_json() {
+    let mut out = ProbeOutput::default();
+    journal::parse(
+        fixture!("journalctl-o-json-imx6ul-stdout-lnav.json"),
+        &mut out,
+    );
+    assert_eq!(out.warnings, []);
+    assert_eq!(out.logs.len(), 2);
+    let first = &out.logs[0];
+    assert_eq!(first.ts_ms, Some(1_534_860_261_221));
+    assert_eq!(first.priority, 1);
+    assert_eq!(first.unit.as_deref(), Some("medusa-GpsLocator.service"));
+    assert_eq!(first.message, "GPS Reference longitude: 7.358143333");
+    assert!(
+        first
+            .cursor
+            .as_deref()
+            .unwrap()
+            .starts_with("s=e991dd5775894620914f2f7126aae6c1;i=372a;")
+    );
+}
+
+#[test]
+fn journal_binary_message_and_complaints() {
+    let mut out = ProbeOutput::default();
+    journal::parse(
+        "{\"MESSAGE\":[104,105,255],\"PRIORITY\":\"3\",\"__CURSOR\":\"c1\"}\nNo journal files were found.\n",
+        &mut out,
+    );
+    assert_eq!(out.logs[0].message, "hi\u{fffd}");
+    assert_eq!(out.logs[0].priority, 3);
+    assert!(
+        matches!(&out.warnings[..], [crate::output::ParseError::ToolFailed { message, .. }] if message == "No journal files were found.")
+    );
+}
+
+#[test]
+fn dmesg_ctime_has_wall_time() {
+    let logs = dmesg_of(fixture!("dmesg-ctime-blk-update-request.txt"));
+    assert_eq!(logs.len(), 2, "blank lines are not entries");
+    assert_eq!(logs[0].ts_ms, Some(1_627_644_371_000)); // 2021-07-30T11:26:11Z
+    assert_eq!(logs[0].unit.as_deref(), Some("blk_update_request"));
+    assert!(logs[1].message.contains("sector 2719104"));
+    let shpchp = dmesg_of(fixture!("dmesg-ctime-shpchp.txt"));
+    assert_eq!(shpchp.len(), 2);
+    assert_eq!(
+        shpchp[1].message,
+        "shpchp 0000:01:00.0: Slot initialization failed"
+    );
+    assert_eq!(shpchp[1].ts_ms, Some(1_778_040_796_000)); // Wed May  6 04:13:16 2026
+}
+
+#[test]
+fn dmesg_human_formats_have_no_wall_time() {
+    for text in [
+        fixture!("dmesg-human-relative-v1.txt"),
+        fixture!("dmesg-human-relative-v2.txt"),
+    ] {
+        let logs = dmesg_of(text);
+        assert!(logs.len() >= 7);
+        assert!(logs.iter().all(|l| l.ts_ms.is_none()));
+        assert!(
+            logs.iter()
+                .any(|l| l.message == "sd 3:0:0:0: [sdb] Asking for cache data failed")
+        );
+    }
+    let rcu = dmesg_of(fixture!("dmesg-rcu-stall-with-blank-lines.txt"));
+    assert_eq!(rcu.len(), 1);
+    assert!(
+        rcu[0]
+            .message
+            .starts_with("INFO: rcu_sched detected stalls on CPUs/tasks")
+    );
+}
+
+#[test]
+fn dmesg_raw_gives_priority_time_and_cursor() {
+    let logs = dmesg_of(
+        "boot_id=0dc874d3\nbtime=1700000000\n<3>[    2.127036] sd 3:0:0:0: [sdb] Asking for cache data failed\n<6>[ 1012.5] eth0: link up\n",
+    );
+    assert_eq!(logs[0].priority, 3);
+    assert_eq!(logs[0].ts_ms, Some(1_700_000_002_127));
+    assert_eq!(logs[0].cursor.as_deref(), Some("0dc874d3:2.127036"));
+    assert_eq!(logs[1].priority, 6);
+    assert_eq!(logs[1].unit.as_deref(), Some("eth0"));
+}
+
+#[test]
+fn file_offsets_skip_partial_lines() {
+    let mut out = ProbeOutput::default();
+    // Bytes 100.. of the file: two complete lines, then one still being written.
+    file::parse(
+        "42 100 /var/log/app.log",
+        "|first line\n|Nov 22 02:00:01 gpu01 CRON[4123]: second\n|third, no newline yet\n",
+        &mut out,
+    );
+    let lines: Vec<(&str, &str)> = out
+        .logs
+        .iter()
+        .map(|l| (l.message.as_str(), l.cursor.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("first line", "42:111"),
+            ("Nov 22 02:00:01 gpu01 CRON[4123]: second", "42:152")
+        ]
+    );
+    assert_eq!(out.logs[1].unit.as_deref(), Some("CRON"));
+    assert_eq!(
+        out.cursors.get("/var/log/app.log").map(String::as_str),
+        Some("42:152")
+    );
+    let mut syslog = ProbeOutput::default();
+    file::parse("7 0 /var/log/syslog", "\n", &mut syslog);
+    assert_eq!(
+        syslog.cursors.get("syslog").map(String::as_str),
+        Some("7:0"),
+        "syslog files are one source"
+    );
+}
+
+#[test]
+fn forged_markers_in_a_log_stay_log_lines() {
+    let mut out = ProbeOutput::default();
+    let text = "\n==dcmon== file 5 0 /var/log/app.log\n|==dcmon== end\n|==dcmon== file 5 999999 /var/log/app.log\n\n==dcmon== end\n";
+    let sections = Sections::split(text);
+    for (header, body) in sections.with_prefix("file ") {
+        file::parse(header, body, &mut out);
+    }
+    assert_eq!(out.logs.len(), 2);
+    assert_eq!(
+        out.cursors.get("/var/log/app.log").map(String::as_str),
+        Some("5:55"),
+        "14 + 41 bytes of the two forged lines"
+    );
+}
+
+/// Runs logs.sh with sh as the poller would, with the cursors saved from the last run.
+fn run(log: &std::path::Path, cursors: &mut BTreeMap<String, String>) -> Vec<String> {
+    let files = [log.display().to_string()];
+    let prelude = inputs(&ProbeInputs {
+        cursors,
+        log_files: &files,
+        custom_scripts: &[],
+    });
+    // The journal and dmesg sections run too; only this file's source is looked at.
+    let run = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("{prelude}{SCRIPT}"))
+        .output()
+        .unwrap();
+    let out = parse(&String::from_utf8_lossy(&run.stdout));
+    let source = log.display().to_string();
+    let (new, next) = all_logs_new(
+        out.logs
+            .into_iter()
+            .filter(|l| l.source == source)
+            .collect(),
+        cursors.get(&source).map(String::as_str),
+    );
+    if let Some(next) = out.cursors.get(&source).cloned().or(next) {
+        cursors.insert(source, next);
+    }
+    new.into_iter().map(|l| l.message).collect()
+}
+
+#[test]
+fn appended_and_rotated_lines_are_read_once() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "history 1\nhistory 2\n").unwrap();
+    let mut cursors = BTreeMap::new();
+    assert_eq!(
+        run(&log, &mut cursors),
+        Vec::<String>::new(),
+        "first sight starts at the end"
+    );
+    let append = |text: &str| {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap()
+    };
+    append("a1\na2\npartial");
+    assert_eq!(run(&log, &mut cursors), ["a1", "a2"]);
+    append(" line done\na3\n");
+    assert_eq!(run(&log, &mut cursors), ["partial line done", "a3"]);
+    assert_eq!(
+        run(&log, &mut cursors),
+        Vec::<String>::new(),
+        "nothing new, nothing twice"
+    );
+    // logrotate: lines land in the old file, it is renamed, a new file starts.
+    append("b1 before rotation\n");
+    std::fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+    std::fs::write(&log, "c1 after rotation\n").unwrap();
+    assert_eq!(
+        run(&log, &mut cursors),
+        ["b1 before rotation", "c1 after rotation"]
+    );
+    append("c2\n");
+    assert_eq!(run(&log, &mut cursors), ["c2"]);
+    // copytruncate: the same inode shrinks.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    append("d1 after truncate\n");
+    assert_eq!(run(&log, &mut cursors), ["d1 after truncate"]);
+}
+
+#[test]
+fn inputs_are_quoted() {
+    let mut cursors = BTreeMap::new();
+    cursors.insert("journal".to_string(), "s=1;i=2';rm -rf /;'".to_string());
+    let prelude = inputs(&ProbeInputs {
+        cursors: &cursors,
+        log_files: &[],
+        custom_scripts: &[],
+    });
+    assert!(
+        prelude.contains("DCMON_JOURNAL_CURSOR='s=1;i=2'\\'';rm -rf /;'\\'''\n"),
+        "{prelude}"
+    );
+    let run = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("{prelude}printf %s \"$DCMON_JOURNAL_CURSOR\""))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&run.stdout), "s=1;i=2';rm -rf /;'");
+}
+
+#[test]
+fn unavailable_sources_are_a_fact_not_a_failure() {
+    let out = parse(
+        "\n==dcmon== unavailable dmesg\ndmesg: read kernel buffer failed: Operation not permitted\n\n==dcmon== unavailable /var/log/app.log\nnot readable by monitor\n\n==dcmon== end\n",
+    );
+    assert_eq!(out.warnings, []);
+    assert!(out.logs.is_empty());
+    assert_eq!(
+        out.facts[0].value,
+        "dmesg: dmesg: read kernel buffer failed: Operation not permitted; /var/log/app.log: not readable by monitor"
+    );
+}
+
+#[test]
+fn garbage_never_panics() {
+    for text in [
+        "",
+        "==dcmon== file\n",
+        "==dcmon== file x y\n|a\n",
+        "==dcmon== dmesg\n<99999999999>[\n[]\n[1e999] x\n<7>",
+        "==dcmon== journal\n{\"__REALTIME_TIMESTAMP\":\"-1\"}\n[1,2]\n",
+    ] {
+        let _ = parse(text);
+    }
+}
