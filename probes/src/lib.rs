@@ -41,3 +41,6 @@ pub mod logs;
 
 #[path = "../custom/mod.rs"]
 pub mod custom;
+
+#[cfg(test)]
+mod fuzz_tests;
