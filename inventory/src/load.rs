@@ -60,6 +60,8 @@ pub struct Defaults {
     pub known_hosts: PathBuf,
     pub timeout: Duration,
     pub connect_timeout: Duration,
+    pub interval: Duration,
+    pub offline_after: u32,
     pub probes: Vec<String>,
 }
 
@@ -71,6 +73,8 @@ impl Defaults {
             known_hosts: expand_path("~/.ssh/known_hosts", Path::new(".")),
             timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            interval: Duration::from_secs(30),
+            offline_after: 3,
             probes: vec!["os".to_string()],
         }
     }
@@ -139,6 +143,8 @@ const ENTRY_KEYS: &[&str] = &[
     "accept_new_host_keys",
     "timeout",
     "connect_timeout",
+    "interval",
+    "offline_after",
     "become",
     "probes",
     "labels",
@@ -164,6 +170,7 @@ impl<'a> Checker<'a> {
         self.doc = Some(doc);
         let raw = self.deserialize()?;
         self.check_level_keys(&raw);
+        self.check_schedules(&raw);
         self.check_entry(&raw.defaults, &path!["defaults"]);
         for (name, group) in &raw.groups {
             self.check_entry(group, &path!["groups", name.as_str()]);
@@ -191,7 +198,10 @@ impl<'a> Checker<'a> {
             };
             let table = describe(&key_path[..key_path.len() - 1]);
             let hint = if key_path.len() == 1 {
-                suggestion(&key, &["defaults", "groups", "hosts"])
+                suggestion(
+                    &key,
+                    &["defaults", "groups", "hosts", "probes", "retention"],
+                )
             } else {
                 suggestion(&key, ENTRY_KEYS)
             };
@@ -214,6 +224,66 @@ impl<'a> Checker<'a> {
                     key.map_or(message.clone(), |k| format!("`{k}`: {message}")),
                 ));
                 None
+            }
+        }
+    }
+
+    /// `[probes.NAME]`: a known probe; an interval or a cron schedule, not both; and
+    /// `[retention]` durations.
+    fn check_schedules(&mut self, raw: &RawInventory) {
+        for (name, p) in &raw.probes {
+            if !self.known_probes.contains(&name.as_str()) {
+                let hint = suggestion(name, self.known_probes);
+                self.problem(
+                    &path!["probes", name.as_str()],
+                    true,
+                    format!("[probes.{name}]: unknown probe `{name}`{hint}"),
+                );
+            }
+            for (key, value) in [("interval", &p.interval), ("timeout", &p.timeout)] {
+                if let Some(v) = value
+                    && let Err(why) = parse_duration(v)
+                {
+                    self.problem(
+                        &path!["probes", name.as_str(), key],
+                        false,
+                        format!("{key} `{v}` {why}"),
+                    );
+                }
+            }
+            if let Some(cron) = &p.schedule {
+                if p.interval.is_some() {
+                    self.problem(
+                        &path!["probes", name.as_str(), "schedule"],
+                        true,
+                        format!("[probes.{name}] sets both `interval` and `schedule`: keep one"),
+                    );
+                }
+                let parsed = croner::parser::CronParser::builder()
+                    .seconds(croner::parser::Seconds::Required)
+                    .build()
+                    .parse(cron);
+                if let Err(e) = parsed {
+                    self.problem(
+                        &path!["probes", name.as_str(), "schedule"],
+                        false,
+                        format!("schedule `{cron}` is not a cron expression with seconds, like \"0 */5 * * * *\" ({e})"),
+                    );
+                }
+            }
+        }
+        for (key, value) in [
+            ("samples", &raw.retention.samples),
+            ("logs", &raw.retention.logs),
+        ] {
+            if let Some(v) = value
+                && let Err(why) = parse_duration(v)
+            {
+                self.problem(
+                    &path!["retention", key],
+                    false,
+                    format!("retention {key} `{v}` {why}"),
+                );
             }
         }
     }
@@ -292,12 +362,11 @@ impl<'a> Checker<'a> {
         if e.user.as_deref() == Some("") {
             self.problem(&here("user"), false, "user is empty".to_string());
         }
-        for key in ["timeout", "connect_timeout"] {
-            let value = if key == "timeout" {
-                &e.timeout
-            } else {
-                &e.connect_timeout
-            };
+        for (key, value) in [
+            ("timeout", &e.timeout),
+            ("connect_timeout", &e.connect_timeout),
+            ("interval", &e.interval),
+        ] {
             if let Some(v) = value
                 && let Err(why) = parse_duration(v)
             {
@@ -470,9 +539,27 @@ impl<'a> Checker<'a> {
                 finish(name, &merged, &groups, &builtin, &self.base_dir)
             })
             .collect();
+        let duration = |v: &Option<String>| v.as_deref().and_then(|s| parse_duration(s).ok());
+        let defaults = crate::model::Retention::default();
         Some(Inventory {
             hosts,
             groups: raw.groups.keys().cloned().collect(),
+            probe_schedules: raw
+                .probes
+                .iter()
+                .map(|(name, p)| {
+                    let schedule = crate::model::ProbeSchedule {
+                        interval: duration(&p.interval),
+                        schedule: p.schedule.clone(),
+                        timeout: duration(&p.timeout),
+                    };
+                    (name.clone(), schedule)
+                })
+                .collect(),
+            retention: crate::model::Retention {
+                samples: duration(&raw.retention.samples).unwrap_or(defaults.samples),
+                logs: duration(&raw.retention.logs).unwrap_or(defaults.logs),
+            },
         })
     }
 }
@@ -492,6 +579,8 @@ fn overlay(base: &mut Entry, top: &Entry) {
         accept_new_host_keys,
         timeout,
         connect_timeout,
+        interval,
+        offline_after,
         become_,
         probes,
         log_files,
@@ -529,6 +618,8 @@ fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: 
         accept_new_host_keys: e.accept_new_host_keys.unwrap_or(false),
         timeout: duration(&e.timeout, builtin.timeout),
         connect_timeout: duration(&e.connect_timeout, builtin.connect_timeout),
+        interval: duration(&e.interval, builtin.interval),
+        offline_after: e.offline_after.unwrap_or(builtin.offline_after).max(1),
         become_: e.become_.unwrap_or(false),
         probes: e.probes.clone().unwrap_or_else(|| builtin.probes.clone()),
         groups: groups.iter().map(|g| g.to_string()).collect(),
@@ -618,6 +709,10 @@ fn describe(table: &[Seg]) -> String {
         [Seg::Key(d)] if d == "defaults" => "[defaults]".to_string(),
         [Seg::Key(g), Seg::Key(name), ..] if g == "groups" => format!("[groups.{name}]"),
         [Seg::Key(h), Seg::Index(i), ..] if h == "hosts" => format!("[[hosts]] entry #{}", i + 1),
+        [Seg::Key(p), Seg::Key(name), ..] if p == "probes" => {
+            format!("[probes.{name}] (keys: interval, schedule, timeout)")
+        }
+        [Seg::Key(r), ..] if r == "retention" => "[retention] (keys: samples, logs)".to_string(),
         _ => "this table".to_string(),
     }
 }

@@ -107,3 +107,44 @@ fn empty_inventory_is_a_problem() {
         ]
     );
 }
+
+#[test]
+fn schedules_and_retention() {
+    let text = "[defaults]\ninterval = \"10s\"\noffline_after = 2\n[[hosts]]\nname = \"a\"\n[probes.nvidia]\ninterval = \"5s\"\ntimeout = \"3s\"\n[probes.ipmi]\nschedule = \"0 */5 * * * *\"\n[retention]\nsamples = \"90d\"\n";
+    let inv = parse(text, Path::new("inv.toml"), PROBES).unwrap();
+    assert_eq!(inv.hosts[0].interval, Duration::from_secs(10));
+    assert_eq!(inv.hosts[0].offline_after, 2);
+    assert_eq!(
+        inv.probe_schedules["nvidia"].interval,
+        Some(Duration::from_secs(5))
+    );
+    assert_eq!(
+        inv.probe_schedules["ipmi"].schedule.as_deref(),
+        Some("0 */5 * * * *")
+    );
+    assert_eq!(inv.retention.samples, Duration::from_secs(90 * 86400));
+    assert_eq!(inv.retention.logs, Duration::from_secs(7 * 86400));
+    let bad = "[[hosts]]\nname = \"a\"\n[probes.nvida]\ninterval = \"5s\"\n[probes.ipmi]\nschedule = \"*/5 * * * *\"\ninterval = \"1m\"\n[retention]\nlogs = \"a week\"\n";
+    let got = problems(bad);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(
+        got[0].starts_with(
+            "inv.toml:3:9: [probes.nvida]: unknown probe `nvida`, did you mean `nvidia`?"
+        ),
+        "{got:?}"
+    );
+    assert!(
+        got[1].starts_with("inv.toml:6:1: [probes.ipmi] sets both `interval` and `schedule`"),
+        "{got:?}"
+    );
+    assert!(
+        got[2].starts_with(
+            "inv.toml:6:12: schedule `*/5 * * * *` is not a cron expression with seconds"
+        ),
+        "{got:?}"
+    );
+    assert!(
+        got[3].starts_with("inv.toml:9:8: retention logs `a week`"),
+        "{got:?}"
+    );
+}

@@ -30,6 +30,9 @@ pub struct Host {
     pub timeout: Duration,
     #[serde(serialize_with = "as_human")]
     pub connect_timeout: Duration,
+    #[serde(serialize_with = "as_human")]
+    pub interval: Duration,
+    pub offline_after: u32,
     #[serde(rename = "become")]
     pub become_: bool,
     pub probes: Vec<String>,
@@ -45,11 +48,40 @@ fn as_human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error>
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
+/// A probe's schedule from `[probes.NAME]`; unset parts fall back to the host's and
+/// the probe's own defaults.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProbeSchedule {
+    pub interval: Option<Duration>,
+    /// Cron expression with seconds, validated.
+    pub schedule: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+/// How long stored data is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub samples: Duration,
+    pub logs: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            samples: Duration::from_secs(30 * 86400),
+            logs: Duration::from_secs(7 * 86400),
+        }
+    }
+}
+
 /// All hosts of an inventory, sorted by name, plus the group names it defines.
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
     pub hosts: Vec<Host>,
     pub groups: Vec<String>,
+    /// `[probes.NAME]` settings by probe name.
+    pub probe_schedules: std::collections::BTreeMap<String, ProbeSchedule>,
+    pub retention: Retention,
 }
 
 impl Inventory {
@@ -68,6 +100,8 @@ impl Inventory {
                 accept_new_host_keys: false,
                 timeout: settings.timeout,
                 connect_timeout: settings.connect_timeout,
+                interval: settings.interval,
+                offline_after: settings.offline_after,
                 become_: false,
                 probes: settings.probes,
                 groups: Vec::new(),
@@ -76,6 +110,8 @@ impl Inventory {
                 custom_scripts: Vec::new(),
             }],
             groups: Vec::new(),
+            probe_schedules: Default::default(),
+            retention: Retention::default(),
         }
     }
 

@@ -20,6 +20,30 @@ pub struct RawInventory {
     /// Hosts listed one by one.
     #[serde(default)]
     pub hosts: Vec<Entry>,
+    /// Per-probe schedules: `[probes.nvidia_details] interval = "10m"`.
+    #[serde(default)]
+    pub probes: BTreeMap<String, ProbeSchedule>,
+    /// How long stored data is kept.
+    #[serde(default)]
+    pub retention: RawRetention,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ProbeSchedule {
+    /// Run every this long (`30s`), start times spread across the interval.
+    pub interval: Option<String>,
+    /// Or at these times: a cron expression with seconds (`0 */5 * * * *`).
+    pub schedule: Option<String>,
+    /// Deadline of one run of this probe.
+    pub timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawRetention {
+    /// Samples older than this are deleted (default 30d).
+    pub samples: Option<String>,
+    /// Log lines older than this are deleted (default 7d).
+    pub logs: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -46,6 +70,10 @@ pub struct Entry {
     pub accept_new_host_keys: Option<bool>,
     /// Deadline of one probe run, such as `10s`.
     pub timeout: Option<String>,
+    /// How often the host's probes run (`30s`); slow probes keep their own longer default.
+    pub interval: Option<String>,
+    /// Rounds in a row without reaching the host before it is shown offline.
+    pub offline_after: Option<u32>,
     /// Deadline of connecting: TCP, SSH handshake and authentication.
     pub connect_timeout: Option<String>,
     /// Run probes through `sudo -n`.
