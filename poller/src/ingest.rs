@@ -6,6 +6,9 @@ use tokio::sync::{mpsc, oneshot};
 
 type Job = (HostRound, oneshot::Sender<Result<Stored, String>>);
 
+/// Most rounds committed in one transaction.
+const MAX_BATCH: usize = 256;
+
 /// A handle to the writer thread; clone it into every host task.
 #[derive(Clone)]
 pub struct Writer {
@@ -20,8 +23,29 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("dcmon-store".into())
             .spawn(move || {
-                while let Some((round, reply)) = queue.blocking_recv() {
-                    let _ = reply.send(store.write_round(&round).map_err(|e| e.to_string()));
+                while let Some(first) = queue.blocking_recv() {
+                    // Rounds that queued up while the last commit ran go in one
+                    // transaction: one fsync for many hosts.
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match queue.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    let (rounds, replies): (Vec<HostRound>, Vec<_>) = batch.into_iter().unzip();
+                    match store.write_rounds(&rounds) {
+                        Ok(stored) => {
+                            for (reply, s) in replies.into_iter().zip(stored) {
+                                let _ = reply.send(Ok(s));
+                            }
+                        }
+                        Err(e) => {
+                            for reply in replies {
+                                let _ = reply.send(Err(e.to_string()));
+                            }
+                        }
+                    }
                 }
             })
             .expect("spawning the store thread"); // only fails when the OS is out of threads

@@ -163,10 +163,7 @@ async fn poll_host(
     });
     let absent = absent_probes(&runs);
     let stored = writer
-        .write(HostRound {
-            host: host.name.clone(),
-            runs,
-        })
+        .write(HostRound::new(host.name.clone(), runs))
         .await;
     let (stored, error) = match stored {
         Ok(stored) => (stored, error),

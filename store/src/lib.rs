@@ -9,7 +9,7 @@ mod schema;
 mod write;
 
 pub use query::{SeriesFilter, SeriesLatest, StoredLog};
-pub use write::{HostRound, ProbeRun, RunStatus, Stored};
+pub use write::{HostRound, HostState, ProbeRun, RunStatus, Stored};
 
 use rusqlite::Connection;
 use std::collections::HashMap;

@@ -70,7 +70,22 @@ const STEPS: &[M<'static>] = &[M::up(
         PRIMARY KEY (host, source)
     ) WITHOUT ROWID;
     ",
-)];
+),
+    M::up(HOSTS),
+];
+
+/// Migration 2: the always-on poller's view of each host.
+const HOSTS: &str = "
+    CREATE TABLE hosts (
+        host       TEXT PRIMARY KEY,
+        online     INTEGER NOT NULL, -- 1 online, 0 offline
+        since      INTEGER NOT NULL, -- ms since the epoch: entered this state
+        last_seen  INTEGER,          -- ms: last round that reached the host
+        last_error TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX logs_by_time ON logs (ts);
+    CREATE INDEX probe_runs_by_time ON probe_runs (started);
+";
 
 pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);
 

@@ -31,19 +31,13 @@ fn rounds_store_samples_and_latest_wins() {
     let mut store = Store::open(&path).unwrap();
     for (t, v) in [(1000, 0.5), (2000, 0.7)] {
         let stored = store
-            .write_round(&HostRound {
-                host: "a".into(),
-                runs: vec![run(t, v)],
-            })
+            .write_round(&HostRound::new("a", vec![run(t, v)]))
             .unwrap();
         assert_eq!(stored.samples, 2);
     }
     // Re-sending a round replaces, never duplicates.
     store
-        .write_round(&HostRound {
-            host: "a".into(),
-            runs: vec![run(2000, 0.7)],
-        })
+        .write_round(&HostRound::new("a", vec![run(2000, 0.7)]))
         .unwrap();
     drop(store);
     let store = Store::open(&path).unwrap();
@@ -92,10 +86,7 @@ fn sel_lines_are_stored_once_across_rounds_and_searchable() {
         let mut r = run(5000, 1.0);
         r.output.logs = entries;
         r.new_logs = dcmon_probes::ipmi::sel::after_cursor;
-        HostRound {
-            host: "a".into(),
-            runs: vec![r],
-        }
+        HostRound::new("a", vec![r])
     };
     let first = store
         .write_round(&round(vec![

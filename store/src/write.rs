@@ -3,7 +3,7 @@
 use crate::{Store, StoreError, sql};
 use dcmon_probes::{Labels, LogEntry, ProbeOutput, registry::NewLogs};
 use rusqlite::{OptionalExtension, params};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
@@ -49,6 +49,33 @@ pub struct Stored {
 pub struct HostRound {
     pub host: String,
     pub runs: Vec<ProbeRun>,
+    /// The host's state after this round, when the poller tracks it (`dcmon serve`).
+    pub state: Option<HostState>,
+    /// The poller's own events about the host, stored as `dcmon` log lines.
+    pub events: Vec<LogEntry>,
+}
+
+impl HostRound {
+    /// A round of probe runs, without host state or events (what `dcmon poll` stores).
+    pub fn new(host: impl Into<String>, runs: Vec<ProbeRun>) -> HostRound {
+        HostRound {
+            host: host.into(),
+            runs,
+            state: None,
+            events: Vec::new(),
+        }
+    }
+}
+
+/// Whether the poller reaches the host, since when, and why not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostState {
+    pub online: bool,
+    /// When the host entered this state, ms since the epoch.
+    pub since_ms: i64,
+    /// The last round that reached it.
+    pub last_seen_ms: Option<i64>,
+    pub last_error: Option<String>,
 }
 
 /// Canonical JSON for a label set: an object with keys in sorted order.
@@ -65,92 +92,137 @@ impl Store {
     /// Stores a host round in one transaction: samples, facts, new log lines (and their
     /// cursors), and the probe runs.
     pub fn write_round(&mut self, round: &HostRound) -> Result<Stored, StoreError> {
-        let tx = self.conn.transaction().map_err(sql("begin round"))?;
-        let mut stored = Stored::default();
-        {
-            let mut upsert_series = tx
-                .prepare_cached(
-                    "INSERT INTO series (host, name, labels, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (host, name, labels) DO UPDATE SET kind = excluded.kind, unit = excluded.unit
-                     RETURNING id",
-                )
-                .map_err(sql("prepare series upsert"))?;
-            let mut insert_sample = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)",
-                )
-                .map_err(sql("prepare sample insert"))?;
-            let mut upsert_fact = tx
-                .prepare_cached(
-                    "INSERT INTO facts (host, key, value, seen) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (host, key) DO UPDATE SET value = excluded.value, seen = excluded.seen",
-                )
-                .map_err(sql("prepare fact upsert"))?;
-            let mut insert_run = tx
-                .prepare_cached(
-                    "INSERT INTO probe_runs (host, probe, started, duration_ms, status, error, warnings, samples)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(sql("prepare probe run insert"))?;
-            for run in &round.runs {
-                for sample in &run.output.samples {
-                    let labels = labels_json(&sample.labels);
-                    let key = (round.host.clone(), sample.name.clone(), labels);
-                    let id = match self.series_ids.get(&key) {
-                        Some(id) => *id,
-                        None => {
-                            let id: i64 = upsert_series
-                                .query_row(
-                                    params![key.0, key.1, key.2, sample.kind.as_str(), sample.unit],
-                                    |r| r.get(0),
-                                )
-                                .map_err(sql("upsert series"))?;
-                            self.series_ids.insert(key, id);
-                            id
-                        }
-                    };
-                    insert_sample
-                        .execute(params![id, run.started_ms, sample.value])
-                        .map_err(sql("insert sample"))?;
-                    stored.samples += 1;
+        let mut stored = self.write_rounds(std::slice::from_ref(round))?;
+        Ok(stored.pop().unwrap_or_default())
+    }
+
+    /// Stores several host rounds in one transaction: the writer batches the rounds
+    /// that queued up while it was busy. All of them land, or none.
+    pub fn write_rounds(&mut self, rounds: &[HostRound]) -> Result<Vec<Stored>, StoreError> {
+        let Store { conn, series_ids } = self;
+        let tx = conn.transaction().map_err(sql("begin rounds"))?;
+        let mut stored = Vec::with_capacity(rounds.len());
+        let mut written = Ok(());
+        for round in rounds {
+            match write_one(&tx, series_ids, round) {
+                Ok(s) => stored.push(s),
+                Err(e) => {
+                    written = Err(e);
+                    break;
                 }
-                for fact in &run.output.facts {
-                    upsert_fact
-                        .execute(params![round.host, fact.key, fact.value, run.started_ms])
-                        .map_err(sql("upsert fact"))?;
-                }
-                stored.logs += store_logs(&tx, &round.host, run)?;
-                let warnings = (!run.output.warnings.is_empty()).then(|| {
-                    run.output
-                        .warnings
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                });
-                insert_run
-                    .execute(params![
-                        round.host,
-                        run.probe,
-                        run.started_ms,
-                        run.duration_ms,
-                        run.status.as_str(),
-                        run.error,
-                        warnings,
-                        run.output.samples.len() as i64
-                    ])
-                    .map_err(sql("insert probe run"))?;
             }
         }
-        match tx.commit() {
-            Ok(()) => Ok(stored),
-            Err(e) => {
-                // Ids cached in a rolled-back transaction may not exist: forget them.
-                self.series_ids.clear();
-                Err(sql("commit round")(e))
+        let committed = written.and_then(|()| tx.commit().map_err(sql("commit rounds")));
+        if let Err(e) = committed {
+            // Ids cached in a rolled-back transaction may not exist: forget them.
+            series_ids.clear();
+            return Err(e);
+        }
+        Ok(stored)
+    }
+}
+
+/// One host round inside the caller's transaction.
+fn write_one(tx: &rusqlite::Transaction<'_>, series_ids: &mut HashMap<(String, String, String), i64>, round: &HostRound) -> Result<Stored, StoreError> {
+    let mut stored = Stored::default();
+    {
+        let mut upsert_series = tx
+            .prepare_cached(
+                "INSERT INTO series (host, name, labels, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (host, name, labels) DO UPDATE SET kind = excluded.kind, unit = excluded.unit
+                 RETURNING id",
+            )
+            .map_err(sql("prepare series upsert"))?;
+        let mut insert_sample = tx
+            .prepare_cached(
+                "INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(sql("prepare sample insert"))?;
+        let mut upsert_fact = tx
+            .prepare_cached(
+                "INSERT INTO facts (host, key, value, seen) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (host, key) DO UPDATE SET value = excluded.value, seen = excluded.seen",
+            )
+            .map_err(sql("prepare fact upsert"))?;
+        let mut insert_run = tx
+            .prepare_cached(
+                "INSERT INTO probe_runs (host, probe, started, duration_ms, status, error, warnings, samples)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .map_err(sql("prepare probe run insert"))?;
+        for run in &round.runs {
+            for sample in &run.output.samples {
+                let labels = labels_json(&sample.labels);
+                let key = (round.host.clone(), sample.name.clone(), labels);
+                let id = match series_ids.get(&key) {
+                    Some(id) => *id,
+                    None => {
+                        let id: i64 = upsert_series
+                            .query_row(
+                                params![key.0, key.1, key.2, sample.kind.as_str(), sample.unit],
+                                |r| r.get(0),
+                            )
+                            .map_err(sql("upsert series"))?;
+                        series_ids.insert(key, id);
+                        id
+                    }
+                };
+                insert_sample
+                    .execute(params![id, run.started_ms, sample.value])
+                    .map_err(sql("insert sample"))?;
+                stored.samples += 1;
             }
+            for fact in &run.output.facts {
+                upsert_fact
+                    .execute(params![round.host, fact.key, fact.value, run.started_ms])
+                    .map_err(sql("upsert fact"))?;
+            }
+            stored.logs += store_logs(&tx, &round.host, run)?;
+            let warnings = (!run.output.warnings.is_empty()).then(|| {
+                run.output
+                    .warnings
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            });
+            insert_run
+                .execute(params![
+                    round.host,
+                    run.probe,
+                    run.started_ms,
+                    run.duration_ms,
+                    run.status.as_str(),
+                    run.error,
+                    warnings,
+                    run.output.samples.len() as i64
+                ])
+                .map_err(sql("insert probe run"))?;
         }
     }
+    store_events(tx, round)?;
+    if let Some(state) = &round.state {
+        tx.prepare_cached(
+            "INSERT INTO hosts (host, online, since, last_seen, last_error) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (host) DO UPDATE SET online = excluded.online, since = excluded.since,
+               last_seen = coalesce(excluded.last_seen, hosts.last_seen), last_error = excluded.last_error",
+        )
+        .map_err(sql("prepare host state"))?
+        .execute(params![round.host, state.online, state.since_ms, state.last_seen_ms, state.last_error])
+        .map_err(sql("write host state"))?;
+    }
+    Ok(stored)
+}
+
+/// The poller's own events about the host (offline, back online), as `dcmon` log lines.
+fn store_events(tx: &rusqlite::Transaction<'_>, round: &HostRound) -> Result<(), StoreError> {
+    let mut insert = tx
+        .prepare_cached("INSERT INTO logs (host, source, ts, priority, unit, message) VALUES (?1, 'dcmon', ?2, ?3, ?4, ?5)")
+        .map_err(sql("prepare event insert"))?;
+    for e in &round.events {
+        insert.execute(params![round.host, e.ts_ms.unwrap_or(0), e.priority, e.unit, e.message]).map_err(sql("insert event"))?;
+    }
+    Ok(())
 }
 
 /// Stores the run's log entries that are new since each source's cursor; returns how many.
