@@ -85,8 +85,8 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// The inventory used when none is given: the poller's own machine.
-    pub fn local(hostname: &str) -> Self {
+    /// The inventory used when none is given: the poller's own machine, running `probes`.
+    pub fn local(hostname: &str, probes: Vec<String>) -> Self {
         let settings = crate::load::Defaults::builtin();
         Inventory {
             hosts: vec![Host {
@@ -103,7 +103,7 @@ impl Inventory {
                 interval: settings.interval,
                 offline_after: settings.offline_after,
                 become_: false,
-                probes: settings.probes,
+                probes,
                 groups: Vec::new(),
                 labels: BTreeMap::new(),
                 log_files: Vec::new(),

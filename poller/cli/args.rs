@@ -25,6 +25,8 @@ pub enum Command {
     Poll(PollArgs),
     /// List stored series with their latest value.
     Series(SeriesArgs),
+    /// Poll every host on its schedule until stopped (SIGINT/SIGTERM); SIGHUP reloads.
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,4 +76,20 @@ pub struct SeriesArgs {
     /// One JSON object per series, one per line.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Inventory file; without one, the local machine is monitored.
+    #[arg(long, short)]
+    pub inventory: Option<PathBuf>,
+    /// SQLite database (created if missing).
+    #[arg(long, default_value = "dcmon.db")]
+    pub db: PathBuf,
+    /// Print one JSON line per round once it is stored.
+    #[arg(long)]
+    pub json: bool,
+    /// Record host keys not yet in known_hosts (trust on first use).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }

@@ -6,6 +6,7 @@ mod args;
 mod inventory_cmd;
 mod poll_cmd;
 mod series_cmd;
+mod serve_cmd;
 mod table;
 
 use args::{Cli, Command, InventoryCommand};
@@ -35,5 +36,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Poll(args) => poll_cmd::poll(args),
         Command::Series(args) => series_cmd::series(args),
+        Command::Serve(args) => serve_cmd::serve(args),
     }
 }

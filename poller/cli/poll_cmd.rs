@@ -14,7 +14,7 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
             Some(inventory) => inventory,
             None => return Ok(ExitCode::from(2)),
         },
-        None => Inventory::local(&local_hostname()),
+        None => Inventory::local(&local_hostname(), dcmon_probes::registry::local_defaults()),
     };
     let hosts: Vec<_> = match &args.selector {
         Some(s) => dcmon_inventory::select(&inventory, s)?

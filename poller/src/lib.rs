@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod known_hosts;
 pub mod local;
 pub mod round;
+pub mod serve;
 pub mod ssh;
 
 pub use error::TransportError;

@@ -162,9 +162,7 @@ async fn poll_host(
         })
     });
     let absent = absent_probes(&runs);
-    let stored = writer
-        .write(HostRound::new(host.name.clone(), runs))
-        .await;
+    let stored = writer.write(HostRound::new(host.name.clone(), runs)).await;
     let (stored, error) = match stored {
         Ok(stored) => (stored, error),
         Err(e) => (
@@ -199,7 +197,12 @@ fn absent_probes(runs: &[ProbeRun]) -> Vec<String> {
         .collect()
 }
 
-fn failed_run(probe: &Probe, started_ms: i64, took: Duration, error: String) -> ProbeRun {
+pub(crate) fn failed_run(
+    probe: &Probe,
+    started_ms: i64,
+    took: Duration,
+    error: String,
+) -> ProbeRun {
     ProbeRun {
         probe: probe.name.to_string(),
         started_ms,
@@ -212,7 +215,7 @@ fn failed_run(probe: &Probe, started_ms: i64, took: Duration, error: String) -> 
 }
 
 /// Parses what a run printed; a failed exit keeps whatever samples still parsed.
-fn finish_run(
+pub(crate) fn finish_run(
     probe: &Probe,
     become_root: bool,
     started_ms: i64,
@@ -262,7 +265,7 @@ fn finish_run(
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

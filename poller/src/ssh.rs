@@ -318,6 +318,11 @@ impl SshSession {
         }
     }
 
+    /// True once the connection is gone (the host hung up, keepalives went unanswered).
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
     pub async fn close(self) {
         let _ = timeout(
             Duration::from_secs(1),

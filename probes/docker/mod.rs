@@ -38,9 +38,14 @@ pub fn parse(text: &str) -> ProbeOutput {
     out
 }
 
-/// Lines that are not JSON are docker's own complaints; each is reported once.
+/// Lines that are not JSON are docker's own complaints; each is reported once. A
+/// client without a running daemon is a host without Docker: absent, not failing.
 fn complaint(line: &str, out: &mut ProbeOutput) {
     let message = line.trim().to_string();
+    if message.starts_with("Cannot connect to the Docker daemon") {
+        out.absent = Some(format!("docker daemon not running ({message})"));
+        return;
+    }
     if !out
         .warnings
         .iter()
@@ -253,21 +258,32 @@ mod tests {
         assert_eq!(exited.value, 1.0);
     }
 
-    /// Captured on this build machine: the docker client without a daemon.
+    /// Captured on this build machine: the docker client without a daemon is a host
+    /// without Docker. A refused socket is a real failure, reported once.
     #[test]
-    fn daemon_down_is_reported_once() {
+    fn daemon_down_is_absent_permission_denied_is_an_error() {
         let down = "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?";
         let out = parse(&format!(
             "\n==dcmon== ps\n{down}\n\n==dcmon== stats\n{down}\n\n==dcmon== end\n"
+        ));
+        assert_eq!(out.warnings, []);
+        assert!(
+            out.absent
+                .as_deref()
+                .unwrap()
+                .starts_with("docker daemon not running")
+        );
+        let denied = "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock";
+        let out = parse(&format!(
+            "\n==dcmon== ps\n{denied}\n\n==dcmon== stats\n{denied}\n\n==dcmon== end\n"
         ));
         assert_eq!(
             out.warnings,
             [ParseError::ToolFailed {
                 tool: "docker".into(),
-                message: down.into()
+                message: denied.into()
             }]
         );
-        assert!(out.samples.is_empty());
     }
 
     #[test]

@@ -80,6 +80,16 @@ pub fn find(name: &str) -> Option<&'static Probe> {
     PROBES.iter().find(|p| p.name == name)
 }
 
+/// What runs on the local machine when no inventory is given: every probe but
+/// `custom` (which needs scripts named); tools the machine lacks are simply absent.
+pub fn local_defaults() -> Vec<String> {
+    PROBES
+        .iter()
+        .filter(|p| p.name != "custom")
+        .map(|p| p.name.to_string())
+        .collect()
+}
+
 pub fn names() -> Vec<&'static str> {
     PROBES.iter().map(|p| p.name).collect()
 }

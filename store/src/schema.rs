@@ -3,8 +3,9 @@
 
 use rusqlite_migration::{M, Migrations};
 
-const STEPS: &[M<'static>] = &[M::up(
-    "
+const STEPS: &[M<'static>] = &[
+    M::up(
+        "
     -- One row per distinct (host, name, labels); labels is a JSON object with sorted keys.
     CREATE TABLE series (
         id     INTEGER PRIMARY KEY,
@@ -70,7 +71,7 @@ const STEPS: &[M<'static>] = &[M::up(
         PRIMARY KEY (host, source)
     ) WITHOUT ROWID;
     ",
-),
+    ),
     M::up(HOSTS),
 ];
 

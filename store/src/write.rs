@@ -38,10 +38,12 @@ pub struct ProbeRun {
 }
 
 /// What a stored round came to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {
     pub samples: usize,
     pub logs: usize,
+    /// Log cursors saved by this round: where each source's next read starts.
+    pub cursors: BTreeMap<String, String>,
 }
 
 /// Everything one host yielded in one round, plus the host's labels from the inventory.
@@ -123,7 +125,11 @@ impl Store {
 }
 
 /// One host round inside the caller's transaction.
-fn write_one(tx: &rusqlite::Transaction<'_>, series_ids: &mut HashMap<(String, String, String), i64>, round: &HostRound) -> Result<Stored, StoreError> {
+fn write_one(
+    tx: &rusqlite::Transaction<'_>,
+    series_ids: &mut HashMap<(String, String, String), i64>,
+    round: &HostRound,
+) -> Result<Stored, StoreError> {
     let mut stored = Stored::default();
     {
         let mut upsert_series = tx
@@ -177,7 +183,7 @@ fn write_one(tx: &rusqlite::Transaction<'_>, series_ids: &mut HashMap<(String, S
                     .execute(params![round.host, fact.key, fact.value, run.started_ms])
                     .map_err(sql("upsert fact"))?;
             }
-            stored.logs += store_logs(&tx, &round.host, run)?;
+            stored.logs += store_logs(tx, &round.host, run, &mut stored.cursors)?;
             let warnings = (!run.output.warnings.is_empty()).then(|| {
                 run.output
                     .warnings
@@ -220,7 +226,15 @@ fn store_events(tx: &rusqlite::Transaction<'_>, round: &HostRound) -> Result<(),
         .prepare_cached("INSERT INTO logs (host, source, ts, priority, unit, message) VALUES (?1, 'dcmon', ?2, ?3, ?4, ?5)")
         .map_err(sql("prepare event insert"))?;
     for e in &round.events {
-        insert.execute(params![round.host, e.ts_ms.unwrap_or(0), e.priority, e.unit, e.message]).map_err(sql("insert event"))?;
+        insert
+            .execute(params![
+                round.host,
+                e.ts_ms.unwrap_or(0),
+                e.priority,
+                e.unit,
+                e.message
+            ])
+            .map_err(sql("insert event"))?;
     }
     Ok(())
 }
@@ -230,6 +244,7 @@ fn store_logs(
     tx: &rusqlite::Transaction<'_>,
     host: &str,
     run: &ProbeRun,
+    written: &mut BTreeMap<String, String>,
 ) -> Result<usize, StoreError> {
     let mut by_source: BTreeMap<&str, Vec<LogEntry>> = BTreeMap::new();
     // A source with a known position but no new line still moves its cursor.
@@ -269,6 +284,7 @@ fn store_logs(
             set_cursor
                 .execute(params![host, source, next])
                 .map_err(sql("write cursor"))?;
+            written.insert(source.to_string(), next);
         }
     }
     Ok(stored)

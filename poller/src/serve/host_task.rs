@@ -1,0 +1,295 @@
+//! One host, all day: its probes on their schedules over one persistent SSH session,
+//! one run at a time (runs never overlap), reconnecting with exponential backoff and
+//! jitter, and telling online from offline.
+
+use super::live::Live;
+use super::plan::{Planned, Trigger};
+use super::{Report, ServeOptions};
+use crate::ingest::Writer;
+use crate::local;
+use crate::round::{failed_run, finish_run, now_ms};
+use crate::ssh::{Connector, SshSession};
+use dcmon_inventory::{Host, Transport};
+use dcmon_probes::{LogEntry, ProbeInputs};
+use dcmon_store::{HostRound, HostState, ProbeRun, RunStatus};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, sleep_until};
+
+/// First wait after a failed connection; doubles up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+pub struct HostTask {
+    pub host: Host,
+    pub plan: Vec<Planned>,
+    pub connector: Arc<Connector>,
+    pub writer: Writer,
+    pub live: Arc<Live>,
+    pub options: Arc<ServeOptions>,
+    /// This host's saved log cursors, kept current after every commit.
+    pub cursors: BTreeMap<String, String>,
+    pub session: Option<SshSession>,
+    pub tracker: Tracker,
+    pub backoff: Backoff,
+}
+
+/// Online/offline bookkeeping: offline after `offline_after` missed rounds in a row,
+/// online again on the first good round.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    pub online: Option<bool>,
+    pub since_ms: i64,
+    pub missed: u32,
+    pub last_seen_ms: Option<i64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Backoff {
+    pub failures: u32,
+    pub retry_at: Option<Instant>,
+    pub last_error: String,
+}
+
+impl Backoff {
+    fn fail(&mut self, error: String) {
+        self.failures += 1;
+        let base = FIRST_BACKOFF
+            .saturating_mul(1 << self.failures.min(6).saturating_sub(1))
+            .min(MAX_BACKOFF);
+        // ±20% jitter, so hosts that dropped together do not all come back together.
+        let jitter = 0.8 + fastrand::f64() * 0.4;
+        self.retry_at = Some(Instant::now() + base.mul_f64(jitter));
+        self.last_error = error;
+    }
+
+    fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
+impl HostTask {
+    /// Runs until `stop` turns true. `cron` delivers the probes whose cron schedule fired.
+    pub async fn run(mut self, mut cron: mpsc::Receiver<usize>, mut stop: watch::Receiver<bool>) {
+        let start = Instant::now();
+        let mut due: Vec<(Instant, usize)> = self
+            .plan
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| match p.trigger {
+                Trigger::Every { offset, .. } => Some((start + offset, i)),
+                Trigger::Cron(_) => None,
+            })
+            .collect();
+        loop {
+            let next = due
+                .iter()
+                .map(|(t, _)| *t)
+                .min()
+                .unwrap_or_else(|| start + Duration::from_secs(86400 * 365));
+            let ready: Vec<usize> = tokio::select! {
+                _ = sleep_until(next) => {
+                    let now = Instant::now();
+                    let mut ready = Vec::new();
+                    for (at, i) in due.iter_mut() {
+                        if *at <= now {
+                            ready.push(*i);
+                            let Trigger::Every { interval, .. } = self.plan[*i].trigger else { continue };
+                            // A run longer than the interval skips ticks, never bunches them.
+                            while *at <= now {
+                                *at += interval;
+                            }
+                        }
+                    }
+                    ready
+                }
+                Some(i) = cron.recv() => vec![i],
+                _ = stop.changed() => break,
+            };
+            if *stop.borrow() {
+                break;
+            }
+            self.run_probes(&ready).await;
+        }
+        if let Some(session) = self.session.take() {
+            session.close().await;
+        }
+    }
+
+    async fn run_probes(&mut self, which: &[usize]) {
+        let started = now_ms();
+        let mut runs: Vec<ProbeRun> = Vec::with_capacity(which.len());
+        let reached = match self.ensure_session().await {
+            Err(error) => {
+                for &i in which {
+                    runs.push(failed_run(
+                        self.plan[i].probe,
+                        started,
+                        Duration::ZERO,
+                        error.clone(),
+                    ));
+                }
+                false
+            }
+            Ok(()) => {
+                for &i in which {
+                    let run = self.run_one(i).await;
+                    runs.push(run);
+                }
+                true
+            }
+        };
+        let events = self.track(reached, started, &runs);
+        for run in runs.iter().filter(|r| r.status == RunStatus::Ok) {
+            self.live
+                .update(&self.host.name, run.started_ms, run.output.samples.iter());
+        }
+        let mut round = HostRound::new(self.host.name.clone(), runs);
+        round.state = Some(HostState {
+            online: self.tracker.online.unwrap_or(reached),
+            since_ms: self.tracker.since_ms,
+            last_seen_ms: self.tracker.last_seen_ms,
+            last_error: (!reached).then(|| self.backoff.last_error.clone()),
+        });
+        round.events = events;
+        let report = Report::of(&round);
+        match self.writer.write(round).await {
+            Ok(stored) => {
+                self.cursors.extend(stored.cursors.clone());
+                self.options.report(report.stored(&stored));
+            }
+            Err(e) => self.options.report(report.failed(e)),
+        }
+    }
+
+    /// A live session, or why there is none. While backing off, no attempt is made: the
+    /// round is marked with the last error.
+    async fn ensure_session(&mut self) -> Result<(), String> {
+        if self.host.transport == Transport::Local {
+            return Ok(());
+        }
+        if let Some(session) = &self.session {
+            if !session.is_closed() {
+                return Ok(());
+            }
+            self.session = None;
+        }
+        if let Some(at) = self.backoff.retry_at
+            && Instant::now() < at
+        {
+            let wait = at - Instant::now();
+            return Err(format!(
+                "{} (next attempt in {:.1}s)",
+                self.backoff.last_error,
+                wait.as_secs_f64()
+            ));
+        }
+        match self
+            .connector
+            .connect(&self.host, self.options.accept_new_host_keys)
+            .await
+        {
+            Ok(session) => {
+                self.backoff.reset();
+                self.session = Some(session);
+                Ok(())
+            }
+            Err(e) => {
+                let error = e.to_string();
+                self.backoff.fail(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    async fn run_one(&mut self, i: usize) -> ProbeRun {
+        let planned = &self.plan[i];
+        let inputs = ProbeInputs {
+            cursors: &self.cursors,
+            log_files: &self.host.log_files,
+            custom_scripts: &self.host.custom_scripts,
+        };
+        let script = format!(
+            "{}{}",
+            (planned.probe.inputs)(&inputs),
+            planned.probe.script
+        );
+        let (at, clock) = (now_ms(), Instant::now());
+        let result = match &self.session {
+            Some(ssh) => {
+                ssh.run_script(
+                    &script,
+                    self.host.become_,
+                    planned.timeout,
+                    self.options.output_cap,
+                )
+                .await
+            }
+            None => {
+                local::run_script(
+                    &script,
+                    self.host.become_,
+                    planned.timeout,
+                    self.options.output_cap,
+                )
+                .await
+            }
+        };
+        // A session that broke under this run is reopened next time.
+        if self.session.as_ref().is_some_and(SshSession::is_closed) {
+            self.session = None;
+        }
+        finish_run(
+            planned.probe,
+            self.host.become_,
+            at,
+            clock.elapsed(),
+            result,
+        )
+    }
+
+    /// Updates online/offline; returns the events to log.
+    fn track(&mut self, reached: bool, now: i64, runs: &[ProbeRun]) -> Vec<LogEntry> {
+        let t = &mut self.tracker;
+        let event = |message: String, priority: u8| LogEntry {
+            source: "dcmon".into(),
+            ts_ms: Some(now),
+            priority,
+            unit: None,
+            message,
+            cursor: None,
+        };
+        let mut events = Vec::new();
+        if reached {
+            t.missed = 0;
+            t.last_seen_ms = Some(now);
+            if t.online != Some(true) {
+                if t.online == Some(false) {
+                    events.push(event(
+                        format!("host back online after {}s", (now - t.since_ms) / 1000),
+                        5,
+                    ));
+                }
+                t.online = Some(true);
+                t.since_ms = now;
+            }
+        } else {
+            t.missed += 1;
+            if t.missed >= self.host.offline_after && t.online != Some(false) {
+                let why = runs
+                    .iter()
+                    .find_map(|r| r.error.clone())
+                    .unwrap_or_default();
+                events.push(event(
+                    format!("host offline: {} rounds missed: {why}", t.missed),
+                    3,
+                ));
+                t.online = Some(false);
+                t.since_ms = now;
+            }
+        }
+        events
+    }
+}

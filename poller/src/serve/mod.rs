@@ -1,0 +1,358 @@
+//! `dcmon serve`: every host's probes on their schedules, all day. One task per host
+//! (see `host_task`), one writer thread, cron schedules through tokio-cron-scheduler,
+//! and the inventory reloaded on SIGHUP or when its file changes, without touching the
+//! tasks (and SSH sessions) of hosts whose settings did not change.
+
+mod host_task;
+pub mod live;
+pub mod plan;
+
+use crate::ingest::Writer;
+use crate::ssh::Connector;
+use dcmon_inventory::{Host, Inventory, InventoryError};
+use dcmon_store::{HostRound, Store, StoreError, Stored};
+use host_task::{Backoff, HostTask, Tracker};
+use live::Live;
+use plan::{Planned, Trigger};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use thiserror::Error;
+use tokio::sync::{mpsc, watch};
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+#[derive(Debug, Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Inventory(#[from] InventoryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cron scheduler: {0}")]
+    Scheduler(String),
+}
+
+/// Where the hosts come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// An inventory file, reloaded on SIGHUP and when it changes.
+    File(PathBuf),
+    /// No inventory: this machine, under this name.
+    Local(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub accept_new_host_keys: bool,
+    pub output_cap: usize,
+    pub handshake_limit: usize,
+    /// Print one JSON line per stored (or failed) round on stdout.
+    pub report_json: bool,
+    /// How often the inventory file's modification time is checked.
+    pub reload_check: Duration,
+}
+
+impl ServeOptions {
+    fn report(&self, report: Report) {
+        if self.report_json
+            && let Ok(line) = serde_json::to_string(&report)
+        {
+            println!("{line}");
+        }
+    }
+}
+
+/// One round as `dcmon serve --json` reports it once it is on disk (or not).
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub event: &'static str,
+    pub host: String,
+    pub probes: Vec<RunReport>,
+    pub samples: usize,
+    pub logs: usize,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    pub probe: String,
+    pub started_ms: i64,
+    pub status: &'static str,
+    pub samples: usize,
+    pub error: Option<String>,
+}
+
+impl Report {
+    fn of(round: &HostRound) -> Report {
+        Report {
+            event: "stored",
+            host: round.host.clone(),
+            probes: round
+                .runs
+                .iter()
+                .map(|r| RunReport {
+                    probe: r.probe.clone(),
+                    started_ms: r.started_ms,
+                    status: r.status.as_str(),
+                    samples: r.output.samples.len(),
+                    error: r.error.clone(),
+                })
+                .collect(),
+            samples: 0,
+            logs: 0,
+            error: None,
+        }
+    }
+
+    fn stored(mut self, stored: &Stored) -> Report {
+        self.samples = stored.samples;
+        self.logs = stored.logs;
+        self
+    }
+
+    fn failed(mut self, error: String) -> Report {
+        self.event = "store_failed";
+        self.error = Some(error);
+        self
+    }
+}
+
+struct Running {
+    host: Host,
+    plan: Vec<Planned>,
+    stop: watch::Sender<bool>,
+    join: tokio::task::JoinHandle<()>,
+    cron_jobs: Vec<uuid::Uuid>,
+}
+
+struct Service {
+    source: Source,
+    options: Arc<ServeOptions>,
+    connector: Arc<Connector>,
+    writer: Writer,
+    live: Arc<Live>,
+    cursors: BTreeMap<String, BTreeMap<String, String>>,
+    running: HashMap<String, Running>,
+    cron: Option<JobScheduler>,
+}
+
+/// Runs until `shutdown` turns true; then stops every host and flushes the writer.
+pub async fn serve(
+    source: Source,
+    store: Store,
+    options: ServeOptions,
+    live: Arc<Live>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let inventory = load(&source)?;
+    let cursors = store.log_cursors()?;
+    let (writer, store_thread) = Writer::spawn(store);
+    let mut service = Service {
+        source: source.clone(),
+        connector: Arc::new(Connector::new(options.handshake_limit)),
+        options: Arc::new(options),
+        writer,
+        live,
+        cursors,
+        running: HashMap::new(),
+        cron: None,
+    };
+    service.apply(&inventory).await?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut modified = modified_time(&source);
+    let mut check = tokio::time::interval(service.options.reload_check);
+    loop {
+        let hup = async {
+            match hangup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shutdown.changed() => if *shutdown.borrow() { break },
+            _ = hup => service.reload("SIGHUP").await,
+            _ = check.tick() => {
+                let now = modified_time(&source);
+                if now != modified {
+                    modified = now;
+                    service.reload("inventory file changed").await;
+                }
+            }
+        }
+    }
+    service.stop_all().await;
+    drop(service);
+    let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
+    Ok(())
+}
+
+fn load(source: &Source) -> Result<Inventory, InventoryError> {
+    match source {
+        Source::File(path) => dcmon_inventory::load(path, &dcmon_probes::names()),
+        Source::Local(name) => Ok(Inventory::local(
+            name,
+            dcmon_probes::registry::local_defaults(),
+        )),
+    }
+}
+
+fn modified_time(source: &Source) -> Option<SystemTime> {
+    match source {
+        Source::File(path) => std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+        Source::Local(_) => None,
+    }
+}
+
+impl Service {
+    async fn reload(&mut self, why: &str) {
+        match load(&self.source) {
+            Ok(inventory) => {
+                if let Err(e) = self.apply(&inventory).await {
+                    eprintln!("dcmon serve: reload ({why}) failed: {e}");
+                } else {
+                    eprintln!(
+                        "dcmon serve: inventory reloaded ({why}): {} hosts",
+                        inventory.hosts.len()
+                    );
+                }
+            }
+            // A broken edit keeps the last good inventory running.
+            Err(e) => eprintln!(
+                "dcmon serve: inventory not reloaded ({why}), the previous one stays in force:\n{e}"
+            ),
+        }
+    }
+
+    /// Starts, restarts or stops host tasks so they match the inventory; hosts whose
+    /// settings and plan are unchanged keep their task and SSH session.
+    async fn apply(&mut self, inventory: &Inventory) -> Result<(), ServeError> {
+        let wanted: HashMap<&str, &Host> = inventory
+            .hosts
+            .iter()
+            .map(|h| (h.name.as_str(), h))
+            .collect();
+        let gone: Vec<String> = self
+            .running
+            .keys()
+            .filter(|name| !wanted.contains_key(name.as_str()))
+            .cloned()
+            .collect();
+        for name in gone {
+            self.stop(&name).await;
+            self.live.forget(&name);
+        }
+        for host in &inventory.hosts {
+            let planned = plan::plan(host, inventory);
+            let unchanged = self
+                .running
+                .get(&host.name)
+                .is_some_and(|r| r.host == *host && same_plan(&r.plan, &planned));
+            if unchanged {
+                continue;
+            }
+            self.stop(&host.name).await;
+            self.start(host.clone(), planned).await?;
+        }
+        Ok(())
+    }
+
+    async fn start(&mut self, host: Host, planned: Vec<Planned>) -> Result<(), ServeError> {
+        let (stop, stop_rx) = watch::channel(false);
+        // Room for one pending cron firing per probe: more would only bunch runs up.
+        let (cron_tx, cron_rx) = mpsc::channel(planned.len().max(1));
+        let mut cron_jobs = Vec::new();
+        for (i, p) in planned.iter().enumerate() {
+            if let Trigger::Cron(expr) = &p.trigger {
+                let scheduler = self.scheduler().await?;
+                let tx = cron_tx.clone();
+                let job = Job::new_async(expr.as_str(), move |_, _| {
+                    let tx = tx.clone();
+                    Box::pin(async move {
+                        let _ = tx.try_send(i);
+                    })
+                })
+                .map_err(|e| ServeError::Scheduler(format!("{expr}: {e}")))?;
+                cron_jobs.push(
+                    scheduler
+                        .add(job)
+                        .await
+                        .map_err(|e| ServeError::Scheduler(e.to_string()))?,
+                );
+            }
+        }
+        let task = HostTask {
+            plan: planned.clone(),
+            connector: self.connector.clone(),
+            writer: self.writer.clone(),
+            live: self.live.clone(),
+            options: self.options.clone(),
+            cursors: self.cursors.get(&host.name).cloned().unwrap_or_default(),
+            session: None,
+            tracker: Tracker::default(),
+            backoff: Backoff::default(),
+            host: host.clone(),
+        };
+        let join = tokio::spawn(task.run(cron_rx, stop_rx));
+        self.running.insert(
+            host.name.clone(),
+            Running {
+                host,
+                plan: planned,
+                stop,
+                join,
+                cron_jobs,
+            },
+        );
+        Ok(())
+    }
+
+    async fn scheduler(&mut self) -> Result<&JobScheduler, ServeError> {
+        if self.cron.is_none() {
+            let scheduler = JobScheduler::new()
+                .await
+                .map_err(|e| ServeError::Scheduler(e.to_string()))?;
+            scheduler
+                .start()
+                .await
+                .map_err(|e| ServeError::Scheduler(e.to_string()))?;
+            self.cron = Some(scheduler);
+        }
+        self.cron
+            .as_ref()
+            .ok_or_else(|| ServeError::Scheduler("not started".into()))
+    }
+
+    async fn stop(&mut self, name: &str) {
+        if let Some(running) = self.running.remove(name) {
+            if let Some(scheduler) = &self.cron {
+                for id in &running.cron_jobs {
+                    let _ = scheduler.remove(id).await;
+                }
+            }
+            let _ = running.stop.send(true);
+            // A run in progress finishes (within its timeout) and is stored.
+            let _ = running.join.await;
+        }
+    }
+
+    async fn stop_all(&mut self) {
+        let names: Vec<String> = self.running.keys().cloned().collect();
+        for running in names.iter().filter_map(|n| self.running.get(n)) {
+            let _ = running.stop.send(true);
+        }
+        for name in names {
+            self.stop(&name).await;
+        }
+        if let Some(mut scheduler) = self.cron.take() {
+            let _ = scheduler.shutdown().await;
+        }
+    }
+}
+
+fn same_plan(a: &[Planned], b: &[Planned]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            x.probe.name == y.probe.name && x.trigger == y.trigger && x.timeout == y.timeout
+        })
+}
