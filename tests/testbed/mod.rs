@@ -150,6 +150,32 @@ impl Sshd {
         );
     }
 
+    /// Kills sshd and every session process it forked: the hosts go dark, open
+    /// connections break. `restart` brings them back on the same port and key.
+    pub fn kill(&mut self) {
+        let pid = self.child.id();
+        let mut doomed = descendants(pid);
+        doomed.push(pid);
+        let _ = Command::new("kill")
+            .arg("-9")
+            .args(doomed.iter().map(u32::to_string))
+            .status();
+        let _ = self.child.wait();
+    }
+
+    pub fn restart(&mut self) {
+        let d = self.dir.path();
+        self.child = Command::new(SSHD)
+            .args(["-D", "-f"])
+            .arg(d.join("sshd_config"))
+            .arg("-E")
+            .arg(d.join("sshd.log"))
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.wait_ready();
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
@@ -279,4 +305,29 @@ pub fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
         .collect()
+}
+
+/// Every process below `pid`, from /proc (sshd's session processes call setsid, so a
+/// process group would not catch them).
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = vec![pid];
+    let mut found = Vec::new();
+    while let Some(parent) = parents.pop() {
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // Field 4 of /proc/PID/stat, after the parenthesised command name.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(parent) {
+                found.push(child);
+                parents.push(child);
+            }
+        }
+    }
+    found
 }

@@ -1,0 +1,304 @@
+//! `dcmon serve` against test-bed hosts: schedules, persistent sessions, a host group
+//! whose sshd dies and comes back, and SIGKILL during ingest.
+
+mod testbed;
+
+use rusqlite::Connection;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testbed::Sshd;
+
+/// `dcmon serve --json` in the background, its stdout lines collected as they come.
+struct Serve {
+    child: Child,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl Serve {
+    fn start(inventory: &std::path::Path, db: &std::path::Path) -> Serve {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dcmon"))
+            .args([
+                "serve",
+                "--json",
+                "--inventory",
+                inventory.to_str().unwrap(),
+                "--db",
+                db.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().unwrap();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                // A line cut by SIGKILL is not a report.
+                if let Ok(v) = serde_json::from_str(&line) {
+                    sink.lock().unwrap().push(v);
+                }
+            }
+        });
+        Serve { child, lines }
+    }
+
+    fn signal(&mut self, signal: &str) {
+        let _ = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+
+    fn reports(&self) -> Vec<serde_json::Value> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits until `pred` holds for the reports so far, or panics after `limit`.
+    fn wait_for(&self, limit: Duration, what: &str, pred: impl Fn(&[serde_json::Value]) -> bool) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if pred(&self.reports()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let reports = self.reports();
+        let last: Vec<String> = reports
+            .iter()
+            .rev()
+            .take(3)
+            .map(ToString::to_string)
+            .collect();
+        panic!(
+            "timed out waiting for {what}; {} reports, the last: {last:#?}",
+            reports.len()
+        );
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A group of hosts on one test bed: its port and its client key.
+fn group(name: &str, range: &str, bed: &Sshd) -> String {
+    format!(
+        "\n[groups.{name}]\nhosts = [\"{range}\"]\nport = {}\nidentity = \"{}\"\n",
+        bed.port,
+        bed.client_key.display()
+    )
+}
+
+fn ok_starts(reports: &[serde_json::Value], host: &str) -> Vec<i64> {
+    reports
+        .iter()
+        .filter(|r| r["host"] == host)
+        .flat_map(|r| r["probes"].as_array().unwrap().clone())
+        .filter(|p| p["status"] == "ok")
+        .map(|p| p["started_ms"].as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_dead_group_goes_offline_and_back_while_the_others_keep_their_pace() {
+    let healthy = Sshd::start();
+    let mut flaky = Sshd::start();
+    let healthy_hosts: Vec<String> = (1..=10).map(|i| format!("127.0.4.{i}")).collect();
+    let flaky_hosts: Vec<String> = (1..=10).map(|i| format!("127.0.5.{i}")).collect();
+    let mut known = healthy.known_hosts_lines(&healthy_hosts);
+    known.push_str(&flaky.known_hosts_lines(&flaky_hosts));
+    let known_hosts = healthy.write("known_hosts", &known);
+    let inventory = format!(
+        "{}interval = \"1s\"\noffline_after = 2\n{}{}",
+        healthy.defaults(&known_hosts, "3s"),
+        group("healthy", "127.0.4.[1-10]", &healthy),
+        group("flaky", "127.0.5.[1-10]", &flaky)
+    );
+    let inv = healthy.write("inventory.toml", &inventory);
+    let db = healthy.dir.path().join("dcmon.db");
+    let mut serve = Serve::start(&inv, &db);
+    serve.wait_for(
+        Duration::from_secs(20),
+        "3 good rounds on every host",
+        |r| {
+            healthy_hosts
+                .iter()
+                .chain(&flaky_hosts)
+                .all(|h| ok_starts(r, h).len() >= 3)
+        },
+    );
+
+    let killed_at = Instant::now();
+    flaky.kill();
+    serve.wait_for(Duration::from_secs(20), "flaky hosts marked failed", |r| {
+        r.iter()
+            .filter(|x| {
+                x["host"].as_str().unwrap().starts_with("127.0.5.")
+                    && x["probes"][0]["status"] == "error"
+            })
+            .count()
+            >= 20
+    });
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(killed_at.elapsed()));
+    flaky.restart();
+    let back = Instant::now();
+    serve.wait_for(Duration::from_secs(30), "flaky hosts back", |r| {
+        flaky_hosts.iter().all(|h| {
+            r.iter().any(|x| {
+                x["host"] == h.as_str()
+                    && x["probes"][0]["status"] == "ok"
+                    && x["probes"][0]["started_ms"].as_i64().unwrap() > 0
+                    && ok_starts(r, h).len() >= 5
+            })
+        })
+    });
+    let recovered_in = back.elapsed();
+    std::thread::sleep(Duration::from_millis(1500));
+    serve.signal("-TERM");
+
+    let conn = Connection::open(&db).unwrap();
+    // The affected rounds are marked, with the reason.
+    let failed: i64 = conn.query_row("SELECT count(*) FROM probe_runs WHERE host LIKE '127.0.5.%' AND status = 'error' AND error LIKE '%127.0.5.%'", [], |r| r.get(0)).unwrap();
+    assert!(failed >= 20, "{failed} failed runs on the dead group");
+    let healthy_failed: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM probe_runs WHERE host LIKE '127.0.4.%' AND status != 'ok'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(healthy_failed, 0);
+    // Each flaky host went offline, then came back online.
+    for h in &flaky_hosts {
+        let events: Vec<String> = {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT message FROM logs WHERE host = ?1 AND source = 'dcmon' ORDER BY id",
+                )
+                .unwrap();
+            stmt.query_map([h], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(events.len(), 2, "{h}: {events:?}");
+        assert!(
+            events[0].starts_with("host offline: 2 rounds missed:"),
+            "{h}: {events:?}"
+        );
+        assert!(
+            events[1].starts_with("host back online after"),
+            "{h}: {events:?}"
+        );
+        let online: i64 = conn
+            .query_row("SELECT online FROM hosts WHERE host = ?1", [h], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(online, 1, "{h}");
+    }
+    // No duplicate samples, none lost: one load sample per run that printed one.
+    for h in healthy_hosts.iter().chain(&flaky_hosts) {
+        let runs: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM probe_runs WHERE host = ?1 AND status = 'ok'",
+                [h],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let samples: i64 = conn
+            .query_row("SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.host = ?1 AND s.name = 'node_load1'", [h], |r| r.get(0))
+            .unwrap();
+        let producing: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM probe_runs WHERE host = ?1 AND samples > 0",
+                [h],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let odd: Vec<(String, Option<String>, i64)> = {
+            let mut stmt = conn.prepare("SELECT status, error, samples FROM probe_runs WHERE host = ?1 AND status != 'ok' AND samples > 0").unwrap();
+            stmt.query_map([h], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        // Nothing lost: every good run has its sample. No duplicates: no more samples
+        // than runs that printed any (a run cut short by the kill keeps what it read).
+        assert!(
+            runs <= samples && samples <= producing,
+            "{h}: {runs} good runs, {samples} samples, {producing} runs with samples; failed runs with samples: {odd:?}"
+        );
+    }
+    // The healthy hosts kept their 1 s cadence while the others were down.
+    let reports = serve.reports();
+    for h in &healthy_hosts {
+        let starts = ok_starts(&reports, h);
+        let worst = starts.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+        assert!(
+            worst <= 1600,
+            "{h}: a round started {worst} ms after the previous one"
+        );
+        assert!(starts.len() >= 8, "{h}: {} rounds", starts.len());
+    }
+    eprintln!("flaky group recovered {recovered_in:?} after its sshd restarted");
+}
+
+#[test]
+fn sigkill_during_ingest_loses_nothing_reported() {
+    let bed = Sshd::start();
+    let hosts: Vec<String> = (1..=30).map(|i| format!("127.0.6.{i}")).collect();
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&hosts));
+    let inventory = format!(
+        "{}interval = \"500ms\"\n\n[groups.all]\nhosts = [\"127.0.6.[1-30]\"]\n",
+        bed.defaults(&known_hosts, "5s")
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let mut serve = Serve::start(&inv, &db);
+    serve.wait_for(Duration::from_secs(30), "ingest under way", |r| {
+        r.len() >= 150
+    });
+    serve.signal("-KILL");
+    let reported: Vec<serde_json::Value> = serve
+        .reports()
+        .into_iter()
+        .filter(|r| r["event"] == "stored")
+        .collect();
+
+    // Restart on the same database, then check it.
+    let mut again = Serve::start(&inv, &db);
+    again.wait_for(Duration::from_secs(20), "a round after restart", |r| {
+        !r.is_empty()
+    });
+    again.signal("-TERM");
+    let conn = Connection::open(&db).unwrap();
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    for r in &reported {
+        let host = r["host"].as_str().unwrap();
+        for p in r["probes"].as_array().unwrap() {
+            let stored: Option<i64> = conn
+                .query_row(
+                    "SELECT samples FROM probe_runs WHERE host = ?1 AND probe = ?2 AND started = ?3",
+                    rusqlite::params![host, p["probe"].as_str().unwrap(), p["started_ms"].as_i64().unwrap()],
+                    |row| row.get(0),
+                )
+                .ok();
+            assert_eq!(
+                stored,
+                Some(p["samples"].as_i64().unwrap()),
+                "reported round {r} is on disk"
+            );
+        }
+    }
+    assert!(reported.len() >= 150);
+}
