@@ -5,6 +5,8 @@
 //! (and later the dashboard).
 
 mod query;
+pub mod range;
+pub mod rate;
 mod schema;
 mod write;
 

@@ -116,3 +116,70 @@ fn sel_lines_are_stored_once_across_rounds_and_searchable() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].message, "fan lower critical");
 }
+
+#[test]
+fn range_buckets_and_rate_over_stored_counters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("dcmon.db")).unwrap();
+    // Two CPUs' counters, 10 s apart, for 10 minutes: cpu 0 at 1/s, cpu 1 at 3/s.
+    for i in 0..=60i64 {
+        let mut output = ProbeOutput::default();
+        output.counter(
+            "node_cpu_seconds_total",
+            Labels::new([("cpu", "0"), ("mode", "user")]),
+            (i * 10) as f64,
+            "seconds",
+        );
+        output.counter(
+            "node_cpu_seconds_total",
+            Labels::new([("cpu", "1"), ("mode", "user")]),
+            (i * 30) as f64,
+            "seconds",
+        );
+        let mut r = run(i * 10_000, 0.0);
+        r.output = output;
+        store.write_round(&HostRound::new("a", vec![r])).unwrap();
+    }
+    let sel = range::Selector {
+        name: "node_cpu_seconds_total".into(),
+        host: Some("a".into()),
+        labels: [("cpu".to_string(), "1".to_string())].into(),
+    };
+    let raw = store.range(&sel, 100_000, 200_000).unwrap();
+    assert_eq!(raw.len(), 1);
+    assert_eq!(raw[0].points.len(), 11);
+    assert_eq!(raw[0].points[0], (100_000, 300.0));
+    let buckets = store.downsampled(&sel, 0, 599_999, 60_000).unwrap();
+    assert_eq!(buckets[0].buckets.len(), 10);
+    assert_eq!(
+        buckets[0].buckets[1],
+        range::Bucket {
+            ts: 60_000,
+            min: 180.0,
+            max: 330.0,
+            avg: 255.0,
+            count: 6
+        }
+    );
+    let all_cpus = range::Selector {
+        labels: Default::default(),
+        ..sel
+    };
+    let rates = store
+        .counting(
+            &all_cpus,
+            range::Counting::Rate,
+            120_000,
+            600_000,
+            60_000,
+            60_000,
+        )
+        .unwrap();
+    assert_eq!(rates.len(), 2);
+    let total = rate::sum(&rates.iter().map(|s| s.points.clone()).collect::<Vec<_>>());
+    assert_eq!(total.len(), 9);
+    assert!(
+        total.iter().all(|(_, v)| (v - 4.0).abs() < 1e-9),
+        "{total:?}"
+    );
+}
