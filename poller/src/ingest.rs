@@ -1,13 +1,20 @@
 //! The one writer: SQLite wants a single writing connection, so host tasks send their
 //! rounds to a thread that owns the store and hear back once the round is committed.
+//! Rounds that queue up while a commit runs go in one transaction; retention sweeps run
+//! in small chunks only while no round is waiting.
 
+use dcmon_store::retention::{Cutoffs, Progress};
 use dcmon_store::{HostRound, Store, Stored};
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
-
-type Job = (HostRound, oneshot::Sender<Result<Stored, String>>);
 
 /// Most rounds committed in one transaction.
 const MAX_BATCH: usize = 256;
+
+enum Job {
+    Round(HostRound, oneshot::Sender<Result<Stored, String>>),
+    Sweep(Cutoffs),
+}
 
 /// A handle to the writer thread; clone it into every host task.
 #[derive(Clone)]
@@ -23,28 +30,34 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("dcmon-store".into())
             .spawn(move || {
-                while let Some(first) = queue.blocking_recv() {
-                    // Rounds that queued up while the last commit ran go in one
-                    // transaction: one fsync for many hosts.
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match queue.try_recv() {
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
+                let mut sweep: Option<(Cutoffs, Progress)> = None;
+                loop {
+                    // With a sweep under way, only peek at the queue; otherwise wait.
+                    let first = match (&sweep, queue.try_recv()) {
+                        (_, Ok(job)) => job,
+                        (Some(_), Err(TryRecvError::Empty)) => {
+                            sweep = sweep_step(&mut store, sweep);
+                            continue;
+                        }
+                        (_, Err(TryRecvError::Disconnected)) => break,
+                        (None, Err(TryRecvError::Empty)) => match queue.blocking_recv() {
+                            Some(job) => job,
+                            None => break,
+                        },
+                    };
+                    let mut rounds = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(job) = next.take() {
+                        match job {
+                            Job::Round(round, reply) => rounds.push((round, reply)),
+                            Job::Sweep(cutoffs) => sweep = Some((cutoffs, Progress::default())),
+                        }
+                        if rounds.len() < MAX_BATCH {
+                            next = queue.try_recv().ok();
                         }
                     }
-                    let (rounds, replies): (Vec<HostRound>, Vec<_>) = batch.into_iter().unzip();
-                    match store.write_rounds(&rounds) {
-                        Ok(stored) => {
-                            for (reply, s) in replies.into_iter().zip(stored) {
-                                let _ = reply.send(Ok(s));
-                            }
-                        }
-                        Err(e) => {
-                            for reply in replies {
-                                let _ = reply.send(Err(e.to_string()));
-                            }
-                        }
+                    if !rounds.is_empty() {
+                        commit(&mut store, rounds);
                     }
                 }
             })
@@ -56,10 +69,54 @@ impl Writer {
     pub async fn write(&self, round: HostRound) -> Result<Stored, String> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send((round, reply))
+            .send(Job::Round(round, reply))
             .map_err(|_| "the store thread has stopped".to_string())?;
         answer
             .await
             .map_err(|_| "the store thread has stopped".to_string())?
+    }
+
+    /// Starts a retention sweep (it replaces one still under way).
+    pub fn sweep(&self, cutoffs: Cutoffs) {
+        let _ = self.jobs.send(Job::Sweep(cutoffs));
+    }
+}
+
+type Pending = (HostRound, oneshot::Sender<Result<Stored, String>>);
+
+fn commit(store: &mut Store, batch: Vec<Pending>) {
+    let (rounds, replies): (Vec<HostRound>, Vec<_>) = batch.into_iter().unzip();
+    match store.write_rounds(&rounds) {
+        Ok(stored) => {
+            for (reply, s) in replies.into_iter().zip(stored) {
+                let _ = reply.send(Ok(s));
+            }
+        }
+        Err(e) => {
+            for reply in replies {
+                let _ = reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+fn sweep_step(
+    store: &mut Store,
+    sweep: Option<(Cutoffs, Progress)>,
+) -> Option<(Cutoffs, Progress)> {
+    let (cutoffs, progress) = sweep?;
+    match store.sweep_chunk(cutoffs, progress) {
+        Ok(next) if next.done => {
+            eprintln!(
+                "dcmon: retention sweep deleted {} samples and {} log lines",
+                next.samples_deleted, next.logs_deleted
+            );
+            None
+        }
+        Ok(next) => Some((cutoffs, next)),
+        Err(e) => {
+            eprintln!("dcmon: retention sweep stopped: {e}");
+            None
+        }
     }
 }

@@ -7,6 +7,7 @@
 mod query;
 pub mod range;
 pub mod rate;
+pub mod retention;
 mod schema;
 mod write;
 

@@ -183,3 +183,60 @@ fn range_buckets_and_rate_over_stored_counters() {
         "{total:?}"
     );
 }
+
+#[test]
+fn retention_deletes_only_what_is_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("dcmon.db")).unwrap();
+    let day = 86_400_000;
+    for t in [day, 2 * day, 10 * day, 40 * day] {
+        let mut r = run(t, 1.0);
+        r.output.logs.push(dcmon_probes::LogEntry {
+            source: "journal".into(),
+            ts_ms: Some(t),
+            priority: 6,
+            unit: None,
+            message: format!("line of day {}", t / day),
+            cursor: None,
+        });
+        store.write_round(&HostRound::new("a", vec![r])).unwrap();
+    }
+    // Keep samples 30 days, logs 7 days, as of day 40.
+    let cutoffs = retention::Cutoffs {
+        samples_before_ms: 10 * day,
+        logs_before_ms: 33 * day,
+    };
+    let progress = store.sweep(cutoffs).unwrap();
+    assert!(progress.done);
+    assert_eq!(progress.samples_deleted, 4, "2 series x 2 old rounds");
+    assert_eq!(progress.logs_deleted, 3);
+    let left: Vec<i64> = store
+        .range(
+            &range::Selector {
+                name: "node_load1".into(),
+                ..Default::default()
+            },
+            0,
+            50 * day,
+        )
+        .unwrap()[0]
+        .points
+        .iter()
+        .map(|p| p.0 / day)
+        .collect();
+    assert_eq!(left, [10, 40]);
+    assert_eq!(store.logs("a", None, None).unwrap().len(), 1);
+    assert!(
+        store
+            .logs("a", None, Some("day"))
+            .unwrap()
+            .iter()
+            .all(|l| l.message == "line of day 40"),
+        "the FTS index forgot the deleted lines"
+    );
+    let runs: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM probe_runs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(runs, 2);
+}

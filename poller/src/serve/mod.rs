@@ -135,7 +135,11 @@ struct Service {
     cursors: BTreeMap<String, BTreeMap<String, String>>,
     running: HashMap<String, Running>,
     cron: Option<JobScheduler>,
+    retention: dcmon_inventory::model::Retention,
 }
+
+/// How often retention sweeps run (the first a minute after start).
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs until `shutdown` turns true; then stops every host and flushes the writer.
 pub async fn serve(
@@ -157,11 +161,16 @@ pub async fn serve(
         cursors,
         running: HashMap::new(),
         cron: None,
+        retention: inventory.retention,
     };
     service.apply(&inventory).await?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut modified = modified_time(&source);
     let mut check = tokio::time::interval(service.options.reload_check);
+    let mut sweep = tokio::time::interval_at(
+        tokio::time::Instant::now() + Duration::from_secs(60),
+        SWEEP_EVERY,
+    );
     loop {
         let hup = async {
             match hangup.as_mut() {
@@ -172,6 +181,7 @@ pub async fn serve(
         tokio::select! {
             _ = shutdown.changed() => if *shutdown.borrow() { break },
             _ = hup => service.reload("SIGHUP").await,
+            _ = sweep.tick() => service.sweep(),
             _ = check.tick() => {
                 let now = modified_time(&source);
                 if now != modified {
@@ -205,6 +215,15 @@ fn modified_time(source: &Source) -> Option<SystemTime> {
 }
 
 impl Service {
+    fn sweep(&self) {
+        let now = crate::round::now_ms();
+        let before = |keep: Duration| now - keep.as_millis() as i64;
+        self.writer.sweep(dcmon_store::retention::Cutoffs {
+            samples_before_ms: before(self.retention.samples),
+            logs_before_ms: before(self.retention.logs),
+        });
+    }
+
     async fn reload(&mut self, why: &str) {
         match load(&self.source) {
             Ok(inventory) => {
@@ -227,6 +246,7 @@ impl Service {
     /// Starts, restarts or stops host tasks so they match the inventory; hosts whose
     /// settings and plan are unchanged keep their task and SSH session.
     async fn apply(&mut self, inventory: &Inventory) -> Result<(), ServeError> {
+        self.retention = inventory.retention;
         let wanted: HashMap<&str, &Host> = inventory
             .hosts
             .iter()

@@ -1,0 +1,93 @@
+//! Retention: old samples, log lines and probe runs are deleted in small chunks, so a
+//! sweep never holds the write lock for long and ingest goes on between chunks.
+
+use crate::{Store, StoreError, sql};
+use rusqlite::params;
+
+/// Series handled per chunk (each a short index range delete).
+pub const SERIES_PER_CHUNK: i64 = 200;
+/// Log lines and probe runs deleted per chunk.
+pub const ROWS_PER_CHUNK: i64 = 5000;
+
+/// What to delete: everything older than these times (ms since the epoch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cutoffs {
+    pub samples_before_ms: i64,
+    pub logs_before_ms: i64,
+}
+
+/// Where a sweep stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The last series id handled; the next chunk starts after it.
+    pub after_series: i64,
+    pub samples_deleted: u64,
+    pub logs_deleted: u64,
+    pub done: bool,
+}
+
+impl Store {
+    /// One chunk of a sweep, in its own transaction.
+    pub fn sweep_chunk(
+        &mut self,
+        cutoffs: Cutoffs,
+        mut progress: Progress,
+    ) -> Result<Progress, StoreError> {
+        let tx = self.conn.transaction().map_err(sql("begin sweep"))?;
+        let ids: Vec<i64> = {
+            let mut stmt = tx
+                .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")
+                .map_err(sql("prepare sweep series"))?;
+            let rows = stmt
+                .query_map(params![progress.after_series, SERIES_PER_CHUNK], |r| {
+                    r.get(0)
+                })
+                .map_err(sql("list series"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(sql("read series id"))?
+        };
+        {
+            let mut delete = tx
+                .prepare_cached("DELETE FROM samples WHERE series_id = ?1 AND ts < ?2")
+                .map_err(sql("prepare sample sweep"))?;
+            for id in &ids {
+                progress.samples_deleted += delete
+                    .execute(params![id, cutoffs.samples_before_ms])
+                    .map_err(sql("sweep samples"))?
+                    as u64;
+            }
+        }
+        // Logs (the FTS index follows by trigger) and probe runs, a bounded batch each.
+        progress.logs_deleted += tx
+            .execute(
+                "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE ts < ?1 LIMIT ?2)",
+                params![cutoffs.logs_before_ms, ROWS_PER_CHUNK],
+            )
+            .map_err(sql("sweep logs"))? as u64;
+        tx.execute(
+            "DELETE FROM probe_runs WHERE id IN (SELECT id FROM probe_runs WHERE started < ?1 LIMIT ?2)",
+            params![cutoffs.samples_before_ms, ROWS_PER_CHUNK],
+        )
+        .map_err(sql("sweep probe runs"))?;
+        let old_logs_left: bool = tx
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM logs WHERE ts < ?1)",
+                [cutoffs.logs_before_ms],
+                |r| r.get(0),
+            )
+            .map_err(sql("count old logs"))?;
+        tx.commit().map_err(sql("commit sweep"))?;
+        progress.after_series = ids.last().copied().unwrap_or(progress.after_series);
+        progress.done = (ids.len() as i64) < SERIES_PER_CHUNK && !old_logs_left;
+        Ok(progress)
+    }
+
+    /// A whole sweep, chunk after chunk (tests and one-shot use; the writer interleaves).
+    pub fn sweep(&mut self, cutoffs: Cutoffs) -> Result<Progress, StoreError> {
+        let mut progress = Progress::default();
+        while !progress.done {
+            progress = self.sweep_chunk(cutoffs, progress)?;
+        }
+        Ok(progress)
+    }
+}
