@@ -1,0 +1,426 @@
+//! `cargo bench --bench dcmon`: the figures issue 4 asks for, side by side with
+//! parallel-ssh where there is a peer, on a private sshd standing for N loopback hosts.
+//!
+//! (a) poll round over N hosts: dcmon cold (new connections) and warm (open sessions)
+//!     vs parallel-ssh (the same os probe script, OpenSSH pinned to the key exchange
+//!     russh negotiates, curve25519-sha256), and a round of `true` for the transport;
+//! (b) ingest samples per second; (c) bytes per stored sample after a simulated
+//!     stretch of N hosts x 150 series at 30 s; (d) range, bucket and rate query
+//!     latency over 7 days of data.
+//! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
+//! 2880 for a full day).
+
+#[path = "../../tests/testbed/mod.rs"]
+mod testbed;
+
+use dcmon_poller::ssh::{Connector, SshSession};
+use dcmon_probes::{Labels, ProbeOutput};
+use dcmon_store::range::{Counting, Selector};
+use dcmon_store::{HostRound, ProbeRun, RunStatus, Store};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let hosts = env_or("DCMON_BENCH_HOSTS", 500);
+    let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
+    println!(
+        "dcmon bench on {} cores, {hosts} loopback hosts",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    poll_rounds(hosts);
+    let (ingest_rate, bytes_per_sample) = ingest_and_size(hosts, rounds);
+    println!(
+        "\n(b) ingest: {:.0} samples/s on one writer thread  (target 1,000,000/s: {:.2}x)",
+        ingest_rate,
+        ingest_rate / 1e6
+    );
+    println!(
+        "(c) storage: {bytes_per_sample:.1} bytes per sample  (target 16: {:.2}x)",
+        16.0 / bytes_per_sample
+    );
+    queries();
+}
+
+/// CPU seconds (user + system) of a process and of its reaped children, from /proc.
+fn cpu_of(pid: u32) -> (f64, f64) {
+    let ticks = 100.0; // USER_HZ on Linux
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<f64> = stat.rsplit_once(')').map_or(vec![], |(_, rest)| {
+        rest.split_whitespace()
+            .map(|f| f.parse().unwrap_or(0.0))
+            .collect()
+    });
+    // After the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
+    let get = |i: usize| fields.get(i).copied().unwrap_or(0.0) / ticks;
+    (get(11) + get(12), get(13) + get(14))
+}
+
+/// sshd's CPU: the listener and every live session process, each with the children it
+/// has reaped (the `sh` of each command); exited processes count in their reaper.
+fn sshd_cpu(pid: u32) -> f64 {
+    std::iter::once(pid)
+        .chain(descendants(pid))
+        .map(|p| {
+            let (own, reaped) = cpu_of(p);
+            own + reaped
+        })
+        .sum()
+}
+
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = vec![pid];
+    let mut found = Vec::new();
+    while let Some(parent) = parents.pop() {
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(parent) {
+                found.push(child);
+                parents.push(child);
+            }
+        }
+    }
+    found
+}
+
+struct Figures {
+    wall: Duration,
+    client_cpu: f64,
+    sshd_cpu: f64,
+    ok: usize,
+}
+
+fn measure(sshd: u32, children: bool, run: impl FnOnce() -> usize) -> Figures {
+    let me = std::process::id();
+    // Scanning /proc for sshd's processes costs CPU too: keep it outside our window.
+    let sshd0 = sshd_cpu(sshd);
+    let (mine0, kids0) = cpu_of(me);
+    let started = Instant::now();
+    let ok = run();
+    let wall = started.elapsed();
+    let (mine1, kids1) = cpu_of(me);
+    Figures {
+        wall,
+        client_cpu: if children {
+            kids1 - kids0
+        } else {
+            mine1 - mine0
+        },
+        sshd_cpu: sshd_cpu(sshd) - sshd0,
+        ok,
+    }
+}
+
+fn show(label: &str, f: &Figures, hosts: usize) {
+    println!(
+        "  {label:<34} wall {:>7.2}s  client CPU {:>6.2}s ({:>6.2} ms/host)  sshd CPU {:>6.2}s  ok {}/{hosts}",
+        f.wall.as_secs_f64(),
+        f.client_cpu,
+        f.client_cpu * 1000.0 / hosts as f64,
+        f.sshd_cpu,
+        f.ok
+    );
+}
+
+fn poll_rounds(n: usize) {
+    let bed = testbed::Sshd::start();
+    let sshd = bed.pid();
+    let addrs = testbed::addresses(n);
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addrs));
+    let mut inventory = bed.defaults(&known_hosts, "60s");
+    for a in &addrs {
+        inventory.push_str(&format!("\n[[hosts]]\nname = \"{a}\"\n"));
+    }
+    let inventory = dcmon_inventory::parse(
+        &inventory,
+        &bed.dir.path().join("inventory.toml"),
+        &dcmon_probes::names(),
+    )
+    .unwrap();
+    let script = dcmon_probes::os::SCRIPT;
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    println!(
+        "\n(a) poll round over {n} hosts, os probe script (KEX curve25519-sha256 on both sides)"
+    );
+
+    let connector = std::sync::Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
+    let mut sessions: Vec<SshSession> = Vec::new();
+    let cold = measure(sshd, false, || {
+        runtime.block_on(async {
+            let tasks: Vec<_> = inventory
+                .hosts
+                .iter()
+                .cloned()
+                .map(|h| {
+                    let c = connector.clone();
+                    tokio::spawn(async move {
+                        let s = c.connect(&h, false).await.ok()?;
+                        s.run_script(script, false, Duration::from_secs(60), 1 << 24)
+                            .await
+                            .ok()
+                            .filter(|o| o.success())?;
+                        Some(s)
+                    })
+                })
+                .collect();
+            for t in tasks {
+                if let Ok(Some(s)) = t.await {
+                    sessions.push(s);
+                }
+            }
+        });
+        sessions.len()
+    });
+    let sessions = std::sync::Arc::new(sessions);
+    let warm_round = |cmd: &'static str| {
+        let sessions = sessions.clone();
+        runtime.block_on(async move {
+            let tasks: Vec<_> = (0..sessions.len())
+                .map(|i| {
+                    let s = sessions.clone();
+                    tokio::spawn(async move {
+                        s[i].run_script(cmd, false, Duration::from_secs(60), 1 << 24)
+                            .await
+                            .is_ok_and(|o| o.success())
+                    })
+                })
+                .collect();
+            let mut ok = 0;
+            for t in tasks {
+                ok += usize::from(t.await.unwrap_or(false));
+            }
+            ok
+        })
+    };
+    let warm = measure(sshd, false, || warm_round(script));
+    let warm_true = measure(sshd, false, || warm_round("true"));
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .unwrap_or("")
+        .to_string();
+
+    let hosts_file = bed.write("pssh-hosts", &addrs.join("\n"));
+    let pssh = |remote: &str, stdin_script: bool| {
+        let ssh_opts = format!(
+            "-p {} -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -o KexAlgorithms=curve25519-sha256",
+            bed.port,
+            bed.client_key.display(),
+            known_hosts.display()
+        );
+        let mut cmd = Command::new("parallel-ssh");
+        cmd.args([
+            "-h",
+            hosts_file.to_str().unwrap(),
+            "-p",
+            "200",
+            "-t",
+            "120",
+            "-l",
+            &bed.user,
+            "-x",
+            &ssh_opts,
+        ]);
+        if stdin_script {
+            cmd.arg("-I");
+        }
+        cmd.arg(remote)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::piped());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("parallel-ssh unavailable ({e}): apt-get install pssh");
+                return 0;
+            }
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            use std::io::Write;
+            let _ = stdin.write_all(if stdin_script { script.as_bytes() } else { b"" });
+        }
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .matches("[SUCCESS]")
+            .count()
+    };
+    let peer = measure(sshd, true, || pssh("sh -s", true));
+    let peer_true = measure(sshd, true, || pssh("true", false));
+
+    show("dcmon cold (connect + run)", &cold, n);
+    show("dcmon warm (open sessions)", &warm, n);
+    show("dcmon warm, `true`", &warm_true, n);
+    show("parallel-ssh -p 200", &peer, n);
+    show("parallel-ssh -p 200, `true`", &peer_true, n);
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    println!(
+        "  ratios vs parallel-ssh: wall {:.1}x shorter warm ({:.1}x cold, {:.1}x for `true`); client CPU {:.1}x less warm ({:.1}x cold)",
+        ratio(peer.wall.as_secs_f64(), warm.wall.as_secs_f64()),
+        ratio(peer.wall.as_secs_f64(), cold.wall.as_secs_f64()),
+        ratio(peer_true.wall.as_secs_f64(), warm_true.wall.as_secs_f64()),
+        ratio(peer.client_cpu, warm.client_cpu),
+        ratio(peer.client_cpu, cold.client_cpu)
+    );
+    println!(
+        "  dcmon warm client CPU is {:.1}% of the sshd side's; poller {}",
+        100.0 * ratio(warm.client_cpu, warm.sshd_cpu),
+        rss.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
+    );
+}
+
+/// Realistic values: counters that climb, gauges that wander.
+fn round_for(host: usize, round: usize, series: usize, ts: i64) -> HostRound {
+    let mut output = ProbeOutput::default();
+    for s in 0..series {
+        let labels = Labels::new([
+            ("cpu", (s % 64).to_string()),
+            ("mode", (s / 64).to_string()),
+        ]);
+        let x = (host * 7919 + s * 104729 + round * 31) % 1000;
+        if s % 3 == 0 {
+            output.counter("bench_counter_total", labels, (round * 1000 + x) as f64, "");
+        } else {
+            output.gauge("bench_gauge", labels, x as f64 / 10.0, "");
+        }
+    }
+    let run = ProbeRun {
+        probe: "os".into(),
+        started_ms: ts,
+        duration_ms: 20,
+        status: RunStatus::Ok,
+        error: None,
+        output,
+        new_logs: dcmon_probes::registry::all_logs_new,
+    };
+    HostRound::new(format!("host{host:04}"), vec![run])
+}
+
+fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
+    let series = 150;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.db");
+    let mut store = Store::open(&path).unwrap();
+    let mut busy = Duration::ZERO;
+    let start_ts = 1_700_000_000_000i64;
+    for r in 0..rounds {
+        let batch: Vec<HostRound> = (0..hosts)
+            .map(|h| round_for(h, r, series, start_ts + r as i64 * 30_000))
+            .collect();
+        let t = Instant::now();
+        store.write_rounds(&batch).unwrap();
+        busy += t.elapsed();
+    }
+    drop(store);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let _: (i64, i64, i64) = conn
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap();
+    let samples: i64 = conn
+        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+        .unwrap();
+    let page_size: i64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get(0))
+        .unwrap();
+    let pages: i64 = conn
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    let bytes = (page_size * pages) as f64;
+    println!(
+        "\n(b)+(c) simulated {hosts} hosts x {series} series x {rounds} rounds at 30 s: {samples} samples, {:.1} MB",
+        bytes / 1e6
+    );
+    (samples as f64 / busy.as_secs_f64(), bytes / samples as f64)
+}
+
+fn queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("week.db")).unwrap();
+    let week = 7 * 86_400_000i64;
+    let start = 1_700_000_000_000i64;
+    let rounds = (week / 30_000) as usize;
+    for chunk in (0..rounds).collect::<Vec<_>>().chunks(500) {
+        let batch: Vec<HostRound> = chunk
+            .iter()
+            .map(|&r| round_for(0, r, 20, start + r as i64 * 30_000))
+            .collect();
+        store.write_rounds(&batch).unwrap();
+    }
+    let time = |f: &mut dyn FnMut() -> usize| {
+        let mut times: Vec<Duration> = (0..15)
+            .map(|_| {
+                let t = Instant::now();
+                assert!(f() > 0);
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        times[times.len() / 2]
+    };
+    let gauge = Selector {
+        name: "bench_gauge".into(),
+        host: Some("host0000".into()),
+        ..Default::default()
+    };
+    let counter = Selector {
+        name: "bench_counter_total".into(),
+        host: Some("host0000".into()),
+        ..Default::default()
+    };
+    let one = Selector {
+        labels: [("cpu".to_string(), "1".to_string())].into(),
+        ..gauge.clone()
+    };
+    let raw = time(&mut || {
+        store.range(&one, start, start + week).unwrap()[0]
+            .points
+            .len()
+    });
+    let buckets = time(&mut || {
+        store
+            .downsampled(&gauge, start, start + week, week / 300)
+            .unwrap()
+            .len()
+    });
+    let rate = time(&mut || {
+        store
+            .counting(
+                &counter,
+                Counting::Rate,
+                start,
+                start + week,
+                week / 300,
+                300_000,
+            )
+            .unwrap()
+            .len()
+    });
+    println!("\n(d) queries over 7 days at 30 s ({rounds} points a series), median of 15:");
+    println!(
+        "  raw range, 1 series:                 {:>8.2} ms",
+        raw.as_secs_f64() * 1e3
+    );
+    println!(
+        "  min/max/avg, 300 buckets, 13 series: {:>8.2} ms",
+        buckets.as_secs_f64() * 1e3
+    );
+    println!(
+        "  rate (5m window), 300 steps, 7 series:{:>8.2} ms",
+        rate.as_secs_f64() * 1e3
+    );
+}
