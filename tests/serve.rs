@@ -302,3 +302,53 @@ fn sigkill_during_ingest_loses_nothing_reported() {
     }
     assert!(reported.len() >= 150);
 }
+
+/// Adding a host to the inventory file starts polling it and leaves the open sessions of
+/// the others alone (sshd's log counts the logins); a broken edit changes nothing.
+#[test]
+fn inventory_edits_reload_without_reconnecting_unchanged_hosts() {
+    let bed = Sshd::start();
+    let addrs: Vec<String> = (1..=3).map(|i| format!("127.0.7.{i}")).collect();
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addrs));
+    let base = format!("{}interval = \"1s\"\n", bed.defaults(&known_hosts, "5s"));
+    let inv = bed.write(
+        "inventory.toml",
+        &format!("{base}\n[groups.all]\nhosts = [\"127.0.7.[1-2]\"]\n"),
+    );
+    let db = bed.dir.path().join("dcmon.db");
+    let serve = Serve::start(&inv, &db);
+    serve.wait_for(Duration::from_secs(20), "both hosts polled twice", |r| {
+        ["127.0.7.1", "127.0.7.2"]
+            .iter()
+            .all(|h| ok_starts(r, h).len() >= 2)
+    });
+    let logins = || bed.log().matches("Accepted publickey").count();
+    assert_eq!(logins(), 2);
+
+    // A broken edit: reported, the running inventory stays.
+    std::fs::write(
+        &inv,
+        format!("{base}\n[groups.all]\nhosts = [\"127.0.7.[1-3\"]\n"),
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let before = serve.reports().len();
+    serve.wait_for(Duration::from_secs(10), "polling goes on", |r| {
+        r.len() >= before + 4
+    });
+    assert!(serve.reports().iter().all(|r| r["host"] != "127.0.7.3"));
+
+    std::fs::write(
+        &inv,
+        format!("{base}\n[groups.all]\nhosts = [\"127.0.7.[1-3]\"]\n"),
+    )
+    .unwrap();
+    serve.wait_for(Duration::from_secs(20), "the new host polled", |r| {
+        ok_starts(r, "127.0.7.3").len() >= 2
+    });
+    assert_eq!(
+        logins(),
+        3,
+        "only the new host logged in: the others kept their sessions"
+    );
+}

@@ -7,8 +7,9 @@
 //! (b) ingest samples per second; (c) bytes per stored sample after a simulated
 //!     stretch of N hosts x 150 series at 30 s; (d) range, bucket and rate query
 //!     latency over 7 days of data.
+//! (e) 1,000 and 2,000 sessions opened and held at once: errors and poller RSS.
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
-//! 2880 for a full day).
+//! 2880 for a full day), DCMON_BENCH_HOLD (1000,2000), DCMON_BENCH_ONLY (e.g. `a,e`).
 
 #[path = "../../tests/testbed/mod.rs"]
 mod testbed;
@@ -30,22 +31,33 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
-    println!(
-        "dcmon bench on {} cores, {hosts} loopback hosts",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
-    poll_rounds(hosts);
-    let (ingest_rate, bytes_per_sample) = ingest_and_size(hosts, rounds);
-    println!(
-        "\n(b) ingest: {:.0} samples/s on one writer thread  (target 1,000,000/s: {:.2}x)",
-        ingest_rate,
-        ingest_rate / 1e6
-    );
-    println!(
-        "(c) storage: {bytes_per_sample:.1} bytes per sample  (target 16: {:.2}x)",
-        16.0 / bytes_per_sample
-    );
-    queries();
+    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e".into());
+    let part = |p: &str| only.split(',').any(|o| o.trim() == p);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
+    if part("a") {
+        poll_rounds(hosts);
+    }
+    if part("b") || part("c") {
+        let (rate, bytes) = ingest_and_size(hosts, rounds);
+        println!(
+            "\n(b) ingest: {rate:.0} samples/s on one writer thread  (target 1,000,000/s: {:.2}x)",
+            rate / 1e6
+        );
+        println!(
+            "(c) storage: {bytes:.1} bytes per sample  (target 16: {:.2}x)",
+            16.0 / bytes
+        );
+    }
+    if part("d") {
+        queries();
+    }
+    if part("e") {
+        let counts = std::env::var("DCMON_BENCH_HOLD").unwrap_or_else(|_| "1000,2000".into());
+        for n in counts.split(',').filter_map(|c| c.trim().parse().ok()) {
+            hold_sessions(n);
+        }
+    }
 }
 
 /// CPU seconds (user + system) of a process and of its reaped children, from /proc.
@@ -422,5 +434,83 @@ fn queries() {
     println!(
         "  rate (5m window), 300 steps, 7 series:{:>8.2} ms",
         rate.as_secs_f64() * 1e3
+    );
+}
+
+/// Opens `n` sessions at once (through the handshake limit) and holds them: how many
+/// fail, and the poller's memory with all of them open.
+fn hold_sessions(n: usize) {
+    let bed = testbed::Sshd::start();
+    let addrs = testbed::addresses(n);
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addrs));
+    let mut text = bed.defaults(&known_hosts, "120s");
+    for a in &addrs {
+        text.push_str(&format!("\n[[hosts]]\nname = \"{a}\"\n"));
+    }
+    let inventory = dcmon_inventory::parse(
+        &text,
+        &bed.dir.path().join("inventory.toml"),
+        &dcmon_probes::names(),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let connector = std::sync::Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
+    let started = Instant::now();
+    let (sessions, errors) = runtime.block_on(async {
+        let tasks: Vec<_> = inventory
+            .hosts
+            .iter()
+            .cloned()
+            .map(|h| {
+                let c = connector.clone();
+                tokio::spawn(async move { c.connect(&h, false).await })
+            })
+            .collect();
+        let (mut open, mut errors) = (Vec::new(), Vec::new());
+        for t in tasks {
+            match t.await {
+                Ok(Ok(s)) => open.push(s),
+                Ok(Err(e)) => errors.push(e.to_string()),
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        (open, errors)
+    });
+    let took = started.elapsed();
+    // One command over each held session proves it is alive, not just counted.
+    let sessions = std::sync::Arc::new(sessions);
+    let alive = runtime.block_on(async {
+        let tasks: Vec<_> = (0..sessions.len())
+            .map(|i| {
+                let s = sessions.clone();
+                tokio::spawn(async move {
+                    s[i].run_script("true", false, Duration::from_secs(120), 1024)
+                        .await
+                        .is_ok_and(|o| o.success())
+                })
+            })
+            .collect();
+        let mut ok = 0;
+        for t in tasks {
+            ok += usize::from(t.await.unwrap_or(false));
+        }
+        ok
+    });
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let rss_kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(0.0);
+    let first_error = errors
+        .first()
+        .map(|e| format!(" (first: {e})"))
+        .unwrap_or_default();
+    println!(
+        "\n(e) {n} sessions held at once: opened in {:.1}s, {} errors{first_error}, {alive} answered a command, poller RSS {:.0} MB",
+        took.as_secs_f64(),
+        errors.len(),
+        rss_kb / 1024.0
     );
 }
