@@ -43,11 +43,14 @@ pub(crate) fn sql(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreEr
     move |source| StoreError::Sql { what, source }
 }
 
+pub(crate) type SeriesIds = HashMap<String, HashMap<String, HashMap<dcmon_probes::Labels, i64>>>;
+
 /// An open database. Not `Sync`: one writer owns it (the poller runs it on its own thread).
 pub struct Store {
     conn: Connection,
-    /// (host, name, labels JSON) → series id, so a round does not look every series up.
-    series_ids: HashMap<(String, String, String), i64>,
+    /// host → name → labels → series id, so a round looks up no series in SQLite and
+    /// allocates nothing for the series it already knows.
+    series_ids: SeriesIds,
 }
 
 impl Store {

@@ -1,9 +1,9 @@
 //! Ingest: one host round, one transaction.
 
-use crate::{Store, StoreError, sql};
+use crate::{SeriesIds, Store, StoreError, sql};
 use dcmon_probes::{Labels, LogEntry, ProbeOutput, registry::NewLogs};
 use rusqlite::{OptionalExtension, params};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunStatus {
@@ -127,7 +127,7 @@ impl Store {
 /// One host round inside the caller's transaction.
 fn write_one(
     tx: &rusqlite::Transaction<'_>,
-    series_ids: &mut HashMap<(String, String, String), i64>,
+    series_ids: &mut SeriesIds,
     round: &HostRound,
 ) -> Result<Stored, StoreError> {
     let mut stored = Stored::default();
@@ -158,18 +158,32 @@ fn write_one(
             .map_err(sql("prepare probe run insert"))?;
         for run in &round.runs {
             for sample in &run.output.samples {
-                let labels = labels_json(&sample.labels);
-                let key = (round.host.clone(), sample.name.clone(), labels);
-                let id = match series_ids.get(&key) {
+                let cached = series_ids
+                    .get(round.host.as_str())
+                    .and_then(|by_name| by_name.get(sample.name.as_str()))
+                    .and_then(|by_labels| by_labels.get(&sample.labels));
+                let id = match cached {
                     Some(id) => *id,
                     None => {
+                        let labels = labels_json(&sample.labels);
                         let id: i64 = upsert_series
                             .query_row(
-                                params![key.0, key.1, key.2, sample.kind.as_str(), sample.unit],
+                                params![
+                                    round.host,
+                                    sample.name,
+                                    labels,
+                                    sample.kind.as_str(),
+                                    sample.unit
+                                ],
                                 |r| r.get(0),
                             )
                             .map_err(sql("upsert series"))?;
-                        series_ids.insert(key, id);
+                        series_ids
+                            .entry(round.host.clone())
+                            .or_default()
+                            .entry(sample.name.clone())
+                            .or_default()
+                            .insert(sample.labels.clone(), id);
                         id
                     }
                 };
