@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use testbed::ipmi_sim::IpmiSim;
-use testbed::{Sshd, dcmon, json_lines};
+use testbed::{Sshd, json_lines, poll};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -126,15 +126,8 @@ fn each_host_reports_its_own_hardware() {
     );
     let inv = bed.write("inventory.toml", &inventory);
     let db = bed.dir.path().join("dcmon.db");
-    let poll = || {
-        let out = dcmon(&[
-            "poll",
-            "--inventory",
-            inv.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--json",
-        ]);
+    let round = || {
+        let out = poll(&inv, &db);
         let results = json_lines(&out);
         assert!(
             out.status.success(),
@@ -144,7 +137,7 @@ fn each_host_reports_its_own_hardware() {
         );
         results
     };
-    let first = poll();
+    let first = round();
     let conn = Connection::open(&db).unwrap();
 
     // The GPU server: fixture values through the whole path.
@@ -264,7 +257,7 @@ fn each_host_reports_its_own_hardware() {
     // stored once however many rounds see them.
     sim.set_raw("fan1.raw", 100); // 100 * 50 = 5000 RPM
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let second = poll();
+    let second = round();
     assert_eq!(
         value(&conn, bmc, "ipmi_fan_speed_rpm", ("sensor", "FAN1")),
         Some(5000.0)

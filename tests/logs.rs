@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use testbed::{Sshd, dcmon, json_lines};
+use testbed::{Sshd, json_lines, poll};
 
 fn shared_dir() -> tempfile::TempDir {
     // The test-bed user must read what the test writes here.
@@ -55,15 +55,8 @@ fn appended_lines_are_stored_once_across_rotation() {
     let inv = bed.write("inventory.toml", &inventory);
     let db = bed.dir.path().join("dcmon.db");
     let source = log.display().to_string();
-    let poll = || {
-        let out = dcmon(&[
-            "poll",
-            "--inventory",
-            inv.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--json",
-        ]);
+    let round = || {
+        let out = poll(&inv, &db);
         let result = json_lines(&out).remove(0);
         assert_eq!(
             result["status"],
@@ -73,21 +66,21 @@ fn appended_lines_are_stored_once_across_rotation() {
         );
         result
     };
-    poll(); // first sight: starts at the end of the file
+    round(); // first sight: starts at the end of the file
     assert_eq!(stored_lines(&db, host, &source), Vec::<String>::new());
 
     append(&log, "line 1\nline 2\nline 3 half");
-    poll();
+    round();
     append(&log, " written\n");
-    poll();
+    round();
     // logrotate: more lines land in the old file, it becomes app.log.1, a new file starts.
     append(&log, "line 4 before rotation\n");
     std::fs::rename(&log, files.path().join("app.log.1")).unwrap();
     append(&log, "line 5 after rotation\n");
-    poll();
+    round();
     append(&log, "line 6\n");
-    poll();
-    poll(); // nothing new: nothing stored twice
+    round();
+    round(); // nothing new: nothing stored twice
     assert_eq!(
         stored_lines(&db, host, &source),
         [
@@ -136,14 +129,7 @@ fn custom_scripts_and_become_failures() {
     );
     let inv = bed.write("inventory.toml", &inventory);
     let db = bed.dir.path().join("dcmon.db");
-    let out = dcmon(&[
-        "poll",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = poll(&inv, &db);
     let results = json_lines(&out);
     let conn = Connection::open(&db).unwrap();
     let jobs: f64 = conn

@@ -5,7 +5,7 @@ mod testbed;
 use rusqlite::Connection;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use testbed::{Sshd, addresses, dcmon, json_lines};
+use testbed::{Sshd, addresses, dcmon, json_lines, poll};
 
 /// Series names every host must have after one round, one per family the issue names.
 const REQUIRED: &[&str] = &[
@@ -37,14 +37,7 @@ fn fifty_hosts_store_os_samples() {
     );
     let inv = bed.write("inventory.toml", &inventory);
     let db = bed.dir.path().join("dcmon.db");
-    let out = dcmon(&[
-        "poll",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = poll(&inv, &db);
     let results = json_lines(&out);
     assert!(
         out.status.success(),
@@ -155,14 +148,7 @@ fn broken_hosts_fail_alone_within_the_timeout() {
     let inv = bed.write("inventory.toml", &inventory);
     let db = bed.dir.path().join("dcmon.db");
     let started = Instant::now();
-    let out = dcmon(&[
-        "poll",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = poll(&inv, &db);
     let took = started.elapsed();
     assert_eq!(out.status.code(), Some(1), "exit 1 when any host fails");
     let results = json_lines(&out);
@@ -233,14 +219,7 @@ fn a_silent_host_times_out_alone() {
     let inv = bed.write("inventory.toml", &inventory);
     let db = bed.dir.path().join("dcmon.db");
     let started = Instant::now();
-    let out = dcmon(&[
-        "poll",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = poll(&inv, &db);
     let took = started.elapsed();
     let results = json_lines(&out);
     let hung = results.iter().find(|r| r["host"] == "hung").unwrap();
@@ -342,14 +321,7 @@ fn refused_authentication_names_user_and_key() {
     );
     let inv = bed.write("inventory.toml", &inventory);
     let db = bed.dir.path().join("dcmon.db");
-    let out = dcmon(&[
-        "poll",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = poll(&inv, &db);
     assert_eq!(out.status.code(), Some(1));
     let results = json_lines(&out);
     assert_eq!(

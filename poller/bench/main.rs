@@ -78,34 +78,12 @@ fn cpu_of(pid: u32) -> (f64, f64) {
 /// has reaped (the `sh` of each command); exited processes count in their reaper.
 fn sshd_cpu(pid: u32) -> f64 {
     std::iter::once(pid)
-        .chain(descendants(pid))
+        .chain(testbed::descendants(pid))
         .map(|p| {
             let (own, reaped) = cpu_of(p);
             own + reaped
         })
         .sum()
-}
-
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut parents = vec![pid];
-    let mut found = Vec::new();
-    while let Some(parent) = parents.pop() {
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            if ppid == Some(parent) {
-                found.push(child);
-                parents.push(child);
-            }
-        }
-    }
-    found
 }
 
 struct Figures {

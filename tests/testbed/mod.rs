@@ -295,6 +295,18 @@ fn login_user() -> String {
     TEST_USER.to_string()
 }
 
+/// `dcmon poll --inventory INV --db DB --json`, the tests' usual round.
+pub fn poll(inventory: &Path, db: &Path) -> std::process::Output {
+    dcmon(&[
+        "poll",
+        "--inventory",
+        &inventory.display().to_string(),
+        "--db",
+        &db.display().to_string(),
+        "--json",
+    ])
+}
+
 /// Runs the dcmon binary built for these tests.
 pub fn dcmon(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dcmon"))
@@ -313,7 +325,7 @@ pub fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
 
 /// Every process below `pid`, from /proc (sshd's session processes call setsid, so a
 /// process group would not catch them).
-fn descendants(pid: u32) -> Vec<u32> {
+pub fn descendants(pid: u32) -> Vec<u32> {
     let mut parents = vec![pid];
     let mut found = Vec::new();
     while let Some(parent) = parents.pop() {
