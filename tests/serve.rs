@@ -22,6 +22,8 @@ impl Serve {
             .args([
                 "serve",
                 "--json",
+                "--listen",
+                "off",
                 "--inventory",
                 inventory.to_str().unwrap(),
                 "--db",
@@ -351,4 +353,66 @@ fn inventory_edits_reload_without_reconnecting_unchanged_hosts() {
         3,
         "only the new host logged in: the others kept their sessions"
     );
+}
+
+/// `dcmon serve` with no inventory watches this machine and serves the dashboard on the
+/// address it prints; the overview lists the machine once its first round is stored.
+#[test]
+fn serve_without_inventory_shows_this_machine_on_the_dashboard() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dcmon.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcmon"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let address = stderr
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| {
+            l.strip_prefix("dcmon serve: dashboard on http://")
+                .map(|a| a.trim_end_matches('/').to_string())
+        })
+        .expect("serve prints the dashboard address");
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    assert!(get("/health").contains("{\"status\":\"ok\"}"));
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(45);
+    let page = loop {
+        let page = get("/");
+        if page.contains(&format!("<td>{hostname}</td>")) || Instant::now() > deadline {
+            break page;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(page.contains(&format!("<td>{hostname}</td>")), "{page}");
+    assert!(page.contains("status-online"), "{page}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "stops cleanly on SIGTERM: {status}");
 }

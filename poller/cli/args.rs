@@ -92,4 +92,7 @@ pub struct ServeArgs {
     /// Record host keys not yet in known_hosts (trust on first use).
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Address of the dashboard and API (port 0: any free port); `off` for none.
+    #[arg(long, default_value = "127.0.0.1:8000")]
+    pub listen: String,
 }

@@ -46,6 +46,31 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             }
             let _ = stop.send(true);
         });
+        if args.listen != "off" {
+            let listener = tokio::net::TcpListener::bind(&args.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", args.listen))?;
+            let address = listener
+                .local_addr()
+                .context("reading the listening address")?;
+            let web = dcmon_web::app(dcmon_web::AppState::new(dcmon_store::Store::open(
+                &args.db,
+            )?));
+            let mut stop_web = stopped.clone();
+            tokio::spawn(async move {
+                let shutdown = async move {
+                    let _ = stop_web.wait_for(|stop| *stop).await;
+                };
+                if let Err(e) = axum::serve(listener, web)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                {
+                    eprintln!("dcmon serve: dashboard stopped: {e}");
+                }
+            });
+            // Scripts and tests read the address from here (port 0 picks any free one).
+            eprintln!("dcmon serve: dashboard on http://{address}/");
+        }
         eprintln!("dcmon serve: polling into {}", args.db.display());
         run_service(source, store, options, Arc::new(Live::default()), stopped).await?;
         anyhow::Ok(())

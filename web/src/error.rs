@@ -1,0 +1,43 @@
+//! One error type for every handler: JSON with a message and the right status for API
+//! callers; the details of internal errors go to the log, not to the page.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum WebError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<dcmon_store::StoreError> for WebError {
+    fn from(e: dcmon_store::StoreError) -> Self {
+        WebError::Internal(e.to_string())
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self {
+            WebError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
+            WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            WebError::Internal(m) => {
+                eprintln!("dcmon web: {m}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; see the server log".to_string(),
+                )
+            }
+        };
+        (
+            status,
+            axum::Json(serde_json::json!({ "error": message, "status": status.as_u16() })),
+        )
+            .into_response()
+    }
+}

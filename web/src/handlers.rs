@@ -1,0 +1,134 @@
+//! Route handlers: extract, one store call, a view model, render.
+
+use crate::view::{DEFAULT_THRESHOLDS, host_row};
+use crate::{AppState, WebError, metrics};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{Uri, header};
+use axum::response::{Html, IntoResponse};
+use dcmon_store::SeriesFilter;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `/?sort=cpu&desc=1&status=offline&q=gpu`
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverviewQuery {
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    desc: Option<String>,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    q: String,
+}
+
+/// Sortable columns: (key, heading).
+const COLUMNS: [(&str, &str); 11] = [
+    ("host", "Host"),
+    ("status", "Status"),
+    ("cpu", "CPU"),
+    ("memory", "Memory"),
+    ("load", "Load"),
+    ("gpus", "GPUs"),
+    ("gpu_temp", "GPU max"),
+    ("ipmi_temp", "BMC temp max"),
+    ("alarms", "Alarms"),
+    ("nvme_wear", "NVMe wear"),
+    ("upgrades", "Upgrades"),
+];
+
+pub async fn overview(
+    State(state): State<AppState>,
+    query: Result<Query<OverviewQuery>, QueryRejection>,
+) -> Result<Html<String>, WebError> {
+    let Query(query) = query.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    let sort = if query.sort.is_empty() {
+        "host"
+    } else {
+        query.sort.as_str()
+    };
+    if !COLUMNS.iter().any(|(k, _)| *k == sort) {
+        let known: Vec<&str> = COLUMNS.iter().map(|(k, _)| *k).collect();
+        return Err(WebError::BadRequest(format!(
+            "cannot sort by `{sort}`: use one of {}",
+            known.join(", ")
+        )));
+    }
+    let hosts = state.query(|s| s.overview()).await?;
+    let now = now_ms();
+    let mut rows: Vec<_> = hosts
+        .iter()
+        .map(|h| host_row(h, now, &DEFAULT_THRESHOLDS))
+        .filter(|r| query.status.is_empty() || r.status == query.status)
+        .filter(|r| r.host.contains(query.q.as_str()))
+        .collect();
+    rows.sort_by(|a, b| {
+        let number = |r: &crate::view::HostRow| match sort {
+            "cpu" => r.cpu.sort,
+            "memory" => r.memory.sort,
+            "load" => r.load.sort,
+            "gpus" => r.gpus.sort,
+            "gpu_temp" => r.gpu_temp.sort,
+            "ipmi_temp" => r.ipmi_temp.sort,
+            "alarms" => r.alarms.sort,
+            "nvme_wear" => r.nvme_wear.sort,
+            "upgrades" => r.upgrades.sort,
+            _ => 0.0,
+        };
+        match sort {
+            "host" => a.host.cmp(&b.host),
+            "status" => a.status.cmp(&b.status).then(a.host.cmp(&b.host)),
+            _ => number(a).total_cmp(&number(b)).then(a.host.cmp(&b.host)),
+        }
+    });
+    let desc = query.desc.is_some_and(|d| !d.is_empty() && d != "0");
+    if desc {
+        rows.reverse();
+    }
+    let counts = |status: &str| rows.iter().filter(|r| r.status == status).count();
+    let context = minijinja::context! {
+        title => "Hosts",
+        online => counts("online"),
+        offline => counts("offline"),
+        stale => counts("stale"),
+        rows => rows,
+        columns => COLUMNS,
+        sort => sort,
+        desc => desc,
+        status => query.status,
+        q => query.q,
+    };
+    Ok(Html(state.render("overview.html", context)?))
+}
+
+pub async fn api_hosts(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
+    Ok(Json(state.query(|s| s.overview()).await?))
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
+    let series = state
+        .query(|s| s.series_latest(&SeriesFilter::default()))
+        .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics::exposition(&series),
+    ))
+}
+
+pub async fn health() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub async fn not_found(uri: Uri) -> WebError {
+    WebError::NotFound(format!("no page at {}", uri.path()))
+}

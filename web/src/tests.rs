@@ -1,0 +1,170 @@
+//! Handler tests: the router called without a socket, over a real SQLite store.
+
+use super::*;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use dcmon_probes::{Labels, ProbeOutput};
+use dcmon_store::{HostRound, ProbeRun, RunStatus};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+fn round(host: &str, ts: i64, busy: f64, idle: f64) -> HostRound {
+    let mut out = ProbeOutput::default();
+    out.gauge("node_load1", Labels::default(), 1.5, "");
+    out.gauge("node_memory_used_bytes", Labels::default(), 75.0, "bytes");
+    out.gauge("node_memory_total_bytes", Labels::default(), 100.0, "bytes");
+    out.counter(
+        "node_cpu_all_seconds_total",
+        Labels::new([("mode", "user")]),
+        busy,
+        "seconds",
+    );
+    out.counter(
+        "node_cpu_all_seconds_total",
+        Labels::new([("mode", "idle")]),
+        idle,
+        "seconds",
+    );
+    out.gauge(
+        "nvidia_gpu_temperature_celsius",
+        Labels::new([("gpu", "0"), ("name", "H100 <b>SXM</b>")]),
+        91.0,
+        "celsius",
+    );
+    let run = ProbeRun {
+        probe: "os".into(),
+        started_ms: ts,
+        duration_ms: 5,
+        status: RunStatus::Ok,
+        error: None,
+        output: out,
+        new_logs: dcmon_probes::registry::all_logs_new,
+    };
+    HostRound::new(host, vec![run])
+}
+
+fn app_with_data() -> (tempfile::TempDir, Router) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcmon.db");
+    let mut store = Store::open(&path).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    // 30 s apart: 21 s busy of 30 → 70 % CPU.
+    store
+        .write_round(&round("gpu01", now - 30_000, 100.0, 100.0))
+        .unwrap();
+    store
+        .write_round(&round("gpu01", now, 121.0, 109.0))
+        .unwrap();
+    store
+        .write_round(&round("<script>alert(1)</script>", now, 1.0, 1.0))
+        .unwrap();
+    (dir, app(AppState::new(Store::open(&path).unwrap())))
+}
+
+async fn get(app: &Router, uri: &str) -> (StatusCode, String) {
+    let response = app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn overview_shows_hosts_with_levels_and_escapes_names() {
+    let (_dir, app) = app_with_data();
+    let (status, html) = get(&app, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("<td>gpu01</td>"), "{html}");
+    assert!(
+        html.contains(r#"<td class="warn">70%</td>"#),
+        "CPU 70 % is a warning: {html}"
+    );
+    assert!(
+        html.contains(r#"<td class="warn">75%</td>"#),
+        "memory 75 % is a warning"
+    );
+    assert!(
+        html.contains(r#"<td class="crit">91 °C</td>"#),
+        "GPU 91 °C is critical"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "host names are text"
+    );
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(
+        html.contains("<noscript><meta http-equiv=\"refresh\""),
+        "reloads without JS"
+    );
+}
+
+#[tokio::test]
+async fn overview_sorts_and_filters_and_refuses_bad_parameters() {
+    let (_dir, app) = app_with_data();
+    let (_, html) = get(&app, "/?sort=cpu&desc=1").await;
+    let first = html.find("<td>gpu01</td>").unwrap();
+    let second = html.find("&lt;script&gt;").unwrap();
+    assert!(
+        first < second,
+        "70 % before 0 % when sorted by CPU, descending"
+    );
+    let (_, html) = get(&app, "/?q=gpu").await;
+    assert!(!html.contains("&lt;script&gt;"));
+    let (status, body) = get(&app, "/?sort=colour").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let error: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cannot sort by `colour`"),
+        "{body}"
+    );
+    let (status, _) = get(&app, "/?bogus=1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn api_metrics_health_and_not_found() {
+    let (_dir, app) = app_with_data();
+    let (status, body) = get(&app, "/api/hosts").await;
+    assert_eq!(status, StatusCode::OK);
+    let hosts: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let gpu01 = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "gpu01")
+        .unwrap();
+    assert!((gpu01["cpu_percent"].as_f64().unwrap() - 70.0).abs() < 1e-9);
+    assert_eq!(gpu01["gpus"], 1);
+    let (status, text) = get(&app, "/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.contains("# TYPE node_cpu_all_seconds_total counter\n"),
+        "{text}"
+    );
+    assert!(text.contains("node_load1{host=\"gpu01\"} 1.5 "), "{text}");
+    assert!(
+        text.contains(
+            "nvidia_gpu_temperature_celsius{host=\"gpu01\",gpu=\"0\",name=\"H100 <b>SXM</b>\"} 91 "
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        get(&app, "/health").await,
+        (StatusCode::OK, "{\"status\":\"ok\"}".to_string())
+    );
+    let (status, body) = get(&app, "/hosts/nowhere/x").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        body,
+        "{\"error\":\"no page at /hosts/nowhere/x\",\"status\":404}"
+    );
+}

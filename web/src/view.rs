@@ -1,0 +1,121 @@
+//! View models: what a template shows, formatted, with warning levels decided here
+//! rather than in the template.
+
+use dcmon_store::overview::HostSummary;
+use serde::Serialize;
+
+/// Warning and critical thresholds (issue 5 defaults: CPU 60/80 %, memory 70/90 %).
+pub struct Thresholds {
+    pub cpu: (f64, f64),
+    pub memory: (f64, f64),
+    pub gpu_temp: (f64, f64),
+    pub ipmi_temp: (f64, f64),
+}
+
+pub const DEFAULT_THRESHOLDS: Thresholds = Thresholds {
+    cpu: (60.0, 80.0),
+    memory: (70.0, 90.0),
+    gpu_temp: (80.0, 90.0),
+    ipmi_temp: (75.0, 85.0),
+};
+
+#[derive(Debug, Serialize)]
+pub struct Cell {
+    pub text: String,
+    /// `ok`, `warn`, `crit` or empty.
+    pub level: &'static str,
+    /// For sorting: the raw number, or -1 when there is none.
+    pub sort: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostRow {
+    pub host: String,
+    pub status: String,
+    pub last_seen: String,
+    pub error: String,
+    pub cpu: Cell,
+    pub memory: Cell,
+    pub load: Cell,
+    pub gpus: Cell,
+    pub gpu_temp: Cell,
+    pub ipmi_temp: Cell,
+    pub alarms: Cell,
+    pub nvme_wear: Cell,
+    pub upgrades: Cell,
+}
+
+fn level(value: Option<f64>, (warn, crit): (f64, f64)) -> &'static str {
+    match value {
+        Some(v) if v >= crit => "crit",
+        Some(v) if v >= warn => "warn",
+        Some(_) => "ok",
+        None => "",
+    }
+}
+
+fn cell(value: Option<f64>, text: impl Fn(f64) -> String, levels: Option<(f64, f64)>) -> Cell {
+    Cell {
+        text: value.map_or_else(|| "–".to_string(), &text),
+        level: levels.map_or("", |l| level(value, l)),
+        sort: value.unwrap_or(-1.0),
+    }
+}
+
+/// How long ago, for people: `12s ago`, `5m ago`, `3h ago`, `2d ago`.
+pub fn ago(ts_ms: Option<i64>, now_ms: i64) -> String {
+    let Some(ts) = ts_ms else {
+        return "never".to_string();
+    };
+    let s = ((now_ms - ts) / 1000).max(0);
+    match s {
+        0..60 => format!("{s}s ago"),
+        60..3600 => format!("{}m ago", s / 60),
+        3600..86400 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
+    }
+}
+
+pub fn host_row(h: &HostSummary, now_ms: i64, t: &Thresholds) -> HostRow {
+    // A host not seen for 3 minutes is stale even if no round has failed yet.
+    let stale = h.status == "online" && h.last_seen.is_some_and(|s| now_ms - s > 180_000);
+    HostRow {
+        host: h.host.clone(),
+        status: if stale {
+            "stale".to_string()
+        } else {
+            h.status.clone()
+        },
+        last_seen: ago(h.last_seen, now_ms),
+        error: h.last_error.clone().unwrap_or_default(),
+        cpu: cell(h.cpu_percent, |v| format!("{v:.0}%"), Some(t.cpu)),
+        memory: cell(h.memory_percent, |v| format!("{v:.0}%"), Some(t.memory)),
+        load: cell(h.load1, |v| format!("{v:.2}"), None),
+        gpus: cell(h.gpus.map(f64::from), |v| format!("{v:.0}"), None),
+        gpu_temp: cell(h.gpu_temp_max, |v| format!("{v:.0} °C"), Some(t.gpu_temp)),
+        ipmi_temp: cell(h.ipmi_temp_max, |v| format!("{v:.0} °C"), Some(t.ipmi_temp)),
+        alarms: cell(
+            Some(f64::from(h.ipmi_alarms)),
+            |v| {
+                if v > 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    String::new()
+                }
+            },
+            Some((1.0, 1.0)),
+        ),
+        nvme_wear: cell(h.nvme_wear_max, |v| format!("{v:.0}%"), Some((80.0, 95.0))),
+        upgrades: cell(
+            h.upgrades,
+            |v| {
+                if h.reboot_required {
+                    format!("{v:.0} · reboot")
+                } else {
+                    format!("{v:.0}")
+                }
+            },
+            None,
+        ),
+    }
+}
