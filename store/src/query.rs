@@ -128,3 +128,67 @@ impl Store {
         Ok(cursors)
     }
 }
+
+impl Store {
+    /// A host's facts (OS, kernel, GPUs, drives, ...), by key.
+    pub fn facts(&self, host: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, value FROM facts WHERE host = ?1 ORDER BY key")
+            .map_err(sql("prepare facts"))?;
+        let rows = stmt
+            .query_map([host], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql("read facts"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read fact row"))
+    }
+
+    /// Whether anything at all is stored for this host.
+    pub fn knows_host(&self, host: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM series WHERE host = ?1) OR EXISTS (SELECT 1 FROM probe_runs WHERE host = ?1)",
+                [host],
+                |r| r.get(0),
+            )
+            .map_err(sql("look up host"))
+    }
+}
+
+impl Store {
+    /// A host's log lines, newest first, a page at a time. `words` are searched as one
+    /// phrase (quoted for FTS5, so nothing a user types is query syntax).
+    pub fn recent_logs(
+        &self,
+        host: &str,
+        source: Option<&str>,
+        words: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> Result<Vec<StoredLog>, StoreError> {
+        let phrase = words.map(|w| format!("\"{}\"", w.replace('"', "\"\"")));
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT host, source, ts, priority, unit, message FROM logs
+                 WHERE host = ?1 AND (?2 IS NULL OR source = ?2)
+                   AND (?3 IS NULL OR id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?3))
+                 ORDER BY ts DESC, id DESC LIMIT ?4 OFFSET ?5",
+            )
+            .map_err(sql("prepare recent logs"))?;
+        let rows = stmt
+            .query_map(params![host, source, phrase, limit, offset], |r| {
+                Ok(StoredLog {
+                    host: r.get(0)?,
+                    source: r.get(1)?,
+                    ts: r.get(2)?,
+                    priority: r.get(3)?,
+                    unit: r.get(4)?,
+                    message: r.get(5)?,
+                })
+            })
+            .map_err(sql("list recent logs"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read log row"))
+    }
+}

@@ -2,9 +2,11 @@
 //! builds the router; handlers stay thin: one store call, a view model, a template.
 //! Templates live in the top-level `templates/` folder and are built into the binary.
 
+mod api;
 mod error;
 mod handlers;
 mod metrics;
+mod params;
 mod view;
 
 pub use error::WebError;
@@ -75,6 +77,11 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(handlers::overview))
         .route("/health", get(handlers::health))
         .route("/api/hosts", get(handlers::api_hosts))
+        .route("/api/hosts/{host}", get(api::host))
+        .route("/api/series", get(api::series))
+        .route("/api/timeseries/{metric}", get(api::timeseries))
+        .route("/api/timeseries/{metric}/rate", get(api::rate))
+        .route("/api/logs/{host}", get(api::logs))
         .route("/metrics", get(handlers::metrics))
         .fallback(handlers::not_found)
         .with_state(state)

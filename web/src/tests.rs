@@ -31,6 +31,15 @@ fn round(host: &str, ts: i64, busy: f64, idle: f64) -> HostRound {
         91.0,
         "celsius",
     );
+    out.fact("kernel", "6.1.0-18-amd64");
+    out.logs.push(dcmon_probes::LogEntry {
+        source: "journal".into(),
+        ts_ms: Some(ts),
+        priority: 3,
+        unit: Some("kernel".into()),
+        message: format!("NVRM: Xid 79, GPU has fallen off the bus \"at {ts}\""),
+        cursor: None,
+    });
     let run = ProbeRun {
         probe: "os".into(),
         started_ms: ts,
@@ -167,4 +176,121 @@ async fn api_metrics_health_and_not_found() {
         body,
         "{\"error\":\"no page at /hosts/nowhere/x\",\"status\":404}"
     );
+}
+
+async fn json(app: &Router, uri: &str) -> (StatusCode, serde_json::Value) {
+    let (status, body) = get(app, uri).await;
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{uri}: not JSON ({e}): {body}")),
+    )
+}
+
+#[tokio::test]
+async fn api_reads_hosts_series_timeseries_rate_and_logs() {
+    let (_dir, app) = app_with_data();
+    let (status, host) = json(&app, "/api/hosts/gpu01").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(host["facts"]["kernel"], "6.1.0-18-amd64");
+    assert_eq!(host["summary"]["load1"], 1.5);
+    let (_, series) = json(&app, "/api/series?host=gpu01&name=node_load*").await;
+    assert_eq!(series.as_array().unwrap().len(), 1);
+    let (status, buckets) = json(
+        &app,
+        "/api/timeseries/node_memory_used_bytes?host=gpu01&from=-10m&step=1m",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let points = buckets[0]["buckets"].as_array().unwrap();
+    assert!(
+        !points.is_empty() && points.iter().all(|b| b["max"] == 75.0),
+        "{buckets}"
+    );
+    // 21 s busy in 30 s between the two samples: 0.7/s at the last step.
+    let (status, rate) = json(&app, "/api/timeseries/node_cpu_all_seconds_total/rate?host=gpu01&labels=mode=user&from=-1m&to=now&step=30s&window=1m").await;
+    assert_eq!(status, StatusCode::OK, "{rate}");
+    let last = rate[0]["points"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert!((last[1].as_f64().unwrap() - 0.7).abs() < 1e-6, "{rate}");
+    let (_, logs) = json(&app, "/api/logs/gpu01?q=fallen%20off").await;
+    assert_eq!(logs.as_array().unwrap().len(), 2);
+    assert!(
+        logs[0]["ts"].as_i64() > logs[1]["ts"].as_i64(),
+        "newest first"
+    );
+    let (status, logs) = json(&app, "/api/logs/gpu01?q=%22at%20").await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a quote in the search is text, not FTS syntax: {logs}"
+    );
+}
+
+#[tokio::test]
+async fn api_refuses_bad_parameters_with_json_errors() {
+    let (_dir, app) = app_with_data();
+    for (uri, status, start) in [
+        (
+            "/api/hosts/nowhere",
+            StatusCode::NOT_FOUND,
+            "no host `nowhere`",
+        ),
+        (
+            "/api/logs/nowhere",
+            StatusCode::NOT_FOUND,
+            "no host `nowhere`",
+        ),
+        (
+            "/api/series?hots=gpu01",
+            StatusCode::BAD_REQUEST,
+            "unknown parameter `hots`",
+        ),
+        (
+            "/api/timeseries/node_load1?from=yesterday",
+            StatusCode::BAD_REQUEST,
+            "from=`yesterday` is not a time",
+        ),
+        (
+            "/api/timeseries/node_load1?from=-2h&to=-3h",
+            StatusCode::BAD_REQUEST,
+            "from must be before to",
+        ),
+        (
+            "/api/timeseries/node_load1?from=-30d&step=1s",
+            StatusCode::BAD_REQUEST,
+            "2592000 steps is too many",
+        ),
+        (
+            "/api/timeseries/node_load1?labels=cpu",
+            StatusCode::BAD_REQUEST,
+            "labels: `cpu` is not `name=value`",
+        ),
+        (
+            "/api/timeseries/node_load1?step=0s",
+            StatusCode::BAD_REQUEST,
+            "step must be longer than zero",
+        ),
+        (
+            "/api/timeseries/x/rate?window=soon",
+            StatusCode::BAD_REQUEST,
+            "window=`soon`",
+        ),
+        (
+            "/api/logs/gpu01?limit=5000",
+            StatusCode::BAD_REQUEST,
+            "limit=`5000` must be a whole number up to 1000",
+        ),
+    ] {
+        let (got, body) = json(&app, uri).await;
+        assert_eq!(got, status, "{uri}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().starts_with(start),
+            "{uri}: {body}"
+        );
+        assert_eq!(body["status"], status.as_u16());
+    }
 }
