@@ -402,13 +402,13 @@ fn serve_without_inventory_shows_this_machine_on_the_dashboard() {
     let deadline = Instant::now() + Duration::from_secs(45);
     let page = loop {
         let page = get("/");
-        if page.contains(&format!("<td>{hostname}</td>")) || Instant::now() > deadline {
+        if page.contains(&format!(">{hostname}</a></td>")) || Instant::now() > deadline {
             break page;
         }
         std::thread::sleep(Duration::from_millis(500));
     };
     assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    assert!(page.contains(&format!("<td>{hostname}</td>")), "{page}");
+    assert!(page.contains(&format!(">{hostname}</a></td>")), "{page}");
     assert!(page.contains("status-online"), "{page}");
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

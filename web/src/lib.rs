@@ -3,8 +3,10 @@
 //! Templates live in the top-level `templates/` folder and are built into the binary.
 
 mod api;
+mod chart;
 mod error;
 mod handlers;
+mod host_page;
 mod metrics;
 mod params;
 mod view;
@@ -64,18 +66,20 @@ impl AppState {
     }
 }
 
-const TEMPLATES: [(&str, &str); 2] = [
+const TEMPLATES: [(&str, &str); 3] = [
     ("layout.html", include_str!("../../templates/layout.html")),
     (
         "overview.html",
         include_str!("../../templates/overview.html"),
     ),
+    ("host.html", include_str!("../../templates/host.html")),
 ];
 
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(handlers::overview))
         .route("/health", get(handlers::health))
+        .route("/hosts/{host}", get(host_page::page))
         .route("/api/hosts", get(handlers::api_hosts))
         .route("/api/hosts/{host}", get(api::host))
         .route("/api/series", get(api::series))

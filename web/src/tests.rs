@@ -89,7 +89,10 @@ async fn overview_shows_hosts_with_levels_and_escapes_names() {
     let (_dir, app) = app_with_data();
     let (status, html) = get(&app, "/").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains("<td>gpu01</td>"), "{html}");
+    assert!(
+        html.contains(r#"<td><a href="/hosts/gpu01">gpu01</a></td>"#),
+        "{html}"
+    );
     assert!(
         html.contains(r#"<td class="warn">70%</td>"#),
         "CPU 70 % is a warning: {html}"
@@ -117,7 +120,7 @@ async fn overview_shows_hosts_with_levels_and_escapes_names() {
 async fn overview_sorts_and_filters_and_refuses_bad_parameters() {
     let (_dir, app) = app_with_data();
     let (_, html) = get(&app, "/?sort=cpu&desc=1").await;
-    let first = html.find("<td>gpu01</td>").unwrap();
+    let first = html.find(">gpu01</a></td>").unwrap();
     let second = html.find("&lt;script&gt;").unwrap();
     assert!(
         first < second,
@@ -293,4 +296,39 @@ async fn api_refuses_bad_parameters_with_json_errors() {
         );
         assert_eq!(body["status"], status.as_u16());
     }
+}
+
+#[tokio::test]
+async fn host_page_has_charts_readings_and_facts() {
+    let (_dir, app) = app_with_data();
+    let (status, html) = get(&app, "/hosts/gpu01?range=6h").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.matches("<svg class=\"chart\"").count() >= 3,
+        "CPU, memory, load at least: {html}"
+    );
+    assert!(html.contains("aria-label=\"CPU busy\""));
+    assert!(
+        html.contains("<td class=\"text\">6.1.0-18-amd64</td>"),
+        "facts"
+    );
+    assert!(
+        html.contains("<td class=\"text\">nvidia_gpu_temperature_celsius</td>"),
+        "readings"
+    );
+    assert!(html.contains(r#"<a href="?range=6h" class="current">6h</a>"#));
+    let (status, body) = get(&app, "/hosts/gpu01?range=2w").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("range `2w` is not one of 1h, 6h, 24h, 7d, 30d"),
+        "{body}"
+    );
+    let (status, _) = get(&app, "/hosts/nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, html) = get(&app, "/hosts/%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("<h2>&lt;script&gt;alert(1)&lt;&#x2f;script&gt;</h2>"),
+        "{html}"
+    );
 }
