@@ -373,14 +373,18 @@ fn serve_without_inventory_shows_this_machine_on_the_dashboard() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let address = stderr
-        .lines()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.strip_prefix("dcmon serve: dashboard on http://")
-                .map(|a| a.trim_end_matches('/').to_string())
-        })
+    // Keep reading stderr for the whole run, as an operator's terminal would.
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if let Some(a) = line.strip_prefix("dcmon serve: dashboard on http://") {
+                let _ = tx.send(a.trim_end_matches('/').to_string());
+            }
+        }
+    });
+    let address = rx
+        .recv_timeout(Duration::from_secs(30))
         .expect("serve prints the dashboard address");
     let get = |path: &str| {
         use std::io::{Read, Write};
@@ -415,4 +419,58 @@ fn serve_without_inventory_shows_this_machine_on_the_dashboard() {
         .status();
     let status = child.wait().unwrap();
     assert!(status.success(), "stops cleanly on SIGTERM: {status}");
+}
+
+/// Regression: `eprintln!`/`println!` panic when the reader of stderr/stdout is gone,
+/// and took `dcmon serve` down with them (`dcmon serve --json | head` did). The service
+/// must outlive its readers.
+#[test]
+fn serve_survives_closed_stdout_and_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dcmon.db");
+    let inv = dir.path().join("inventory.toml");
+    std::fs::write(
+        &inv,
+        "[[hosts]]\nname = \"me\"\ntransport = \"local\"\ninterval = \"1s\"\n",
+    )
+    .unwrap();
+    let listen = format!("127.0.0.1:{}", testbed::free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dcmon"))
+        .args([
+            "serve",
+            "--json",
+            "--listen",
+            &listen,
+            "--inventory",
+            inv.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Nobody reads: both pipes close at once, and every round's report hits a closed stdout.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(child.try_wait().unwrap().is_none(), "dcmon serve exited");
+    assert!(
+        std::net::TcpStream::connect(&listen).is_ok(),
+        "the dashboard still answers"
+    );
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let runs: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM probe_runs WHERE host = 'me' AND status = 'ok'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(runs >= 3, "rounds went on: {runs}");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
 }

@@ -65,13 +65,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
                     .with_graceful_shutdown(shutdown)
                     .await
                 {
-                    eprintln!("dcmon serve: dashboard stopped: {e}");
+                    dcmon_poller::log!("dcmon serve: dashboard stopped: {e}");
                 }
             });
             // Scripts and tests read the address from here (port 0 picks any free one).
-            eprintln!("dcmon serve: dashboard on http://{address}/");
+            dcmon_poller::log!("dcmon serve: dashboard on http://{address}/");
         }
-        eprintln!("dcmon serve: polling into {}", args.db.display());
+        dcmon_poller::log!("dcmon serve: polling into {}", args.db.display());
         run_service(source, store, options, Arc::new(Live::default()), stopped).await?;
         anyhow::Ok(())
     })?;

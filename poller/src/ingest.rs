@@ -107,15 +107,16 @@ fn sweep_step(
     let (cutoffs, progress) = sweep?;
     match store.sweep_chunk(cutoffs, progress) {
         Ok(next) if next.done => {
-            eprintln!(
+            crate::log!(
                 "dcmon: retention sweep deleted {} samples and {} log lines",
-                next.samples_deleted, next.logs_deleted
+                next.samples_deleted,
+                next.logs_deleted
             );
             None
         }
         Ok(next) => Some((cutoffs, next)),
         Err(e) => {
-            eprintln!("dcmon: retention sweep stopped: {e}");
+            crate::log!("dcmon: retention sweep stopped: {e}");
             None
         }
     }

@@ -2,6 +2,16 @@
 //! on them, and storing what the probes parse. One round visits every selected host
 //! at once; one slow or broken host never delays the others beyond its own timeouts.
 
+/// A line on stderr for the operator. Unlike `eprintln!` it never panics: a service
+/// whose stderr nobody reads any more (a closed pipe) keeps running.
+#[macro_export]
+macro_rules! log {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod error;
 pub mod exec;
 pub mod ingest;

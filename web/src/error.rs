@@ -27,7 +27,9 @@ impl IntoResponse for WebError {
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             WebError::Internal(m) => {
-                eprintln!("dcmon web: {m}");
+                // Never eprintln!: a closed stderr must not take the server down.
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "dcmon web: {m}");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal error; see the server log".to_string(),

@@ -58,7 +58,9 @@ impl ServeOptions {
         if self.report_json
             && let Ok(line) = serde_json::to_string(&report)
         {
-            println!("{line}");
+            // A closed stdout (`dcmon serve --json | head`) must not stop the service.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
         }
     }
 }
@@ -228,16 +230,16 @@ impl Service {
         match load(&self.source) {
             Ok(inventory) => {
                 if let Err(e) = self.apply(&inventory).await {
-                    eprintln!("dcmon serve: reload ({why}) failed: {e}");
+                    crate::log!("dcmon serve: reload ({why}) failed: {e}");
                 } else {
-                    eprintln!(
+                    crate::log!(
                         "dcmon serve: inventory reloaded ({why}): {} hosts",
                         inventory.hosts.len()
                     );
                 }
             }
             // A broken edit keeps the last good inventory running.
-            Err(e) => eprintln!(
+            Err(e) => crate::log!(
                 "dcmon serve: inventory not reloaded ({why}), the previous one stays in force:\n{e}"
             ),
         }
