@@ -12,7 +12,7 @@ pub mod retention;
 mod schema;
 mod write;
 
-pub use query::{SeriesFilter, SeriesLatest, StoredLog};
+pub use query::{LastRun, SeriesFilter, SeriesLatest, StoredLog};
 pub use write::{HostRound, HostState, ProbeRun, RunStatus, Stored};
 
 use rusqlite::Connection;

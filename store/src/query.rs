@@ -192,3 +192,45 @@ impl Store {
             .map_err(sql("read log row"))
     }
 }
+
+/// The last run of one probe on one host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LastRun {
+    pub host: String,
+    pub probe: String,
+    pub started: i64,
+    pub duration_ms: i64,
+    pub status: String,
+    pub error: Option<String>,
+    pub warnings: Option<String>,
+    pub samples: i64,
+}
+
+impl Store {
+    /// The last run of every probe on every host: the poller's own health.
+    pub fn last_runs(&self) -> Result<Vec<LastRun>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT host, probe, started, duration_ms, status, error, warnings, samples FROM probe_runs
+                 WHERE id IN (SELECT max(id) FROM probe_runs GROUP BY host, probe) ORDER BY host, probe",
+            )
+            .map_err(sql("prepare last runs"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(LastRun {
+                    host: r.get(0)?,
+                    probe: r.get(1)?,
+                    started: r.get(2)?,
+                    duration_ms: r.get(3)?,
+                    status: r.get(4)?,
+                    error: r.get(5)?,
+                    warnings: r.get(6)?,
+                    samples: r.get(7)?,
+                })
+            })
+            .map_err(sql("list last runs"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read last run"))
+    }
+}

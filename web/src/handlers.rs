@@ -108,6 +108,38 @@ pub async fn overview(
     Ok(Html(state.render("overview.html", context)?))
 }
 
+pub async fn probes(State(state): State<AppState>) -> Result<Html<String>, WebError> {
+    let runs = state.query(|s| s.last_runs()).await?;
+    let now = now_ms();
+    let rows: Vec<_> = runs
+        .iter()
+        .map(|r| {
+            minijinja::context! {
+                host => r.host,
+                probe => r.probe,
+                status => r.status,
+                ago => crate::view::ago(Some(r.started), now),
+                took => format!("{} ms", r.duration_ms),
+                samples => r.samples,
+                note => r.error.clone().or(r.warnings.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    let hosts = runs
+        .iter()
+        .map(|r| r.host.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let context = minijinja::context! {
+        title => "Probe health",
+        hosts => hosts,
+        failing => runs.iter().filter(|r| r.status == "error").count(),
+        absent => runs.iter().filter(|r| r.status == "absent").count(),
+        runs => rows,
+    };
+    Ok(Html(state.render("probes.html", context)?))
+}
+
 pub async fn api_hosts(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
     Ok(Json(state.query(|s| s.overview()).await?))
 }

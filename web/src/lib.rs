@@ -66,13 +66,14 @@ impl AppState {
     }
 }
 
-const TEMPLATES: [(&str, &str); 3] = [
+const TEMPLATES: [(&str, &str); 4] = [
     ("layout.html", include_str!("../../templates/layout.html")),
     (
         "overview.html",
         include_str!("../../templates/overview.html"),
     ),
     ("host.html", include_str!("../../templates/host.html")),
+    ("probes.html", include_str!("../../templates/probes.html")),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -80,6 +81,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(handlers::overview))
         .route("/health", get(handlers::health))
         .route("/hosts/{host}", get(host_page::page))
+        .route("/probes", get(handlers::probes))
         .route("/api/hosts", get(handlers::api_hosts))
         .route("/api/hosts/{host}", get(api::host))
         .route("/api/series", get(api::series))

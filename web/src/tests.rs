@@ -332,3 +332,36 @@ async fn host_page_has_charts_readings_and_facts() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn probe_health_lists_last_runs_with_errors_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcmon.db");
+    let mut store = Store::open(&path).unwrap();
+    store.write_round(&round("gpu01", 1_000, 1.0, 1.0)).unwrap();
+    let failed = ProbeRun {
+        probe: "ipmi".into(),
+        started_ms: 2_000,
+        duration_ms: 7,
+        status: RunStatus::Error,
+        error: Some("exited with Code(1): <b>Could not open device</b>".into()),
+        output: ProbeOutput::default(),
+        new_logs: dcmon_probes::registry::all_logs_new,
+    };
+    store
+        .write_round(&HostRound::new("gpu01", vec![failed]))
+        .unwrap();
+    let app = app(AppState::new(Store::open(&path).unwrap()));
+    let (status, html) = get(&app, "/probes").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("2 probes on 1 hosts"), "{html}");
+    assert!(
+        html.contains(r#"<span class="crit">1 failing</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("&lt;b&gt;Could not open device&lt;&#x2f;b&gt;"),
+        "errors are text: {html}"
+    );
+    assert!(html.contains(r#"<td class="text crit">error</td>"#));
+}
