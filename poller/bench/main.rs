@@ -125,21 +125,31 @@ fn show(label: &str, f: &Figures, hosts: usize) {
     );
 }
 
-fn poll_rounds(n: usize) {
-    let bed = testbed::Sshd::start();
-    let sshd = bed.pid();
+/// `n` hosts of the test bed as an inventory, with their known_hosts file.
+fn bed_inventory(
+    bed: &testbed::Sshd,
+    n: usize,
+    timeout: &str,
+) -> (Vec<String>, std::path::PathBuf, dcmon_inventory::Inventory) {
     let addrs = testbed::addresses(n);
     let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addrs));
-    let mut inventory = bed.defaults(&known_hosts, "60s");
+    let mut text = bed.defaults(&known_hosts, timeout);
     for a in &addrs {
-        inventory.push_str(&format!("\n[[hosts]]\nname = \"{a}\"\n"));
+        text.push_str(&format!("\n[[hosts]]\nname = \"{a}\"\n"));
     }
     let inventory = dcmon_inventory::parse(
-        &inventory,
+        &text,
         &bed.dir.path().join("inventory.toml"),
         &dcmon_probes::names(),
     )
     .unwrap();
+    (addrs, known_hosts, inventory)
+}
+
+fn poll_rounds(n: usize) {
+    let bed = testbed::Sshd::start();
+    let sshd = bed.pid();
+    let (addrs, known_hosts, inventory) = bed_inventory(&bed, n, "60s");
     let script = dcmon_probes::os::SCRIPT;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     println!(
@@ -419,18 +429,7 @@ fn queries() {
 /// fail, and the poller's memory with all of them open.
 fn hold_sessions(n: usize) {
     let bed = testbed::Sshd::start();
-    let addrs = testbed::addresses(n);
-    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addrs));
-    let mut text = bed.defaults(&known_hosts, "120s");
-    for a in &addrs {
-        text.push_str(&format!("\n[[hosts]]\nname = \"{a}\"\n"));
-    }
-    let inventory = dcmon_inventory::parse(
-        &text,
-        &bed.dir.path().join("inventory.toml"),
-        &dcmon_probes::names(),
-    )
-    .unwrap();
+    let (_, _, inventory) = bed_inventory(&bed, n, "120s");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let connector = std::sync::Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
     let started = Instant::now();

@@ -88,16 +88,7 @@ impl Store {
             )
             .map_err(sql("prepare log listing"))?;
         let rows = stmt
-            .query_map(params![host, source, search], |r| {
-                Ok(StoredLog {
-                    host: r.get(0)?,
-                    source: r.get(1)?,
-                    ts: r.get(2)?,
-                    priority: r.get(3)?,
-                    unit: r.get(4)?,
-                    message: r.get(5)?,
-                })
-            })
+            .query_map(params![host, source, search], stored_log)
             .map_err(sql("list logs"))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(sql("read log row"))
@@ -177,16 +168,7 @@ impl Store {
             )
             .map_err(sql("prepare recent logs"))?;
         let rows = stmt
-            .query_map(params![host, source, phrase, limit, offset], |r| {
-                Ok(StoredLog {
-                    host: r.get(0)?,
-                    source: r.get(1)?,
-                    ts: r.get(2)?,
-                    priority: r.get(3)?,
-                    unit: r.get(4)?,
-                    message: r.get(5)?,
-                })
-            })
+            .query_map(params![host, source, phrase, limit, offset], stored_log)
             .map_err(sql("list recent logs"))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(sql("read log row"))
@@ -233,4 +215,16 @@ impl Store {
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(sql("read last run"))
     }
+}
+
+/// A `logs` row selected as (host, source, ts, priority, unit, message).
+fn stored_log(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLog> {
+    Ok(StoredLog {
+        host: r.get(0)?,
+        source: r.get(1)?,
+        ts: r.get(2)?,
+        priority: r.get(3)?,
+        unit: r.get(4)?,
+        message: r.get(5)?,
+    })
 }
