@@ -228,3 +228,18 @@ fn stored_log(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredLog> {
         message: r.get(5)?,
     })
 }
+
+impl Store {
+    /// The log sources a host has lines from (`journal`, `dmesg`, `sel`, a path, ...).
+    pub fn log_sources(&self, host: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT source FROM logs WHERE host = ?1 ORDER BY source")
+            .map_err(sql("prepare log sources"))?;
+        let rows = stmt
+            .query_map([host], |r| r.get(0))
+            .map_err(sql("list log sources"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read log source"))
+    }
+}

@@ -7,6 +7,7 @@ mod chart;
 mod error;
 mod handlers;
 mod host_page;
+mod logs_page;
 mod metrics;
 mod params;
 mod view;
@@ -66,7 +67,7 @@ impl AppState {
     }
 }
 
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 5] = [
     ("layout.html", include_str!("../../templates/layout.html")),
     (
         "overview.html",
@@ -74,6 +75,7 @@ const TEMPLATES: [(&str, &str); 4] = [
     ),
     ("host.html", include_str!("../../templates/host.html")),
     ("probes.html", include_str!("../../templates/probes.html")),
+    ("logs.html", include_str!("../../templates/logs.html")),
 ];
 
 pub fn app(state: AppState) -> Router {
@@ -81,6 +83,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(handlers::overview))
         .route("/health", get(handlers::health))
         .route("/hosts/{host}", get(host_page::page))
+        .route("/hosts/{host}/logs", get(logs_page::page))
         .route("/probes", get(handlers::probes))
         .route("/api/hosts", get(handlers::api_hosts))
         .route("/api/hosts/{host}", get(api::host))

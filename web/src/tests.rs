@@ -328,7 +328,7 @@ async fn host_page_has_charts_readings_and_facts() {
     let (status, html) = get(&app, "/hosts/%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        html.contains("<h2>&lt;script&gt;alert(1)&lt;&#x2f;script&gt;</h2>"),
+        html.contains("<h2>&lt;script&gt;alert(1)&lt;&#x2f;script&gt; <a"),
         "{html}"
     );
 }
@@ -364,4 +364,40 @@ async fn probe_health_lists_last_runs_with_errors_as_text() {
         "errors are text: {html}"
     );
     assert!(html.contains(r#"<td class="text crit">error</td>"#));
+}
+
+#[tokio::test]
+async fn logs_page_shows_lines_as_text_newest_first_with_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcmon.db");
+    let mut store = Store::open(&path).unwrap();
+    let mut r = round("gpu01", 5_000, 1.0, 1.0);
+    r.runs[0].output.logs.push(dcmon_probes::LogEntry {
+        source: "/var/log/app.log".into(),
+        ts_ms: Some(6_000),
+        priority: 4,
+        unit: None,
+        message: "<img src=x onerror=alert(1)> user input echoed".into(),
+        cursor: None,
+    });
+    store.write_round(&r).unwrap();
+    let app = app(AppState::new(Store::open(&path).unwrap()));
+    let (status, html) = get(&app, "/hosts/gpu01/logs").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt; user input echoed"),
+        "{html}"
+    );
+    assert!(!html.contains("<img src=x"));
+    let newest = html.find("user input echoed").unwrap();
+    let older = html.find("fallen off the bus").unwrap();
+    assert!(newest < older, "newest first");
+    // minijinja escapes `/` in attributes; browsers read it back as `/`.
+    assert!(html.contains(r#"<option value="&#x2f;var&#x2f;log&#x2f;app.log">"#), "{html}");
+    let (_, found) = get(&app, "/hosts/gpu01/logs?q=fallen%20off&source=journal").await;
+    assert!(found.contains("fallen off the bus") && !found.contains("user input echoed"));
+    let (status, _) = get(&app, "/hosts/gpu01/logs?page=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = get(&app, "/hosts/nowhere/logs").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
