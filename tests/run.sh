@@ -10,6 +10,7 @@ command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
 command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
 command -v ipmi_sim >/dev/null 2>&1 || missing+=(openipmi)
 command -v sudo >/dev/null 2>&1 || missing+=(sudo) # become = true is tested against it
+[ -x /usr/bin/prometheus ] || missing+=(prometheus) # scrapes /metrics in a test
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tests/run.sh: missing ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2
@@ -17,9 +18,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "tests/run.sh: installing ${missing[*]}"
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-  # The tests run their own sshd; the system one is not needed (no-op where not started).
-  systemctl disable --now ssh >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # The tests run their own sshd and Prometheus; the system ones are not needed
+  # (no-op where services do not start).
+  systemctl disable --now ssh prometheus >/dev/null 2>&1 || true
 fi
 
 cargo test --workspace --locked

@@ -393,7 +393,10 @@ async fn logs_page_shows_lines_as_text_newest_first_with_search() {
     let older = html.find("fallen off the bus").unwrap();
     assert!(newest < older, "newest first");
     // minijinja escapes `/` in attributes; browsers read it back as `/`.
-    assert!(html.contains(r#"<option value="&#x2f;var&#x2f;log&#x2f;app.log">"#), "{html}");
+    assert!(
+        html.contains(r#"<option value="&#x2f;var&#x2f;log&#x2f;app.log">"#),
+        "{html}"
+    );
     let (_, found) = get(&app, "/hosts/gpu01/logs?q=fallen%20off&source=journal").await;
     assert!(found.contains("fallen off the bus") && !found.contains("user input echoed"));
     let (status, _) = get(&app, "/hosts/gpu01/logs?page=0").await;
