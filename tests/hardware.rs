@@ -95,6 +95,16 @@ fn value(conn: &Connection, host: &str, name: &str, label: (&str, &str)) -> Opti
     .ok()
 }
 
+/// How many SEL lines are stored for a host.
+fn count_sel_lines(conn: &Connection, host: &str) -> i64 {
+    conn.query_row(
+        "SELECT count(*) FROM logs WHERE host = ?1 AND source = 'sel'",
+        [host],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 /// The latest value of a series without labels.
 fn unlabelled(conn: &Connection, host: &str, name: &str) -> Option<f64> {
     conn.query_row(
@@ -172,13 +182,7 @@ fn each_host_reports_its_own_hardware() {
         value(&conn, gpu, "nvme_percentage_used", ("serial", "XXX00YYY")),
         Some(2.0)
     );
-    let sel_lines: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM logs WHERE host = ?1 AND source = 'sel'",
-            [gpu],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let sel_lines = count_sel_lines(&conn, gpu);
     assert_eq!(sel_lines, 23);
     let gpu_result = first.iter().find(|r| r["host"] == gpu).unwrap();
     assert_eq!(gpu_result["logs"], 23);
@@ -262,13 +266,7 @@ fn each_host_reports_its_own_hardware() {
         value(&conn, bmc, "ipmi_fan_speed_rpm", ("sensor", "FAN1")),
         Some(5000.0)
     );
-    let sel_lines: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM logs WHERE host = ?1 AND source = 'sel'",
-            [gpu],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let sel_lines = count_sel_lines(&conn, gpu);
     assert_eq!(sel_lines, 23, "no SEL line stored twice");
     assert_eq!(second.iter().find(|r| r["host"] == gpu).unwrap()["logs"], 0);
 }

@@ -5,7 +5,7 @@ use crate::error::TransportError;
 use crate::exec::{ExecOutput, Exit};
 use crate::ingest::Writer;
 use crate::local;
-use crate::ssh::{Connector, DEFAULT_HANDSHAKE_LIMIT};
+use crate::ssh::{Connector, DEFAULT_HANDSHAKE_LIMIT, SshSession};
 use dcmon_inventory::{Host, Transport};
 use dcmon_probes::{Probe, ProbeInputs, ProbeOutput};
 use dcmon_store::{HostRound, ProbeRun, RunStatus, Stored};
@@ -127,25 +127,19 @@ async fn poll_host(
         }
         Ok(session) => {
             let no_cursors = BTreeMap::new();
-            let inputs = ProbeInputs {
-                cursors: options.cursors.get(&host.name).unwrap_or(&no_cursors),
-                log_files: &host.log_files,
-                custom_scripts: &host.custom_scripts,
-            };
+            let cursors = options.cursors.get(&host.name).unwrap_or(&no_cursors);
             for probe in &probes {
-                let (at, clock) = (now_ms(), Instant::now());
-                let script = format!("{}{}", (probe.inputs)(&inputs), probe.script);
-                let result = match &session {
-                    Some(ssh) => {
-                        ssh.run_script(&script, host.become_, host.timeout, options.output_cap)
-                            .await
-                    }
-                    None => {
-                        local::run_script(&script, host.become_, host.timeout, options.output_cap)
-                            .await
-                    }
-                };
-                runs.push(finish_run(probe, host.become_, at, clock.elapsed(), result));
+                runs.push(
+                    run_probe(
+                        session.as_ref(),
+                        &host,
+                        probe,
+                        cursors,
+                        host.timeout,
+                        options.output_cap,
+                    )
+                    .await,
+                );
             }
             if let Some(ssh) = session {
                 ssh.close().await;
@@ -195,6 +189,33 @@ fn absent_probes(runs: &[ProbeRun]) -> Vec<String> {
                 .map(|why| format!("{}: {why}", r.probe))
         })
         .collect()
+}
+
+/// Runs one probe on a host, over its SSH session or locally: its inputs as a shell
+/// prelude, the script on stdin, the deadline and output cap, the output parsed.
+pub(crate) async fn run_probe(
+    session: Option<&SshSession>,
+    host: &Host,
+    probe: &Probe,
+    cursors: &BTreeMap<String, String>,
+    timeout: Duration,
+    output_cap: usize,
+) -> ProbeRun {
+    let inputs = ProbeInputs {
+        cursors,
+        log_files: &host.log_files,
+        custom_scripts: &host.custom_scripts,
+    };
+    let script = format!("{}{}", (probe.inputs)(&inputs), probe.script);
+    let (at, clock) = (now_ms(), Instant::now());
+    let result = match session {
+        Some(ssh) => {
+            ssh.run_script(&script, host.become_, timeout, output_cap)
+                .await
+        }
+        None => local::run_script(&script, host.become_, timeout, output_cap).await,
+    };
+    finish_run(probe, host.become_, at, clock.elapsed(), result)
 }
 
 pub(crate) fn failed_run(

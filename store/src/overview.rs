@@ -42,7 +42,17 @@ const NAMES: &[&str] = &[
 ];
 
 impl Store {
+    /// Every host's row.
     pub fn overview(&self) -> Result<Vec<HostSummary>, StoreError> {
+        self.overview_of(None)
+    }
+
+    /// One host's row, reading only that host's data.
+    pub fn host_summary(&self, host: &str) -> Result<Option<HostSummary>, StoreError> {
+        Ok(self.overview_of(Some(host))?.pop())
+    }
+
+    fn overview_of(&self, host: Option<&str>) -> Result<Vec<HostSummary>, StoreError> {
         let mut rows: BTreeMap<String, HostSummary> = BTreeMap::new();
         let placeholders = NAMES
             .iter()
@@ -54,11 +64,11 @@ impl Store {
             .prepare_cached(&format!(
                 "SELECT s.host, s.name, x.value FROM series s
                  JOIN samples x ON x.series_id = s.id AND x.ts = (SELECT max(ts) FROM samples WHERE series_id = s.id)
-                 WHERE s.name IN ({placeholders})"
+                 WHERE s.name IN ({placeholders}) AND (?1 IS NULL OR s.host = ?1)"
             ))
             .map_err(sql("prepare overview"))?;
         let values = latest
-            .query_map([], |r| {
+            .query_map([host], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -98,24 +108,28 @@ impl Store {
                 h.memory_percent = Some(100.0 * used / total);
             }
         }
-        self.cpu_percents(&mut rows)?;
-        self.host_states(&mut rows)?;
+        self.cpu_percents(host, &mut rows)?;
+        self.host_states(host, &mut rows)?;
         Ok(rows.into_values().collect())
     }
 
     /// CPU busy % from the last two samples of each mode of `node_cpu_all_seconds_total`.
-    fn cpu_percents(&self, rows: &mut BTreeMap<String, HostSummary>) -> Result<(), StoreError> {
+    fn cpu_percents(
+        &self,
+        host: Option<&str>,
+        rows: &mut BTreeMap<String, HostSummary>,
+    ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT s.host, s.labels,
                    (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1),
                    (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1 OFFSET 1)
-                 FROM series s WHERE s.name = 'node_cpu_all_seconds_total'",
+                 FROM series s WHERE s.name = 'node_cpu_all_seconds_total' AND (?1 IS NULL OR s.host = ?1)",
             )
             .map_err(sql("prepare cpu"))?;
         let deltas = stmt
-            .query_map([], |r| {
+            .query_map([host], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
@@ -147,13 +161,17 @@ impl Store {
         Ok(())
     }
 
-    fn host_states(&self, rows: &mut BTreeMap<String, HostSummary>) -> Result<(), StoreError> {
+    fn host_states(
+        &self,
+        host: Option<&str>,
+        rows: &mut BTreeMap<String, HostSummary>,
+    ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT host, online, last_seen, last_error FROM hosts")
+            .prepare_cached("SELECT host, online, last_seen, last_error FROM hosts WHERE ?1 IS NULL OR host = ?1")
             .map_err(sql("prepare host states"))?;
         let states = stmt
-            .query_map([], |r| {
+            .query_map([host], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, bool>(1)?,
@@ -175,11 +193,13 @@ impl Store {
         let mut seen = self
             .conn
             .prepare_cached(
-                "SELECT host, max(started) FROM probe_runs WHERE status = 'ok' GROUP BY host",
+                "SELECT host, max(started) FROM probe_runs WHERE status = 'ok' AND (?1 IS NULL OR host = ?1) GROUP BY host",
             )
             .map_err(sql("prepare last seen"))?;
         let last = seen
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .query_map([host], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            })
             .map_err(sql("read last seen"))?;
         for row in last {
             let (host, ts) = row.map_err(sql("read last seen row"))?;

@@ -47,11 +47,8 @@ pub async fn host(
 ) -> Result<impl IntoResponse, WebError> {
     known_host(&state, &host).await?;
     let name = host.clone();
-    let summary = state
-        .query(|s| s.overview())
-        .await?
-        .into_iter()
-        .find(|h| h.host == host);
+    let one = host.clone();
+    let summary = state.query(move |s| s.host_summary(&one)).await?;
     let facts: HashMap<String, String> = state
         .query(move |s| s.facts(&name))
         .await?

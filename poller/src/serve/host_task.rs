@@ -6,11 +6,10 @@ use super::live::Live;
 use super::plan::{Planned, Trigger};
 use super::{Report, ServeOptions};
 use crate::ingest::Writer;
-use crate::local;
-use crate::round::{failed_run, finish_run, now_ms};
+use crate::round::{failed_run, now_ms, run_probe};
 use crate::ssh::{Connector, SshSession};
 use dcmon_inventory::{Host, Transport};
-use dcmon_probes::{LogEntry, ProbeInputs};
+use dcmon_probes::LogEntry;
 use dcmon_store::{HostRound, HostState, ProbeRun, RunStatus};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -154,13 +153,22 @@ impl HostTask {
             last_error: (!reached).then(|| self.backoff.last_error.clone()),
         });
         round.events = events;
-        let report = Report::of(&round);
+        // The --json report is built only when someone asked for it.
+        let report = self.options.report_json.then(|| Report::of(&round));
         match self.writer.write(round).await {
             Ok(stored) => {
                 self.cursors.extend(stored.cursors.clone());
-                self.options.report(report.stored(&stored));
+                if let Some(r) = report {
+                    self.options.report(r.stored(&stored));
+                }
             }
-            Err(e) => self.options.report(report.failed(e)),
+            Err(e) => match report {
+                Some(r) => self.options.report(r.failed(e)),
+                None => crate::log!(
+                    "dcmon serve: storing a round of {} failed: {e}",
+                    self.host.name
+                ),
+            },
         }
     }
 
@@ -206,48 +214,20 @@ impl HostTask {
 
     async fn run_one(&mut self, i: usize) -> ProbeRun {
         let planned = &self.plan[i];
-        let inputs = ProbeInputs {
-            cursors: &self.cursors,
-            log_files: &self.host.log_files,
-            custom_scripts: &self.host.custom_scripts,
-        };
-        let script = format!(
-            "{}{}",
-            (planned.probe.inputs)(&inputs),
-            planned.probe.script
-        );
-        let (at, clock) = (now_ms(), Instant::now());
-        let result = match &self.session {
-            Some(ssh) => {
-                ssh.run_script(
-                    &script,
-                    self.host.become_,
-                    planned.timeout,
-                    self.options.output_cap,
-                )
-                .await
-            }
-            None => {
-                local::run_script(
-                    &script,
-                    self.host.become_,
-                    planned.timeout,
-                    self.options.output_cap,
-                )
-                .await
-            }
-        };
+        let run = run_probe(
+            self.session.as_ref(),
+            &self.host,
+            planned.probe,
+            &self.cursors,
+            planned.timeout,
+            self.options.output_cap,
+        )
+        .await;
         // A session that broke under this run is reopened next time.
         if self.session.as_ref().is_some_and(SshSession::is_closed) {
             self.session = None;
         }
-        finish_run(
-            planned.probe,
-            self.host.become_,
-            at,
-            clock.elapsed(),
-            result,
-        )
+        run
     }
 
     /// Updates online/offline; returns the events to log.

@@ -55,9 +55,7 @@ pub struct ServeOptions {
 
 impl ServeOptions {
     fn report(&self, report: Report) {
-        if self.report_json
-            && let Ok(line) = serde_json::to_string(&report)
-        {
+        if let Ok(line) = serde_json::to_string(&report) {
             // A closed stdout (`dcmon serve --json | head`) must not stop the service.
             use std::io::Write as _;
             let _ = writeln!(std::io::stdout().lock(), "{line}");
