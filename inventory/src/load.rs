@@ -122,6 +122,9 @@ pub fn parse(text: &str, file: &Path, known_probes: &[&str]) -> Result<Inventory
     }
 }
 
+#[path = "load_web.rs"]
+mod web;
+
 struct Checker<'a> {
     text: &'a str,
     doc: Option<toml_edit::Document<&'a str>>,
@@ -171,6 +174,7 @@ impl<'a> Checker<'a> {
         let raw = self.deserialize()?;
         self.check_level_keys(&raw);
         self.check_schedules(&raw);
+        self.check_web(&raw.web);
         self.check_entry(&raw.defaults, &path!["defaults"]);
         for (name, group) in &raw.groups {
             self.check_entry(group, &path!["groups", name.as_str()]);
@@ -200,10 +204,17 @@ impl<'a> Checker<'a> {
             let hint = if key_path.len() == 1 {
                 suggestion(
                     &key,
-                    &["defaults", "groups", "hosts", "probes", "retention"],
+                    &["defaults", "groups", "hosts", "probes", "retention", "web"],
                 )
             } else {
-                suggestion(&key, ENTRY_KEYS)
+                let known = match key_path.as_slice() {
+                    [Seg::Key(w), Seg::Key(t), _] if w == "web" && t == "thresholds" => {
+                        web::THRESHOLD_KEYS
+                    }
+                    [Seg::Key(w), _] if w == "web" => web::WEB_KEYS,
+                    _ => ENTRY_KEYS,
+                };
+                suggestion(&key, known)
             };
             self.problem(
                 &key_path,
@@ -560,6 +571,7 @@ impl<'a> Checker<'a> {
                 samples: duration(&raw.retention.samples).unwrap_or(defaults.samples),
                 logs: duration(&raw.retention.logs).unwrap_or(defaults.logs),
             },
+            web: self.resolve_web(&raw.web),
         })
     }
 }
@@ -713,6 +725,13 @@ fn describe(table: &[Seg]) -> String {
             format!("[probes.{name}] (keys: interval, schedule, timeout)")
         }
         [Seg::Key(r), ..] if r == "retention" => "[retention] (keys: samples, logs)".to_string(),
+        [Seg::Key(w), Seg::Key(t), ..] if w == "web" && t == "thresholds" => {
+            format!(
+                "[web.thresholds] (keys: {})",
+                web::THRESHOLD_KEYS.join(", ")
+            )
+        }
+        [Seg::Key(w), ..] if w == "web" => format!("[web] (keys: {})", web::WEB_KEYS.join(", ")),
         _ => "this table".to_string(),
     }
 }

@@ -148,3 +148,43 @@ fn schedules_and_retention() {
         "{got:?}"
     );
 }
+
+#[test]
+fn web_settings_resolve_and_their_mistakes_are_located() {
+    let text = "[[hosts]]\nname = \"a\"\n[web]\nview = \"login\"\nadmin_token_file = \"admin.token\"\ntls_cert = \"/etc/dcmon/cert.pem\"\ntls_key = \"key.pem\"\n[web.thresholds]\ncpu = [50, 70]\n";
+    let inv = parse(text, Path::new("/etc/dcmon/inv.toml"), PROBES).unwrap();
+    assert_eq!(inv.web.view, crate::model::ViewAccess::Login);
+    assert_eq!(
+        inv.web.admin_token_file.as_deref(),
+        Some(Path::new("/etc/dcmon/admin.token"))
+    );
+    assert_eq!(
+        inv.web.tls,
+        Some((
+            PathBuf::from("/etc/dcmon/cert.pem"),
+            PathBuf::from("/etc/dcmon/key.pem")
+        ))
+    );
+    assert_eq!(inv.web.thresholds.cpu, (50.0, 70.0));
+    assert_eq!(inv.web.thresholds.memory, (70.0, 90.0));
+    let bad = "[[hosts]]\nname = \"a\"\n[web]\nview = \"closed\"\nlisten = \"localhost\"\ntls_key = \"k.pem\"\nadmin_tokn_file = \"t\"\n[web.thresholds]\ncpu = [90, 60]\nmemroy = [1, 2]\n";
+    let got = problems(bad);
+    assert_eq!(
+        got,
+        [
+            "inv.toml:4:8: view `closed` is not `open` or `login`",
+            "inv.toml:5:10: listen `localhost` is not an address and port like \"127.0.0.1:8000\" (or \"off\")",
+            "inv.toml:6:1: tls_key is set without tls_cert: HTTPS needs both",
+            "inv.toml:7:1: unknown key `admin_tokn_file` in [web] (keys: listen, view, admin_token_file, viewer_token_file, tls_cert, tls_key, thresholds), did you mean `admin_token_file`?",
+            "inv.toml:9:7: thresholds cpu = [90, 60]: write [warning, critical] with warning ≤ critical",
+            "inv.toml:10:1: unknown key `memroy` in [web.thresholds] (keys: cpu, memory, gpu_temp, bmc_temp, nvme_wear), did you mean `memory`?",
+        ]
+    );
+    let login_without_token = "[[hosts]]\nname = \"a\"\n[web]\nview = \"login\"\n";
+    assert_eq!(
+        problems(login_without_token),
+        [
+            "inv.toml:4:8: view = \"login\" needs a token to log in with: set admin_token_file or viewer_token_file"
+        ]
+    );
+}

@@ -82,6 +82,65 @@ pub struct Inventory {
     /// `[probes.NAME]` settings by probe name.
     pub probe_schedules: std::collections::BTreeMap<String, ProbeSchedule>,
     pub retention: Retention,
+    pub web: Web,
+}
+
+/// Who may look at the dashboard.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewAccess {
+    /// Anyone who reaches the port.
+    #[default]
+    Open,
+    /// Only with the viewer or the admin token.
+    Login,
+}
+
+/// `[web]`: the dashboard's settings, paths resolved against the inventory's folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Web {
+    pub listen: Option<String>,
+    pub view: ViewAccess,
+    pub admin_token_file: Option<PathBuf>,
+    pub viewer_token_file: Option<PathBuf>,
+    /// (certificate chain, private key), both PEM.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub thresholds: Thresholds,
+}
+
+/// (warning, critical) levels of the overview's columns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    pub cpu: (f64, f64),
+    pub memory: (f64, f64),
+    pub gpu_temp: (f64, f64),
+    pub bmc_temp: (f64, f64),
+    pub nvme_wear: (f64, f64),
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            cpu: (60.0, 80.0),
+            memory: (70.0, 90.0),
+            gpu_temp: (80.0, 90.0),
+            bmc_temp: (75.0, 85.0),
+            nvme_wear: (80.0, 95.0),
+        }
+    }
+}
+
+impl Default for Web {
+    fn default() -> Self {
+        Web {
+            listen: None,
+            view: ViewAccess::Open,
+            admin_token_file: None,
+            viewer_token_file: None,
+            tls: None,
+            thresholds: Thresholds::default(),
+        }
+    }
 }
 
 impl Inventory {
@@ -112,6 +171,7 @@ impl Inventory {
             groups: Vec::new(),
             probe_schedules: Default::default(),
             retention: Retention::default(),
+            web: Web::default(),
         }
     }
 

@@ -26,6 +26,36 @@ pub struct RawInventory {
     /// How long stored data is kept.
     #[serde(default)]
     pub retention: RawRetention,
+    /// The dashboard: who may look, who may act, TLS, colouring thresholds.
+    #[serde(default)]
+    pub web: RawWeb,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawWeb {
+    /// Address and port the dashboard listens on (`dcmon serve --listen` wins).
+    pub listen: Option<String>,
+    /// `open` (default): anyone who reaches the port may look; `login`: a token is asked for.
+    pub view: Option<String>,
+    /// File holding the admin token: admins may change state and run commands.
+    pub admin_token_file: Option<String>,
+    /// File holding a token that may only look (with `view = "login"`).
+    pub viewer_token_file: Option<String>,
+    /// PEM certificate chain and key: the dashboard is served over HTTPS.
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    /// `[warning, critical]` per overview column.
+    #[serde(default)]
+    pub thresholds: RawThresholds,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawThresholds {
+    pub cpu: Option<[f64; 2]>,
+    pub memory: Option<[f64; 2]>,
+    pub gpu_temp: Option<[f64; 2]>,
+    pub bmc_temp: Option<[f64; 2]>,
+    pub nvme_wear: Option<[f64; 2]>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -93,6 +93,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub accept_new_host_keys: bool,
     /// Address of the dashboard and API (port 0: any free port); `off` for none.
-    #[arg(long, default_value = "127.0.0.1:8000")]
-    pub listen: String,
+    /// Default: `[web] listen` of the inventory, else 127.0.0.1:8000.
+    #[arg(long)]
+    pub listen: Option<String>,
 }

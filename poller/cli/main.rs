@@ -8,6 +8,7 @@ mod poll_cmd;
 mod series_cmd;
 mod serve_cmd;
 mod table;
+mod web_cmd;
 
 use args::{Cli, Command, InventoryCommand};
 use clap::Parser;

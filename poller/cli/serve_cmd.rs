@@ -4,6 +4,7 @@
 use crate::args::ServeArgs;
 use crate::inventory_cmd;
 use crate::poll_cmd::local_hostname;
+use crate::web_cmd;
 use anyhow::{Context, Result};
 use dcmon_poller::RoundOptions;
 use dcmon_poller::serve::{ServeOptions, Source, live::Live, serve as run_service};
@@ -13,16 +14,21 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
-    let source = match &args.inventory {
+    let (source, web) = match &args.inventory {
         Some(file) => {
             // Refuse a broken inventory at start with every problem listed.
-            if inventory_cmd::load(file)?.is_none() {
+            let Some(inventory) = inventory_cmd::load(file)? else {
                 return Ok(ExitCode::from(2));
-            }
-            Source::File(file.clone())
+            };
+            (Source::File(file.clone()), inventory.web)
         }
-        None => Source::Local(local_hostname()),
+        None => (Source::Local(local_hostname()), Default::default()),
     };
+    let listen = args
+        .listen
+        .clone()
+        .or(web.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8000".to_string());
     let store = dcmon_store::Store::open(&args.db)?;
     let defaults = RoundOptions::default();
     let options = ServeOptions {
@@ -46,30 +52,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             }
             let _ = stop.send(true);
         });
-        if args.listen != "off" {
-            let listener = tokio::net::TcpListener::bind(&args.listen)
-                .await
-                .with_context(|| format!("cannot listen on {}", args.listen))?;
-            let address = listener
-                .local_addr()
-                .context("reading the listening address")?;
-            let web = dcmon_web::app(dcmon_web::AppState::new(dcmon_store::Store::open(
-                &args.db,
-            )?));
-            let mut stop_web = stopped.clone();
-            tokio::spawn(async move {
-                let shutdown = async move {
-                    let _ = stop_web.wait_for(|stop| *stop).await;
-                };
-                if let Err(e) = axum::serve(listener, web)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-                {
-                    dcmon_poller::log!("dcmon serve: dashboard stopped: {e}");
-                }
-            });
-            // Scripts and tests read the address from here (port 0 picks any free one).
-            dcmon_poller::log!("dcmon serve: dashboard on http://{address}/");
+        if listen != "off" {
+            web_cmd::start(&listen, &web, &args.db, stopped.clone()).await?;
         }
         dcmon_poller::log!("dcmon serve: polling into {}", args.db.display());
         run_service(source, store, options, Arc::new(Live::default()), stopped).await?;

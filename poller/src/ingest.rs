@@ -4,7 +4,7 @@
 //! in small chunks only while no round is waiting.
 
 use dcmon_store::retention::{Cutoffs, Progress};
-use dcmon_store::{HostRound, Store, Stored};
+use dcmon_store::{HostRound, Listed, Store, Stored};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{mpsc, oneshot};
 
@@ -14,6 +14,7 @@ const MAX_BATCH: usize = 256;
 enum Job {
     Round(HostRound, oneshot::Sender<Result<Stored, String>>),
     Sweep(Cutoffs),
+    Directory(Vec<Listed>),
 }
 
 /// A handle to the writer thread; clone it into every host task.
@@ -51,6 +52,13 @@ impl Writer {
                         match job {
                             Job::Round(round, reply) => rounds.push((round, reply)),
                             Job::Sweep(cutoffs) => sweep = Some((cutoffs, Progress::default())),
+                            Job::Directory(hosts) => {
+                                if let Err(e) = store.set_directory(&hosts) {
+                                    crate::log!(
+                                        "dcmon: cannot store the inventory's host list: {e}"
+                                    );
+                                }
+                            }
                         }
                         if rounds.len() < MAX_BATCH {
                             next = queue.try_recv().ok();
@@ -74,6 +82,11 @@ impl Writer {
         answer
             .await
             .map_err(|_| "the store thread has stopped".to_string())?
+    }
+
+    /// Replaces the stored host list (groups, labels) with the inventory's.
+    pub fn directory(&self, hosts: Vec<Listed>) {
+        let _ = self.jobs.send(Job::Directory(hosts));
     }
 
     /// Starts a retention sweep (it replaces one still under way).

@@ -4,6 +4,7 @@
 //! transaction, so a round is either stored whole or not at all. Reads serve the CLI
 //! (and later the dashboard).
 
+mod directory;
 pub mod overview;
 mod query;
 pub mod range;
@@ -12,6 +13,7 @@ pub mod retention;
 mod schema;
 mod write;
 
+pub use directory::Listed;
 pub use query::{LastRun, SeriesFilter, SeriesLatest, StoredLog};
 pub use write::{HostRound, HostState, ProbeRun, RunStatus, Stored};
 

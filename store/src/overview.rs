@@ -26,6 +26,9 @@ pub struct HostSummary {
     pub nvme_wear_max: Option<f64>,
     pub upgrades: Option<f64>,
     pub reboot_required: bool,
+    /// From the inventory (empty for a host no longer in it).
+    pub groups: Vec<String>,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Series the overview reads, latest value each.
@@ -110,6 +113,20 @@ impl Store {
         }
         self.cpu_percents(host, &mut rows)?;
         self.host_states(host, &mut rows)?;
+        // Hosts in the inventory show up before their first round does.
+        for listed in self.directory(host)? {
+            let h = rows
+                .entry(listed.host.clone())
+                .or_insert_with(|| HostSummary {
+                    host: listed.host,
+                    ..Default::default()
+                });
+            h.groups = listed.groups;
+            h.labels = listed.labels;
+            if h.status.is_empty() {
+                h.status = "unknown".to_string();
+            }
+        }
         Ok(rows.into_values().collect())
     }
 

@@ -73,6 +73,7 @@ const STEPS: &[M<'static>] = &[
     ",
     ),
     M::up(HOSTS),
+    M::up(DIRECTORY),
 ];
 
 /// Migration 2: the always-on poller's view of each host.
@@ -86,6 +87,16 @@ const HOSTS: &str = "
     ) WITHOUT ROWID;
     CREATE INDEX logs_by_time ON logs (ts);
     CREATE INDEX probe_runs_by_time ON probe_runs (started);
+";
+
+/// Migration 3: the inventory's groups and labels of each host, so the dashboard can
+/// filter by them (and list hosts not polled yet) while reading only the store.
+const DIRECTORY: &str = "
+    CREATE TABLE directory (
+        host   TEXT PRIMARY KEY,
+        groups TEXT NOT NULL, -- JSON array of group names
+        labels TEXT NOT NULL  -- JSON object label -> value
+    ) WITHOUT ROWID;
 ";
 
 pub(crate) static MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);

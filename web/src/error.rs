@@ -11,6 +11,11 @@ pub enum WebError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// No login, or not the right one.
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -26,10 +31,10 @@ impl IntoResponse for WebError {
         let (status, message) = match &self {
             WebError::NotFound(m) => (StatusCode::NOT_FOUND, m.clone()),
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            WebError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
+            WebError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             WebError::Internal(m) => {
-                // Never eprintln!: a closed stderr must not take the server down.
-                use std::io::Write as _;
-                let _ = writeln!(std::io::stderr(), "dcmon web: {m}");
+                crate::log_line(&format!("dcmon web: {m}"));
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal error; see the server log".to_string(),

@@ -1,6 +1,6 @@
 //! Route handlers: extract, one store call, a view model, render.
 
-use crate::view::{DEFAULT_THRESHOLDS, host_row};
+use crate::view::host_row;
 use crate::{AppState, WebError, metrics};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -27,6 +27,12 @@ pub struct OverviewQuery {
     status: String,
     #[serde(default)]
     q: String,
+    /// Only hosts in this inventory group.
+    #[serde(default)]
+    group: String,
+    /// Only hosts with this label: `rack=r12`.
+    #[serde(default)]
+    label: String,
 }
 
 /// Sortable columns: (key, heading).
@@ -61,11 +67,30 @@ pub async fn overview(
             known.join(", ")
         )));
     }
+    let label = match query.label.trim() {
+        "" => None,
+        text => Some(
+            text.split_once('=')
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| {
+                    WebError::BadRequest(format!(
+                        "label=`{text}` is not `name=value` (like rack=r12)"
+                    ))
+                })?,
+        ),
+    };
     let hosts = state.query(|s| s.overview()).await?;
     let now = now_ms();
+    // Offered in the group filter: every group some host is in.
+    let groups: std::collections::BTreeSet<&str> = hosts
+        .iter()
+        .flat_map(|h| h.groups.iter().map(String::as_str))
+        .collect();
     let mut rows: Vec<_> = hosts
         .iter()
-        .map(|h| host_row(h, now, &DEFAULT_THRESHOLDS))
+        .filter(|h| query.group.is_empty() || h.groups.contains(&query.group))
+        .filter(|h| label.is_none_or(|(k, v)| h.labels.get(k).is_some_and(|x| x == v)))
+        .map(|h| host_row(h, now, &state.thresholds))
         .filter(|r| query.status.is_empty() || r.status == query.status)
         .filter(|r| r.host.contains(query.q.as_str()))
         .collect();
@@ -104,6 +129,9 @@ pub async fn overview(
         desc => desc,
         status => query.status,
         q => query.q,
+        groups => groups,
+        group => query.group,
+        label => query.label,
     };
     Ok(Html(state.render("overview.html", context)?))
 }
@@ -163,4 +191,15 @@ pub async fn health() -> impl IntoResponse {
 
 pub async fn not_found(uri: Uri) -> WebError {
     WebError::NotFound(format!("no page at {}", uri.path()))
+}
+
+/// Our live-refresh script, served from here so the page's CSP can forbid inline scripts.
+pub async fn live_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../../templates/live.js"),
+    )
 }

@@ -3,32 +3,46 @@
 //! Templates live in the top-level `templates/` folder and are built into the binary.
 
 mod api;
+pub mod auth;
 mod chart;
 mod error;
+mod gate;
 mod handlers;
 mod host_page;
+mod login_page;
 mod logs_page;
 mod metrics;
 mod params;
 mod view;
 
+pub use auth::AccessConfig;
 pub use error::WebError;
+pub use view::Thresholds;
 
 use axum::Router;
-use axum::routing::get;
+use axum::routing::{get, post};
 use dcmon_store::Store;
 use std::sync::{Arc, Mutex};
 
-/// What handlers share: a read connection to the store and the templates.
+/// How the dashboard is set up (from the inventory's `[web]`).
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub thresholds: Thresholds,
+    pub access: AccessConfig,
+}
+
+/// What handlers share: a read connection to the store, the templates, who may do what.
 #[derive(Clone)]
 pub struct AppState {
     store: Arc<Mutex<Store>>,
     templates: Arc<minijinja::Environment<'static>>,
+    access: Arc<auth::Access>,
+    thresholds: Thresholds,
 }
 
 impl AppState {
     /// `store` is a connection of its own (WAL lets it read while the poller writes).
-    pub fn new(store: Store) -> AppState {
+    pub fn new(store: Store, config: Config) -> AppState {
         let mut env = minijinja::Environment::new();
         // .html templates are auto-escaped: host names, labels and log lines stay text.
         for (name, source) in TEMPLATES {
@@ -38,7 +52,14 @@ impl AppState {
         AppState {
             store: Arc::new(Mutex::new(store)),
             templates: Arc::new(env),
+            access: Arc::new(auth::Access::new(config.access)),
+            thresholds: config.thresholds,
         }
+    }
+
+    /// Checks what can be checked before serving (token files).
+    pub fn check(&self) -> Result<(), String> {
+        self.access.check_files()
     }
 
     /// Runs a store query off the async runtime (SQLite blocks).
@@ -67,7 +88,7 @@ impl AppState {
     }
 }
 
-const TEMPLATES: [(&str, &str); 5] = [
+const TEMPLATES: [(&str, &str); 6] = [
     ("layout.html", include_str!("../../templates/layout.html")),
     (
         "overview.html",
@@ -76,7 +97,14 @@ const TEMPLATES: [(&str, &str); 5] = [
     ("host.html", include_str!("../../templates/host.html")),
     ("probes.html", include_str!("../../templates/probes.html")),
     ("logs.html", include_str!("../../templates/logs.html")),
+    ("login.html", include_str!("../../templates/login.html")),
 ];
+
+/// Writes one line to the server's log; a closed stderr must not take the server down.
+pub(crate) fn log_line(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
 
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -92,9 +120,18 @@ pub fn app(state: AppState) -> Router {
         .route("/api/timeseries/{metric}/rate", get(api::rate))
         .route("/api/logs/{host}", get(api::logs))
         .route("/metrics", get(handlers::metrics))
+        .route("/login", get(login_page::page).post(login_page::login))
+        .route("/logout", post(login_page::logout))
+        .route("/static/live.js", get(handlers::live_script))
         .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::gate,
+        ))
         .with_state(state)
 }
 
+#[cfg(test)]
+mod access_tests;
 #[cfg(test)]
 mod tests;

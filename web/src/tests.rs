@@ -70,7 +70,13 @@ fn app_with_data() -> (tempfile::TempDir, Router) {
     store
         .write_round(&round("<script>alert(1)</script>", now, 1.0, 1.0))
         .unwrap();
-    (dir, app(AppState::new(Store::open(&path).unwrap())))
+    (
+        dir,
+        app(AppState::new(
+            Store::open(&path).unwrap(),
+            crate::Config::default(),
+        )),
+    )
 }
 
 async fn get(app: &Router, uri: &str) -> (StatusCode, String) {
@@ -351,7 +357,10 @@ async fn probe_health_lists_last_runs_with_errors_as_text() {
     store
         .write_round(&HostRound::new("gpu01", vec![failed]))
         .unwrap();
-    let app = app(AppState::new(Store::open(&path).unwrap()));
+    let app = app(AppState::new(
+        Store::open(&path).unwrap(),
+        crate::Config::default(),
+    ));
     let (status, html) = get(&app, "/probes").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("2 probes on 1 hosts"), "{html}");
@@ -381,7 +390,10 @@ async fn logs_page_shows_lines_as_text_newest_first_with_search() {
         cursor: None,
     });
     store.write_round(&r).unwrap();
-    let app = app(AppState::new(Store::open(&path).unwrap()));
+    let app = app(AppState::new(
+        Store::open(&path).unwrap(),
+        crate::Config::default(),
+    ));
     let (status, html) = get(&app, "/hosts/gpu01/logs").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -403,4 +415,63 @@ async fn logs_page_shows_lines_as_text_newest_first_with_search() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = get(&app, "/hosts/nowhere/logs").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn overview_filters_by_group_and_label_and_lists_hosts_not_polled_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcmon.db");
+    let mut store = Store::open(&path).unwrap();
+    store.write_round(&round("gpu01", 1_000, 1.0, 1.0)).unwrap();
+    let listed = |host: &str, group: &str, rack: &str| dcmon_store::Listed {
+        host: host.into(),
+        groups: vec![group.into()],
+        labels: [
+            ("rack".to_string(), rack.to_string()),
+            ("note".to_string(), "<script>alert(1)</script>".to_string()),
+        ]
+        .into(),
+    };
+    store
+        .set_directory(&[listed("gpu01", "gpu", "r1"), listed("cpu01", "cpu", "r2")])
+        .unwrap();
+    let app = app(AppState::new(
+        Store::open(&path).unwrap(),
+        crate::Config::default(),
+    ));
+    let hosts_in = |html: &str| -> Vec<String> {
+        ["gpu01", "cpu01"]
+            .iter()
+            .filter(|h| html.contains(&format!(r#"<a href="/hosts/{h}">"#)))
+            .map(|h| h.to_string())
+            .collect()
+    };
+    let (status, html) = get(&app, "/").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hosts_in(&html), ["gpu01", "cpu01"]);
+    assert!(
+        html.contains(r#"<option value="cpu">cpu</option>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("note=&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+        "labels are text: {html}"
+    );
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(
+        html.contains(r#"<td class="text status-unknown" title="">unknown"#),
+        "cpu01 is listed before its first round: {html}"
+    );
+    let (_, html) = get(&app, "/?group=gpu").await;
+    assert_eq!(hosts_in(&html), ["gpu01"]);
+    let (_, html) = get(&app, "/?label=rack%3Dr2").await;
+    assert_eq!(hosts_in(&html), ["cpu01"]);
+    let (_, html) = get(&app, "/?group=gpu&label=rack%3Dr2").await;
+    assert!(hosts_in(&html).is_empty());
+    let (status, body) = get(&app, "/?label=rack").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("label=`rack` is not `name=value`"), "{body}");
+    let (status, body) = get(&app, "/api/hosts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains(r#""groups":["cpu"]"#), "{body}");
 }

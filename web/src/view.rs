@@ -4,20 +4,28 @@
 use dcmon_store::overview::HostSummary;
 use serde::Serialize;
 
-/// Warning and critical thresholds (issue 5 defaults: CPU 60/80 %, memory 70/90 %).
+/// Warning and critical levels of the overview's columns.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
     pub cpu: (f64, f64),
     pub memory: (f64, f64),
     pub gpu_temp: (f64, f64),
-    pub ipmi_temp: (f64, f64),
+    pub bmc_temp: (f64, f64),
+    pub nvme_wear: (f64, f64),
 }
 
-pub const DEFAULT_THRESHOLDS: Thresholds = Thresholds {
-    cpu: (60.0, 80.0),
-    memory: (70.0, 90.0),
-    gpu_temp: (80.0, 90.0),
-    ipmi_temp: (75.0, 85.0),
-};
+impl Default for Thresholds {
+    /// Issue 5's defaults: CPU 60/80 %, memory 70/90 %.
+    fn default() -> Self {
+        Thresholds {
+            cpu: (60.0, 80.0),
+            memory: (70.0, 90.0),
+            gpu_temp: (80.0, 90.0),
+            bmc_temp: (75.0, 85.0),
+            nvme_wear: (80.0, 95.0),
+        }
+    }
+}
 
 #[derive(Debug, Serialize)]
 pub struct Cell {
@@ -31,6 +39,7 @@ pub struct Cell {
 #[derive(Debug, Serialize)]
 pub struct HostRow {
     pub host: String,
+    pub labels: std::collections::BTreeMap<String, String>,
     pub status: String,
     pub last_seen: String,
     pub error: String,
@@ -81,6 +90,7 @@ pub fn host_row(h: &HostSummary, now_ms: i64, t: &Thresholds) -> HostRow {
     let stale = h.status == "online" && h.last_seen.is_some_and(|s| now_ms - s > 180_000);
     HostRow {
         host: h.host.clone(),
+        labels: h.labels.clone(),
         status: if stale {
             "stale".to_string()
         } else {
@@ -93,7 +103,7 @@ pub fn host_row(h: &HostSummary, now_ms: i64, t: &Thresholds) -> HostRow {
         load: cell(h.load1, |v| format!("{v:.2}"), None),
         gpus: cell(h.gpus.map(f64::from), |v| format!("{v:.0}"), None),
         gpu_temp: cell(h.gpu_temp_max, |v| format!("{v:.0} °C"), Some(t.gpu_temp)),
-        ipmi_temp: cell(h.ipmi_temp_max, |v| format!("{v:.0} °C"), Some(t.ipmi_temp)),
+        ipmi_temp: cell(h.ipmi_temp_max, |v| format!("{v:.0} °C"), Some(t.bmc_temp)),
         alarms: cell(
             Some(f64::from(h.ipmi_alarms)),
             |v| {
@@ -105,7 +115,7 @@ pub fn host_row(h: &HostSummary, now_ms: i64, t: &Thresholds) -> HostRow {
             },
             Some((1.0, 1.0)),
         ),
-        nvme_wear: cell(h.nvme_wear_max, |v| format!("{v:.0}%"), Some((80.0, 95.0))),
+        nvme_wear: cell(h.nvme_wear_max, |v| format!("{v:.0}%"), Some(t.nvme_wear)),
         upgrades: cell(
             h.upgrades,
             |v| {

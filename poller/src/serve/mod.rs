@@ -247,6 +247,17 @@ impl Service {
     /// settings and plan are unchanged keep their task and SSH session.
     async fn apply(&mut self, inventory: &Inventory) -> Result<(), ServeError> {
         self.retention = inventory.retention;
+        self.writer.directory(
+            inventory
+                .hosts
+                .iter()
+                .map(|h| dcmon_store::Listed {
+                    host: h.name.clone(),
+                    groups: h.groups.clone(),
+                    labels: h.labels.clone(),
+                })
+                .collect(),
+        );
         let wanted: HashMap<&str, &Host> = inventory
             .hosts
             .iter()

@@ -1,0 +1,302 @@
+//! Access tests through the router: login pages, sessions, CSRF, throttling, bearer tokens.
+
+use super::*;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+const ADMIN: &str = "admin-token-0123456789";
+const VIEWER: &str = "viewer-token-0123456789";
+
+fn token_file(dir: &std::path::Path, name: &str, token: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{token}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+fn app_with(view_needs_login: bool, secure: bool) -> (tempfile::TempDir, Router) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        access: AccessConfig {
+            view_needs_login,
+            admin_token_file: Some(token_file(dir.path(), "admin.token", ADMIN)),
+            viewer_token_file: Some(token_file(dir.path(), "viewer.token", VIEWER)),
+            secure_cookies: secure,
+        },
+        ..Config::default()
+    };
+    let store = Store::open(&dir.path().join("dcmon.db")).unwrap();
+    (dir, app(AppState::new(store, config)))
+}
+
+async fn send(app: &Router, request: Request<Body>) -> (Response<()>, String) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let body = body.collect().await.unwrap().to_bytes();
+    (
+        Response::from_parts(parts, ()),
+        String::from_utf8_lossy(&body).into_owned(),
+    )
+}
+
+fn get(uri: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(uri);
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+fn post(uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Request<Body> {
+    let mut r =
+        Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    r.body(Body::from(serde_urlencoded::to_string(form).unwrap()))
+        .unwrap()
+}
+
+/// `name=value` of a Set-Cookie header of the response, with the whole header.
+fn set_cookie(response: &Response<()>, name: &str) -> Option<(String, String)> {
+    response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| (v.split(';').next().unwrap().to_string(), v))
+}
+
+/// The value of `<input ... name="NAME" value="...">` in a page.
+fn field(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!(r#"name="{name}" value=""#))
+        .unwrap_or_else(|| panic!("no {name} in {html}"));
+    let rest = &html[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// Logs in through the form; returns the session cookie (`dcmon_session=…`).
+async fn log_in(app: &Router, token: &str) -> String {
+    let (page, html) = send(app, get("/login", None)).await;
+    let (login_cookie, _) = set_cookie(&page, "dcmon_login").unwrap();
+    let csrf = field(&html, "csrf");
+    let (response, _) = send(
+        app,
+        post(
+            "/login",
+            Some(&login_cookie),
+            &[("token", token), ("csrf", &csrf), ("next", "/probes")],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/probes");
+    set_cookie(&response, "dcmon_session").unwrap().0
+}
+
+#[tokio::test]
+async fn viewing_behind_a_login_redirects_pages_and_refuses_the_api() {
+    let (_dir, app) = app_with(true, false);
+    let (response, _) = send(&app, get("/hosts/a?range=6h", None)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()[header::LOCATION],
+        "/login?next=%2Fhosts%2Fa%3Frange%3D6h"
+    );
+    let (response, body) = send(&app, get("/api/hosts", None)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(body.contains("Authorization: Bearer"), "{body}");
+    let (response, _) = send(&app, get("/metrics", None)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    for open in ["/health", "/login", "/static/live.js"] {
+        let (response, _) = send(&app, get(open, None)).await;
+        assert_eq!(response.status(), StatusCode::OK, "{open}");
+    }
+    // A bearer token works for API clients (Prometheus, scripts); a wrong one does not.
+    let bearer = |token: &str| {
+        Request::get("/api/hosts")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(send(&app, bearer(VIEWER)).await.0.status(), StatusCode::OK);
+    assert_eq!(
+        send(&app, bearer("viewer-token-0123456788"))
+            .await
+            .0
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // A session opens the pages.
+    let session = log_in(&app, VIEWER).await;
+    let (response, _) = send(&app, get("/", Some(&session))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (response, _) = send(&app, get("/", Some("dcmon_session=forged"))).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_session_cookie_is_http_only_strict_and_secure_under_tls() {
+    let (_dir, app) = app_with(false, true);
+    let (page, html) = send(&app, get("/login", None)).await;
+    let (login_cookie, whole) = set_cookie(&page, "dcmon_login").unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/login"] {
+        assert!(whole.contains(attribute), "{attribute} in {whole}");
+    }
+    let csrf = field(&html, "csrf");
+    let (response, _) = send(
+        &app,
+        post(
+            "/login",
+            Some(&login_cookie),
+            &[("token", ADMIN), ("csrf", &csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[header::LOCATION], "/", "no next: home");
+    let (session, whole) = set_cookie(&response, "dcmon_session").unwrap();
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Secure",
+        "Path=/",
+        "Max-Age=43200",
+    ] {
+        assert!(whole.contains(attribute), "{attribute} in {whole}");
+    }
+    let (_, html) = send(&app, get("/login", Some(&session))).await;
+    assert!(html.contains(r#"<b id="role">admin</b>"#), "{html}");
+}
+
+#[tokio::test]
+async fn posts_without_the_right_csrf_token_are_refused() {
+    let (_dir, app) = app_with(false, false);
+    // Login: the form's token must match the cookie set with the form.
+    let (page, html) = send(&app, get("/login", None)).await;
+    let (login_cookie, _) = set_cookie(&page, "dcmon_login").unwrap();
+    let csrf = field(&html, "csrf");
+    for (cookie, sent) in [
+        (None, csrf.as_str()),
+        (Some(login_cookie.as_str()), "forged"),
+        (Some(login_cookie.as_str()), ""),
+    ] {
+        let (response, html) = send(
+            &app,
+            post("/login", cookie, &[("token", ADMIN), ("csrf", sent)]),
+        )
+        .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::FORBIDDEN,
+            "{cookie:?} {sent}"
+        );
+        assert!(html.contains("This form has expired"), "{html}");
+        assert!(set_cookie(&response, "dcmon_session").is_none());
+    }
+    // Logout: only with the session's own CSRF token.
+    let session = log_in(&app, ADMIN).await;
+    let (_, html) = send(&app, get("/login", Some(&session))).await;
+    let session_csrf = field(&html, "csrf");
+    assert_ne!(session_csrf, csrf);
+    let (response, _) = send(&app, post("/logout", Some(&session), &[])).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (response, _) = send(&app, post("/logout", Some(&session), &[("csrf", &csrf)])).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let (response, _) = send(&app, post("/logout", None, &[("csrf", &session_csrf)])).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "no session");
+    let (_, html) = send(&app, get("/login", Some(&session))).await;
+    assert!(
+        html.contains("Logged in as"),
+        "the refused posts left the session alone"
+    );
+    let (response, _) = send(
+        &app,
+        post("/logout", Some(&session), &[("csrf", &session_csrf)]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, html) = send(&app, get("/login", Some(&session))).await;
+    assert!(!html.contains("Logged in as"), "logged out");
+}
+
+#[tokio::test]
+async fn failed_logins_are_throttled() {
+    let (_dir, app) = app_with(true, false);
+    let attempt = |token: &'static str| {
+        let app = app.clone();
+        async move {
+            let (page, html) = send(&app, get("/login", None)).await;
+            let (cookie, _) = set_cookie(&page, "dcmon_login").unwrap();
+            let csrf = field(&html, "csrf");
+            send(
+                &app,
+                post(
+                    "/login",
+                    Some(&cookie),
+                    &[("token", token), ("csrf", &csrf)],
+                ),
+            )
+            .await
+        }
+    };
+    for _ in 0..auth::LOGIN_ATTEMPTS {
+        let (response, html) = attempt("wrong-token-0123456789").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert!(html.contains("Wrong token."), "{html}");
+    }
+    // Now even the right token waits.
+    let (response, html) = attempt(ADMIN).await;
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(html.contains("Too many failed logins"), "{html}");
+    assert!(set_cookie(&response, "dcmon_session").is_none());
+}
+
+#[tokio::test]
+async fn every_page_carries_security_headers() {
+    let (_dir, app) = app_with(false, false);
+    for uri in ["/", "/login", "/api/hosts", "/nowhere"] {
+        let (response, _) = send(&app, get(uri, None)).await;
+        let csp = response.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.contains("script-src 'self'"), "{uri}: {csp}");
+        assert_eq!(response.headers()[header::X_FRAME_OPTIONS], "DENY");
+        assert_eq!(
+            response.headers()[header::X_CONTENT_TYPE_OPTIONS],
+            "nosniff"
+        );
+    }
+    let (_, html) = send(&app, get("/", None)).await;
+    assert!(html.contains(r#"<script src="/static/live.js"></script>"#));
+    assert!(!html.contains("setInterval"), "no inline script");
+}
+
+#[tokio::test]
+async fn next_never_leaves_the_site() {
+    let (_dir, app) = app_with(false, false);
+    for next in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let uri = format!(
+            "/login?{}",
+            serde_urlencoded::to_string([("next", next)]).unwrap()
+        );
+        let (_, html) = send(&app, get(&uri, None)).await;
+        // minijinja writes `/` as `&#x2f;` inside HTML.
+        assert_eq!(field(&html, "next"), "&#x2f;", "{next}");
+    }
+}
