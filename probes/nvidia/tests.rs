@@ -32,7 +32,13 @@ fn gpu0(out: &ProbeOutput, series: &str) -> Option<f64> {
 }
 
 /// (file, GPU name, temperature °C, power draw W, memory used MiB)
-type Expected = (&'static str, &'static str, Option<f64>, Option<f64>, Option<f64>);
+type Expected = (
+    &'static str,
+    &'static str,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
 const EXPECTED: &[Expected] = &[
     (
         "q-x-a100-sxm4-v12-telegraf.xml",

@@ -125,7 +125,16 @@ pub fn render(title: &str, unit: &str, lines: &[Line], from_ms: i64, to_ms: i64)
 
 /// `1.5 GiB`, `320 W`, `45 °C`, `12.3 k`: an axis number with its unit.
 pub fn number(v: f64, unit: &str) -> String {
-    let (base, prefixes): (f64, &[&str]) = if unit == "bytes" {
+    // Fan speeds, temperatures, shares and hours read best unscaled: 5400 rpm, not 5.40 krpm.
+    if ["rpm", "°C", "%", "h"].contains(&unit) {
+        let digits = if v.abs() >= 100.0 || v.fract() == 0.0 {
+            0
+        } else {
+            1
+        };
+        return format!("{v:.digits$} {unit}");
+    }
+    let (base, prefixes): (f64, &[&str]) = if unit == "bytes" || unit == "bytes/s" {
         (1024.0, &["B", "KiB", "MiB", "GiB", "TiB", "PiB"])
     } else {
         (1000.0, &["", "k", "M", "G", "T", "P"])
@@ -145,6 +154,7 @@ pub fn number(v: f64, unit: &str) -> String {
     };
     let suffix = match (unit, prefixes[i]) {
         ("bytes", p) => format!(" {p}"),
+        ("bytes/s", p) => format!(" {p}/s"),
         ("", "") => String::new(),
         ("", p) => format!(" {p}"),
         (u, p) => format!(" {p}{u}"),
@@ -186,8 +196,11 @@ mod tests {
         assert_eq!(number(1.5 * 1024.0 * 1024.0 * 1024.0, "bytes"), "1.50 GiB");
         assert_eq!(number(320.0, "W"), "320 W");
         assert_eq!(number(12_345.0, ""), "12.3 k");
-        assert_eq!(number(0.25, "%"), "0.25 %");
+        assert_eq!(number(0.25, "%"), "0.2 %");
+        assert_eq!(number(5400.0, "rpm"), "5400 rpm");
+        assert_eq!(number(12_345.0, "h"), "12345 h");
         assert_eq!(number(2.5e12, ""), "2.50 T");
+        assert_eq!(number(3.0 * 1024.0 * 1024.0, "bytes/s"), "3 MiB/s");
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! `/hosts/{host}`: facts, current hardware readings and charts over a chosen range.
 
 use crate::chart::{self, Line};
-use crate::{AppState, WebError};
+use crate::{AppState, WebError, params};
 use axum::extract::{Path, Query, State};
 use axum::response::Html;
-use dcmon_store::range::{Counting, Selector};
+use dcmon_store::range::{Counting, Selector, SeriesPoints};
 use dcmon_store::{SeriesFilter, SeriesLatest, Store, StoreError};
 use std::collections::{BTreeMap, HashMap};
 
@@ -21,18 +21,81 @@ const RANGES: [(&str, i64); 5] = [
 struct PageData {
     facts: Vec<(String, String)>,
     readings: Vec<SeriesLatest>,
-    cpu: Vec<dcmon_store::range::SeriesPoints>,
-    charts: Vec<(String, &'static str, Vec<dcmon_store::range::SeriesBuckets>)>,
+    cpu: Vec<SeriesPoints>,
+    charts: Vec<(&'static str, &'static str, Vec<Line>)>,
 }
 
-/// (series, title, unit) charted as averages per step.
-const CHARTS: [(&str, &str, &str); 5] = [
-    ("node_memory_used_bytes", "Memory used", "bytes"),
-    ("node_load1", "Load (1 min)", ""),
-    ("nvidia_gpu_temperature_celsius", "GPU temperature", "°C"),
-    ("ipmi_temperature_celsius", "BMC temperatures", "°C"),
-    ("ipmi_fan_speed_rpm", "Fans", "rpm"),
+/// How a chart's series are turned into points.
+#[derive(Clone, Copy)]
+enum Shown {
+    /// Average per step (gauges).
+    Average,
+    /// Per-second rate (counters).
+    Rate,
+}
+
+/// (series, title, unit, how), charted in this order when the host has the series.
+const CHARTS: [(&str, &str, &str, Shown); 11] = [
+    (
+        "node_memory_used_bytes",
+        "Memory used",
+        "bytes",
+        Shown::Average,
+    ),
+    ("node_load1", "Load (1 min)", "", Shown::Average),
+    (
+        "node_network_receive_bytes_total",
+        "Network received",
+        "bytes/s",
+        Shown::Rate,
+    ),
+    (
+        "node_network_transmit_bytes_total",
+        "Network sent",
+        "bytes/s",
+        Shown::Rate,
+    ),
+    (
+        "node_disk_read_bytes_total",
+        "Disk read",
+        "bytes/s",
+        Shown::Rate,
+    ),
+    (
+        "node_disk_written_bytes_total",
+        "Disk written",
+        "bytes/s",
+        Shown::Rate,
+    ),
+    (
+        "nvidia_gpu_temperature_celsius",
+        "GPU temperature",
+        "°C",
+        Shown::Average,
+    ),
+    (
+        "nvidia_gpu_power_draw_watts",
+        "GPU power",
+        "W",
+        Shown::Average,
+    ),
+    (
+        "nvidia_gpu_utilization_percent",
+        "GPU utilisation",
+        "%",
+        Shown::Average,
+    ),
+    (
+        "ipmi_temperature_celsius",
+        "BMC temperatures",
+        "°C",
+        Shown::Average,
+    ),
+    ("ipmi_fan_speed_rpm", "Fans", "rpm", Shown::Average),
 ];
+
+/// At most this many lines a chart: more would be unreadable.
+const MAX_LINES: usize = 8;
 
 fn read(store: &Store, host: &str, from: i64, to: i64, step: i64) -> Result<PageData, StoreError> {
     let selector = |name: &str| Selector {
@@ -47,19 +110,40 @@ fn read(store: &Store, host: &str, from: i64, to: i64, step: i64) -> Result<Page
             name: Some(family.to_string()),
         })?);
     }
+    // A rate needs two samples: look back at least a minute (two 30 s rounds).
+    let window = (step * 2).max(60_000);
     let cpu = store.counting(
         &selector("node_cpu_all_seconds_total"),
         Counting::Rate,
         from,
         to,
         step,
-        (step * 2).max(60_000),
+        window,
     )?;
     let mut charts = Vec::new();
-    for (name, title, unit) in CHARTS {
-        let buckets = store.downsampled(&selector(name), from, to, step)?;
-        if !buckets.is_empty() {
-            charts.push((title.to_string(), unit, buckets));
+    for (name, title, unit, shown) in CHARTS {
+        let lines: Vec<Line> = match shown {
+            Shown::Average => store
+                .downsampled(&selector(name), from, to, step)?
+                .into_iter()
+                .take(MAX_LINES)
+                .map(|s| Line {
+                    label: line_label(&s.labels),
+                    points: s.buckets.iter().map(|b| (b.ts, b.avg)).collect(),
+                })
+                .collect(),
+            Shown::Rate => store
+                .counting(&selector(name), Counting::Rate, from, to, step, window)?
+                .into_iter()
+                .take(MAX_LINES)
+                .map(|s| Line {
+                    label: line_label(&s.labels),
+                    points: s.points,
+                })
+                .collect(),
+        };
+        if !lines.is_empty() {
+            charts.push((title, unit, lines));
         }
     }
     Ok(PageData {
@@ -71,7 +155,7 @@ fn read(store: &Store, host: &str, from: i64, to: i64, step: i64) -> Result<Page
 }
 
 /// CPU busy % per step from the per-mode rates: 1 - (idle + iowait) / all.
-fn cpu_busy(rates: &[dcmon_store::range::SeriesPoints]) -> Vec<(i64, f64)> {
+fn cpu_busy(rates: &[SeriesPoints]) -> Vec<(i64, f64)> {
     let mut steps: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
     for series in rates {
         let idle = matches!(
@@ -101,36 +185,81 @@ fn line_label(labels: &BTreeMap<String, String>) -> String {
         .unwrap_or_else(|| labels.values().cloned().collect::<Vec<_>>().join(" "))
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    Path(host): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Html<String>, WebError> {
-    if let Some(k) = q.keys().find(|k| k.as_str() != "range") {
+/// The time span shown: a preset (`?range=6h`) or custom (`?from=…&to=…`).
+struct Span {
+    from: i64,
+    to: i64,
+    /// The preset's name, or `custom`.
+    name: String,
+}
+
+fn span(q: &HashMap<String, String>, now: i64) -> Result<Span, WebError> {
+    if let Some(k) = q
+        .keys()
+        .find(|k| !["range", "from", "to"].contains(&k.as_str()))
+    {
         return Err(WebError::BadRequest(format!(
-            "unknown parameter `{k}` (known: range)"
+            "unknown parameter `{k}` (known: range, from, to)"
         )));
     }
+    let from = q.get("from").filter(|v| !v.is_empty());
+    let to = q.get("to").filter(|v| !v.is_empty());
+    if from.is_some() || to.is_some() {
+        let from = params::page_time("from", from.map(String::as_str), now - 3_600_000, now)?;
+        let to = params::page_time("to", to.map(String::as_str), now, now)?;
+        if from >= to {
+            return Err(WebError::BadRequest("from must be before to".into()));
+        }
+        if to - from > MAX_SPAN_MS {
+            return Err(WebError::BadRequest(
+                "a custom range spans at most 400 days".into(),
+            ));
+        }
+        return Ok(Span {
+            from,
+            to,
+            name: "custom".into(),
+        });
+    }
     let range = q.get("range").map_or("1h", String::as_str);
-    let span = RANGES
+    let length = RANGES
         .iter()
         .find(|(name, _)| *name == range)
         .map(|(_, ms)| *ms)
         .ok_or_else(|| {
             WebError::BadRequest(format!(
-                "range `{range}` is not one of {}",
+                "range `{range}` is not one of {} (or give from and to)",
                 RANGES.iter().map(|r| r.0).collect::<Vec<_>>().join(", ")
             ))
         })?;
+    Ok(Span {
+        from: now - length,
+        to: now,
+        name: range.to_string(),
+    })
+}
+
+/// Longest custom range: beyond retention there is nothing to show anyway.
+const MAX_SPAN_MS: i64 = 400 * 86_400_000;
+
+pub async fn page(
+    State(state): State<AppState>,
+    Path(host): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Html<String>, WebError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let Span {
+        from,
+        to,
+        name: range,
+    } = span(&q, now)?;
     let name = host.clone();
     if !state.query(move |s| s.knows_host(&name)).await? {
         return Err(WebError::NotFound(format!("no host `{host}` in the store")));
     }
-    let to = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let from = to - span;
-    let step = (span / 300).max(1000);
+    let step = ((to - from) / 300).max(1000);
     let name = host.clone();
     let data = state.query(move |s| read(s, &name, from, to, step)).await?;
     let cpu = chart::render(
@@ -143,30 +272,21 @@ pub async fn page(
         from,
         to,
     );
-    let mut charts = vec![("CPU busy".to_string(), cpu)];
-    for (title, unit, series) in &data.charts {
-        let lines: Vec<Line> = series
-            .iter()
-            .take(8)
-            .map(|s| Line {
-                label: line_label(&s.labels),
-                points: s.buckets.iter().map(|b| (b.ts, b.avg)).collect(),
-            })
-            .collect();
-        charts.push((title.clone(), chart::render(title, unit, &lines, from, to)));
+    let mut charts = vec![("CPU busy", cpu)];
+    for (title, unit, lines) in &data.charts {
+        charts.push((title, chart::render(title, unit, lines, from, to)));
     }
-    let readings: Vec<_> = data
-        .readings
-        .iter()
-        .map(|r| minijinja::context! { name => r.name, labels => line_label(&r.labels), value => chart::number(r.value, &r.unit) })
-        .collect();
+    let t = &state.thresholds;
+    let tables = crate::hardware::tables(&data.readings, t.gpu_temp, t.nvme_wear);
     let context = minijinja::context! {
         title => host,
         host => host,
         range => range,
         ranges => RANGES.iter().map(|r| r.0).collect::<Vec<_>>(),
+        from => params::datetime_local(from),
+        to => params::datetime_local(to),
         facts => data.facts,
-        readings => readings,
+        tables => tables,
         // Each chart is SVG built by chart::render, which escapes its own text.
         charts => charts.into_iter().map(|(title, svg)| minijinja::context! { title => title, svg => minijinja::Value::from_safe_string(svg) }).collect::<Vec<_>>(),
     };

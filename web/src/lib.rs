@@ -8,6 +8,7 @@ mod chart;
 mod error;
 mod gate;
 mod handlers;
+mod hardware;
 mod host_page;
 mod login_page;
 mod logs_page;

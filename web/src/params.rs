@@ -82,3 +82,68 @@ pub fn range(from_ms: i64, to_ms: i64, step_ms: i64) -> Result<(), WebError> {
     }
     Ok(())
 }
+
+/// `2026-11-22T14:05` (what a browser's datetime-local field sends; read as UTC), or
+/// anything `time` takes. Returns ms.
+pub fn page_time(
+    name: &str,
+    value: Option<&str>,
+    default_ms: i64,
+    now_ms: i64,
+) -> Result<i64, WebError> {
+    const LOCAL: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]");
+    const LOCAL_SECONDS: &[time::format_description::BorrowedFormatItem<'_>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+    if let Some(v) = value
+        && v.contains('T')
+    {
+        return time::PrimitiveDateTime::parse(v, LOCAL)
+            .or_else(|_| time::PrimitiveDateTime::parse(v, LOCAL_SECONDS))
+            .map(|t| (t.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+            .map_err(|e| {
+                WebError::BadRequest(format!(
+                    "{name}=`{v}` is not a time like 2026-11-22T14:05 (UTC): {e}"
+                ))
+            });
+    }
+    time(name, value, default_ms, now_ms)
+}
+
+/// ms → `2026-11-22T14:05`, the value a datetime-local field shows.
+pub fn datetime_local(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(ms / 1000).map_or_else(
+        |_| String::new(),
+        |t| {
+            format!(
+                "{:04}-{:02}-{:02}T{:02}:{:02}",
+                t.year(),
+                t.month() as u8,
+                t.day(),
+                t.hour(),
+                t.minute()
+            )
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn page_times_read_browser_fields_as_utc() {
+        let now = 1_800_000_000_000;
+        let t = super::page_time("from", Some("2026-11-22T14:05"), 0, now).unwrap();
+        assert_eq!(t, 1_795_356_300_000);
+        assert_eq!(super::datetime_local(t), "2026-11-22T14:05");
+        assert_eq!(
+            super::page_time("from", Some("-1h"), 0, now).unwrap(),
+            now - 3_600_000
+        );
+        let e = super::page_time("from", Some("2026-13-22T14:05"), 0, now).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("is not a time like 2026-11-22T14:05"),
+            "{e}"
+        );
+    }
+}

@@ -319,10 +319,42 @@ async fn host_page_has_charts_readings_and_facts() {
         "facts"
     );
     assert!(
-        html.contains("<td class=\"text\">nvidia_gpu_temperature_celsius</td>"),
-        "readings"
+        html.contains(r#"<td>0</td><td class="text">H100 &lt;b&gt;SXM&lt;&#x2f;b&gt;</td><td class="crit">91 °C</td>"#),
+        "the GPU table, model name as text: {html}"
     );
     assert!(html.contains(r#"<a href="?range=6h" class="current">6h</a>"#));
+    // A custom range: the form's datetime-local values, as UTC.
+    let (status, html) = get(
+        &app,
+        "/hosts/gpu01?from=2026-11-22T10%3A00&to=2026-11-22T12%3A30",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(r#"class="current">from <input type="datetime-local" name="from" value="2026-11-22T10:00">"#), "{html}");
+    assert!(html.contains(r#"value="2026-11-22T12:30""#));
+    for (uri, message) in [
+        (
+            "/hosts/gpu01?from=2026-11-22T12%3A00&to=2026-11-22T10%3A00",
+            "from must be before to",
+        ),
+        (
+            "/hosts/gpu01?from=yesterday",
+            "from=`yesterday` is not a time",
+        ),
+        (
+            "/hosts/gpu01?from=2026-02-30T10%3A00",
+            "from=`2026-02-30T10:00` is not a time like",
+        ),
+        (
+            "/hosts/gpu01?from=0&to=now",
+            "a custom range spans at most 400 days",
+        ),
+        ("/hosts/gpu01?step=5m", "unknown parameter `step`"),
+    ] {
+        let (status, body) = get(&app, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert!(body.contains(message), "{uri}: {body}");
+    }
     let (status, body) = get(&app, "/hosts/gpu01?range=2w").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
