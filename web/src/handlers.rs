@@ -203,3 +203,11 @@ pub async fn live_script() -> impl IntoResponse {
         include_str!("../../templates/live.js"),
     )
 }
+
+/// The API's OpenAPI 3.0 document (web/api/openapi.json; a test checks it against the routes).
+pub async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../api/openapi.json"),
+    )
+}

@@ -120,6 +120,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/timeseries/{metric}", get(api::timeseries))
         .route("/api/timeseries/{metric}/rate", get(api::rate))
         .route("/api/logs/{host}", get(api::logs))
+        .route("/api/openapi.json", get(handlers::openapi))
         .route("/metrics", get(handlers::metrics))
         .route("/login", get(login_page::page).post(login_page::login))
         .route("/logout", post(login_page::logout))
@@ -134,5 +135,7 @@ pub fn app(state: AppState) -> Router {
 
 #[cfg(test)]
 mod access_tests;
+#[cfg(test)]
+mod openapi_tests;
 #[cfg(test)]
 mod tests;

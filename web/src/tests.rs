@@ -52,7 +52,7 @@ fn round(host: &str, ts: i64, busy: f64, idle: f64) -> HostRound {
     HostRound::new(host, vec![run])
 }
 
-fn app_with_data() -> (tempfile::TempDir, Router) {
+pub(crate) fn app_with_data() -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dcmon.db");
     let mut store = Store::open(&path).unwrap();
@@ -187,7 +187,7 @@ async fn api_metrics_health_and_not_found() {
     );
 }
 
-async fn json(app: &Router, uri: &str) -> (StatusCode, serde_json::Value) {
+pub(crate) async fn json(app: &Router, uri: &str) -> (StatusCode, serde_json::Value) {
     let (status, body) = get(app, uri).await;
     (
         status,
