@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every dcmon test. Installs what the tests need when it is missing (apt, as root):
-# the tests start their own private OpenSSH sshd on loopback and OpenIPMI's ipmi_sim.
+# the tests start their own private OpenSSH sshd on loopback and OpenIPMI's ipmi_sim,
+# and drive the dashboard with curl and headless Chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,9 @@ command -v ipmitool >/dev/null 2>&1 || missing+=(ipmitool)
 command -v ipmi_sim >/dev/null 2>&1 || missing+=(openipmi)
 command -v sudo >/dev/null 2>&1 || missing+=(sudo) # become = true is tested against it
 [ -x /usr/bin/prometheus ] || missing+=(prometheus) # scrapes /metrics in a test
+[ -x /usr/bin/chromium ] || missing+=(chromium) # headless, against the dashboard
+command -v openssl >/dev/null 2>&1 || missing+=(openssl) # a test certificate for HTTPS
+command -v curl >/dev/null 2>&1 || missing+=(curl) # HTTPS client in a test
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tests/run.sh: missing ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2

@@ -361,63 +361,31 @@ fn inventory_edits_reload_without_reconnecting_unchanged_hosts() {
 fn serve_without_inventory_shows_this_machine_on_the_dashboard() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("dcmon.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dcmon"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            db.to_str().unwrap(),
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Keep reading stderr for the whole run, as an operator's terminal would.
-    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in lines.map_while(Result::ok) {
-            if let Some(a) = line.strip_prefix("dcmon serve: dashboard on http://") {
-                let _ = tx.send(a.trim_end_matches('/').to_string());
-            }
-        }
-    });
-    let address = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("serve prints the dashboard address");
-    let get = |path: &str| {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(&address).unwrap();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        response
-    };
-    assert!(get("/health").contains("{\"status\":\"ok\"}"));
+    let mut serve = testbed::dashboard::Dashboard::start(&["--db", db.to_str().unwrap()]);
+    assert_eq!(
+        serve.get("/health"),
+        (200, "{\"status\":\"ok\"}".to_string())
+    );
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap()
         .trim()
         .to_string();
     let deadline = Instant::now() + Duration::from_secs(45);
-    let page = loop {
-        let page = get("/");
-        if page.contains(&format!(">{hostname}</a></td>")) || Instant::now() > deadline {
-            break page;
+    let (status, page) = loop {
+        let (status, page) = serve.get("/");
+        // Listed from the start (status unknown); online once its first round is stored.
+        if page.contains(r#"<td class="text status-online""#) || Instant::now() > deadline {
+            break (status, page);
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert_eq!(status, 200, "{page}");
     assert!(page.contains(&format!(">{hostname}</a></td>")), "{page}");
-    assert!(page.contains("status-online"), "{page}");
+    assert!(page.contains(r#"<td class="text status-online""#), "{page}");
     let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &serve.child.id().to_string()])
         .status();
-    let status = child.wait().unwrap();
+    let status = serve.child.wait().unwrap();
     assert!(status.success(), "stops cleanly on SIGTERM: {status}");
 }
 

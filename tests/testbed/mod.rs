@@ -9,7 +9,9 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the bed
 
+pub mod dashboard;
 pub mod ipmi_sim;
+pub mod shims;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
