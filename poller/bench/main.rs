@@ -8,6 +8,8 @@
 //!     stretch of N hosts x 150 series at 30 s; (d) range, bucket and rate query
 //!     latency over 7 days of data.
 //! (e) 1,000 and 2,000 sessions opened and held at once: errors and poller RSS.
+//! (f) dashboard render time (request through the router: store reads + template):
+//!     the overview with 1,000 hosts, and a host page over 7 days of data.
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
 //! 2880 for a full day), DCMON_BENCH_HOLD (1000,2000), DCMON_BENCH_ONLY (e.g. `a,e`).
 
@@ -31,7 +33,7 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
-    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e".into());
+    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f".into());
     let part = |p: &str| only.split(',').any(|o| o.trim() == p);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
@@ -58,7 +60,13 @@ fn main() {
             hold_sessions(n);
         }
     }
+    if part("f") {
+        render::overview(1000);
+        render::host_page(7);
+    }
 }
+
+mod render;
 
 /// CPU seconds (user + system) of a process and of its reaped children, from /proc.
 fn cpu_of(pid: u32) -> (f64, f64) {

@@ -29,7 +29,10 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         .clone()
         .or(web.listen.clone())
         .unwrap_or_else(|| "127.0.0.1:8000".to_string());
-    let store = dcmon_store::Store::open(&args.db)?;
+    let mut store = dcmon_store::Store::open(&args.db)?;
+    // The writer keeps the latest values current in memory; the dashboard reads them.
+    let latest = Arc::new(dcmon_store::latest::Latest::default());
+    store.share_latest(latest.clone())?;
     let defaults = RoundOptions::default();
     let options = ServeOptions {
         accept_new_host_keys: args.accept_new_host_keys,
@@ -53,7 +56,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             let _ = stop.send(true);
         });
         if listen != "off" {
-            web_cmd::start(&listen, &web, &args.db, stopped.clone()).await?;
+            web_cmd::start(&listen, &web, &args.db, latest, stopped.clone()).await?;
         }
         dcmon_poller::log!("dcmon serve: polling into {}", args.db.display());
         run_service(source, store, options, Arc::new(Live::default()), stopped).await?;

@@ -31,9 +31,12 @@ pub async fn start(
     listen: &str,
     web: &Web,
     db: &Path,
+    latest: std::sync::Arc<dcmon_store::latest::Latest>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
-    let state = dcmon_web::AppState::new(dcmon_store::Store::open(db)?, config(web));
+    let mut store = dcmon_store::Store::open(db)?;
+    store.share_latest(latest)?;
+    let state = dcmon_web::AppState::new(store, config(web));
     state
         .check()
         .map_err(|e| anyhow!("the dashboard cannot start: {e}"))?;

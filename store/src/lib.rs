@@ -5,11 +5,13 @@
 //! (and later the dashboard).
 
 mod directory;
+pub mod latest;
 pub mod overview;
 mod query;
 pub mod range;
 pub mod rate;
 pub mod retention;
+pub mod rollup;
 mod schema;
 mod write;
 
@@ -54,6 +56,10 @@ pub struct Store {
     /// host → name → labels → series id, so a round looks up no series in SQLite and
     /// allocates nothing for the series it already knows.
     series_ids: SeriesIds,
+    /// Latest values shared with other connections of this process (`dcmon serve`).
+    latest: Option<std::sync::Arc<latest::Latest>>,
+    /// The rollup bucket each series is filling (writer only).
+    open_buckets: rollup::OpenBuckets,
 }
 
 impl Store {
@@ -90,9 +96,13 @@ impl Store {
         Ok(Store {
             conn,
             series_ids: HashMap::new(),
+            latest: None,
+            open_buckets: Default::default(),
         })
     }
 }
 
+#[cfg(test)]
+mod rollup_tests;
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,21 @@ pub struct HostSummary {
     pub labels: BTreeMap<String, String>,
 }
 
+/// Per-mode CPU seconds: busy share from the last two samples.
+const CPU: &str = "node_cpu_all_seconds_total";
+
+/// A reading read from the database: (name, idle, value, prev).
+type OwnedReading = (String, bool, f64, Option<f64>);
+
+/// One series' latest value, and the one before for counters.
+struct Reading<'a> {
+    name: &'a str,
+    /// A CPU mode that counts as not busy (idle, iowait).
+    idle: bool,
+    value: f64,
+    prev: Option<f64>,
+}
+
 /// Series the overview reads, latest value each.
 const NAMES: &[&str] = &[
     "node_memory_used_bytes",
@@ -57,61 +72,9 @@ impl Store {
 
     fn overview_of(&self, host: Option<&str>) -> Result<Vec<HostSummary>, StoreError> {
         let mut rows: BTreeMap<String, HostSummary> = BTreeMap::new();
-        let placeholders = NAMES
-            .iter()
-            .map(|n| format!("'{n}'"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let mut latest = self
-            .conn
-            .prepare_cached(&format!(
-                "SELECT s.host, s.name, x.value FROM series s
-                 JOIN samples x ON x.series_id = s.id AND x.ts = (SELECT max(ts) FROM samples WHERE series_id = s.id)
-                 WHERE s.name IN ({placeholders}) AND (?1 IS NULL OR s.host = ?1)"
-            ))
-            .map_err(sql("prepare overview"))?;
-        let values = latest
-            .query_map([host], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, f64>(2)?,
-                ))
-            })
-            .map_err(sql("read overview"))?;
-        let mut memory: BTreeMap<String, (Option<f64>, Option<f64>)> = BTreeMap::new();
-        for row in values {
-            let (host, name, value) = row.map_err(sql("read overview row"))?;
-            let h = rows.entry(host.clone()).or_insert_with(|| HostSummary {
-                host: host.clone(),
-                ..Default::default()
-            });
-            let max =
-                |slot: &mut Option<f64>| *slot = Some(slot.map_or(value, |m: f64| m.max(value)));
-            match name.as_str() {
-                "node_memory_used_bytes" => memory.entry(host).or_default().0 = Some(value),
-                "node_memory_total_bytes" => memory.entry(host).or_default().1 = Some(value),
-                "node_load1" => h.load1 = Some(value),
-                "nvidia_gpu_temperature_celsius" => {
-                    max(&mut h.gpu_temp_max);
-                    h.gpus = Some(h.gpus.unwrap_or(0) + 1);
-                }
-                "ipmi_temperature_celsius" => max(&mut h.ipmi_temp_max),
-                "ipmi_sensor_status" if (1.0..=3.0).contains(&value) => h.ipmi_alarms += 1,
-                "nvme_percentage_used" => max(&mut h.nvme_wear_max),
-                "apt_upgrades_pending" => h.upgrades = Some(value),
-                "apt_reboot_required" => h.reboot_required = value > 0.0,
-                _ => {}
-            }
+        for h in self.summaries(host)? {
+            rows.insert(h.host.clone(), h);
         }
-        for (host, (used, total)) in memory {
-            if let (Some(used), Some(total), Some(h)) = (used, total, rows.get_mut(&host))
-                && total > 0.0
-            {
-                h.memory_percent = Some(100.0 * used / total);
-            }
-        }
-        self.cpu_percents(host, &mut rows)?;
         self.host_states(host, &mut rows)?;
         // Hosts in the inventory show up before their first round does.
         for listed in self.directory(host)? {
@@ -130,52 +93,78 @@ impl Store {
         Ok(rows.into_values().collect())
     }
 
-    /// CPU busy % from the last two samples of each mode of `node_cpu_all_seconds_total`.
-    fn cpu_percents(
-        &self,
-        host: Option<&str>,
-        rows: &mut BTreeMap<String, HostSummary>,
-    ) -> Result<(), StoreError> {
+    /// Every host's (or one host's) figures from the latest value of the series the
+    /// overview reads (and the one before, for CPU counters): from the shared in-memory
+    /// cache when this process has one, otherwise from the database.
+    fn summaries(&self, host: Option<&str>) -> Result<Vec<HostSummary>, StoreError> {
+        let cached = self.latest.as_ref().and_then(|latest| {
+            latest.per_host(host, |host, series| {
+                let readings = series.values().map(|e| Reading {
+                    name: &e.name,
+                    idle: e.name == CPU
+                        && matches!(
+                            e.labels.get("mode").map(String::as_str),
+                            Some("idle" | "iowait")
+                        ),
+                    value: e.value,
+                    prev: e.prev.map(|(_, v)| v),
+                });
+                summarize(host, readings)
+            })
+        });
+        if let Some(summaries) = cached {
+            return Ok(summaries);
+        }
+        let placeholders = NAMES
+            .iter()
+            .chain([&CPU])
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(",");
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT s.host, s.labels,
+            .prepare_cached(&format!(
+                "SELECT s.host, s.name, s.labels,
                    (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1),
                    (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1 OFFSET 1)
-                 FROM series s WHERE s.name = 'node_cpu_all_seconds_total' AND (?1 IS NULL OR s.host = ?1)",
-            )
-            .map_err(sql("prepare cpu"))?;
-        let deltas = stmt
+                 FROM series s WHERE s.name IN ({placeholders}) AND (?1 IS NULL OR s.host = ?1)"
+            ))
+            .map_err(sql("prepare overview"))?;
+        let rows = stmt
             .query_map([host], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, Option<f64>>(2)?,
+                    r.get::<_, String>(2)?,
                     r.get::<_, Option<f64>>(3)?,
+                    r.get::<_, Option<f64>>(4)?,
                 ))
             })
-            .map_err(sql("read cpu"))?;
-        let mut totals: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-        for row in deltas {
-            let (host, labels, last, previous) = row.map_err(sql("read cpu row"))?;
-            let (Some(last), Some(previous)) = (last, previous) else {
-                continue;
-            };
-            let delta = (last - previous).max(0.0);
-            let t = totals.entry(host).or_default();
-            t.0 += delta;
-            if labels.contains("\"idle\"") || labels.contains("\"iowait\"") {
-                t.1 += delta;
-            }
+            .map_err(sql("read overview"))?;
+        // host → (name, idle, value, prev)
+        let mut by_host: BTreeMap<String, Vec<OwnedReading>> = BTreeMap::new();
+        for row in rows {
+            let (host, name, labels, value, prev) = row.map_err(sql("read overview row"))?;
+            // A series whose samples were all swept has no value.
+            let Some(value) = value else { continue };
+            let idle = labels.contains("\"idle\"") || labels.contains("\"iowait\"");
+            by_host
+                .entry(host)
+                .or_default()
+                .push((name, idle, value, prev));
         }
-        for (host, (all, idle)) in totals {
-            if let Some(h) = rows.get_mut(&host)
-                && all > 0.0
-            {
-                h.cpu_percent = Some(100.0 * (all - idle) / all);
-            }
-        }
-        Ok(())
+        Ok(by_host
+            .iter()
+            .map(|(host, readings)| {
+                let readings = readings.iter().map(|(name, idle, value, prev)| Reading {
+                    name,
+                    idle: *idle,
+                    value: *value,
+                    prev: *prev,
+                });
+                summarize(host, readings)
+            })
+            .collect())
     }
 
     fn host_states(
@@ -229,4 +218,54 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// One host's overview figures from its readings.
+fn summarize<'a>(host: &str, readings: impl Iterator<Item = Reading<'a>>) -> HostSummary {
+    let mut h = HostSummary {
+        host: host.to_string(),
+        ..Default::default()
+    };
+    let (mut used, mut total) = (None, None);
+    // CPU seconds between the last two samples: all modes, and idle + iowait.
+    let (mut cpu_all, mut cpu_idle) = (0.0, 0.0);
+    for r in readings {
+        let value = r.value;
+        let max = |slot: &mut Option<f64>| {
+            *slot = Some(slot.map_or(value, |m: f64| m.max(value)));
+        };
+        match r.name {
+            CPU => {
+                if let Some(prev) = r.prev {
+                    let delta = (value - prev).max(0.0);
+                    cpu_all += delta;
+                    if r.idle {
+                        cpu_idle += delta;
+                    }
+                }
+            }
+            "node_memory_used_bytes" => used = Some(value),
+            "node_memory_total_bytes" => total = Some(value),
+            "node_load1" => h.load1 = Some(value),
+            "nvidia_gpu_temperature_celsius" => {
+                max(&mut h.gpu_temp_max);
+                h.gpus = Some(h.gpus.unwrap_or(0) + 1);
+            }
+            "ipmi_temperature_celsius" => max(&mut h.ipmi_temp_max),
+            "ipmi_sensor_status" if (1.0..=3.0).contains(&value) => h.ipmi_alarms += 1,
+            "nvme_percentage_used" => max(&mut h.nvme_wear_max),
+            "apt_upgrades_pending" => h.upgrades = Some(value),
+            "apt_reboot_required" => h.reboot_required = value > 0.0,
+            _ => {}
+        }
+    }
+    if let (Some(used), Some(total)) = (used, total)
+        && total > 0.0
+    {
+        h.memory_percent = Some(100.0 * used / total);
+    }
+    if cpu_all > 0.0 {
+        h.cpu_percent = Some(100.0 * (cpu_all - cpu_idle) / cpu_all);
+    }
+    h
 }

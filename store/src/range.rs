@@ -2,6 +2,7 @@
 //! rate/increase on a step grid (see `rate`).
 
 use crate::rate::{self, Point};
+use crate::rollup::{ROLLUP_MS, counter_steps};
 use crate::{Store, StoreError, sql};
 use rusqlite::params;
 use serde::Serialize;
@@ -48,14 +49,14 @@ pub enum Counting {
     Increase,
 }
 
-struct Matched {
-    id: i64,
+pub(crate) struct Matched {
+    pub(crate) id: i64,
     host: String,
     labels: BTreeMap<String, String>,
 }
 
 impl Store {
-    fn matching(&self, sel: &Selector) -> Result<Vec<Matched>, StoreError> {
+    pub(crate) fn matching(&self, sel: &Selector) -> Result<Vec<Matched>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, host, labels FROM series WHERE name = ?1 AND (?2 IS NULL OR host = ?2) ORDER BY host, labels")
@@ -79,7 +80,12 @@ impl Store {
             .collect())
     }
 
-    fn points_of(&self, id: i64, from_ms: i64, to_ms: i64) -> Result<Vec<Point>, StoreError> {
+    pub(crate) fn points_of(
+        &self,
+        id: i64,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<Point>, StoreError> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts")
@@ -120,29 +126,13 @@ impl Store {
         step_ms: i64,
     ) -> Result<Vec<SeriesBuckets>, StoreError> {
         let step = step_ms.max(1);
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT (ts - ?2) / ?4, min(value), max(value), avg(value), count(*) FROM samples
-                 WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 GROUP BY 1 ORDER BY 1",
-            )
-            .map_err(sql("prepare downsampled read"))?;
         let mut out = Vec::new();
         for m in self.matching(sel)? {
-            let rows = stmt
-                .query_map(params![m.id, from_ms, to_ms, step], |r| {
-                    Ok(Bucket {
-                        ts: from_ms + r.get::<_, i64>(0)? * step,
-                        min: r.get(1)?,
-                        max: r.get(2)?,
-                        avg: r.get(3)?,
-                        count: r.get(4)?,
-                    })
-                })
-                .map_err(sql("read buckets"))?;
-            let buckets = rows
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql("read bucket row"))?;
+            let buckets = if step >= ROLLUP_MS {
+                self.buckets_from_rollups(m.id, from_ms, to_ms, step)?
+            } else {
+                self.buckets_from_samples(m.id, from_ms, to_ms, step)?
+            };
             out.push(SeriesBuckets {
                 host: m.host,
                 name: sel.name.clone(),
@@ -151,6 +141,78 @@ impl Store {
             });
         }
         Ok(out)
+    }
+
+    pub(crate) fn buckets_from_samples(
+        &self,
+        id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        step: i64,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT (ts - ?2) / ?4, min(value), max(value), avg(value), count(*) FROM samples
+                 WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 GROUP BY 1 ORDER BY 1",
+            )
+            .map_err(sql("prepare downsampled read"))?;
+        let rows = stmt
+            .query_map(params![id, from_ms, to_ms, step], |r| {
+                Ok(Bucket {
+                    ts: from_ms + r.get::<_, i64>(0)? * step,
+                    min: r.get(1)?,
+                    max: r.get(2)?,
+                    avg: r.get(3)?,
+                    count: r.get(4)?,
+                })
+            })
+            .map_err(sql("read buckets"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read bucket row"))
+    }
+
+    /// Buckets of at least one rollup length: from the rollup rows (each falls in the
+    /// step its start is in) and the open bucket's samples.
+    fn buckets_from_rollups(
+        &self,
+        id: i64,
+        from_ms: i64,
+        to_ms: i64,
+        step: i64,
+    ) -> Result<Vec<Bucket>, StoreError> {
+        let rolled = self.rolled(id, from_ms, to_ms)?;
+        // step index → (min, max, sum, count)
+        let mut steps: BTreeMap<i64, (f64, f64, f64, i64)> = BTreeMap::new();
+        let mut add = |ts: i64, min: f64, max: f64, sum: f64, count: i64| {
+            let s = steps.entry((ts.max(from_ms) - from_ms) / step).or_insert((
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                0.0,
+                0,
+            ));
+            s.0 = s.0.min(min);
+            s.1 = s.1.max(max);
+            s.2 += sum;
+            s.3 += count;
+        };
+        for r in &rolled.rows {
+            add(r.ts, r.min, r.max, r.sum, r.count);
+        }
+        for &(ts, v) in &rolled.tail {
+            add(ts, v, v, v, 1);
+        }
+        Ok(steps
+            .into_iter()
+            .filter(|(_, s)| s.3 > 0)
+            .map(|(i, (min, max, sum, count))| Bucket {
+                ts: from_ms + i * step,
+                min,
+                max,
+                avg: sum / count as f64,
+                count,
+            })
+            .collect())
     }
 
     /// `rate` or `increase` of each matching counter at every step of `[from, to]`.
@@ -166,11 +228,20 @@ impl Store {
         self.matching(sel)?
             .into_iter()
             .map(|m| {
-                let raw = self.points_of(m.id, from_ms - window_ms, to_ms)?;
-                let points = match how {
-                    Counting::Rate => rate::rate_steps(&raw, from_ms, to_ms, step_ms, window_ms),
-                    Counting::Increase => {
-                        rate::increase_steps(&raw, from_ms, to_ms, step_ms, window_ms)
+                // Long steps read rollups: ten-minute bucket increases.
+                let points = if step_ms >= ROLLUP_MS && window_ms >= 2 * ROLLUP_MS {
+                    let rolled = self.rolled(m.id, from_ms - window_ms, to_ms)?;
+                    let per_second = how == Counting::Rate;
+                    counter_steps(&rolled, from_ms, to_ms, step_ms, window_ms, per_second)
+                } else {
+                    let raw = self.points_of(m.id, from_ms - window_ms, to_ms)?;
+                    match how {
+                        Counting::Rate => {
+                            rate::rate_steps(&raw, from_ms, to_ms, step_ms, window_ms)
+                        }
+                        Counting::Increase => {
+                            rate::increase_steps(&raw, from_ms, to_ms, step_ms, window_ms)
+                        }
                     }
                 };
                 Ok(SeriesPoints {

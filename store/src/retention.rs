@@ -50,11 +50,17 @@ impl Store {
             let mut delete = tx
                 .prepare_cached("DELETE FROM samples WHERE series_id = ?1 AND ts < ?2")
                 .map_err(sql("prepare sample sweep"))?;
+            let mut delete_rollups = tx
+                .prepare_cached("DELETE FROM rollups WHERE series_id = ?1 AND ts < ?2")
+                .map_err(sql("prepare rollup sweep"))?;
             for id in &ids {
                 progress.samples_deleted += delete
                     .execute(params![id, cutoffs.samples_before_ms])
                     .map_err(sql("sweep samples"))?
                     as u64;
+                delete_rollups
+                    .execute(params![id, cutoffs.samples_before_ms])
+                    .map_err(sql("sweep rollups"))?;
             }
         }
         // Logs (the FTS index follows by trigger) and probe runs, a bounded batch each.
@@ -79,6 +85,9 @@ impl Store {
         tx.commit().map_err(sql("commit sweep"))?;
         progress.after_series = ids.last().copied().unwrap_or(progress.after_series);
         progress.done = (ids.len() as i64) < SERIES_PER_CHUNK && !old_logs_left;
+        if let Some(latest) = &self.latest {
+            latest.forget_before(cutoffs.samples_before_ms);
+        }
         Ok(progress)
     }
 

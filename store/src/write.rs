@@ -101,12 +101,19 @@ impl Store {
     /// Stores several host rounds in one transaction: the writer batches the rounds
     /// that queued up while it was busy. All of them land, or none.
     pub fn write_rounds(&mut self, rounds: &[HostRound]) -> Result<Vec<Stored>, StoreError> {
-        let Store { conn, series_ids } = self;
+        let Store {
+            conn,
+            series_ids,
+            latest,
+            open_buckets,
+        } = self;
         let tx = conn.transaction().map_err(sql("begin rounds"))?;
         let mut stored = Vec::with_capacity(rounds.len());
         let mut written = Ok(());
+        // Series ids in sample order, for the shared latest values after the commit.
+        let mut ids = Vec::new();
         for round in rounds {
-            match write_one(&tx, series_ids, round) {
+            match write_one(&tx, series_ids, open_buckets, round, &mut ids) {
                 Ok(s) => stored.push(s),
                 Err(e) => {
                     written = Err(e);
@@ -118,7 +125,21 @@ impl Store {
         if let Err(e) = committed {
             // Ids cached in a rolled-back transaction may not exist: forget them.
             series_ids.clear();
+            open_buckets.clear();
+            if let Some(latest) = latest {
+                latest.invalidate();
+            }
             return Err(e);
+        }
+        if let Some(latest) = latest {
+            let mut ids = ids.into_iter();
+            for round in rounds {
+                for run in &round.runs {
+                    // Samples first: zip must not take an id past the run's last sample.
+                    let written = run.output.samples.iter().zip(ids.by_ref());
+                    latest.record(&round.host, run.started_ms, written.map(|(s, id)| (id, s)));
+                }
+            }
         }
         Ok(stored)
     }
@@ -128,7 +149,9 @@ impl Store {
 fn write_one(
     tx: &rusqlite::Transaction<'_>,
     series_ids: &mut SeriesIds,
+    open_buckets: &mut crate::rollup::OpenBuckets,
     round: &HostRound,
+    ids: &mut Vec<i64>,
 ) -> Result<Stored, StoreError> {
     let mut stored = Stored::default();
     {
@@ -190,6 +213,8 @@ fn write_one(
                 insert_sample
                     .execute(params![id, run.started_ms, sample.value])
                     .map_err(sql("insert sample"))?;
+                ids.push(id);
+                crate::rollup::after_sample(tx, open_buckets, id, run.started_ms, sample.value)?;
                 stored.samples += 1;
             }
             for fact in &run.output.facts {
