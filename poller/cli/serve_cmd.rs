@@ -7,7 +7,7 @@ use crate::poll_cmd::local_hostname;
 use crate::web_cmd;
 use anyhow::{Context, Result};
 use dcmon_poller::RoundOptions;
-use dcmon_poller::serve::{ServeOptions, Source, live::Live, serve as run_service};
+use dcmon_poller::serve::{ServeOptions, Source, serve as run_service};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +59,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             web_cmd::start(&listen, &web, &args.db, latest, stopped.clone()).await?;
         }
         dcmon_poller::log!("dcmon serve: polling into {}", args.db.display());
-        run_service(source, store, options, Arc::new(Live::default()), stopped).await?;
+        run_service(source, store, options, stopped).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

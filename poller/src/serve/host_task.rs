@@ -2,7 +2,6 @@
 //! one run at a time (runs never overlap), reconnecting with exponential backoff and
 //! jitter, and telling online from offline.
 
-use super::live::Live;
 use super::plan::{Planned, Trigger};
 use super::{Report, ServeOptions};
 use crate::ingest::Writer;
@@ -10,7 +9,7 @@ use crate::round::{failed_run, now_ms, run_probe};
 use crate::ssh::{Connector, SshSession};
 use dcmon_inventory::{Host, Transport};
 use dcmon_probes::LogEntry;
-use dcmon_store::{HostRound, HostState, ProbeRun, RunStatus};
+use dcmon_store::{HostRound, HostState, ProbeRun};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +25,6 @@ pub struct HostTask {
     pub plan: Vec<Planned>,
     pub connector: Arc<Connector>,
     pub writer: Writer,
-    pub live: Arc<Live>,
     pub options: Arc<ServeOptions>,
     /// This host's saved log cursors, kept current after every commit.
     pub cursors: BTreeMap<String, String>,
@@ -141,10 +139,6 @@ impl HostTask {
             }
         };
         let events = self.track(reached, started, &runs);
-        for run in runs.iter().filter(|r| r.status == RunStatus::Ok) {
-            self.live
-                .update(&self.host.name, run.started_ms, run.output.samples.iter());
-        }
         let mut round = HostRound::new(self.host.name.clone(), runs);
         round.state = Some(HostState {
             online: self.tracker.online.unwrap_or(reached),

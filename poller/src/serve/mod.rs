@@ -4,7 +4,6 @@
 //! tasks (and SSH sessions) of hosts whose settings did not change.
 
 mod host_task;
-pub mod live;
 pub mod plan;
 
 use crate::ingest::Writer;
@@ -12,7 +11,6 @@ use crate::ssh::Connector;
 use dcmon_inventory::{Host, Inventory, InventoryError};
 use dcmon_store::{HostRound, Store, StoreError, Stored};
 use host_task::{Backoff, HostTask, Tracker};
-use live::Live;
 use plan::{Planned, Trigger};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -131,7 +129,6 @@ struct Service {
     options: Arc<ServeOptions>,
     connector: Arc<Connector>,
     writer: Writer,
-    live: Arc<Live>,
     cursors: BTreeMap<String, BTreeMap<String, String>>,
     running: HashMap<String, Running>,
     cron: Option<JobScheduler>,
@@ -146,7 +143,6 @@ pub async fn serve(
     source: Source,
     store: Store,
     options: ServeOptions,
-    live: Arc<Live>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
     let inventory = load(&source)?;
@@ -157,7 +153,6 @@ pub async fn serve(
         connector: Arc::new(Connector::new(options.handshake_limit)),
         options: Arc::new(options),
         writer,
-        live,
         cursors,
         running: HashMap::new(),
         cron: None,
@@ -271,7 +266,6 @@ impl Service {
             .collect();
         for name in gone {
             self.stop(&name).await;
-            self.live.forget(&name);
         }
         for host in &inventory.hosts {
             let planned = plan::plan(host, inventory);
@@ -316,7 +310,6 @@ impl Service {
             plan: planned.clone(),
             connector: self.connector.clone(),
             writer: self.writer.clone(),
-            live: self.live.clone(),
             options: self.options.clone(),
             cursors: self.cursors.get(&host.name).cloned().unwrap_or_default(),
             session: None,
