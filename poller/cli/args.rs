@@ -27,6 +27,62 @@ pub enum Command {
     Series(SeriesArgs),
     /// Poll every host on its schedule until stopped (SIGINT/SIGTERM); SIGHUP reloads.
     Serve(ServeArgs),
+    /// Run a command on the selected hosts: `dcmon exec -i inv.toml 'group:gpu' -- nvidia-smi -L`.
+    Exec(ExecArgs),
+    /// Show the audit trail of commands run on hosts.
+    Audit(AuditArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Inventory file; without one, the local machine is the only host.
+    #[arg(long, short)]
+    pub inventory: Option<PathBuf>,
+    /// SQLite database the audit trail is written to.
+    #[arg(long, default_value = "dcmon.db")]
+    pub db: PathBuf,
+    /// Which hosts: a name, a glob, `group:NAME` or `label:key=value`; commas join.
+    pub selector: String,
+    /// Deadline of the command on each host; it is stopped there when passed.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Hosts at work at once.
+    #[arg(long, default_value_t = 256)]
+    pub concurrency: usize,
+    /// Run through `sudo -n` on the hosts.
+    #[arg(long = "become")]
+    pub become_root: bool,
+    /// One JSON object per host: host, status, exit_code, stdout, stderr, duration_ms.
+    #[arg(long)]
+    pub json: bool,
+    /// Each host's output in one block when it finishes, instead of `host: line` as it comes.
+    #[arg(long)]
+    pub group_output: bool,
+    /// Record host keys not yet in known_hosts (trust on first use).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// The command and its arguments, after `--`; passed to the host quoted, never
+    /// interpreted by a shell on the way.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long, default_value = "dcmon.db")]
+    pub db: PathBuf,
+    /// Only this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only since: `1h` (ago), or Unix seconds.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// At most this many entries, newest first.
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// One JSON object per entry.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,8 @@
 //! command ran and found problems (a bad inventory, a failed host), 2 it could not run.
 
 mod args;
+mod audit_cmd;
+mod exec_cmd;
 mod inventory_cmd;
 mod poll_cmd;
 mod series_cmd;
@@ -38,5 +40,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Poll(args) => poll_cmd::poll(args),
         Command::Series(args) => series_cmd::series(args),
         Command::Serve(args) => serve_cmd::serve(args),
+        Command::Exec(args) => exec_cmd::exec(args),
+        Command::Audit(args) => audit_cmd::audit(args),
     }
 }

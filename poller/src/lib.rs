@@ -12,8 +12,10 @@ macro_rules! log {
     }};
 }
 
+pub mod command;
 pub mod error;
 pub mod exec;
+pub mod fanout;
 pub mod ingest;
 pub mod known_hosts;
 pub mod local;

@@ -318,6 +318,53 @@ impl SshSession {
         }
     }
 
+    /// Runs a command line (see `command::remote_line`) over a new channel, passing
+    /// output on as it arrives. Its stdin stays open until the run ends: closing the
+    /// channel at the deadline is what tells the host's watchdog to stop the command.
+    pub async fn run_command(
+        &self,
+        line: &str,
+        limit: Duration,
+        mut collector: crate::command::Collector<'_>,
+    ) -> Result<ExecOutput, TransportError> {
+        use crate::command::Stream;
+        let deadline = Instant::now() + limit;
+        let channel_error = |source| TransportError::Channel {
+            addr: self.addr.clone(),
+            source,
+        };
+        let mut channel = timeout_at(deadline, self.handle.channel_open_session())
+            .await
+            .map_err(|_| TransportError::Timeout(limit))?
+            .map_err(channel_error)?;
+        let result = timeout_at(deadline, async {
+            channel.exec(true, line).await.map_err(channel_error)?;
+            let mut exit = Exit::Unknown;
+            while let Some(msg) = channel.wait().await {
+                match msg {
+                    ChannelMsg::Data { data } => collector.push(Stream::Stdout, &data)?,
+                    ChannelMsg::ExtendedData { data, ext: 1 } => {
+                        collector.push(Stream::Stderr, &data)?
+                    }
+                    ChannelMsg::ExitStatus { exit_status } => exit = Exit::Code(exit_status),
+                    ChannelMsg::ExitSignal { signal_name, .. } => {
+                        exit = Exit::Signal(format!("{signal_name:?}"))
+                    }
+                    ChannelMsg::Close => break,
+                    _ => {}
+                }
+            }
+            Ok::<_, TransportError>(exit)
+        })
+        .await;
+        let _ = timeout(Duration::from_secs(1), channel.close()).await;
+        match result {
+            Ok(Ok(exit)) => Ok(collector.finish(exit)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(TransportError::Timeout(limit)),
+        }
+    }
+
     /// True once the connection is gone (the host hung up, keepalives went unanswered).
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed()

@@ -75,6 +75,7 @@ const STEPS: &[M<'static>] = &[
     M::up(HOSTS),
     M::up(DIRECTORY),
     M::up(crate::rollup::MIGRATION),
+    M::up(crate::audit::MIGRATION),
 ];
 
 /// Migration 2: the always-on poller's view of each host.

@@ -1,0 +1,247 @@
+//! `dcmon exec`: one command on the selected hosts, on dcmon's own connections; each
+//! run recorded in the audit trail. Output as `host: line` while it comes (or one block
+//! per host, or JSON), a summary, exit 1 if any host failed, 130 after Ctrl-C.
+
+use crate::args::ExecArgs;
+use crate::inventory_cmd;
+use crate::poll_cmd::local_hostname;
+use anyhow::{Context, Result};
+use dcmon_inventory::Inventory;
+use dcmon_poller::command::{Stream, quoted};
+use dcmon_poller::fanout::{ExecEvent, ExecOptions, ExecResult, ExecStatus, exec_hosts};
+use dcmon_store::Store;
+use dcmon_store::audit::output_excerpt;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+/// Who runs it, for the audit trail: `cli:USER`.
+fn who() -> String {
+    let user = std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".to_string());
+    format!("cli:{user}")
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Prints `host: line` for each complete line; keeps the rest until more comes.
+#[derive(Default)]
+struct Prefixer {
+    partial: HashMap<(String, bool), Vec<u8>>,
+}
+
+impl Prefixer {
+    fn push(&mut self, host: &str, stream: Stream, data: &[u8]) {
+        let is_err = stream == Stream::Stderr;
+        let buffer = self.partial.entry((host.to_string(), is_err)).or_default();
+        buffer.extend_from_slice(data);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            print_line(host, is_err, &line[..line.len() - 1]);
+        }
+    }
+
+    fn flush(&mut self, host: &str) {
+        for is_err in [false, true] {
+            if let Some(rest) = self.partial.remove(&(host.to_string(), is_err))
+                && !rest.is_empty()
+            {
+                print_line(host, is_err, &rest);
+            }
+        }
+    }
+}
+
+fn print_line(host: &str, is_err: bool, line: &[u8]) {
+    let text = String::from_utf8_lossy(line);
+    // A closed pipe (`dcmon exec ... | head`) must not panic: ignore write errors.
+    if is_err {
+        let _ = writeln!(std::io::stderr(), "{host}: {text}");
+    } else {
+        let _ = writeln!(std::io::stdout(), "{host}: {text}");
+    }
+}
+
+fn print_block(r: &ExecResult) {
+    let mut out = std::io::stdout().lock();
+    let code = r
+        .exit_code
+        .map_or_else(|| r.status.as_str().to_string(), |c| format!("exit {c}"));
+    let _ = writeln!(out, "== {} ({code}, {} ms) ==", r.host, r.duration_ms);
+    let _ = out.write_all(r.stdout.as_bytes());
+    if !r.stdout.is_empty() && !r.stdout.ends_with('\n') {
+        let _ = writeln!(out);
+    }
+    for line in r.stderr.lines() {
+        let _ = writeln!(out, "stderr: {line}");
+    }
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "dcmon: {e}");
+    }
+}
+
+pub fn exec(args: ExecArgs) -> Result<ExitCode> {
+    let inventory = match &args.inventory {
+        Some(file) => match inventory_cmd::load(file)? {
+            Some(inventory) => inventory,
+            None => return Ok(ExitCode::from(2)),
+        },
+        None => Inventory::local(&local_hostname(), Vec::new()),
+    };
+    let hosts: Vec<_> = dcmon_inventory::select(&inventory, &args.selector)?
+        .into_iter()
+        .cloned()
+        .collect();
+    if hosts.is_empty() {
+        anyhow::bail!("`{}` selects no host", args.selector);
+    }
+    let store = Store::open(&args.db)?;
+    let who = who();
+    let shown = if args.become_root {
+        format!("sudo {}", quoted(&args.command))
+    } else {
+        quoted(&args.command)
+    };
+    // Recorded before anything is sent: a run cut short still shows as `running`.
+    let started = now_ms();
+    let mut audit_ids = HashMap::new();
+    for h in &hosts {
+        let id = store
+            .audit_start(started, &who, &h.name, "exec", &shown)
+            .context("writing the audit trail (nothing was run)")?;
+        audit_ids.insert(h.name.clone(), id);
+    }
+    let options = ExecOptions {
+        argv: args.command.clone(),
+        become_root: args.become_root,
+        timeout: args.timeout,
+        concurrency: args.concurrency,
+        accept_new_host_keys: args.accept_new_host_keys,
+        output_cap: 16 << 20,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let total = hosts.len();
+    let (results, interrupted) = runtime.block_on(async {
+        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+        let run = tokio::spawn(exec_hosts(hosts, options, events_tx, cancel));
+        let progress = std::io::stderr().is_terminal() && !args.json && total > 10;
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+            .context("installing the Ctrl-C handler")?;
+        let mut prefixer = Prefixer::default();
+        let (mut done, mut failed, mut interrupted) = (0usize, 0usize, false);
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(ExecEvent::Started { .. }) => {}
+                    Some(ExecEvent::Output { host, stream, data }) => {
+                        if !args.json && !args.group_output {
+                            prefixer.push(&host, stream, &data);
+                        }
+                    }
+                    Some(ExecEvent::Done(r)) => {
+                        done += 1;
+                        if r.status != ExecStatus::Ok {
+                            failed += 1;
+                        }
+                        if let Some(id) = audit_ids.get(&r.host)
+                            && let Err(e) = store.audit_finish(
+                                *id,
+                                r.status.as_str(),
+                                r.exit_code.map(i64::from),
+                                r.duration_ms as i64,
+                                &output_excerpt(&r.stdout, &r.stderr),
+                            )
+                        {
+                            let _ = writeln!(std::io::stderr(), "dcmon: audit trail: {e}");
+                        }
+                        if args.json {
+                            if let Ok(text) = serde_json::to_string(&r) {
+                                let _ = writeln!(std::io::stdout(), "{text}");
+                            }
+                        } else if args.group_output {
+                            print_block(&r);
+                        } else {
+                            prefixer.flush(&r.host);
+                        }
+                        if progress {
+                            let _ = write!(std::io::stderr(), "\r\x1b[K[{done}/{total}] {failed} not ok");
+                        }
+                    }
+                    None => break,
+                },
+                _ = sigint.recv(), if !interrupted => {
+                    interrupted = true;
+                    let _ = cancel_tx.send(true);
+                }
+            }
+        }
+        if progress {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+        anyhow::Ok((run.await.unwrap_or_default(), interrupted))
+    })?;
+    summary(&results);
+    Ok(if interrupted {
+        ExitCode::from(130)
+    } else if results.iter().all(|r| r.status == ExecStatus::Ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `50 hosts: 48 ok, 1 failed (db2: exit 3), 1 timeout (gpu07)` on stderr.
+fn summary(results: &[ExecResult]) {
+    let mut parts = Vec::new();
+    for status in [
+        ExecStatus::Ok,
+        ExecStatus::Failed,
+        ExecStatus::Timeout,
+        ExecStatus::Unreachable,
+        ExecStatus::Cancelled,
+    ] {
+        let hosts: Vec<String> = results
+            .iter()
+            .filter(|r| r.status == status)
+            .map(|r| match r.exit_code {
+                Some(c) if status == ExecStatus::Failed => format!("{}: exit {c}", r.host),
+                _ => r.host.clone(),
+            })
+            .collect();
+        if hosts.is_empty() {
+            continue;
+        }
+        if status == ExecStatus::Ok {
+            parts.push(format!("{} ok", hosts.len()));
+        } else {
+            let mut named = hosts
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if hosts.len() > 10 {
+                named.push_str(&format!(", … {} more", hosts.len() - 10));
+            }
+            parts.push(format!("{} {} ({named})", hosts.len(), status.as_str()));
+        }
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "dcmon exec: {} hosts: {}",
+        results.len(),
+        parts.join(", ")
+    );
+    for r in results.iter().filter(|r| r.status != ExecStatus::Ok) {
+        if let Some(e) = &r.error {
+            let _ = writeln!(std::io::stderr(), "  {}: {e}", r.host);
+        }
+    }
+}

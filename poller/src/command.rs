@@ -1,0 +1,223 @@
+//! Ad-hoc commands on hosts (`dcmon exec`, fan modes, dashboard actions): the exact line
+//! sent to the host, and running it over SSH or locally with output as it arrives.
+//!
+//! The arguments are quoted for the host's shell one by one, so nothing in them is
+//! interpreted. The line runs under a small watchdog: the command gets its own process
+//! group (setsid) and /dev/null as stdin, and the watchdog waits on the channel's stdin,
+//! which dcmon keeps open. When dcmon closes the channel (deadline, Ctrl-C, a dropped
+//! connection), stdin ends and the watchdog kills the command's process group, TERM then
+//! KILL after 2 s. Without it sshd would only close the pipes and leave `sleep 1000`
+//! (or a hung `ipmitool`) running on the host.
+
+use crate::error::TransportError;
+use crate::exec::{ExecOutput, Exit};
+use dcmon_probes::registry::sh_quote;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+/// Runs `$1` (the quoted command) in its own process group and kills that group when
+/// stdin ends before the command does. POSIX sh; async lists get /dev/null as stdin,
+/// hence the copy of stdin on fd 3.
+const WATCHDOG: &str = r#"exec 3<&0
+setsid sh -c "$1" </dev/null & c=$!
+{ while read -r _; do :; done; kill -TERM -"$c" && sleep 2 && kill -KILL -"$c"; } <&3 >/dev/null 2>&1 & w=$!
+exec 3<&-
+wait "$c"; s=$?; kill "$w" 2>/dev/null; exit "$s""#;
+
+/// Which output stream a chunk came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// `argv` quoted for a POSIX shell: the command line an operator would have typed.
+pub fn quoted(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| sh_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The line sent to the host: the quoted command under the watchdog (and `sudo -n`).
+pub fn remote_line(argv: &[String], become_root: bool) -> String {
+    let line = format!(
+        "sh -c {} dcmon-exec {}",
+        sh_quote(WATCHDOG),
+        sh_quote(&quoted(argv))
+    );
+    if become_root {
+        format!("sudo -n {line}")
+    } else {
+        line
+    }
+}
+
+/// Output as it arrives, and the total kept for the result.
+pub struct Collector<'a> {
+    cap: usize,
+    out: ExecOutput,
+    on_output: &'a mut (dyn FnMut(Stream, &[u8]) + Send),
+}
+
+impl<'a> Collector<'a> {
+    pub fn new(cap: usize, on_output: &'a mut (dyn FnMut(Stream, &[u8]) + Send)) -> Self {
+        Collector {
+            cap,
+            out: ExecOutput {
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                exit: Exit::Unknown,
+            },
+            on_output,
+        }
+    }
+
+    /// Passes a chunk on; fails once a stream outgrows the cap.
+    pub fn push(&mut self, stream: Stream, data: &[u8]) -> Result<(), TransportError> {
+        (self.on_output)(stream, data);
+        let kept = match stream {
+            Stream::Stdout => &mut self.out.stdout,
+            Stream::Stderr => &mut self.out.stderr,
+        };
+        kept.extend_from_slice(data);
+        if kept.len() > self.cap {
+            return Err(TransportError::OutputTooLarge(self.cap));
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self, exit: Exit) -> ExecOutput {
+        self.out.exit = exit;
+        self.out
+    }
+}
+
+/// Runs `line` with the local `sh`, stdin held open like an SSH channel's.
+pub async fn run_local(
+    line: &str,
+    limit: Duration,
+    mut collector: Collector<'_>,
+) -> Result<ExecOutput, TransportError> {
+    let mut child = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(TransportError::Local)?;
+    // Dropped on return: the watchdog then stops whatever still runs.
+    let _stdin = child.stdin.take();
+    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err(TransportError::Local(std::io::Error::other(
+            "child pipes missing",
+        )));
+    };
+    let work = async {
+        let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
+        let (mut out_open, mut err_open) = (true, true);
+        while out_open || err_open {
+            tokio::select! {
+                n = stdout.read(&mut out_buf), if out_open => match n.map_err(TransportError::Local)? {
+                    0 => out_open = false,
+                    n => collector.push(Stream::Stdout, &out_buf[..n])?,
+                },
+                n = stderr.read(&mut err_buf), if err_open => match n.map_err(TransportError::Local)? {
+                    0 => err_open = false,
+                    n => collector.push(Stream::Stderr, &err_buf[..n])?,
+                },
+            }
+        }
+        child.wait().await.map_err(TransportError::Local)
+    };
+    let status = tokio::time::timeout(limit, work)
+        .await
+        .map_err(|_| TransportError::Timeout(limit))??;
+    let exit = match status.code() {
+        Some(code) => Exit::Code(code as u32),
+        None => {
+            use std::os::unix::process::ExitStatusExt;
+            status
+                .signal()
+                .map_or(Exit::Unknown, |s| Exit::Signal(s.to_string()))
+        }
+    };
+    Ok(collector.finish(exit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    async fn local(
+        words: &[&str],
+        limit: Duration,
+    ) -> (Result<ExecOutput, TransportError>, Vec<u8>) {
+        let mut seen = Vec::new();
+        let mut sink = |_: Stream, d: &[u8]| seen.extend_from_slice(d);
+        let result = run_local(
+            &remote_line(&argv(words), false),
+            limit,
+            Collector::new(1 << 20, &mut sink),
+        )
+        .await;
+        (result, seen)
+    }
+
+    #[tokio::test]
+    async fn arguments_arrive_unchanged() {
+        let hostile = ["a'b", "$(id)", "x;y", "l1\nl2", "`uname`", "\"q\"", "*", ""];
+        let mut words = vec!["printf", "[%s]\\n"];
+        words.extend(hostile);
+        let (result, seen) = local(&words, Duration::from_secs(10)).await;
+        let out = result.unwrap();
+        assert_eq!(out.exit, Exit::Code(0));
+        let expected: String = hostile.iter().map(|h| format!("[{h}]\n")).collect();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+        assert_eq!(seen, out.stdout, "streamed as it came");
+    }
+
+    #[tokio::test]
+    async fn exit_codes_and_stderr_come_back() {
+        let (result, _) = local(
+            &["sh", "-c", "echo oops >&2; exit 3"],
+            Duration::from_secs(10),
+        )
+        .await;
+        let out = result.unwrap();
+        assert_eq!(out.exit, Exit::Code(3));
+        assert_eq!(out.stderr, b"oops\n");
+    }
+
+    #[tokio::test]
+    async fn a_deadline_stops_the_command_on_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("still-running");
+        let script = format!("sleep 30; touch {}", marker.display());
+        let started = std::time::Instant::now();
+        let (result, _) = local(&["sh", "-c", &script], Duration::from_millis(500)).await;
+        assert!(
+            matches!(result, Err(TransportError::Timeout(_))),
+            "{result:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // The watchdog kills the group: sleep never gets to touch the marker.
+        let gone = (0..30).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            let pgrep = std::process::Command::new("pgrep")
+                .args(["-f", &script])
+                .output()
+                .unwrap();
+            pgrep.stdout.is_empty()
+        });
+        assert!(gone, "the command still runs after its deadline");
+        assert!(!marker.exists());
+    }
+}

@@ -1,0 +1,224 @@
+//! One command on many hosts (`dcmon exec` on its own connections): each host is
+//! connected, runs the command under its deadline and reports as it finishes; output
+//! is passed on as it arrives. A host that hangs costs only its own deadline.
+
+use crate::command::{Collector, Stream, remote_line, run_local};
+use crate::error::TransportError;
+use crate::exec::{ExecOutput, Exit};
+use crate::ssh::Connector;
+use dcmon_inventory::{Host, Transport};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+/// What to run, and how.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    pub argv: Vec<String>,
+    pub become_root: bool,
+    /// Deadline of the command on each host (connecting has the host's own).
+    pub timeout: Duration,
+    /// Hosts at work at once.
+    pub concurrency: usize,
+    pub accept_new_host_keys: bool,
+    /// Most output kept per stream and host.
+    pub output_cap: usize,
+}
+
+/// How a host's run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecStatus {
+    /// Exit status 0.
+    Ok,
+    /// Ran and failed: non-zero exit, a signal, too much output.
+    Failed,
+    /// Still running at the deadline (and stopped).
+    Timeout,
+    /// Never ran: no connection, refused login, unknown host key.
+    Unreachable,
+    /// Stopped by Ctrl-C.
+    Cancelled,
+}
+
+impl ExecStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecStatus::Ok => "ok",
+            ExecStatus::Failed => "failed",
+            ExecStatus::Timeout => "timeout",
+            ExecStatus::Unreachable => "unreachable",
+            ExecStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecResult {
+    pub host: String,
+    pub status: ExecStatus,
+    pub exit_code: Option<u32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration_ms: u64,
+    /// Why it did not run or end well, for people.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// What the fan-out reports while it runs.
+#[derive(Debug)]
+pub enum ExecEvent {
+    Started {
+        host: String,
+    },
+    Output {
+        host: String,
+        stream: Stream,
+        data: Vec<u8>,
+    },
+    Done(ExecResult),
+}
+
+/// Runs the command on every host; events arrive on `events` as they happen. Setting
+/// `cancel` to true stops every run still going (their connections close, so each
+/// host's watchdog stops the command there).
+pub async fn exec_hosts(
+    hosts: Vec<Host>,
+    options: ExecOptions,
+    events: mpsc::UnboundedSender<ExecEvent>,
+    cancel: watch::Receiver<bool>,
+) -> Vec<ExecResult> {
+    let options = Arc::new(options);
+    let connector = Arc::new(Connector::new(
+        crate::RoundOptions::default().handshake_limit,
+    ));
+    let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let tasks: Vec<_> = hosts
+        .into_iter()
+        .map(|host| {
+            let (options, connector, slots, events) =
+                (options.clone(), connector.clone(), slots.clone(), events.clone());
+            let mut cancel = cancel.clone();
+            tokio::spawn(async move {
+                let name = host.name.clone();
+                let started = Instant::now();
+                let run = async {
+                    let _slot = slots.acquire().await;
+                    let _ = events.send(ExecEvent::Started { host: name.clone() });
+                    run_on(&host, &options, &connector, &events).await
+                };
+                let result = tokio::select! {
+                    r = run => r,
+                    _ = cancel.wait_for(|c| *c) => outcome(&name, Err(Failure::Cancelled), Default::default(), started),
+                };
+                let _ = events.send(ExecEvent::Done(result.clone()));
+                result
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        if let Ok(r) = task.await {
+            results.push(r);
+        }
+    }
+    results
+}
+
+enum Failure {
+    Transport(TransportError),
+    Unreachable(TransportError),
+    Cancelled,
+}
+
+async fn run_on(
+    host: &Host,
+    options: &ExecOptions,
+    connector: &Connector,
+    events: &mpsc::UnboundedSender<ExecEvent>,
+) -> ExecResult {
+    let started = Instant::now();
+    let line = remote_line(&options.argv, options.become_root);
+    let mut seen = (Vec::new(), Vec::new());
+    let mut sink = |stream: Stream, data: &[u8]| {
+        match stream {
+            Stream::Stdout => seen.0.extend_from_slice(data),
+            Stream::Stderr => seen.1.extend_from_slice(data),
+        }
+        let _ = events.send(ExecEvent::Output {
+            host: host.name.clone(),
+            stream,
+            data: data.to_vec(),
+        });
+    };
+    let collector = Collector::new(options.output_cap, &mut sink);
+    let result = match host.transport {
+        Transport::Local => run_local(&line, options.timeout, collector)
+            .await
+            .map_err(Failure::Transport),
+        Transport::Ssh => match connector.connect(host, options.accept_new_host_keys).await {
+            Ok(session) => {
+                let r = session
+                    .run_command(&line, options.timeout, collector)
+                    .await
+                    .map_err(|e| match e {
+                        // The connection failed under the command, or the host refused a channel.
+                        TransportError::Channel { .. } => Failure::Unreachable(e),
+                        e => Failure::Transport(e),
+                    });
+                session.close().await;
+                r
+            }
+            Err(e) => Err(Failure::Unreachable(e)),
+        },
+    };
+    outcome(&host.name, result, seen, started)
+}
+
+fn outcome(
+    host: &str,
+    result: Result<ExecOutput, Failure>,
+    seen: (Vec<u8>, Vec<u8>),
+    started: Instant,
+) -> ExecResult {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let (status, exit_code, error) = match &result {
+        Ok(out) => match &out.exit {
+            Exit::Code(0) => (ExecStatus::Ok, Some(0), None),
+            Exit::Code(n) => (ExecStatus::Failed, Some(*n), None),
+            Exit::Signal(s) => (ExecStatus::Failed, None, Some(format!("killed by SIG{s}"))),
+            Exit::Unknown => (
+                ExecStatus::Failed,
+                None,
+                Some("the channel closed without an exit status".to_string()),
+            ),
+        },
+        Err(Failure::Transport(e @ TransportError::Timeout(_))) => (
+            ExecStatus::Timeout,
+            None,
+            Some(format!("still running: {e}; stopped")),
+        ),
+        Err(Failure::Transport(e)) => (ExecStatus::Failed, None, Some(e.to_string())),
+        Err(Failure::Unreachable(e)) => (ExecStatus::Unreachable, None, Some(e.to_string())),
+        Err(Failure::Cancelled) => (
+            ExecStatus::Cancelled,
+            None,
+            Some("cancelled (Ctrl-C)".to_string()),
+        ),
+    };
+    let (stdout, stderr) = match result {
+        Ok(out) => (text(&out.stdout), text(&out.stderr)),
+        Err(_) => (text(&seen.0), text(&seen.1)),
+    };
+    ExecResult {
+        host: host.to_string(),
+        status,
+        exit_code,
+        stdout,
+        stderr,
+        duration_ms: started.elapsed().as_millis() as u64,
+        error,
+    }
+}
