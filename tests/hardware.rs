@@ -9,23 +9,14 @@ use rusqlite::Connection;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use testbed::ipmi_sim::IpmiSim;
-use testbed::shims::{dell_gpu_server, fixture, shim};
+use testbed::shims::{dell_gpu_server, fixture, ipmitool_via, shim};
 use testbed::{Sshd, json_lines, poll};
 
 /// A Supermicro-style box whose BMC is ipmi_sim, reached by the real ipmitool over lanplus.
 fn simulated_bmc_server(root: &Path, sim: &IpmiSim) -> PathBuf {
     let dir = root.join("ipmi-sim");
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("ipmitool");
-    std::fs::write(
-        &path,
-        format!(
-            "#!/bin/sh\nexec /usr/bin/ipmitool {} \"$@\"\n",
-            sim.ipmitool_args().join(" ")
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ipmitool_via(&dir, &sim.ipmitool_args());
     shim(
         &dir,
         "nvidia-smi",

@@ -153,6 +153,7 @@ const ENTRY_KEYS: &[&str] = &[
     "labels",
     "log_files",
     "custom_scripts",
+    "fan_profile",
 ];
 
 impl<'a> Checker<'a> {
@@ -361,6 +362,19 @@ impl<'a> Checker<'a> {
                 &here("transport"),
                 false,
                 format!("transport `{t}` is unknown: use \"ssh\" or \"local\""),
+            );
+        }
+        if let Some(p) = &e.fan_profile
+            && crate::model::FanProfile::from_name(p).is_none()
+        {
+            let hint = suggestion(p, &crate::model::FanProfile::NAMES);
+            self.problem(
+                &here("fan_profile"),
+                false,
+                format!(
+                    "fan_profile `{p}` is unknown: use {}{hint}",
+                    crate::model::FanProfile::NAMES.join(", ")
+                ),
             );
         }
         if e.port == Some(0) {
@@ -596,7 +610,8 @@ fn overlay(base: &mut Entry, top: &Entry) {
         become_,
         probes,
         log_files,
-        custom_scripts
+        custom_scripts,
+        fan_profile
     );
     if let Some(labels) = &top.labels {
         base.labels
@@ -638,6 +653,11 @@ fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: 
         labels: e.labels.clone().unwrap_or_default(),
         log_files: e.log_files.clone().unwrap_or_default(),
         custom_scripts: e.custom_scripts.clone().unwrap_or_default(),
+        fan_profile: e
+            .fan_profile
+            .as_deref()
+            .and_then(crate::model::FanProfile::from_name)
+            .unwrap_or_default(),
     }
 }
 

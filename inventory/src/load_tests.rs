@@ -188,3 +188,25 @@ fn web_settings_resolve_and_their_mistakes_are_located() {
         ]
     );
 }
+
+#[test]
+fn fan_profiles_resolve_and_a_typo_gets_a_hint() {
+    let text = "[defaults]\nfan_profile = \"dell\"\n[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"b\"\nfan_profile = \"supermicro\"\n";
+    let inv = parse(text, Path::new("inv.toml"), PROBES).unwrap();
+    assert_eq!(inv.hosts[0].fan_profile, crate::model::FanProfile::Dell);
+    assert_eq!(
+        inv.hosts[1].fan_profile,
+        crate::model::FanProfile::Supermicro
+    );
+    let plain = parse("[[hosts]]\nname = \"a\"\n", Path::new("inv.toml"), PROBES).unwrap();
+    assert_eq!(
+        plain.hosts[0].fan_profile,
+        crate::model::FanProfile::Generic
+    );
+    assert_eq!(
+        problems("[[hosts]]\nname = \"a\"\nfan_profile = \"supermicr\"\n"),
+        [
+            "inv.toml:3:15: fan_profile `supermicr` is unknown: use generic, supermicro, dell, did you mean `supermicro`?"
+        ]
+    );
+}

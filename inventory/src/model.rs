@@ -42,6 +42,41 @@ pub struct Host {
     pub log_files: Vec<String>,
     /// Scripts on the host the `custom` probe runs.
     pub custom_scripts: Vec<String>,
+    pub fan_profile: FanProfile,
+}
+
+/// The BMC's way of setting fan modes, chosen per host (`fan_profile`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FanProfile {
+    /// Reads fans; sets nothing.
+    #[default]
+    Generic,
+    /// Supermicro X9-X13 boards: `raw 0x30 0x45`.
+    Supermicro,
+    /// Dell iDRAC 7-9: `raw 0x30 0x30`.
+    Dell,
+}
+
+impl FanProfile {
+    pub const NAMES: [&'static str; 3] = ["generic", "supermicro", "dell"];
+
+    pub fn from_name(name: &str) -> Option<FanProfile> {
+        match name {
+            "generic" => Some(FanProfile::Generic),
+            "supermicro" => Some(FanProfile::Supermicro),
+            "dell" => Some(FanProfile::Dell),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FanProfile::Generic => "generic",
+            FanProfile::Supermicro => "supermicro",
+            FanProfile::Dell => "dell",
+        }
+    }
 }
 
 fn as_human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -167,6 +202,7 @@ impl Inventory {
                 labels: BTreeMap::new(),
                 log_files: Vec::new(),
                 custom_scripts: Vec::new(),
+                fan_profile: FanProfile::Generic,
             }],
             groups: Vec::new(),
             probe_schedules: Default::default(),

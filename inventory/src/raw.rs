@@ -117,4 +117,6 @@ pub struct Entry {
     pub log_files: Option<Vec<String>>,
     /// Scripts on the host whose output (Prometheus text format) the `custom` probe reads.
     pub custom_scripts: Option<Vec<String>>,
+    /// How fan modes are read and set: `generic` (read only), `supermicro`, `dell`.
+    pub fan_profile: Option<String>,
 }

@@ -31,6 +31,44 @@ pub enum Command {
     Exec(ExecArgs),
     /// Show the audit trail of commands run on hosts.
     Audit(AuditArgs),
+    /// Read or set fan modes through each host's `fan_profile`: `dcmon fan -i inv.toml gpu01 set full`.
+    Fan(FanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FanArgs {
+    /// Inventory file (each host's `fan_profile` and `become`).
+    #[arg(long, short)]
+    pub inventory: Option<PathBuf>,
+    /// SQLite database the audit trail is written to.
+    #[arg(long, default_value = "dcmon.db")]
+    pub db: PathBuf,
+    /// Which hosts: a name, a glob, `group:NAME` or `label:key=value`; commas join.
+    pub selector: String,
+    #[command(subcommand)]
+    pub action: FanAction,
+    /// Deadline on each host.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, global = true)]
+    pub timeout: std::time::Duration,
+    /// One JSON object per host.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Record host keys not yet in known_hosts (trust on first use).
+    #[arg(long, global = true)]
+    pub accept_new_host_keys: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FanAction {
+    /// The current mode (where the BMC tells) and every fan's speed.
+    Status,
+    /// Set a mode: supermicro standard|full|optimal|pue|heavy-io; dell auto or a duty like 40%.
+    Set {
+        mode: String,
+        /// Print, per host, the exact commands instead of running them.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -8,7 +8,7 @@ use crate::poll_cmd::local_hostname;
 use anyhow::{Context, Result};
 use dcmon_inventory::Inventory;
 use dcmon_poller::command::{Stream, quoted};
-use dcmon_poller::fanout::{ExecEvent, ExecOptions, ExecResult, ExecStatus, exec_hosts};
+use dcmon_poller::fanout::{ExecEvent, ExecOptions, ExecResult, ExecStatus, Job, exec_hosts};
 use dcmon_store::Store;
 use dcmon_store::audit::output_excerpt;
 use std::collections::HashMap;
@@ -86,52 +86,46 @@ fn print_block(r: &ExecResult) {
     }
 }
 
-pub fn exec(args: ExecArgs) -> Result<ExitCode> {
-    let inventory = match &args.inventory {
-        Some(file) => match inventory_cmd::load(file)? {
-            Some(inventory) => inventory,
-            None => return Ok(ExitCode::from(2)),
-        },
-        None => Inventory::local(&local_hostname(), Vec::new()),
-    };
-    let hosts: Vec<_> = dcmon_inventory::select(&inventory, &args.selector)?
-        .into_iter()
-        .cloned()
-        .collect();
-    if hosts.is_empty() {
-        anyhow::bail!("`{}` selects no host", args.selector);
-    }
-    let store = Store::open(&args.db)?;
+/// How results are shown while jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// `host: line` as output comes.
+    Prefixed,
+    /// One block per host when it finishes.
+    Grouped,
+    /// One JSON object per host.
+    Json,
+    /// Nothing: the caller shows the results.
+    Quiet,
+}
+
+/// Runs jobs with an audit row per host (written before anything is sent, completed at
+/// the end), shows them as asked, and stops them all on Ctrl-C. Returns the results and
+/// whether Ctrl-C was pressed.
+pub fn run_jobs(
+    store: &Store,
+    action: &str,
+    jobs: Vec<(Job, String)>,
+    options: ExecOptions,
+    display: Display,
+) -> Result<(Vec<ExecResult>, bool)> {
     let who = who();
-    let shown = if args.become_root {
-        format!("sudo {}", quoted(&args.command))
-    } else {
-        quoted(&args.command)
-    };
-    // Recorded before anything is sent: a run cut short still shows as `running`.
     let started = now_ms();
     let mut audit_ids = HashMap::new();
-    for h in &hosts {
+    for (job, shown) in &jobs {
         let id = store
-            .audit_start(started, &who, &h.name, "exec", &shown)
+            .audit_start(started, &who, &job.host.name, action, shown)
             .context("writing the audit trail (nothing was run)")?;
-        audit_ids.insert(h.name.clone(), id);
+        audit_ids.insert(job.host.name.clone(), id);
     }
-    let options = ExecOptions {
-        argv: args.command.clone(),
-        become_root: args.become_root,
-        timeout: args.timeout,
-        concurrency: args.concurrency,
-        accept_new_host_keys: args.accept_new_host_keys,
-        output_cap: 16 << 20,
-    };
+    let jobs: Vec<Job> = jobs.into_iter().map(|(job, _)| job).collect();
+    let total = jobs.len();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let total = hosts.len();
-    let (results, interrupted) = runtime.block_on(async {
+    runtime.block_on(async {
         let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
         let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
-        let run = tokio::spawn(exec_hosts(hosts, options, events_tx, cancel));
-        let progress = std::io::stderr().is_terminal() && !args.json && total > 10;
+        let run = tokio::spawn(exec_hosts(jobs, options, events_tx, cancel));
+        let progress = std::io::stderr().is_terminal() && display != Display::Json && total > 10;
         let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
             .context("installing the Ctrl-C handler")?;
         let mut prefixer = Prefixer::default();
@@ -141,7 +135,7 @@ pub fn exec(args: ExecArgs) -> Result<ExitCode> {
                 event = events.recv() => match event {
                     Some(ExecEvent::Started { .. }) => {}
                     Some(ExecEvent::Output { host, stream, data }) => {
-                        if !args.json && !args.group_output {
+                        if display == Display::Prefixed {
                             prefixer.push(&host, stream, &data);
                         }
                     }
@@ -161,14 +155,15 @@ pub fn exec(args: ExecArgs) -> Result<ExitCode> {
                         {
                             let _ = writeln!(std::io::stderr(), "dcmon: audit trail: {e}");
                         }
-                        if args.json {
-                            if let Ok(text) = serde_json::to_string(&r) {
-                                let _ = writeln!(std::io::stdout(), "{text}");
+                        match display {
+                            Display::Json => {
+                                if let Ok(text) = serde_json::to_string(&r) {
+                                    let _ = writeln!(std::io::stdout(), "{text}");
+                                }
                             }
-                        } else if args.group_output {
-                            print_block(&r);
-                        } else {
-                            prefixer.flush(&r.host);
+                            Display::Grouped => print_block(&r),
+                            Display::Prefixed => prefixer.flush(&r.host),
+                            Display::Quiet => {}
                         }
                         if progress {
                             let _ = write!(std::io::stderr(), "\r\x1b[K[{done}/{total}] {failed} not ok");
@@ -186,19 +181,83 @@ pub fn exec(args: ExecArgs) -> Result<ExitCode> {
             let _ = write!(std::io::stderr(), "\r\x1b[K");
         }
         anyhow::Ok((run.await.unwrap_or_default(), interrupted))
-    })?;
-    summary(&results);
-    Ok(if interrupted {
+    })
+}
+
+/// The hosts a selector picks from the inventory (or this machine without one).
+pub fn selected(
+    inventory: Option<&std::path::Path>,
+    selector: &str,
+) -> Result<Option<Vec<dcmon_inventory::Host>>> {
+    let inventory = match inventory {
+        Some(file) => match inventory_cmd::load(file)? {
+            Some(inventory) => inventory,
+            None => return Ok(None),
+        },
+        None => Inventory::local(&local_hostname(), Vec::new()),
+    };
+    let hosts: Vec<_> = dcmon_inventory::select(&inventory, selector)?
+        .into_iter()
+        .cloned()
+        .collect();
+    if hosts.is_empty() {
+        anyhow::bail!("`{selector}` selects no host");
+    }
+    Ok(Some(hosts))
+}
+
+/// The exit code after a run: 130 after Ctrl-C, 1 when a host did not end well.
+pub fn exit_code(results: &[ExecResult], interrupted: bool) -> ExitCode {
+    if interrupted {
         ExitCode::from(130)
     } else if results.iter().all(|r| r.status == ExecStatus::Ok) {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
+}
+
+pub fn exec(args: ExecArgs) -> Result<ExitCode> {
+    let Some(hosts) = selected(args.inventory.as_deref(), &args.selector)? else {
+        return Ok(ExitCode::from(2));
+    };
+    let store = Store::open(&args.db)?;
+    let shown = if args.become_root {
+        format!("sudo {}", quoted(&args.command))
+    } else {
+        quoted(&args.command)
+    };
+    let jobs = hosts
+        .into_iter()
+        .map(|host| {
+            let job = Job {
+                host,
+                line: quoted(&args.command),
+                become_root: args.become_root,
+            };
+            (job, shown.clone())
+        })
+        .collect();
+    let options = ExecOptions {
+        timeout: args.timeout,
+        concurrency: args.concurrency,
+        accept_new_host_keys: args.accept_new_host_keys,
+        output_cap: 16 << 20,
+    };
+    let display = if args.json {
+        Display::Json
+    } else if args.group_output {
+        Display::Grouped
+    } else {
+        Display::Prefixed
+    };
+    let (results, interrupted) = run_jobs(&store, "exec", jobs, options, display)?;
+    summary("exec", &results);
+    Ok(exit_code(&results, interrupted))
 }
 
 /// `50 hosts: 48 ok, 1 failed (db2: exit 3), 1 timeout (gpu07)` on stderr.
-fn summary(results: &[ExecResult]) {
+pub fn summary(what: &str, results: &[ExecResult]) {
     let mut parts = Vec::new();
     for status in [
         ExecStatus::Ok,
@@ -235,7 +294,7 @@ fn summary(results: &[ExecResult]) {
     }
     let _ = writeln!(
         std::io::stderr(),
-        "dcmon exec: {} hosts: {}",
+        "dcmon {what}: {} hosts: {}",
         results.len(),
         parts.join(", ")
     );

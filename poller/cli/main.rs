@@ -5,6 +5,7 @@
 mod args;
 mod audit_cmd;
 mod exec_cmd;
+mod fan_cmd;
 mod inventory_cmd;
 mod poll_cmd;
 mod series_cmd;
@@ -42,5 +43,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Exec(args) => exec_cmd::exec(args),
         Command::Audit(args) => audit_cmd::audit(args),
+        Command::Fan(args) => fan_cmd::fan(args),
     }
 }

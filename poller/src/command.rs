@@ -42,11 +42,21 @@ pub fn quoted(argv: &[String]) -> String {
 
 /// The line sent to the host: the quoted command under the watchdog (and `sudo -n`).
 pub fn remote_line(argv: &[String], become_root: bool) -> String {
-    let line = format!(
-        "sh -c {} dcmon-exec {}",
-        sh_quote(WATCHDOG),
-        sh_quote(&quoted(argv))
-    );
+    wrapped(&quoted(argv), become_root)
+}
+
+/// Several commands, each quoted, run one after another while they succeed.
+pub fn all_of(commands: &[Vec<String>]) -> String {
+    commands
+        .iter()
+        .map(|c| quoted(c))
+        .collect::<Vec<_>>()
+        .join(" && ")
+}
+
+/// `line` (a command line built from `quoted` parts only) under the watchdog.
+pub fn wrapped(line: &str, become_root: bool) -> String {
+    let line = format!("sh -c {} dcmon-exec {}", sh_quote(WATCHDOG), sh_quote(line));
     if become_root {
         format!("sudo -n {line}")
     } else {

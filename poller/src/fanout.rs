@@ -2,7 +2,7 @@
 //! connected, runs the command under its deadline and reports as it finishes; output
 //! is passed on as it arrives. A host that hangs costs only its own deadline.
 
-use crate::command::{Collector, Stream, remote_line, run_local};
+use crate::command::{Collector, Stream, run_local, wrapped};
 use crate::error::TransportError;
 use crate::exec::{ExecOutput, Exit};
 use crate::ssh::Connector;
@@ -12,11 +12,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-/// What to run, and how.
+/// One host's command line (built from `command::quoted` parts only).
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub host: Host,
+    pub line: String,
+    pub become_root: bool,
+}
+
+/// How to run.
 #[derive(Debug, Clone)]
 pub struct ExecOptions {
-    pub argv: Vec<String>,
-    pub become_root: bool,
     /// Deadline of the command on each host (connecting has the host's own).
     pub timeout: Duration,
     /// Hosts at work at once.
@@ -85,7 +91,7 @@ pub enum ExecEvent {
 /// `cancel` to true stops every run still going (their connections close, so each
 /// host's watchdog stops the command there).
 pub async fn exec_hosts(
-    hosts: Vec<Host>,
+    jobs: Vec<Job>,
     options: ExecOptions,
     events: mpsc::UnboundedSender<ExecEvent>,
     cancel: watch::Receiver<bool>,
@@ -95,19 +101,19 @@ pub async fn exec_hosts(
         crate::RoundOptions::default().handshake_limit,
     ));
     let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let tasks: Vec<_> = hosts
+    let tasks: Vec<_> = jobs
         .into_iter()
-        .map(|host| {
+        .map(|job| {
             let (options, connector, slots, events) =
                 (options.clone(), connector.clone(), slots.clone(), events.clone());
             let mut cancel = cancel.clone();
             tokio::spawn(async move {
-                let name = host.name.clone();
+                let name = job.host.name.clone();
                 let started = Instant::now();
                 let run = async {
                     let _slot = slots.acquire().await;
                     let _ = events.send(ExecEvent::Started { host: name.clone() });
-                    run_on(&host, &options, &connector, &events).await
+                    run_on(&job, &options, &connector, &events).await
                 };
                 let result = tokio::select! {
                     r = run => r,
@@ -134,13 +140,14 @@ enum Failure {
 }
 
 async fn run_on(
-    host: &Host,
+    job: &Job,
     options: &ExecOptions,
     connector: &Connector,
     events: &mpsc::UnboundedSender<ExecEvent>,
 ) -> ExecResult {
     let started = Instant::now();
-    let line = remote_line(&options.argv, options.become_root);
+    let host = &job.host;
+    let line = wrapped(&job.line, job.become_root);
     let mut seen = (Vec::new(), Vec::new());
     let mut sink = |stream: Stream, data: &[u8]| {
         match stream {

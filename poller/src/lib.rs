@@ -15,6 +15,7 @@ macro_rules! log {
 pub mod command;
 pub mod error;
 pub mod exec;
+pub mod fan;
 pub mod fanout;
 pub mod ingest;
 pub mod known_hosts;

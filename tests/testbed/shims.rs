@@ -51,3 +51,17 @@ pub fn dell_gpu_server(root: &Path) -> PathBuf {
     );
     dir
 }
+
+/// An `ipmitool` that is the real one, talking lanplus to a simulated BMC (`args`).
+pub fn ipmitool_via(dir: &Path, args: &[String]) {
+    let path = dir.join("ipmitool");
+    std::fs::write(
+        &path,
+        format!(
+            "#!/bin/sh\nexec /usr/bin/ipmitool {} \"$@\"\n",
+            args.join(" ")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
