@@ -5,14 +5,12 @@ use crate::args::{FanAction, FanArgs};
 use crate::exec_cmd::{Display, exit_code, run_jobs, selected, summary};
 use crate::table;
 use anyhow::Result;
-use dcmon_poller::command::{all_of, quoted};
-use dcmon_poller::fan::{self, Fan};
+use dcmon_poller::command::all_of;
+use dcmon_poller::fan::{self, FANS_MARK, Fan};
 use dcmon_poller::fanout::{ExecOptions, ExecResult, ExecStatus, Job};
 use dcmon_store::Store;
 use std::io::Write;
 use std::process::ExitCode;
-
-const FANS_MARK: &str = "==dcmon== fans";
 
 pub fn fan(args: FanArgs) -> Result<ExitCode> {
     let Some(hosts) = selected(args.inventory.as_deref(), &args.selector)? else {
@@ -125,13 +123,7 @@ fn status(
         .into_iter()
         .map(|host| {
             // The mode's answer first, then a marker, then the fans: one round trip.
-            let mut parts = Vec::new();
-            if let Some(mode) = fan::mode_command(host.fan_profile) {
-                parts.push(quoted(&mode));
-            }
-            parts.push(quoted(&["echo".to_string(), FANS_MARK.to_string()]));
-            parts.push(quoted(&fan::fans_command()));
-            let line = parts.join("; ");
+            let line = fan::status_line(host.fan_profile);
             let shown = if host.become_ {
                 format!("sudo {line}")
             } else {

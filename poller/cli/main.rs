@@ -2,6 +2,7 @@
 //! parsed arguments into a command and returns the exit code: 0 all good, 1 the
 //! command ran and found problems (a bad inventory, a failed host), 2 it could not run.
 
+mod actions_runner;
 mod args;
 mod audit_cmd;
 mod exec_cmd;

@@ -40,6 +40,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         handshake_limit: defaults.handshake_limit,
         report_json: args.json,
         reload_check: Duration::from_secs(2),
+        sessions: Default::default(),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -56,7 +57,16 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             let _ = stop.send(true);
         });
         if listen != "off" {
-            web_cmd::start(&listen, &web, &args.db, latest, stopped.clone()).await?;
+            let runner = crate::actions_runner::ServeRunner {
+                inventory: args.inventory.clone(),
+                db: args.db.clone(),
+                sessions: options.sessions.clone(),
+                connector: std::sync::Arc::new(dcmon_poller::ssh::Connector::new(
+                    defaults.handshake_limit,
+                )),
+                runtime: tokio::runtime::Handle::current(),
+            };
+            web_cmd::start(&listen, &web, &args.db, latest, runner, stopped.clone()).await?;
         }
         dcmon_poller::log!("dcmon serve: polling into {}", args.db.display());
         run_service(source, store, options, stopped).await?;

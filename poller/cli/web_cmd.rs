@@ -32,11 +32,13 @@ pub async fn start(
     web: &Web,
     db: &Path,
     latest: std::sync::Arc<dcmon_store::latest::Latest>,
+    runner: crate::actions_runner::ServeRunner,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
     let mut store = dcmon_store::Store::open(db)?;
     store.share_latest(latest)?;
-    let state = dcmon_web::AppState::new(store, config(web));
+    let state =
+        dcmon_web::AppState::new(store, config(web)).with_runner(std::sync::Arc::new(runner));
     state
         .check()
         .map_err(|e| anyhow!("the dashboard cannot start: {e}"))?;

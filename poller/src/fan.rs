@@ -96,6 +96,21 @@ pub fn mode_command(profile: FanProfile) -> Option<Vec<String>> {
     }
 }
 
+/// Separates the mode's answer from the fans' in a status run.
+pub const FANS_MARK: &str = "==dcmon== fans";
+
+/// One command line that reads the mode (where the profile can), then the fans.
+pub fn status_line(profile: FanProfile) -> String {
+    use crate::command::quoted;
+    let mut parts = Vec::new();
+    if let Some(mode) = mode_command(profile) {
+        parts.push(quoted(&mode));
+    }
+    parts.push(quoted(&["echo".to_string(), FANS_MARK.to_string()]));
+    parts.push(quoted(&fans_command()));
+    parts.join("; ")
+}
+
 /// Reads the fan sensors.
 pub fn fans_command() -> Vec<String> {
     ipmitool(&["sdr", "type", "Fan"])

@@ -145,6 +145,25 @@ async fn run_on(
     connector: &Connector,
     events: &mpsc::UnboundedSender<ExecEvent>,
 ) -> ExecResult {
+    let mut sink = |stream: Stream, data: &[u8]| {
+        let _ = events.send(ExecEvent::Output {
+            host: job.host.name.clone(),
+            stream,
+            data: data.to_vec(),
+        });
+    };
+    run_job(job, options, connector, None, &mut sink).await
+}
+
+/// Runs one job: over `session` when given (a session `dcmon serve` keeps open), else
+/// over a new connection (or locally); output goes to `on_output` as it arrives.
+pub async fn run_job(
+    job: &Job,
+    options: &ExecOptions,
+    connector: &Connector,
+    session: Option<Arc<crate::ssh::SshSession>>,
+    on_output: &mut (dyn FnMut(Stream, &[u8]) + Send),
+) -> ExecResult {
     let started = Instant::now();
     let host = &job.host;
     let line = wrapped(&job.line, job.become_root);
@@ -154,27 +173,29 @@ async fn run_on(
             Stream::Stdout => seen.0.extend_from_slice(data),
             Stream::Stderr => seen.1.extend_from_slice(data),
         }
-        let _ = events.send(ExecEvent::Output {
-            host: host.name.clone(),
-            stream,
-            data: data.to_vec(),
-        });
+        on_output(stream, data);
     };
     let collector = Collector::new(options.output_cap, &mut sink);
-    let result = match host.transport {
-        Transport::Local => run_local(&line, options.timeout, collector)
+    let channel_failure = |e| match e {
+        // The connection failed under the command, or the host refused a channel.
+        TransportError::Channel { .. } => Failure::Unreachable(e),
+        e => Failure::Transport(e),
+    };
+    let result = match (host.transport, session) {
+        (Transport::Local, _) => run_local(&line, options.timeout, collector)
             .await
             .map_err(Failure::Transport),
-        Transport::Ssh => match connector.connect(host, options.accept_new_host_keys).await {
+        (Transport::Ssh, Some(session)) => session
+            .run_command(&line, options.timeout, collector)
+            .await
+            .map_err(channel_failure),
+        (Transport::Ssh, None) => match connector.connect(host, options.accept_new_host_keys).await
+        {
             Ok(session) => {
                 let r = session
                     .run_command(&line, options.timeout, collector)
                     .await
-                    .map_err(|e| match e {
-                        // The connection failed under the command, or the host refused a channel.
-                        TransportError::Channel { .. } => Failure::Unreachable(e),
-                        e => Failure::Transport(e),
-                    });
+                    .map_err(channel_failure);
                 session.close().await;
                 r
             }

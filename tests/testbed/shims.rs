@@ -65,3 +65,25 @@ pub fn ipmitool_via(dir: &Path, args: &[String]) {
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// An `ipmitool` that appends its arguments to `log` and answers like a Supermicro BMC
+/// in optimal mode, with the fan lines of a real Dell capture.
+pub fn recording_ipmitool(dir: &Path, log: &Path) {
+    let fans: String =
+        std::fs::read_to_string(fixture("ipmitool/sdr-elist-dell-curated-telegraf-v2.txt"))
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains("RPM"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+    let fans_file = dir.join("fans.txt");
+    std::fs::write(&fans_file, fans).unwrap();
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> {log}\ncase \"$*\" in\n'raw 0x30 0x45 0x00') echo ' 02' ;;\n'sdr type Fan') cat {fans} ;;\n'mc info') echo 'Device ID                 : 32' ;;\nraw*) ;;\n*) echo \"shim ipmitool: unexpected $*\" >&2; exit 1 ;;\nesac\n",
+        log = log.display(),
+        fans = fans_file.display()
+    );
+    let path = dir.join("ipmitool");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

@@ -300,3 +300,137 @@ async fn next_never_leaves_the_site() {
         assert_eq!(field(&html, "next"), "&#x2f;", "{next}");
     }
 }
+
+#[tokio::test]
+async fn actions_need_an_admin_session_and_its_csrf_token() {
+    let (dir, _) = app_with(false, false);
+    // A host in the store, so a refusal cannot be a 404.
+    let path = dir.path().join("dcmon.db");
+    {
+        let mut store = Store::open(&path).unwrap();
+        let mut out = dcmon_probes::ProbeOutput::default();
+        out.gauge("node_load1", dcmon_probes::Labels::default(), 1.0, "");
+        let run = dcmon_store::ProbeRun {
+            probe: "os".into(),
+            started_ms: 1_000,
+            duration_ms: 1,
+            status: dcmon_store::RunStatus::Ok,
+            error: None,
+            output: out,
+            new_logs: dcmon_probes::registry::all_logs_new,
+        };
+        store
+            .write_round(&dcmon_store::HostRound::new("gpu01", vec![run]))
+            .unwrap();
+    }
+    let config = Config {
+        access: AccessConfig {
+            view_needs_login: false,
+            admin_token_file: Some(dir.path().join("admin.token")),
+            viewer_token_file: Some(dir.path().join("viewer.token")),
+            secure_cookies: false,
+        },
+        ..Config::default()
+    };
+    let app = app(AppState::new(Store::open(&path).unwrap(), config));
+    let act =
+        |cookie: Option<&str>, form: &[(&str, &str)]| post("/hosts/gpu01/actions", cookie, form);
+    let fan_status = [("action", "fan-status")];
+
+    let (response, body) = send(&app, act(None, &fan_status)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{body}");
+    assert!(body.contains("only an admin may act"), "{body}");
+    let viewer = log_in(&app, VIEWER).await;
+    let (_, html) = send(&app, get("/login", Some(&viewer))).await;
+    let viewer_csrf = field(&html, "csrf");
+    let (response, _) = send(
+        &app,
+        act(
+            Some(&viewer),
+            &[("action", "fan-status"), ("csrf", &viewer_csrf)],
+        ),
+    )
+    .await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a viewer may not act"
+    );
+
+    let admin = log_in(&app, ADMIN).await;
+    let (_, html) = send(&app, get("/hosts/gpu01", Some(&admin))).await;
+    let csrf = field(&html, "csrf");
+    assert!(
+        html.contains(r#"<input type="hidden" name="action" value="fan-set">"#),
+        "admins see actions"
+    );
+    let (_, html) = send(&app, get("/hosts/gpu01", Some(&viewer))).await;
+    assert!(!html.contains("name=\"action\""), "viewers do not");
+    for (form, why) in [
+        (vec![("action", "fan-status")], "no CSRF token"),
+        (
+            vec![("action", "fan-status"), ("csrf", viewer_csrf.as_str())],
+            "another session's token",
+        ),
+    ] {
+        let (response, body) = send(&app, act(Some(&admin), &form)).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{why}: {body}");
+        assert!(body.contains("CSRF"), "{body}");
+    }
+    // Past the checks: bad forms are 400s; without `dcmon serve` nothing can run.
+    for (form, message) in [
+        (vec![("action", "reboot")], "unknown action `reboot`"),
+        (
+            vec![("action", "fan-set"), ("mode", "full")],
+            "confirm the fan mode change",
+        ),
+        (
+            vec![("action", "ipmi-raw"), ("bytes", "0x30; reboot")],
+            "is not a byte like 0x30",
+        ),
+    ] {
+        let mut form = form.clone();
+        form.push(("csrf", &csrf));
+        let (response, body) = send(&app, act(Some(&admin), &form)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains(message), "{message}: {body}");
+    }
+    let (response, body) = send(
+        &app,
+        act(Some(&admin), &[("action", "fan-status"), ("csrf", &csrf)]),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    // A bearer admin token needs no CSRF token (browsers never send one on their own).
+    let bearer = Request::post("/hosts/gpu01/actions")
+        .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("action=sysinfo"))
+        .unwrap();
+    assert_eq!(
+        send(&app, bearer).await.0.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // Action pages and the audit trail are for admins.
+    assert_eq!(
+        send(&app, get("/actions/1", Some(&viewer)))
+            .await
+            .0
+            .status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app, get("/actions/1", Some(&admin))).await.0.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, get("/audit", Some(&viewer))).await.0.status(),
+        StatusCode::FORBIDDEN
+    );
+    let (response, html) = send(&app, get("/audit", Some(&admin))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        html.contains("Nothing has been run on a host yet."),
+        "{html}"
+    );
+}

@@ -9,7 +9,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 /// Pages anyone may reach: the login itself, health checks, our script.
 fn always_open(path: &str) -> bool {
-    matches!(path, "/health" | "/login" | "/static/live.js")
+    matches!(
+        path,
+        "/health" | "/login" | "/static/live.js" | "/static/action.js"
+    )
 }
 
 /// Scripts only from us, no framing, no inline script: what a log line or a label

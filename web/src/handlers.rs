@@ -211,3 +211,52 @@ pub async fn openapi() -> impl IntoResponse {
         include_str!("../api/openapi.json"),
     )
 }
+
+/// The action page's script: appends output as it streams in.
+pub async fn action_script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../../templates/action.js"),
+    )
+}
+
+/// `/audit?host=`: the audit trail, newest first (admins only once an admin token exists).
+pub async fn audit(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Result<Html<String>, WebError> {
+    if state.access.config.admin_token_file.is_some() && !state.access.caller(&headers).is_admin() {
+        return Err(WebError::Forbidden(
+            "the audit trail is for admins: log in with the admin token".into(),
+        ));
+    }
+    if let Some(k) = q.keys().find(|k| k.as_str() != "host") {
+        return Err(WebError::BadRequest(format!(
+            "unknown parameter `{k}` (known: host)"
+        )));
+    }
+    let host = q.get("host").filter(|h| !h.is_empty()).cloned();
+    let filter = host.clone();
+    let entries = state
+        .query(move |s| s.audit(filter.as_deref(), None, 500))
+        .await?;
+    let now = now_ms();
+    let rows: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            minijinja::context! {
+                ago => crate::view::ago(Some(e.ts), now),
+                who => e.who, host => e.host, action => e.action, command => e.command,
+                status => e.status, exit_code => e.exit_code,
+                took => e.duration_ms.map(|d| format!("{d} ms")).unwrap_or_default(),
+                output => e.output,
+            }
+        })
+        .collect();
+    let context = minijinja::context! { title => "Audit", host => host, entries => rows };
+    Ok(Html(state.render("audit.html", context)?))
+}

@@ -245,8 +245,10 @@ const MAX_SPAN_MS: i64 = 400 * 86_400_000;
 pub async fn page(
     State(state): State<AppState>,
     Path(host): Path<String>,
+    headers: axum::http::HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Html<String>, WebError> {
+    let caller = state.access.caller(&headers);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
@@ -287,6 +289,9 @@ pub async fn page(
         to => params::datetime_local(to),
         facts => data.facts,
         tables => tables,
+        // Actions for admins with a session (they post the session's CSRF token).
+        admin => caller.is_admin() && caller.session.is_some(),
+        csrf => caller.csrf,
         // Each chart is SVG built by chart::render, which escapes its own text.
         charts => charts.into_iter().map(|(title, svg)| minijinja::context! { title => title, svg => minijinja::Value::from_safe_string(svg) }).collect::<Vec<_>>(),
     };

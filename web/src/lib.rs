@@ -2,6 +2,8 @@
 //! builds the router; handlers stay thin: one store call, a view model, a template.
 //! Templates live in the top-level `templates/` folder and are built into the binary.
 
+pub mod actions;
+mod actions_page;
 mod api;
 pub mod auth;
 mod chart;
@@ -39,6 +41,9 @@ pub struct AppState {
     templates: Arc<minijinja::Environment<'static>>,
     access: Arc<auth::Access>,
     thresholds: Thresholds,
+    /// Runs dashboard actions (`dcmon serve` plugs one in).
+    runner: Option<Arc<dyn actions::Runner>>,
+    actions: Arc<actions::Actions>,
 }
 
 impl AppState {
@@ -55,7 +60,15 @@ impl AppState {
             templates: Arc::new(env),
             access: Arc::new(auth::Access::new(config.access)),
             thresholds: config.thresholds,
+            runner: None,
+            actions: Arc::default(),
         }
+    }
+
+    /// Lets admins run actions on hosts through `runner`.
+    pub fn with_runner(mut self, runner: Arc<dyn actions::Runner>) -> AppState {
+        self.runner = Some(runner);
+        self
     }
 
     /// Checks what can be checked before serving (token files).
@@ -89,7 +102,7 @@ impl AppState {
     }
 }
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("layout.html", include_str!("../../templates/layout.html")),
     (
         "overview.html",
@@ -99,6 +112,8 @@ const TEMPLATES: [(&str, &str); 6] = [
     ("probes.html", include_str!("../../templates/probes.html")),
     ("logs.html", include_str!("../../templates/logs.html")),
     ("login.html", include_str!("../../templates/login.html")),
+    ("action.html", include_str!("../../templates/action.html")),
+    ("audit.html", include_str!("../../templates/audit.html")),
 ];
 
 /// Writes one line to the server's log; a closed stderr must not take the server down.
@@ -125,6 +140,11 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(login_page::page).post(login_page::login))
         .route("/logout", post(login_page::logout))
         .route("/static/live.js", get(handlers::live_script))
+        .route("/static/action.js", get(handlers::action_script))
+        .route("/hosts/{host}/actions", post(actions_page::start))
+        .route("/actions/{id}", get(actions_page::page))
+        .route("/actions/{id}/events", get(actions_page::events))
+        .route("/audit", get(handlers::audit))
         .fallback(handlers::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -28,7 +28,7 @@ pub struct HostTask {
     pub options: Arc<ServeOptions>,
     /// This host's saved log cursors, kept current after every commit.
     pub cursors: BTreeMap<String, String>,
-    pub session: Option<SshSession>,
+    pub session: Option<Arc<SshSession>>,
     pub tracker: Tracker,
     pub backoff: Backoff,
 }
@@ -110,7 +110,15 @@ impl HostTask {
             }
             self.run_probes(&ready).await;
         }
-        if let Some(session) = self.session.take() {
+        self.drop_session().await;
+    }
+
+    /// Closes the session unless an action still uses it (it closes when that ends).
+    async fn drop_session(&mut self) {
+        self.options.sessions.remove(&self.host.name);
+        if let Some(session) = self.session.take()
+            && let Ok(session) = Arc::try_unwrap(session)
+        {
             session.close().await;
         }
     }
@@ -176,7 +184,7 @@ impl HostTask {
             if !session.is_closed() {
                 return Ok(());
             }
-            self.session = None;
+            self.drop_session().await;
         }
         if let Some(at) = self.backoff.retry_at
             && Instant::now() < at
@@ -195,6 +203,8 @@ impl HostTask {
         {
             Ok(session) => {
                 self.backoff.reset();
+                let session = Arc::new(session);
+                self.options.sessions.set(&self.host.name, session.clone());
                 self.session = Some(session);
                 Ok(())
             }
@@ -209,7 +219,7 @@ impl HostTask {
     async fn run_one(&mut self, i: usize) -> ProbeRun {
         let planned = &self.plan[i];
         let run = run_probe(
-            self.session.as_ref(),
+            self.session.as_deref(),
             &self.host,
             planned.probe,
             &self.cursors,
@@ -218,8 +228,8 @@ impl HostTask {
         )
         .await;
         // A session that broke under this run is reopened next time.
-        if self.session.as_ref().is_some_and(SshSession::is_closed) {
-            self.session = None;
+        if self.session.as_deref().is_some_and(SshSession::is_closed) {
+            self.drop_session().await;
         }
         run
     }

@@ -5,6 +5,7 @@
 
 mod host_task;
 pub mod plan;
+pub mod sessions;
 
 use crate::ingest::Writer;
 use crate::ssh::Connector;
@@ -49,6 +50,8 @@ pub struct ServeOptions {
     pub report_json: bool,
     /// How often the inventory file's modification time is checked.
     pub reload_check: Duration,
+    /// Where host tasks share their live sessions (with dashboard actions).
+    pub sessions: sessions::Sessions,
 }
 
 impl ServeOptions {
