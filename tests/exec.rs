@@ -279,3 +279,77 @@ fn ctrl_c_cancels_the_remote_commands() {
         "{audit:?}"
     );
 }
+
+#[test]
+fn with_serve_running_exec_goes_through_its_sessions() {
+    let (bed, inv, db, _) = bed(3);
+    // Rounds every second, so the hosts are online (and their sessions up) at once.
+    let text = std::fs::read_to_string(&inv).unwrap();
+    std::fs::write(
+        &inv,
+        text.replacen("[defaults]\n", "[defaults]\ninterval = \"1s\"\n", 1),
+    )
+    .unwrap();
+    let serve = testbed::dashboard::Dashboard::start(&[
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    serve.wait_for_json("/api/hosts", Duration::from_secs(30), |hosts| {
+        hosts.as_array().is_some_and(|a| {
+            a.iter()
+                .filter(|h| {
+                    h["status"] == "online" && h["host"].as_str().unwrap().starts_with("127.5.1.")
+                })
+                .count()
+                == 3
+        })
+    });
+    let logins = || bed.log().matches("Accepted publickey").count();
+    let before = logins();
+    assert!(before >= 3, "serve's own logins are in sshd's log");
+    let script = "set -- $SSH_CONNECTION; echo \"via $3\"";
+    let out = exec(
+        &inv,
+        &db,
+        &["group:bed", "--json", "--", "sh", "-c", script],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("through dcmon serve"), "{stderr}");
+    let results = json_lines(&out);
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert_eq!(
+            r["stdout"],
+            format!("via {}\n", r["host"].as_str().unwrap())
+        );
+    }
+    assert_eq!(
+        logins(),
+        before,
+        "no new SSH login: serve's sessions ran it"
+    );
+    let audit = json_lines(&dcmon(&["audit", "--db", db.to_str().unwrap(), "--json"]));
+    assert_eq!(audit.len(), 3);
+    assert!(
+        audit
+            .iter()
+            .all(|e| e["who"].as_str().unwrap().ends_with(" via serve") && e["status"] == "ok"),
+        "{audit:?}"
+    );
+    // --standalone: dcmon's own connections, one login a host.
+    let out = exec(
+        &inv,
+        &db,
+        &["group:bed", "--standalone", "--json", "--", "true"],
+    );
+    assert!(out.status.success());
+    assert_eq!(logins(), before + 3);
+    // serve's answer to a selector that selects nothing.
+    let out = exec(&inv, &db, &["group:none", "--", "true"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("group `none`"), "{stderr}");
+}

@@ -95,6 +95,7 @@ impl Runner for ServeRunner {
                 concurrency: 1,
                 accept_new_host_keys: false,
                 output_cap: 1 << 20,
+                sessions: None,
             };
             let out = sink.clone();
             let mut on_output = move |_: dcmon_poller::command::Stream, data: &[u8]| {

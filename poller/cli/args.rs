@@ -99,6 +99,10 @@ pub struct ExecArgs {
     /// Record host keys not yet in known_hosts (trust on first use).
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Use dcmon's own connections even when `dcmon serve` runs on this database (its
+    /// control socket DB.sock is otherwise used: serve's sessions and inventory).
+    #[arg(long)]
+    pub standalone: bool,
     /// The command and its arguments, after `--`; passed to the host quoted, never
     /// interpreted by a shell on the way.
     #[arg(last = true, required = true, num_args = 1..)]

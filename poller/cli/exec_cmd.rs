@@ -8,26 +8,19 @@ use crate::poll_cmd::local_hostname;
 use anyhow::{Context, Result};
 use dcmon_inventory::Inventory;
 use dcmon_poller::command::{Stream, quoted};
-use dcmon_poller::fanout::{ExecEvent, ExecOptions, ExecResult, ExecStatus, Job, exec_hosts};
+use dcmon_poller::fanout::{ExecEvent, ExecOptions, ExecResult, ExecStatus, Job};
 use dcmon_store::Store;
-use dcmon_store::audit::output_excerpt;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 /// Who runs it, for the audit trail: `cli:USER`.
-fn who() -> String {
+pub fn who() -> String {
     let user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".to_string());
     format!("cli:{user}")
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Prints `host: line` for each complete line; keeps the rest until more comes.
@@ -99,89 +92,83 @@ pub enum Display {
     Quiet,
 }
 
-/// Runs jobs with an audit row per host (written before anything is sent, completed at
-/// the end), shows them as asked, and stops them all on Ctrl-C. Returns the results and
-/// whether Ctrl-C was pressed.
+/// Runs jobs with an audit row per host (written before anything is sent, completed as
+/// each host ends), shows them as asked, and stops them all on Ctrl-C. Returns the
+/// results and whether Ctrl-C was pressed.
 pub fn run_jobs(
-    store: &Store,
-    action: &str,
+    store: Store,
+    action: &'static str,
     jobs: Vec<(Job, String)>,
     options: ExecOptions,
     display: Display,
 ) -> Result<(Vec<ExecResult>, bool)> {
-    let who = who();
-    let started = now_ms();
-    let mut audit_ids = HashMap::new();
-    for (job, shown) in &jobs {
-        let id = store
-            .audit_start(started, &who, &job.host.name, action, shown)
-            .context("writing the audit trail (nothing was run)")?;
-        audit_ids.insert(job.host.name.clone(), id);
-    }
-    let jobs: Vec<Job> = jobs.into_iter().map(|(job, _)| job).collect();
     let total = jobs.len();
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
         let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
-        let run = tokio::spawn(exec_hosts(jobs, options, events_tx, cancel));
-        let progress = std::io::stderr().is_terminal() && display != Display::Json && total > 10;
-        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-            .context("installing the Ctrl-C handler")?;
-        let mut prefixer = Prefixer::default();
-        let (mut done, mut failed, mut interrupted) = (0usize, 0usize, false);
-        loop {
-            tokio::select! {
-                event = events.recv() => match event {
-                    Some(ExecEvent::Started { .. }) => {}
-                    Some(ExecEvent::Output { host, stream, data }) => {
-                        if display == Display::Prefixed {
-                            prefixer.push(&host, stream, &data);
-                        }
+        let work =
+            crate::audited::run_audited(store, who(), action, jobs, options, events_tx, cancel);
+        let (ran, shown) = tokio::join!(work, show(events, display, total, cancel_tx));
+        ran?;
+        shown
+    })
+}
+
+/// Shows events as they come until the run ends; Ctrl-C sets `cancel`. Returns the
+/// results (from the `Done` events) and whether Ctrl-C was pressed.
+pub async fn show(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<ExecEvent>,
+    display: Display,
+    total: usize,
+    cancel: tokio::sync::watch::Sender<bool>,
+) -> Result<(Vec<ExecResult>, bool)> {
+    let progress = std::io::stderr().is_terminal() && display != Display::Json && total > 10;
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the Ctrl-C handler")?;
+    let mut prefixer = Prefixer::default();
+    let mut results = Vec::with_capacity(total);
+    let (mut failed, mut interrupted) = (0usize, false);
+    loop {
+        tokio::select! {
+            event = events.recv() => match event {
+                Some(ExecEvent::Started { .. }) => {}
+                Some(ExecEvent::Output { host, stream, data }) => {
+                    if display == Display::Prefixed {
+                        prefixer.push(&host, stream, &data);
                     }
-                    Some(ExecEvent::Done(r)) => {
-                        done += 1;
-                        if r.status != ExecStatus::Ok {
-                            failed += 1;
-                        }
-                        if let Some(id) = audit_ids.get(&r.host)
-                            && let Err(e) = store.audit_finish(
-                                *id,
-                                r.status.as_str(),
-                                r.exit_code.map(i64::from),
-                                r.duration_ms as i64,
-                                &output_excerpt(&r.stdout, &r.stderr),
-                            )
-                        {
-                            let _ = writeln!(std::io::stderr(), "dcmon: audit trail: {e}");
-                        }
-                        match display {
-                            Display::Json => {
-                                if let Ok(text) = serde_json::to_string(&r) {
-                                    let _ = writeln!(std::io::stdout(), "{text}");
-                                }
-                            }
-                            Display::Grouped => print_block(&r),
-                            Display::Prefixed => prefixer.flush(&r.host),
-                            Display::Quiet => {}
-                        }
-                        if progress {
-                            let _ = write!(std::io::stderr(), "\r\x1b[K[{done}/{total}] {failed} not ok");
-                        }
-                    }
-                    None => break,
-                },
-                _ = sigint.recv(), if !interrupted => {
-                    interrupted = true;
-                    let _ = cancel_tx.send(true);
                 }
+                Some(ExecEvent::Done(r)) => {
+                    if r.status != ExecStatus::Ok {
+                        failed += 1;
+                    }
+                    match display {
+                        Display::Json => {
+                            if let Ok(text) = serde_json::to_string(&r) {
+                                let _ = writeln!(std::io::stdout(), "{text}");
+                            }
+                        }
+                        Display::Grouped => print_block(&r),
+                        Display::Prefixed => prefixer.flush(&r.host),
+                        Display::Quiet => {}
+                    }
+                    results.push(r);
+                    if progress {
+                        let _ = write!(std::io::stderr(), "\r\x1b[K[{}/{total}] {failed} not ok", results.len());
+                    }
+                }
+                None => break,
+            },
+            _ = sigint.recv(), if !interrupted => {
+                interrupted = true;
+                let _ = cancel.send(true);
             }
         }
-        if progress {
-            let _ = write!(std::io::stderr(), "\r\x1b[K");
-        }
-        anyhow::Ok((run.await.unwrap_or_default(), interrupted))
-    })
+    }
+    if progress {
+        let _ = write!(std::io::stderr(), "\r\x1b[K");
+    }
+    Ok((results, interrupted))
 }
 
 /// The hosts a selector picks from the inventory (or this machine without one).
@@ -206,6 +193,25 @@ pub fn selected(
     Ok(Some(hosts))
 }
 
+/// The hosts a selector picks, as an error when the inventory is broken (for serve).
+pub fn hosts_of(
+    inventory: Option<&std::path::Path>,
+    selector: &str,
+) -> Result<Vec<dcmon_inventory::Host>> {
+    let inventory = match inventory {
+        Some(file) => dcmon_inventory::load(file, &dcmon_probes::names())?,
+        None => Inventory::local(&local_hostname(), Vec::new()),
+    };
+    let hosts: Vec<_> = dcmon_inventory::select(&inventory, selector)?
+        .into_iter()
+        .cloned()
+        .collect();
+    if hosts.is_empty() {
+        anyhow::bail!("`{selector}` selects no host");
+    }
+    Ok(hosts)
+}
+
 /// The exit code after a run: 130 after Ctrl-C, 1 when a host did not end well.
 pub fn exit_code(results: &[ExecResult], interrupted: bool) -> ExitCode {
     if interrupted {
@@ -218,6 +224,20 @@ pub fn exit_code(results: &[ExecResult], interrupted: bool) -> ExitCode {
 }
 
 pub fn exec(args: ExecArgs) -> Result<ExitCode> {
+    let display = if args.json {
+        Display::Json
+    } else if args.group_output {
+        Display::Grouped
+    } else {
+        Display::Prefixed
+    };
+    // With `dcmon serve` running on this database, go through it: its sessions, its inventory.
+    if !args.standalone
+        && let Ok(stream) =
+            std::os::unix::net::UnixStream::connect(crate::control::socket_path(&args.db))
+    {
+        return exec_via_serve(&args, stream, display);
+    }
     let Some(hosts) = selected(args.inventory.as_deref(), &args.selector)? else {
         return Ok(ExitCode::from(2));
     };
@@ -243,15 +263,41 @@ pub fn exec(args: ExecArgs) -> Result<ExitCode> {
         concurrency: args.concurrency,
         accept_new_host_keys: args.accept_new_host_keys,
         output_cap: 16 << 20,
+        sessions: None,
     };
-    let display = if args.json {
-        Display::Json
-    } else if args.group_output {
-        Display::Grouped
-    } else {
-        Display::Prefixed
+    let (results, interrupted) = run_jobs(store, "exec", jobs, options, display)?;
+    summary("exec", &results);
+    Ok(exit_code(&results, interrupted))
+}
+
+fn exec_via_serve(
+    args: &ExecArgs,
+    stream: std::os::unix::net::UnixStream,
+    display: Display,
+) -> Result<ExitCode> {
+    let _ = writeln!(
+        std::io::stderr(),
+        "dcmon exec: through dcmon serve ({}): its inventory and sessions",
+        crate::control::socket_path(&args.db).display()
+    );
+    let request = crate::control::ExecRequest {
+        selector: args.selector.clone(),
+        argv: args.command.clone(),
+        become_root: args.become_root,
+        timeout_ms: args.timeout.as_millis() as u64,
+        concurrency: args.concurrency,
     };
-    let (results, interrupted) = run_jobs(&store, "exec", jobs, options, display)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let (results, interrupted) = runtime.block_on(async {
+        stream.set_nonblocking(true)?;
+        let stream = tokio::net::UnixStream::from_std(stream)?;
+        let (events_tx, events) = tokio::sync::mpsc::unbounded_channel();
+        let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+        let work = crate::control::exec_via(stream, request, events_tx, cancel);
+        let (ran, shown) = tokio::join!(work, show(events, display, 0, cancel_tx));
+        ran?;
+        shown
+    })?;
     summary("exec", &results);
     Ok(exit_code(&results, interrupted))
 }

@@ -21,6 +21,7 @@ pub fn fan(args: FanArgs) -> Result<ExitCode> {
         concurrency: 256,
         accept_new_host_keys: args.accept_new_host_keys,
         output_cap: 1 << 20,
+        sessions: None,
     };
     match &args.action {
         FanAction::Set { mode, dry_run } => set(&args, hosts, mode, *dry_run, options),
@@ -79,7 +80,7 @@ fn set(
     } else {
         Display::Quiet
     };
-    let (results, interrupted) = run_jobs(&store, "fan-set", jobs, options, display)?;
+    let (results, interrupted) = run_jobs(store, "fan-set", jobs, options, display)?;
     if !args.json {
         for r in &results {
             let outcome = match r.status {
@@ -141,7 +142,7 @@ fn status(
         })
         .collect();
     let store = Store::open(&args.db)?;
-    let (results, interrupted) = run_jobs(&store, "fan-status", jobs, options, Display::Quiet)?;
+    let (results, interrupted) = run_jobs(store, "fan-status", jobs, options, Display::Quiet)?;
     let statuses: Vec<FanStatus> = results
         .iter()
         .map(|r| read_status(r, profiles.get(&r.host).copied().unwrap_or_default()))

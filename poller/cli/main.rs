@@ -5,6 +5,8 @@
 mod actions_runner;
 mod args;
 mod audit_cmd;
+mod audited;
+mod control;
 mod exec_cmd;
 mod fan_cmd;
 mod inventory_cmd;

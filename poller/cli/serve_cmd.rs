@@ -68,6 +68,14 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             };
             web_cmd::start(&listen, &web, &args.db, latest, runner, stopped.clone()).await?;
         }
+        let control = crate::control::Control {
+            inventory: args.inventory.clone(),
+            db: args.db.clone(),
+            sessions: options.sessions.clone(),
+            accept_new_host_keys: args.accept_new_host_keys,
+        };
+        let socket = crate::control::listen(control, stopped.clone()).await?;
+        dcmon_poller::log!("dcmon serve: control socket {}", socket.display());
         dcmon_poller::log!("dcmon serve: polling into {}", args.db.display());
         run_service(source, store, options, stopped).await?;
         anyhow::Ok(())

@@ -26,7 +26,8 @@ exec 3<&-
 wait "$c"; s=$?; kill "$w" 2>/dev/null; exit "$s""#;
 
 /// Which output stream a chunk came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
     Stderr,

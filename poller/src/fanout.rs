@@ -30,10 +30,12 @@ pub struct ExecOptions {
     pub accept_new_host_keys: bool,
     /// Most output kept per stream and host.
     pub output_cap: usize,
+    /// Live sessions to run over (inside `dcmon serve`); hosts without one get a new connection.
+    pub sessions: Option<crate::serve::sessions::Sessions>,
 }
 
 /// How a host's run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ExecStatus {
     /// Exit status 0.
@@ -60,7 +62,7 @@ impl ExecStatus {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ExecResult {
     pub host: String,
     pub status: ExecStatus,
@@ -74,7 +76,8 @@ pub struct ExecResult {
 }
 
 /// What the fan-out reports while it runs.
-#[derive(Debug)]
+#[derive(Debug, Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "lowercase")]
 pub enum ExecEvent {
     Started {
         host: String,
@@ -152,7 +155,11 @@ async fn run_on(
             data: data.to_vec(),
         });
     };
-    run_job(job, options, connector, None, &mut sink).await
+    let session = options
+        .sessions
+        .as_ref()
+        .and_then(|s| s.get(&job.host.name));
+    run_job(job, options, connector, session, &mut sink).await
 }
 
 /// Runs one job: over `session` when given (a session `dcmon serve` keeps open), else
