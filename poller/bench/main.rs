@@ -8,6 +8,7 @@
 //!     stretch of N hosts x 150 series at 30 s; (d) range, bucket and rate query
 //!     latency over 7 days of data.
 //! (e) 1,000 and 2,000 sessions opened and held at once: errors and poller RSS.
+//! (g) `dcmon exec` of `true` through a running serve's sessions vs parallel-ssh.
 //! (f) dashboard render time (request through the router: store reads + template):
 //!     the overview with 1,000 hosts, and a host page over 7 days of data.
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
@@ -33,7 +34,7 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
-    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f".into());
+    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g".into());
     let part = |p: &str| only.split(',').any(|o| o.trim() == p);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
@@ -64,7 +65,12 @@ fn main() {
         render::overview(1000);
         render::host_page(7);
     }
+    if part("g") {
+        exec::exec_true(hosts);
+    }
 }
+
+mod exec;
 
 mod render;
 

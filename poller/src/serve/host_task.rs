@@ -80,6 +80,12 @@ impl HostTask {
                 Trigger::Cron(_) => None,
             })
             .collect();
+        // Connect now, not at the first probe's turn: dashboard actions and `dcmon exec`
+        // find the session up, and a host that cannot be reached is known at once.
+        tokio::select! {
+            _ = self.ensure_session() => {}
+            _ = stop.changed() => {}
+        }
         loop {
             let next = due
                 .iter()
