@@ -6,7 +6,6 @@
 mod testbed;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 use std::time::Duration;
 use testbed::dashboard::Dashboard;
 use testbed::shims::recording_ipmitool;
@@ -14,28 +13,15 @@ use testbed::{Sshd, dcmon, json_lines};
 
 const TOKEN: &str = "0123456789abcdef-admin";
 
-/// curl: (status, headers and body); `jar` keeps cookies.
+/// curl keeping cookies in `jar`, as a browser would.
 fn curl(jar: &str, args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-i", "-b", jar, "-c", jar])
-        .args(args)
-        .output()
-        .expect("curl runs (tests/run.sh installs it)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    let mut all = vec!["-b", jar, "-c", jar];
+    all.extend_from_slice(args);
+    testbed::dashboard::curl(&all)
 }
 
 fn field(html: &str, name: &str) -> String {
-    html.split(&format!(r#"name="{name}" value=""#))
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        .to_string()
+    testbed::dashboard::form_field(html, name)
 }
 
 fn logins(bed: &Sshd) -> usize {

@@ -38,6 +38,15 @@ fn exec(inv: &std::path::Path, db: &std::path::Path, args: &[&str]) -> std::proc
     dcmon(&all)
 }
 
+/// Polls `done` until it holds, or panics with `what` after `limit`.
+fn wait_until(limit: Duration, what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Processes whose whole command line is `line` (the command itself, on the host).
 fn remote_processes(line: &str) -> usize {
     let out = Command::new("pgrep")
@@ -76,11 +85,9 @@ fn fifty_hosts_report_their_own_exit_codes_and_a_hung_one_is_cut_at_the_deadline
         .spawn()
         .unwrap();
     // The hang is real: its `sleep 47` runs on the host while dcmon waits.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while remote_processes("sleep 47") == 0 {
-        assert!(Instant::now() < deadline, "`sleep 47` never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(Duration::from_secs(3), "`sleep 47` never started", || {
+        remote_processes("sleep 47") > 0
+    });
     let out = child.wait_with_output().unwrap();
     let took = started.elapsed();
     assert_eq!(
@@ -136,14 +143,11 @@ fn fifty_hosts_report_their_own_exit_codes_and_a_hung_one_is_cut_at_the_deadline
         "the whole fan-out took {took:?}"
     );
     // The hung command was stopped on its host, not just abandoned.
-    let deadline = Instant::now() + Duration::from_secs(4);
-    while remote_processes("sleep 47") > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "`sleep 47` still runs on the host"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(4),
+        "`sleep 47` still runs on the host",
+        || remote_processes("sleep 47") == 0,
+    );
 
     // Every host is in the audit trail with how it ended.
     let audit = dcmon(&[
@@ -249,11 +253,11 @@ fn ctrl_c_cancels_the_remote_commands() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while remote_processes("sleep 53") < 3 {
-        assert!(Instant::now() < deadline, "the commands never started");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(10),
+        "the commands never started",
+        || remote_processes("sleep 53") >= 3,
+    );
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
@@ -265,14 +269,11 @@ fn ctrl_c_cancels_the_remote_commands() {
         results.iter().all(|r| r["status"] == "cancelled"),
         "{results:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while remote_processes("sleep 53") > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "`sleep 53` still runs on the hosts"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        Duration::from_secs(5),
+        "`sleep 53` still runs on the hosts",
+        || remote_processes("sleep 53") == 0,
+    );
     let audit = json_lines(&dcmon(&["audit", "--db", db.to_str().unwrap(), "--json"]));
     assert!(
         audit.iter().all(|e| e["status"] == "cancelled"),

@@ -61,24 +61,10 @@ fn inventory(dir: &Path, web: &str) -> std::path::PathBuf {
 
 /// curl with our CA: (status, headers and body).
 fn curl(dir: &Path, args: &[&str]) -> (u16, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-i", "--cacert"])
-        .arg(dir.join("cert.pem"))
-        .args(args)
-        .output()
-        .expect("curl runs (tests/run.sh installs it)");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "curl {args:?}: {}{text}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
+    let ca = dir.join("cert.pem");
+    let mut all = vec!["--cacert", ca.to_str().unwrap()];
+    all.extend_from_slice(args);
+    testbed::dashboard::curl(&all)
 }
 
 #[test]
@@ -121,12 +107,7 @@ fn https_with_login_bearer_tokens_and_secure_cookies() {
     let jar = d.join("cookies.txt");
     let jar = jar.to_str().unwrap();
     let (_, page) = curl(d, &["-c", jar, &url("/login")]);
-    let csrf = page
-        .split(r#"name="csrf" value=""#)
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .unwrap()
-        .to_string();
+    let csrf = testbed::dashboard::form_field(&page, "csrf");
     let (status, answer) = curl(
         d,
         &[

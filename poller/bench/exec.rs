@@ -5,21 +5,6 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// CPU seconds (user + system) of a process, from /proc.
-fn cpu_of(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, r)| r.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// Wall time of one command, and how many hosts its output reports ok.
 fn timed(mut cmd: Command, ok_marker: &str) -> (Duration, usize) {
     let started = Instant::now();
@@ -37,19 +22,13 @@ fn timed(mut cmd: Command, ok_marker: &str) -> (Duration, usize) {
     )
 }
 
-/// CPU seconds of our reaped children (cutime + cstime in /proc/self/stat).
+/// CPU seconds of a process, and of the children it has reaped.
+fn cpu_of(pid: u32) -> f64 {
+    crate::cpu_of(pid).0
+}
+
 fn children_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(vec![], |(_, r)| r.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (ticks(13) + ticks(14)) / 100.0
+    crate::cpu_of(std::process::id()).1
 }
 
 pub fn exec_true(n: usize) {
@@ -114,26 +93,7 @@ pub fn exec_true(n: usize) {
     let cold_client = children_cpu() - kids0;
 
     let hosts_file = bed.write("pssh-hosts", &addrs.join("\n"));
-    let ssh_opts = format!(
-        "-p {} -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -o KexAlgorithms=curve25519-sha256",
-        bed.port,
-        bed.client_key.display(),
-        known_hosts.display()
-    );
-    let mut pssh = Command::new("parallel-ssh");
-    pssh.args([
-        "-h",
-        hosts_file.to_str().unwrap(),
-        "-p",
-        "200",
-        "-t",
-        "120",
-        "-l",
-        &bed.user,
-        "-x",
-        &ssh_opts,
-        "true",
-    ]);
+    let pssh = crate::pssh_command(&bed, &hosts_file, &known_hosts, false, "true");
     let kids0 = children_cpu();
     let (peer_wall, peer_ok) = timed(pssh, "[SUCCESS]");
     let peer_client = children_cpu() - kids0;

@@ -139,6 +139,42 @@ fn show(label: &str, f: &Figures, hosts: usize) {
     );
 }
 
+/// parallel-ssh over the bed's hosts with 200 at once, OpenSSH pinned to the key exchange
+/// russh negotiates (curve25519-sha256), running `remote` (with the script on stdin when
+/// `stdin_script`).
+fn pssh_command(
+    bed: &testbed::Sshd,
+    hosts_file: &std::path::Path,
+    known_hosts: &std::path::Path,
+    stdin_script: bool,
+    remote: &str,
+) -> Command {
+    let ssh_opts = format!(
+        "-p {} -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -o KexAlgorithms=curve25519-sha256",
+        bed.port,
+        bed.client_key.display(),
+        known_hosts.display()
+    );
+    let mut cmd = Command::new("parallel-ssh");
+    cmd.args([
+        "-h",
+        hosts_file.to_str().unwrap_or_default(),
+        "-p",
+        "200",
+        "-t",
+        "120",
+        "-l",
+        &bed.user,
+        "-x",
+        &ssh_opts,
+    ]);
+    if stdin_script {
+        cmd.arg("-I");
+    }
+    cmd.arg(remote);
+    cmd
+}
+
 /// `n` hosts of the test bed as an inventory, with their known_hosts file.
 fn bed_inventory(
     bed: &testbed::Sshd,
@@ -230,30 +266,8 @@ fn poll_rounds(n: usize) {
 
     let hosts_file = bed.write("pssh-hosts", &addrs.join("\n"));
     let pssh = |remote: &str, stdin_script: bool| {
-        let ssh_opts = format!(
-            "-p {} -i {} -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes -o KexAlgorithms=curve25519-sha256",
-            bed.port,
-            bed.client_key.display(),
-            known_hosts.display()
-        );
-        let mut cmd = Command::new("parallel-ssh");
-        cmd.args([
-            "-h",
-            hosts_file.to_str().unwrap(),
-            "-p",
-            "200",
-            "-t",
-            "120",
-            "-l",
-            &bed.user,
-            "-x",
-            &ssh_opts,
-        ]);
-        if stdin_script {
-            cmd.arg("-I");
-        }
-        cmd.arg(remote)
-            .stdout(Stdio::piped())
+        let mut cmd = pssh_command(&bed, &hosts_file, &known_hosts, stdin_script, remote);
+        cmd.stdout(Stdio::piped())
             .stderr(Stdio::null())
             .stdin(Stdio::piped());
         let mut child = match cmd.spawn() {

@@ -3,7 +3,6 @@
 //! per host, or JSON), a summary, exit 1 if any host failed, 130 after Ctrl-C.
 
 use crate::args::ExecArgs;
-use crate::inventory_cmd;
 use crate::poll_cmd::local_hostname;
 use anyhow::{Context, Result};
 use dcmon_inventory::Inventory;
@@ -171,29 +170,8 @@ pub async fn show(
     Ok((results, interrupted))
 }
 
-/// The hosts a selector picks from the inventory (or this machine without one).
-pub fn selected(
-    inventory: Option<&std::path::Path>,
-    selector: &str,
-) -> Result<Option<Vec<dcmon_inventory::Host>>> {
-    let inventory = match inventory {
-        Some(file) => match inventory_cmd::load(file)? {
-            Some(inventory) => inventory,
-            None => return Ok(None),
-        },
-        None => Inventory::local(&local_hostname(), Vec::new()),
-    };
-    let hosts: Vec<_> = dcmon_inventory::select(&inventory, selector)?
-        .into_iter()
-        .cloned()
-        .collect();
-    if hosts.is_empty() {
-        anyhow::bail!("`{selector}` selects no host");
-    }
-    Ok(Some(hosts))
-}
-
-/// The hosts a selector picks, as an error when the inventory is broken (for serve).
+/// The hosts a selector picks from the inventory (this machine without one); a broken
+/// inventory is an error listing its problems.
 pub fn hosts_of(
     inventory: Option<&std::path::Path>,
     selector: &str,
@@ -238,9 +216,7 @@ pub fn exec(args: ExecArgs) -> Result<ExitCode> {
     {
         return exec_via_serve(&args, stream, display);
     }
-    let Some(hosts) = selected(args.inventory.as_deref(), &args.selector)? else {
-        return Ok(ExitCode::from(2));
-    };
+    let hosts = hosts_of(args.inventory.as_deref(), &args.selector)?;
     let store = Store::open(&args.db)?;
     let shown = if args.become_root {
         format!("sudo {}", quoted(&args.command))

@@ -2,7 +2,7 @@
 //! over the same fan-out, audit trail and Ctrl-C handling as `dcmon exec`.
 
 use crate::args::{FanAction, FanArgs};
-use crate::exec_cmd::{Display, exit_code, run_jobs, selected, summary};
+use crate::exec_cmd::{Display, exit_code, hosts_of, run_jobs, summary};
 use crate::table;
 use anyhow::Result;
 use dcmon_poller::command::all_of;
@@ -13,9 +13,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 pub fn fan(args: FanArgs) -> Result<ExitCode> {
-    let Some(hosts) = selected(args.inventory.as_deref(), &args.selector)? else {
-        return Ok(ExitCode::from(2));
-    };
+    let hosts = hosts_of(args.inventory.as_deref(), &args.selector)?;
     let options = ExecOptions {
         timeout: args.timeout,
         concurrency: 256,

@@ -147,15 +147,7 @@ pub async fn run_local(
     let status = tokio::time::timeout(limit, work)
         .await
         .map_err(|_| TransportError::Timeout(limit))??;
-    let exit = match status.code() {
-        Some(code) => Exit::Code(code as u32),
-        None => {
-            use std::os::unix::process::ExitStatusExt;
-            status
-                .signal()
-                .map_or(Exit::Unknown, |s| Exit::Signal(s.to_string()))
-        }
-    };
+    let exit = crate::exec::exit_of(status);
     Ok(collector.finish(exit))
 }
 

@@ -10,6 +10,16 @@ pub enum Exit {
     Unknown,
 }
 
+/// How a local child process ended.
+pub(crate) fn exit_of(status: std::process::ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code as u32),
+        (None, Some(signal)) => Exit::Signal(signal.to_string()),
+        (None, None) => Exit::Unknown,
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ExecOutput {
     pub stdout: Vec<u8>,

@@ -1,7 +1,7 @@
 //! The `local` transport: the same probe scripts, run with `sh` on the poller's own machine.
 
 use crate::error::TransportError;
-use crate::exec::{ExecOutput, Exit, script_command};
+use crate::exec::{ExecOutput, script_command};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -50,15 +50,7 @@ pub async fn run_script(
     let (stdout, stderr, status) = tokio::time::timeout(timeout, work)
         .await
         .map_err(|_| TransportError::Timeout(timeout))??;
-    let exit = match status.code() {
-        Some(code) => Exit::Code(code as u32),
-        None => {
-            use std::os::unix::process::ExitStatusExt;
-            status
-                .signal()
-                .map_or(Exit::Unknown, |s| Exit::Signal(s.to_string()))
-        }
-    };
+    let exit = crate::exec::exit_of(status);
     Ok(ExecOutput {
         stdout,
         stderr,
@@ -84,6 +76,7 @@ async fn read_capped(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::exec::Exit;
 
     #[tokio::test]
     async fn runs_script_on_stdin_and_keeps_stderr_and_exit() {

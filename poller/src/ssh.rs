@@ -282,40 +282,11 @@ impl SshSession {
         limit: Duration,
         output_cap: usize,
     ) -> Result<ExecOutput, TransportError> {
-        let deadline = Instant::now() + limit;
-        let channel_error = |source| TransportError::Channel {
-            addr: self.addr.clone(),
-            source,
-        };
-        let mut channel = timeout_at(deadline, self.handle.channel_open_session())
+        let mut quiet = |_: crate::command::Stream, _: &[u8]| {};
+        let collector = crate::command::Collector::new(output_cap, &mut quiet);
+        let command = script_command(become_root);
+        self.run(command, Some(script.as_bytes()), limit, collector)
             .await
-            .map_err(|_| TransportError::Timeout(limit))?
-            .map_err(channel_error)?;
-        let result = timeout_at(deadline, async {
-            channel
-                .exec(true, script_command(become_root))
-                .await
-                .map_err(channel_error)?;
-            channel
-                .data(script.as_bytes())
-                .await
-                .map_err(channel_error)?;
-            channel.eof().await.map_err(channel_error)?;
-            read_to_close(&mut channel, output_cap).await
-        })
-        .await;
-        match result {
-            Ok(Ok(output)) => Ok(output),
-            Ok(Err(e)) => {
-                let _ = timeout(Duration::from_secs(1), channel.close()).await;
-                Err(e)
-            }
-            Err(_) => {
-                // Closing the channel makes sshd hang up on the command.
-                let _ = timeout(Duration::from_secs(1), channel.close()).await;
-                Err(TransportError::Timeout(limit))
-            }
-        }
     }
 
     /// Runs a command line (see `command::remote_line`) over a new channel, passing
@@ -325,9 +296,21 @@ impl SshSession {
         &self,
         line: &str,
         limit: Duration,
+        collector: crate::command::Collector<'_>,
+    ) -> Result<ExecOutput, TransportError> {
+        self.run(line, None, limit, collector).await
+    }
+
+    /// One channel: `command`, then `stdin` and EOF if given (else stdin stays open),
+    /// output until the channel closes; all within `limit`. The channel is closed at the
+    /// end whatever happened, which makes sshd hang up on a command still running.
+    async fn run(
+        &self,
+        command: &str,
+        stdin: Option<&[u8]>,
+        limit: Duration,
         mut collector: crate::command::Collector<'_>,
     ) -> Result<ExecOutput, TransportError> {
-        use crate::command::Stream;
         let deadline = Instant::now() + limit;
         let channel_error = |source| TransportError::Channel {
             addr: self.addr.clone(),
@@ -338,23 +321,12 @@ impl SshSession {
             .map_err(|_| TransportError::Timeout(limit))?
             .map_err(channel_error)?;
         let result = timeout_at(deadline, async {
-            channel.exec(true, line).await.map_err(channel_error)?;
-            let mut exit = Exit::Unknown;
-            while let Some(msg) = channel.wait().await {
-                match msg {
-                    ChannelMsg::Data { data } => collector.push(Stream::Stdout, &data)?,
-                    ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        collector.push(Stream::Stderr, &data)?
-                    }
-                    ChannelMsg::ExitStatus { exit_status } => exit = Exit::Code(exit_status),
-                    ChannelMsg::ExitSignal { signal_name, .. } => {
-                        exit = Exit::Signal(format!("{signal_name:?}"))
-                    }
-                    ChannelMsg::Close => break,
-                    _ => {}
-                }
+            channel.exec(true, command).await.map_err(channel_error)?;
+            if let Some(input) = stdin {
+                channel.data(input).await.map_err(channel_error)?;
+                channel.eof().await.map_err(channel_error)?;
             }
-            Ok::<_, TransportError>(exit)
+            read_until_close(&mut channel, &mut collector).await
         })
         .await;
         let _ = timeout(Duration::from_secs(1), channel.close()).await;
@@ -380,15 +352,16 @@ impl SshSession {
 }
 
 /// Reads until the channel closes, not until EOF: the exit status can follow EOF.
-async fn read_to_close(
+async fn read_until_close(
     channel: &mut russh::Channel<client::Msg>,
-    output_cap: usize,
-) -> Result<ExecOutput, TransportError> {
-    let (mut stdout, mut stderr, mut exit) = (Vec::new(), Vec::new(), Exit::Unknown);
+    collector: &mut crate::command::Collector<'_>,
+) -> Result<Exit, TransportError> {
+    use crate::command::Stream;
+    let mut exit = Exit::Unknown;
     while let Some(msg) = channel.wait().await {
         match msg {
-            ChannelMsg::Data { data } => stdout.extend_from_slice(&data),
-            ChannelMsg::ExtendedData { data, ext: 1 } => stderr.extend_from_slice(&data),
+            ChannelMsg::Data { data } => collector.push(Stream::Stdout, &data)?,
+            ChannelMsg::ExtendedData { data, ext: 1 } => collector.push(Stream::Stderr, &data)?,
             ChannelMsg::ExitStatus { exit_status } => exit = Exit::Code(exit_status),
             ChannelMsg::ExitSignal { signal_name, .. } => {
                 exit = Exit::Signal(format!("{signal_name:?}"))
@@ -396,13 +369,6 @@ async fn read_to_close(
             ChannelMsg::Close => break,
             _ => {}
         }
-        if stdout.len() > output_cap || stderr.len() > output_cap {
-            return Err(TransportError::OutputTooLarge(output_cap));
-        }
     }
-    Ok(ExecOutput {
-        stdout,
-        stderr,
-        exit,
-    })
+    Ok(exit)
 }

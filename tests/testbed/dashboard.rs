@@ -103,3 +103,34 @@ impl Drop for Dashboard {
         let _ = self.child.wait();
     }
 }
+
+/// curl with `args` (cookie jar, CA file, data …): (status, headers and body). A failed
+/// transfer panics with curl's message.
+pub fn curl(args: &[&str]) -> (u16, String) {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-i"])
+        .args(args)
+        .output()
+        .expect("curl runs (tests/run.sh installs it)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// The value of `<input … name="NAME" value="…">` in a page.
+pub fn form_field(html: &str, name: &str) -> String {
+    html.split(&format!(r#"name="{name}" value=""#))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        .to_string()
+}
