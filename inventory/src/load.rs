@@ -125,6 +125,9 @@ pub fn parse(text: &str, file: &Path, known_probes: &[&str]) -> Result<Inventory
 #[path = "load_web.rs"]
 mod web;
 
+#[path = "load_bmc.rs"]
+mod bmc;
+
 struct Checker<'a> {
     text: &'a str,
     doc: Option<toml_edit::Document<&'a str>>,
@@ -154,6 +157,7 @@ const ENTRY_KEYS: &[&str] = &[
     "log_files",
     "custom_scripts",
     "fan_profile",
+    "bmc",
 ];
 
 impl<'a> Checker<'a> {
@@ -213,6 +217,9 @@ impl<'a> Checker<'a> {
                         web::THRESHOLD_KEYS
                     }
                     [Seg::Key(w), _] if w == "web" => web::WEB_KEYS,
+                    [.., Seg::Key(b), _] if b == "bmc" => {
+                        &["address", "port", "user", "password_file"]
+                    }
                     _ => ENTRY_KEYS,
                 };
                 suggestion(&key, known)
@@ -536,6 +543,7 @@ impl<'a> Checker<'a> {
         if !lists_hosts {
             self.found.push((Some(0..0), "the inventory defines no hosts: add [[hosts]] entries or [groups.NAME] hosts = [...]".to_string()));
         }
+        let bmc_ranges = self.bmc_ranges(raw);
         let builtin = Defaults::builtin();
         let hosts = names
             .into_iter()
@@ -561,9 +569,15 @@ impl<'a> Checker<'a> {
                 if let Some(entry) = host_entry {
                     overlay(&mut merged, entry);
                 }
-                finish(name, &merged, &groups, &builtin, &self.base_dir)
+                let mut host = finish(name, &merged, &groups, &builtin, &self.base_dir);
+                host.bmc = merged
+                    .bmc
+                    .as_ref()
+                    .and_then(|b| self.resolve_bmc(name, b, &bmc_ranges, raw));
+                host
             })
             .collect();
+        self.check_password_files(raw);
         let duration = |v: &Option<String>| v.as_deref().and_then(|s| parse_duration(s).ok());
         let defaults = crate::model::Retention::default();
         Some(Inventory {
@@ -618,6 +632,22 @@ fn overlay(base: &mut Entry, top: &Entry) {
             .get_or_insert_with(BTreeMap::new)
             .extend(labels.clone());
     }
+    // BMC settings merge field by field: a group gives user and password, a host its address.
+    if let Some(top) = &top.bmc {
+        let b = base.bmc.get_or_insert_with(Default::default);
+        for (slot, value) in [
+            (&mut b.address, &top.address),
+            (&mut b.user, &top.user),
+            (&mut b.password_file, &top.password_file),
+        ] {
+            if value.is_some() {
+                *slot = value.clone();
+            }
+        }
+        if top.port.is_some() {
+            b.port = top.port;
+        }
+    }
 }
 
 fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: &Path) -> Host {
@@ -658,6 +688,8 @@ fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: 
             .as_deref()
             .and_then(crate::model::FanProfile::from_name)
             .unwrap_or_default(),
+        // Resolved by `resolve_bmc`, which needs the group's address ranges.
+        bmc: None,
     }
 }
 

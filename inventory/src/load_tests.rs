@@ -210,3 +210,61 @@ fn fan_profiles_resolve_and_a_typo_gets_a_hint() {
         ]
     );
 }
+
+#[test]
+fn bmc_settings_merge_pair_ranges_and_check_password_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("bmc.pass");
+    std::fs::write(&secret, "hunter2\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let file = dir.path().join("inv.toml");
+    let text = "[defaults]\nbmc = { user = \"admin\", password_file = \"bmc.pass\" }\n\n[groups.gpu]\nhosts = [\"gpu[01-03]\"]\nbmc = { address = \"10.1.0.[11-13]\" }\n\n[[hosts]]\nname = \"db1\"\nbmc = { address = \"{host}-ipmi.dc1\", port = 6230 }\n";
+    let inv = parse(text, &file, PROBES).unwrap();
+    let bmc = |n: &str| inv.host(n).unwrap().bmc.clone().unwrap();
+    assert_eq!(bmc("gpu01").address, "10.1.0.11");
+    assert_eq!(bmc("gpu03").address, "10.1.0.13");
+    assert_eq!(
+        (bmc("gpu02").port, bmc("gpu02").user.as_str()),
+        (623, "admin")
+    );
+    assert_eq!(bmc("gpu02").password_file, secret);
+    assert_eq!(
+        (bmc("db1").address.as_str(), bmc("db1").port),
+        ("db1-ipmi.dc1", 6230)
+    );
+    // Listing hosts never shows a password: only the file's path is in the model.
+    let listed = serde_json::to_string(&inv.hosts).unwrap();
+    assert!(!listed.contains("hunter2"));
+
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let problems_of = |text: &str| match parse(text, &file, PROBES) {
+        Ok(_) => Vec::new(),
+        Err(p) => p
+            .to_string()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>(),
+    };
+    let got = problems_of(text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("inv.toml:2:41: bmc password_file")
+            && got[0].contains("is readable by every user (mode 0644): run `chmod o-rwx"),
+        "{got:?}"
+    );
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let bad = "[groups.gpu]\nhosts = [\"gpu[01-03]\"]\nbmc = { address = \"10.1.0.[11-12]\", user = \"admin\", password_file = \"nowhere.pass\", pasword_file = \"x\" }\n\n[[hosts]]\nname = \"db1\"\nbmc = { address = \"db1-bmc\" }\n";
+    let got = problems_of(bad);
+    let joined = got.join("\n");
+    for expected in [
+        "bmc address `10.1.0.[11-12]` gives 2 addresses for the group's 3 hosts: they pair one by one",
+        "bmc password_file",
+        "nowhere.pass: No such file or directory",
+        "unknown key `pasword_file` in",
+        "did you mean `password_file`?",
+        "host `db1`: bmc has no user, password_file (set it in [defaults], the group or the host)",
+    ] {
+        assert!(joined.contains(expected), "{expected} in:\n{joined}");
+    }
+}

@@ -43,6 +43,17 @@ pub struct Host {
     /// Scripts on the host the `custom` probe runs.
     pub custom_scripts: Vec<String>,
     pub fan_profile: FanProfile,
+    /// The BMC, when one is configured.
+    pub bmc: Option<Bmc>,
+}
+
+/// A BMC reached over IPMI-over-LAN (RMCP+). The password stays in its file until used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bmc {
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub password_file: PathBuf,
 }
 
 /// The BMC's way of setting fan modes, chosen per host (`fan_profile`).
@@ -203,6 +214,7 @@ impl Inventory {
                 log_files: Vec::new(),
                 custom_scripts: Vec::new(),
                 fan_profile: FanProfile::Generic,
+                bmc: None,
             }],
             groups: Vec::new(),
             probe_schedules: Default::default(),

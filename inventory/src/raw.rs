@@ -119,4 +119,17 @@ pub struct Entry {
     pub custom_scripts: Option<Vec<String>>,
     /// How fan modes are read and set: `generic` (read only), `supermicro`, `dell`.
     pub fan_profile: Option<String>,
+    /// The host's BMC, reached over the network (IPMI over LAN); fields merge across levels.
+    pub bmc: Option<RawBmc>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawBmc {
+    /// Host name or IP; `{host}` stands for the host's name, and a range (`10.1.0.[1-16]`)
+    /// set on a group pairs with the group's `hosts` one by one.
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    /// File holding the password; must not be readable by every user.
+    pub password_file: Option<String>,
 }

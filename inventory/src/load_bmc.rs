@@ -1,0 +1,179 @@
+//! `bmc = { address, port, user, password_file }`: merged across levels like the rest,
+//! with `{host}` in the address standing for the host's name and an address range set on
+//! a group paired with the group's hosts one by one. Password files are checked here
+//! (present, not readable by every user) but read only when used.
+
+use super::{Checker, expand_path};
+use crate::hostrange;
+use crate::location::Seg;
+use crate::model::Bmc;
+use crate::path;
+use crate::raw::{RawBmc, RawInventory};
+use std::collections::HashMap;
+
+/// IPMI over LAN's port.
+const DEFAULT_PORT: u16 = 623;
+
+/// A group's address range: its hosts, in order, and the addresses they pair with.
+pub(super) type Ranges = HashMap<String, (Vec<String>, Vec<String>)>;
+
+impl Checker<'_> {
+    /// Every group address range, expanded and paired with the group's hosts.
+    pub(super) fn bmc_ranges(&mut self, raw: &RawInventory) -> Ranges {
+        let mut ranges = Ranges::new();
+        for (group, entry) in &raw.groups {
+            let Some(pattern) = entry.bmc.as_ref().and_then(|b| b.address.as_ref()) else {
+                continue;
+            };
+            if !pattern.contains('[') {
+                continue;
+            }
+            let at = path!["groups", group.as_str(), "bmc", "address"];
+            let members: Vec<String> = entry
+                .hosts
+                .iter()
+                .flatten()
+                .filter_map(|p| hostrange::expand(p).ok())
+                .flatten()
+                .collect();
+            match hostrange::expand(pattern) {
+                Ok(addresses) if addresses.len() == members.len() => {
+                    ranges.insert(pattern.clone(), (members, addresses));
+                }
+                Ok(addresses) => self.problem(
+                    &at,
+                    false,
+                    format!(
+                        "bmc address `{pattern}` gives {} addresses for the group's {} hosts: they pair one by one",
+                        addresses.len(),
+                        members.len()
+                    ),
+                ),
+                Err(e) => self.problem(&at, false, e.to_string()),
+            }
+        }
+        ranges
+    }
+
+    /// Where a host's settings come from, for locating a problem with its BMC.
+    fn host_path(&self, raw: &RawInventory, name: &str) -> Vec<Seg> {
+        match raw
+            .hosts
+            .iter()
+            .position(|h| h.name.as_deref() == Some(name))
+        {
+            Some(i) => path!["hosts", i].to_vec(),
+            None => {
+                raw.groups
+                    .iter()
+                    .find(|(_, g)| {
+                        g.hosts.iter().flatten().any(|p| {
+                            hostrange::expand(p).is_ok_and(|n| n.iter().any(|n| n == name))
+                        })
+                    })
+                    .map_or_else(
+                        || path!["defaults"].to_vec(),
+                        |(g, _)| path!["groups", g.as_str()].to_vec(),
+                    )
+            }
+        }
+    }
+
+    pub(super) fn resolve_bmc(
+        &mut self,
+        name: &str,
+        b: &RawBmc,
+        ranges: &Ranges,
+        raw: &RawInventory,
+    ) -> Option<Bmc> {
+        let missing: Vec<&str> = [
+            (
+                "address",
+                b.address.as_deref().is_none_or(|a| a.trim().is_empty()),
+            ),
+            ("user", b.user.is_none()),
+            ("password_file", b.password_file.is_none()),
+        ]
+        .iter()
+        .filter(|(_, m)| *m)
+        .map(|(k, _)| *k)
+        .collect();
+        if !missing.is_empty() {
+            let at = self.host_path(raw, name);
+            self.problem(
+                &at,
+                true,
+                format!(
+                    "host `{name}`: bmc has no {} (set it in [defaults], the group or the host)",
+                    missing.join(", ")
+                ),
+            );
+            return None;
+        }
+        let pattern = b.address.clone().unwrap_or_default();
+        let address = if pattern.contains('[') {
+            let Some((members, addresses)) = ranges.get(&pattern) else {
+                return None; // reported by bmc_ranges
+            };
+            match members.iter().position(|m| m == name) {
+                Some(i) => addresses[i].clone(),
+                None => {
+                    let at = self.host_path(raw, name);
+                    self.problem(
+                        &at,
+                        true,
+                        format!("host `{name}` takes bmc address range `{pattern}` but is not one of that group's hosts"),
+                    );
+                    return None;
+                }
+            }
+        } else {
+            pattern.replace("{host}", name)
+        };
+        Some(Bmc {
+            address,
+            port: b.port.unwrap_or(DEFAULT_PORT),
+            user: b.user.clone().unwrap_or_default(),
+            password_file: expand_path(
+                b.password_file.as_deref().unwrap_or_default(),
+                &self.base_dir,
+            ),
+        })
+    }
+
+    /// Each password file named anywhere: present, and not readable by every user.
+    pub(super) fn check_password_files(&mut self, raw: &RawInventory) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mut places: Vec<(Vec<Seg>, String)> = Vec::new();
+        let mut add = |at: Vec<Seg>, b: &Option<RawBmc>| {
+            if let Some(file) = b.as_ref().and_then(|b| b.password_file.clone()) {
+                let mut at = at;
+                at.extend([Seg::Key("bmc".into()), Seg::Key("password_file".into())]);
+                places.push((at, file));
+            }
+        };
+        add(path!["defaults"].to_vec(), &raw.defaults.bmc);
+        for (g, e) in &raw.groups {
+            add(path!["groups", g.as_str()].to_vec(), &e.bmc);
+        }
+        for (i, e) in raw.hosts.iter().enumerate() {
+            add(path!["hosts", i].to_vec(), &e.bmc);
+        }
+        for (at, file) in places {
+            let path = expand_path(&file, &self.base_dir);
+            let shown = path.display();
+            match std::fs::metadata(&path) {
+                Err(e) => self.problem(&at, false, format!("bmc password_file {shown}: {e}")),
+                Ok(meta) if meta.permissions().mode() & 0o004 != 0 => self.problem(
+                    &at,
+                    false,
+                    format!(
+                        "bmc password_file {shown} is readable by every user (mode {:04o}): run `chmod o-rwx {shown}`",
+                        meta.permissions().mode() & 0o777
+                    ),
+                ),
+                Ok(_) => {}
+            }
+        }
+    }
+}
