@@ -13,5 +13,5 @@ mod raw;
 pub mod selector;
 
 pub use load::{InventoryError, Problem, Problems, expand_path, load, parse, parse_duration};
-pub use model::{FanProfile, Host, Inventory, Thresholds, Transport, ViewAccess, Web};
+pub use model::{Bmc, FanProfile, Host, Inventory, Thresholds, Transport, ViewAccess, Web};
 pub use selector::{SelectorError, select};

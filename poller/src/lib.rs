@@ -12,6 +12,7 @@ macro_rules! log {
     }};
 }
 
+pub mod bmc;
 pub mod command;
 pub mod error;
 pub mod exec;

@@ -146,6 +146,10 @@ async fn poll_host(
             }
         }
     }
+    // The BMC answers even when the OS does not: read it whatever SSH did.
+    if let Some(bmc) = &host.bmc {
+        runs.push(bmc_run(bmc, host.connect_timeout).await);
+    }
     let error = runs.iter().find_map(|r| {
         r.error.as_ref().map(|e| {
             if runs.len() > 1 {
@@ -290,4 +294,46 @@ pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// BMC sessions open at once: ipmi-rs blocks a thread per session.
+static BMC_SESSIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
+
+/// Reads a BMC over the network (the `bmc` probe) on a blocking thread; `timeout` is the
+/// wait for each answer. The password is read from its file here and goes nowhere else.
+pub async fn bmc_run(bmc: &dcmon_inventory::Bmc, timeout: Duration) -> ProbeRun {
+    let started_ms = now_ms();
+    let started = Instant::now();
+    let _slot = BMC_SESSIONS.acquire().await;
+    let bmc = bmc.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let password = std::fs::read_to_string(&bmc.password_file).map_err(|e| {
+            format!(
+                "cannot read bmc password_file {}: {e}",
+                bmc.password_file.display()
+            )
+        })?;
+        let login = crate::bmc::BmcLogin {
+            address: &bmc.address,
+            port: bmc.port,
+            user: &bmc.user,
+            password: password.trim_end_matches(['\n', '\r']).as_bytes(),
+        };
+        crate::bmc::read(&login, timeout).map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the BMC reader stopped: {e}")));
+    let (status, error, output) = match result {
+        Ok(output) => (RunStatus::Ok, None, output),
+        Err(e) => (RunStatus::Error, Some(e), ProbeOutput::default()),
+    };
+    ProbeRun {
+        probe: "bmc".to_string(),
+        started_ms,
+        duration_ms: started.elapsed().as_millis() as i64,
+        status,
+        error,
+        output,
+        new_logs: dcmon_probes::registry::all_logs_new,
+    }
 }

@@ -1,0 +1,253 @@
+//! The `bmc` probe: a host's BMC read over the network with ipmi-rs (RMCP+, IPMI 2.0),
+//! so a host whose OS is down still shows its power state and sensors. Same series
+//! names as the in-band `ipmi` probe, labelled `path="bmc"`.
+//!
+//! ipmi-rs gaps worked around here (see ../shared/TESTBED.md): the session is raised to
+//! Administrator by hand (Set Session Privilege Level), the SDR repository is read in
+//! chunks of at most 32 bytes (many BMCs, ipmi_sim too, refuse whole-record reads, and
+//! the crate's reader then yields nothing), and chassis status is sent raw. The crate is
+//! blocking: callers run this on a blocking thread, one session at a time per BMC.
+
+use dcmon_probes::{Labels, ProbeOutput};
+use ipmi_rs::Ipmi;
+use ipmi_rs::connection::{IpmiConnection, LogicalUnit, Message, Request, RequestTargetAddress};
+use ipmi_rs::rmcp::Rmcp;
+use ipmi_rs::sensor_event::{GetSensorReading, ThresholdReading};
+use ipmi_rs::storage::sdr::Unit;
+use ipmi_rs::storage::sdr::record::{
+    IdentifiableSensor, InstancedSensor, Record, WithSensorRecordCommon,
+};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum BmcError {
+    #[error("BMC {addr}: {what}")]
+    Session { addr: String, what: String },
+    #[error("BMC {addr}: {command} failed: {what}")]
+    Command {
+        addr: String,
+        command: &'static str,
+        what: String,
+    },
+}
+
+/// Where the BMC is and how to log in (the password read from its file by the caller).
+pub struct BmcLogin<'a> {
+    pub address: &'a str,
+    pub port: u16,
+    pub user: &'a str,
+    pub password: &'a [u8],
+}
+
+/// Bytes asked for per Get SDR: ipmi_sim and many BMCs refuse more than about 32.
+const SDR_CHUNK: u8 = 16;
+
+struct Session {
+    ipmi: Ipmi<Rmcp>,
+    addr: String,
+}
+
+impl Session {
+    fn open(login: &BmcLogin<'_>, timeout: Duration) -> Result<Session, BmcError> {
+        let addr = format!("{}:{}", login.address, login.port);
+        let failed = |what: String| BmcError::Session {
+            addr: addr.clone(),
+            what,
+        };
+        let mut rmcp = Rmcp::new((login.address, login.port), timeout)
+            .map_err(|e| failed(format!("cannot open a UDP socket: {e}")))?;
+        rmcp.activate(true, Some(login.user), Some(login.password))
+            .map_err(|e| {
+                // ipmi-rs's errors are nested enums: name the usual causes plainly.
+                let detail = format!("{e:?}");
+                failed(
+                    if detail.contains("AuthenticationFailed") || detail.contains("Unauthorized") {
+                        format!(
+                            "the BMC refused user `{}` or its password ({detail})",
+                            login.user
+                        )
+                    } else if detail.contains("WouldBlock") || detail.contains("TimedOut") {
+                        format!("nothing answered within {timeout:?} (is IPMI over LAN enabled?)")
+                    } else {
+                        format!("no RMCP+ session ({detail})")
+                    },
+                )
+            })?;
+        let mut session = Session {
+            ipmi: Ipmi::new(rmcp),
+            addr,
+        };
+        // Set Session Privilege Level: Administrator (the crate stays at User).
+        session.raw("set privilege", 0x06, 0x3B, vec![0x04])?;
+        Ok(session)
+    }
+
+    /// A raw request; the response's data after the completion code, which must be 0.
+    fn raw(
+        &mut self,
+        command: &'static str,
+        netfn: u8,
+        cmd: u8,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, BmcError> {
+        let mut request = Request::new(
+            Message::new_raw(netfn, cmd, data),
+            RequestTargetAddress::Bmc(LogicalUnit::Zero),
+        );
+        let response =
+            self.ipmi
+                .inner_mut()
+                .send_recv(&mut request)
+                .map_err(|e| BmcError::Command {
+                    addr: self.addr.clone(),
+                    command,
+                    what: format!("{e:?}"),
+                })?;
+        if response.cc() != 0 {
+            return Err(BmcError::Command {
+                addr: self.addr.clone(),
+                command,
+                what: format!("completion code 0x{:02x}", response.cc()),
+            });
+        }
+        Ok(response.data().to_vec())
+    }
+
+    /// Every SDR record, read in chunks.
+    fn sdrs(&mut self) -> Result<Vec<Record>, BmcError> {
+        let reservation = self.raw("reserve SDR repository", 0x0A, 0x22, vec![])?;
+        let (r0, r1) = (
+            reservation.first().copied().unwrap_or(0),
+            reservation.get(1).copied().unwrap_or(0),
+        );
+        let mut records = Vec::new();
+        let mut id: u16 = 0;
+        // A repository of more than 1,000 records is not a BMC's: stop rather than loop.
+        for _ in 0..1000 {
+            let [i0, i1] = id.to_le_bytes();
+            let header = self.raw("get SDR", 0x0A, 0x23, vec![r0, r1, i0, i1, 0, 5])?;
+            if header.len() < 7 {
+                break;
+            }
+            let next = u16::from_le_bytes([header[0], header[1]]);
+            let mut bytes = header[2..7].to_vec();
+            let length = bytes[4];
+            let mut offset = 5u8;
+            while offset < 5 + length {
+                let ask = SDR_CHUNK.min(5 + length - offset);
+                let chunk = self.raw("get SDR", 0x0A, 0x23, vec![r0, r1, i0, i1, offset, ask])?;
+                bytes.extend_from_slice(chunk.get(2..).unwrap_or_default());
+                offset += ask;
+            }
+            if let Ok(record) = Record::parse(&bytes) {
+                records.push(record);
+            }
+            if next == 0xFFFF {
+                break;
+            }
+            id = next;
+        }
+        Ok(records)
+    }
+}
+
+/// What a unit is stored as: (series, unit).
+fn series_of(unit: &Unit, percent: bool) -> Option<(&'static str, &'static str)> {
+    if percent {
+        return Some(("ipmi_percent", "percent"));
+    }
+    match unit {
+        Unit::DegreesCelsius => Some(("ipmi_temperature_celsius", "celsius")),
+        Unit::RevolutionsPerMinute => Some(("ipmi_fan_speed_rpm", "rpm")),
+        Unit::Volt => Some(("ipmi_voltage_volts", "volts")),
+        Unit::Amp => Some(("ipmi_current_amperes", "amperes")),
+        Unit::Watt => Some(("ipmi_power_watts", "watts")),
+        _ => None,
+    }
+}
+
+/// Reads the BMC: device id and firmware (facts), chassis power, and every full sensor's
+/// reading with its threshold status. Blocking.
+pub fn read(login: &BmcLogin<'_>, timeout: Duration) -> Result<ProbeOutput, BmcError> {
+    let mut s = Session::open(login, timeout)?;
+    let mut out = ProbeOutput::default();
+    let bmc = || Labels::new([("path", "bmc")]);
+    let id = s.raw("get device id", 0x06, 0x01, vec![])?;
+    if id.len() >= 11 {
+        out.fact("bmc_device_id", &id[0].to_string());
+        out.fact("bmc_firmware", &format!("{}.{:02x}", id[2] & 0x7F, id[3]));
+        let manufacturer = u32::from_le_bytes([id[6], id[7], id[8], 0]);
+        out.fact("bmc_manufacturer_id", &manufacturer.to_string());
+    }
+    let chassis = s.raw("get chassis status", 0x00, 0x01, vec![])?;
+    if let Some(state) = chassis.first() {
+        out.gauge("ipmi_chassis_power_on", bmc(), f64::from(state & 1), "");
+    }
+    for record in s.sdrs()? {
+        let Some(full) = record.full_sensor() else {
+            continue;
+        };
+        let name = full.id_string().to_string();
+        let instance = match full.entity_instance() {
+            ipmi_rs::storage::sdr::record::EntityInstance::Physical {
+                instance_number, ..
+            }
+            | ipmi_rs::storage::sdr::record::EntityInstance::LogicalContainer {
+                instance_number,
+                ..
+            } => *instance_number,
+        };
+        let entity = format!("{}.{}", full.entity_id(), instance);
+        let labels = || {
+            Labels::new([
+                ("sensor", name.as_str()),
+                ("entity", entity.as_str()),
+                ("path", "bmc"),
+            ])
+        };
+        let reading = s
+            .ipmi
+            .send_recv(GetSensorReading::for_sensor_key(full.key_data()))
+            .map(|raw| ThresholdReading::from(&raw));
+        let Ok(reading) = reading else {
+            out.gauge("ipmi_sensor_status", labels(), 4.0, "");
+            continue;
+        };
+        let status = match (&reading.reading, &reading.threshold_status) {
+            (None, _) => 4.0,
+            (Some(_), Some(t))
+                if t.at_or_above_non_recoverable || t.at_or_below_lower_non_recoverable =>
+            {
+                3.0
+            }
+            (Some(_), Some(t)) if t.at_or_above_upper_critical || t.at_or_below_lower_critical => {
+                2.0
+            }
+            (Some(_), Some(t))
+                if t.at_or_above_upper_non_critical || t.at_or_below_lower_non_critical =>
+            {
+                1.0
+            }
+            _ => 0.0,
+        };
+        out.gauge("ipmi_sensor_status", labels(), status, "");
+        let (Some(raw), Some(format)) = (reading.reading, full.analog_data_format) else {
+            continue;
+        };
+        // The SDR's linear conversion: (M × raw + B × 10^Bexp) × 10^Rexp.
+        let x = match format {
+            ipmi_rs::storage::sdr::record::DataFormat::Unsigned => f64::from(raw),
+            ipmi_rs::storage::sdr::record::DataFormat::OnesComplement => f64::from(!raw as i8),
+            ipmi_rs::storage::sdr::record::DataFormat::TwosComplement => f64::from(raw as i8),
+        };
+        let value = (f64::from(full.m) * x
+            + f64::from(full.b) * 10f64.powi(i32::from(full.b_exponent)))
+            * 10f64.powi(i32::from(full.result_exponent));
+        let units = &full.common().sensor_units;
+        if let Some((series, unit)) = series_of(&units.base_unit, units.is_percentage) {
+            out.gauge(series, labels(), value, unit);
+        }
+    }
+    Ok(out)
+}
