@@ -179,3 +179,52 @@ fn a_host_with_ssh_down_still_reports_power_and_sensors_from_its_bmc() {
         "hosts run side by side, each within its timeout: {took:?}"
     );
 }
+
+#[test]
+fn serve_shows_a_powered_off_host_from_its_bmc_while_ssh_is_down() {
+    let sim = IpmiSim::start();
+    let bed = Sshd::start();
+    let dir = bed.dir.path();
+    let good = password_file(dir, "bmc.pass", PASSWORD);
+    let known_hosts = bed.write("known_hosts", "");
+    let closed = testbed::free_port();
+    let inventory = format!(
+        "{}interval = \"1s\"\noffline_after = 1\n\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n",
+        bed.defaults(&known_hosts, "3s").replace(
+            &format!("port = {}\n", bed.port),
+            &format!("port = {closed}\n")
+        ),
+        sim.port,
+        good.display(),
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = dir.join("dcmon.db");
+    let serve = testbed::dashboard::Dashboard::start(&[
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    // SSH refused: offline; the BMC answers: power off (what the simulator reports).
+    let hosts = serve.wait_for_json("/api/hosts", Duration::from_secs(30), |hosts| {
+        hosts.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|h| h["host"] == "down" && h["status"] == "offline" && h["bmc_power"] == false)
+        })
+    });
+    assert!(
+        hosts[0]["ipmi_temp_max"].is_number(),
+        "sensors from the BMC: {hosts}"
+    );
+    let (status, page) = serve.get("/");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(r#"<td class="text status-powered-off""#) && page.contains("powered off"),
+        "{page}"
+    );
+    let (_, host_page) = serve.get("/hosts/down");
+    assert!(
+        host_page.contains("<td>FAN1</td>"),
+        "the sensor table, from the BMC: {host_page}"
+    );
+}

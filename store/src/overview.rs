@@ -29,13 +29,15 @@ pub struct HostSummary {
     /// From the inventory (empty for a host no longer in it).
     pub groups: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// Power as the host's BMC reports it over the network (`bmc` probe), if it has one.
+    pub bmc_power: Option<bool>,
 }
 
 /// Per-mode CPU seconds: busy share from the last two samples.
 const CPU: &str = "node_cpu_all_seconds_total";
 
-/// A reading read from the database: (name, idle, value, prev).
-type OwnedReading = (String, bool, f64, Option<f64>);
+/// A reading read from the database: (name, idle, value, prev, from the BMC).
+type OwnedReading = (String, bool, f64, Option<f64>, bool);
 
 /// One series' latest value, and the one before for counters.
 struct Reading<'a> {
@@ -44,6 +46,8 @@ struct Reading<'a> {
     idle: bool,
     value: f64,
     prev: Option<f64>,
+    /// Read over the network from the BMC (`path="bmc"`).
+    bmc: bool,
 }
 
 /// Series the overview reads, latest value each.
@@ -57,6 +61,7 @@ const NAMES: &[&str] = &[
     "nvme_percentage_used",
     "apt_upgrades_pending",
     "apt_reboot_required",
+    "ipmi_chassis_power_on",
 ];
 
 impl Store {
@@ -108,6 +113,8 @@ impl Store {
                         ),
                     value: e.value,
                     prev: e.prev.map(|(_, v)| v),
+                    bmc: e.name == "ipmi_chassis_power_on"
+                        && e.labels.get("path").is_some_and(|p| p == "bmc"),
                 });
                 summarize(host, readings)
             })
@@ -148,20 +155,24 @@ impl Store {
             // A series whose samples were all swept has no value.
             let Some(value) = value else { continue };
             let idle = labels.contains("\"idle\"") || labels.contains("\"iowait\"");
+            let bmc = labels.contains("\"path\":\"bmc\"");
             by_host
                 .entry(host)
                 .or_default()
-                .push((name, idle, value, prev));
+                .push((name, idle, value, prev, bmc));
         }
         Ok(by_host
             .iter()
             .map(|(host, readings)| {
-                let readings = readings.iter().map(|(name, idle, value, prev)| Reading {
-                    name,
-                    idle: *idle,
-                    value: *value,
-                    prev: *prev,
-                });
+                let readings = readings
+                    .iter()
+                    .map(|(name, idle, value, prev, bmc)| Reading {
+                        name,
+                        idle: *idle,
+                        value: *value,
+                        prev: *prev,
+                        bmc: *bmc,
+                    });
                 summarize(host, readings)
             })
             .collect())
@@ -256,6 +267,7 @@ fn summarize<'a>(host: &str, readings: impl Iterator<Item = Reading<'a>>) -> Hos
             "nvme_percentage_used" => max(&mut h.nvme_wear_max),
             "apt_upgrades_pending" => h.upgrades = Some(value),
             "apt_reboot_required" => h.reboot_required = value > 0.0,
+            "ipmi_chassis_power_on" if r.bmc => h.bmc_power = Some(value > 0.0),
             _ => {}
         }
     }

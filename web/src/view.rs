@@ -88,14 +88,17 @@ pub fn ago(ts_ms: Option<i64>, now_ms: i64) -> String {
 pub fn host_row(h: &HostSummary, now_ms: i64, t: &Thresholds) -> HostRow {
     // A host not seen for 3 minutes is stale even if no round has failed yet.
     let stale = h.status == "online" && h.last_seen.is_some_and(|s| now_ms - s > 180_000);
+    // The OS out of reach, but the BMC answers: say whether the machine is on at all.
+    let status = match (h.status.as_str(), h.bmc_power) {
+        ("offline" | "unknown", Some(true)) => "os-down".to_string(),
+        ("offline" | "unknown", Some(false)) => "powered-off".to_string(),
+        _ if stale => "stale".to_string(),
+        _ => h.status.clone(),
+    };
     HostRow {
         host: h.host.clone(),
         labels: h.labels.clone(),
-        status: if stale {
-            "stale".to_string()
-        } else {
-            h.status.clone()
-        },
+        status,
         last_seen: ago(h.last_seen, now_ms),
         error: h.last_error.clone().unwrap_or_default(),
         cpu: cell(h.cpu_percent, |v| format!("{v:.0}%"), Some(t.cpu)),
@@ -127,5 +130,28 @@ pub fn host_row(h: &HostSummary, now_ms: i64, t: &Thresholds) -> HostRow {
             },
             None,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreachable_host_says_whether_its_bmc_sees_power() {
+        let row = |status: &str, power: Option<bool>| {
+            let h = HostSummary {
+                host: "gpu01".into(),
+                status: status.into(),
+                bmc_power: power,
+                ..Default::default()
+            };
+            host_row(&h, 0, &Thresholds::default()).status
+        };
+        assert_eq!(row("offline", Some(true)), "os-down");
+        assert_eq!(row("offline", Some(false)), "powered-off");
+        assert_eq!(row("unknown", Some(false)), "powered-off");
+        assert_eq!(row("offline", None), "offline");
+        assert_eq!(row("online", Some(true)), "online");
     }
 }

@@ -132,29 +132,46 @@ impl HostTask {
     async fn run_probes(&mut self, which: &[usize]) {
         let started = now_ms();
         let mut runs: Vec<ProbeRun> = Vec::with_capacity(which.len());
-        let reached = match self.ensure_session().await {
-            Err(error) => {
-                for &i in which {
-                    runs.push(failed_run(
-                        self.plan[i].probe,
-                        started,
-                        Duration::ZERO,
-                        error.clone(),
-                    ));
-                }
-                false
+        // The BMC is read over its own network path, whatever SSH does.
+        let (bmc, over_ssh): (Vec<usize>, Vec<usize>) = which
+            .iter()
+            .partition(|&&i| self.plan[i].probe.name == super::plan::BMC_PROBE.name);
+        if let Some(config) = &self.host.bmc {
+            for &i in &bmc {
+                runs.push(crate::round::bmc_run(config, self.plan[i].timeout).await);
             }
-            Ok(()) => {
-                for &i in which {
-                    let run = self.run_one(i).await;
-                    runs.push(run);
+        }
+        // Online and offline are about reaching the OS: a BMC-only round changes neither.
+        let reached = if over_ssh.is_empty() {
+            None
+        } else {
+            Some(match self.ensure_session().await {
+                Err(error) => {
+                    for &i in &over_ssh {
+                        runs.push(failed_run(
+                            self.plan[i].probe,
+                            started,
+                            Duration::ZERO,
+                            error.clone(),
+                        ));
+                    }
+                    false
                 }
-                true
-            }
+                Ok(()) => {
+                    for &i in &over_ssh {
+                        let run = self.run_one(i).await;
+                        runs.push(run);
+                    }
+                    true
+                }
+            })
         };
-        let events = self.track(reached, started, &runs);
+        let events = match reached {
+            Some(reached) => self.track(reached, started, &runs),
+            None => Vec::new(),
+        };
         let mut round = HostRound::new(self.host.name.clone(), runs);
-        round.state = Some(HostState {
+        round.state = reached.map(|reached| HostState {
             online: self.tracker.online.unwrap_or(reached),
             since_ms: self.tracker.since_ms,
             last_seen_ms: self.tracker.last_seen_ms,

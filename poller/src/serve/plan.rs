@@ -29,11 +29,26 @@ pub struct Planned {
     pub timeout: Duration,
 }
 
-/// The plan of one host's probes.
+/// The `bmc` probe: run by the poller itself over the network (`round::bmc_run`), so it
+/// has no script and is not in the registry of scripts; planned for hosts with a `bmc`.
+pub static BMC_PROBE: Probe = Probe {
+    name: "bmc",
+    description: "the host's BMC over IPMI-over-LAN (RMCP+): power, sensors, firmware",
+    script: "",
+    parse: |_| dcmon_probes::ProbeOutput::default(),
+    default_interval: Duration::from_secs(60),
+    default_timeout: Duration::from_secs(10),
+    privileges: "a BMC user (no access to the host)",
+    new_logs: dcmon_probes::registry::all_logs_new,
+    inputs: dcmon_probes::registry::no_inputs,
+};
+
+/// The plan of one host's probes (and of its BMC, when it has one).
 pub fn plan(host: &Host, inventory: &Inventory) -> Vec<Planned> {
     host.probes
         .iter()
         .filter_map(|name| dcmon_probes::find(name))
+        .chain(host.bmc.is_some().then_some(&BMC_PROBE))
         .map(|probe| {
             let settings = inventory
                 .probe_schedules
