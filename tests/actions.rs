@@ -51,12 +51,7 @@ fn an_admin_sets_a_fan_mode_from_the_dashboard_over_the_live_session() {
     );
     let inv = bed.write("inventory.toml", &inventory);
     let db = bed.dir.path().join("dcmon.db");
-    let serve = Dashboard::start(&[
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
+    let serve = Dashboard::serve(&inv, &db);
     serve.wait_for_json("/api/hosts", Duration::from_secs(30), |hosts| {
         hosts.as_array().is_some_and(|a| {
             a.iter()

@@ -199,12 +199,7 @@ fn serve_shows_a_powered_off_host_from_its_bmc_while_ssh_is_down() {
     );
     let inv = bed.write("inventory.toml", &inventory);
     let db = dir.join("dcmon.db");
-    let serve = testbed::dashboard::Dashboard::start(&[
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
+    let serve = testbed::dashboard::Dashboard::serve(&inv, &db);
     // SSH refused: offline; the BMC answers: power off (what the simulator reports).
     let hosts = serve.wait_for_json("/api/hosts", Duration::from_secs(30), |hosts| {
         hosts.as_array().is_some_and(|a| {

@@ -100,12 +100,7 @@ fn overview_host_and_logs_pages_in_headless_chromium() {
     );
     let inv = bed.write("inventory.toml", &inventory);
     let db = bed.dir.path().join("dcmon.db");
-    let serve = Dashboard::start(&[
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
+    let serve = Dashboard::serve(&inv, &db);
 
     // Both hosts polled, with GPU and BMC figures on the GPU server.
     serve.wait_for_json("/api/hosts", Duration::from_secs(60), |hosts| {

@@ -291,12 +291,7 @@ fn with_serve_running_exec_goes_through_its_sessions() {
         text.replacen("[defaults]\n", "[defaults]\ninterval = \"1s\"\n", 1),
     )
     .unwrap();
-    let serve = testbed::dashboard::Dashboard::start(&[
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
+    let serve = testbed::dashboard::Dashboard::serve(&inv, &db);
     serve.wait_for_json("/api/hosts", Duration::from_secs(30), |hosts| {
         hosts.as_array().is_some_and(|a| {
             a.iter()

@@ -78,12 +78,7 @@ fn https_with_login_bearer_tokens_and_secure_cookies() {
         "view = \"login\"\nadmin_token_file = \"admin.token\"\ntls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n",
     );
     let db = d.join("dcmon.db");
-    let serve = Dashboard::start(&[
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-    ]);
+    let serve = Dashboard::serve(&inv, &db);
     assert!(serve.url.starts_with("https://127.0.0.1:"), "{}", serve.url);
     let url = |path: &str| format!("{}{path}", serve.url);
 

@@ -47,6 +47,16 @@ impl Dashboard {
         }
     }
 
+    /// `dcmon serve --inventory INV --db DB` with its dashboard.
+    pub fn serve(inventory: &std::path::Path, db: &std::path::Path) -> Dashboard {
+        Dashboard::start(&[
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ])
+    }
+
     /// `GET path` over plain HTTP: (status, body).
     pub fn get(&self, path: &str) -> (u16, String) {
         let mut stream = std::net::TcpStream::connect(&self.address).unwrap();
