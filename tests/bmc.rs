@@ -42,6 +42,21 @@ fn stored(db: &std::path::Path, host: &str) -> Vec<(String, String, f64)> {
     .collect()
 }
 
+/// (ts, priority, unit, message) of the SEL lines stored for `host`, oldest first.
+fn sel_logs(db: &std::path::Path, host: &str) -> Vec<(i64, u8, String, String)> {
+    let conn = Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT ts, priority, coalesce(unit, ''), message FROM logs
+             WHERE host = ?1 AND source = 'sel' ORDER BY id",
+        )
+        .unwrap();
+    stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 #[test]
 fn a_host_with_ssh_down_still_reports_power_and_sensors_from_its_bmc() {
     let sim = IpmiSim::start();
@@ -221,5 +236,140 @@ fn serve_shows_a_powered_off_host_from_its_bmc_while_ssh_is_down() {
     assert!(
         host_page.contains("<td>FAN1</td>"),
         "the sensor table, from the BMC: {host_page}"
+    );
+}
+
+/// `ipmitool sel elist` from the simulator, through the in-band ipmi probe's own parser.
+fn ipmitool_sel(sim: &IpmiSim) -> Vec<dcmon_probes::LogEntry> {
+    let sel = Command::new("ipmitool")
+        .args(sim.ipmitool_args())
+        .args(["sel", "elist"])
+        .env("TZ", "UTC") // as the in-band probe runs it
+        .output()
+        .unwrap();
+    assert!(
+        sel.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sel.stderr)
+    );
+    let mut parsed = dcmon_probes::ProbeOutput::default();
+    dcmon_probes::ipmi::sel::parse(&String::from_utf8_lossy(&sel.stdout), &mut parsed);
+    assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    parsed.logs
+}
+
+#[test]
+fn the_bmc_event_log_becomes_log_lines_read_incrementally() {
+    let sim = IpmiSim::start();
+    let bed = Sshd::start();
+    let dir = bed.dir.path();
+    let good = password_file(dir, "bmc.pass", PASSWORD);
+    let known_hosts = bed.write("known_hosts", "");
+    let closed = testbed::free_port();
+    let inventory = format!(
+        "{}\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n",
+        bed.defaults(&known_hosts, "3s").replace(
+            &format!("port = {}\n", bed.port),
+            &format!("port = {closed}\n")
+        ),
+        sim.port,
+        good.display(),
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = dir.join("dcmon.db");
+    let now_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+
+    // First poll: every entry, worded, timed and ranked as the in-band probe reads
+    // `ipmitool sel elist` from the same BMC.
+    let before = now_ms();
+    poll(&inv, &db);
+    let after = now_ms();
+    let expected = ipmitool_sel(&sim);
+    let logs = sel_logs(&db, "down");
+    assert!(expected.len() >= 4, "the simulator's SEL: {expected:#?}");
+    assert_eq!(
+        logs.len(),
+        expected.len(),
+        "bmc {logs:#?}\nipmitool {expected:#?}"
+    );
+    for (ours, theirs) in logs.iter().zip(&expected) {
+        match theirs.ts_ms {
+            Some(ts) => assert_eq!(ours.0, ts, "{ours:?} vs {theirs:?}"),
+            // "Pre-Init" (the BMC's clock was not set): stored at collection time.
+            None => assert!((before..=after).contains(&ours.0), "{ours:?}"),
+        }
+        assert_eq!(ours.1, theirs.priority, "{ours:?} vs {theirs:?}");
+        assert_eq!(
+            Some(&ours.2),
+            theirs.unit.as_ref(),
+            "{ours:?} vs {theirs:?}"
+        );
+        assert_eq!(ours.3, theirs.message, "{ours:?} vs {theirs:?}");
+    }
+    assert!(
+        logs.iter()
+            .any(|l| l.3 == "Temperature CPU1 Temp: Upper Critical going high (Asserted)"),
+        "{logs:#?}"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.1 == 5 && l.3 == "Fan FAN1: Lower Critical going low (Deasserted)"),
+        "{logs:#?}"
+    );
+    assert!(
+        logs.iter().any(|l| l.2 == "Power Supply #0x30"),
+        "a sensor without an SDR is named as ipmitool names it: {logs:#?}"
+    );
+
+    // Nothing new: nothing stored twice.
+    poll(&inv, &db);
+    assert_eq!(sel_logs(&db, "down").len(), expected.len());
+
+    // The BMC's clock set, one new event: the next poll stores exactly that entry, with
+    // the BMC's time.
+    let ipmitool = |args: &[&str]| {
+        let out = Command::new("ipmitool")
+            .args(sim.ipmitool_args())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Set SEL Time: 2026-11-20 10:00:00 UTC, 0x6b001a20 little-endian.
+    ipmitool(&["raw", "0x0a", "0x49", "0x20", "0x1a", "0x00", "0x6b"]);
+    // Add SEL Entry: CPU2 Temp, upper non-critical going high (the BMC stamps it).
+    ipmitool(&[
+        "raw", "0x0a", "0x44", "0", "0", "0x02", "0", "0", "0", "0", "0x20", "0", "0x04", "0x01",
+        "0x02", "0x01", "0x57", "91", "90",
+    ]);
+    poll(&inv, &db);
+    let logs = sel_logs(&db, "down");
+    let expected = ipmitool_sel(&sim);
+    assert_eq!(
+        logs.len(),
+        expected.len(),
+        "bmc {logs:#?}\nipmitool {expected:#?}"
+    );
+    let (ours, theirs) = (logs.last().unwrap(), expected.last().unwrap());
+    let at = theirs
+        .ts_ms
+        .unwrap_or_else(|| panic!("a timestamped entry: {theirs:?}"));
+    assert!(
+        (1_795_168_800_000..1_795_168_860_000).contains(&at),
+        "the clock set just before: {theirs:?}"
+    );
+    assert_eq!((ours.0, ours.1), (at, theirs.priority));
+    assert_eq!(
+        (&ours.2, &ours.3),
+        (theirs.unit.as_ref().unwrap(), &theirs.message)
     );
 }

@@ -17,8 +17,11 @@ use ipmi_rs::storage::sdr::Unit;
 use ipmi_rs::storage::sdr::record::{
     IdentifiableSensor, InstancedSensor, Record, WithSensorRecordCommon,
 };
+use std::collections::HashMap;
 use std::time::Duration;
 use thiserror::Error;
+
+mod sel;
 
 #[derive(Debug, Error)]
 pub enum BmcError {
@@ -167,9 +170,14 @@ fn series_of(unit: &Unit, percent: bool) -> Option<(&'static str, &'static str)>
     }
 }
 
-/// Reads the BMC: device id and firmware (facts), chassis power, and every full sensor's
-/// reading with its threshold status. Blocking.
-pub fn read(login: &BmcLogin<'_>, timeout: Duration) -> Result<ProbeOutput, BmcError> {
+/// Reads the BMC: device id and firmware (facts), chassis power, every full sensor's
+/// reading with its threshold status, and the SEL entries after `sel_cursor` (the
+/// record id, in hex, of the newest entry already stored) as log lines. Blocking.
+pub fn read(
+    login: &BmcLogin<'_>,
+    timeout: Duration,
+    sel_cursor: Option<&str>,
+) -> Result<ProbeOutput, BmcError> {
     let mut s = Session::open(login, timeout)?;
     let mut out = ProbeOutput::default();
     let bmc = || Labels::new([("path", "bmc")]);
@@ -184,7 +192,13 @@ pub fn read(login: &BmcLogin<'_>, timeout: Duration) -> Result<ProbeOutput, BmcE
     if let Some(state) = chassis.first() {
         out.gauge("ipmi_chassis_power_on", bmc(), f64::from(state & 1), "");
     }
-    for record in s.sdrs()? {
+    let records = s.sdrs()?;
+    // SEL entries name their sensor by number; ipmitool names them from the SDRs too.
+    let names: HashMap<u8, String> = records
+        .iter()
+        .filter_map(|r| Some((r.sensor_number()?.get(), r.id()?.to_string())))
+        .collect();
+    for record in &records {
         let Some(full) = record.full_sensor() else {
             continue;
         };
@@ -248,6 +262,13 @@ pub fn read(login: &BmcLogin<'_>, timeout: Duration) -> Result<ProbeOutput, BmcE
         if let Some((series, unit)) = series_of(&units.base_unit, units.is_percentage) {
             out.gauge(series, labels(), value, unit);
         }
+    }
+    // The event log is worth having, but not at the price of the readings above.
+    if let Err(e) = sel::read(&mut s, &names, sel_cursor, &mut out) {
+        out.warnings.push(dcmon_probes::ParseError::ToolFailed {
+            tool: "sel".into(),
+            message: e.to_string(),
+        });
     }
     Ok(out)
 }

@@ -148,7 +148,9 @@ async fn poll_host(
     }
     // The BMC answers even when the OS does not: read it whatever SSH did.
     if let Some(bmc) = &host.bmc {
-        runs.push(bmc_run(bmc, host.connect_timeout).await);
+        let no_cursors = BTreeMap::new();
+        let cursors = options.cursors.get(&host.name).unwrap_or(&no_cursors);
+        runs.push(bmc_run(bmc, host.connect_timeout, cursors).await);
     }
     let error = runs.iter().find_map(|r| {
         r.error.as_ref().map(|e| {
@@ -301,11 +303,17 @@ static BMC_SESSIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(
 
 /// Reads a BMC over the network (the `bmc` probe) on a blocking thread; `timeout` is the
 /// wait for each answer. The password is read from its file here and goes nowhere else.
-pub async fn bmc_run(bmc: &dcmon_inventory::Bmc, timeout: Duration) -> ProbeRun {
+/// `cursors` are the host's saved log cursors (the SEL resumes after its own).
+pub async fn bmc_run(
+    bmc: &dcmon_inventory::Bmc,
+    timeout: Duration,
+    cursors: &BTreeMap<String, String>,
+) -> ProbeRun {
     let started_ms = now_ms();
     let started = Instant::now();
     let _slot = BMC_SESSIONS.acquire().await;
     let bmc = bmc.clone();
+    let sel_cursor = cursors.get("sel").cloned();
     let result = tokio::task::spawn_blocking(move || {
         let password = std::fs::read_to_string(&bmc.password_file).map_err(|e| {
             format!(
@@ -319,7 +327,7 @@ pub async fn bmc_run(bmc: &dcmon_inventory::Bmc, timeout: Duration) -> ProbeRun 
             user: &bmc.user,
             password: password.trim_end_matches(['\n', '\r']).as_bytes(),
         };
-        crate::bmc::read(&login, timeout).map_err(|e| e.to_string())
+        crate::bmc::read(&login, timeout, sel_cursor.as_deref()).map_err(|e| e.to_string())
     })
     .await
     .unwrap_or_else(|e| Err(format!("the BMC reader stopped: {e}")));
@@ -334,6 +342,6 @@ pub async fn bmc_run(bmc: &dcmon_inventory::Bmc, timeout: Duration) -> ProbeRun 
         status,
         error,
         output,
-        new_logs: dcmon_probes::registry::all_logs_new,
+        new_logs: dcmon_probes::ipmi::sel::after_cursor,
     }
 }

@@ -8,5 +8,5 @@ section sdr; ipmitool sdr elist 2>&1
 section dcmi; ipmitool dcmi power reading 2>&1
 section chassis; ipmitool chassis status 2>&1
 # The newest 200 entries; the poller keeps only those after its saved cursor.
-section sel; ipmitool sel elist last 200 2>&1
+section sel; TZ=UTC ipmitool sel elist last 200 2>&1
 section end

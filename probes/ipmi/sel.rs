@@ -51,8 +51,21 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
     }
 }
 
+/// `03/12/2019` `13:10:45` (older ipmitool), or `11/20/26` `10:00:00 UTC` (1.8.19,
+/// which adds its local zone: the probe script runs it with TZ=UTC). A date that reads
+/// as none of these ("Pre-Init", another zone) gives no time: better none than a wrong one.
 fn timestamp(date: &str, clock: &str) -> Option<i64> {
     let format = format_description!("[month]/[day]/[year] [hour]:[minute]:[second]");
+    let (clock, zone) = clock.split_once(' ').unwrap_or((clock, "UTC"));
+    if !matches!(zone.trim(), "UTC" | "GMT") {
+        return None;
+    }
+    // A two-digit year is this century's: SEL clocks start at 1970, but no BMC printing
+    // two digits predates 2000 by the time ipmitool printed them so.
+    let date = match date.rsplit_once('/') {
+        Some((month_day, year)) if year.len() == 2 => format!("{month_day}/20{year}"),
+        _ => date.to_string(),
+    };
     let at = PrimitiveDateTime::parse(&format!("{date} {clock}"), &format).ok()?;
     Some((at.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64)
 }

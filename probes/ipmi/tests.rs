@@ -299,6 +299,24 @@ fn sel_elist_entries_become_log_lines() {
     assert_eq!(hpe.logs[1].priority, 4);
 }
 
+/// ipmitool 1.8.19 (Debian 12) prints two-digit years and its local zone; these lines
+/// are its output against OpenIPMI's ipmi_sim in tests/bmc.rs.
+#[test]
+fn sel_elist_of_ipmitool_1_8_19_reads_two_digit_years_and_only_utc() {
+    let text = "   4 |  Pre-Init  |0000018543| Power Supply #0x30 | Failure detected () | Asserted\n   \
+                5 | 11/20/26 | 10:00:00 UTC | Temperature CPU2 Temp | Upper Non-critical going high | Asserted | Reading 91 > Threshold 90 degrees C\n   \
+                6 | 11/20/26 | 11:00:00 CET | Temperature CPU2 Temp | Upper Non-critical going high | Deasserted | Reading 89 < Threshold 90 degrees C\n";
+    let out = with(sel::parse, text);
+    assert_eq!(out.warnings, []);
+    let times: Vec<Option<i64>> = out.logs.iter().map(|l| l.ts_ms).collect();
+    // Pre-Init has no time; 2026-11-20T10:00:00Z; a local zone is not guessed at.
+    assert_eq!(times, [None, Some(1_795_168_800_000), None]);
+    assert_eq!(
+        out.logs[1].message,
+        "Temperature CPU2 Temp: Upper Non-critical going high (Asserted)"
+    );
+}
+
 #[test]
 fn sel_cursor_keeps_only_new_entries_and_survives_a_clear() {
     let all = with(sel::parse, fixture!("sel-elist-chassis-intrusion-psu.txt")).logs;

@@ -210,6 +210,18 @@ impl Drop for IpmiSim {
     }
 }
 
+/// SEL system records after their timestamp: generator (BMC, LUN 0), event message
+/// revision 2.0, sensor type, sensor number, direction | event type, event data 1–3.
+const SEL: &[[u8; 9]] = &[
+    // CPU1 Temp: upper critical going high (reading 96, threshold 95), asserted.
+    [0x20, 0x00, 0x04, 0x01, 1, 0x01, 0x59, 96, 95],
+    // FAN1: lower critical going low (raw 5, threshold 6), asserted, then deasserted.
+    [0x20, 0x00, 0x04, 0x04, 4, 0x01, 0x52, 5, 6],
+    [0x20, 0x00, 0x04, 0x04, 4, 0x81, 0x52, 5, 6],
+    // Power supply 0x30 (no SDR): failure detected, asserted.
+    [0x20, 0x00, 0x04, 0x08, 0x30, 0x6f, 0x01, 0xff, 0xff],
+];
+
 fn lan_conf(port: u16) -> String {
     format!(
         "name \"testbmc\"\nset_working_mc 0x20\n  startlan 1\n    addr 127.0.0.1 {port}\n    priv_limit admin\n\
@@ -249,6 +261,15 @@ fn emu_commands(state: &std::path::Path) -> String {
         ));
         out.push(format!("sensor_set_event_support 0x20 0 {num} enable scanning per-state 000111111000000 000111111000000 000111111000000 000111111000000"));
         out.push(format!("main_sdr_add 0x20 {}", full_sdr(sensor)));
+    }
+    // The SEL: a CPU over its upper critical threshold, a fan under its lower critical one
+    // and back, and a power supply failure (a sensor with no SDR). ipmi_sim stamps system
+    // records with its own clock as they are added (seconds since boot: "Pre-Init").
+    for record in SEL {
+        let mut bytes = vec![0u8; 4];
+        bytes.extend_from_slice(record);
+        let bytes: Vec<String> = bytes.iter().map(|b| format!("0x{b:02x}")).collect();
+        out.push(format!("sel_add 0x20 0x02 {}", bytes.join(" ")));
     }
     out.push("mc_enable 0x20".to_string());
     out.join("\n") + "\n"

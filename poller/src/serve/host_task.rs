@@ -138,7 +138,7 @@ impl HostTask {
             .partition(|&&i| self.plan[i].probe.name == super::plan::BMC_PROBE.name);
         if let Some(config) = &self.host.bmc {
             for &i in &bmc {
-                runs.push(crate::round::bmc_run(config, self.plan[i].timeout).await);
+                runs.push(crate::round::bmc_run(config, self.plan[i].timeout, &self.cursors).await);
             }
         }
         // Online and offline are about reaching the OS: a BMC-only round changes neither.
