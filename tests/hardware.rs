@@ -50,9 +50,18 @@ fn count_sel_lines(conn: &Connection, host: &str) -> i64 {
 
 /// The latest value of a series without labels.
 fn unlabelled(conn: &Connection, host: &str, name: &str) -> Option<f64> {
+    with_labels(conn, host, name, "{}")
+}
+
+/// An ipmi probe series with no label but its path: read through the host's OS.
+fn in_band(conn: &Connection, host: &str, name: &str) -> Option<f64> {
+    with_labels(conn, host, name, r#"{"path":"ssh"}"#)
+}
+
+fn with_labels(conn: &Connection, host: &str, name: &str, labels: &str) -> Option<f64> {
     conn.query_row(
-        "SELECT x.value FROM series s JOIN samples x ON x.series_id = s.id WHERE s.host = ?1 AND s.name = ?2 AND s.labels = '{}' ORDER BY x.ts DESC LIMIT 1",
-        rusqlite::params![host, name],
+        "SELECT x.value FROM series s JOIN samples x ON x.series_id = s.id WHERE s.host = ?1 AND s.name = ?2 AND s.labels = ?3 ORDER BY x.ts DESC LIMIT 1",
+        rusqlite::params![host, name, labels],
         |r| r.get(0),
     )
     .ok()
@@ -102,7 +111,7 @@ fn each_host_reports_its_own_hardware() {
         value(&conn, gpu, "ipmi_current_amperes", ("sensor", "Current 1")),
         Some(7.2)
     );
-    assert_eq!(unlabelled(&conn, gpu, "ipmi_dcmi_power_watts"), Some(167.0));
+    assert_eq!(in_band(&conn, gpu, "ipmi_dcmi_power_watts"), Some(167.0));
     assert_eq!(
         value(
             &conn,
@@ -158,7 +167,7 @@ fn each_host_reports_its_own_hardware() {
         Some(0.0)
     );
     assert_eq!(
-        unlabelled(&conn, bmc, "ipmi_chassis_power_on"),
+        in_band(&conn, bmc, "ipmi_chassis_power_on"),
         Some(0.0),
         "the simulated chassis is off"
     );
@@ -198,7 +207,7 @@ fn each_host_reports_its_own_hardware() {
         unlabelled(&conn, plain, "node_load1").is_some(),
         "the os probe still ran"
     );
-    assert_eq!(unlabelled(&conn, plain, "ipmi_chassis_power_on"), None);
+    assert_eq!(in_band(&conn, plain, "ipmi_chassis_power_on"), None);
 
     // The BMC is live: a changed fan reading shows in the next round. SEL lines are
     // stored once however many rounds see them.

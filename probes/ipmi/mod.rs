@@ -1,7 +1,8 @@
 //! The `ipmi` probe: in-band IPMI through ipmitool — every temperature, fan, voltage,
 //! current and power sensor with its threshold status, system power (DCMI), chassis
 //! power and faults, and the SEL as log lines. Each ipmitool output form has its own
-//! pure parser, usable alone (`dcmon parse`).
+//! pure parser, usable alone (`dcmon parse`). The probe labels its samples path="ssh"
+//! (read through the host's OS), as the `bmc` probe labels its own path="bmc".
 
 pub mod chassis;
 pub mod dcmi;
@@ -50,6 +51,11 @@ pub fn parse(text: &str) -> ProbeOutput {
     }
     if let Some(body) = sections.get("sel") {
         sel::parse(body, &mut out);
+    }
+    // In-band readings: the `bmc` probe reads the same sensors over the network under
+    // the same names with path="bmc", so charts and alerts can take either.
+    for sample in &mut out.samples {
+        sample.labels = std::mem::take(&mut sample.labels).with("path", "ssh");
     }
     out
 }

@@ -360,6 +360,12 @@ fn whole_script_output() {
             .any(|s| s.name == "ipmi_chassis_power_on")
     );
     assert_eq!(out.logs.len(), 2);
+    assert!(
+        out.samples
+            .iter()
+            .all(|s| s.labels.get("path") == Some("ssh")),
+        "in-band readings say so, as the bmc probe's say path=\"bmc\""
+    );
 }
 
 #[test]

@@ -36,6 +36,16 @@ impl Labels {
         Labels(pairs)
     }
 
+    /// These labels and `key="value"` (replacing the key's value if it had one).
+    pub fn with(self, key: &str, value: &str) -> Self {
+        Labels::new(
+            self.0
+                .into_iter()
+                .filter(|(k, _)| k != key)
+                .chain([(key.to_string(), value.to_string())]),
+        )
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()

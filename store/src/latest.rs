@@ -354,6 +354,22 @@ mod tests {
                     t,
                     "",
                 );
+                // The same BMC read through the OS and over the network: its alarms
+                // count once (the path that sees more of them).
+                out.gauge(
+                    "ipmi_sensor_status",
+                    Labels::new([("sensor", "Fan2"), ("path", "ssh")]),
+                    2.0,
+                    "",
+                );
+                for fan in ["Fan2", "Fan3", "Fan4"] {
+                    out.gauge(
+                        "ipmi_sensor_status",
+                        Labels::new([("sensor", fan), ("path", "bmc")]),
+                        2.0,
+                        "",
+                    );
+                }
                 out.gauge(
                     "nvme_percentage_used",
                     Labels::new([("device", "n0")]),
@@ -386,7 +402,10 @@ mod tests {
             "4 busy of 11 seconds"
         );
         assert_eq!(from_disk[0].gpu_temp_max, Some(63.0));
-        assert_eq!(from_disk[0].ipmi_alarms, 1);
+        assert_eq!(
+            from_disk[0].ipmi_alarms, 3,
+            "2 through the OS (Fan1, Fan2), 3 from the BMC (Fan2–4)"
+        );
         assert_eq!(
             reader.host_summary("b").unwrap(),
             Some(from_disk[1].clone())

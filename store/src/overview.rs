@@ -46,7 +46,7 @@ struct Reading<'a> {
     idle: bool,
     value: f64,
     prev: Option<f64>,
-    /// Read over the network from the BMC (`path="bmc"`).
+    /// Read over the network from the BMC (`path="bmc"`), not through the OS.
     bmc: bool,
 }
 
@@ -113,8 +113,7 @@ impl Store {
                         ),
                     value: e.value,
                     prev: e.prev.map(|(_, v)| v),
-                    bmc: e.name == "ipmi_chassis_power_on"
-                        && e.labels.get("path").is_some_and(|p| p == "bmc"),
+                    bmc: e.labels.get("path").is_some_and(|p| p == "bmc"),
                 });
                 summarize(host, readings)
             })
@@ -240,6 +239,7 @@ fn summarize<'a>(host: &str, readings: impl Iterator<Item = Reading<'a>>) -> Hos
     let (mut used, mut total) = (None, None);
     // CPU seconds between the last two samples: all modes, and idle + iowait.
     let (mut cpu_all, mut cpu_idle) = (0.0, 0.0);
+    let mut bmc_alarms = 0;
     for r in readings {
         let value = r.value;
         let max = |slot: &mut Option<f64>| {
@@ -263,7 +263,14 @@ fn summarize<'a>(host: &str, readings: impl Iterator<Item = Reading<'a>>) -> Hos
                 h.gpus = Some(h.gpus.unwrap_or(0) + 1);
             }
             "ipmi_temperature_celsius" => max(&mut h.ipmi_temp_max),
-            "ipmi_sensor_status" if (1.0..=3.0).contains(&value) => h.ipmi_alarms += 1,
+            "ipmi_sensor_status" if (1.0..=3.0).contains(&value) => {
+                // Both paths read the same BMC: count its alarms once.
+                if r.bmc {
+                    bmc_alarms += 1;
+                } else {
+                    h.ipmi_alarms += 1;
+                }
+            }
             "nvme_percentage_used" => max(&mut h.nvme_wear_max),
             "apt_upgrades_pending" => h.upgrades = Some(value),
             "apt_reboot_required" => h.reboot_required = value > 0.0,
@@ -271,6 +278,7 @@ fn summarize<'a>(host: &str, readings: impl Iterator<Item = Reading<'a>>) -> Hos
             _ => {}
         }
     }
+    h.ipmi_alarms = h.ipmi_alarms.max(bmc_alarms);
     if let (Some(used), Some(total)) = (used, total)
         && total > 0.0
     {

@@ -19,6 +19,8 @@ pub struct Tables {
 pub struct SensorRow {
     pub sensor: String,
     pub entity: String,
+    /// How it was read: `ssh` (through the OS) or `bmc` (over the network).
+    pub via: String,
     pub value: String,
     /// `ok`, `nc`, `cr`, `nr`, `ns` (no reading) or empty.
     pub status: String,
@@ -91,7 +93,7 @@ fn level(v: f64, (warn, crit): (f64, f64)) -> &'static str {
 
 pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, f64)) -> Tables {
     let mut t = Tables::default();
-    let mut sensors: BTreeMap<(String, String), SensorRow> = BTreeMap::new();
+    let mut sensors: BTreeMap<(String, String, String), SensorRow> = BTreeMap::new();
     let mut gpus: BTreeMap<String, GpuRow> = BTreeMap::new();
     let mut gpu_memory: BTreeMap<String, (Option<f64>, Option<f64>)> = BTreeMap::new();
     let mut gpu_power: BTreeMap<String, (Option<f64>, Option<f64>)> = BTreeMap::new();
@@ -188,17 +190,21 @@ pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, 
     t
 }
 
+/// One row per sensor and path: when both paths read a sensor, both readings show (the
+/// one through a dead OS is the last it gave).
 fn sensor_row<'a>(
-    sensors: &'a mut BTreeMap<(String, String), SensorRow>,
+    sensors: &'a mut BTreeMap<(String, String, String), SensorRow>,
     r: &SeriesLatest,
 ) -> &'a mut SensorRow {
     let key = (
         label(r, "sensor").to_string(),
         label(r, "entity").to_string(),
+        label(r, "path").to_string(),
     );
     sensors.entry(key.clone()).or_insert_with(|| SensorRow {
         sensor: key.0,
         entity: key.1,
+        via: key.2,
         value: "–".to_string(),
         ..SensorRow::default()
     })
@@ -227,10 +233,13 @@ mod tests {
     fn readings_pivot_into_one_row_per_sensor_gpu_and_drive() {
         let gpu = |i: &'static str| [("gpu", i), ("name", "NVIDIA H100 80GB HBM3")];
         let nvme = [("device", "/dev/nvme0n1"), ("model", "FireCuda 530")];
-        let fan = [("sensor", "Fan1"), ("entity", "7.1")];
+        let fan = [("sensor", "Fan1"), ("entity", "7.1"), ("path", "ssh")];
+        let fan_bmc = [("sensor", "Fan1"), ("entity", "7.1"), ("path", "bmc")];
         let readings = vec![
             reading("ipmi_fan_speed_rpm", &fan, 5400.0),
             reading("ipmi_sensor_status", &fan, 2.0),
+            reading("ipmi_fan_speed_rpm", &fan_bmc, 5300.0),
+            reading("ipmi_sensor_status", &fan_bmc, 0.0),
             reading("ipmi_sensor_status", &[("sensor", "PS Redundancy")], 0.0),
             reading("nvidia_gpu_temperature_celsius", &gpu("10"), 85.0),
             reading("nvidia_gpu_temperature_celsius", &gpu("2"), 40.0),
@@ -261,19 +270,27 @@ mod tests {
             reading("ipmi_chassis_power_on", &[], 1.0),
         ];
         let t = tables(&readings, (80.0, 90.0), (80.0, 95.0));
-        assert_eq!(t.sensors.len(), 2);
+        let rows: Vec<_> = t
+            .sensors
+            .iter()
+            .map(|s| {
+                (
+                    s.sensor.as_str(),
+                    s.via.as_str(),
+                    s.value.as_str(),
+                    s.status.as_str(),
+                    s.level,
+                )
+            })
+            .collect();
+        // One row per path: the two readings of one sensor are not merged.
         assert_eq!(
-            (
-                t.sensors[0].sensor.as_str(),
-                t.sensors[0].value.as_str(),
-                t.sensors[0].status.as_str(),
-                t.sensors[0].level
-            ),
-            ("Fan1", "5400 rpm", "cr", "crit")
-        );
-        assert_eq!(
-            (t.sensors[1].value.as_str(), t.sensors[1].status.as_str()),
-            ("–", "ok")
+            rows,
+            [
+                ("Fan1", "bmc", "5300 rpm", "ok", "ok"),
+                ("Fan1", "ssh", "5400 rpm", "cr", "crit"),
+                ("PS Redundancy", "", "–", "ok", "ok"),
+            ]
         );
         assert_eq!(
             t.gpus.iter().map(|g| g.gpu.as_str()).collect::<Vec<_>>(),
