@@ -68,7 +68,7 @@ fn a_host_with_ssh_down_still_reports_power_and_sensors_from_its_bmc() {
     let known_hosts = bed.write("known_hosts", "");
     let closed = testbed::free_port();
     let inventory = format!(
-        "{}\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"wrongpass\"\naddress = \"127.0.7.2\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"silent\"\naddress = \"127.0.7.3\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n",
+        "{}\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"wrongpass\"\naddress = \"127.0.7.2\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"silent\"\naddress = \"127.0.7.3\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"noport\"\naddress = \"127.0.7.4\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n",
         // Every host's SSH port is closed: only the BMC path can answer.
         bed.defaults(&known_hosts, "3s").replace(
             &format!("port = {}\n", bed.port),
@@ -80,6 +80,8 @@ fn a_host_with_ssh_down_still_reports_power_and_sensors_from_its_bmc() {
         wrong.display(),
         quiet.local_addr().unwrap().port(),
         good.display(),
+        testbed::free_port(), // nothing bound: the kernel answers port unreachable
+        good.display(),
     );
     let inv = bed.write("inventory.toml", &inventory);
     let db = dir.join("dcmon.db");
@@ -87,7 +89,7 @@ fn a_host_with_ssh_down_still_reports_power_and_sensors_from_its_bmc() {
     let out = poll(&inv, &db);
     let took = started.elapsed();
     let results = json_lines(&out);
-    assert_eq!(results.len(), 3, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(results.len(), 4, "{}", String::from_utf8_lossy(&out.stderr));
     let of = |h: &str| results.iter().find(|r| r["host"] == h).unwrap().clone();
 
     // SSH is refused, the BMC answered: power state and sensors are stored.
@@ -186,6 +188,8 @@ fn a_host_with_ssh_down_still_reports_power_and_sensors_from_its_bmc() {
         !wrong.contains("not-the-password"),
         "the password never shows"
     );
+    let noport = bmc_error("noport");
+    assert!(noport.contains("the port is closed"), "{noport}");
     let silent = bmc_error("silent");
     assert!(silent.contains("nothing answered within 3s"), "{silent}");
     assert_eq!(bmc_error("down"), "", "the good BMC's run has no error");

@@ -218,7 +218,7 @@ impl<'a> Checker<'a> {
                     }
                     [Seg::Key(w), _] if w == "web" => web::WEB_KEYS,
                     [.., Seg::Key(b), _] if b == "bmc" => {
-                        &["address", "port", "user", "password_file"]
+                        &["address", "port", "user", "password_file", "cipher_suite"]
                     }
                     _ => ENTRY_KEYS,
                 };
@@ -578,6 +578,7 @@ impl<'a> Checker<'a> {
             })
             .collect();
         self.check_password_files(raw);
+        self.check_cipher_suites(raw);
         let duration = |v: &Option<String>| v.as_deref().and_then(|s| parse_duration(s).ok());
         let defaults = crate::model::Retention::default();
         Some(Inventory {

@@ -11,6 +11,9 @@ use crate::path;
 use crate::raw::{RawBmc, RawInventory};
 use std::collections::HashMap;
 
+/// The RMCP+ cipher suite ipmi-rs uses, fixed in the crate.
+pub const CIPHER_SUITE: i64 = 3;
+
 /// IPMI over LAN's port.
 const DEFAULT_PORT: u16 = 623;
 
@@ -139,6 +142,38 @@ impl Checker<'_> {
                 &self.base_dir,
             ),
         })
+    }
+
+    /// Each `cipher_suite` named anywhere is 3, the one suite ipmi-rs implements.
+    pub(super) fn check_cipher_suites(&mut self, raw: &RawInventory) {
+        let mut places: Vec<(Vec<Seg>, i64)> = Vec::new();
+        let mut add = |at: Vec<Seg>, b: &Option<RawBmc>| {
+            if let Some(suite) = b.as_ref().and_then(|b| b.cipher_suite) {
+                let mut at = at;
+                at.extend([Seg::Key("bmc".into()), Seg::Key("cipher_suite".into())]);
+                places.push((at, suite));
+            }
+        };
+        add(path!["defaults"].to_vec(), &raw.defaults.bmc);
+        for (g, e) in &raw.groups {
+            add(path!["groups", g.as_str()].to_vec(), &e.bmc);
+        }
+        for (i, e) in raw.hosts.iter().enumerate() {
+            add(path!["hosts", i].to_vec(), &e.bmc);
+        }
+        for (at, suite) in places {
+            if suite != CIPHER_SUITE {
+                self.problem(
+                    &at,
+                    false,
+                    format!(
+                        "bmc cipher_suite {suite}: dcmon speaks RMCP+ cipher suite {CIPHER_SUITE} only \
+                         (RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128); enable it on the BMC \
+                         (`ipmitool lan print` lists the suites it offers) and remove this line"
+                    ),
+                );
+            }
+        }
     }
 
     /// Each password file named anywhere: present, and not readable by every user.

@@ -267,4 +267,18 @@ fn bmc_settings_merge_pair_ranges_and_check_password_files() {
     ] {
         assert!(joined.contains(expected), "{expected} in:\n{joined}");
     }
+    // ipmitool's `-C 17` habit: refused where it is written, with the way out.
+    let suite = |n: u32| {
+        format!(
+            "[[hosts]]\nname = \"db1\"\nbmc = {{ address = \"db1-bmc\", user = \"admin\", password_file = \"bmc.pass\", cipher_suite = {n} }}\n"
+        )
+    };
+    assert_eq!(problems_of(&suite(3)), Vec::<String>::new());
+    let got = problems_of(&suite(17));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].contains("inv.toml:3:")
+            && got[0].contains("bmc cipher_suite 17: dcmon speaks RMCP+ cipher suite 3 only"),
+        "{got:?}"
+    );
 }

@@ -132,4 +132,7 @@ pub struct RawBmc {
     pub user: Option<String>,
     /// File holding the password; must not be readable by every user.
     pub password_file: Option<String>,
+    /// The RMCP+ cipher suite (ipmitool's `-C`): only 3 is spoken, so anything else is
+    /// refused with the reason rather than left to fail at the BMC.
+    pub cipher_suite: Option<i64>,
 }

@@ -11,7 +11,7 @@
 use dcmon_probes::{Labels, ProbeOutput};
 use ipmi_rs::Ipmi;
 use ipmi_rs::connection::{IpmiConnection, LogicalUnit, Message, Request, RequestTargetAddress};
-use ipmi_rs::rmcp::Rmcp;
+use ipmi_rs::rmcp::{ActivationError, ParseSessionResponseError, Rmcp, V2_0ActivationError};
 use ipmi_rs::sensor_event::{GetSensorReading, ThresholdReading};
 use ipmi_rs::storage::sdr::Unit;
 use ipmi_rs::storage::sdr::record::{
@@ -43,6 +43,42 @@ pub struct BmcLogin<'a> {
     pub password: &'a [u8],
 }
 
+/// Why no session opened, in an operator's words. ipmi-rs's errors are nested enums;
+/// the causes met in practice are named, the rest shown as the crate gives them.
+fn activation_failure(e: &ActivationError, user: &str, timeout: Duration) -> String {
+    let detail = format!("{e:?}");
+    // Open Session Response status codes that refuse the algorithms offered: 0x04
+    // authentication, 0x05 integrity, 0x10 confidentiality, 0x11 no cipher suite matches.
+    if let ActivationError::V2_0(V2_0ActivationError::OpenSessionResponseParse(
+        ParseSessionResponseError::HaveErrorCode(code),
+    )) = e
+    {
+        let refused = match code {
+            Ok(known) => {
+                let name = format!("{known:?}");
+                name.contains("Algorithm") || name.contains("CipherSuite")
+            }
+            Err(raw) => matches!(raw, 0x04 | 0x05 | 0x10 | 0x11),
+        };
+        if refused {
+            return format!(
+                "the BMC refuses cipher suite 3 (RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128), the \
+                 only one dcmon speaks: enable it on the BMC ({detail})"
+            );
+        }
+    }
+    if detail.contains("AuthenticationFailed") || detail.contains("Unauthorized") {
+        format!("the BMC refused user `{user}` or its password ({detail})")
+    } else if detail.contains("WouldBlock") || detail.contains("TimedOut") {
+        format!("nothing answered within {timeout:?} (is IPMI over LAN enabled?)")
+    } else if detail.contains("ConnectionRefused") {
+        "the port is closed (ICMP port unreachable): is this the BMC's address and port?"
+            .to_string()
+    } else {
+        format!("no RMCP+ session ({detail})")
+    }
+}
+
 /// Bytes asked for per Get SDR: ipmi_sim and many BMCs refuse more than about 32.
 const SDR_CHUNK: u8 = 16;
 
@@ -61,22 +97,7 @@ impl Session {
         let mut rmcp = Rmcp::new((login.address, login.port), timeout)
             .map_err(|e| failed(format!("cannot open a UDP socket: {e}")))?;
         rmcp.activate(true, Some(login.user), Some(login.password))
-            .map_err(|e| {
-                // ipmi-rs's errors are nested enums: name the usual causes plainly.
-                let detail = format!("{e:?}");
-                failed(
-                    if detail.contains("AuthenticationFailed") || detail.contains("Unauthorized") {
-                        format!(
-                            "the BMC refused user `{}` or its password ({detail})",
-                            login.user
-                        )
-                    } else if detail.contains("WouldBlock") || detail.contains("TimedOut") {
-                        format!("nothing answered within {timeout:?} (is IPMI over LAN enabled?)")
-                    } else {
-                        format!("no RMCP+ session ({detail})")
-                    },
-                )
-            })?;
+            .map_err(|e| failed(activation_failure(&e, login.user, timeout)))?;
         let mut session = Session {
             ipmi: Ipmi::new(rmcp),
             addr,
@@ -271,4 +292,34 @@ pub fn read(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a BMC that offers only other suites answers to the Open Session Request.
+    fn open_session_refused(status: u8) -> ActivationError {
+        ActivationError::V2_0(V2_0ActivationError::OpenSessionResponseParse(
+            ParseSessionResponseError::HaveErrorCode(TryFrom::try_from(status).map_err(|_| status)),
+        ))
+    }
+
+    #[test]
+    fn a_refused_cipher_suite_says_so() {
+        for status in [0x04, 0x05, 0x10, 0x11] {
+            let said = activation_failure(
+                &open_session_refused(status),
+                "admin",
+                Duration::from_secs(3),
+            );
+            assert!(
+                said.starts_with("the BMC refuses cipher suite 3 (RAKP-HMAC-SHA1"),
+                "{status:#x}: {said}"
+            );
+        }
+        // Out of resources is not about the suite.
+        let said = activation_failure(&open_session_refused(0x01), "admin", Duration::from_secs(3));
+        assert!(said.starts_with("no RMCP+ session"), "{said}");
+    }
 }
