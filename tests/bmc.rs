@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use testbed::ipmi_sim::{IpmiSim, PASSWORD, USER};
-use testbed::{Sshd, json_lines, poll};
+use testbed::{Sshd, dcmon, json_lines, poll};
 
 fn password_file(dir: &std::path::Path, name: &str, password: &str) -> std::path::PathBuf {
     let path = dir.join(name);
@@ -199,25 +199,18 @@ fn a_host_with_ssh_down_still_reports_power_and_sensors_from_its_bmc() {
     );
 }
 
+const ADMIN_TOKEN: &str = "0123456789abcdef-admin";
+
 #[test]
 fn serve_shows_a_powered_off_host_from_its_bmc_while_ssh_is_down() {
     let sim = IpmiSim::start();
     let bed = Sshd::start();
-    let dir = bed.dir.path();
-    let good = password_file(dir, "bmc.pass", PASSWORD);
-    let known_hosts = bed.write("known_hosts", "");
-    let closed = testbed::free_port();
-    let inventory = format!(
-        "{}interval = \"1s\"\noffline_after = 1\n\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n",
-        bed.defaults(&known_hosts, "3s").replace(
-            &format!("port = {}\n", bed.port),
-            &format!("port = {closed}\n")
-        ),
-        sim.port,
-        good.display(),
-    );
-    let inv = bed.write("inventory.toml", &inventory);
-    let db = dir.join("dcmon.db");
+    let inv = ssh_down_with_bmc(&bed, &sim, "interval = \"1s\"\noffline_after = 1\n");
+    let token = password_file(bed.dir.path(), "admin.token", ADMIN_TOKEN);
+    let inventory = std::fs::read_to_string(&inv).unwrap()
+        + &format!("\n[web]\nadmin_token_file = \"{}\"\n", token.display());
+    std::fs::write(&inv, inventory).unwrap();
+    let db = bed.dir.path().join("dcmon.db");
     let serve = testbed::dashboard::Dashboard::serve(&inv, &db);
     // SSH refused: offline; the BMC answers: power off (what the simulator reports).
     let hosts = serve.wait_for_json("/api/hosts", Duration::from_secs(30), |hosts| {
@@ -226,8 +219,14 @@ fn serve_shows_a_powered_off_host_from_its_bmc_while_ssh_is_down() {
                 .any(|h| h["host"] == "down" && h["status"] == "offline" && h["bmc_power"] == false)
         })
     });
+    let down = hosts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "down")
+        .unwrap();
     assert!(
-        hosts[0]["ipmi_temp_max"].is_number(),
+        down["ipmi_temp_max"].is_number(),
         "sensors from the BMC: {hosts}"
     );
     let (status, page) = serve.get("/");
@@ -238,9 +237,103 @@ fn serve_shows_a_powered_off_host_from_its_bmc_while_ssh_is_down() {
     );
     let (_, host_page) = serve.get("/hosts/down");
     assert!(
-        host_page.contains("<td>FAN1</td>"),
+        host_page.contains(
+            "<td>FAN1</td><td class=\"text dim\">29.1</td><td class=\"text dim\">bmc</td>"
+        ),
         "the sensor table, from the BMC: {host_page}"
     );
+
+    // Dashboard actions on the host whose SSH is down go to its BMC: a raw request
+    // answers as `ipmitool raw` does from the same simulator, and fan status lists fans.
+    let admin = Admin::login(&serve, bed.dir.path());
+    let (command, output) = admin.run("down", "action=ipmi-raw&bytes=0x06+0x01");
+    assert_eq!(
+        command,
+        format!("bmc 127.0.0.1:{}: raw 0x06 0x01", sim.port)
+    );
+    let ipmitool = Command::new("ipmitool")
+        .args(sim.ipmitool_args())
+        .args(["raw", "0x06", "0x01"])
+        .output()
+        .unwrap();
+    let expected = String::from_utf8_lossy(&ipmitool.stdout);
+    assert!(!expected.trim().is_empty());
+    assert!(
+        output.contains(expected.trim()),
+        "{output}\nvs ipmitool:\n{expected}"
+    );
+    let (command, output) = admin.run("down", "action=fan-status");
+    assert!(command.ends_with("; sdr type Fan"), "{command}");
+    assert!(output.contains("FAN1"), "{output}");
+}
+
+/// An admin's browser, as curl with a cookie jar.
+struct Admin<'a> {
+    serve: &'a testbed::dashboard::Dashboard,
+    jar: String,
+}
+
+impl<'a> Admin<'a> {
+    fn login(serve: &'a testbed::dashboard::Dashboard, dir: &std::path::Path) -> Admin<'a> {
+        let admin = Admin {
+            serve,
+            jar: dir.join("cookies.txt").display().to_string(),
+        };
+        let (_, page) = admin.curl(&[&admin.url("/login")]);
+        let csrf = testbed::dashboard::form_field(&page, "csrf");
+        let (status, answer) = admin.curl(&[
+            "--data-urlencode",
+            &format!("token={ADMIN_TOKEN}"),
+            "--data-urlencode",
+            &format!("csrf={csrf}"),
+            &admin.url("/login"),
+        ]);
+        assert_eq!(status, 303, "{answer}");
+        admin
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.serve.url)
+    }
+
+    fn curl(&self, args: &[&str]) -> (u16, String) {
+        let mut all = vec!["-b", self.jar.as_str(), "-c", self.jar.as_str()];
+        all.extend_from_slice(args);
+        testbed::dashboard::curl(&all)
+    }
+
+    /// Runs an action on `host` and waits for its end: (command shown, page text).
+    fn run(&self, host: &str, form: &str) -> (String, String) {
+        let (_, page) = self.curl(&[&self.url(&format!("/hosts/{host}"))]);
+        let csrf = testbed::dashboard::form_field(&page, "csrf");
+        let (status, answer) = self.curl(&[
+            "-d",
+            &format!("{form}&csrf={csrf}"),
+            &self.url(&format!("/hosts/{host}/actions")),
+        ]);
+        assert_eq!(status, 303, "{answer}");
+        let location = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("location: "))
+            .unwrap()
+            .trim()
+            .to_string();
+        let (_, events) = self.curl(&[
+            "-N",
+            "--max-time",
+            "20",
+            &self.url(&format!("{location}/events")),
+        ]);
+        assert!(events.contains("event: done"), "{events}");
+        let (_, page) = self.curl(&[&self.url(&location)]);
+        let command = page
+            .split("<code id=\"command\">")
+            .nth(1)
+            .and_then(|r| r.split("</code>").next())
+            .unwrap_or_else(|| panic!("{page}"))
+            .replace("&#x2f;", "/");
+        (command, page)
+    }
 }
 
 /// `ipmitool sel elist` from the simulator, through the in-band ipmi probe's own parser.
@@ -376,4 +469,113 @@ fn the_bmc_event_log_becomes_log_lines_read_incrementally() {
         (&ours.2, &ours.3),
         (theirs.unit.as_ref().unwrap(), &theirs.message)
     );
+}
+
+/// An inventory with one host `down` whose SSH port is closed and whose BMC is `sim`.
+fn ssh_down_with_bmc(bed: &Sshd, sim: &IpmiSim, extra: &str) -> std::path::PathBuf {
+    let dir = bed.dir.path();
+    let good = password_file(dir, "bmc.pass", PASSWORD);
+    let known_hosts = bed.write("known_hosts", "");
+    let closed = testbed::free_port();
+    let inventory = format!(
+        "{}{extra}\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nfan_profile = \"supermicro\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"nobmc\"\naddress = \"127.0.7.2\"\nfan_profile = \"supermicro\"\n",
+        bed.defaults(&known_hosts, "3s").replace(
+            &format!("port = {}\n", bed.port),
+            &format!("port = {closed}\n")
+        ),
+        sim.port,
+        good.display(),
+    );
+    bed.write("inventory.toml", &inventory)
+}
+
+#[test]
+fn fan_commands_go_to_the_bmc_when_asked() {
+    let sim = IpmiSim::start();
+    let bed = Sshd::start();
+    let inv = ssh_down_with_bmc(&bed, &sim, "");
+    let db = bed.dir.path().join("dcmon.db");
+    let fan = |args: &[&str]| {
+        let mut all = vec![
+            "fan",
+            "--inventory",
+            inv.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        dcmon(&all)
+    };
+
+    // Status over the BMC: every fan, as ipmitool reads them from the same simulator.
+    let out = fan(&["down", "status", "--via", "bmc", "--json"]);
+    let status = json_lines(&out);
+    assert_eq!(status.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let sdr = Command::new("ipmitool")
+        .args(sim.ipmitool_args())
+        .args(["sdr", "type", "Fan"])
+        .output()
+        .unwrap();
+    let expected = dcmon_poller::fan::fans(&String::from_utf8_lossy(&sdr.stdout));
+    assert!(expected.len() >= 2, "{expected:?}");
+    let fans: Vec<dcmon_poller::fan::Fan> = status[0]["fans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| dcmon_poller::fan::Fan {
+            sensor: f["sensor"].as_str().unwrap().to_string(),
+            rpm: f["rpm"].as_f64(),
+            status: f["status"].as_str().unwrap().to_string(),
+        })
+        .collect();
+    assert_eq!(fans, expected);
+    assert_eq!(status[0]["status"], "ok", "{}", status[0]);
+    // The simulator has no Supermicro OEM commands: the mode is unreadable, and says why.
+    let mode = status[0]["mode"].as_str().unwrap();
+    assert!(
+        mode.contains("refused: completion code 0xc1 (invalid command"),
+        "{mode}"
+    );
+    assert!(out.status.success(), "the fans were read");
+
+    // Setting a mode: sent to the BMC (which refuses this OEM command), reported, audited.
+    let out = fan(&["down", "set", "full", "--via", "bmc"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains("down: fan mode full: failed BMC 127.0.0.1:"),
+        "{stdout}"
+    );
+    let audit: Vec<(String, String)> = Connection::open(&db)
+        .unwrap()
+        .prepare("SELECT command, status FROM audit WHERE host = 'down' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert_eq!(
+        audit[1],
+        (
+            format!("bmc 127.0.0.1:{}: raw 0x30 0x45 0x01 0x01", sim.port),
+            "failed".to_string()
+        )
+    );
+    assert!(
+        audit[0]
+            .0
+            .ends_with(": raw 0x30 0x45 0x00; echo ==dcmon== fans; sdr type Fan"),
+        "{audit:?}"
+    );
+
+    // A host without a BMC: refused before anything is sent to any host.
+    let out = fan(&["down,nobmc", "set", "full", "--via", "bmc"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nobmc: has no bmc in the inventory"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
 }

@@ -6,6 +6,7 @@ use dcmon_inventory::Host;
 use dcmon_poller::command::{all_of, quoted};
 use dcmon_poller::fan;
 use dcmon_poller::fanout::{ExecOptions, Job, run_job};
+use dcmon_poller::fanout_bmc::BmcScript;
 use dcmon_poller::serve::sessions::Sessions;
 use dcmon_poller::ssh::Connector;
 use dcmon_store::Store;
@@ -65,14 +66,47 @@ fn line_of(host: &Host, action: &Action) -> Result<String, String> {
     })
 }
 
+/// The BMC commands for an action that has them (`None`: this action needs the OS).
+fn bmc_script_of(host: &Host, action: &Action) -> Result<Option<BmcScript>, String> {
+    let (commands, keep_going) = match action {
+        Action::FanStatus => (fan::status_commands(host.fan_profile), true),
+        Action::FanSet { mode } => (
+            fan::set_commands(host.fan_profile, mode).map_err(|e| e.to_string())?,
+            false,
+        ),
+        Action::IpmiRaw { bytes } => {
+            let mut argv = vec!["ipmitool".to_string(), "raw".to_string()];
+            argv.extend(bytes.iter().map(|b| format!("0x{b:02x}")));
+            (vec![argv], false)
+        }
+        Action::SysInfo => return Ok(None),
+    };
+    BmcScript::of(&commands, keep_going).map(Some)
+}
+
 impl Runner for ServeRunner {
     fn start(&self, name: &str, action: Action, who: &str, sink: ActionSink) -> Result<(), String> {
         let host = self.host(name)?;
-        let line = line_of(&host, &action)?;
-        let shown = if host.become_ {
-            format!("sudo {line}")
-        } else {
-            line.clone()
+        let session = self.sessions.get(name);
+        // SSH down (no live session) and a BMC to ask: fan and raw IPMI actions go to it.
+        let script = match (&session, &host.bmc) {
+            (None, Some(_)) => bmc_script_of(&host, &action)?,
+            _ => None,
+        };
+        let (line, shown) = match (&script, &host.bmc) {
+            (Some(script), Some(bmc)) => {
+                let shown = script.shown(bmc);
+                (shown.clone(), shown)
+            }
+            _ => {
+                let line = line_of(&host, &action)?;
+                let shown = if host.become_ {
+                    format!("sudo {line}")
+                } else {
+                    line.clone()
+                };
+                (line, shown)
+            }
         };
         sink.command(&shown);
         let store = Store::open(&self.db).map_err(|e| e.to_string())?;
@@ -82,12 +116,12 @@ impl Runner for ServeRunner {
         let audit = store
             .audit_start(now, who, name, action.name(), &shown)
             .map_err(|e| format!("the audit trail cannot be written, so nothing was sent: {e}"))?;
-        let session = self.sessions.get(name);
         let connector = self.connector.clone();
         let job = Job {
-            become_root: host.become_,
+            become_root: host.become_ && script.is_none(),
             host,
             line,
+            bmc: script,
         };
         self.runtime.spawn(async move {
             let options = ExecOptions {

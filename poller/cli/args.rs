@@ -56,6 +56,16 @@ pub struct FanArgs {
     /// Record host keys not yet in known_hosts (trust on first use).
     #[arg(long, global = true)]
     pub accept_new_host_keys: bool,
+    /// `ssh`: ipmitool on the host; `bmc`: the host's BMC over the network (IPMI over
+    /// LAN), which answers when the OS does not.
+    #[arg(long, value_enum, default_value = "ssh", global = true)]
+    pub via: FanPath,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FanPath {
+    Ssh,
+    Bmc,
 }
 
 #[derive(Debug, Subcommand)]

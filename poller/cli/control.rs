@@ -119,6 +119,7 @@ async fn handle(stream: UnixStream, control: Control) -> Result<()> {
                 host,
                 line: quoted(&request.argv),
                 become_root: request.become_root,
+                bmc: None,
             };
             (job, shown.clone())
         })

@@ -230,6 +230,7 @@ pub fn exec(args: ExecArgs) -> Result<ExitCode> {
                 host,
                 line: quoted(&args.command),
                 become_root: args.become_root,
+                bmc: None,
             };
             (job, shown.clone())
         })

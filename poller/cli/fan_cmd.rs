@@ -1,13 +1,14 @@
 //! `dcmon fan SELECTOR status|set MODE`: fan modes through each host's `fan_profile`,
 //! over the same fan-out, audit trail and Ctrl-C handling as `dcmon exec`.
 
-use crate::args::{FanAction, FanArgs};
+use crate::args::{FanAction, FanArgs, FanPath};
 use crate::exec_cmd::{Display, exit_code, hosts_of, run_jobs, summary};
 use crate::table;
 use anyhow::Result;
-use dcmon_poller::command::all_of;
+use dcmon_poller::command::{all_of, quoted};
 use dcmon_poller::fan::{self, FANS_MARK, Fan};
 use dcmon_poller::fanout::{ExecOptions, ExecResult, ExecStatus, Job};
+use dcmon_poller::fanout_bmc::BmcScript;
 use dcmon_store::Store;
 use std::io::Write;
 use std::process::ExitCode;
@@ -39,23 +40,10 @@ fn set(
     let mut refused = Vec::new();
     for host in hosts {
         match fan::set_commands(host.fan_profile, mode) {
-            Ok(commands) => {
-                let line = all_of(&commands);
-                let shown = if host.become_ {
-                    format!("sudo {line}")
-                } else {
-                    line.clone()
-                };
-                let become_root = host.become_;
-                jobs.push((
-                    Job {
-                        host,
-                        line,
-                        become_root,
-                    },
-                    shown,
-                ));
-            }
+            Ok(commands) => match job(host, &commands, args.via, false) {
+                Ok(job) => jobs.push(job),
+                Err(e) => refused.push(e),
+            },
             Err(e) => refused.push(format!("{}: {e}", host.name)),
         }
     }
@@ -96,6 +84,56 @@ fn set(
     Ok(exit_code(&results, interrupted))
 }
 
+/// One host's job for `commands` (all must succeed, unless `keep_going`), by `via`, with
+/// the command line the audit trail shows. Over the BMC, a host needs one.
+fn job(
+    host: dcmon_inventory::Host,
+    commands: &[Vec<String>],
+    via: FanPath,
+    keep_going: bool,
+) -> Result<(Job, String), String> {
+    let line = if keep_going {
+        commands
+            .iter()
+            .map(|c| quoted(c))
+            .collect::<Vec<_>>()
+            .join("; ")
+    } else {
+        all_of(commands)
+    };
+    if via == FanPath::Bmc {
+        let Some(bmc) = &host.bmc else {
+            return Err(format!(
+                "{}: has no bmc in the inventory (set bmc = {{ address, user, password_file }})",
+                host.name
+            ));
+        };
+        let script =
+            BmcScript::of(commands, keep_going).map_err(|e| format!("{}: {e}", host.name))?;
+        let shown = script.shown(bmc);
+        let job = Job {
+            host,
+            line: shown.clone(),
+            become_root: false,
+            bmc: Some(script),
+        };
+        return Ok((job, shown));
+    }
+    let shown = if host.become_ {
+        format!("sudo {line}")
+    } else {
+        line.clone()
+    };
+    let become_root = host.become_;
+    let job = Job {
+        host,
+        line,
+        become_root,
+        bmc: None,
+    };
+    Ok((job, shown))
+}
+
 /// One host's fan status, read from its answer.
 #[derive(serde::Serialize)]
 struct FanStatus<'a> {
@@ -118,27 +156,23 @@ fn status(
         .iter()
         .map(|h| (h.name.clone(), h.fan_profile))
         .collect();
-    let jobs = hosts
-        .into_iter()
-        .map(|host| {
-            // The mode's answer first, then a marker, then the fans: one round trip.
-            let line = fan::status_line(host.fan_profile);
-            let shown = if host.become_ {
-                format!("sudo {line}")
-            } else {
-                line.clone()
-            };
-            let become_root = host.become_;
-            (
-                Job {
-                    host,
-                    line,
-                    become_root,
-                },
-                shown,
-            )
-        })
-        .collect();
+    // The mode's answer first, then a marker, then the fans: one round trip.
+    let mut jobs = Vec::new();
+    let mut refused = Vec::new();
+    for host in hosts {
+        let commands = fan::status_commands(host.fan_profile);
+        match job(host, &commands, args.via, true) {
+            Ok(job) => jobs.push(job),
+            Err(e) => refused.push(e),
+        }
+    }
+    if !refused.is_empty() {
+        for r in &refused {
+            eprintln!("dcmon fan: {r}");
+        }
+        eprintln!("dcmon fan: nothing was sent");
+        return Ok(ExitCode::from(2));
+    }
     let store = Store::open(&args.db)?;
     let (results, interrupted) = run_jobs(store, "fan-status", jobs, options, Display::Quiet)?;
     let statuses: Vec<FanStatus> = results

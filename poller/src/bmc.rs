@@ -12,16 +12,16 @@ use dcmon_probes::{Labels, ProbeOutput};
 use ipmi_rs::Ipmi;
 use ipmi_rs::connection::{IpmiConnection, LogicalUnit, Message, Request, RequestTargetAddress};
 use ipmi_rs::rmcp::{ActivationError, ParseSessionResponseError, Rmcp, V2_0ActivationError};
-use ipmi_rs::sensor_event::{GetSensorReading, ThresholdReading};
-use ipmi_rs::storage::sdr::Unit;
-use ipmi_rs::storage::sdr::record::{
-    IdentifiableSensor, InstancedSensor, Record, WithSensorRecordCommon,
-};
+use ipmi_rs::storage::sdr::record::Record;
 use std::collections::HashMap;
 use std::time::Duration;
 use thiserror::Error;
 
+mod ops;
 mod sel;
+mod sensors;
+
+pub use ops::{BmcAnswer, BmcOp, run as run_ops};
 
 #[derive(Debug, Error)]
 pub enum BmcError {
@@ -33,6 +33,32 @@ pub enum BmcError {
         command: &'static str,
         what: String,
     },
+    #[error("BMC {addr}: {command} refused: completion code 0x{cc:02x} ({})", completion(*.cc))]
+    Refused {
+        addr: String,
+        command: &'static str,
+        cc: u8,
+    },
+}
+
+/// What a completion code means (IPMI 2.0 table 5-2), in short.
+fn completion(cc: u8) -> &'static str {
+    match cc {
+        0xC0 => "node busy",
+        0xC1 => "invalid command: this BMC does not know it; is fan_profile right?",
+        0xC2 => "invalid for this LUN",
+        0xC3 => "timeout while processing",
+        0xC4 => "out of space",
+        0xC5 => "reservation cancelled",
+        0xC7 | 0xC8 => "request data length invalid",
+        0xC9 => "parameter out of range",
+        0xCB => "requested data not present",
+        0xCC => "invalid data field",
+        0xCE => "response could not be provided",
+        0xD4 => "insufficient privilege",
+        0xD5 => "not supported in present state",
+        _ => "see the BMC's documentation",
+    }
 }
 
 /// Where the BMC is and how to log in (the password read from its file by the caller).
@@ -129,10 +155,10 @@ impl Session {
                     what: format!("{e:?}"),
                 })?;
         if response.cc() != 0 {
-            return Err(BmcError::Command {
+            return Err(BmcError::Refused {
                 addr: self.addr.clone(),
                 command,
-                what: format!("completion code 0x{:02x}", response.cc()),
+                cc: response.cc(),
             });
         }
         Ok(response.data().to_vec())
@@ -176,21 +202,6 @@ impl Session {
     }
 }
 
-/// What a unit is stored as: (series, unit).
-fn series_of(unit: &Unit, percent: bool) -> Option<(&'static str, &'static str)> {
-    if percent {
-        return Some(("ipmi_percent", "percent"));
-    }
-    match unit {
-        Unit::DegreesCelsius => Some(("ipmi_temperature_celsius", "celsius")),
-        Unit::RevolutionsPerMinute => Some(("ipmi_fan_speed_rpm", "rpm")),
-        Unit::Volt => Some(("ipmi_voltage_volts", "volts")),
-        Unit::Amp => Some(("ipmi_current_amperes", "amperes")),
-        Unit::Watt => Some(("ipmi_power_watts", "watts")),
-        _ => None,
-    }
-}
-
 /// Reads the BMC: device id and firmware (facts), chassis power, every full sensor's
 /// reading with its threshold status, and the SEL entries after `sel_cursor` (the
 /// record id, in hex, of the newest entry already stored) as log lines. Blocking.
@@ -219,68 +230,16 @@ pub fn read(
         .iter()
         .filter_map(|r| Some((r.sensor_number()?.get(), r.id()?.to_string())))
         .collect();
-    for record in &records {
-        let Some(full) = record.full_sensor() else {
-            continue;
-        };
-        let name = full.id_string().to_string();
-        let instance = match full.entity_instance() {
-            ipmi_rs::storage::sdr::record::EntityInstance::Physical {
-                instance_number, ..
-            }
-            | ipmi_rs::storage::sdr::record::EntityInstance::LogicalContainer {
-                instance_number,
-                ..
-            } => *instance_number,
-        };
-        let entity = format!("{}.{}", full.entity_id(), instance);
+    for r in sensors::readings(&mut s, &records, None) {
         let labels = || {
             Labels::new([
-                ("sensor", name.as_str()),
-                ("entity", entity.as_str()),
+                ("sensor", r.sensor.as_str()),
+                ("entity", r.entity.as_str()),
                 ("path", "bmc"),
             ])
         };
-        let reading = s
-            .ipmi
-            .send_recv(GetSensorReading::for_sensor_key(full.key_data()))
-            .map(|raw| ThresholdReading::from(&raw));
-        let Ok(reading) = reading else {
-            out.gauge("ipmi_sensor_status", labels(), 4.0, "");
-            continue;
-        };
-        let status = match (&reading.reading, &reading.threshold_status) {
-            (None, _) => 4.0,
-            (Some(_), Some(t))
-                if t.at_or_above_non_recoverable || t.at_or_below_lower_non_recoverable =>
-            {
-                3.0
-            }
-            (Some(_), Some(t)) if t.at_or_above_upper_critical || t.at_or_below_lower_critical => {
-                2.0
-            }
-            (Some(_), Some(t))
-                if t.at_or_above_upper_non_critical || t.at_or_below_lower_non_critical =>
-            {
-                1.0
-            }
-            _ => 0.0,
-        };
-        out.gauge("ipmi_sensor_status", labels(), status, "");
-        let (Some(raw), Some(format)) = (reading.reading, full.analog_data_format) else {
-            continue;
-        };
-        // The SDR's linear conversion: (M × raw + B × 10^Bexp) × 10^Rexp.
-        let x = match format {
-            ipmi_rs::storage::sdr::record::DataFormat::Unsigned => f64::from(raw),
-            ipmi_rs::storage::sdr::record::DataFormat::OnesComplement => f64::from(!raw as i8),
-            ipmi_rs::storage::sdr::record::DataFormat::TwosComplement => f64::from(raw as i8),
-        };
-        let value = (f64::from(full.m) * x
-            + f64::from(full.b) * 10f64.powi(i32::from(full.b_exponent)))
-            * 10f64.powi(i32::from(full.result_exponent));
-        let units = &full.common().sensor_units;
-        if let Some((series, unit)) = series_of(&units.base_unit, units.is_percentage) {
+        out.gauge("ipmi_sensor_status", labels(), r.status, "");
+        if let Some((series, unit, value)) = r.value {
             out.gauge(series, labels(), value, unit);
         }
     }

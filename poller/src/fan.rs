@@ -99,15 +99,24 @@ pub fn mode_command(profile: FanProfile) -> Option<Vec<String>> {
 /// Separates the mode's answer from the fans' in a status run.
 pub const FANS_MARK: &str = "==dcmon== fans";
 
-/// One command line that reads the mode (where the profile can), then the fans.
-pub fn status_line(profile: FanProfile) -> String {
-    use crate::command::quoted;
-    let mut parts = Vec::new();
+/// The commands that read the mode (where the profile can), then a marker, then the
+/// fans; each runs whatever the one before did.
+pub fn status_commands(profile: FanProfile) -> Vec<Vec<String>> {
+    let mut commands = Vec::new();
     if let Some(mode) = mode_command(profile) {
-        parts.push(quoted(&mode));
+        commands.push(mode);
     }
-    parts.push(quoted(&["echo".to_string(), FANS_MARK.to_string()]));
-    parts.push(quoted(&fans_command()));
+    commands.push(vec!["echo".to_string(), FANS_MARK.to_string()]);
+    commands.push(fans_command());
+    commands
+}
+
+/// The status commands as one command line.
+pub fn status_line(profile: FanProfile) -> String {
+    let parts: Vec<String> = status_commands(profile)
+        .iter()
+        .map(|c| crate::command::quoted(c))
+        .collect();
     parts.join("; ")
 }
 

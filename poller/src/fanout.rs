@@ -18,6 +18,8 @@ pub struct Job {
     pub host: Host,
     pub line: String,
     pub become_root: bool,
+    /// Sent to the host's BMC over the network instead (`line` is then what is shown).
+    pub bmc: Option<crate::fanout_bmc::BmcScript>,
 }
 
 /// How to run.
@@ -171,6 +173,9 @@ pub async fn run_job(
     session: Option<Arc<crate::ssh::SshSession>>,
     on_output: &mut (dyn FnMut(Stream, &[u8]) + Send),
 ) -> ExecResult {
+    if let Some(script) = &job.bmc {
+        return crate::fanout_bmc::run(job, script, job.host.connect_timeout, on_output).await;
+    }
     let started = Instant::now();
     let host = &job.host;
     let line = wrapped(&job.line, job.become_root);

@@ -18,6 +18,7 @@ pub mod error;
 pub mod exec;
 pub mod fan;
 pub mod fanout;
+pub mod fanout_bmc;
 pub mod ingest;
 pub mod known_hosts;
 pub mod local;

@@ -299,7 +299,7 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// BMC sessions open at once: ipmi-rs blocks a thread per session.
-static BMC_SESSIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
+pub(crate) static BMC_SESSIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
 
 /// Reads a BMC over the network (the `bmc` probe) on a blocking thread; `timeout` is the
 /// wait for each answer. The password is read from its file here and goes nowhere else.
@@ -315,17 +315,12 @@ pub async fn bmc_run(
     let bmc = bmc.clone();
     let sel_cursor = cursors.get("sel").cloned();
     let result = tokio::task::spawn_blocking(move || {
-        let password = std::fs::read_to_string(&bmc.password_file).map_err(|e| {
-            format!(
-                "cannot read bmc password_file {}: {e}",
-                bmc.password_file.display()
-            )
-        })?;
+        let password = crate::fanout_bmc::read_password(&bmc)?;
         let login = crate::bmc::BmcLogin {
             address: &bmc.address,
             port: bmc.port,
             user: &bmc.user,
-            password: password.trim_end_matches(['\n', '\r']).as_bytes(),
+            password: password.as_bytes(),
         };
         crate::bmc::read(&login, timeout, sel_cursor.as_deref()).map_err(|e| e.to_string())
     })

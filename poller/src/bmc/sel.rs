@@ -15,7 +15,7 @@ const FIRST_READ_KEEP: usize = 200;
 /// A SEL holds at most 65,534 records; real ones a few thousand. Stop rather than loop.
 const MAX_ENTRIES: usize = 8192;
 /// Completion code for "requested record not present" (a cleared SEL, a gone cursor).
-const NOT_PRESENT: &str = "completion code 0xcb";
+const NOT_PRESENT: u8 = 0xCB;
 
 /// Appends the SEL entries after `cursor` to `out.logs`.
 pub(super) fn read(
@@ -39,7 +39,9 @@ pub(super) fn read(
         match get_entry(s, saved) {
             Ok((0xFFFF, _)) => return Ok(()),
             Ok((following, _)) => next = following,
-            Err(BmcError::Command { what, .. }) if what == NOT_PRESENT => {}
+            Err(BmcError::Refused {
+                cc: NOT_PRESENT, ..
+            }) => {}
             Err(e) => return Err(e),
         }
     }

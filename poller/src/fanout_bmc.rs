@@ -1,0 +1,126 @@
+//! A fan-out job sent to the host's BMC over the network (`Job::bmc`): the same result,
+//! output and audit trail as a command over SSH, for hosts whose OS is down.
+
+use crate::bmc::{BmcError, BmcLogin, BmcOp, run_ops};
+use crate::command::Stream;
+use crate::fanout::{ExecResult, ExecStatus, Job};
+use std::time::{Duration, Instant};
+
+/// Commands for a BMC, in order.
+#[derive(Debug, Clone)]
+pub struct BmcScript {
+    pub ops: Vec<BmcOp>,
+    /// Go on after a failed op (a status read still lists the fans).
+    pub keep_going: bool,
+}
+
+impl BmcScript {
+    /// The ops for these ipmitool argument lists, or the first that has no meaning on
+    /// a BMC.
+    pub fn of(commands: &[Vec<String>], keep_going: bool) -> Result<BmcScript, String> {
+        let ops = commands
+            .iter()
+            .map(|argv| {
+                BmcOp::from_argv(argv)
+                    .ok_or_else(|| format!("`{}` cannot be sent to a BMC", argv.join(" ")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(BmcScript { ops, keep_going })
+    }
+
+    /// As the audit trail shows it: `bmc 10.1.0.11:623: raw 0x30 0x45 0x00; sdr type Fan`.
+    pub fn shown(&self, bmc: &dcmon_inventory::Bmc) -> String {
+        let ops: Vec<String> = self.ops.iter().map(BmcOp::shown).collect();
+        let sep = if self.keep_going { "; " } else { " && " };
+        format!("bmc {}:{}: {}", bmc.address, bmc.port, ops.join(sep))
+    }
+}
+
+/// Reads a BMC password file (first line, without its end).
+pub fn read_password(bmc: &dcmon_inventory::Bmc) -> Result<String, String> {
+    std::fs::read_to_string(&bmc.password_file)
+        .map(|p| p.trim_end_matches(['\n', '\r']).to_string())
+        .map_err(|e| {
+            format!(
+                "cannot read bmc password_file {}: {e}",
+                bmc.password_file.display()
+            )
+        })
+}
+
+/// Runs `script` on the job's host's BMC; `timeout` bounds each answer.
+pub(crate) async fn run(
+    job: &Job,
+    script: &BmcScript,
+    timeout: Duration,
+    on_output: &mut (dyn FnMut(Stream, &[u8]) + Send),
+) -> ExecResult {
+    let started = Instant::now();
+    let result = |status, exit_code, stdout: String, stderr: String, error| ExecResult {
+        host: job.host.name.clone(),
+        status,
+        exit_code,
+        stdout,
+        stderr,
+        duration_ms: started.elapsed().as_millis() as u64,
+        error,
+    };
+    let Some(bmc) = job.host.bmc.clone() else {
+        let why = format!("host `{}` has no bmc in the inventory", job.host.name);
+        return result(
+            ExecStatus::Unreachable,
+            None,
+            String::new(),
+            String::new(),
+            Some(why),
+        );
+    };
+    let _slot = crate::round::BMC_SESSIONS.acquire().await;
+    let ops = script.ops.clone();
+    let keep_going = script.keep_going;
+    let answer = tokio::task::spawn_blocking(move || {
+        let password = read_password(&bmc)?;
+        let login = BmcLogin {
+            address: &bmc.address,
+            port: bmc.port,
+            user: &bmc.user,
+            password: password.as_bytes(),
+        };
+        Ok::<_, String>(run_ops(&login, timeout, &ops, keep_going))
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the BMC sender stopped: {e}")));
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(why) => {
+            return result(
+                ExecStatus::Unreachable,
+                None,
+                String::new(),
+                String::new(),
+                Some(why),
+            );
+        }
+    };
+    on_output(Stream::Stdout, answer.stdout.as_bytes());
+    on_output(Stream::Stderr, answer.stderr.as_bytes());
+    match answer.error {
+        None => result(ExecStatus::Ok, Some(0), answer.stdout, answer.stderr, None),
+        // No session: nothing was sent.
+        Some(e @ BmcError::Session { .. }) => result(
+            ExecStatus::Unreachable,
+            None,
+            answer.stdout,
+            answer.stderr,
+            Some(e.to_string()),
+        ),
+        // Sent, and refused or unanswered: as ipmitool would, exit status 1.
+        Some(e) => result(
+            ExecStatus::Failed,
+            Some(1),
+            answer.stdout,
+            answer.stderr,
+            Some(e.to_string()),
+        ),
+    }
+}
