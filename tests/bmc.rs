@@ -425,6 +425,19 @@ fn the_bmc_event_log_becomes_log_lines_read_incrementally() {
 
     // Nothing new: nothing stored twice.
     poll(&inv, &db);
+    // Each poll closed its session (ipmi-rs would leave them open until the BMC times
+    // them out): the only one active is ipmitool's own, asking.
+    let info = Command::new("ipmitool")
+        .args(sim.ipmitool_args())
+        .args(["session", "info", "active"])
+        .output()
+        .unwrap();
+    let info = String::from_utf8_lossy(&info.stdout);
+    let active = info
+        .lines()
+        .find_map(|l| l.strip_prefix("active sessions"))
+        .and_then(|v| v.trim().trim_start_matches(':').trim().parse::<u32>().ok());
+    assert_eq!(active, Some(1), "{info}");
     assert_eq!(sel_logs(&db, "down").len(), expected.len());
 
     // The BMC's clock set, one new event: the next poll stores exactly that entry, with

@@ -111,6 +111,23 @@ const SDR_CHUNK: u8 = 16;
 struct Session {
     ipmi: Ipmi<Rmcp>,
     addr: String,
+    /// No request went unanswered: closing is worth a try.
+    answering: bool,
+}
+
+impl Drop for Session {
+    /// ipmi-rs never closes its sessions, and a BMC holds only a few (often 4 to 20)
+    /// until each times out (about a minute): a poller opening one per round would lock
+    /// operators' own ipmitool out. Close Session needs the session's id (BMCs such as
+    /// ipmi_sim refuse the by-handle form), which the crate keeps private.
+    fn drop(&mut self) {
+        if !self.answering {
+            return;
+        }
+        if let Some(id) = self.session_id() {
+            let _ = self.raw("close session", 0x06, 0x3C, id.to_le_bytes().to_vec());
+        }
+    }
 }
 
 impl Session {
@@ -127,10 +144,23 @@ impl Session {
         let mut session = Session {
             ipmi: Ipmi::new(rmcp),
             addr,
+            answering: true,
         };
         // Set Session Privilege Level: Administrator (the crate stays at User).
         session.raw("set privilege", 0x06, 0x3B, vec![0x04])?;
         Ok(session)
+    }
+
+    /// The BMC's id for this session. ipmi-rs 0.6 keeps it private, but its Debug form
+    /// shows it (`V2_0(State { .., session_id: N, .. })`): read it there.
+    fn session_id(&mut self) -> Option<u32> {
+        let state = format!("{:?}", self.ipmi.inner_mut());
+        let after = state.split_once("V2_0(State {")?.1;
+        let digits = after.split_once("session_id: ")?.1;
+        let end = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        digits[..end].parse().ok()
     }
 
     /// A raw request; the response's data after the completion code, which must be 0.
@@ -145,15 +175,17 @@ impl Session {
             Message::new_raw(netfn, cmd, data),
             RequestTargetAddress::Bmc(LogicalUnit::Zero),
         );
-        let response =
-            self.ipmi
-                .inner_mut()
-                .send_recv(&mut request)
-                .map_err(|e| BmcError::Command {
+        let response = match self.ipmi.inner_mut().send_recv(&mut request) {
+            Ok(response) => response,
+            Err(e) => {
+                self.answering = false;
+                return Err(BmcError::Command {
                     addr: self.addr.clone(),
                     command,
                     what: format!("{e:?}"),
-                })?;
+                });
+            }
+        };
         if response.cc() != 0 {
             return Err(BmcError::Refused {
                 addr: self.addr.clone(),
