@@ -33,6 +33,75 @@ pub enum Command {
     Audit(AuditArgs),
     /// Read or set fan modes through each host's `fan_profile`: `dcmon fan -i inv.toml gpu01 set full`.
     Fan(FanArgs),
+    /// Read one captured tool output with the parser its probe uses: `dcmon parse ipmitool-sdr sdr.txt`.
+    Parse(ParseArgs),
+    /// What each probe runs and emits: `dcmon probes list`.
+    Probes {
+        #[command(subcommand)]
+        command: ProbesCommand,
+    },
+    /// Run one probe on one host now and show what it read: `dcmon probe run -i inv.toml gpu01 ipmi`.
+    Probe {
+        #[command(subcommand)]
+        command: ProbeCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProbesCommand {
+    /// Every probe: its commands, default interval and timeout, privileges and series.
+    List {
+        /// One JSON object per probe.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProbeCommand {
+    /// Runs the probe once, prints the command, the raw output, how it ended and the
+    /// parsed result. Stores nothing.
+    Run(ProbeRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeRunArgs {
+    /// Inventory file; without one, the local machine.
+    #[arg(long, short)]
+    pub inventory: Option<PathBuf>,
+    /// The host, by its inventory name.
+    pub host: String,
+    /// The probe (`dcmon probes list` names them).
+    pub probe: String,
+    /// Print only the probe's raw standard output, byte for byte (to save and attach to
+    /// a report, or to read with `dcmon parse PROBE FILE`).
+    #[arg(long)]
+    pub raw: bool,
+    /// One JSON object: the command, output, exit, timing and parsed result.
+    #[arg(long, conflicts_with = "raw")]
+    pub json: bool,
+    /// Deadline of the run (default: the probe's timeout for this host).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+    /// Record the host key if not yet in known_hosts (trust on first use).
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ParseArgs {
+    /// The output's format (`--list` names them), or a probe's name for its whole output.
+    #[arg(required_unless_present = "list")]
+    pub format: Option<String>,
+    /// The captured output; `-` reads standard input.
+    #[arg(required_unless_present = "list")]
+    pub file: Option<String>,
+    /// One JSON object per sample (`name`, `labels`, `value`, `unit`), fact and log line.
+    #[arg(long)]
+    pub json: bool,
+    /// Name the formats.
+    #[arg(long)]
+    pub list: bool,
 }
 
 #[derive(Debug, Args)]

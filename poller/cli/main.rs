@@ -10,7 +10,9 @@ mod control;
 mod exec_cmd;
 mod fan_cmd;
 mod inventory_cmd;
+mod parse_cmd;
 mod poll_cmd;
+mod probes_cmd;
 mod series_cmd;
 mod serve_cmd;
 mod table;
@@ -47,5 +49,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Exec(args) => exec_cmd::exec(args),
         Command::Audit(args) => audit_cmd::audit(args),
         Command::Fan(args) => fan_cmd::fan(args),
+        Command::Parse(args) => parse_cmd::parse(args),
+        Command::Probes {
+            command: args::ProbesCommand::List { json },
+        } => probes_cmd::list(json),
+        Command::Probe {
+            command: args::ProbeCommand::Run(args),
+        } => probes_cmd::run(args),
     }
 }

@@ -1,5 +1,7 @@
 //! Plain aligned text tables for terminal output.
 
+use std::io::Write as _;
+
 /// Prints rows under a header, each column as wide as its widest cell.
 pub fn print(header: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -17,7 +19,8 @@ pub fn print(header: &[&str], rows: &[Vec<String>]) {
                 out.push_str(&format!("{cell:<w$}  "));
             }
         }
-        println!("{}", out.trim_end());
+        // A closed pipe (`| head`) ends the output, not the program.
+        let _ = writeln!(std::io::stdout(), "{}", out.trim_end());
     };
     line(&mut header.iter().copied());
     for row in rows {

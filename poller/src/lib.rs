@@ -25,6 +25,7 @@ pub mod local;
 pub mod round;
 pub mod serve;
 pub mod ssh;
+pub mod trial;
 
 pub use error::TransportError;
 pub use round::{HostResult, HostStatus, RoundOptions, poll_round};

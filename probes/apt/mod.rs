@@ -12,6 +12,11 @@ pub const PROBE: Probe = Probe {
     name: "apt",
     description: "Debian/Ubuntu: upgrades and security upgrades pending, reboot required",
     script: SCRIPT,
+    commands: &[
+        "LC_ALL=C apt-get -s -o Debug::NoLocking=true dist-upgrade",
+        "cat /var/run/reboot-required.pkgs (when /var/run/reboot-required exists)",
+        "stat -c %Y /var/lib/apt/lists",
+    ],
     parse,
     default_interval: Duration::from_secs(3600),
     default_timeout: Duration::from_secs(60),

@@ -15,6 +15,7 @@ pub const PROBE: Probe = Probe {
     name: "custom",
     description: "the host's scripts named in custom_scripts, printing Prometheus text format",
     script: SCRIPT,
+    commands: &["each script named in custom_scripts"],
     parse,
     default_interval: Duration::from_secs(60),
     default_timeout: Duration::from_secs(30),

@@ -14,6 +14,10 @@ pub const PROBE: Probe = Probe {
     name: "docker",
     description: "containers: state, CPU %, memory used/limit, network and block I/O, PIDs",
     script: SCRIPT,
+    commands: &[
+        "docker ps -a --no-trunc --format '{{json .}}'",
+        "docker stats --no-stream --no-trunc --format '{{json .}}'",
+    ],
     parse,
     default_interval: Duration::from_secs(30),
     default_timeout: Duration::from_secs(30),

@@ -22,6 +22,12 @@ pub const PROBE: Probe = Probe {
     name: "ipmi",
     description: "BMC sensors (temperature, fan, voltage, current, power), DCMI power, chassis state, SEL",
     script: SCRIPT,
+    commands: &[
+        "ipmitool sdr elist",
+        "ipmitool dcmi power reading",
+        "ipmitool chassis status",
+        "TZ=UTC ipmitool sel elist last 200",
+    ],
     parse,
     default_interval: Duration::from_secs(60),
     default_timeout: Duration::from_secs(30),

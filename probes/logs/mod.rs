@@ -21,6 +21,11 @@ pub const PROBE: Probe = Probe {
     name: "logs",
     description: "journal, dmesg, syslog and inventory log files, incremental, with priority, unit and time",
     script: SCRIPT,
+    commands: &[
+        "journalctl -o json --no-pager --after-cursor CURSOR",
+        "dmesg -r",
+        "tail of /var/log/syslog and the files named in log_files",
+    ],
     parse,
     default_interval: Duration::from_secs(30),
     default_timeout: Duration::from_secs(30),

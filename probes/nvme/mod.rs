@@ -16,6 +16,10 @@ pub const PROBE: Probe = Probe {
     name: "nvme",
     description: "NVMe drives: temperature, spare, wear, critical warning, media errors, power-on hours, unsafe shutdowns, bytes read/written",
     script: SCRIPT,
+    commands: &[
+        "nvme list -o json",
+        "nvme smart-log DEVICE -o json (each listed drive)",
+    ],
     parse,
     default_interval: Duration::from_secs(300),
     default_timeout: Duration::from_secs(30),

@@ -15,6 +15,13 @@ pub const PROBE: Probe = Probe {
     name: "os",
     description: "load, CPU, memory, disks, filesystems, network, uptime; OS, kernel and CPU facts",
     script: SCRIPT,
+    commands: &[
+        "cat /proc/{loadavg,stat,meminfo,diskstats,net/dev,uptime} /etc/os-release",
+        "df -P -k",
+        "uname -srm",
+        "uname -n",
+        "nproc",
+    ],
     parse,
     default_interval: Duration::from_secs(30),
     default_timeout: Duration::from_secs(10),

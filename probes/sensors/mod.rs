@@ -14,6 +14,7 @@ pub const PROBE: Probe = Probe {
     name: "sensors",
     description: "hwmon temperatures (CPU package and cores, board, drives) and fan speeds",
     script: SCRIPT,
+    commands: &["cat /sys/class/hwmon/hwmon*/{name,temp*_input,temp*_label,fan*_input,fan*_label}"],
     parse,
     default_interval: Duration::from_secs(30),
     default_timeout: Duration::from_secs(10),

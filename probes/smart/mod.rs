@@ -15,6 +15,10 @@ pub const PROBE: Probe = Probe {
     name: "smart",
     description: "SMART of SATA/SAS/NVMe disks: health, temperature, power-on hours, bad sectors, grown defects, media errors",
     script: SCRIPT,
+    commands: &[
+        "smartctl --scan --json",
+        "smartctl --json --info --health --attributes --log=error --tolerance=verypermissive --nocheck=standby -d TYPE DEVICE (each scanned device)",
+    ],
     parse,
     default_interval: Duration::from_secs(600),
     default_timeout: Duration::from_secs(60),

@@ -5,9 +5,11 @@
 //! tests. Parsers never do IO, never read the clock and never panic: bad input becomes
 //! [`ParseError`] warnings next to whatever samples could still be read.
 
+pub mod formats;
 mod output;
 pub mod registry;
 pub mod sections;
+pub mod series_doc;
 
 #[path = "../os/mod.rs"]
 pub mod os;

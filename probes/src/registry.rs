@@ -11,6 +11,8 @@ pub struct Probe {
     pub description: &'static str,
     /// POSIX sh script, sent to `sh -s` on stdin (never joined into a command line).
     pub script: &'static str,
+    /// The tools the script runs on the host, for people (`dcmon probes list`).
+    pub commands: &'static [&'static str],
     /// Pure parser of the script's stdout.
     pub parse: fn(&str) -> ProbeOutput,
     pub default_interval: Duration,

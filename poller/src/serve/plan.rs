@@ -33,13 +33,17 @@ pub struct Planned {
 /// has no script and is not in the registry of scripts; planned for hosts with a `bmc`.
 pub static BMC_PROBE: Probe = Probe {
     name: "bmc",
-    description: "the host's BMC over IPMI-over-LAN (RMCP+): power, sensors, firmware",
+    description: "the host's BMC over IPMI-over-LAN (RMCP+): power, sensors, SEL, firmware",
     script: "",
+    commands: &[
+        "RMCP+ session (cipher suite 3) to the inventory's bmc address",
+        "Get Device ID, Get Chassis Status, Get SDR (16-byte chunks), Get Sensor Reading, Get SEL Entry",
+    ],
     parse: |_| dcmon_probes::ProbeOutput::default(),
     default_interval: Duration::from_secs(60),
     default_timeout: Duration::from_secs(10),
     privileges: "a BMC user (no access to the host)",
-    new_logs: dcmon_probes::registry::all_logs_new,
+    new_logs: dcmon_probes::ipmi::sel::after_cursor,
     inputs: dcmon_probes::registry::no_inputs,
 };
 
