@@ -592,3 +592,48 @@ fn fan_commands_go_to_the_bmc_when_asked() {
     );
     assert!(stderr.contains("nothing was sent"), "{stderr}");
 }
+
+#[test]
+fn probe_run_reads_a_bmc_once_and_stores_nothing() {
+    let sim = IpmiSim::start();
+    let bed = Sshd::start();
+    let inv = ssh_down_with_bmc(&bed, &sim, "");
+    let inv = inv.to_str().unwrap();
+    let out = dcmon(&["probe", "run", "-i", inv, "down", "bmc", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(run["status"], "ok", "{run}");
+    assert_eq!(run["bmc"], format!("127.0.0.1:{}", sim.port));
+    let parsed = run["parsed"].as_array().unwrap();
+    assert!(
+        parsed.iter().any(|o| o["name"] == "ipmi_fan_speed_rpm"
+            && o["labels"]["sensor"] == "FAN1"
+            && o["labels"]["path"] == "bmc"
+            && o["value"] == 4800.0
+            && o["unit"] == "rpm"),
+        "{run}"
+    );
+    assert!(
+        parsed.iter().any(|o| o["source"] == "sel"),
+        "SEL lines: {run}"
+    );
+    let text = dcmon(&["probe", "run", "-i", inv, "down", "bmc"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.starts_with(&format!(
+            "down (bmc 127.0.0.1:{} as {USER}), probe bmc\nok after ",
+            sim.port
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(PASSWORD), "the password never shows");
+    assert!(!bed.dir.path().join("dcmon.db").exists(), "nothing stored");
+
+    let out = dcmon(&["probe", "run", "-i", inv, "nobmc", "bmc"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nobmc: has no bmc in the inventory"));
+}

@@ -72,12 +72,16 @@ pub fn list(json: bool) -> Result<ExitCode> {
 }
 
 pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
-    let Some(probe) = dcmon_probes::find(&args.probe) else {
-        bail!(
-            "unknown probe `{}`; known: {}",
+    let bmc = &dcmon_poller::serve::plan::BMC_PROBE;
+    let probe = match dcmon_probes::find(&args.probe) {
+        Some(probe) => probe,
+        None if args.probe == bmc.name => bmc,
+        None => bail!(
+            "unknown probe `{}`; known: {}, {}",
             args.probe,
-            dcmon_probes::names().join(", ")
-        );
+            dcmon_probes::names().join(", "),
+            bmc.name
+        ),
     };
     let hosts = crate::exec_cmd::hosts_of(args.inventory.as_deref(), &args.host)?;
     let [host] = hosts.as_slice() else {
@@ -89,6 +93,9 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
     };
     let timeout = args.timeout.unwrap_or(host.timeout);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    if probe.name == bmc.name {
+        return run_bmc(&args, host, timeout, &runtime);
+    }
     let accept = args.accept_new_host_keys || host.accept_new_host_keys;
     let trial = runtime
         .block_on(dcmon_poller::trial::run(host, probe, timeout, accept))
@@ -136,6 +143,9 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
         trial.script.len(),
         trial.took.as_millis()
     );
+    for command in probe.commands {
+        let _ = writeln!(stdout, "runs: {command}");
+    }
     let _ = writeln!(stdout, "--- stdout ({} bytes)", trial.stdout.len());
     let _ = stdout.write_all(&trial.stdout);
     if !trial.stdout.ends_with(b"\n") && !trial.stdout.is_empty() {
@@ -162,6 +172,66 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
             .unwrap_or_default()
     );
     drop(stdout);
+    crate::parse_cmd::print(out, false);
+    for w in &out.warnings {
+        let _ = writeln!(std::io::stdout(), "warning: {w}");
+    }
+    Ok(verdict)
+}
+
+/// The `bmc` probe: IPMI over the network has no text output to show, so the run's
+/// verdict and what it read.
+fn run_bmc(
+    args: &ProbeRunArgs,
+    host: &dcmon_inventory::Host,
+    timeout: std::time::Duration,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<ExitCode> {
+    let Some(bmc) = &host.bmc else {
+        bail!("{}: has no bmc in the inventory", host.name);
+    };
+    if args.raw {
+        bail!("the bmc probe speaks IPMI over the network: it has no raw text output");
+    }
+    let connect = args.timeout.unwrap_or(host.connect_timeout).min(timeout);
+    let run = runtime.block_on(dcmon_poller::round::bmc_run(
+        bmc,
+        connect,
+        &std::collections::BTreeMap::new(),
+    ));
+    let out = &run.output;
+    let verdict = match (&run.error, out.warnings.is_empty()) {
+        (None, true) => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    };
+    if args.json {
+        let object = serde_json::json!({
+            "host": host.name,
+            "probe": "bmc",
+            "bmc": format!("{}:{}", bmc.address, bmc.port),
+            "duration_ms": run.duration_ms,
+            "status": run.status.as_str(),
+            "error": run.error,
+            "parsed": crate::parse_cmd::json_objects(out),
+            "warnings": out.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        });
+        let _ = writeln!(std::io::stdout(), "{object}");
+        return Ok(verdict);
+    }
+    let _ = writeln!(
+        std::io::stdout(),
+        "{} (bmc {}:{} as {}), probe bmc\n{} after {} ms{}",
+        host.name,
+        bmc.address,
+        bmc.port,
+        bmc.user,
+        run.status.as_str(),
+        run.duration_ms,
+        run.error
+            .as_ref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
     crate::parse_cmd::print(out, false);
     for w in &out.warnings {
         let _ = writeln!(std::io::stdout(), "warning: {w}");
