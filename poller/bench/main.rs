@@ -11,6 +11,7 @@
 //! (g) `dcmon exec` of `true` through a running serve's sessions vs parallel-ssh.
 //! (f) dashboard render time (request through the router: store reads + template):
 //!     the overview with 1,000 hosts, and a host page over 7 days of data.
+//! (h) one BMC read over RMCP+ (ipmi_sim): dcmon's reader vs ipmitool -I lanplus.
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
 //! 2880 for a full day), DCMON_BENCH_HOLD (1000,2000), DCMON_BENCH_ONLY (e.g. `a,e`).
 
@@ -34,7 +35,7 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
-    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g".into());
+    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h".into());
     let part = |p: &str| only.split(',').any(|o| o.trim() == p);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
@@ -68,7 +69,12 @@ fn main() {
     if part("g") {
         exec::exec_true(hosts);
     }
+    if part("h") {
+        bmc::bmc_reads(50);
+    }
 }
+
+mod bmc;
 
 mod exec;
 

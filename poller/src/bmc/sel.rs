@@ -158,3 +158,61 @@ impl fmt::Display for Described<'_> {
         self.0.event_description(f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record as ipmi_sim stores it: CPU1 Temp upper critical going high, asserted.
+    const CPU_HOT: [u8; 16] = [
+        0x01, 0x00, 0x02, 0x20, 0x1a, 0x00, 0x6b, 0x20, 0x00, 0x04, 0x01, 0x01, 0x01, 0x59, 0x60,
+        0x5f,
+    ];
+
+    #[test]
+    fn a_record_reads_as_ipmitool_words_it() {
+        let names = HashMap::from([(1u8, "CPU1 Temp".to_string())]);
+        let line = log_line(&CPU_HOT, &names).unwrap();
+        assert_eq!(
+            line.message,
+            "Temperature CPU1 Temp: Upper Critical going high (Asserted)"
+        );
+        assert_eq!(line.ts_ms, Some(1_795_168_800_000));
+        assert_eq!(line.cursor.as_deref(), Some("1"));
+        assert_eq!(
+            (line.priority, line.unit.as_deref()),
+            (4, Some("Temperature CPU1 Temp"))
+        );
+        let mut deasserted = CPU_HOT;
+        deasserted[12] |= 0x80;
+        deasserted[3..7].copy_from_slice(&[0x10, 0, 0, 0]); // seconds since the BMC started
+        let line = log_line(&deasserted, &HashMap::new()).unwrap();
+        assert_eq!(line.priority, 5);
+        assert_eq!(line.ts_ms, None, "pre-init time is no time");
+        assert!(
+            line.message.starts_with("Temperature #0x01: "),
+            "{}",
+            line.message
+        );
+    }
+
+    #[test]
+    fn any_bytes_read_without_panicking() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let names = HashMap::from([(1u8, "CPU1 Temp".to_string())]);
+        for _ in 0..20_000 {
+            let len = (next() % 24) as usize;
+            let record: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            if let Some(line) = log_line(&record, &names) {
+                assert!(!line.message.is_empty());
+                assert_eq!(line.source, "sel");
+            }
+        }
+    }
+}
