@@ -30,21 +30,24 @@ pub fn bmc_reads(reads: usize) {
         password: PASSWORD.as_bytes(),
     };
     let timeout = Duration::from_secs(3);
-    // Warm both (page cache, the sim's first answers).
+    // The first read fills the SDR cache; the rest reuse it while the repository stands.
+    let started = Instant::now();
     let first = dcmon_poller::bmc::read(&login, timeout, None).expect("the bmc reader answers");
+    let cold = started.elapsed();
     let sensors = first
         .samples
         .iter()
         .filter(|s| s.name == "ipmi_sensor_status")
         .count();
+    // Ten times the reads: CPU time is counted in 10 ms ticks.
     let (mut ours, cpu_before) = (Vec::new(), own_cpu());
-    for _ in 0..reads {
+    for _ in 0..reads * 10 {
         let started = Instant::now();
         let out = dcmon_poller::bmc::read(&login, timeout, None).unwrap();
         assert_eq!(out.samples.len(), first.samples.len());
         ours.push(started.elapsed());
     }
-    let our_cpu = (own_cpu() - cpu_before) / reads as f64;
+    let our_cpu = (own_cpu() - cpu_before) / (reads * 10) as f64;
 
     let args = sim.ipmitool_args();
     let (mut theirs, cpu_before) = (Vec::new(), children_cpu());
@@ -72,7 +75,8 @@ pub fn bmc_reads(reads: usize) {
         "\n(h) one BMC read ({sensors} sensors, power, SEL) over RMCP+ from ipmi_sim, median of {reads}:"
     );
     println!(
-        "    dcmon bmc reader: {:.1} ms wall, {:.2} ms CPU;  ipmitool lanplus x3: {:.1} ms wall, {:.2} ms CPU",
+        "    dcmon bmc reader: first read {:.1} ms (SDRs fetched), then {:.2} ms wall, {:.3} ms CPU;  ipmitool lanplus x3: {:.1} ms wall, {:.2} ms CPU",
+        cold.as_secs_f64() * 1e3,
         ours.as_secs_f64() * 1e3,
         our_cpu * 1e3,
         theirs.as_secs_f64() * 1e3,

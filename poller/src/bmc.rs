@@ -18,6 +18,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 mod ops;
+mod sdr_cache;
 mod sel;
 mod sensors;
 
@@ -256,7 +257,7 @@ pub fn read(
     if let Some(state) = chassis.first() {
         out.gauge("ipmi_chassis_power_on", bmc(), f64::from(state & 1), "");
     }
-    let records = s.sdrs()?;
+    let records = sdr_cache::records(&mut s)?;
     // SEL entries name their sensor by number; ipmitool names them from the SDRs too.
     let names: HashMap<u8, String> = records
         .iter()

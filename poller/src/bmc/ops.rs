@@ -4,7 +4,7 @@
 //! back from their argument lists, and the answers are written as ipmitool writes them,
 //! so one reader (and one audit trail) serves both paths.
 
-use super::{BmcError, BmcLogin, Session, sensors};
+use super::{BmcError, BmcLogin, Session, sdr_cache, sensors};
 use ipmi_rs::storage::sdr::SensorType;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -86,7 +86,7 @@ pub fn run(login: &BmcLogin<'_>, timeout: Duration, ops: &[BmcOp], keep_going: b
             BmcOp::Raw { netfn, cmd, data } => s
                 .raw("raw request", *netfn, *cmd, data.clone())
                 .map(|bytes| answer.stdout.push_str(&raw_answer(&bytes))),
-            BmcOp::Fans => s.sdrs().map(|records| {
+            BmcOp::Fans => sdr_cache::records(&mut s).map(|records| {
                 for r in sensors::readings(&mut s, &records, Some(SensorType::Fan)) {
                     answer.stdout.push_str(&sdr_line(&r));
                 }
