@@ -96,12 +96,7 @@ fn an_admin_sets_a_fan_mode_from_the_dashboard_over_the_live_session() {
     let form = format!("action=fan-set&mode=full&confirm=yes&csrf={csrf}");
     let (status, answer) = curl(jar, &["-d", &form, &url("/hosts/sm/actions")]);
     assert_eq!(status, 303, "{answer}");
-    let location = answer
-        .lines()
-        .find_map(|l| l.strip_prefix("location: "))
-        .unwrap_or_else(|| panic!("{answer}"))
-        .trim()
-        .to_string();
+    let location = testbed::dashboard::location(&answer);
     assert!(location.starts_with("/actions/"), "{location}");
     let (status, events) = curl(
         jar,
@@ -138,12 +133,7 @@ fn an_admin_sets_a_fan_mode_from_the_dashboard_over_the_live_session() {
         ],
     );
     assert_eq!(status, 303, "{answer}");
-    let location = answer
-        .lines()
-        .find_map(|l| l.strip_prefix("location: "))
-        .unwrap()
-        .trim()
-        .to_string();
+    let location = testbed::dashboard::location(&answer);
     let (_, events) = curl(
         jar,
         &[

@@ -312,12 +312,7 @@ impl<'a> Admin<'a> {
             &self.url(&format!("/hosts/{host}/actions")),
         ]);
         assert_eq!(status, 303, "{answer}");
-        let location = answer
-            .lines()
-            .find_map(|l| l.strip_prefix("location: "))
-            .unwrap()
-            .trim()
-            .to_string();
+        let location = testbed::dashboard::location(&answer);
         let (_, events) = self.curl(&[
             "-N",
             "--max-time",

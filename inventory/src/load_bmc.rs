@@ -146,21 +146,7 @@ impl Checker<'_> {
 
     /// Each `cipher_suite` named anywhere is 3, the one suite ipmi-rs implements.
     pub(super) fn check_cipher_suites(&mut self, raw: &RawInventory) {
-        let mut places: Vec<(Vec<Seg>, i64)> = Vec::new();
-        let mut add = |at: Vec<Seg>, b: &Option<RawBmc>| {
-            if let Some(suite) = b.as_ref().and_then(|b| b.cipher_suite) {
-                let mut at = at;
-                at.extend([Seg::Key("bmc".into()), Seg::Key("cipher_suite".into())]);
-                places.push((at, suite));
-            }
-        };
-        add(path!["defaults"].to_vec(), &raw.defaults.bmc);
-        for (g, e) in &raw.groups {
-            add(path!["groups", g.as_str()].to_vec(), &e.bmc);
-        }
-        for (i, e) in raw.hosts.iter().enumerate() {
-            add(path!["hosts", i].to_vec(), &e.bmc);
-        }
+        let places = bmc_fields(raw, "cipher_suite", |b| b.cipher_suite);
         for (at, suite) in places {
             if suite != CIPHER_SUITE {
                 self.problem(
@@ -179,21 +165,7 @@ impl Checker<'_> {
     /// Each password file named anywhere: present, and not readable by every user.
     pub(super) fn check_password_files(&mut self, raw: &RawInventory) {
         use std::os::unix::fs::PermissionsExt as _;
-        let mut places: Vec<(Vec<Seg>, String)> = Vec::new();
-        let mut add = |at: Vec<Seg>, b: &Option<RawBmc>| {
-            if let Some(file) = b.as_ref().and_then(|b| b.password_file.clone()) {
-                let mut at = at;
-                at.extend([Seg::Key("bmc".into()), Seg::Key("password_file".into())]);
-                places.push((at, file));
-            }
-        };
-        add(path!["defaults"].to_vec(), &raw.defaults.bmc);
-        for (g, e) in &raw.groups {
-            add(path!["groups", g.as_str()].to_vec(), &e.bmc);
-        }
-        for (i, e) in raw.hosts.iter().enumerate() {
-            add(path!["hosts", i].to_vec(), &e.bmc);
-        }
+        let places = bmc_fields(raw, "password_file", |b| b.password_file.clone());
         for (at, file) in places {
             let path = expand_path(&file, &self.base_dir);
             let shown = path.display();
@@ -211,4 +183,31 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Every `bmc` table (defaults, groups, hosts) that sets `field`: where it is, and its value.
+fn bmc_fields<T>(
+    raw: &RawInventory,
+    field: &str,
+    value: impl Fn(&RawBmc) -> Option<T>,
+) -> Vec<(Vec<Seg>, T)> {
+    let tables = std::iter::once((path!["defaults"].to_vec(), &raw.defaults.bmc))
+        .chain(
+            raw.groups
+                .iter()
+                .map(|(g, e)| (path!["groups", g.as_str()].to_vec(), &e.bmc)),
+        )
+        .chain(
+            raw.hosts
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (path!["hosts", i].to_vec(), &e.bmc)),
+        );
+    tables
+        .filter_map(|(mut at, b)| {
+            let v = value(b.as_ref()?)?;
+            at.extend([Seg::Key("bmc".into()), Seg::Key(field.into())]);
+            Some((at, v))
+        })
+        .collect()
 }

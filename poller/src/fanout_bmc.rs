@@ -65,15 +65,21 @@ pub(crate) async fn run(
         duration_ms: started.elapsed().as_millis() as u64,
         error,
     };
-    let Some(bmc) = job.host.bmc.clone() else {
-        let why = format!("host `{}` has no bmc in the inventory", job.host.name);
-        return result(
+    // Nothing was sent.
+    let unreachable = |why: String| {
+        result(
             ExecStatus::Unreachable,
             None,
             String::new(),
             String::new(),
             Some(why),
-        );
+        )
+    };
+    let Some(bmc) = job.host.bmc.clone() else {
+        return unreachable(format!(
+            "host `{}` has no bmc in the inventory",
+            job.host.name
+        ));
     };
     let _slot = crate::round::BMC_SESSIONS.acquire().await;
     let ops = script.ops.clone();
@@ -92,15 +98,7 @@ pub(crate) async fn run(
     .unwrap_or_else(|e| Err(format!("the BMC sender stopped: {e}")));
     let answer = match answer {
         Ok(answer) => answer,
-        Err(why) => {
-            return result(
-                ExecStatus::Unreachable,
-                None,
-                String::new(),
-                String::new(),
-                Some(why),
-            );
-        }
+        Err(why) => return unreachable(why),
     };
     on_output(Stream::Stdout, answer.stdout.as_bytes());
     on_output(Stream::Stderr, answer.stderr.as_bytes());

@@ -144,3 +144,13 @@ pub fn form_field(html: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} in {html}"))
         .to_string()
 }
+
+/// The `location` header of a response curl printed with `-i`.
+pub fn location(answer: &str) -> String {
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .unwrap_or_else(|| panic!("no location in {answer}"))
+        .trim()
+        .to_string()
+}
