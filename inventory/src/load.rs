@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
+/// The BMC reader's name in `[probes.NAME]`: no script, run for every host with a `bmc`.
+pub const BMC_PROBE: &str = "bmc";
+
 /// One problem in an inventory file, located for an editor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -251,7 +254,8 @@ impl<'a> Checker<'a> {
     /// `[retention]` durations.
     fn check_schedules(&mut self, raw: &RawInventory) {
         for (name, p) in &raw.probes {
-            if !self.known_probes.contains(&name.as_str()) {
+            // `bmc` is no script, but it has a schedule: `[probes.bmc] interval = "2m"`.
+            if !self.known_probes.contains(&name.as_str()) && name != BMC_PROBE {
                 let hint = suggestion(name, self.known_probes);
                 self.problem(
                     &path!["probes", name.as_str()],
@@ -420,7 +424,13 @@ impl<'a> Checker<'a> {
             for (i, p) in probes.iter().enumerate() {
                 let mut at = here("probes");
                 at.push(Seg::Index(i));
-                if !self.known_probes.contains(&p.as_str()) {
+                if p == BMC_PROBE {
+                    self.problem(
+                        &at,
+                        false,
+                        "`bmc` is not listed in probes: every host with a `bmc` setting has its BMC read (schedule it with [probes.bmc])".to_string(),
+                    );
+                } else if !self.known_probes.contains(&p.as_str()) {
                     let hint = suggestion(p, self.known_probes);
                     let known = self.known_probes.join(", ");
                     self.problem(

@@ -147,6 +147,19 @@ fn schedules_and_retention() {
         got[3].starts_with("inv.toml:9:8: retention logs `a week`"),
         "{got:?}"
     );
+    // The BMC reader has a schedule, but is not a probe to list.
+    let bmc = "[[hosts]]\nname = \"a\"\n[probes.bmc]\ninterval = \"2m\"\n";
+    let inv = parse(bmc, Path::new("inv.toml"), PROBES).unwrap();
+    assert_eq!(
+        inv.probe_schedules["bmc"].interval,
+        Some(Duration::from_secs(120))
+    );
+    let listed = problems("[[hosts]]\nname = \"a\"\nprobes = [\"os\", \"bmc\"]\n");
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(
+        listed[0].starts_with("inv.toml:3:17: `bmc` is not listed in probes: every host with a `bmc` setting has its BMC read"),
+        "{listed:?}"
+    );
 }
 
 #[test]

@@ -138,7 +138,10 @@ impl HostTask {
             .partition(|&&i| self.plan[i].probe.name == super::plan::BMC_PROBE.name);
         if let Some(config) = &self.host.bmc {
             for &i in &bmc {
-                runs.push(crate::round::bmc_run(config, self.plan[i].timeout, &self.cursors).await);
+                // Each answer is awaited as long as a connection would be (within the
+                // probe's own timeout): a silent BMC holds a blocking thread no longer.
+                let wait = self.host.connect_timeout.min(self.plan[i].timeout);
+                runs.push(crate::round::bmc_run(config, wait, &self.cursors).await);
             }
         }
         // Online and offline are about reaching the OS: a BMC-only round changes neither.

@@ -132,6 +132,24 @@ mod tests {
     }
 
     #[test]
+    fn the_bmc_is_planned_for_hosts_with_one_on_its_own_schedule() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let password = tempfile::NamedTempFile::new().unwrap();
+        std::fs::set_permissions(password.path(), std::fs::Permissions::from_mode(0o600)).unwrap();
+        let inv = inventory(&format!(
+            "[defaults]\ninterval = \"10s\"\nprobes = [\"os\"]\n[[hosts]]\nname = \"a\"\nbmc = {{ address = \"10.0.0.1\", user = \"u\", password_file = \"{}\" }}\n[[hosts]]\nname = \"b\"\n[probes.bmc]\ninterval = \"2m\"\n",
+            password.path().display()
+        ));
+        let a = plan(&inv.hosts[0], &inv);
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].probe.name, "bmc");
+        assert!(
+            matches!(a[1].trigger, Trigger::Every { interval, .. } if interval == Duration::from_secs(120))
+        );
+        assert_eq!(plan(&inv.hosts[1], &inv).len(), 1, "no bmc, no bmc reads");
+    }
+
+    #[test]
     fn offsets_are_stable_and_spread() {
         let interval = Duration::from_secs(30);
         assert_eq!(
