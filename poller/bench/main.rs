@@ -331,7 +331,12 @@ fn round_for(host: usize, round: usize, series: usize, ts: i64) -> HostRound {
             output.gauge("bench_gauge", labels, x as f64 / 10.0, "");
         }
     }
-    let run = ProbeRun {
+    HostRound::new(format!("host{host:04}"), vec![ok_run(ts, output)])
+}
+
+/// A good 20 ms run of the os probe at `ts` that read `output`.
+fn ok_run(ts: i64, output: ProbeOutput) -> ProbeRun {
+    ProbeRun {
         probe: "os".into(),
         started_ms: ts,
         duration_ms: 20,
@@ -339,8 +344,7 @@ fn round_for(host: usize, round: usize, series: usize, ts: i64) -> HostRound {
         error: None,
         output,
         new_logs: dcmon_probes::registry::all_logs_new,
-    };
-    HostRound::new(format!("host{host:04}"), vec![run])
+    }
 }
 
 fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {

@@ -2,7 +2,7 @@
 //! models, template), median of 15, on stores filled with realistic series names.
 
 use dcmon_probes::{Labels, ProbeOutput};
-use dcmon_store::{HostRound, ProbeRun, RunStatus, Store};
+use dcmon_store::{HostRound, Store};
 use http_body_util::BodyExt;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
@@ -129,16 +129,7 @@ fn gpu_server_round(host: &str, round: usize, ts: i64) -> HostRound {
         );
     }
     out.gauge("apt_upgrades_pending", Labels::default(), 12.0, "");
-    let run = ProbeRun {
-        probe: "os".into(),
-        started_ms: ts,
-        duration_ms: 20,
-        status: RunStatus::Ok,
-        error: None,
-        output: out,
-        new_logs: dcmon_probes::registry::all_logs_new,
-    };
-    HostRound::new(host, vec![run])
+    HostRound::new(host, vec![crate::ok_run(ts, out)])
 }
 
 fn now_ms() -> i64 {

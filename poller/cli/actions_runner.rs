@@ -3,7 +3,7 @@
 //! connection when the host has none up).
 
 use dcmon_inventory::Host;
-use dcmon_poller::command::{all_of, quoted};
+use dcmon_poller::command::{all_of, each_of};
 use dcmon_poller::fan;
 use dcmon_poller::fanout::{ExecOptions, Job, run_job};
 use dcmon_poller::fanout_bmc::BmcScript;
@@ -44,43 +44,48 @@ impl ServeRunner {
     }
 }
 
-/// The command line an action runs on `host` (from `quoted` parts only).
-fn line_of(host: &Host, action: &Action) -> Result<String, String> {
+/// The commands an action runs on `host`, and whether each runs whatever the one
+/// before did (else only while they succeed).
+fn commands_of(host: &Host, action: &Action) -> Result<(Vec<Vec<String>>, bool), String> {
     let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     Ok(match action {
-        Action::FanStatus => fan::status_line(host.fan_profile),
-        Action::FanSet { mode } => {
-            all_of(&fan::set_commands(host.fan_profile, mode).map_err(|e| e.to_string())?)
-        }
-        Action::SysInfo => [
-            quoted(&words(&["uname", "-a"])),
-            quoted(&words(&["uptime"])),
-            quoted(&words(&["ipmitool", "mc", "info"])),
-        ]
-        .join("; "),
-        Action::IpmiRaw { bytes } => {
-            let mut argv = words(&["ipmitool", "raw"]);
-            argv.extend(bytes.iter().map(|b| format!("0x{b:02x}")));
-            quoted(&argv)
-        }
-    })
-}
-
-/// The BMC commands for an action that has them (`None`: this action needs the OS).
-fn bmc_script_of(host: &Host, action: &Action) -> Result<Option<BmcScript>, String> {
-    let (commands, keep_going) = match action {
         Action::FanStatus => (fan::status_commands(host.fan_profile), true),
         Action::FanSet { mode } => (
             fan::set_commands(host.fan_profile, mode).map_err(|e| e.to_string())?,
             false,
         ),
+        Action::SysInfo => (
+            vec![
+                words(&["uname", "-a"]),
+                words(&["uptime"]),
+                words(&["ipmitool", "mc", "info"]),
+            ],
+            true,
+        ),
         Action::IpmiRaw { bytes } => {
-            let mut argv = vec!["ipmitool".to_string(), "raw".to_string()];
+            let mut argv = words(&["ipmitool", "raw"]);
             argv.extend(bytes.iter().map(|b| format!("0x{b:02x}")));
             (vec![argv], false)
         }
-        Action::SysInfo => return Ok(None),
-    };
+    })
+}
+
+/// The command line an action runs on `host` (from `quoted` parts only).
+fn line_of(host: &Host, action: &Action) -> Result<String, String> {
+    let (commands, keep_going) = commands_of(host, action)?;
+    Ok(if keep_going {
+        each_of(&commands)
+    } else {
+        all_of(&commands)
+    })
+}
+
+/// The BMC commands for an action that has them (`None`: this action needs the OS).
+fn bmc_script_of(host: &Host, action: &Action) -> Result<Option<BmcScript>, String> {
+    if matches!(action, Action::SysInfo) {
+        return Ok(None);
+    }
+    let (commands, keep_going) = commands_of(host, action)?;
     BmcScript::of(&commands, keep_going).map(Some)
 }
 

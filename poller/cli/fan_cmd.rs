@@ -5,7 +5,7 @@ use crate::args::{FanAction, FanArgs, FanPath};
 use crate::exec_cmd::{Display, exit_code, hosts_of, run_jobs, summary};
 use crate::table;
 use anyhow::Result;
-use dcmon_poller::command::{all_of, quoted};
+use dcmon_poller::command::{all_of, each_of};
 use dcmon_poller::fan::{self, FANS_MARK, Fan};
 use dcmon_poller::fanout::{ExecOptions, ExecResult, ExecStatus, Job};
 use dcmon_poller::fanout_bmc::BmcScript;
@@ -93,11 +93,7 @@ fn job(
     keep_going: bool,
 ) -> Result<(Job, String), String> {
     let line = if keep_going {
-        commands
-            .iter()
-            .map(|c| quoted(c))
-            .collect::<Vec<_>>()
-            .join("; ")
+        each_of(commands)
     } else {
         all_of(commands)
     };

@@ -55,6 +55,15 @@ pub fn all_of(commands: &[Vec<String>]) -> String {
         .join(" && ")
 }
 
+/// Several commands, each quoted, run one after another whatever each did.
+pub fn each_of(commands: &[Vec<String>]) -> String {
+    commands
+        .iter()
+        .map(|c| quoted(c))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// `line` (a command line built from `quoted` parts only) under the watchdog.
 pub fn wrapped(line: &str, become_root: bool) -> String {
     let line = format!("sh -c {} dcmon-exec {}", sh_quote(WATCHDOG), sh_quote(line));

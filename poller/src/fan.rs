@@ -113,11 +113,7 @@ pub fn status_commands(profile: FanProfile) -> Vec<Vec<String>> {
 
 /// The status commands as one command line.
 pub fn status_line(profile: FanProfile) -> String {
-    let parts: Vec<String> = status_commands(profile)
-        .iter()
-        .map(|c| crate::command::quoted(c))
-        .collect();
-    parts.join("; ")
+    crate::command::each_of(&status_commands(profile))
 }
 
 /// Reads the fan sensors.
