@@ -162,3 +162,102 @@ fn custom_scripts_and_become_failures() {
         "{become_error}"
     );
 }
+
+/// Runs the logs probe's own script with `sh` here, with a `dmesg` that prints `ring`
+/// (and no journal), from `cursors`; returns what its parser reads.
+fn logs_round_here(
+    shims: &Path,
+    ring: &str,
+    cursors: &std::collections::BTreeMap<String, String>,
+) -> dcmon_probes::ProbeOutput {
+    std::fs::write(shims.join("ring.txt"), ring).unwrap();
+    let script = format!(
+        "{}{}",
+        dcmon_probes::logs::inputs(&dcmon_probes::registry::ProbeInputs {
+            cursors,
+            log_files: &[],
+            custom_scripts: &[],
+        }),
+        dcmon_probes::logs::SCRIPT
+    );
+    let mut child = std::process::Command::new("sh")
+        .arg("-s")
+        .env("PATH", format!("{}:/usr/bin:/bin", shims.display()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    dcmon_probes::logs::parse(&String::from_utf8(out.stdout).unwrap())
+}
+
+/// The same boot read round after round stores each kernel line once: lines stamped
+/// 0.000000 on the first read too, and a message's continuation line only with it.
+#[test]
+fn the_kernel_ring_of_one_boot_is_stored_once_across_rounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let shims = dir.path();
+    for (name, body) in [
+        ("dmesg", "#!/bin/sh\ncat \"$(dirname \"$0\")/ring.txt\"\n"),
+        ("journalctl", "#!/bin/sh\nexit 0\n"),
+    ] {
+        std::fs::write(shims.join(name), body).unwrap();
+        std::fs::set_permissions(shims.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let capture = include_str!("fixtures/journal/dmesg-raw-linux-6.18-vm-boot.txt");
+    // The newest message goes on over a second line without a stamp (shape of a
+    // multi-line kernel record in `dmesg -r`).
+    let ring = format!(
+        "{capture}<4>[    7.250000] md: resync of RAID array md0\n  continued: 2 of 4 disks\n"
+    );
+    let mut store = dcmon_store::Store::open(&dir.path().join("dcmon.db")).unwrap();
+    let mut cursors = std::collections::BTreeMap::new();
+    let mut stored_per_round = Vec::new();
+    for round in 0..3 {
+        let ring = if round == 2 {
+            format!("{ring}<6>[    9.000000] eth0: link up\n")
+        } else {
+            ring.clone()
+        };
+        let output = logs_round_here(shims, &ring, &cursors);
+        let run = dcmon_store::ProbeRun {
+            probe: "logs".into(),
+            started_ms: 1_000 * (round + 1),
+            duration_ms: 1,
+            status: dcmon_store::RunStatus::Ok,
+            error: None,
+            output,
+            new_logs: dcmon_probes::registry::all_logs_new,
+        };
+        let stored = store
+            .write_round(&dcmon_store::HostRound::new("h", vec![run]))
+            .unwrap();
+        cursors.extend(stored.cursors.clone());
+        stored_per_round.push(stored.logs);
+    }
+    let lines = capture.lines().count();
+    // Round 1: the capture and the two-line message (one entry); round 2: nothing;
+    // round 3: the one new line.
+    assert_eq!(stored_per_round, vec![lines + 1, 0, 1]);
+    let db = dir.path().join("dcmon.db");
+    let messages = stored_lines(&db, "h", "dmesg");
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("Linux version 6.18.44"))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m == "md: resync of RAID array md0\ncontinued: 2 of 4 disks"),
+        "{messages:?}"
+    );
+    let unique: std::collections::BTreeSet<&String> = messages.iter().collect();
+    assert_eq!(unique.len(), messages.len(), "{messages:?}");
+}

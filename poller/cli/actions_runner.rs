@@ -89,13 +89,37 @@ fn bmc_script_of(host: &Host, action: &Action) -> Result<Option<BmcScript>, Stri
     BmcScript::of(&commands, keep_going).map(Some)
 }
 
+impl ServeRunner {
+    /// Writes an audit row for an action refused before anything was sent.
+    fn audit_refused(&self, host: &str, action: &Action, who: &str, reason: &str) {
+        let written = Store::open(&self.db).and_then(|store| {
+            let id = store.audit_start(now_ms(), who, host, action.name(), "")?;
+            store.audit_finish(id, "refused", None, 0, reason)
+        });
+        if let Err(e) = written {
+            dcmon_poller::log!("dcmon serve: audit trail: {e}");
+        }
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 impl Runner for ServeRunner {
     fn start(&self, name: &str, action: Action, who: &str, sink: ActionSink) -> Result<(), String> {
-        let host = self.host(name)?;
+        // A refusal before anything is sent is audited too, with its reason.
+        let refused = |reason: String| {
+            self.audit_refused(name, &action, who, &reason);
+            reason
+        };
+        let host = self.host(name).map_err(refused)?;
         let session = self.sessions.get(name);
         // SSH down (no live session) and a BMC to ask: fan and raw IPMI actions go to it.
         let script = match (&session, &host.bmc) {
-            (None, Some(_)) => bmc_script_of(&host, &action)?,
+            (None, Some(_)) => bmc_script_of(&host, &action).map_err(refused)?,
             _ => None,
         };
         let (line, shown) = match (&script, &host.bmc) {
@@ -104,7 +128,7 @@ impl Runner for ServeRunner {
                 (shown.clone(), shown)
             }
             _ => {
-                let line = line_of(&host, &action)?;
+                let line = line_of(&host, &action).map_err(refused)?;
                 let shown = if host.become_ {
                     format!("sudo {line}")
                 } else {
@@ -115,11 +139,8 @@ impl Runner for ServeRunner {
         };
         sink.command(&shown);
         let store = Store::open(&self.db).map_err(|e| e.to_string())?;
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
         let audit = store
-            .audit_start(now, who, name, action.name(), &shown)
+            .audit_start(now_ms(), who, name, action.name(), &shown)
             .map_err(|e| format!("the audit trail cannot be written, so nothing was sent: {e}"))?;
         let connector = self.connector.clone();
         let job = Job {

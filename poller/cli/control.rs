@@ -40,18 +40,37 @@ pub struct Control {
     pub accept_new_host_keys: bool,
 }
 
+/// Binds the socket where only its owner can reach it from the first instant: bound
+/// inside a fresh 0700 directory, made 0600, then renamed into place (a rename keeps the
+/// inode and its mode), so no umask leaves a window in which others may connect.
+fn bind_private(path: &std::path::Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let private = parent.join(format!(".dcmon-sock-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let staged = private.join("sock");
+    let bound = UnixListener::bind(&staged).and_then(|listener| {
+        std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&staged, path)?;
+        Ok(listener)
+    });
+    let _ = std::fs::remove_dir_all(&private);
+    bound
+}
+
 /// Listens until `stopped`; the socket file is removed at the end.
 pub async fn listen(control: Control, mut stopped: watch::Receiver<bool>) -> Result<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
     let path = socket_path(&control.db);
     // A socket left by a serve that was killed: nobody answers on it.
     if path.exists() && std::os::unix::net::UnixStream::connect(&path).is_err() {
         let _ = std::fs::remove_file(&path);
     }
-    let listener = UnixListener::bind(&path)
+    let listener = bind_private(&path)
         .with_context(|| format!("cannot open the control socket {}", path.display()))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot restrict {} to its owner", path.display()))?;
     let shown = path.clone();
     tokio::spawn(async move {
         loop {

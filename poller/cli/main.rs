@@ -17,6 +17,7 @@ mod series_cmd;
 mod serve_cmd;
 mod table;
 mod web_cmd;
+mod web_limits;
 
 use args::{Cli, Command, InventoryCommand};
 use clap::Parser;

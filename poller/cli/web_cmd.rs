@@ -7,6 +7,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+/// Read connections the dashboard holds.
+const READERS: usize = 4;
+
 fn config(web: &Web) -> dcmon_web::Config {
     let t = &web.thresholds;
     dcmon_web::Config {
@@ -35,10 +38,18 @@ pub async fn start(
     runner: crate::actions_runner::ServeRunner,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
-    let mut store = dcmon_store::Store::open(db)?;
-    store.share_latest(latest)?;
-    let state =
-        dcmon_web::AppState::new(store, config(web)).with_runner(std::sync::Arc::new(runner));
+    // Readers of their own (WAL: none blocks the writer or another reader), so one slow
+    // page holds one connection, never the dashboard.
+    let mut readers = Vec::new();
+    for _ in 0..READERS {
+        let mut store = dcmon_store::Store::open(db)?;
+        store.share_latest(latest.clone())?;
+        readers.push(store);
+    }
+    let first = readers.remove(0);
+    let state = dcmon_web::AppState::new(first, config(web))
+        .with_readers(readers)
+        .with_runner(std::sync::Arc::new(runner));
     state
         .check()
         .map_err(|e| anyhow!("the dashboard cannot start: {e}"))?;
@@ -70,9 +81,11 @@ pub async fn start(
                         key.display()
                     )
                 })?;
-            let server = axum_server::from_tcp_rustls(listener, tls)
+            let mut server = axum_server::from_tcp_rustls(listener, tls)
                 .context("serving HTTPS")?
-                .handle(handle);
+                .handle(handle)
+                .map(crate::web_limits::Limited::new);
+            crate::web_limits::configure(server.http_builder());
             tokio::spawn(async move {
                 if let Err(e) = server.serve(service).await {
                     dcmon_poller::log!("dcmon serve: dashboard stopped: {e}");
@@ -81,9 +94,11 @@ pub async fn start(
             "https"
         }
         None => {
-            let server = axum_server::from_tcp(listener)
+            let mut server = axum_server::from_tcp(listener)
                 .context("serving HTTP")?
-                .handle(handle);
+                .handle(handle)
+                .map(crate::web_limits::Limited::new);
+            crate::web_limits::configure(server.http_builder());
             tokio::spawn(async move {
                 if let Err(e) = server.serve(service).await {
                     dcmon_poller::log!("dcmon serve: dashboard stopped: {e}");

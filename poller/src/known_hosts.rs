@@ -134,10 +134,12 @@ impl KnownHosts {
             fields.next().unwrap_or_default(),
         );
         let existing = std::fs::read(&self.path).unwrap_or_default();
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        // A new file is the owner's alone (0600 whatever the umask), as OpenSSH keeps it.
+        let mut file = std::os::unix::fs::OpenOptionsExt::mode(
+            std::fs::OpenOptions::new().create(true).append(true),
+            0o600,
+        )
+        .open(&self.path)?;
         let newline = if existing.is_empty() || existing.ends_with(b"\n") {
             ""
         } else {

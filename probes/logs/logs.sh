@@ -22,13 +22,16 @@ if command -v dmesg >/dev/null 2>&1 && ! dmesg -r >/dev/null 2>&1; then
   section "unavailable dmesg"; dmesg -r 2>&1 | head -n 1
 elif command -v dmesg >/dev/null 2>&1; then
   boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
-  last=0
+  last=-1 # nothing read this boot yet: every line, those stamped 0.000000 too
   case "$DCMON_DMESG_CURSOR" in "$boot":*) last=${DCMON_DMESG_CURSOR#*:} ;; esac
   section dmesg
   printf 'boot_id=%s\nbtime=%s\n' "$boot" "$(sed -n 's/^btime //p' /proc/stat)"
+  # A line without a stamp continues the message before it and goes with it: printed
+  # when that message is new, never on its own (else it came back every round).
   dmesg -r 2>&1 | awk -v last="$last" '
-    match($0, /\[ *[0-9]+\.[0-9]+\]/) { t = substr($0, RSTART + 1, RLENGTH - 2) + 0; if (t > last) print; next }
-    { print }' | tail -n "$max"
+    BEGIN { keep = (last < 0) }
+    match($0, /\[ *[0-9]+\.[0-9]+\]/) { t = substr($0, RSTART + 1, RLENGTH - 2) + 0; keep = (t > last) }
+    keep { print }' | tail -n "$max"
 fi
 
 # Files: resume at INODE:OFFSET; after a rotation finish the old file (found by its

@@ -106,12 +106,20 @@ impl Store {
         since_ms: Option<i64>,
         limit: u32,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        // One statement per case, so each walks its index newest first and stops at
+        // `limit` (an `?1 IS NULL OR` would hide the host index from the planner).
+        let text = if host.is_some() {
+            "SELECT id, ts, who, host, action, command, status, exit_code, duration_ms, output
+             FROM audit INDEXED BY audit_by_host
+             WHERE host = ?1 AND ts >= coalesce(?2, 0) ORDER BY ts DESC, id DESC LIMIT ?3"
+        } else {
+            "SELECT id, ts, who, host, action, command, status, exit_code, duration_ms, output
+             FROM audit INDEXED BY audit_by_time
+             WHERE ?1 IS NULL AND ts >= coalesce(?2, 0) ORDER BY ts DESC, id DESC LIMIT ?3"
+        };
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, ts, who, host, action, command, status, exit_code, duration_ms, output FROM audit
-                 WHERE (?1 IS NULL OR host = ?1) AND ts >= coalesce(?2, 0) ORDER BY ts DESC, id DESC LIMIT ?3",
-            )
+            .prepare_cached(text)
             .map_err(sql("prepare audit read"))?;
         let rows = stmt
             .query_map(params![host, since_ms, limit], |r| {

@@ -12,6 +12,9 @@ use std::sync::RwLock;
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatestEntry {
     pub name: String,
+    /// `counter` or `gauge`, and the unit, as the series table has them.
+    pub kind: String,
+    pub unit: String,
     pub labels: BTreeMap<String, String>,
     pub ts: i64,
     pub value: f64,
@@ -87,6 +90,8 @@ impl Latest {
                         id,
                         LatestEntry {
                             name: sample.name.clone(),
+                            kind: sample.kind.as_str().to_string(),
+                            unit: sample.unit.to_string(),
                             labels: sample
                                 .labels
                                 .pairs()
@@ -140,10 +145,41 @@ impl Store {
         Ok(())
     }
 
+    /// Every series' latest value (what `/metrics` shows): from the shared cache when
+    /// this process has one, else from the database. Sorted by host, name and labels.
+    pub fn all_latest(&self) -> Result<Vec<crate::SeriesLatest>, StoreError> {
+        let cached = self.latest.as_ref().and_then(|latest| {
+            latest.per_host(None, |host, series| {
+                series
+                    .values()
+                    .map(|e| crate::SeriesLatest {
+                        host: host.to_string(),
+                        name: e.name.clone(),
+                        labels: e.labels.clone(),
+                        kind: e.kind.clone(),
+                        unit: e.unit.clone(),
+                        value: e.value,
+                        ts: e.ts,
+                    })
+                    .collect::<Vec<_>>()
+            })
+        });
+        match cached {
+            Some(per_host) => {
+                let mut all: Vec<_> = per_host.into_iter().flatten().collect();
+                all.sort_by(|a, b| {
+                    (&a.host, &a.name, &a.labels).cmp(&(&b.host, &b.name, &b.labels))
+                });
+                Ok(all)
+            }
+            None => self.series_latest(&crate::SeriesFilter::default()),
+        }
+    }
+
     fn load_latest(&self) -> Result<ByHost, StoreError> {
         let mut series = self
             .conn
-            .prepare("SELECT id, host, name, labels FROM series")
+            .prepare("SELECT id, host, name, labels, kind, unit FROM series")
             .map_err(sql("prepare latest series"))?;
         let mut last_two = self
             .conn
@@ -158,12 +194,15 @@ impl Store {
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             })
             .map_err(sql("read latest series"))?;
         let mut map = ByHost::new();
         for row in rows {
-            let (id, host, name, labels) = row.map_err(sql("read latest series row"))?;
+            let (id, host, name, labels, kind, unit) =
+                row.map_err(sql("read latest series row"))?;
             let points = last_two
                 .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))
                 .map_err(sql("read latest samples"))?
@@ -176,6 +215,8 @@ impl Store {
                 id,
                 LatestEntry {
                     name,
+                    kind,
+                    unit,
                     labels: serde_json::from_str(&labels).unwrap_or_default(),
                     ts,
                     value,

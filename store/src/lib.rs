@@ -7,6 +7,7 @@
 pub mod audit;
 mod directory;
 pub mod latest;
+mod latest_runs;
 pub mod overview;
 mod query;
 pub mod range;
@@ -42,6 +43,17 @@ pub enum StoreError {
         what: &'static str,
         source: rusqlite::Error,
     },
+    /// A query refused before any work: its grid is backwards or too fine.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl StoreError {
+    /// The query was stopped at its deadline (see `Store::within`).
+    pub fn is_interrupted(&self) -> bool {
+        matches!(self, StoreError::Sql { source, .. }
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted))
+    }
 }
 
 /// Wraps a rusqlite error with what was being done.
@@ -63,10 +75,37 @@ pub struct Store {
     open_buckets: rollup::OpenBuckets,
 }
 
+/// Creates the database file 0600 (whatever the umask) when it does not exist yet:
+/// it holds the audit trail and logs, and SQLite gives its `-wal` and `-shm` files the
+/// database file's mode.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") {
+        return Ok(());
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
+        create_private(path).map_err(|e| StoreError::Open {
+            path: shown.clone(),
+            source: rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(e.to_string()),
+            ),
+        })?;
         let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
             path: shown.clone(),
             source,
@@ -103,6 +142,30 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs `f` with a deadline: SQLite stops any statement still running `budget`
+    /// after the start (the error's `is_interrupted` is true). Readers use it so no one
+    /// request can hold a connection for long.
+    pub fn within<T>(
+        &self,
+        budget: std::time::Duration,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let deadline = std::time::Instant::now() + budget;
+        // Checked every 10,000 virtual machine steps: well under a millisecond apart.
+        self.conn
+            .progress_handler(10_000, Some(move || std::time::Instant::now() > deadline))
+            .map_err(sql("set query deadline"))?;
+        let result = f(self);
+        self.conn
+            .progress_handler(0, None::<fn() -> bool>)
+            .map_err(sql("clear query deadline"))?;
+        result
+    }
+}
+
+#[cfg(test)]
+mod plan_tests;
 #[cfg(test)]
 mod rollup_tests;
 #[cfg(test)]

@@ -206,19 +206,7 @@ impl Store {
             h.last_seen = last_seen;
             h.last_error = last_error;
         }
-        let mut seen = self
-            .conn
-            .prepare_cached(
-                "SELECT host, max(started) FROM probe_runs WHERE status = 'ok' AND (?1 IS NULL OR host = ?1) GROUP BY host",
-            )
-            .map_err(sql("prepare last seen"))?;
-        let last = seen
-            .query_map([host], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-            })
-            .map_err(sql("read last seen"))?;
-        for row in last {
-            let (host, ts) = row.map_err(sql("read last seen row"))?;
+        for (host, ts) in self.last_ok_runs(host)? {
             if let Some(h) = rows.get_mut(&host) {
                 h.last_seen = Some(h.last_seen.map_or(ts, |s| s.max(ts)));
             }

@@ -158,14 +158,22 @@ impl Store {
         offset: u32,
     ) -> Result<Vec<StoredLog>, StoreError> {
         let phrase = words.map(|w| format!("\"{}\"", w.replace('"', "\"\"")));
+        // Two statements, so each walks an index newest first and stops after the page:
+        // `(?2 IS NULL OR source = ?2)` would make SQLite sort the host's whole history.
+        let sql_text = if source.is_some() {
+            "SELECT host, source, ts, priority, unit, message FROM logs INDEXED BY logs_by_host
+             WHERE host = ?1 AND source = ?2
+               AND (?3 IS NULL OR id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?3))
+             ORDER BY ts DESC, id DESC LIMIT ?4 OFFSET ?5"
+        } else {
+            "SELECT host, source, ts, priority, unit, message FROM logs INDEXED BY logs_by_host_time
+             WHERE host = ?1 AND ?2 IS NULL
+               AND (?3 IS NULL OR id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?3))
+             ORDER BY ts DESC, id DESC LIMIT ?4 OFFSET ?5"
+        };
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT host, source, ts, priority, unit, message FROM logs
-                 WHERE host = ?1 AND (?2 IS NULL OR source = ?2)
-                   AND (?3 IS NULL OR id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?3))
-                 ORDER BY ts DESC, id DESC LIMIT ?4 OFFSET ?5",
-            )
+            .prepare_cached(sql_text)
             .map_err(sql("prepare recent logs"))?;
         let rows = stmt
             .query_map(params![host, source, phrase, limit, offset], stored_log)
@@ -194,8 +202,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT host, probe, started, duration_ms, status, error, warnings, samples FROM probe_runs
-                 WHERE id IN (SELECT max(id) FROM probe_runs GROUP BY host, probe) ORDER BY host, probe",
+                "SELECT host, probe, started, duration_ms, status, error, warnings, samples
+                 FROM latest_runs ORDER BY host, probe",
             )
             .map_err(sql("prepare last runs"))?;
         let rows = stmt
@@ -234,7 +242,15 @@ impl Store {
     pub fn log_sources(&self, host: &str) -> Result<Vec<String>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT DISTINCT source FROM logs WHERE host = ?1 ORDER BY source")
+            // One index seek per source, not a walk over every line the host ever logged.
+            .prepare_cached(
+                "WITH RECURSIVE s (source) AS (
+                     SELECT min(source) FROM logs WHERE host = ?1
+                     UNION ALL
+                     SELECT (SELECT min(source) FROM logs WHERE host = ?1 AND source > s.source)
+                     FROM s WHERE s.source IS NOT NULL)
+                 SELECT source FROM s WHERE source IS NOT NULL",
+            )
             .map_err(sql("prepare log sources"))?;
         let rows = stmt
             .query_map([host], |r| r.get(0))

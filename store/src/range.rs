@@ -8,6 +8,29 @@ use rusqlite::params;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// Most points a range query returns per series (steps of the grid). Every grid is
+/// checked against it before any row is read, so no request can make a reader walk an
+/// absurd number of steps while the store is held.
+pub const MAX_POINTS: i64 = 11_000;
+
+/// Refuses a grid that runs backwards, overflows, or has more than `MAX_POINTS` steps.
+pub fn check_grid(from_ms: i64, to_ms: i64, step_ms: i64) -> Result<(), StoreError> {
+    let steps = to_ms
+        .checked_sub(from_ms)
+        .filter(|span| *span >= 0)
+        .and_then(|span| span.checked_div(step_ms))
+        .filter(|_| step_ms > 0);
+    match steps {
+        Some(n) if n <= MAX_POINTS => Ok(()),
+        Some(n) => Err(StoreError::Refused(format!(
+            "{n} steps is too many (at most {MAX_POINTS} points a series)"
+        ))),
+        None => Err(StoreError::Refused(format!(
+            "no step grid from {from_ms} to {to_ms} by {step_ms} ms"
+        ))),
+    }
+}
+
 /// Which series: one name, optionally one host, and labels every match must carry.
 #[derive(Debug, Clone, Default)]
 pub struct Selector {
@@ -125,7 +148,8 @@ impl Store {
         to_ms: i64,
         step_ms: i64,
     ) -> Result<Vec<SeriesBuckets>, StoreError> {
-        let step = step_ms.max(1);
+        check_grid(from_ms, to_ms, step_ms)?;
+        let step = step_ms;
         let mut out = Vec::new();
         for m in self.matching(sel)? {
             let buckets = if step >= ROLLUP_MS {
@@ -225,16 +249,19 @@ impl Store {
         step_ms: i64,
         window_ms: i64,
     ) -> Result<Vec<SeriesPoints>, StoreError> {
+        check_grid(from_ms, to_ms, step_ms)?;
+        let window_ms = window_ms.max(1);
+        let from_window = from_ms.saturating_sub(window_ms);
         self.matching(sel)?
             .into_iter()
             .map(|m| {
                 // Long steps read rollups: ten-minute bucket increases.
                 let points = if step_ms >= ROLLUP_MS && window_ms >= 2 * ROLLUP_MS {
-                    let rolled = self.rolled(m.id, from_ms - window_ms, to_ms)?;
+                    let rolled = self.rolled(m.id, from_window, to_ms)?;
                     let per_second = how == Counting::Rate;
                     counter_steps(&rolled, from_ms, to_ms, step_ms, window_ms, per_second)
                 } else {
-                    let raw = self.points_of(m.id, from_ms - window_ms, to_ms)?;
+                    let raw = self.points_of(m.id, from_window, to_ms)?;
                     match how {
                         Counting::Rate => {
                             rate::rate_steps(&raw, from_ms, to_ms, step_ms, window_ms)

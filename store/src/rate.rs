@@ -91,10 +91,12 @@ pub fn increase_steps(
         .collect()
 }
 
+/// The grid `from, from + step, …` up to `to`, never past `MAX_POINTS` + 1 steps and
+/// never wrapping: callers check the grid first, this is the last line of defence.
 fn steps(from_ms: i64, to_ms: i64, step_ms: i64) -> impl Iterator<Item = i64> {
     let step = step_ms.max(1);
-    (0..)
-        .map(move |i| from_ms + i * step)
+    (0..=crate::range::MAX_POINTS)
+        .map_while(move |i| i.checked_mul(step).and_then(|d| from_ms.checked_add(d)))
         .take_while(move |t| *t <= to_ms)
 }
 

@@ -75,6 +75,12 @@ impl Store {
             params![cutoffs.samples_before_ms, ROWS_PER_CHUNK],
         )
         .map_err(sql("sweep probe runs"))?;
+        // A host or probe that stopped running leaves the probe health page with its history.
+        tx.execute(
+            "DELETE FROM latest_runs WHERE started < ?1",
+            [cutoffs.samples_before_ms],
+        )
+        .map_err(sql("sweep latest runs"))?;
         let old_logs_left: bool = tx
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM logs WHERE ts < ?1)",

@@ -293,8 +293,8 @@ pub(crate) fn counter_steps(
     let mut out = Vec::new();
     let mut first = 0; // segments before this one end before every later window
     let mut t = from_ms;
-    while t <= to_ms {
-        let (start, end) = (t - window_ms, t);
+    while t <= to_ms && out.len() as i64 <= crate::range::MAX_POINTS {
+        let (start, end) = (t.saturating_sub(window_ms), t);
         while first < segments.len() && segments[first].1 <= start {
             first += 1;
         }
@@ -315,7 +315,10 @@ pub(crate) fn counter_steps(
             };
             out.push((t, v));
         }
-        t += step_ms;
+        match t.checked_add(step_ms.max(1)) {
+            Some(next) => t = next,
+            None => break,
+        }
     }
     out
 }

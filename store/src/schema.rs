@@ -76,6 +76,7 @@ const STEPS: &[M<'static>] = &[
     M::up(DIRECTORY),
     M::up(crate::rollup::MIGRATION),
     M::up(crate::audit::MIGRATION),
+    M::up(crate::latest_runs::MIGRATION),
 ];
 
 /// Migration 2: the always-on poller's view of each host.

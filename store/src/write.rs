@@ -179,6 +179,9 @@ fn write_one(
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )
             .map_err(sql("prepare probe run insert"))?;
+        let mut upsert_latest_run = tx
+            .prepare_cached(crate::latest_runs::UPSERT)
+            .map_err(sql("prepare latest run upsert"))?;
         for run in &round.runs {
             for sample in &run.output.samples {
                 let cached = series_ids
@@ -231,18 +234,20 @@ fn write_one(
                     .collect::<Vec<_>>()
                     .join("; ")
             });
-            insert_run
-                .execute(params![
-                    round.host,
-                    run.probe,
-                    run.started_ms,
-                    run.duration_ms,
-                    run.status.as_str(),
-                    run.error,
-                    warnings,
-                    run.output.samples.len() as i64
-                ])
-                .map_err(sql("insert probe run"))?;
+            let row = params![
+                round.host,
+                run.probe,
+                run.started_ms,
+                run.duration_ms,
+                run.status.as_str(),
+                run.error,
+                warnings,
+                run.output.samples.len() as i64
+            ];
+            insert_run.execute(row).map_err(sql("insert probe run"))?;
+            upsert_latest_run
+                .execute(row)
+                .map_err(sql("upsert latest run"))?;
         }
     }
     store_events(tx, round)?;

@@ -103,7 +103,13 @@ pub async fn start(
     let started = tokio::task::spawn_blocking(move || runner.start(&host, action, &who, sink))
         .await
         .map_err(|e| WebError::Internal(e.to_string()))?;
-    started.map_err(WebError::BadRequest)?;
+    if let Err(reason) = started {
+        // The record exists: end it as refused, so its page says why instead of
+        // "running…" forever (the runner audits the refusal).
+        let sink = Actions::sink(&record);
+        sink.output(&format!("dcmon: refused: {reason}\n"));
+        sink.finish("refused", None);
+    }
     Ok(Redirect::to(&format!("/actions/{}", record.id)).into_response())
 }
 

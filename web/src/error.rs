@@ -25,7 +25,16 @@ pub enum WebError {
 
 impl From<dcmon_store::StoreError> for WebError {
     fn from(e: dcmon_store::StoreError) -> Self {
-        WebError::Internal(e.to_string())
+        if e.is_interrupted() {
+            return WebError::Unavailable(format!(
+                "the query took longer than {} s and was stopped: ask for a shorter range or a coarser step",
+                crate::QUERY_BUDGET.as_secs()
+            ));
+        }
+        match e {
+            dcmon_store::StoreError::Refused(m) => WebError::BadRequest(m),
+            e => WebError::Internal(e.to_string()),
+        }
     }
 }
 

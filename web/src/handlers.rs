@@ -7,7 +7,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{Uri, header};
 use axum::response::{Html, IntoResponse};
-use dcmon_store::SeriesFilter;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -35,6 +34,9 @@ pub struct OverviewQuery {
     label: String,
 }
 
+/// Longest filter value accepted (each is echoed in the page's links).
+const MAX_FILTER_LEN: usize = 256;
+
 /// Sortable columns: (key, heading).
 const COLUMNS: [(&str, &str); 11] = [
     ("host", "Host"),
@@ -55,6 +57,20 @@ pub async fn overview(
     query: Result<Query<OverviewQuery>, QueryRejection>,
 ) -> Result<Html<String>, WebError> {
     let Query(query) = query.map_err(|e| WebError::BadRequest(e.body_text()))?;
+    // Filters are echoed in every sort link: keep them short.
+    for (name, value) in [
+        ("q", &query.q),
+        ("group", &query.group),
+        ("label", &query.label),
+        ("status", &query.status),
+    ] {
+        if value.len() > MAX_FILTER_LEN {
+            return Err(WebError::BadRequest(format!(
+                "{name} is {} bytes long: filters take at most {MAX_FILTER_LEN}",
+                value.len()
+            )));
+        }
+    }
     let sort = if query.sort.is_empty() {
         "host"
     } else {
@@ -118,6 +134,22 @@ pub async fn overview(
         rows.reverse();
     }
     let counts = |status: &str| rows.iter().filter(|r| r.status == status).count();
+    // The filters in force, carried by every sort link (empty ones left out).
+    let filters: String = [
+        ("q", &query.q),
+        ("status", &query.status),
+        ("group", &query.group),
+        ("label", &query.label),
+    ]
+    .iter()
+    .filter(|(_, v)| !v.is_empty())
+    .map(|(k, v)| {
+        format!(
+            "&{}",
+            serde_urlencoded::to_string([(k, v)]).unwrap_or_default()
+        )
+    })
+    .collect();
     let context = minijinja::context! {
         title => "Hosts",
         online => counts("online"),
@@ -132,6 +164,7 @@ pub async fn overview(
         groups => groups,
         group => query.group,
         label => query.label,
+        filters => filters,
     };
     Ok(Html(state.render("overview.html", context)?))
 }
@@ -173,9 +206,7 @@ pub async fn api_hosts(State(state): State<AppState>) -> Result<impl IntoRespons
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
-    let series = state
-        .query(|s| s.series_latest(&SeriesFilter::default()))
-        .await?;
+    let series = state.query(|s| s.all_latest()).await?;
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -223,15 +254,22 @@ pub async fn action_script() -> impl IntoResponse {
     )
 }
 
-/// `/audit?host=`: the audit trail, newest first (admins only once an admin token exists).
+/// `/audit?host=`: the audit trail, newest first (admins only).
 pub async fn audit(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Result<Html<String>, WebError> {
-    if state.access.config.admin_token_file.is_some() && !state.access.caller(&headers).is_admin() {
+    // It holds command output, which can hold secrets: admins only, always.
+    if !state.access.caller(&headers).is_admin() {
         return Err(WebError::Forbidden(
-            "the audit trail is for admins: log in with the admin token".into(),
+            if state.access.config.admin_token_file.is_some() {
+                "the audit trail is for admins: log in with the admin token"
+            } else {
+                "the audit trail is for admins, and no admin token is set: add \
+                 admin_token_file to [web] in the inventory (or read it with `dcmon audit`)"
+            }
+            .into(),
         ));
     }
     if let Some(k) = q.keys().find(|k| k.as_str() != "host") {

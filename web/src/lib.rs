@@ -34,10 +34,38 @@ pub struct Config {
     pub access: AccessConfig,
 }
 
-/// What handlers share: a read connection to the store, the templates, who may do what.
+/// Longest a dashboard query may run before SQLite stops it: one slow request must not
+/// hold a reader that others wait for.
+pub const QUERY_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The read connections, used by one query at a time each.
+struct Readers {
+    stores: Vec<Mutex<Store>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Readers {
+    /// A free connection if there is one, else the next in turn (waiting for it).
+    fn run<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+        use std::sync::atomic::Ordering;
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.stores.len();
+        for i in 0..n {
+            if let Ok(store) = self.stores[(start + i) % n].try_lock() {
+                return f(&store);
+            }
+        }
+        let store = self.stores[start % n]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        f(&store)
+    }
+}
+
+/// What handlers share: read connections to the store, the templates, who may do what.
 #[derive(Clone)]
 pub struct AppState {
-    store: Arc<Mutex<Store>>,
+    readers: Arc<Readers>,
     templates: Arc<minijinja::Environment<'static>>,
     access: Arc<auth::Access>,
     thresholds: Thresholds,
@@ -56,13 +84,25 @@ impl AppState {
                 .expect("built-in templates parse"); // checked by tests
         }
         AppState {
-            store: Arc::new(Mutex::new(store)),
+            readers: Arc::new(Readers {
+                stores: vec![Mutex::new(store)],
+                next: Default::default(),
+            }),
             templates: Arc::new(env),
             access: Arc::new(auth::Access::new(config.access)),
             thresholds: config.thresholds,
             runner: None,
             actions: Arc::default(),
         }
+    }
+
+    /// More read connections to the same database, so a slow query holds only one of
+    /// them (call before the state is cloned).
+    pub fn with_readers(mut self, more: Vec<Store>) -> AppState {
+        if let Some(readers) = Arc::get_mut(&mut self.readers) {
+            readers.stores.extend(more.into_iter().map(Mutex::new));
+        }
+        self
     }
 
     /// Lets admins run actions on hosts through `runner`.
@@ -81,14 +121,11 @@ impl AppState {
         &self,
         f: impl FnOnce(&Store) -> Result<T, dcmon_store::StoreError> + Send + 'static,
     ) -> Result<T, WebError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let store = store.lock().unwrap_or_else(|e| e.into_inner());
-            f(&store)
-        })
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?
-        .map_err(WebError::from)
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.run(|store| store.within(QUERY_BUDGET, f)))
+            .await
+            .map_err(|e| WebError::Internal(e.to_string()))?
+            .map_err(WebError::from)
     }
 
     fn render(&self, name: &str, context: minijinja::Value) -> Result<String, WebError> {
@@ -102,7 +139,8 @@ impl AppState {
     }
 }
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 9] = [
+    ("error.html", include_str!("../../templates/error.html")),
     ("layout.html", include_str!("../../templates/layout.html")),
     (
         "overview.html",

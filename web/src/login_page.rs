@@ -38,13 +38,17 @@ pub struct LogoutForm {
     csrf: String,
 }
 
-/// Only a path on this site: `//evil.example` or `https://…` would send the user away.
-fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/"
-    }
+/// Only a path on this site: `//evil.example`, `https://…`, a backslash (read as `/` by
+/// browsers) or a control character (a browser drops tabs and newlines, so `/\t/evil`
+/// becomes `//evil`) would send the user away. Anything else becomes `/`.
+pub(crate) fn safe_next(next: &str) -> &str {
+    let on_site = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    if on_site { next } else { "/" }
 }
 
 /// Renders the login page with a fresh login CSRF token (also set as a cookie).

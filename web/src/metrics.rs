@@ -2,35 +2,48 @@
 //! `host` label added, units in names, counters as counters.
 
 use dcmon_store::SeriesLatest;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
+/// Each metric family once: its TYPE line, then every host's samples of it (a family
+/// repeated per host is a parse error for strict readers such as Go's `expfmt`).
 pub fn exposition(series: &[SeriesLatest]) -> String {
-    let mut out = String::new();
-    let mut last_name = "";
+    let mut families: BTreeMap<&str, Vec<&SeriesLatest>> = BTreeMap::new();
     for s in series {
-        if s.name != last_name {
-            let kind = if s.kind == "counter" {
-                "counter"
-            } else {
-                "gauge"
-            };
-            let _ = writeln!(out, "# TYPE {} {kind}", s.name);
-            last_name = &s.name;
+        families.entry(s.name.as_str()).or_default().push(s);
+    }
+    let mut out = String::new();
+    for (name, members) in families {
+        // One family, one type: a series stored with another kind still reads as the first.
+        let kind = if members[0].kind == "counter" {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for s in members {
+            let mut labels = vec![format!("host=\"{}\"", escape(&s.host))];
+            labels.extend(
+                s.labels
+                    .iter()
+                    // A probe's own `host` label yields to ours, renamed as Prometheus does.
+                    .map(|(k, v)| {
+                        let k = if k == "host" {
+                            "exported_host"
+                        } else {
+                            k.as_str()
+                        };
+                        format!("{k}=\"{}\"", escape(v))
+                    }),
+            );
+            let _ = writeln!(
+                out,
+                "{name}{{{}}} {} {}",
+                labels.join(","),
+                number(s.value),
+                s.ts
+            );
         }
-        let mut labels = vec![format!("host=\"{}\"", escape(&s.host))];
-        labels.extend(
-            s.labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", escape(v))),
-        );
-        let _ = writeln!(
-            out,
-            "{}{{{}}} {} {}",
-            s.name,
-            labels.join(","),
-            number(s.value),
-            s.ts
-        );
     }
     out
 }
