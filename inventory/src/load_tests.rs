@@ -188,7 +188,7 @@ fn web_settings_resolve_and_their_mistakes_are_located() {
             "inv.toml:4:8: view `closed` is not `open` or `login`",
             "inv.toml:5:10: listen `localhost` is not an address and port like \"127.0.0.1:8000\" (or \"off\")",
             "inv.toml:6:1: tls_key is set without tls_cert: HTTPS needs both",
-            "inv.toml:7:1: unknown key `admin_tokn_file` in [web] (keys: listen, view, admin_token_file, viewer_token_file, tls_cert, tls_key, thresholds), did you mean `admin_token_file`?",
+            "inv.toml:7:1: unknown key `admin_tokn_file` in [web] (keys: listen, view, admin_token_file, viewer_token_file, tls_cert, tls_key, trusted_proxies, thresholds), did you mean `admin_token_file`?",
             "inv.toml:9:7: thresholds cpu = [90, 60]: write [warning, critical] with warning ≤ critical",
             "inv.toml:10:1: unknown key `memroy` in [web.thresholds] (keys: cpu, memory, gpu_temp, bmc_temp, nvme_wear), did you mean `memory`?",
         ]

@@ -13,6 +13,7 @@ pub(super) const WEB_KEYS: &[&str] = &[
     "viewer_token_file",
     "tls_cert",
     "tls_key",
+    "trusted_proxies",
     "thresholds",
 ];
 
@@ -75,6 +76,17 @@ impl Checker<'_> {
             ),
             _ => {}
         }
+        for address in raw.trusted_proxies.iter().flatten() {
+            if address.parse::<std::net::IpAddr>().is_err() {
+                self.problem(
+                    &path!["web", "trusted_proxies"],
+                    false,
+                    format!(
+                        "trusted_proxies: `{address}` is not an IP address like \"127.0.0.1\" (one address each, no ranges)"
+                    ),
+                );
+            }
+        }
         for (key, levels) in thresholds_of(raw) {
             if let Some([warn, crit]) = levels
                 && !(warn.is_finite() && crit.is_finite() && warn <= crit)
@@ -107,6 +119,12 @@ impl Checker<'_> {
             admin_token_file: path(&raw.admin_token_file),
             viewer_token_file: path(&raw.viewer_token_file),
             tls: path(&raw.tls_cert).zip(path(&raw.tls_key)),
+            trusted_proxies: raw
+                .trusted_proxies
+                .iter()
+                .flatten()
+                .filter_map(|a| a.parse().ok())
+                .collect(),
             thresholds: Thresholds {
                 cpu: level(t.cpu, defaults.cpu),
                 memory: level(t.memory, defaults.memory),

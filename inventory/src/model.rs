@@ -151,6 +151,8 @@ pub struct Web {
     pub viewer_token_file: Option<PathBuf>,
     /// (certificate chain, private key), both PEM.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Addresses of reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub thresholds: Thresholds,
 }
 
@@ -184,6 +186,7 @@ impl Default for Web {
             admin_token_file: None,
             viewer_token_file: None,
             tls: None,
+            trusted_proxies: Vec::new(),
             thresholds: Thresholds::default(),
         }
     }

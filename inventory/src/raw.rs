@@ -44,6 +44,8 @@ pub struct RawWeb {
     /// PEM certificate chain and key: the dashboard is served over HTTPS.
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
+    /// Reverse proxies in front of the dashboard: their `X-Forwarded-For` names the client.
+    pub trusted_proxies: Option<Vec<String>>,
     /// `[warning, critical]` per overview column.
     #[serde(default)]
     pub thresholds: RawThresholds,

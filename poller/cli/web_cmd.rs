@@ -25,6 +25,7 @@ fn config(web: &Web) -> dcmon_web::Config {
             admin_token_file: web.admin_token_file.clone(),
             viewer_token_file: web.viewer_token_file.clone(),
             secure_cookies: web.tls.is_some(),
+            trusted_proxies: web.trusted_proxies.clone(),
         },
     }
 }

@@ -22,9 +22,16 @@ pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a connection over the cap is told before it is closed.
-const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
-connection: close\r\nretry-after: 5\r\ncontent-length: 82\r\n\r\n\
-{\"error\":\"too many connections to the dashboard: try again shortly\",\"status\":503}";
+const BUSY_BODY: &str =
+    r#"{"error":"too many connections to the dashboard: try again shortly","status":503}"#;
+
+fn busy() -> String {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         connection: close\r\nretry-after: 5\r\ncontent-length: {}\r\n\r\n{BUSY_BODY}",
+        BUSY_BODY.len()
+    )
+}
 
 /// Header timeouts for HTTP/1 (hyper needs a timer for them).
 pub fn configure(
@@ -71,7 +78,11 @@ where
         let (inner, slots) = (self.inner.clone(), self.slots.clone());
         Box::pin(async move {
             let Ok(permit) = slots.try_acquire_owned() else {
-                let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(1),
+                    stream.write_all(busy().as_bytes()),
+                )
+                .await;
                 return Err(io::Error::other("connection cap reached"));
             };
             let mut byte = [0u8; 1];
@@ -137,7 +148,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
 mod tests {
     #[test]
     fn the_busy_answer_is_well_formed() {
-        let text = std::str::from_utf8(super::BUSY).unwrap();
+        let text = super::busy();
         let (head, body) = text.split_once("\r\n\r\n").unwrap();
         assert!(
             head.contains(&format!("content-length: {}", body.len())),

@@ -6,10 +6,10 @@ use axum::http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-const ADMIN: &str = "admin-token-0123456789";
-const VIEWER: &str = "viewer-token-0123456789";
+pub(crate) const ADMIN: &str = "admin-token-0123456789";
+pub(crate) const VIEWER: &str = "viewer-token-0123456789";
 
-fn token_file(dir: &std::path::Path, name: &str, token: &str) -> std::path::PathBuf {
+pub(crate) fn token_file(dir: &std::path::Path, name: &str, token: &str) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
     let path = dir.join(name);
     std::fs::write(&path, format!("{token}\n")).unwrap();
@@ -17,7 +17,7 @@ fn token_file(dir: &std::path::Path, name: &str, token: &str) -> std::path::Path
     path
 }
 
-fn app_with(view_needs_login: bool, secure: bool) -> (tempfile::TempDir, Router) {
+pub(crate) fn app_with(view_needs_login: bool, secure: bool) -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
     let config = Config {
         access: AccessConfig {
@@ -25,6 +25,7 @@ fn app_with(view_needs_login: bool, secure: bool) -> (tempfile::TempDir, Router)
             admin_token_file: Some(token_file(dir.path(), "admin.token", ADMIN)),
             viewer_token_file: Some(token_file(dir.path(), "viewer.token", VIEWER)),
             secure_cookies: secure,
+            trusted_proxies: vec!["127.0.0.9".parse().unwrap()],
         },
         ..Config::default()
     };
@@ -32,7 +33,7 @@ fn app_with(view_needs_login: bool, secure: bool) -> (tempfile::TempDir, Router)
     (dir, app(AppState::new(store, config)))
 }
 
-async fn send(app: &Router, request: Request<Body>) -> (Response<()>, String) {
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> (Response<()>, String) {
     let response = app.clone().oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
     let body = body.collect().await.unwrap().to_bytes();
@@ -42,7 +43,7 @@ async fn send(app: &Router, request: Request<Body>) -> (Response<()>, String) {
     )
 }
 
-fn get(uri: &str, cookie: Option<&str>) -> Request<Body> {
+pub(crate) fn get(uri: &str, cookie: Option<&str>) -> Request<Body> {
     let mut r = Request::get(uri);
     if let Some(c) = cookie {
         r = r.header(header::COOKIE, c);
@@ -50,7 +51,7 @@ fn get(uri: &str, cookie: Option<&str>) -> Request<Body> {
     r.body(Body::empty()).unwrap()
 }
 
-fn post(uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Request<Body> {
+pub(crate) fn post(uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Request<Body> {
     let mut r =
         Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     if let Some(c) = cookie {
@@ -61,7 +62,7 @@ fn post(uri: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> Request<Body>
 }
 
 /// `name=value` of a Set-Cookie header of the response, with the whole header.
-fn set_cookie(response: &Response<()>, name: &str) -> Option<(String, String)> {
+pub(crate) fn set_cookie(response: &Response<()>, name: &str) -> Option<(String, String)> {
     response
         .headers()
         .get_all(header::SET_COOKIE)
@@ -72,7 +73,7 @@ fn set_cookie(response: &Response<()>, name: &str) -> Option<(String, String)> {
 }
 
 /// The value of `<input ... name="NAME" value="...">` in a page.
-fn field(html: &str, name: &str) -> String {
+pub(crate) fn field(html: &str, name: &str) -> String {
     let at = html
         .find(&format!(r#"name="{name}" value=""#))
         .unwrap_or_else(|| panic!("no {name} in {html}"));
@@ -81,7 +82,7 @@ fn field(html: &str, name: &str) -> String {
 }
 
 /// Logs in through the form; returns the session cookie (`dcmon_session=…`).
-async fn log_in(app: &Router, token: &str) -> String {
+pub(crate) async fn log_in(app: &Router, token: &str) -> String {
     let (page, html) = send(app, get("/login", None)).await;
     let (login_cookie, _) = set_cookie(&page, "dcmon_login").unwrap();
     let csrf = field(&html, "csrf");
@@ -329,6 +330,7 @@ async fn actions_need_an_admin_session_and_its_csrf_token() {
             admin_token_file: Some(dir.path().join("admin.token")),
             viewer_token_file: Some(dir.path().join("viewer.token")),
             secure_cookies: false,
+            trusted_proxies: Vec::new(),
         },
         ..Config::default()
     };

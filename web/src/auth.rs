@@ -31,6 +31,9 @@ pub struct AccessConfig {
     pub viewer_token_file: Option<PathBuf>,
     /// Cookies get `Secure` (the dashboard is served over HTTPS).
     pub secure_cookies: bool,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (else every client
+    /// behind one proxy would share one throttling bucket).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -59,6 +62,20 @@ struct Session {
     role: Role,
     csrf: String,
     expires: Instant,
+    /// The token it was made with: once its file holds another, the session ends.
+    token: String,
+}
+
+/// Login forms handed out and not used yet, so a login's CSRF token is one this server
+/// issued (and only once), not merely one the cookie and the form agree on.
+const MAX_OPEN_FORMS: usize = 10_000;
+/// How long a login form stays valid.
+pub const FORM_LIFETIME: Duration = Duration::from_secs(600);
+
+/// A token file's content as last read, with what its metadata said then.
+struct ReadToken {
+    stamp: (std::time::SystemTime, u64, u64),
+    token: Result<String, String>,
 }
 
 struct Failures {
@@ -71,6 +88,8 @@ pub struct Access {
     pub config: AccessConfig,
     sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, Failures>>,
+    forms: Mutex<HashMap<String, Instant>>,
+    tokens: Mutex<HashMap<PathBuf, ReadToken>>,
 }
 
 /// 32 random bytes from the OS, as text for a cookie or a form field.
@@ -114,6 +133,8 @@ impl Access {
             config,
             sessions: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
+            forms: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
         }
     }
 
@@ -131,15 +152,48 @@ impl Access {
         Ok(())
     }
 
+    /// A token file's token, reread only when its metadata changed (checked on every
+    /// request that needs it, so a rotated file takes effect at once).
+    fn token_in(&self, path: &Path) -> Result<String, String> {
+        use std::os::unix::fs::MetadataExt as _;
+        let stamp = std::fs::metadata(path)
+            .map(|m| {
+                (
+                    m.modified().unwrap_or(std::time::UNIX_EPOCH),
+                    m.len(),
+                    m.ino(),
+                )
+            })
+            .map_err(|e| format!("token file {}: {e}", path.display()))?;
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(read) = tokens.get(path).filter(|r| r.stamp == stamp) {
+            return read.token.clone();
+        }
+        let token = read_token(path);
+        tokens.insert(
+            path.to_path_buf(),
+            ReadToken {
+                stamp,
+                token: token.clone(),
+            },
+        );
+        token
+    }
+
+    fn file_of(&self, role: Role) -> Option<&PathBuf> {
+        match role {
+            Role::Admin => self.config.admin_token_file.as_ref(),
+            Role::Viewer => self.config.viewer_token_file.as_ref(),
+        }
+    }
+
     /// The role a presented token grants. An unreadable token file is logged and grants nothing.
     pub fn role_of_token(&self, presented: &str) -> Option<Role> {
-        let files = [
-            (Role::Admin, &self.config.admin_token_file),
-            (Role::Viewer, &self.config.viewer_token_file),
-        ];
-        for (role, file) in files {
-            let Some(path) = file else { continue };
-            match read_token(path) {
+        for role in [Role::Admin, Role::Viewer] {
+            let Some(path) = self.file_of(role) else {
+                continue;
+            };
+            match self.token_in(path) {
                 Ok(token) if same(presented.trim(), &token) => return Some(role),
                 Ok(_) => {}
                 Err(e) => crate::log_line(&format!("dcmon web: cannot log in with it: {e}")),
@@ -148,8 +202,9 @@ impl Access {
         None
     }
 
-    /// Starts a session; returns (session id, CSRF token).
-    pub fn start_session(&self, role: Role) -> (String, String) {
+    /// Starts a session for the holder of `token` (which grants `role`); returns
+    /// (session id, CSRF token).
+    pub fn start_session(&self, role: Role, token: &str) -> (String, String) {
         let id = random_token();
         let csrf = random_token();
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,6 +216,7 @@ impl Access {
                 role,
                 csrf: csrf.clone(),
                 expires: now + SESSION_LIFETIME,
+                token: token.trim().to_string(),
             },
         );
         (id, csrf)
@@ -171,26 +227,84 @@ impl Access {
         sessions.remove(id);
     }
 
-    /// Who sends these headers: a live session cookie, or a bearer token.
+    /// Who sends these headers: a live session cookie whose token still holds, or a
+    /// bearer token.
     pub fn caller(&self, headers: &axum::http::HeaderMap) -> Caller {
         if let Some(id) = cookie(headers, SESSION_COOKIE) {
-            let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(s) = sessions.get(&id).filter(|s| s.expires > Instant::now()) {
-                return Caller {
-                    role: Some(s.role),
-                    csrf: Some(s.csrf.clone()),
-                    session: Some(id),
-                };
+            let session = {
+                let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+                sessions
+                    .get(&id)
+                    .filter(|s| s.expires > Instant::now())
+                    .map(|s| (s.role, s.csrf.clone(), s.token.clone()))
+            };
+            if let Some((role, csrf, token)) = session {
+                let current = self.file_of(role).map(|path| self.token_in(path));
+                if matches!(&current, Some(Ok(now)) if same(now, &token)) {
+                    return Caller {
+                        role: Some(role),
+                        csrf: Some(csrf),
+                        session: Some(id),
+                    };
+                }
+                // The token was rotated (or its file is gone): its sessions end.
+                self.end_session(&id);
             }
         }
-        let bearer = headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
         Caller {
-            role: bearer.and_then(|t| self.role_of_token(t)),
+            role: bearer(headers).and_then(|t| self.role_of_token(t)),
             ..Caller::default()
         }
+    }
+
+    /// A fresh login form's CSRF token, remembered until used or expired.
+    pub fn issue_form(&self) -> String {
+        let token = random_token();
+        let mut forms = self.forms.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if forms.len() >= MAX_OPEN_FORMS {
+            forms.retain(|_, issued| now.duration_since(*issued) < FORM_LIFETIME);
+        }
+        if forms.len() >= MAX_OPEN_FORMS {
+            // Someone is fetching forms in bulk: the oldest half goes.
+            let mut ages: Vec<Instant> = forms.values().copied().collect();
+            ages.sort();
+            let cut = ages[ages.len() / 2];
+            forms.retain(|_, issued| *issued > cut);
+        }
+        forms.insert(token.clone(), now);
+        token
+    }
+
+    /// Whether `sent` is a login form this server issued, not expired and not used yet
+    /// (it is used up either way).
+    pub fn take_form(&self, sent: &str) -> bool {
+        let mut forms = self.forms.lock().unwrap_or_else(|e| e.into_inner());
+        forms
+            .remove(sent)
+            .is_some_and(|issued| issued.elapsed() < FORM_LIFETIME)
+    }
+
+    /// The client's address: the connection's, or for a trusted proxy the last address
+    /// in `X-Forwarded-For` that is not one of the trusted proxies.
+    pub fn client_ip(&self, peer: Option<IpAddr>, headers: &axum::http::HeaderMap) -> IpAddr {
+        // Without connection info (handler tests) every caller shares one bucket.
+        let peer = peer.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        if !self.config.trusted_proxies.contains(&peer) {
+            return peer;
+        }
+        let forwarded: Vec<IpAddr> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map_while(|a| a.trim().parse::<IpAddr>().ok())
+            .collect();
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|a| !self.config.trusted_proxies.contains(a))
+            .unwrap_or(peer)
     }
 
     /// Whether `ip` may try to log in now; otherwise how long until it may.
@@ -214,6 +328,14 @@ impl Access {
         });
         f.count += 1;
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
 }
 
 /// One cookie's value from the request's `Cookie` headers.

@@ -16,6 +16,9 @@ pub enum WebError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// Throttled (too many failed logins from this client).
+    #[error("{0}")]
+    TooManyRequests(String),
     /// This server cannot do that (actions outside `dcmon serve`).
     #[error("{0}")]
     Unavailable(String),
@@ -45,6 +48,7 @@ impl IntoResponse for WebError {
             WebError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
             WebError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.clone()),
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
+            WebError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, m.clone()),
             WebError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
             WebError::Internal(m) => {
                 crate::log_line(&format!("dcmon web: {m}"));

@@ -35,7 +35,11 @@ const HSTS: &str = "max-age=31536000";
 pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_string();
     let html = !machine_route(&path);
-    let mut response = match refusal(&state, &request, &path) {
+    let refused = match wrong_bearer(&state, &request) {
+        Some(refused) => Some(refused),
+        None => refusal(&state, &request, &path),
+    };
+    let mut response = match refused {
         Some(refused) => refused,
         None => next.run(request).await,
     };
@@ -58,6 +62,36 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
         );
     }
     response
+}
+
+/// A bearer token is checked like a login: a wrong one is counted against the client's
+/// address, logged and answered 401 (never read as "anonymous"), and an address with
+/// too many failures waits, whatever it sends.
+fn wrong_bearer(state: &AppState, request: &Request) -> Option<Response> {
+    let token = crate::auth::bearer(request.headers())?;
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ip = state.access.client_ip(peer, request.headers());
+    if let Err(wait) = state.access.may_try(ip) {
+        let mut refused = WebError::TooManyRequests(format!(
+            "too many failed logins from {ip}: try again in {} s",
+            wait.as_secs().max(1)
+        ))
+        .into_response();
+        refused.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(wait.as_secs().max(1)),
+        );
+        return Some(refused);
+    }
+    if state.access.role_of_token(token).is_some() {
+        return None;
+    }
+    state.access.failed(ip);
+    crate::log_line(&format!("dcmon web: wrong bearer token from {ip}"));
+    Some(WebError::Unauthorized("wrong bearer token".into()).into_response())
 }
 
 /// The gate's own answer, when the request may not reach its handler.

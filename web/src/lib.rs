@@ -194,6 +194,8 @@ pub fn app(state: AppState) -> Router {
 #[cfg(test)]
 mod access_tests;
 #[cfg(test)]
+mod hardening_tests;
+#[cfg(test)]
 mod openapi_tests;
 #[cfg(test)]
 mod tests;

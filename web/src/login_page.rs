@@ -1,7 +1,9 @@
 //! `/login` and `/logout`: a token for a session cookie, and back. Both forms carry a
 //! CSRF token; failed logins are throttled per client address.
 
-use crate::auth::{self, Caller, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_LIFETIME};
+use crate::auth::{
+    self, Caller, FORM_LIFETIME, LOGIN_CSRF_COOKIE, SESSION_COOKIE, SESSION_LIFETIME,
+};
 use crate::{AppState, WebError};
 use axum::Form;
 use axum::extract::connect_info::ConnectInfo;
@@ -9,11 +11,8 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
-
-/// How long a login form stays valid.
-const FORM_LIFETIME: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct LoginQuery {
@@ -59,7 +58,7 @@ fn form_page(
     status: StatusCode,
     error: &str,
 ) -> Result<Response, WebError> {
-    let login_csrf = auth::random_token();
+    let login_csrf = state.access.issue_form();
     let config = &state.access.config;
     let context = minijinja::context! {
         title => "Access",
@@ -96,17 +95,16 @@ pub async fn page(
     form_page(&state, &caller, &query.next, StatusCode::OK, "")
 }
 
-fn client_ip(connection: Option<&ConnectInfo<SocketAddr>>) -> IpAddr {
-    // Without connection info (handler tests) every caller shares one bucket.
-    connection.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
-}
-
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, WebError> {
-    let ip = client_ip(request.extensions().get::<ConnectInfo<SocketAddr>>());
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let ip = state.access.client_ip(peer, &headers);
     let form: Result<Form<LoginForm>, FormRejection> =
         <Form<LoginForm> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
             .await;
@@ -129,8 +127,10 @@ pub async fn login(
         );
         return Ok(page);
     }
+    // The form must be one this server issued to this browser (cookie), unused.
     let expected = auth::cookie(&headers, LOGIN_CSRF_COOKIE);
-    if !auth::csrf_ok(expected.as_deref(), Some(&form.csrf)) {
+    let issued = state.access.take_form(&form.csrf);
+    if !(issued && auth::csrf_ok(expected.as_deref(), Some(&form.csrf))) {
         return form_page(
             &state,
             &nobody,
@@ -150,7 +150,7 @@ pub async fn login(
             "Wrong token.",
         );
     };
-    let (session, _csrf) = state.access.start_session(role);
+    let (session, _csrf) = state.access.start_session(role, &form.token);
     let secure = state.access.config.secure_cookies;
     let mut response = Redirect::to(safe_next(&form.next)).into_response();
     let cookies = [

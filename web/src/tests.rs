@@ -178,10 +178,16 @@ async fn api_metrics_health_and_not_found() {
     );
     let (status, body) = get(&app, "/api/nowhere").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(body, "{\"error\":\"no page at /api/nowhere\",\"status\":404}");
+    assert_eq!(
+        body,
+        "{\"error\":\"no page at /api/nowhere\",\"status\":404}"
+    );
     let (status, body) = get(&app, "/hosts/nowhere/x").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(body.contains("no page at &#x2f;hosts&#x2f;nowhere&#x2f;x"), "{body}");
+    assert!(
+        body.contains("no page at &#x2f;hosts&#x2f;nowhere&#x2f;x"),
+        "{body}"
+    );
 }
 
 pub(crate) async fn json(app: &Router, uri: &str) -> (StatusCode, serde_json::Value) {
