@@ -221,4 +221,52 @@ fn each_host_reports_its_own_hardware() {
     let sel_lines = count_sel_lines(&conn, gpu);
     assert_eq!(sel_lines, 23, "no SEL line stored twice");
     assert_eq!(second.iter().find(|r| r["host"] == gpu).unwrap()["logs"], 0);
+    drop(conn);
+
+    // What these hosts stored, and this machine read by every probe (serve without an
+    // inventory), exposed at /metrics: a valid exposition by Prometheus's own linter.
+    metrics_pass_promtool(&db);
+}
+
+fn metrics_pass_promtool(db: &Path) {
+    let dashboard = testbed::dashboard::Dashboard::start(&["--db", db.to_str().unwrap()]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let text = loop {
+        let (status, text) = dashboard.get("/metrics");
+        assert_eq!(status, 200, "{text}");
+        // The local round has landed once this machine's os series are there.
+        if text.contains("node_uptime_seconds{host=\"") && text.contains("ipmi_fan_speed_rpm")
+            || std::time::Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    for family in [
+        "ipmi_fan_speed_rpm",
+        "nvidia_gpu_power_draw_watts",
+        "nvme_temperature_celsius",
+    ] {
+        assert_eq!(
+            text.matches(&format!("# TYPE {family} ")).count(),
+            1,
+            "{family}: {text}"
+        );
+    }
+    let mut promtool = std::process::Command::new("/usr/bin/promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; tests/run.sh installs it)");
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), text.as_bytes()).unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {:?}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

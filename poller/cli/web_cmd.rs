@@ -54,6 +54,13 @@ pub async fn start(
     state
         .check()
         .map_err(|e| anyhow!("the dashboard cannot start: {e}"))?;
+    let open_files = crate::web_limits::raise_open_files();
+    if open_files < crate::web_limits::MAX_CONNECTIONS as u64 + 1024 {
+        dcmon_poller::log!(
+            "dcmon serve: only {open_files} open files allowed (ulimit -n): the dashboard may refuse connections before its cap of {}",
+            crate::web_limits::MAX_CONNECTIONS
+        );
+    }
     let listener = std::net::TcpListener::bind(listen)
         .with_context(|| format!("cannot listen on {listen}"))?;
     listener

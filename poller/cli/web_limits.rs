@@ -15,7 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Connections served at once. Each costs a file descriptor and some memory; a browser
 /// holds a handful.
-pub const MAX_CONNECTIONS: usize = 512;
+pub const MAX_CONNECTIONS: usize = 4096;
 /// A connection must start its request this soon after it is opened.
 pub const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request's headers must arrive whole this soon.
@@ -31,6 +31,22 @@ fn busy() -> String {
          connection: close\r\nretry-after: 5\r\ncontent-length: {}\r\n\r\n{BUSY_BODY}",
         BUSY_BODY.len()
     )
+}
+
+/// Raises this process's open-file limit to what the connection cap and the hosts'
+/// SSH sessions need (Debian's soft default of 1,024 would run out first), up to the
+/// hard limit. Returns the limit in force.
+pub fn raise_open_files() -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    const WANTED: u64 = 65_536;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 0;
+    };
+    let target = WANTED.min(hard);
+    if soft < target && setrlimit(Resource::RLIMIT_NOFILE, target, hard).is_ok() {
+        return target;
+    }
+    soft
 }
 
 /// Header timeouts for HTTP/1 (hyper needs a timer for them).

@@ -49,11 +49,14 @@ pub fn parse(text: &str, drive: &Drive, out: &mut ProbeOutput) {
             "percent",
         ),
         ("percent_used", "nvme_percentage_used", "percent"),
-        ("power_on_hours", "nvme_power_on_hours", "hours"),
     ] {
         if let Some(v) = num(key) {
             out.gauge(series, labels(), v, unit);
         }
+    }
+    // Seconds, the base unit Prometheus expects (the drive counts hours).
+    if let Some(hours) = num("power_on_hours") {
+        out.gauge("nvme_power_on_seconds", labels(), hours * 3600.0, "seconds");
     }
     for (key, series) in [
         ("media_errors", "nvme_media_errors_total"),

@@ -101,7 +101,7 @@ fn smart_log_2_3() {
     );
     assert_eq!(get(&out, "nvme_percentage_used"), Some(2.0));
     assert_eq!(get(&out, "nvme_critical_warning"), Some(0.0));
-    assert_eq!(get(&out, "nvme_power_on_hours"), Some(4974.0));
+    assert_eq!(get(&out, "nvme_power_on_seconds"), Some(4974.0 * 3600.0));
     assert_eq!(get(&out, "nvme_unsafe_shutdowns_total"), Some(39.0));
     assert_eq!(get(&out, "nvme_media_errors_total"), Some(0.0));
     assert_eq!(
@@ -153,7 +153,7 @@ fn smart_log_1x_with_sensor_temperatures() {
     assert_eq!(out.warnings, []);
     assert_eq!(get(&out, "nvme_temperature_celsius"), Some(28.0)); // 301 K
     assert_eq!(get(&out, "nvme_percentage_used"), Some(15.0));
-    assert_eq!(get(&out, "nvme_power_on_hours"), Some(38313.0));
+    assert_eq!(get(&out, "nvme_power_on_seconds"), Some(38313.0 * 3600.0));
     let sensors: Vec<(String, f64)> = out
         .samples
         .iter()

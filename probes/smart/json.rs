@@ -82,7 +82,8 @@ pub fn parse(text: &str, device: &str, kind: &str, out: &mut ProbeOutput) {
         out.gauge("smart_temperature_celsius", labels(), t, "celsius");
     }
     if let Some(h) = report["power_on_time"]["hours"].as_f64() {
-        out.gauge("smart_power_on_hours", labels(), h, "hours");
+        // Seconds, the base unit Prometheus expects (the drive counts hours).
+        out.gauge("smart_power_on_seconds", labels(), h * 3600.0, "seconds");
     }
     if let Some(c) = report["power_cycle_count"].as_f64() {
         out.counter("smart_power_cycles_total", labels(), c, "");

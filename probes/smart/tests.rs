@@ -242,7 +242,11 @@ fn every_device_fixture_gives_its_values() {
         assert_eq!(health.labels.get("device"), Some(device), "{file}");
         assert_eq!(health.labels.get("model"), Some(model), "{file}");
         assert_eq!(get(&out, "smart_temperature_celsius"), temp, "{file}");
-        assert_eq!(get(&out, "smart_power_on_hours"), hours, "{file}");
+        assert_eq!(
+            get(&out, "smart_power_on_seconds"),
+            hours.map(|h: f64| h * 3600.0),
+            "{file}"
+        );
         assert_eq!(get(&out, "smart_reallocated_sectors"), realloc, "{file}");
         assert_eq!(get(&out, "smart_grown_defects"), grown, "{file}");
         assert_eq!(get(&out, "smart_percentage_used"), used, "{file}");

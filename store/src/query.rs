@@ -157,7 +157,11 @@ impl Store {
         limit: u32,
         offset: u32,
     ) -> Result<Vec<StoredLog>, StoreError> {
-        let phrase = words.map(|w| format!("\"{}\"", w.replace('"', "\"\"")));
+        // Control characters (a NUL ends FTS5's string) are word breaks, nothing more.
+        let phrase = words
+            .map(|w| w.replace(|c: char| c.is_control(), " "))
+            .filter(|w| !w.trim().is_empty())
+            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")));
         // Two statements, so each walks an index newest first and stops after the page:
         // `(?2 IS NULL OR source = ?2)` would make SQLite sort the host's whole history.
         let sql_text = if source.is_some() {

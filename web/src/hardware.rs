@@ -155,7 +155,7 @@ pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, 
                 "available_spare_percent" => row.spare = number(r.value, "%"),
                 "media_errors_total" => row.media_errors = number(r.value, ""),
                 "critical_warning" => row.critical_warning = number(r.value, ""),
-                "power_on_hours" => row.power_on_hours = number(r.value, "h"),
+                "power_on_seconds" => row.power_on_hours = number(r.value / 3600.0, "h"),
                 "data_written_bytes_total" => row.written = number(r.value, "bytes"),
                 _ => {}
             }

@@ -78,6 +78,7 @@ impl AppState {
     /// `store` is a connection of its own (WAL lets it read while the poller writes).
     pub fn new(store: Store, config: Config) -> AppState {
         let mut env = minijinja::Environment::new();
+        env.add_filter("segment", path_segment);
         // .html templates are auto-escaped: host names, labels and log lines stay text.
         for (name, source) in TEMPLATES {
             env.add_template(name, source)
@@ -154,6 +155,20 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("audit.html", include_str!("../../templates/audit.html")),
 ];
 
+/// A value as one URL path segment: everything but unreserved characters
+/// percent-encoded (`urlencode` leaves `/`, which would split a host name in two).
+fn path_segment(value: String) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Writes one line to the server's log; a closed stderr must not take the server down.
 pub(crate) fn log_line(line: &str) {
     use std::io::Write as _;
@@ -193,6 +208,8 @@ pub fn app(state: AppState) -> Router {
 
 #[cfg(test)]
 mod access_tests;
+#[cfg(test)]
+mod crawl_tests;
 #[cfg(test)]
 mod hardening_tests;
 #[cfg(test)]

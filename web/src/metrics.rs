@@ -20,6 +20,15 @@ pub fn exposition(series: &[SeriesLatest]) -> String {
         } else {
             "gauge"
         };
+        // Linters and some readers want HELP: the unit, and where to read more.
+        let unit = match members[0].unit.as_str() {
+            "" => String::new(),
+            u => format!(" in {}", u.replace('\\', "\\\\").replace('\n', " ")),
+        };
+        let _ = writeln!(
+            out,
+            "# HELP {name} dcmon {kind}{unit} (`dcmon probes list` describes it)"
+        );
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for s in members {
             let mut labels = vec![format!("host=\"{}\"", escape(&s.host))];

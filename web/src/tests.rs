@@ -8,7 +8,7 @@ use dcmon_store::{HostRound, ProbeRun, RunStatus};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
-fn round(host: &str, ts: i64, busy: f64, idle: f64) -> HostRound {
+pub(crate) fn round(host: &str, ts: i64, busy: f64, idle: f64) -> HostRound {
     let mut out = ProbeOutput::default();
     out.gauge("node_load1", Labels::default(), 1.5, "");
     out.gauge("node_memory_used_bytes", Labels::default(), 75.0, "bytes");
