@@ -10,7 +10,9 @@
 //! (e) 1,000 and 2,000 sessions opened and held at once: errors and poller RSS.
 //! (g) `dcmon exec` of `true` through a running serve's sessions vs parallel-ssh.
 //! (f) dashboard render time (request through the router: store reads + template):
-//!     the overview with 1,000 hosts, and a host page over 7 days of data.
+//!     the overview with 1,000 hosts, and a host page over 7 days of data; then every
+//!     page on 1,000 hosts without history and with DCMON_BENCH_HISTORY_HOURS (24) of
+//!     7 probes' runs, log lines, and the samples of 20 hosts.
 //! (h) one BMC read over RMCP+ (ipmi_sim): dcmon's reader vs ipmitool -I lanplus.
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
 //! 2880 for a full day), DCMON_BENCH_HOLD (1000,2000), DCMON_BENCH_ONLY (e.g. `a,e`).
@@ -65,6 +67,8 @@ fn main() {
     if part("f") {
         render::overview(1000);
         render::host_page(7);
+        let hours = env_or("DCMON_BENCH_HISTORY_HOURS", 24);
+        render::with_history(1000, hours, 20);
     }
     if part("g") {
         exec::exec_true(hosts);

@@ -238,3 +238,152 @@ pub fn host_page(days: usize) {
         0.05 / median.as_secs_f64()
     );
 }
+
+/// Probes each host ran, as in a GPU fleet's inventory.
+const PROBES: [&str; 7] = ["os", "ipmi", "nvidia", "nvme", "smart", "logs", "apt"];
+
+/// The latest round of `host`: the GPU server's samples under `os`, the other probes'
+/// runs (empty, ok) beside it, and one journal line.
+fn fleet_round(host: &str, round: usize, ts: i64) -> HostRound {
+    let mut r = gpu_server_round(host, round, ts);
+    r.runs[0].output.logs.push(dcmon_probes::LogEntry {
+        source: "journal".into(),
+        ts_ms: Some(ts),
+        priority: 6,
+        unit: Some("slurmd".into()),
+        message: format!("job {round} finished on {host}"),
+        cursor: None,
+    });
+    for probe in &PROBES[1..] {
+        let mut run = crate::ok_run(ts, ProbeOutput::default());
+        run.probe = probe.to_string();
+        r.runs.push(run);
+    }
+    r
+}
+
+/// Pages an operator keeps open, timed on one database: (what, uri).
+const PAGES: [(&str, &str); 8] = [
+    ("overview", "/"),
+    ("host page, 1 h", "/hosts/gpu0000"),
+    ("host page, 24 h", "/hosts/gpu0000?range=24h"),
+    ("probe health", "/probes"),
+    ("logs page", "/hosts/gpu0000/logs"),
+    ("logs search", "/hosts/gpu0000/logs?q=finished"),
+    ("/api/hosts", "/api/hosts"),
+    ("/metrics", "/metrics"),
+];
+
+fn time_pages(path: &std::path::Path) -> Vec<Duration> {
+    PAGES
+        .iter()
+        .map(|(_, uri)| time_page(path, uri, true).0)
+        .collect()
+}
+
+/// Every dashboard page of `hosts` hosts on an empty history, then again after a
+/// history of `hours` is added (probe runs of 7 probes at 30 s, their log lines, and
+/// every sample of the first `sampled` hosts), with what the queries these pages
+/// used before latest_runs took on the same history.
+pub fn with_history(hosts: usize, hours: usize, sampled: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let mut store = Store::open(&path).unwrap();
+    let now = now_ms();
+    let rounds = hours * 120;
+    let start = now - rounds as i64 * 30_000;
+    for round in [rounds - 1, rounds] {
+        let batch: Vec<HostRound> = (0..hosts)
+            .map(|h| fleet_round(&format!("gpu{h:04}"), round, start + round as i64 * 30_000))
+            .collect();
+        store.write_rounds(&batch).unwrap();
+    }
+    drop(store);
+    let empty = time_pages(&path);
+
+    // The history, written in bulk with SQL: what a day of serve leaves behind.
+    let filling = Instant::now();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;")
+        .unwrap();
+    let steps = format!(
+        "WITH RECURSIVE r (i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM r WHERE i < {})",
+        rounds - 2
+    );
+    let probes = PROBES
+        .map(|p| format!("SELECT '{p}' AS probe"))
+        .join(" UNION ALL ");
+    conn.execute_batch(&format!(
+        "BEGIN;
+         CREATE TEMP TABLE h AS SELECT DISTINCT host FROM latest_runs;
+         {steps}
+         INSERT INTO probe_runs (host, probe, started, duration_ms, status, error, warnings, samples)
+           SELECT h.host, p.probe, {start} + r.i * 30000, 40,
+                  CASE WHEN (r.i + length(h.host)) % 97 = 0 THEN 'error' ELSE 'ok' END,
+                  CASE WHEN (r.i + length(h.host)) % 97 = 0 THEN 'timed out after 10s' END,
+                  NULL, 150
+           FROM r, h, ({probes}) p ORDER BY r.i;
+         COMMIT;"
+    ))
+    .unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         {steps}
+         INSERT INTO logs (host, source, ts, priority, unit, message)
+           SELECT h.host, 'journal', {start} + r.i * 30000, 6, 'slurmd',
+                  'job ' || r.i || ' finished on ' || h.host
+           FROM r, h WHERE r.i % 2 = 0 ORDER BY r.i;
+         COMMIT;"
+    ))
+    .unwrap();
+    conn.execute_batch(&format!(
+        "BEGIN;
+         {steps}
+         INSERT OR IGNORE INTO samples (series_id, ts, value)
+           SELECT s.id, {start} + r.i * 30000, r.i % 100
+           FROM r, series s WHERE s.host < 'gpu{sampled:04}' ORDER BY r.i;
+         COMMIT;"
+    ))
+    .unwrap();
+    let count = |table: &str| -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let (runs, logs, samples) = (count("probe_runs"), count("logs"), count("samples"));
+    // The queries the overview and probe health page made before this fix.
+    let old = |sql: &str| {
+        let t = Instant::now();
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |_| Ok(()))
+            .unwrap()
+            .for_each(drop);
+        t.elapsed()
+    };
+    let old_overview =
+        old("SELECT host, max(started) FROM probe_runs WHERE status = 'ok' GROUP BY host");
+    let old_probes = old(
+        "SELECT host, probe, started FROM probe_runs WHERE id IN (SELECT max(id) FROM probe_runs GROUP BY host, probe)",
+    );
+    drop(conn);
+    println!(
+        "\n(f) history: {hosts} hosts, {hours} h at 30 s: {runs} probe runs, {logs} log lines, {samples} samples ({sampled} hosts sampled whole), written in {:.0} s",
+        filling.elapsed().as_secs_f64()
+    );
+    let full = time_pages(&path);
+    for (((what, uri), before), after) in PAGES.iter().zip(&empty).zip(&full) {
+        let target = if *what == "overview" { 20.0 } else { 50.0 };
+        let ms = after.as_secs_f64() * 1e3;
+        println!(
+            "(f) {what:16} {uri:34} empty history {:6.1} ms, with history {ms:6.1} ms ({:.2}x; target {target:.0} ms: {:.2}x)",
+            before.as_secs_f64() * 1e3,
+            after.as_secs_f64() / before.as_secs_f64(),
+            target / ms
+        );
+    }
+    println!(
+        "(f) before latest_runs, on this history: the overview's last-seen query {:.0} ms, the probe health query {:.0} ms",
+        old_overview.as_secs_f64() * 1e3,
+        old_probes.as_secs_f64() * 1e3
+    );
+}

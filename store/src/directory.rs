@@ -39,9 +39,10 @@ impl Store {
     pub fn directory(&self, host: Option<&str>) -> Result<Vec<Listed>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT host, groups, labels FROM directory WHERE ?1 IS NULL OR host = ?1 ORDER BY host",
-            )
+            .prepare_cached(&format!(
+                "SELECT host, groups, labels FROM directory WHERE {} ORDER BY host",
+                crate::host_clause(host, "host")
+            ))
             .map_err(sql("prepare directory read"))?;
         let rows = stmt
             .query_map([host], |r| {

@@ -22,6 +22,18 @@ pub struct LatestEntry {
     pub prev: Option<(i64, f64)>,
 }
 
+/// One series' latest value, borrowed from wherever it was read.
+#[derive(Debug, Clone, Copy)]
+pub struct LatestRef<'a> {
+    pub host: &'a str,
+    pub name: &'a str,
+    pub labels: &'a BTreeMap<String, String>,
+    pub kind: &'a str,
+    pub unit: &'a str,
+    pub value: f64,
+    pub ts: i64,
+}
+
 /// host → series id → entry: grouped by host, so per-host readers touch no other host.
 type ByHost = HashMap<String, HashMap<i64, LatestEntry>>;
 
@@ -145,35 +157,41 @@ impl Store {
         Ok(())
     }
 
-    /// Every series' latest value (what `/metrics` shows): from the shared cache when
-    /// this process has one, else from the database. Sorted by host, name and labels.
-    pub fn all_latest(&self) -> Result<Vec<crate::SeriesLatest>, StoreError> {
-        let cached = self.latest.as_ref().and_then(|latest| {
-            latest.per_host(None, |host, series| {
-                series
-                    .values()
-                    .map(|e| crate::SeriesLatest {
-                        host: host.to_string(),
-                        name: e.name.clone(),
-                        labels: e.labels.clone(),
-                        kind: e.kind.clone(),
-                        unit: e.unit.clone(),
+    /// Calls `f` with every series' latest value (what `/metrics` shows), borrowed:
+    /// from the shared cache when this process has one (no copy of 100,000s of label
+    /// sets), else read from the database. In no particular order.
+    pub fn with_latest<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = LatestRef<'_>>) -> T,
+    ) -> Result<T, StoreError> {
+        if let Some(latest) = &self.latest {
+            let entries = latest.entries.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(map) = entries.as_ref() {
+                let mut all = map.iter().flat_map(|(host, series)| {
+                    series.values().map(move |e| LatestRef {
+                        host,
+                        name: &e.name,
+                        labels: &e.labels,
+                        kind: &e.kind,
+                        unit: &e.unit,
                         value: e.value,
                         ts: e.ts,
                     })
-                    .collect::<Vec<_>>()
-            })
-        });
-        match cached {
-            Some(per_host) => {
-                let mut all: Vec<_> = per_host.into_iter().flatten().collect();
-                all.sort_by(|a, b| {
-                    (&a.host, &a.name, &a.labels).cmp(&(&b.host, &b.name, &b.labels))
                 });
-                Ok(all)
+                return Ok(f(&mut all));
             }
-            None => self.series_latest(&crate::SeriesFilter::default()),
         }
+        let read = self.series_latest(&crate::SeriesFilter::default())?;
+        let mut all = read.iter().map(|s| LatestRef {
+            host: &s.host,
+            name: &s.name,
+            labels: &s.labels,
+            kind: &s.kind,
+            unit: &s.unit,
+            value: s.value,
+            ts: s.ts,
+        });
+        Ok(f(&mut all))
     }
 
     fn load_latest(&self) -> Result<ByHost, StoreError> {

@@ -25,8 +25,6 @@ pub(crate) const MIGRATION: &str = "
                  WHERE o.host = p.host AND o.probe = p.probe AND o.status = 'ok')
         FROM probe_runs p
         WHERE p.id IN (SELECT max(id) FROM probe_runs GROUP BY host, probe);
-    -- The logs page without a source filter: newest first, bounded by the page.
-    CREATE INDEX logs_by_host_time ON logs (host, ts);
 ";
 
 /// The writer's upsert after each stored run: the run replaces the previous one, and
@@ -47,10 +45,11 @@ impl Store {
     ) -> Result<Vec<(String, i64)>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(&format!(
                 "SELECT host, max(last_ok) FROM latest_runs
-                 WHERE last_ok IS NOT NULL AND (?1 IS NULL OR host = ?1) GROUP BY host",
-            )
+                 WHERE last_ok IS NOT NULL AND {} GROUP BY host",
+                crate::host_clause(host, "host")
+            ))
             .map_err(sql("prepare last seen"))?;
         let rows = stmt
             .query_map(params![host], |r| Ok((r.get(0)?, r.get(1)?)))

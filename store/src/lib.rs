@@ -56,6 +56,15 @@ impl StoreError {
     }
 }
 
+/// `column = ?1` for one host, `?1 IS NULL` for all: two statements, so the one-host
+/// form seeks its index (`?1 IS NULL OR column = ?1` makes SQLite read every row).
+pub(crate) fn host_clause(host: Option<&str>, column: &str) -> String {
+    match host {
+        Some(_) => format!("{column} = ?1"),
+        None => "?1 IS NULL".to_string(),
+    }
+}
+
 /// Wraps a rusqlite error with what was being done.
 pub(crate) fn sql(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Sql { what, source }

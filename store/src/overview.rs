@@ -127,13 +127,14 @@ impl Store {
             .map(|n| format!("'{n}'"))
             .collect::<Vec<_>>()
             .join(",");
+        let host_clause = crate::host_clause(host, "s.host");
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
                 "SELECT s.host, s.name, s.labels,
                    (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1),
                    (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1 OFFSET 1)
-                 FROM series s WHERE s.name IN ({placeholders}) AND (?1 IS NULL OR s.host = ?1)"
+                 FROM series s WHERE s.name IN ({placeholders}) AND {host_clause}"
             ))
             .map_err(sql("prepare overview"))?;
         let rows = stmt
@@ -184,7 +185,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT host, online, last_seen, last_error FROM hosts WHERE ?1 IS NULL OR host = ?1")
+            .prepare_cached(&format!(
+                "SELECT host, online, last_seen, last_error FROM hosts WHERE {}",
+                crate::host_clause(host, "host")
+            ))
             .map_err(sql("prepare host states"))?;
         let states = stmt
             .query_map([host], |r| {

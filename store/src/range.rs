@@ -82,7 +82,13 @@ impl Store {
     pub(crate) fn matching(&self, sel: &Selector) -> Result<Vec<Matched>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id, host, labels FROM series WHERE name = ?1 AND (?2 IS NULL OR host = ?2) ORDER BY host, labels")
+            // Two statements, so each has its index: (host, name, …) for one host's
+            // charts, (name, host) for a name across the fleet.
+            .prepare_cached(if sel.host.is_some() {
+                "SELECT id, host, labels FROM series WHERE name = ?1 AND host = ?2 ORDER BY host, labels"
+            } else {
+                "SELECT id, host, labels FROM series WHERE name = ?1 AND ?2 IS NULL ORDER BY host, labels"
+            })
             .map_err(sql("prepare series match"))?;
         let rows = stmt
             .query_map(params![sel.name, sel.host], |r| {

@@ -77,7 +77,16 @@ const STEPS: &[M<'static>] = &[
     M::up(crate::rollup::MIGRATION),
     M::up(crate::audit::MIGRATION),
     M::up(crate::latest_runs::MIGRATION),
+    M::up(READ_INDEXES),
 ];
+
+/// Migration 7: indexes that bound the dashboard's reads (see `plan_tests.rs`).
+const READ_INDEXES: &str = "
+    -- The logs page without a source filter: newest first, bounded by the page.
+    CREATE INDEX logs_by_host_time ON logs (host, ts);
+    -- A series name across the fleet (API queries without a host).
+    CREATE INDEX series_by_name ON series (name, host);
+";
 
 /// Migration 2: the always-on poller's view of each host.
 const HOSTS: &str = "

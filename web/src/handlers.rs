@@ -206,13 +206,16 @@ pub async fn api_hosts(State(state): State<AppState>) -> Result<impl IntoRespons
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
-    let series = state.query(|s| s.all_latest()).await?;
+    // The text is written while the values are borrowed: no copy of every label set.
+    let text = state
+        .query(|s| s.with_latest(|all| metrics::exposition(all)))
+        .await?;
     Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        metrics::exposition(&series),
+        text,
     ))
 }
 

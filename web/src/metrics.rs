@@ -1,19 +1,22 @@
 //! `/metrics`: every series' latest value in Prometheus text exposition format, with the
-//! `host` label added, units in names, counters as counters.
+//! `host` label added, units in names, counters as counters. Each metric family appears
+//! once (HELP, TYPE, then every host's samples): a family repeated per host is a parse
+//! error for strict readers such as Go's `expfmt`.
 
-use dcmon_store::SeriesLatest;
+use dcmon_store::latest::LatestRef;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// Each metric family once: its TYPE line, then every host's samples of it (a family
-/// repeated per host is a parse error for strict readers such as Go's `expfmt`).
-pub fn exposition(series: &[SeriesLatest]) -> String {
-    let mut families: BTreeMap<&str, Vec<&SeriesLatest>> = BTreeMap::new();
+pub fn exposition(series: &mut dyn Iterator<Item = LatestRef<'_>>) -> String {
+    let mut families: BTreeMap<&str, Vec<LatestRef<'_>>> = BTreeMap::new();
+    let mut count = 0;
     for s in series {
-        families.entry(s.name.as_str()).or_default().push(s);
+        families.entry(s.name).or_default().push(s);
+        count += 1;
     }
-    let mut out = String::new();
-    for (name, members) in families {
+    let mut out = String::with_capacity(count * 96);
+    for (name, mut members) in families {
+        members.sort_unstable_by(|a, b| (a.host, a.labels).cmp(&(b.host, b.labels)));
         // One family, one type: a series stored with another kind still reads as the first.
         let kind = if members[0].kind == "counter" {
             "counter"
@@ -21,7 +24,7 @@ pub fn exposition(series: &[SeriesLatest]) -> String {
             "gauge"
         };
         // Linters and some readers want HELP: the unit, and where to read more.
-        let unit = match members[0].unit.as_str() {
+        let unit = match members[0].unit {
             "" => String::new(),
             u => format!(" in {}", u.replace('\\', "\\\\").replace('\n', " ")),
         };
@@ -31,49 +34,48 @@ pub fn exposition(series: &[SeriesLatest]) -> String {
         );
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for s in members {
-            let mut labels = vec![format!("host=\"{}\"", escape(&s.host))];
-            labels.extend(
-                s.labels
-                    .iter()
-                    // A probe's own `host` label yields to ours, renamed as Prometheus does.
-                    .map(|(k, v)| {
-                        let k = if k == "host" {
-                            "exported_host"
-                        } else {
-                            k.as_str()
-                        };
-                        format!("{k}=\"{}\"", escape(v))
-                    }),
-            );
-            let _ = writeln!(
-                out,
-                "{name}{{{}}} {} {}",
-                labels.join(","),
-                number(s.value),
-                s.ts
-            );
+            out.push_str(name);
+            out.push_str("{host=\"");
+            escape_into(&mut out, s.host);
+            out.push('"');
+            for (k, v) in s.labels {
+                // A probe's own `host` label yields to ours, renamed as Prometheus does.
+                out.push(',');
+                out.push_str(if k == "host" { "exported_host" } else { k });
+                out.push_str("=\"");
+                escape_into(&mut out, v);
+                out.push('"');
+            }
+            out.push_str("} ");
+            number_into(&mut out, s.value);
+            let _ = writeln!(out, " {}", s.ts);
         }
     }
     out
 }
 
 /// Label values escape `\\`, `"` and newlines (exposition format 0.0.4).
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+fn escape_into(out: &mut String, v: &str) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
 }
 
-fn number(v: f64) -> String {
+fn number_into(out: &mut String, v: f64) {
     if v.is_nan() {
-        "NaN".into()
+        out.push_str("NaN");
     } else if v.is_infinite() {
-        if v > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        }
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
     } else {
-        format!("{v}")
+        let _ = write!(out, "{v}");
     }
 }
