@@ -168,10 +168,17 @@ impl Store {
         offset: u32,
     ) -> Result<Vec<StoredLog>, StoreError> {
         // Control characters (a NUL ends FTS5's string) are word breaks, nothing more.
+        // The phrase is searched in the message column and the host in its own.
+        let quoted = |text: &str| {
+            format!(
+                "\"{}\"",
+                text.replace(|c: char| c.is_control(), " ")
+                    .replace('"', "\"\"")
+            )
+        };
         let phrase = words
-            .map(|w| w.replace(|c: char| c.is_control(), " "))
-            .filter(|w| !w.trim().is_empty())
-            .map(|w| format!("\"{}\"", w.replace('"', "\"\"")));
+            .filter(|w| w.chars().any(|c| !c.is_control() && !c.is_whitespace()))
+            .map(|w| format!("message : {} AND host : {}", quoted(w), quoted(host)));
         // Two statements, so each walks an index newest first and stops after the page:
         // `(?2 IS NULL OR source = ?2)` would make SQLite sort the host's whole history.
         let sql_text = if source.is_some() {

@@ -63,6 +63,21 @@ const SUMMARY: &str = "
     WHERE ts >= ?2
 ";
 
+impl crate::Store {
+    /// Recomputes every rollup row from the samples (migration 4's backfill), for
+    /// samples written outside the writer (imports, benchmarks).
+    pub fn rebuild_rollups(&mut self) -> Result<(), StoreError> {
+        let backfill = MIGRATION
+            .split_once("INSERT INTO rollups")
+            .map(|(_, rest)| format!("INSERT OR REPLACE INTO rollups{rest}"))
+            .unwrap_or_default();
+        self.open_buckets.clear();
+        self.conn
+            .execute_batch(&format!("BEGIN; DELETE FROM rollups; {backfill} COMMIT;"))
+            .map_err(sql("rebuild rollups"))
+    }
+}
+
 pub(crate) fn bucket_of(ts: i64) -> i64 {
     ts - ts.rem_euclid(ROLLUP_MS)
 }

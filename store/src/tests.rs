@@ -240,3 +240,30 @@ fn retention_deletes_only_what_is_old() {
         .unwrap();
     assert_eq!(runs, 2);
 }
+
+#[test]
+fn log_search_survives_the_migration_that_indexes_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcmon.db");
+    {
+        // A database as the release before it left it (schema version 7).
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        crate::schema::MIGRATIONS.to_version(&mut conn, 7).unwrap();
+        conn.execute(
+            "INSERT INTO logs (host, source, ts, priority, message) VALUES ('a', 'journal', 5, 6, 'fan FAN1 failed'), ('b', 'journal', 6, 6, 'fan FAN2 failed')",
+            [],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let found = store.recent_logs("a", None, Some("failed"), 10, 0).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].message, "fan FAN1 failed");
+    // The host is searched in its own column: a word of the message never matches it.
+    assert!(
+        store
+            .recent_logs("a", None, Some("b"), 10, 0)
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -239,6 +239,18 @@ fn span(q: &HashMap<String, String>, now: i64) -> Result<Span, WebError> {
     })
 }
 
+/// About 300 points a chart; past 2 minutes a step is whole 10-minute buckets, so
+/// ranges of a day and more are drawn from rollups, not from every sample.
+fn chart_step(from: i64, to: i64) -> i64 {
+    const BUCKET: i64 = 600_000;
+    let step = (to.saturating_sub(from) / 300).max(1000);
+    if step > 120_000 {
+        (step.saturating_add(BUCKET - 1) / BUCKET).saturating_mul(BUCKET)
+    } else {
+        step
+    }
+}
+
 /// Longest custom range: beyond retention there is nothing to show anyway.
 const MAX_SPAN_MS: i64 = 400 * 86_400_000;
 
@@ -261,7 +273,7 @@ pub async fn page(
     if !state.query(move |s| s.knows_host(&name)).await? {
         return Err(WebError::NotFound(format!("no host `{host}` in the store")));
     }
-    let step = ((to - from) / 300).max(1000);
+    let step = chart_step(from, to);
     let name = host.clone();
     let data = state.query(move |s| read(s, &name, from, to, step)).await?;
     let cpu = chart::render(
