@@ -278,6 +278,14 @@ fn unknown_host_keys_need_consent_and_are_then_remembered() {
         recorded,
         format!("[127.0.0.9]:{} {}\n", bed.port, bed.host_key)
     );
+    // Created for its owner alone, as OpenSSH keeps it, whatever the umask.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&known_hosts)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(mode, 0o600, "known_hosts mode {mode:o}");
 
     let again = poll(&[]);
     assert_eq!(again["status"], "ok", "{again}");

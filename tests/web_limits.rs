@@ -67,3 +67,39 @@ fn half_open_connections_do_not_keep_others_out() {
     let (status, _) = timed_get(&dashboard, "/health");
     assert_eq!(status, 200);
 }
+
+/// The database holds the audit trail and logs: it, its WAL and shared-memory files and
+/// the control socket are the owner's alone, even under a permissive umask.
+#[test]
+fn files_serve_creates_are_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let db = dir.path().join("dcmon.db");
+    // serve inherits the umask of the test process: the most permissive usual one.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+    let dashboard = Dashboard::start(&["--db", db.to_str().unwrap()]);
+    nix::sys::stat::umask(old);
+    let socket = dir.path().join("dcmon.db.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !socket.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = dashboard.get("/health");
+    assert_eq!(status, 200);
+    for name in ["dcmon.db", "dcmon.db-wal", "dcmon.db-shm", "dcmon.db.sock"] {
+        let mode = std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{name} is {mode:o}");
+    }
+    // Nothing is left of the private directory the socket was bound in.
+    let entries: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".dcmon-sock"))
+        .collect();
+    assert!(entries.is_empty(), "{entries:?}");
+}
