@@ -33,6 +33,34 @@ pub(crate) fn app_with(view_needs_login: bool, secure: bool) -> (tempfile::TempD
     (dir, app(AppState::new(store, config)))
 }
 
+/// Stores one run of `probe` on `host` with `output`, at 1 s after the epoch.
+pub(crate) fn store_run(
+    store: &mut Store,
+    host: &str,
+    probe: &str,
+    output: dcmon_probes::ProbeOutput,
+) {
+    let run = dcmon_store::ProbeRun {
+        probe: probe.into(),
+        started_ms: 1_000,
+        duration_ms: 1,
+        status: dcmon_store::RunStatus::Ok,
+        error: None,
+        output,
+        new_logs: dcmon_probes::registry::all_logs_new,
+    };
+    store
+        .write_round(&dcmon_store::HostRound::new(host, vec![run]))
+        .unwrap();
+}
+
+/// A host in the store with one load sample.
+pub(crate) fn store_host(store: &mut Store, host: &str) {
+    let mut out = dcmon_probes::ProbeOutput::default();
+    out.gauge("node_load1", dcmon_probes::Labels::default(), 1.0, "");
+    store_run(store, host, "os", out);
+}
+
 pub(crate) async fn send(app: &Router, request: Request<Body>) -> (Response<()>, String) {
     let response = app.clone().oneshot(request).await.unwrap();
     let (parts, body) = response.into_parts();
@@ -307,23 +335,7 @@ async fn actions_need_an_admin_session_and_its_csrf_token() {
     let (dir, _) = app_with(false, false);
     // A host in the store, so a refusal cannot be a 404.
     let path = dir.path().join("dcmon.db");
-    {
-        let mut store = Store::open(&path).unwrap();
-        let mut out = dcmon_probes::ProbeOutput::default();
-        out.gauge("node_load1", dcmon_probes::Labels::default(), 1.0, "");
-        let run = dcmon_store::ProbeRun {
-            probe: "os".into(),
-            started_ms: 1_000,
-            duration_ms: 1,
-            status: dcmon_store::RunStatus::Ok,
-            error: None,
-            output: out,
-            new_logs: dcmon_probes::registry::all_logs_new,
-        };
-        store
-            .write_round(&dcmon_store::HostRound::new("gpu01", vec![run]))
-            .unwrap();
-    }
+    store_host(&mut Store::open(&path).unwrap(), "gpu01");
     let config = Config {
         access: AccessConfig {
             view_needs_login: false,

@@ -2,7 +2,9 @@
 //! each fails on the code before the fix.
 
 use super::*;
-use crate::access_tests::{ADMIN, VIEWER, app_with, field, get, log_in, post, send, set_cookie};
+use crate::access_tests::{
+    ADMIN, VIEWER, app_with, field, get, log_in, post, send, set_cookie, store_host, store_run,
+};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
@@ -201,25 +203,18 @@ async fn posts_from_other_sites_are_refused() {
     let session = log_in(&app, ADMIN).await;
     let (_, html) = send(&app, get("/login", Some(&session))).await;
     let csrf = field(&html, "csrf");
-    let mut request = post("/logout", Some(&session), &[("csrf", &csrf)]);
-    request
-        .headers_mut()
-        .insert(header::HOST, "dcmon.example:8000".parse().unwrap());
-    request
-        .headers_mut()
-        .insert(header::ORIGIN, "https://evil.example".parse().unwrap());
-    let (response, body) = send(&app, request).await;
+    let logout_from = |origin: &str| {
+        let mut request = post("/logout", Some(&session), &[("csrf", &csrf)]);
+        let headers = request.headers_mut();
+        headers.insert(header::HOST, "dcmon.example:8000".parse().unwrap());
+        headers.insert(header::ORIGIN, origin.parse().unwrap());
+        request
+    };
+    let (response, body) = send(&app, logout_from("https://evil.example")).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("another site"), "{body}");
     // From the page itself: accepted.
-    let mut request = post("/logout", Some(&session), &[("csrf", &csrf)]);
-    request
-        .headers_mut()
-        .insert(header::HOST, "dcmon.example:8000".parse().unwrap());
-    request
-        .headers_mut()
-        .insert(header::ORIGIN, "http://dcmon.example:8000".parse().unwrap());
-    let (response, _) = send(&app, request).await;
+    let (response, _) = send(&app, logout_from("http://dcmon.example:8000")).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
 }
 
@@ -301,18 +296,7 @@ async fn metrics_name_each_family_once() {
             1.0,
             "",
         );
-        let run = dcmon_store::ProbeRun {
-            probe: "ipmi".into(),
-            started_ms: 1_000,
-            duration_ms: 1,
-            status: dcmon_store::RunStatus::Ok,
-            error: None,
-            output: out,
-            new_logs: dcmon_probes::registry::all_logs_new,
-        };
-        store
-            .write_round(&dcmon_store::HostRound::new(host, vec![run]))
-            .unwrap();
+        store_run(&mut store, host, "ipmi", out);
     }
     let app = app(AppState::new(store, Config::default()));
     let (_, text) = send(&app, get("/metrics", None)).await;
@@ -352,20 +336,7 @@ async fn a_refused_action_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dcmon.db");
     let mut store = dcmon_store::Store::open(&path).unwrap();
-    let mut out = dcmon_probes::ProbeOutput::default();
-    out.gauge("node_load1", dcmon_probes::Labels::default(), 1.0, "");
-    let run = dcmon_store::ProbeRun {
-        probe: "os".into(),
-        started_ms: 1_000,
-        duration_ms: 1,
-        status: dcmon_store::RunStatus::Ok,
-        error: None,
-        output: out,
-        new_logs: dcmon_probes::registry::all_logs_new,
-    };
-    store
-        .write_round(&dcmon_store::HostRound::new("a", vec![run]))
-        .unwrap();
+    store_host(&mut store, "a");
     let config = Config {
         access: AccessConfig {
             admin_token_file: Some(crate::access_tests::token_file(
