@@ -25,6 +25,8 @@ pub struct LatestEntry {
 /// One series' latest value, borrowed from wherever it was read.
 #[derive(Debug, Clone, Copy)]
 pub struct LatestRef<'a> {
+    /// The series id, when read from the shared cache (stable while the series lives).
+    pub id: Option<i64>,
     pub host: &'a str,
     pub name: &'a str,
     pub labels: &'a BTreeMap<String, String>,
@@ -168,7 +170,8 @@ impl Store {
             let entries = latest.entries.read().unwrap_or_else(|e| e.into_inner());
             if let Some(map) = entries.as_ref() {
                 let mut all = map.iter().flat_map(|(host, series)| {
-                    series.values().map(move |e| LatestRef {
+                    series.iter().map(move |(id, e)| LatestRef {
+                        id: Some(*id),
                         host,
                         name: &e.name,
                         labels: &e.labels,
@@ -183,6 +186,7 @@ impl Store {
         }
         let read = self.series_latest(&crate::SeriesFilter::default())?;
         let mut all = read.iter().map(|s| LatestRef {
+            id: None,
             host: &s.host,
             name: &s.name,
             labels: &s.labels,

@@ -113,7 +113,9 @@ impl Store {
                         ),
                     value: e.value,
                     prev: e.prev.map(|(_, v)| v),
-                    bmc: e.labels.get("path").is_some_and(|p| p == "bmc"),
+                    // Only IPMI series have a path; most of 150,000 entries skip the lookup.
+                    bmc: e.name.starts_with("ipmi_")
+                        && e.labels.get("path").is_some_and(|p| p == "bmc"),
                 });
                 summarize(host, readings)
             })

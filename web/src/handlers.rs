@@ -207,8 +207,12 @@ pub async fn api_hosts(State(state): State<AppState>) -> Result<impl IntoRespons
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
     // The text is written while the values are borrowed: no copy of every label set.
+    let written = state.written.clone();
     let text = state
-        .query(|s| s.with_latest(|all| metrics::exposition(all)))
+        .query(move |s| {
+            let mut written = written.lock().unwrap_or_else(|e| e.into_inner());
+            s.with_latest(|all| metrics::exposition(all, &mut written))
+        })
         .await?;
     Ok((
         [(

@@ -72,6 +72,8 @@ pub struct AppState {
     /// Runs dashboard actions (`dcmon serve` plugs one in).
     runner: Option<Arc<dyn actions::Runner>>,
     actions: Arc<actions::Actions>,
+    /// `/metrics`' series texts, kept between scrapes.
+    written: Arc<Mutex<metrics::Written>>,
 }
 
 impl AppState {
@@ -94,6 +96,7 @@ impl AppState {
             thresholds: config.thresholds,
             runner: None,
             actions: Arc::default(),
+            written: Arc::default(),
         }
     }
 

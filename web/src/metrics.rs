@@ -7,7 +7,19 @@ use dcmon_store::latest::LatestRef;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-pub fn exposition(series: &mut dyn Iterator<Item = LatestRef<'_>>) -> String {
+/// Each series' `name{labels}` as written last time, indexed by series id (ids are
+/// dense, and a series never changes name or labels): a fleet's scrape writes
+/// 100,000s of them, and they change only when a series is new.
+pub type Written = Vec<Option<Box<str>>>;
+
+/// Ids past this are written afresh each time rather than kept (a sparse id space
+/// must not make the table huge).
+const MAX_KEPT_ID: usize = 16 << 20;
+
+pub fn exposition(
+    series: &mut dyn Iterator<Item = LatestRef<'_>>,
+    written: &mut Written,
+) -> String {
     let mut families: BTreeMap<&str, Vec<LatestRef<'_>>> = BTreeMap::new();
     let mut count = 0;
     for s in series {
@@ -15,10 +27,9 @@ pub fn exposition(series: &mut dyn Iterator<Item = LatestRef<'_>>) -> String {
         count += 1;
     }
     let mut out = String::with_capacity(count * 96);
-    for (name, mut members) in families {
-        // By host: cheap, and a host's series stay together (150,000 label-set
-        // comparisons would cost more than writing the text).
-        members.sort_by(|a, b| a.host.cmp(b.host));
+    let mut scratch = String::new();
+    // Members keep the order they were read in: a host's series together.
+    for (name, members) in families {
         // One family, one type: a series stored with another kind still reads as the first.
         let kind = if members[0].kind == "counter" {
             "counter"
@@ -36,24 +47,46 @@ pub fn exposition(series: &mut dyn Iterator<Item = LatestRef<'_>>) -> String {
         );
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for s in members {
-            out.push_str(name);
-            out.push_str("{host=\"");
-            escape_into(&mut out, s.host);
-            out.push('"');
-            for (k, v) in s.labels {
-                // A probe's own `host` label yields to ours, renamed as Prometheus does.
-                out.push(',');
-                out.push_str(if k == "host" { "exported_host" } else { k });
-                out.push_str("=\"");
-                escape_into(&mut out, v);
-                out.push('"');
+            let slot =
+                s.id.and_then(|id| usize::try_from(id).ok())
+                    .filter(|id| *id < MAX_KEPT_ID);
+            match slot {
+                Some(id) => {
+                    if written.len() <= id {
+                        written.resize(id + 1, None);
+                    }
+                    let text = written[id].get_or_insert_with(|| {
+                        scratch.clear();
+                        series_text(&mut scratch, &s);
+                        scratch.as_str().into()
+                    });
+                    out.push_str(text);
+                }
+                None => series_text(&mut out, &s),
             }
-            out.push_str("} ");
+            out.push(' ');
             number_into(&mut out, s.value);
             let _ = writeln!(out, " {}", s.ts);
         }
     }
     out
+}
+
+/// `name{host="…",label="…"}`.
+fn series_text(out: &mut String, s: &LatestRef<'_>) {
+    out.push_str(s.name);
+    out.push_str("{host=\"");
+    escape_into(out, s.host);
+    out.push('"');
+    for (k, v) in s.labels {
+        // A probe's own `host` label yields to ours, renamed as Prometheus does.
+        out.push(',');
+        out.push_str(if k == "host" { "exported_host" } else { k });
+        out.push_str("=\"");
+        escape_into(out, v);
+        out.push('"');
+    }
+    out.push('}');
 }
 
 /// Label values escape `\\`, `"` and newlines (exposition format 0.0.4).
