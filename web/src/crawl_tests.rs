@@ -14,10 +14,7 @@ fn app_for_crawling(view_needs_login: bool) -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dcmon.db");
     let mut store = Store::open(&path).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = crate::tests::now_ms();
     for host in ["gpu01", "db 1/ü"] {
         for i in 0..3 {
             store

@@ -52,14 +52,18 @@ pub(crate) fn round(host: &str, ts: i64, busy: f64, idle: f64) -> HostRound {
     HostRound::new(host, vec![run])
 }
 
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
 pub(crate) fn app_with_data() -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dcmon.db");
     let mut store = Store::open(&path).unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64;
+    let now = now_ms();
     // 30 s apart: 21 s busy of 30 → 70 % CPU.
     store
         .write_round(&round("gpu01", now - 30_000, 100.0, 100.0))
