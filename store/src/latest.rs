@@ -43,6 +43,14 @@ type ByHost = HashMap<String, HashMap<i64, LatestEntry>>;
 #[derive(Debug, Default)]
 pub struct Latest {
     entries: RwLock<Option<ByHost>>,
+    /// host → the number of its last change (from `changes`), set under the entries'
+    /// write lock, so a reader holding the read lock sees entries and numbers agree.
+    changed: RwLock<HashMap<String, u64>>,
+    changes: std::sync::atomic::AtomicU64,
+    /// The overview's figures per host, with the change number they were made at: a
+    /// host that sent nothing new since is not folded again (1,000 hosts hold 150,000
+    /// entries; between two refreshes of the page most hosts send nothing).
+    summaries: std::sync::Mutex<HashMap<String, (u64, crate::overview::HostSummary)>>,
 }
 
 impl Latest {
@@ -65,6 +73,46 @@ impl Latest {
         })
     }
 
+    /// Each host's (or `host`'s) overview figures: kept from the last call for a host
+    /// whose entries did not change since, else made by `make` and kept.
+    pub(crate) fn summaries(
+        &self,
+        host: Option<&str>,
+        make: impl Fn(&str, &HashMap<i64, LatestEntry>) -> crate::overview::HostSummary,
+    ) -> Option<Vec<crate::overview::HostSummary>> {
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let map = entries.as_ref()?;
+        let changed = self.changed.read().unwrap_or_else(|e| e.into_inner());
+        let mut kept = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut one = |h: &String, series: &HashMap<i64, LatestEntry>| {
+            let stamp = changed.get(h).copied().unwrap_or(0);
+            match kept.get(h) {
+                Some((at, summary)) if *at == stamp => summary.clone(),
+                _ => {
+                    let summary = make(h, series);
+                    kept.insert(h.clone(), (stamp, summary.clone()));
+                    summary
+                }
+            }
+        };
+        Some(match host {
+            Some(h) => map
+                .get_key_value(h)
+                .map(|(h, e)| one(h, e))
+                .into_iter()
+                .collect(),
+            None => map.iter().map(|(h, e)| one(h, e)).collect(),
+        })
+    }
+
+    /// Forgets every kept summary (entries changed for many hosts at once).
+    fn forget_summaries(&self) {
+        self.summaries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     fn is_loaded(&self) -> bool {
         self.entries
             .read()
@@ -81,6 +129,13 @@ impl Latest {
     ) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         let Some(map) = entries.as_mut() else { return };
+        let change = 1 + self
+            .changes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.changed
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_string(), change);
         if !map.contains_key(host) {
             map.insert(host.to_string(), HashMap::new());
         }
@@ -136,11 +191,13 @@ impl Latest {
             }
             map.retain(|_, series| !series.is_empty());
         }
+        self.forget_summaries();
     }
 
     /// Any series rolled back by a failed transaction: reload on next use.
     pub(crate) fn invalidate(&self) {
         *self.entries.write().unwrap_or_else(|e| e.into_inner()) = None;
+        self.forget_summaries();
     }
 }
 
@@ -153,6 +210,7 @@ impl Store {
             let mut entries = latest.entries.write().unwrap_or_else(|e| e.into_inner());
             if entries.is_none() {
                 *entries = Some(loaded);
+                latest.forget_summaries();
             }
         }
         self.latest = Some(latest);
@@ -473,5 +531,61 @@ mod tests {
             reader.host_summary("b").unwrap(),
             Some(from_disk[1].clone())
         );
+    }
+
+    #[test]
+    fn overview_figures_are_made_again_only_for_hosts_that_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        let latest = Arc::new(Latest::default());
+        let mut writer = Store::open(&path).unwrap();
+        writer.share_latest(latest.clone()).unwrap();
+        let load = |host: &str, ts: i64, value: f64| {
+            let mut out = ProbeOutput::default();
+            out.gauge("node_load1", Labels::default(), value, "");
+            let run = ProbeRun {
+                probe: "os".into(),
+                started_ms: ts,
+                duration_ms: 1,
+                status: RunStatus::Ok,
+                error: None,
+                output: out,
+                new_logs: dcmon_probes::registry::all_logs_new,
+            };
+            HostRound::new(host, vec![run])
+        };
+        writer.write_round(&load("a", 1_000, 1.0)).unwrap();
+        writer.write_round(&load("b", 1_000, 2.0)).unwrap();
+        let made = std::sync::atomic::AtomicUsize::new(0);
+        let figures = |latest: &Latest| {
+            let mut all = latest
+                .summaries(None, |host, series| {
+                    made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    crate::overview::HostSummary {
+                        host: host.to_string(),
+                        load1: series.values().next().map(|e| e.value),
+                        ..Default::default()
+                    }
+                })
+                .unwrap();
+            all.sort_by(|x, y| x.host.cmp(&y.host));
+            all.iter().map(|s| s.load1).collect::<Vec<_>>()
+        };
+        assert_eq!(figures(&latest), [Some(1.0), Some(2.0)]);
+        assert_eq!(figures(&latest), [Some(1.0), Some(2.0)]);
+        assert_eq!(
+            made.load(std::sync::atomic::Ordering::Relaxed),
+            2,
+            "kept the second time"
+        );
+        writer.write_round(&load("b", 2_000, 3.0)).unwrap();
+        assert_eq!(figures(&latest), [Some(1.0), Some(3.0)]);
+        assert_eq!(
+            made.load(std::sync::atomic::Ordering::Relaxed),
+            3,
+            "only b again"
+        );
+        latest.forget_before(1_500);
+        assert_eq!(figures(&latest), [Some(3.0)]);
     }
 }

@@ -103,7 +103,7 @@ impl Store {
     /// cache when this process has one, otherwise from the database.
     fn summaries(&self, host: Option<&str>) -> Result<Vec<HostSummary>, StoreError> {
         let cached = self.latest.as_ref().and_then(|latest| {
-            latest.per_host(host, |host, series| {
+            latest.summaries(host, |host, series| {
                 let readings = series.values().map(|e| Reading {
                     name: &e.name,
                     idle: e.name == CPU
