@@ -192,6 +192,39 @@ impl Store {
                AND (?3 IS NULL OR id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?3))
              ORDER BY ts DESC, id DESC LIMIT ?4 OFFSET ?5"
         };
+        // A search walks the host's newest lines first and checks each in the index:
+        // a common word fills the page at once. Only when the newest lines hold too
+        // few matches (a rare word: few matches in all) does it take the host's
+        // matches from the index and sort them.
+        if phrase.is_some() {
+            let recent = if source.is_some() {
+                "SELECT host, source, ts, priority, unit, message FROM (
+                     SELECT * FROM logs INDEXED BY logs_by_host WHERE host = ?1 AND source = ?2
+                     ORDER BY ts DESC, id DESC LIMIT ?6) l
+                 WHERE EXISTS (SELECT 1 FROM logs_fts WHERE logs_fts MATCH ?3 AND rowid = l.id)
+                 ORDER BY ts DESC, id DESC LIMIT ?4 OFFSET ?5"
+            } else {
+                "SELECT host, source, ts, priority, unit, message FROM (
+                     SELECT * FROM logs INDEXED BY logs_by_host_time WHERE host = ?1 AND ?2 IS NULL
+                     ORDER BY ts DESC, id DESC LIMIT ?6) l
+                 WHERE EXISTS (SELECT 1 FROM logs_fts WHERE logs_fts MATCH ?3 AND rowid = l.id)
+                 ORDER BY ts DESC, id DESC LIMIT ?4 OFFSET ?5"
+            };
+            let found = self
+                .conn
+                .prepare_cached(recent)
+                .map_err(sql("prepare recent log search"))?
+                .query_map(
+                    params![host, source, phrase, limit, offset, SEARCH_WALK],
+                    stored_log,
+                )
+                .map_err(sql("search recent logs"))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(sql("read log row"))?;
+            if found.len() as u32 >= limit {
+                return Ok(found);
+            }
+        }
         let mut stmt = self
             .conn
             .prepare_cached(sql_text)
@@ -203,6 +236,10 @@ impl Store {
             .map_err(sql("read log row"))
     }
 }
+
+/// How many of a host's newest lines a search checks one by one before it asks the
+/// index for all of the host's matches instead.
+const SEARCH_WALK: u32 = 5_000;
 
 /// The last run of one probe on one host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

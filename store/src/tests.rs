@@ -267,3 +267,30 @@ fn log_search_survives_the_migration_that_indexes_hosts() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_search_finds_common_words_in_the_newest_lines_and_rare_ones_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("dcmon.db")).unwrap();
+    // The rare line is older than the lines a search walks one by one.
+    store
+        .conn
+        .execute_batch(
+            "INSERT INTO logs (host, source, ts, priority, message) VALUES ('a', 'dmesg', 1, 3, 'rare ECC error');
+             WITH RECURSIVE r (i) AS (SELECT 2 UNION ALL SELECT i + 1 FROM r WHERE i < 6001)
+             INSERT INTO logs (host, source, ts, priority, message)
+               SELECT 'a', 'journal', i, 6, 'common line ' || i FROM r;
+             INSERT INTO logs (host, source, ts, priority, message) VALUES ('b', 'dmesg', 9000, 3, 'rare ECC error on b');",
+        )
+        .unwrap();
+    let page = store
+        .recent_logs("a", None, Some("common"), 10, 20)
+        .unwrap();
+    let stamps: Vec<i64> = page.iter().map(|l| l.ts).collect();
+    assert_eq!(stamps, (5972..=5981).rev().collect::<Vec<_>>());
+    for source in [None, Some("dmesg")] {
+        let rare = store.recent_logs("a", source, Some("ecc"), 10, 0).unwrap();
+        assert_eq!(rare.len(), 1, "{source:?}");
+        assert_eq!(rare[0].message, "rare ECC error");
+    }
+}
