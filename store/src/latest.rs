@@ -315,19 +315,24 @@ mod tests {
     use dcmon_probes::{Labels, ProbeOutput};
     use std::sync::Arc;
 
-    fn round(ts: i64, value: f64) -> HostRound {
-        let mut out = ProbeOutput::default();
-        out.counter("c_total", Labels::new([("mode", "idle")]), value, "");
+    /// One ok run of `host` at `ts` yielding `output`.
+    fn round_of(host: &str, ts: i64, output: ProbeOutput) -> HostRound {
         let run = ProbeRun {
             probe: "os".into(),
             started_ms: ts,
             duration_ms: 1,
             status: RunStatus::Ok,
             error: None,
-            output: out,
+            output,
             new_logs: dcmon_probes::registry::all_logs_new,
         };
-        HostRound::new("h", vec![run])
+        HostRound::new(host, vec![run])
+    }
+
+    fn round(ts: i64, value: f64) -> HostRound {
+        let mut out = ProbeOutput::default();
+        out.counter("c_total", Labels::new([("mode", "idle")]), value, "");
+        round_of("h", ts, out)
     }
 
     /// (ts, value, previous sample)
@@ -543,16 +548,7 @@ mod tests {
         let load = |host: &str, ts: i64, value: f64| {
             let mut out = ProbeOutput::default();
             out.gauge("node_load1", Labels::default(), value, "");
-            let run = ProbeRun {
-                probe: "os".into(),
-                started_ms: ts,
-                duration_ms: 1,
-                status: RunStatus::Ok,
-                error: None,
-                output: out,
-                new_logs: dcmon_probes::registry::all_logs_new,
-            };
-            HostRound::new(host, vec![run])
+            round_of(host, ts, out)
         };
         writer.write_round(&load("a", 1_000, 1.0)).unwrap();
         writer.write_round(&load("b", 1_000, 2.0)).unwrap();
