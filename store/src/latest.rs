@@ -43,14 +43,11 @@ type ByHost = HashMap<String, HashMap<i64, LatestEntry>>;
 #[derive(Debug, Default)]
 pub struct Latest {
     entries: RwLock<Option<ByHost>>,
-    /// host → the number of its last change (from `changes`), set under the entries'
-    /// write lock, so a reader holding the read lock sees entries and numbers agree.
-    changed: RwLock<HashMap<String, u64>>,
-    changes: std::sync::atomic::AtomicU64,
-    /// The overview's figures per host, with the change number they were made at: a
-    /// host that sent nothing new since is not folded again (1,000 hosts hold 150,000
-    /// entries; between two refreshes of the page most hosts send nothing).
-    summaries: std::sync::Mutex<HashMap<String, (u64, crate::overview::HostSummary)>>,
+    /// The overview's figures per host, made from its entries and dropped (under the
+    /// entries' write lock) when they change: a host that sent nothing new is not
+    /// folded again (1,000 hosts hold 150,000 entries; between two refreshes of the
+    /// page most hosts send nothing). Locked only while the entries are.
+    summaries: std::sync::Mutex<HashMap<String, crate::overview::HostSummary>>,
 }
 
 impl Latest {
@@ -80,28 +77,16 @@ impl Latest {
         host: Option<&str>,
         make: impl Fn(&str, &HashMap<i64, LatestEntry>) -> crate::overview::HostSummary,
     ) -> Option<Vec<crate::overview::HostSummary>> {
-        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let map = entries.as_ref()?;
-        let changed = self.changed.read().unwrap_or_else(|e| e.into_inner());
-        let mut kept = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
-        let mut one = |h: &String, series: &HashMap<i64, LatestEntry>| {
-            let stamp = changed.get(h).copied().unwrap_or(0);
-            match kept.get(h) {
-                Some((at, summary)) if *at == stamp => summary.clone(),
-                _ => {
-                    let summary = make(h, series);
-                    kept.insert(h.clone(), (stamp, summary.clone()));
-                    summary
-                }
+        // Inside per_host, so the entries' read lock is taken first, as record takes
+        // its write lock before dropping a summary: one lock order.
+        self.per_host(host, |h, series| {
+            let mut kept = self.summaries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(summary) = kept.get(h) {
+                return summary.clone();
             }
-        };
-        Some(match host {
-            Some(h) => map
-                .get_key_value(h)
-                .map(|(h, e)| one(h, e))
-                .into_iter()
-                .collect(),
-            None => map.iter().map(|(h, e)| one(h, e)).collect(),
+            let summary = make(h, series);
+            kept.insert(h.to_string(), summary.clone());
+            summary
         })
     }
 
@@ -129,13 +114,10 @@ impl Latest {
     ) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         let Some(map) = entries.as_mut() else { return };
-        let change = 1 + self
-            .changes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.changed
-            .write()
+        self.summaries
+            .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(host.to_string(), change);
+            .remove(host);
         if !map.contains_key(host) {
             map.insert(host.to_string(), HashMap::new());
         }

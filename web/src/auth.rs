@@ -285,6 +285,15 @@ impl Access {
             .is_some_and(|issued| issued.elapsed() < FORM_LIFETIME)
     }
 
+    /// The address of the client sending `request` (see `client_ip`).
+    pub fn request_ip(&self, request: &axum::extract::Request) -> IpAddr {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        self.client_ip(peer, request.headers())
+    }
+
     /// The client's address: the connection's, or for a trusted proxy the last address
     /// in `X-Forwarded-For` that is not one of the trusted proxies.
     pub fn client_ip(&self, peer: Option<IpAddr>, headers: &axum::http::HeaderMap) -> IpAddr {

@@ -69,11 +69,7 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
 /// too many failures waits, whatever it sends.
 fn wrong_bearer(state: &AppState, request: &Request) -> Option<Response> {
     let token = crate::auth::bearer(request.headers())?;
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip());
-    let ip = state.access.client_ip(peer, request.headers());
+    let ip = state.access.request_ip(request);
     if let Err(wait) = state.access.may_try(ip) {
         let mut refused = WebError::TooManyRequests(format!(
             "too many failed logins from {ip}: try again in {} s",

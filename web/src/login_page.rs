@@ -6,12 +6,10 @@ use crate::auth::{
 };
 use crate::{AppState, WebError};
 use axum::Form;
-use axum::extract::connect_info::ConnectInfo;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -100,11 +98,7 @@ pub async fn login(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<Response, WebError> {
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let ip = state.access.client_ip(peer, &headers);
+    let ip = state.access.request_ip(&request);
     let form: Result<Form<LoginForm>, FormRejection> =
         <Form<LoginForm> as axum::extract::FromRequest<AppState>>::from_request(request, &state)
             .await;
