@@ -57,13 +57,14 @@ pub async fn overview(
     query: Result<Query<OverviewQuery>, QueryRejection>,
 ) -> Result<Html<String>, WebError> {
     let Query(query) = query.map_err(|e| WebError::BadRequest(e.body_text()))?;
-    // Filters are echoed in every sort link: keep them short.
-    for (name, value) in [
+    let filters_given = [
         ("q", &query.q),
+        ("status", &query.status),
         ("group", &query.group),
         ("label", &query.label),
-        ("status", &query.status),
-    ] {
+    ];
+    // Filters are echoed in every sort link: keep them short.
+    for (name, value) in filters_given {
         if value.len() > MAX_FILTER_LEN {
             return Err(WebError::BadRequest(format!(
                 "{name} is {} bytes long: filters take at most {MAX_FILTER_LEN}",
@@ -135,21 +136,16 @@ pub async fn overview(
     }
     let counts = |status: &str| rows.iter().filter(|r| r.status == status).count();
     // The filters in force, carried by every sort link (empty ones left out).
-    let filters: String = [
-        ("q", &query.q),
-        ("status", &query.status),
-        ("group", &query.group),
-        ("label", &query.label),
-    ]
-    .iter()
-    .filter(|(_, v)| !v.is_empty())
-    .map(|(k, v)| {
-        format!(
-            "&{}",
-            serde_urlencoded::to_string([(k, v)]).unwrap_or_default()
-        )
-    })
-    .collect();
+    let filters: String = filters_given
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| {
+            format!(
+                "&{}",
+                serde_urlencoded::to_string([(k, v)]).unwrap_or_default()
+            )
+        })
+        .collect();
     let context = minijinja::context! {
         title => "Hosts",
         online => counts("online"),
