@@ -222,7 +222,7 @@ fn arguments_reach_the_host_unchanged_and_output_is_prefixed() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("nowhere: cannot connect to [127.5.9.1]:"),
+        stderr.contains("nowhere: TCP connect to [127.5.9.1]:"),
         "{stderr}"
     );
 

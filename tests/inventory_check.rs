@@ -121,6 +121,126 @@ fn all_problems_of_one_file_are_reported_in_order() {
     );
 }
 
+/// Type errors used to stop serde at the first one and hide the rest: ten problems,
+/// four of them wrong types, all come out in file order.
+#[test]
+fn type_errors_hide_no_other_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ten.toml");
+    std::fs::write(
+        &file,
+        "[defaults]\nport = \"22\"\nbecome = \"yes\"\nusr = \"x\"\ntimeout = \"soon\"\n\n[[hosts]]\nname = \"a\"\nport = 99999\noffline_after = -1\nprobes = [\"os\", \"oss\"]\n\n[[hosts]]\nname = \"a\"\nlabels = { \"rack-id\" = \"r1\" }\n\n[groups.g]\nhosts = [\"gpu[16-01]\"]\n",
+    )
+    .unwrap();
+    let out = dcmon(&["inventory", "check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.strip_prefix(&format!("{}:", file.display())).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "2:8: `port`: invalid type: string \"22\", expected a whole number from 0 to 65535",
+            "3:10: `become`: invalid type: string \"yes\", expected true or false",
+            "4:1: unknown key `usr` in [defaults], did you mean `user`?",
+            "5:11: timeout `soon` is not a duration like \"10s\" or \"1m30s\" (expected number at 0)",
+            "9:8: `port`: invalid value: integer `99999`, expected a whole number from 0 to 65535",
+            "10:17: `offline_after`: invalid value: integer `-1`, expected a whole number from 0 to 4294967295",
+            "11:17: unknown probe `oss`, did you mean `os`? (known probes: os, ipmi, nvidia, nvidia_details, nvme, smart, sensors, apt, docker, logs, custom)",
+            "14:8: duplicate host `a` (first defined on line 8)",
+            "15:12: label name `rack-id` must match [a-zA-Z_][a-zA-Z0-9_]*",
+            "18:10: range `16-01` in host pattern `gpu[16-01]` runs backwards (start > end)",
+        ]
+    );
+    // Wrong types inside lists, tables and [web] are located too, each at its value.
+    std::fs::write(
+        &file,
+        "[[hosts]]\nname = \"a\"\nprobes = [\"os\", 7]\nlabels = { rack = 12 }\nbmc = { address = \"10.0.0.9\", port = \"623\" }\n[web]\nthresholds = { cpu = [1, \"x\"] }\ntrusted_proxies = \"10.0.0.1\"\n",
+    )
+    .unwrap();
+    let out = dcmon(&["inventory", "check", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.strip_prefix(&format!("{}:", file.display())).unwrap())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "1:1: host `a`: bmc has no user, password_file (set it in [defaults], the group or the host)",
+            "3:17: `probes` entry 2: invalid type: integer `7`, expected a string",
+            "4:19: `labels.rack`: invalid type: integer `12`, expected a string",
+            "5:38: `port`: invalid type: string \"623\", expected a whole number from 0 to 65535",
+            "7:26: `cpu` entry 2: invalid type: string \"x\", expected a number",
+            "8:19: `trusted_proxies`: invalid type: string \"10.0.0.1\", expected an array of strings",
+        ]
+    );
+}
+
+/// A file saved in another encoding: one problem, at the first bad byte.
+#[test]
+fn a_file_that_is_not_utf8_is_one_located_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latin1.toml");
+    std::fs::write(&file, b"[defaults]\nuser = \"m\xfcller\"\n").unwrap();
+    let out = dcmon(&["inventory", "check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "{}:2:10: not UTF-8 text: byte 20 is 0xfc; save the inventory as UTF-8\n",
+            file.display()
+        )
+    );
+}
+
+/// `--resolved` shows each run's timeout and the setting it came from.
+#[test]
+fn list_resolved_shows_each_probe_timeout_and_its_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("inv.toml");
+    std::fs::write(
+        &file,
+        "[defaults]\nprobes = [\"os\", \"apt\", \"nvidia\"]\n[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"b\"\ntimeout = \"1500ms\"\n[probes.nvidia]\ntimeout = \"2s\"\n",
+    )
+    .unwrap();
+    let out = dcmon(&["inventory", "list", file.to_str().unwrap(), "--resolved", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hosts = json_lines(&out);
+    let plan = |h: usize| -> Vec<(String, String)> {
+        hosts[h]["plan"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    format!("{} {}", p["probe"].as_str().unwrap(), p["timeout"].as_str().unwrap()),
+                    p["timeout_from"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let row = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        plan(0),
+        [
+            row("os 10s", "the probe's default"),
+            row("apt 1m", "the probe's default"),
+            row("nvidia 2s", "[probes.NAME] timeout"),
+        ]
+    );
+    assert_eq!(
+        plan(1),
+        [
+            row("os 1s 500ms", "timeout (defaults, group or host)"),
+            row("apt 1s 500ms", "timeout (defaults, group or host)"),
+            row("nvidia 2s", "[probes.NAME] timeout"),
+        ]
+    );
+}
+
 #[test]
 fn unreadable_file_is_a_clear_error() {
     let out = dcmon(&["inventory", "check", "/nonexistent/inventory.toml"]);
@@ -161,7 +281,7 @@ fn list_resolves_ranges_inheritance_and_selectors() {
         hosts[2]["labels"],
         serde_json::json!({"dc": "dc1", "rack": "r12"})
     );
-    assert_eq!(hosts[2]["timeout"], "10s");
+    assert_eq!(hosts[2]["timeout"], "each probe's default");
 
     for (selector, expected) in [
         ("group:gpu", vec!["gpu01.dc1", "gpu02.dc1", "gpu03.dc1"]),

@@ -326,7 +326,7 @@ fn probe_run_shows_the_raw_output_and_what_dcmon_read_from_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.starts_with("gpu1 (127.0.9.1), probe ipmi\ncommand: sh -s (the "),
+        text.starts_with("gpu1 (127.0.9.1), probe ipmi\ncommand: the probe watchdog (sh -c ... dcmon-probe), the "),
         "{text}"
     );
     assert!(text.contains("exit status 0 after "), "{text}");

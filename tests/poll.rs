@@ -167,7 +167,7 @@ fn broken_hosts_fail_alone_within_the_timeout() {
         if closed_hosts.contains(&host) {
             assert!(
                 error.starts_with(&format!(
-                    "cannot connect to [{host}]:{closed}: Connection refused"
+                    "TCP connect to [{host}]:{closed} failed: Connection refused"
                 )),
                 "{error}"
             );

@@ -10,8 +10,11 @@ pub mod load;
 pub mod location;
 pub mod model;
 mod raw;
+mod types;
 pub mod selector;
 
 pub use load::{InventoryError, Problem, Problems, expand_path, load, parse, parse_duration};
-pub use model::{Bmc, FanProfile, Host, Inventory, Thresholds, Transport, ViewAccess, Web};
+pub use model::{
+    Bmc, FanProfile, Host, Inventory, ProbeSchedule, Thresholds, Transport, ViewAccess, Web,
+};
 pub use selector::{SelectorError, select};

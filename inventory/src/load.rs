@@ -13,9 +13,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use thiserror::Error;
 
-/// The BMC reader's name in `[probes.NAME]`: no script, run for every host with a `bmc`.
-pub const BMC_PROBE: &str = "bmc";
-
 /// One problem in an inventory file, located for an editor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -61,6 +58,7 @@ pub struct Defaults {
     pub user: String,
     pub port: u16,
     pub known_hosts: PathBuf,
+    /// Of commands (`dcmon exec`); a probe run's is its own default unless set.
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub interval: Duration,
@@ -86,11 +84,32 @@ impl Defaults {
 /// Reads and resolves an inventory file. `known_probes` are the probe names the
 /// binary knows; any other name in `probes` is a problem.
 pub fn load(path: &Path, known_probes: &[&str]) -> Result<Inventory, InventoryError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+    let bytes = std::fs::read(path).map_err(|source| InventoryError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    parse(&text, path, known_probes).map_err(InventoryError::Invalid)
+    let text = utf8(&bytes, path)?;
+    parse(text, path, known_probes).map_err(InventoryError::Invalid)
+}
+
+/// The file as text, or one problem at the first byte that is not UTF-8.
+fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, InventoryError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        let good = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+        let at = line_col(good, offset);
+        InventoryError::Invalid(Problems {
+            file: path.display().to_string(),
+            list: vec![Problem {
+                line: at.line,
+                col: at.col,
+                message: format!(
+                    "not UTF-8 text: byte {offset} is 0x{:02x}; save the inventory as UTF-8",
+                    bytes[offset]
+                ),
+            }],
+        })
+    })
 }
 
 /// Parses inventory text; `file` names it in messages and anchors relative paths.
@@ -195,7 +214,24 @@ impl<'a> Checker<'a> {
 
     fn deserialize(&mut self) -> Option<RawInventory> {
         let mut unknown: Vec<Vec<Seg>> = Vec::new();
-        let deserializer = match toml::de::Deserializer::parse(self.text) {
+        // Every value of the wrong type is a problem of its own; serde then reads the
+        // file without them, so it finds the unknown keys and the rest is still checked.
+        let mistyped = self
+            .doc
+            .as_ref()
+            .map(|doc| crate::types::check(doc.as_item()))
+            .unwrap_or_default();
+        let cleaned = if mistyped.is_empty() {
+            None
+        } else {
+            let paths: Vec<Vec<Seg>> = mistyped.iter().map(|m| m.path.clone()).collect();
+            crate::types::without(self.text, &paths)
+        };
+        for m in mistyped {
+            self.problem(&m.path, false, m.message);
+        }
+        let text = cleaned.as_deref().unwrap_or(self.text);
+        let deserializer = match toml::de::Deserializer::parse(text) {
             Ok(d) => d,
             Err(e) => {
                 self.found.push((e.span(), e.message().trim().to_string()));
@@ -235,6 +271,12 @@ impl<'a> Checker<'a> {
         }
         match raw {
             Ok(raw) => Some(raw),
+            // A type the schema walk missed, in the text without the values it caught:
+            // its span means nothing in the file, its message still does.
+            Err(e) if cleaned.is_some() => {
+                self.found.push((None, plain_words(e.message().trim())));
+                None
+            }
             Err(e) => {
                 let key = match (&self.doc, e.span()) {
                     (Some(doc), Some(span)) => key_at(doc.as_item(), span.start),
@@ -254,8 +296,7 @@ impl<'a> Checker<'a> {
     /// `[retention]` durations.
     fn check_schedules(&mut self, raw: &RawInventory) {
         for (name, p) in &raw.probes {
-            // `bmc` is no script, but it has a schedule: `[probes.bmc] interval = "2m"`.
-            if !self.known_probes.contains(&name.as_str()) && name != BMC_PROBE {
+            if !self.known_probes.contains(&name.as_str()) {
                 let hint = suggestion(name, self.known_probes);
                 self.problem(
                     &path!["probes", name.as_str()],
@@ -424,15 +465,26 @@ impl<'a> Checker<'a> {
             for (i, p) in probes.iter().enumerate() {
                 let mut at = here("probes");
                 at.push(Seg::Index(i));
-                if p == BMC_PROBE {
+                let kind = dcmon_probes::find(p).map(|probe| probe.kind);
+                if kind == Some(dcmon_probes::ProbeKind::Bmc) {
                     self.problem(
                         &at,
                         false,
-                        "`bmc` is not listed in probes: every host with a `bmc` setting has its BMC read (schedule it with [probes.bmc])".to_string(),
+                        format!("`{p}` is not listed in probes: every host with a `bmc` setting has its BMC read (schedule it with [probes.{p}])"),
                     );
                 } else if !self.known_probes.contains(&p.as_str()) {
-                    let hint = suggestion(p, self.known_probes);
-                    let known = self.known_probes.join(", ");
+                    // Only the probes that may be listed: not those that read the BMC.
+                    let listable: Vec<&str> = self
+                        .known_probes
+                        .iter()
+                        .copied()
+                        .filter(|name| {
+                            dcmon_probes::find(name)
+                                .is_none_or(|probe| probe.kind == dcmon_probes::ProbeKind::Script)
+                        })
+                        .collect();
+                    let hint = suggestion(p, &listable);
+                    let known = listable.join(", ");
                     self.problem(
                         &at,
                         false,
@@ -684,7 +736,7 @@ fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: 
             .as_deref()
             .map_or_else(|| builtin.known_hosts.clone(), |p| expand_path(p, base_dir)),
         accept_new_host_keys: e.accept_new_host_keys.unwrap_or(false),
-        timeout: duration(&e.timeout, builtin.timeout),
+        timeout: e.timeout.as_deref().and_then(|s| parse_duration(s).ok()),
         connect_timeout: duration(&e.connect_timeout, builtin.connect_timeout),
         interval: duration(&e.interval, builtin.interval),
         offline_after: e.offline_after.unwrap_or(builtin.offline_after).max(1),

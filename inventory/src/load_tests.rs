@@ -2,7 +2,7 @@
 
 use super::*;
 
-const PROBES: &[&str] = &["os", "ipmi", "nvidia", "nvme"];
+const PROBES: &[&str] = &["os", "ipmi", "nvidia", "nvme", "bmc"];
 
 fn problems(text: &str) -> Vec<String> {
     match parse(text, Path::new("inv.toml"), PROBES) {
@@ -48,7 +48,7 @@ address = "10.0.0.5"
     assert_eq!(gpu02.groups, ["gpu"]);
     assert_eq!(gpu02.labels.get("rack").unwrap(), "r13");
     assert_eq!(gpu02.labels.get("dc").unwrap(), "dc1");
-    assert_eq!(gpu02.timeout, Duration::from_secs(5));
+    assert_eq!(gpu02.timeout, Some(Duration::from_secs(5)));
     let gpu01 = inv.host("gpu01.dc1").unwrap();
     assert_eq!(gpu01.address, "gpu01.dc1");
     assert_eq!(gpu01.port, 2222);

@@ -26,8 +26,10 @@ pub struct Host {
     pub identity: Option<PathBuf>,
     pub known_hosts: PathBuf,
     pub accept_new_host_keys: bool,
-    #[serde(serialize_with = "as_human")]
-    pub timeout: Duration,
+    /// Deadline of each probe run when set (defaults, group or host); `[probes.NAME]
+    /// timeout` wins over it, and unset each probe keeps its own default.
+    #[serde(serialize_with = "as_human_or_default")]
+    pub timeout: Option<Duration>,
     #[serde(serialize_with = "as_human")]
     pub connect_timeout: Duration,
     #[serde(serialize_with = "as_human")]
@@ -92,6 +94,13 @@ impl FanProfile {
 
 fn as_human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_duration(*d).to_string())
+}
+
+fn as_human_or_default<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => as_human(d, s),
+        None => s.serialize_str("each probe's default"),
+    }
 }
 
 /// A probe's schedule from `[probes.NAME]`; unset parts fall back to the host's and
@@ -206,7 +215,7 @@ impl Inventory {
                 identity: None,
                 known_hosts: settings.known_hosts,
                 accept_new_host_keys: false,
-                timeout: settings.timeout,
+                timeout: None,
                 connect_timeout: settings.connect_timeout,
                 interval: settings.interval,
                 offline_after: settings.offline_after,

@@ -218,6 +218,10 @@ pub enum InventoryCommand {
         /// One JSON object per host.
         #[arg(long)]
         json: bool,
+        /// Each host's probes with the interval (or schedule) and timeout they run
+        /// with, and which setting gave the timeout.
+        #[arg(long)]
+        resolved: bool,
     },
 }
 

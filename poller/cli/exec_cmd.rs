@@ -176,11 +176,21 @@ pub fn hosts_of(
     inventory: Option<&std::path::Path>,
     selector: &str,
 ) -> Result<Vec<dcmon_inventory::Host>> {
-    let inventory = match inventory {
+    let inventory = inventory_of(inventory)?;
+    selected(&inventory, selector)
+}
+
+/// The inventory file, or the local machine alone when none is given.
+pub fn inventory_of(inventory: Option<&std::path::Path>) -> Result<Inventory> {
+    Ok(match inventory {
         Some(file) => dcmon_inventory::load(file, &dcmon_probes::names())?,
         None => Inventory::local(&local_hostname(), Vec::new()),
-    };
-    let hosts: Vec<_> = dcmon_inventory::select(&inventory, selector)?
+    })
+}
+
+/// The hosts `selector` picks, at least one.
+pub fn selected(inventory: &Inventory, selector: &str) -> Result<Vec<dcmon_inventory::Host>> {
+    let hosts: Vec<_> = dcmon_inventory::select(inventory, selector)?
         .into_iter()
         .cloned()
         .collect();

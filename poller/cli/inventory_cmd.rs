@@ -33,7 +33,7 @@ pub fn check(file: &Path) -> Result<ExitCode> {
     }
 }
 
-pub fn list(file: &Path, selector: Option<&str>, json: bool) -> Result<ExitCode> {
+pub fn list(file: &Path, selector: Option<&str>, json: bool, resolved: bool) -> Result<ExitCode> {
     let Some(inventory) = load(file)? else {
         return Ok(ExitCode::from(1));
     };
@@ -41,6 +41,9 @@ pub fn list(file: &Path, selector: Option<&str>, json: bool) -> Result<ExitCode>
         Some(s) => dcmon_inventory::select(&inventory, s)?,
         None => inventory.hosts.iter().collect(),
     };
+    if resolved {
+        return list_resolved(&inventory, &hosts, json);
+    }
     if json {
         for host in hosts {
             println!("{}", serde_json::to_string(host)?);
@@ -61,5 +64,53 @@ pub fn list(file: &Path, selector: Option<&str>, json: bool) -> Result<ExitCode>
         })
         .collect();
     table::print(&["HOST", "SSH", "GROUPS", "PROBES", "LABELS"], &rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each host's plan: every probe with its interval or schedule and its timeout, and
+/// which setting gave the timeout.
+fn list_resolved(
+    inventory: &dcmon_inventory::Inventory,
+    hosts: &[&dcmon_inventory::Host],
+    json: bool,
+) -> Result<ExitCode> {
+    use dcmon_poller::plan::{Trigger, plan, timeout_and_source};
+    let human = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    let mut rows = Vec::new();
+    for host in hosts {
+        let mut probes = Vec::new();
+        for planned in plan(host, inventory) {
+            let probe = planned.due.probe;
+            let (timeout, from) = timeout_and_source(host, &inventory.probe_schedules, probe);
+            let when = match &planned.trigger {
+                Trigger::Every { interval, .. } => format!("every {}", human(*interval)),
+                Trigger::Cron(cron) => format!("at {cron}"),
+            };
+            if json {
+                probes.push(serde_json::json!({
+                    "probe": probe.name,
+                    "when": when,
+                    "timeout": human(timeout),
+                    "timeout_from": from,
+                }));
+            } else {
+                rows.push(vec![
+                    host.name.clone(),
+                    probe.name.to_string(),
+                    when,
+                    human(timeout),
+                    from.to_string(),
+                ]);
+            }
+        }
+        if json {
+            let mut object = serde_json::to_value(host)?;
+            object["plan"] = probes.into();
+            println!("{object}");
+        }
+    }
+    if !json {
+        table::print(&["HOST", "PROBE", "RUNS", "TIMEOUT", "TIMEOUT FROM"], &rows);
+    }
     Ok(ExitCode::SUCCESS)
 }

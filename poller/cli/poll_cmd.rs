@@ -5,7 +5,8 @@ use crate::{inventory_cmd, table};
 use anyhow::{Context, Result};
 use dcmon_inventory::Inventory;
 use dcmon_poller::ingest::Writer;
-use dcmon_poller::{HostStatus, RoundOptions, poll_round};
+use dcmon_poller::{HostResult, HostStatus, RoundOptions, poll_round};
+use std::io::Write as _;
 use std::process::ExitCode;
 
 pub fn poll(args: PollArgs) -> Result<ExitCode> {
@@ -16,47 +17,40 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
         },
         None => Inventory::local(&local_hostname(), dcmon_probes::registry::local_defaults()),
     };
-    let hosts: Vec<_> = match &args.selector {
-        Some(s) => dcmon_inventory::select(&inventory, s)?
-            .into_iter()
-            .cloned()
-            .collect(),
-        None => inventory.hosts.clone(),
+    let hosts: Vec<&dcmon_inventory::Host> = match &args.selector {
+        Some(s) => dcmon_inventory::select(&inventory, s)?,
+        None => inventory.hosts.iter().collect(),
     };
     let store = dcmon_store::Store::open(&args.db)?;
     let options = RoundOptions {
         accept_new_host_keys: args.accept_new_host_keys,
         // Log probes resume where the last round stopped.
         cursors: std::sync::Arc::new(store.log_cursors()?),
+        schedules: std::sync::Arc::new(inventory.probe_schedules.clone()),
         ..RoundOptions::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let (writer, store_thread) = Writer::spawn(store);
-    let results = runtime.block_on(poll_round(hosts, &options, &writer));
+    let mut all_ok = true;
+    // --json streams one line per host as it is stored; the table waits for all rows.
+    let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    runtime.block_on(poll_round(&hosts, &options, &writer, |index, r| {
+        all_ok &= r.status == HostStatus::Ok;
+        if args.json {
+            if let Ok(line) = serde_json::to_string(&r) {
+                let _ = writeln!(stdout, "{line}");
+            }
+        } else {
+            rows.push((index, row(r)));
+        }
+    }));
+    drop(stdout);
     drop(writer);
     let _ = store_thread.join();
-    if args.json {
-        for r in &results {
-            println!("{}", serde_json::to_string(r)?);
-        }
-    } else {
-        let rows: Vec<Vec<String>> = results
-            .iter()
-            .map(|r| {
-                vec![
-                    r.host.clone(),
-                    if r.status == HostStatus::Ok {
-                        "ok".into()
-                    } else {
-                        "error".into()
-                    },
-                    r.samples.to_string(),
-                    r.logs.to_string(),
-                    format!("{}ms", r.duration_ms),
-                    r.error.clone().unwrap_or_else(|| r.absent.join("; ")),
-                ]
-            })
-            .collect();
+    if !args.json {
+        rows.sort_unstable_by_key(|(index, _)| *index);
+        let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();
         table::print(
             &[
                 "HOST",
@@ -64,17 +58,38 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
                 "SAMPLES",
                 "LOGS",
                 "DURATION",
-                "ERROR / ABSENT",
+                "ERROR / WARNINGS / ABSENT",
             ],
             &rows,
         );
     }
-    let all_ok = results.iter().all(|r| r.status == HostStatus::Ok);
     Ok(if all_ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One table row; the last cell says what went wrong, else what was half understood,
+/// else which tools the host lacks.
+fn row(r: HostResult) -> Vec<String> {
+    let note = match (r.error, r.warnings.count) {
+        (Some(error), _) => error,
+        (None, 0) => r.absent.join("; "),
+        (None, n) => format!(
+            "{n} warning{}: {}",
+            if n == 1 { "" } else { "s" },
+            r.warnings.first.join("; ")
+        ),
+    };
+    vec![
+        r.host,
+        r.status.as_str().to_string(),
+        r.samples.to_string(),
+        r.logs.to_string(),
+        format!("{}ms", r.duration_ms),
+        note,
+    ]
 }
 
 /// The name the local machine goes by when no inventory is given.

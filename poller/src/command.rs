@@ -14,7 +14,7 @@ use crate::exec::{ExecOutput, Exit};
 use dcmon_probes::registry::sh_quote;
 use std::process::Stdio;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Runs `$1` (the quoted command) in its own process group and kills that group when
 /// stdin ends before the command does. POSIX sh; async lists get /dev/null as stdin,
@@ -24,6 +24,42 @@ setsid sh -c "$1" </dev/null & c=$!
 { while read -r _; do :; done; kill -TERM -"$c" && sleep 2 && kill -KILL -"$c"; } <&3 >/dev/null 2>&1 & w=$!
 exec 3<&-
 wait "$c"; s=$?; kill "$w" 2>/dev/null; exit "$s""#;
+
+/// A probe script under the same watchdog. The script arrives on stdin ahead of the
+/// watchdog's wait: `head -c $1` takes exactly its bytes (it must end with `$2`, so a
+/// cut-off script never runs), the script runs in its own process group, and stdin,
+/// which dcmon keeps open, then tells the watchdog when the channel closes. Once the
+/// script ends, whatever it left in its group is killed too.
+const PROBE_WATCHDOG: &str = r#"exec 3<&0
+s=$(head -c "$1")
+case $s in *"$2") ;; *) echo "dcmon: the probe script arrived incomplete" >&2; exit 125;; esac
+setsid sh -c "$s" dcmon-probe </dev/null & c=$!
+{ while read -r _; do :; done; kill -TERM -"$c" && sleep 2 && kill -KILL -"$c"; } <&3 >/dev/null 2>&1 & w=$!
+exec 3<&-
+wait "$c"; s=$?; kill -KILL -"$c" 2>/dev/null; kill "$w" 2>/dev/null; exit "$s""#;
+
+/// The last line of every probe script sent: the watchdog runs nothing that lacks it.
+const SCRIPT_END: &str = "# dcmon: end of script";
+
+/// The bytes a probe run writes to the channel's stdin: the script and its end line.
+pub fn probe_input(script: &str) -> Vec<u8> {
+    format!("{script}\n{SCRIPT_END}\n").into_bytes()
+}
+
+/// The command line of a probe run whose `probe_input` is `input_len` bytes long: short,
+/// so `ps` and sudo's log show no script.
+pub fn probe_line(input_len: usize, become_root: bool) -> String {
+    let line = format!(
+        "sh -c {} dcmon-probe {input_len} {}",
+        sh_quote(PROBE_WATCHDOG),
+        sh_quote(SCRIPT_END)
+    );
+    if become_root {
+        format!("sudo -n {line}")
+    } else {
+        line
+    }
+}
 
 /// Which output stream a chunk came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -114,9 +150,11 @@ impl<'a> Collector<'a> {
     }
 }
 
-/// Runs `line` with the local `sh`, stdin held open like an SSH channel's.
+/// Runs `line` with the local `sh`, `input` on its stdin, which is then held open like
+/// an SSH channel's until the run ends.
 pub async fn run_local(
     line: &str,
+    input: &[u8],
     limit: Duration,
     mut collector: Collector<'_>,
 ) -> Result<ExecOutput, TransportError> {
@@ -129,14 +167,23 @@ pub async fn run_local(
         .kill_on_drop(true)
         .spawn()
         .map_err(TransportError::Local)?;
-    // Dropped on return: the watchdog then stops whatever still runs.
-    let _stdin = child.stdin.take();
-    let (Some(mut stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
+    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
         return Err(TransportError::Local(std::io::Error::other(
             "child pipes missing",
         )));
     };
     let work = async {
+        // Written before the output is read: a script is a few kB, well under a pipe's
+        // buffer, and the watchdog reads it before anything runs. The pipe stays open
+        // (dropped on return): the watchdog then stops whatever still runs.
+        if !input.is_empty() {
+            stdin
+                .write_all(input)
+                .await
+                .map_err(TransportError::Local)?;
+        }
         let (mut out_buf, mut err_buf) = ([0u8; 8192], [0u8; 8192]);
         let (mut out_open, mut err_open) = (true, true);
         while out_open || err_open {
@@ -176,6 +223,7 @@ mod tests {
         let mut sink = |_: Stream, d: &[u8]| seen.extend_from_slice(d);
         let result = run_local(
             &remote_line(&argv(words), false),
+            &[],
             limit,
             Collector::new(1 << 20, &mut sink),
         )

@@ -6,15 +6,23 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum TransportError {
-    #[error("cannot connect to {addr}: {source}")]
+    #[error("TCP connect to {addr} failed: {source}")]
     Connect {
         addr: String,
         source: std::io::Error,
     },
-    #[error("no SSH session with {addr} within {}", humanize(*.after))]
-    ConnectTimeout { addr: String, after: Duration },
-    #[error("SSH handshake with {addr} failed: {source}")]
-    Handshake { addr: String, source: russh::Error },
+    #[error("no SSH session with {addr} within {}: {}", humanize(*.after), .stage.waiting_for())]
+    ConnectTimeout {
+        addr: String,
+        after: Duration,
+        stage: crate::connect_stage::Stage,
+    },
+    #[error("SSH {} with {addr} failed: {source}", .stage.name())]
+    Handshake {
+        addr: String,
+        stage: crate::connect_stage::Stage,
+        source: russh::Error,
+    },
     #[error(
         "host key of {host} ({key}) is not in {known_hosts}: verify it, then run with \
          --accept-new-host-keys or set accept_new_host_keys = true to record it"

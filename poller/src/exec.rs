@@ -43,13 +43,3 @@ impl ExecOutput {
     }
 }
 
-/// The command a script is fed to: `sh -s`, under `sudo -n` when the probe needs root.
-/// The script itself travels on stdin, so nothing of it is ever parsed by a shell
-/// command line.
-pub fn script_command(become_root: bool) -> &'static str {
-    if become_root {
-        "sudo -n sh -s"
-    } else {
-        "sh -s"
-    }
-}

@@ -194,7 +194,7 @@ pub async fn run_job(
         e => Failure::Transport(e),
     };
     let result = match (host.transport, session) {
-        (Transport::Local, _) => run_local(&line, options.timeout, collector)
+        (Transport::Local, _) => run_local(&line, &[], options.timeout, collector)
             .await
             .map_err(Failure::Transport),
         (Transport::Ssh, Some(session)) => session

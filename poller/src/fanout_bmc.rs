@@ -81,7 +81,7 @@ pub(crate) async fn run(
             job.host.name
         ));
     };
-    let _slot = crate::round::BMC_SESSIONS.acquire().await;
+    let _slot = crate::host_round::BMC_SESSIONS.acquire().await;
     let ops = script.ops.clone();
     let keep_going = script.keep_going;
     let answer = tokio::task::spawn_blocking(move || {

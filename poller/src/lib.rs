@@ -14,18 +14,21 @@ macro_rules! log {
 
 pub mod bmc;
 pub mod command;
+pub mod connect_stage;
 pub mod error;
 pub mod exec;
 pub mod fan;
 pub mod fanout;
 pub mod fanout_bmc;
+pub mod host_round;
 pub mod ingest;
 pub mod known_hosts;
 pub mod local;
+pub mod plan;
 pub mod round;
 pub mod serve;
 pub mod ssh;
 pub mod trial;
 
 pub use error::TransportError;
-pub use round::{HostResult, HostStatus, RoundOptions, poll_round};
+pub use round::{HostResult, HostStatus, RoundOptions, Warnings, poll_round};

@@ -1,111 +1,77 @@
-//! The `local` transport: the same probe scripts, run with `sh` on the poller's own machine.
+//! The `local` transport: the same probe runs, watchdog included, with `sh` on the
+//! poller's own machine.
 
+use crate::command::{Collector, Stream, run_local};
 use crate::error::TransportError;
-use crate::exec::{ExecOutput, script_command};
-use std::process::Stdio;
+use crate::exec::ExecOutput;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Runs `script` on stdin of `sh -s` (or `sudo -n sh -s`), with a deadline and an output cap.
+/// Runs a probe (`command::probe_line`, its `probe_input` on stdin) with a deadline and
+/// an output cap; a late run's process group is stopped like a remote one.
 pub async fn run_script(
-    script: &str,
-    become_root: bool,
+    line: &str,
+    input: &[u8],
     timeout: Duration,
     output_cap: usize,
 ) -> Result<ExecOutput, TransportError> {
-    let mut words = script_command(become_root).split(' ');
-    let program = words.next().unwrap_or("sh");
-    let mut child = tokio::process::Command::new(program)
-        .args(words)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(TransportError::Local)?;
-    let (Some(mut stdin), Some(stdout), Some(stderr)) =
-        (child.stdin.take(), child.stdout.take(), child.stderr.take())
-    else {
-        return Err(TransportError::Local(std::io::Error::other(
-            "child pipes missing",
-        )));
-    };
-    let script = script.as_bytes().to_vec();
-    let work = async {
-        // Write and read at once: a script that prints a lot before reading all of
-        // stdin would otherwise block on a full pipe. Output over the cap fails the
-        // join at once (the child is killed on drop) instead of blocking the child.
-        let write = async move {
-            let _ = stdin.write_all(&script).await; // a script may exit without reading it all
-            Ok(())
-        };
-        let (_, stdout, stderr) = tokio::try_join!(
-            write,
-            read_capped(stdout, output_cap),
-            read_capped(stderr, output_cap)
-        )?;
-        let status = child.wait().await.map_err(TransportError::Local)?;
-        Ok::<_, TransportError>((stdout, stderr, status))
-    };
-    let (stdout, stderr, status) = tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| TransportError::Timeout(timeout))??;
-    let exit = crate::exec::exit_of(status);
-    Ok(ExecOutput {
-        stdout,
-        stderr,
-        exit,
-    })
-}
-
-async fn read_capped(
-    pipe: impl tokio::io::AsyncRead + Unpin,
-    cap: usize,
-) -> Result<Vec<u8>, TransportError> {
-    let mut buf = Vec::new();
-    pipe.take(cap as u64 + 1)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(TransportError::Local)?;
-    if buf.len() > cap {
-        return Err(TransportError::OutputTooLarge(cap));
-    }
-    Ok(buf)
+    let mut quiet = |_: Stream, _: &[u8]| {};
+    run_local(line, input, timeout, Collector::new(output_cap, &mut quiet)).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::command::{probe_input, probe_line};
     use crate::exec::Exit;
 
+    async fn run(script: &str, timeout: Duration, cap: usize) -> Result<ExecOutput, TransportError> {
+        let input = probe_input(script);
+        run_script(&probe_line(input.len(), false), &input, timeout, cap).await
+    }
+
     #[tokio::test]
-    async fn runs_script_on_stdin_and_keeps_stderr_and_exit() {
-        let out = run_script(
-            "echo out; echo err >&2; exit 3",
-            false,
-            Duration::from_secs(5),
-            1024,
-        )
-        .await
-        .unwrap();
+    async fn runs_the_script_and_keeps_stderr_and_exit() {
+        let out = run("echo out; echo err >&2; exit 3", Duration::from_secs(5), 1024)
+            .await
+            .unwrap();
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr_excerpt(), "err");
         assert_eq!(out.exit, Exit::Code(3));
     }
 
     #[tokio::test]
-    async fn a_hanging_script_is_cut_at_the_timeout() {
+    async fn scripts_cannot_read_the_channel() {
+        // The script's stdin is /dev/null: `cat` neither eats the watchdog's input nor hangs.
+        let out = run("cat; echo after", Duration::from_secs(5), 1024)
+            .await
+            .unwrap();
+        assert_eq!(out.stdout, b"after\n");
+    }
+
+    #[tokio::test]
+    async fn a_hanging_script_is_cut_at_the_timeout_and_stopped() {
+        let marker = format!("sleep 7{}", std::process::id() % 1000 + 1000);
         let started = std::time::Instant::now();
-        let err = run_script("sleep 30", false, Duration::from_millis(300), 1024)
+        let err = run(&format!("trap '' TERM; {marker}"), Duration::from_millis(300), 1024)
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::Timeout(_)));
         assert!(started.elapsed() < Duration::from_secs(5));
+        // TERM is ignored: the watchdog's KILL 2 s later ends it.
+        let gone = (0..60).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            let pgrep = std::process::Command::new("pgrep")
+                .args(["-f", &marker])
+                .output()
+                .unwrap();
+            pgrep.stdout.is_empty()
+        });
+        assert!(gone, "`{marker}` still runs after its deadline");
     }
 
     #[tokio::test]
     async fn output_over_the_cap_is_refused() {
-        let err = run_script("yes | head -c 100000", false, Duration::from_secs(5), 1000)
+        let err = run("yes | head -c 100000", Duration::from_secs(5), 1000)
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::OutputTooLarge(1000)));

@@ -4,8 +4,9 @@
 //! weeks on an SSH read without one). `nodelay` is on: with Nagle, each exec round
 //! trip cost ~44 ms instead of ~2.4 ms here (../shared/TESTBED.md).
 
+use crate::connect_stage::{Progress, Stage, Watched};
 use crate::error::TransportError;
-use crate::exec::{ExecOutput, Exit, script_command};
+use crate::exec::{ExecOutput, Exit};
 use crate::known_hosts::{KnownHosts, Verdict, describe_key, host_port};
 use dcmon_inventory::Host;
 use russh::client::{self, Handle};
@@ -13,6 +14,7 @@ use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertifi
 use russh::{ChannelMsg, Disconnect};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -95,9 +97,12 @@ impl Connector {
                 .map_err(|_| TransportError::ConnectTimeout {
                     addr: addr.clone(),
                     after: Duration::ZERO,
+                    stage: Stage::Tcp,
                 })?;
         let problem = Arc::new(Mutex::new(None));
+        let progress = Progress::default();
         let handler = Client {
+            progress: progress.clone(),
             host: host.address.clone(),
             port: host.port,
             known_hosts,
@@ -112,7 +117,12 @@ impl Connector {
                     source,
                 })?;
             let _ = tcp.set_nodelay(true);
-            let mut handle = client::connect_stream(self.config.clone(), tcp, handler)
+            progress.reach(Stage::Banner);
+            let stream = Watched {
+                inner: tcp,
+                progress: progress.clone(),
+            };
+            let mut handle = client::connect_stream(self.config.clone(), stream, handler)
                 .await
                 .map_err(|source| {
                     // A refused host key surfaces from russh as a generic error; ours says why.
@@ -122,14 +132,17 @@ impl Connector {
                         .take()
                         .unwrap_or(TransportError::Handshake {
                             addr: addr.clone(),
+                            stage: progress.stage(),
                             source,
                         })
                 })?;
+            progress.reach(Stage::Auth);
             self.authenticate(&mut handle, host, &addr, &identities)
                 .await?;
             Ok(SshSession {
                 handle,
                 addr: addr.clone(),
+                stalled: AtomicBool::new(false),
             })
         };
         timeout(host.connect_timeout, work)
@@ -137,6 +150,7 @@ impl Connector {
             .map_err(|_| TransportError::ConnectTimeout {
                 addr: addr.clone(),
                 after: host.connect_timeout,
+                stage: progress.stage(),
             })?
     }
 
@@ -164,6 +178,7 @@ impl Connector {
                 .await
                 .map_err(|source| TransportError::Handshake {
                     addr: addr.to_string(),
+                    stage: Stage::Auth,
                     source,
                 })?;
             if result.success() {
@@ -203,6 +218,7 @@ fn identity_files(configured: Option<&Path>) -> Result<Vec<PathBuf>, TransportEr
 }
 
 struct Client {
+    progress: Progress,
     host: String,
     port: u16,
     known_hosts: Arc<KnownHosts>,
@@ -224,11 +240,13 @@ impl client::Handler for Client {
         &mut self,
         offered: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
+        self.progress.reach(Stage::HostKey);
         let name = host_port(&self.host, self.port);
         let known_hosts = self.known_hosts.path().display().to_string();
         let PublicKeyOrCertificate::PublicKey { key, .. } = offered else {
             return self.refuse(TransportError::Handshake {
                 addr: name,
+                stage: Stage::HostKey,
                 source: russh::Error::UnknownKey,
             });
         };
@@ -270,23 +288,24 @@ impl client::Handler for Client {
 pub struct SshSession {
     handle: Handle<Client>,
     addr: String,
+    /// Set when the host stopped answering keepalives: the connection is given up.
+    stalled: AtomicBool,
 }
 
 impl SshSession {
-    /// Runs a script on `sh -s` over a new channel; the whole run, from opening the
-    /// channel to its close, must fit in `limit`.
+    /// Runs a probe (`command::probe_line`, its `probe_input` on stdin) over a new
+    /// channel; the whole run, from opening the channel to its close, must fit in
+    /// `limit`. A late run's channel is closed, which makes the watchdog stop it.
     pub async fn run_script(
         &self,
-        script: &str,
-        become_root: bool,
+        line: &str,
+        input: &[u8],
         limit: Duration,
         output_cap: usize,
     ) -> Result<ExecOutput, TransportError> {
         let mut quiet = |_: crate::command::Stream, _: &[u8]| {};
         let collector = crate::command::Collector::new(output_cap, &mut quiet);
-        let command = script_command(become_root);
-        self.run(command, Some(script.as_bytes()), limit, collector)
-            .await
+        self.run(line, input, limit, collector).await
     }
 
     /// Runs a command line (see `command::remote_line`) over a new channel, passing
@@ -298,16 +317,16 @@ impl SshSession {
         limit: Duration,
         collector: crate::command::Collector<'_>,
     ) -> Result<ExecOutput, TransportError> {
-        self.run(line, None, limit, collector).await
+        self.run(line, &[], limit, collector).await
     }
 
-    /// One channel: `command`, then `stdin` and EOF if given (else stdin stays open),
-    /// output until the channel closes; all within `limit`. The channel is closed at the
-    /// end whatever happened, which makes sshd hang up on a command still running.
+    /// One channel: `command`, then `input` on its stdin, which stays open; output until
+    /// the channel closes; all within `limit`. The channel is closed at the end whatever
+    /// happened: the watchdog on the host sees its stdin end and stops what still runs.
     async fn run(
         &self,
         command: &str,
-        stdin: Option<&[u8]>,
+        input: &[u8],
         limit: Duration,
         mut collector: crate::command::Collector<'_>,
     ) -> Result<ExecOutput, TransportError> {
@@ -322,9 +341,8 @@ impl SshSession {
             .map_err(channel_error)?;
         let result = timeout_at(deadline, async {
             channel.exec(true, command).await.map_err(channel_error)?;
-            if let Some(input) = stdin {
+            if !input.is_empty() {
                 channel.data(input).await.map_err(channel_error)?;
-                channel.eof().await.map_err(channel_error)?;
             }
             read_until_close(&mut channel, &mut collector).await
         })
@@ -337,9 +355,20 @@ impl SshSession {
         }
     }
 
+    /// Whether the host still answers on this connection: a keepalive that wants a reply,
+    /// within `within`. One that does not is marked stalled, so `is_closed` is true and
+    /// its owner reconnects.
+    pub async fn answers(&self, within: Duration) -> bool {
+        let answered = matches!(timeout(within, self.handle.send_ping()).await, Ok(Ok(())));
+        if !answered {
+            self.stalled.store(true, Ordering::Relaxed);
+        }
+        answered
+    }
+
     /// True once the connection is gone (the host hung up, keepalives went unanswered).
     pub fn is_closed(&self) -> bool {
-        self.handle.is_closed()
+        self.stalled.load(Ordering::Relaxed) || self.handle.is_closed()
     }
 
     pub async fn close(self) {

@@ -1,67 +1,59 @@
 //! One probe on one host, now, for `dcmon probe run`: the command, what the host printed,
-//! how it ended and what the probe's parser made of it. Nothing is stored.
+//! how it ended and what the probe's parser made of it, through the same host round as
+//! `poll` and `serve`. Nothing is stored.
 
-use crate::error::TransportError;
-use crate::exec::{ExecOutput, Exit, script_command};
-use crate::round::{finish_run, now_ms};
+use crate::host_round::{self, Os, RawRun, Settings};
+use crate::plan::Due;
 use crate::ssh::Connector;
 use dcmon_inventory::{Host, Transport};
-use dcmon_probes::{Probe, ProbeInputs};
 use dcmon_store::ProbeRun;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 pub struct Trial {
-    /// The remote command; the script goes to its stdin.
-    pub command: String,
-    /// The script as sent (the probe's inputs, then its script).
-    pub script: String,
-    pub stdout: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub exit: Exit,
-    pub took: Duration,
-    /// The output parsed exactly as a poll parses it, and the run's verdict.
+    /// The run as a poll would store it: parsed output and verdict.
     pub run: ProbeRun,
+    /// What went over the wire, for script probes the host answered.
+    pub raw: Option<RawRun>,
+    pub took: Duration,
 }
 
-/// Connects (or runs locally) and runs `probe` once, with no saved log cursors (a log
+/// Connects (or runs locally) and runs `due` once, with no saved log cursors (a log
 /// probe reads as on its first round).
-pub async fn run(
-    host: &Host,
-    probe: &Probe,
-    timeout: Duration,
-    accept_new_host_keys: bool,
-) -> Result<Trial, TransportError> {
+pub async fn run(host: &Host, due: Due, accept_new_host_keys: bool) -> Trial {
     let no_cursors = BTreeMap::new();
-    let inputs = ProbeInputs {
+    let settings = Settings {
         cursors: &no_cursors,
-        log_files: &host.log_files,
-        custom_scripts: &host.custom_scripts,
+        // Nothing is kept of the output but what is printed: no cap below the SSH path's own.
+        output_cap: 64 << 20,
+        keep_raw: true,
     };
-    let script = format!("{}{}", (probe.inputs)(&inputs), probe.script);
-    // Nothing is kept of the output but what is printed: no cap below the SSH path's own.
-    let cap = 64 << 20;
-    let (at, clock) = (now_ms(), Instant::now());
-    let exec: ExecOutput = match host.transport {
-        Transport::Ssh => {
-            let ssh = Connector::new(1)
-                .connect(host, accept_new_host_keys)
-                .await?;
-            let result = ssh.run_script(&script, host.become_, timeout, cap).await;
-            ssh.close().await;
-            result?
+    let clock = Instant::now();
+    let due = [due];
+    let mut runs = match (host.transport, due[0].probe.kind) {
+        (_, dcmon_probes::ProbeKind::Bmc) => {
+            host_round::run(host, &due, Os::not_needed(), &settings).await
         }
-        Transport::Local => crate::local::run_script(&script, host.become_, timeout, cap).await?,
+        (Transport::Local, _) => host_round::run(host, &due, Os::Local, &settings).await,
+        (Transport::Ssh, dcmon_probes::ProbeKind::Script) => {
+            match Connector::new(1).connect(host, accept_new_host_keys).await {
+                Ok(ssh) => {
+                    let runs = host_round::run(host, &due, Os::Ssh(&ssh), &settings).await;
+                    ssh.close().await;
+                    runs
+                }
+                Err(e) => {
+                    host_round::run(host, &due, Os::Unreachable(e.to_string()), &settings).await
+                }
+            }
+        }
     };
-    let took = clock.elapsed();
-    let run = finish_run(probe, host.become_, at, took, Ok(exec.clone()));
-    Ok(Trial {
-        command: script_command(host.become_).to_string(),
-        script,
-        stdout: exec.stdout,
-        stderr: exec.stderr,
-        exit: exec.exit,
-        took,
-        run,
-    })
+    Trial {
+        took: clock.elapsed(),
+        raw: runs.raw.pop().flatten(),
+        run: runs.runs.pop().unwrap_or_else(|| {
+            let why = "the round returned no run".to_string();
+            host_round::failed_run(due[0].probe, host_round::now_ms(), Duration::ZERO, why)
+        }),
+    }
 }

@@ -23,6 +23,7 @@ pub const PROBE: Probe = Probe {
     privileges: "none",
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

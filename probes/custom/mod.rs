@@ -22,6 +22,7 @@ pub const PROBE: Probe = Probe {
     privileges: "whatever the scripts need",
     new_logs: all_logs_new,
     inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 pub fn inputs(given: &ProbeInputs) -> String {

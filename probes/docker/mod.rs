@@ -24,6 +24,7 @@ pub const PROBE: Probe = Probe {
     privileges: "docker group or root (become = true)",
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

@@ -34,6 +34,26 @@ pub const PROBE: Probe = Probe {
     privileges: "root (become = true) for /dev/ipmi0",
     new_logs: sel::after_cursor,
     inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Script,
+};
+
+/// The same sensors, power state, SEL and firmware read by the poller from the host's
+/// BMC over the network (RMCP+), labelled path="bmc"; the reader is the poller's.
+pub const BMC_PROBE: Probe = Probe {
+    name: "bmc",
+    description: "the host's BMC over IPMI-over-LAN (RMCP+): power, sensors, SEL, firmware",
+    script: "",
+    commands: &[
+        "RMCP+ session (cipher suite 3) to the inventory's bmc address",
+        "Get Device ID, Get Chassis Status, Get SDR (16-byte chunks), Get Sensor Reading, Get SEL Entry",
+    ],
+    parse: |_| ProbeOutput::default(),
+    default_interval: Duration::from_secs(60),
+    default_timeout: Duration::from_secs(10),
+    privileges: "a BMC user (no access to the host)",
+    new_logs: sel::after_cursor,
+    inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Bmc,
 };
 
 /// Parses the whole `ipmi.sh` output.

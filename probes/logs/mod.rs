@@ -32,6 +32,7 @@ pub const PROBE: Probe = Probe {
     privileges: "the adm or systemd-journal group, or root (become = true), to read every log",
     new_logs: all_logs_new,
     inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 /// The saved cursors and the files to read, as shell assignments.

@@ -55,6 +55,7 @@ pub const PROBE: Probe = Probe {
     privileges: "none",
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 pub const DETAILS_PROBE: Probe = Probe {
@@ -68,6 +69,7 @@ pub const DETAILS_PROBE: Probe = Probe {
     privileges: "none",
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

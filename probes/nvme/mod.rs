@@ -26,6 +26,7 @@ pub const PROBE: Probe = Probe {
     privileges: "root (become = true) for the admin commands",
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

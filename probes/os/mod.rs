@@ -28,6 +28,7 @@ pub const PROBE: Probe = Probe {
     privileges: "none",
     new_logs: crate::registry::all_logs_new,
     inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 #[cfg(test)]

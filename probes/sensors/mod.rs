@@ -21,6 +21,7 @@ pub const PROBE: Probe = Probe {
     privileges: "none",
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 /// Parses `key=value` lines of each hwmon chip.

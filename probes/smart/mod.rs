@@ -25,6 +25,7 @@ pub const PROBE: Probe = Probe {
     privileges: "root (become = true) to open the disks",
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
+    kind: crate::registry::ProbeKind::Script,
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

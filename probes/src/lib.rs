@@ -15,7 +15,7 @@ pub mod series_doc;
 pub mod os;
 
 pub use output::{Fact, Kind, Labels, LogEntry, ParseError, ProbeOutput, Sample};
-pub use registry::{PROBES, Probe, ProbeInputs, find, names};
+pub use registry::{PROBES, Probe, ProbeInputs, ProbeKind, find, names};
 
 #[path = "../ipmi/mod.rs"]
 pub mod ipmi;

@@ -25,6 +25,19 @@ pub struct Probe {
     /// Shell variable assignments put before the script: saved log cursors, files and
     /// scripts named in the inventory. Values are single-quoted, never interpolated.
     pub inputs: fn(&ProbeInputs) -> String,
+    /// How the probe reaches the host: a script through its OS, or its BMC directly.
+    pub kind: ProbeKind,
+}
+
+/// How a probe reaches a host. The round dispatches on this, never on a probe's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// `script` runs through the host's OS: over its SSH session, or locally.
+    Script,
+    /// The poller reads the host's BMC over the network (IPMI over LAN); `script` is empty
+    /// and `parse` unused. Every host with a `bmc` setting has it; it is never listed in
+    /// a host's `probes`.
+    Bmc,
 }
 
 /// What a run of a probe on one host is given besides its script.
@@ -76,18 +89,19 @@ pub static PROBES: &[Probe] = &[
     crate::docker::PROBE,
     crate::logs::PROBE,
     crate::custom::PROBE,
+    crate::ipmi::BMC_PROBE,
 ];
 
 pub fn find(name: &str) -> Option<&'static Probe> {
     PROBES.iter().find(|p| p.name == name)
 }
 
-/// What runs on the local machine when no inventory is given: every probe but
+/// What runs on the local machine when no inventory is given: every script probe but
 /// `custom` (which needs scripts named); tools the machine lacks are simply absent.
 pub fn local_defaults() -> Vec<String> {
     PROBES
         .iter()
-        .filter(|p| p.name != "custom")
+        .filter(|p| p.kind == ProbeKind::Script && p.name != crate::custom::PROBE.name)
         .map(|p| p.name.to_string())
         .collect()
 }

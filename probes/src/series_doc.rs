@@ -31,6 +31,18 @@ fn readme(probe: &str) -> Option<&'static str> {
 /// The series in `probe`'s README table (none for probes whose series are the host's:
 /// `custom`, or that yield log lines only: `logs`).
 pub fn series(probe: &str) -> Vec<DocSeries> {
+    if probe == crate::ipmi::BMC_PROBE.name {
+        // The ipmi probe's sensor and power series, read over the network: not DCMI
+        // (asked through the OS) nor the chassis status fault bits.
+        return series(crate::ipmi::PROBE.name)
+            .into_iter()
+            .filter(|s| {
+                !s.name.starts_with("ipmi_dcmi")
+                    && !s.name.contains("chassis_fault")
+                    && !s.name.contains("intrusion")
+            })
+            .collect();
+    }
     let Some(text) = readme(probe) else {
         return Vec::new();
     };

@@ -2,14 +2,14 @@
 //! one run at a time (runs never overlap), reconnecting with exponential backoff and
 //! jitter, and telling online from offline.
 
-use super::plan::{Planned, Trigger};
 use super::{Report, ServeOptions};
+use crate::host_round::{self, Os, Settings, now_ms};
 use crate::ingest::Writer;
-use crate::round::{failed_run, now_ms, run_probe};
+use crate::plan::{Due, Planned, Trigger};
 use crate::ssh::{Connector, SshSession};
 use dcmon_inventory::{Host, Transport};
 use dcmon_probes::LogEntry;
-use dcmon_store::{HostRound, HostState, ProbeRun};
+use dcmon_store::{HostRound, HostState};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,11 +51,14 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    fn fail(&mut self, error: String) {
+    /// Waits longer after each failure, never longer than `most` (the host's interval:
+    /// a host that answers again is reconnected within one round).
+    fn fail(&mut self, error: String, most: Duration) {
         self.failures += 1;
         let base = FIRST_BACKOFF
             .saturating_mul(1 << self.failures.min(6).saturating_sub(1))
-            .min(MAX_BACKOFF);
+            .min(MAX_BACKOFF)
+            .min(most.max(FIRST_BACKOFF));
         // ±20% jitter, so hosts that dropped together do not all come back together.
         let jitter = 0.8 + fastrand::f64() * 0.4;
         self.retry_at = Some(Instant::now() + base.mul_f64(jitter));
@@ -131,54 +134,42 @@ impl HostTask {
 
     async fn run_probes(&mut self, which: &[usize]) {
         let started = now_ms();
-        let mut runs: Vec<ProbeRun> = Vec::with_capacity(which.len());
-        // The BMC is read over its own network path, whatever SSH does.
-        let (bmc, over_ssh): (Vec<usize>, Vec<usize>) = which
-            .iter()
-            .partition(|&&i| self.plan[i].probe.name == super::plan::BMC_PROBE.name);
-        if let Some(config) = &self.host.bmc {
-            for &i in &bmc {
-                // Each answer is awaited as long as a connection would be (within the
-                // probe's own timeout): a silent BMC holds a blocking thread no longer.
-                let wait = self.host.connect_timeout.min(self.plan[i].timeout);
-                runs.push(crate::round::bmc_run(config, wait, &self.cursors).await);
-            }
-        }
+        let due: Vec<Due> = which.iter().map(|&i| self.plan[i].due).collect();
         // Online and offline are about reaching the OS: a BMC-only round changes neither.
-        let reached = if over_ssh.is_empty() {
-            None
+        let connected = if host_round::needs_os(&due) {
+            Some(self.ensure_session().await)
         } else {
-            Some(match self.ensure_session().await {
-                Err(error) => {
-                    for &i in &over_ssh {
-                        runs.push(failed_run(
-                            self.plan[i].probe,
-                            started,
-                            Duration::ZERO,
-                            error.clone(),
-                        ));
-                    }
-                    false
-                }
-                Ok(()) => {
-                    for &i in &over_ssh {
-                        let run = self.run_one(i).await;
-                        runs.push(run);
-                    }
-                    true
-                }
-            })
+            None
         };
-        let events = match reached {
-            Some(reached) => self.track(reached, started, &runs),
+        let session = self.session.clone();
+        let os = match (connected, &session) {
+            (None, _) => Os::not_needed(),
+            (Some(Err(why)), _) => Os::Unreachable(why),
+            (Some(Ok(())), Some(ssh)) => Os::Ssh(ssh),
+            (Some(Ok(())), None) => Os::Local,
+        };
+        let settings = Settings {
+            cursors: &self.cursors,
+            output_cap: self.options.output_cap,
+            keep_raw: false,
+        };
+        let runs = host_round::run(&self.host, &due, os, &settings).await;
+        drop(session);
+        // A session that broke or stalled under this round is reopened next time.
+        if self.session.as_deref().is_some_and(SshSession::is_closed) {
+            self.drop_session().await;
+        }
+        let error = runs.first_error();
+        let events = match runs.os_answered {
+            Some(reached) => self.track(reached, started, error.as_deref()),
             None => Vec::new(),
         };
-        let mut round = HostRound::new(self.host.name.clone(), runs);
-        round.state = reached.map(|reached| HostState {
+        let mut round = HostRound::new(self.host.name.clone(), runs.runs);
+        round.state = runs.os_answered.map(|reached| HostState {
             online: self.tracker.online.unwrap_or(reached),
             since_ms: self.tracker.since_ms,
             last_seen_ms: self.tracker.last_seen_ms,
-            last_error: (!reached).then(|| self.backoff.last_error.clone()),
+            last_error: if reached { None } else { error },
         });
         round.events = events;
         // The --json report is built only when someone asked for it.
@@ -236,32 +227,14 @@ impl HostTask {
             }
             Err(e) => {
                 let error = e.to_string();
-                self.backoff.fail(error.clone());
+                self.backoff.fail(error.clone(), self.host.interval);
                 Err(error)
             }
         }
     }
 
-    async fn run_one(&mut self, i: usize) -> ProbeRun {
-        let planned = &self.plan[i];
-        let run = run_probe(
-            self.session.as_deref(),
-            &self.host,
-            planned.probe,
-            &self.cursors,
-            planned.timeout,
-            self.options.output_cap,
-        )
-        .await;
-        // A session that broke under this run is reopened next time.
-        if self.session.as_deref().is_some_and(SshSession::is_closed) {
-            self.drop_session().await;
-        }
-        run
-    }
-
     /// Updates online/offline; returns the events to log.
-    fn track(&mut self, reached: bool, now: i64, runs: &[ProbeRun]) -> Vec<LogEntry> {
+    fn track(&mut self, reached: bool, now: i64, why: Option<&str>) -> Vec<LogEntry> {
         let t = &mut self.tracker;
         let event = |message: String, priority: u8| LogEntry {
             source: "dcmon".into(),
@@ -288,12 +261,12 @@ impl HostTask {
         } else {
             t.missed += 1;
             if t.missed >= self.host.offline_after && t.online != Some(false) {
-                let why = runs
-                    .iter()
-                    .find_map(|r| r.error.clone())
-                    .unwrap_or_default();
                 events.push(event(
-                    format!("host offline: {} rounds missed: {why}", t.missed),
+                    format!(
+                        "host offline: {} rounds missed: {}",
+                        t.missed,
+                        why.unwrap_or_default()
+                    ),
                     3,
                 ));
                 t.online = Some(false);

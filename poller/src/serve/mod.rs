@@ -4,7 +4,7 @@
 //! tasks (and SSH sessions) of hosts whose settings did not change.
 
 mod host_task;
-pub mod plan;
+
 pub mod sessions;
 
 use crate::ingest::Writer;
@@ -12,7 +12,7 @@ use crate::ssh::Connector;
 use dcmon_inventory::{Host, Inventory, InventoryError};
 use dcmon_store::{HostRound, Store, StoreError, Stored};
 use host_task::{Backoff, HostTask, Tracker};
-use plan::{Planned, Trigger};
+use crate::plan::{self, Planned, Trigger};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -214,7 +214,7 @@ fn modified_time(source: &Source) -> Option<SystemTime> {
 
 impl Service {
     fn sweep(&self) {
-        let now = crate::round::now_ms();
+        let now = crate::host_round::now_ms();
         let before = |keep: Duration| now - keep.as_millis() as i64;
         self.writer.sweep(dcmon_store::retention::Cutoffs {
             samples_before_ms: before(self.retention.samples),
@@ -380,6 +380,6 @@ impl Service {
 fn same_plan(a: &[Planned], b: &[Planned]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
-            x.probe.name == y.probe.name && x.trigger == y.trigger && x.timeout == y.timeout
+            x.due == y.due && x.trigger == y.trigger
         })
 }

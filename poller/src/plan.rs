@@ -1,8 +1,9 @@
 //! What runs on a host and when: each probe's interval or cron schedule, its timeout,
 //! and where in the interval it starts, so a thousand hosts do not fire at once.
 
-use dcmon_inventory::{Host, Inventory};
-use dcmon_probes::Probe;
+use dcmon_inventory::{Host, Inventory, ProbeSchedule};
+use dcmon_probes::{Probe, ProbeKind};
+use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
@@ -22,46 +23,77 @@ pub enum Trigger {
     Cron(String),
 }
 
-#[derive(Debug, Clone)]
-pub struct Planned {
+/// A probe due on a host, with the deadline of its run.
+#[derive(Debug, Clone, Copy)]
+pub struct Due {
     pub probe: &'static Probe,
-    pub trigger: Trigger,
     pub timeout: Duration,
 }
 
-/// The `bmc` probe: run by the poller itself over the network (`round::bmc_run`), so it
-/// has no script and is not in the registry of scripts; planned for hosts with a `bmc`.
-pub static BMC_PROBE: Probe = Probe {
-    name: "bmc",
-    description: "the host's BMC over IPMI-over-LAN (RMCP+): power, sensors, SEL, firmware",
-    script: "",
-    commands: &[
-        "RMCP+ session (cipher suite 3) to the inventory's bmc address",
-        "Get Device ID, Get Chassis Status, Get SDR (16-byte chunks), Get Sensor Reading, Get SEL Entry",
-    ],
-    parse: |_| dcmon_probes::ProbeOutput::default(),
-    default_interval: Duration::from_secs(60),
-    default_timeout: Duration::from_secs(10),
-    privileges: "a BMC user (no access to the host)",
-    new_logs: dcmon_probes::ipmi::sel::after_cursor,
-    inputs: dcmon_probes::registry::no_inputs,
-};
+impl PartialEq for Due {
+    fn eq(&self, other: &Due) -> bool {
+        self.probe.name == other.probe.name && self.timeout == other.timeout
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub due: Due,
+    pub trigger: Trigger,
+}
+
+/// The probes a host runs: its listed script probes in their order, then the probes
+/// that read its BMC when it has one.
+pub fn probes_of(host: &Host) -> impl Iterator<Item = &'static Probe> + '_ {
+    let scripts = host
+        .probes
+        .iter()
+        .filter_map(|name| dcmon_probes::find(name))
+        .filter(|p| p.kind == ProbeKind::Script);
+    let out_of_band = dcmon_probes::PROBES
+        .iter()
+        .filter(|p| p.kind == ProbeKind::Bmc && host.bmc.is_some());
+    scripts.chain(out_of_band)
+}
+
+/// A run's deadline, one rule for `poll`, `serve` and `probe run`: `[probes.NAME] timeout`,
+/// else the host's `timeout` (host, group or defaults), else the probe's own default.
+pub fn timeout_of(host: &Host, schedules: &Schedules, probe: &Probe) -> Duration {
+    timeout_and_source(host, schedules, probe).0
+}
+
+/// The timeout and which setting gave it, for `dcmon inventory list --resolved`.
+pub fn timeout_and_source(
+    host: &Host,
+    schedules: &Schedules,
+    probe: &Probe,
+) -> (Duration, &'static str) {
+    match (schedules.get(probe.name).and_then(|s| s.timeout), host.timeout) {
+        (Some(t), _) => (t, "[probes.NAME] timeout"),
+        (None, Some(t)) => (t, "timeout (defaults, group or host)"),
+        (None, None) => (probe.default_timeout, "the probe's default"),
+    }
+}
+
+/// `[probes.NAME]` settings by probe name.
+pub type Schedules = BTreeMap<String, ProbeSchedule>;
+
+/// What is due on a host in a round that runs all of its probes (`dcmon poll`).
+pub fn due_now(host: &Host, schedules: &Schedules) -> Vec<Due> {
+    probes_of(host)
+        .map(|probe| Due {
+            probe,
+            timeout: timeout_of(host, schedules, probe),
+        })
+        .collect()
+}
 
 /// The plan of one host's probes (and of its BMC, when it has one).
 pub fn plan(host: &Host, inventory: &Inventory) -> Vec<Planned> {
-    host.probes
-        .iter()
-        .filter_map(|name| dcmon_probes::find(name))
-        .chain(host.bmc.is_some().then_some(&BMC_PROBE))
+    let schedules = &inventory.probe_schedules;
+    probes_of(host)
         .map(|probe| {
-            let settings = inventory
-                .probe_schedules
-                .get(probe.name)
-                .cloned()
-                .unwrap_or_default();
-            let timeout = settings
-                .timeout
-                .unwrap_or_else(|| host.timeout.max(probe.default_timeout));
+            let settings = schedules.get(probe.name).cloned().unwrap_or_default();
             let trigger = match settings.schedule {
                 Some(cron) => Trigger::Cron(cron),
                 None => {
@@ -80,9 +112,11 @@ pub fn plan(host: &Host, inventory: &Inventory) -> Vec<Planned> {
                 }
             };
             Planned {
-                probe,
+                due: Due {
+                    probe,
+                    timeout: timeout_of(host, schedules, probe),
+                },
                 trigger,
-                timeout,
             }
         })
         .collect()
@@ -123,12 +157,34 @@ mod tests {
         assert_eq!(every(0), Duration::from_secs(10), "os follows the host");
         assert_eq!(every(1), Duration::from_secs(3600), "apt keeps its hour");
         assert_eq!(every(2), Duration::from_secs(5), "[probes.nvidia] wins");
-        assert_eq!(planned[2].timeout, Duration::from_secs(2));
+        assert_eq!(planned[2].due.timeout, Duration::from_secs(2));
         assert_eq!(
-            planned[1].timeout,
+            planned[1].due.timeout,
             Duration::from_secs(60),
-            "apt's own longer timeout"
+            "apt's own timeout when no host timeout is set"
         );
+    }
+
+    #[test]
+    fn timeouts_follow_one_rule_probe_then_host_then_default() {
+        let inv = inventory(
+            "[defaults]\nprobes = [\"os\", \"apt\", \"nvidia\"]\n[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"b\"\ntimeout = \"1500ms\"\n[probes.nvidia]\ntimeout = \"2s\"\n",
+        );
+        let timeouts = |i: usize| -> Vec<Duration> {
+            due_now(&inv.hosts[i], &inv.probe_schedules)
+                .iter()
+                .map(|d| d.timeout)
+                .collect()
+        };
+        let s = Duration::from_secs;
+        assert_eq!(timeouts(0), [s(10), s(60), s(2)], "each probe's default");
+        assert_eq!(
+            timeouts(1),
+            [Duration::from_millis(1500), Duration::from_millis(1500), s(2)],
+            "the host's timeout, shorter or longer than the default, then [probes.NAME]"
+        );
+        let planned: Vec<Duration> = plan(&inv.hosts[1], &inv).iter().map(|p| p.due.timeout).collect();
+        assert_eq!(planned, timeouts(1), "serve plans what poll runs");
     }
 
     #[test]
@@ -142,7 +198,7 @@ mod tests {
         ));
         let a = plan(&inv.hosts[0], &inv);
         assert_eq!(a.len(), 2);
-        assert_eq!(a[1].probe.name, "bmc");
+        assert_eq!(a[1].due.probe.kind, ProbeKind::Bmc);
         assert!(
             matches!(a[1].trigger, Trigger::Every { interval, .. } if interval == Duration::from_secs(120))
         );

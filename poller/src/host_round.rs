@@ -1,0 +1,303 @@
+//! One host's round, the only one: `dcmon poll`, `dcmon serve` and `dcmon probe run`
+//! all run a host's due probes through [`run`]. Each probe goes the way its kind says:
+//! a script through the host's OS (its SSH session, or locally), the BMC over the
+//! network. Every script run has its deadline and output cap, and runs under the probe
+//! watchdog (`command::probe_line`), which stops its process group on the host when
+//! the channel closes early. After a run times out the connection is asked for a
+//! keepalive reply: a host that stopped answering fails the rest of its round at once,
+//! and its session is given up so its owner reconnects.
+
+use crate::error::TransportError;
+use crate::exec::{ExecOutput, Exit};
+use crate::plan::Due;
+use crate::ssh::SshSession;
+use dcmon_inventory::Host;
+use dcmon_probes::{Probe, ProbeInputs, ProbeKind, ProbeOutput};
+use dcmon_store::{ProbeRun, RunStatus};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+/// How long a host has to answer a keepalive after one of its runs timed out.
+pub const STALL_CHECK: Duration = Duration::from_secs(3);
+
+/// How this round reaches the host's OS.
+pub enum Os<'a> {
+    Ssh(&'a SshSession),
+    /// The poller's own machine.
+    Local,
+    /// Not reached: every script probe of the round fails with this reason.
+    Unreachable(String),
+}
+
+impl Os<'_> {
+    /// For a round with no script probe due: the OS is not contacted.
+    pub fn not_needed() -> Os<'static> {
+        Os::Unreachable("not connected: no script probe was due".to_string())
+    }
+}
+
+/// Whether any of `due` runs through the host's OS (and so needs a connection).
+pub fn needs_os(due: &[Due]) -> bool {
+    due.iter().any(|d| d.probe.kind == ProbeKind::Script)
+}
+
+/// What every run of the round shares.
+pub struct Settings<'a> {
+    /// The host's saved log cursors, source → cursor.
+    pub cursors: &'a BTreeMap<String, String>,
+    /// Most bytes of stdout or stderr one run may print.
+    pub output_cap: usize,
+    /// Keep each script run's raw output and the script sent (`dcmon probe run`).
+    pub keep_raw: bool,
+}
+
+/// A script run as it went over the wire.
+#[derive(Debug, Clone)]
+pub struct RawRun {
+    /// The command line the host ran; the script went to its stdin.
+    pub command: String,
+    /// The script as sent: the probe's inputs, then its script.
+    pub script: String,
+    pub output: ExecOutput,
+}
+
+/// What one host's round came to.
+#[derive(Debug, Default)]
+pub struct HostRuns {
+    /// One run per due probe, in the order given.
+    pub runs: Vec<ProbeRun>,
+    /// With `keep_raw`: each run's raw output, where the host gave one.
+    pub raw: Vec<Option<RawRun>>,
+    /// Whether the host's OS answered: a script run came back with an exit status
+    /// within its deadline and cap. `None` when no script probe was due.
+    pub os_answered: Option<bool>,
+}
+
+impl HostRuns {
+    /// The first failed run's reason, named by probe when the round had several.
+    pub fn first_error(&self) -> Option<String> {
+        self.runs.iter().find_map(|r| {
+            r.error.as_ref().map(|e| {
+                if self.runs.len() > 1 {
+                    format!("{}: {e}", r.probe)
+                } else {
+                    e.clone()
+                }
+            })
+        })
+    }
+}
+
+/// Runs `due` on `host` one after another (runs on one host never overlap).
+pub async fn run(host: &Host, due: &[Due], os: Os<'_>, settings: &Settings<'_>) -> HostRuns {
+    let mut os = os;
+    let mut round = HostRuns {
+        runs: Vec::with_capacity(due.len()),
+        ..HostRuns::default()
+    };
+    for d in due {
+        let (run, raw) = match d.probe.kind {
+            ProbeKind::Bmc => (bmc_run(host, d, settings.cursors).await, None),
+            ProbeKind::Script => {
+                let (run, raw, answered) = script_run(host, d, &mut os, settings).await;
+                round.os_answered = Some(round.os_answered.unwrap_or(false) || answered);
+                (run, raw)
+            }
+        };
+        round.runs.push(run);
+        if settings.keep_raw {
+            round.raw.push(raw);
+        }
+    }
+    round
+}
+
+/// One script run; the bool says whether the host answered. A run that fails in a way
+/// that says the connection is gone turns `os` unreachable for the rest of the round.
+async fn script_run(
+    host: &Host,
+    due: &Due,
+    os: &mut Os<'_>,
+    settings: &Settings<'_>,
+) -> (ProbeRun, Option<RawRun>, bool) {
+    let probe = due.probe;
+    let inputs = ProbeInputs {
+        cursors: settings.cursors,
+        log_files: &host.log_files,
+        custom_scripts: &host.custom_scripts,
+    };
+    let script = format!("{}{}", (probe.inputs)(&inputs), probe.script);
+    let input = crate::command::probe_input(&script);
+    let command = crate::command::probe_line(input.len(), host.become_);
+    let (at, clock) = (now_ms(), Instant::now());
+    let result = match os {
+        Os::Unreachable(why) => {
+            return (failed_run(probe, at, Duration::ZERO, why.clone()), None, false);
+        }
+        Os::Ssh(ssh) => {
+            ssh.run_script(&command, &input, due.timeout, settings.output_cap)
+                .await
+        }
+        Os::Local => {
+            crate::local::run_script(&command, &input, due.timeout, settings.output_cap).await
+        }
+    };
+    let took = clock.elapsed();
+    if let (Err(e), Os::Ssh(ssh)) = (&result, &*os) {
+        if let Some(why) = connection_gone(ssh, e).await {
+            *os = Os::Unreachable(why);
+        }
+    }
+    let answered = result.is_ok();
+    let raw = match (&result, settings.keep_raw) {
+        (Ok(output), true) => Some(RawRun {
+            command,
+            script,
+            output: output.clone(),
+        }),
+        _ => None,
+    };
+    (finish_run(probe, host.become_, at, took, result), raw, answered)
+}
+
+/// Why the rest of the round cannot use this connection, if it cannot: it closed under
+/// the run, or a run timed out and the host then left a keepalive unanswered.
+async fn connection_gone(ssh: &SshSession, error: &TransportError) -> Option<String> {
+    if matches!(error, TransportError::Timeout(_)) && !ssh.is_closed() && ssh.answers(STALL_CHECK).await {
+        return None;
+    }
+    if ssh.is_closed() {
+        let why = match error {
+            TransportError::Timeout(_) => format!(
+                "the connection stalled: no keepalive reply within {} after a run timed out",
+                crate::error::humanize(STALL_CHECK)
+            ),
+            e => format!("the connection was lost: {e}"),
+        };
+        return Some(why);
+    }
+    None
+}
+
+pub fn failed_run(
+    probe: &Probe,
+    started_ms: i64,
+    took: Duration,
+    error: String,
+) -> ProbeRun {
+    ProbeRun {
+        probe: probe.name.to_string(),
+        started_ms,
+        duration_ms: took.as_millis() as i64,
+        status: RunStatus::Error,
+        error: Some(error),
+        output: ProbeOutput::default(),
+        new_logs: probe.new_logs,
+    }
+}
+
+/// Parses what a run printed; a failed exit keeps whatever samples still parsed.
+pub(crate) fn finish_run(
+    probe: &Probe,
+    become_root: bool,
+    started_ms: i64,
+    took: Duration,
+    result: Result<ExecOutput, TransportError>,
+) -> ProbeRun {
+    let exec = match result {
+        Ok(exec) => exec,
+        Err(e) => return failed_run(probe, started_ms, took, e.to_string()),
+    };
+    let output = (probe.parse)(&String::from_utf8_lossy(&exec.stdout));
+    let stderr = exec.stderr_excerpt();
+    let error = if output.absent.is_some() && exec.success() {
+        None
+    } else if !exec.success() {
+        if become_root && stderr.starts_with("sudo:") {
+            Some(format!(
+                "sudo -n failed (passwordless sudo needed for become = true): {stderr}"
+            ))
+        } else if become_root && exec.exit == Exit::Code(127) && stderr.contains("sudo") {
+            Some(format!(
+                "sudo is not installed on the host (needed for become = true): {stderr}"
+            ))
+        } else {
+            Some(format!("exited with {:?}: {stderr}", exec.exit))
+        }
+    } else if output.samples.is_empty() && output.logs.is_empty() && !output.warnings.is_empty() {
+        // Nothing read and something said why: the run failed. Nothing read and
+        // nothing wrong (no containers, no new log lines) is a normal empty run.
+        let why: Vec<String> = output.warnings.iter().map(ToString::to_string).collect();
+        Some(format!("no samples in the output: {}", why.join("; ")))
+    } else {
+        None
+    };
+    ProbeRun {
+        probe: probe.name.to_string(),
+        started_ms,
+        duration_ms: took.as_millis() as i64,
+        status: match (&error, &output.absent) {
+            (Some(_), _) => RunStatus::Error,
+            (None, Some(_)) => RunStatus::Absent,
+            (None, None) => RunStatus::Ok,
+        },
+        error,
+        output,
+        new_logs: probe.new_logs,
+    }
+}
+
+/// Milliseconds since the epoch: the one clock of runs, events and host states.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// BMC sessions open at once: ipmi-rs blocks a thread per session.
+pub(crate) static BMC_SESSIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
+
+/// Reads the host's BMC over the network on a blocking thread. Each answer is awaited
+/// as long as a connection would be, within the run's own timeout, so a silent BMC
+/// holds a blocking thread no longer. The password is read from its file here and goes
+/// nowhere else; the SEL resumes after its saved cursor.
+async fn bmc_run(host: &Host, due: &Due, cursors: &BTreeMap<String, String>) -> ProbeRun {
+    let started_ms = now_ms();
+    let started = Instant::now();
+    let Some(bmc) = host.bmc.clone() else {
+        return failed_run(
+            due.probe,
+            started_ms,
+            Duration::ZERO,
+            "the host has no bmc in the inventory".to_string(),
+        );
+    };
+    let wait = host.connect_timeout.min(due.timeout);
+    let _slot = BMC_SESSIONS.acquire().await;
+    let sel_cursor = cursors.get("sel").cloned();
+    let result = tokio::task::spawn_blocking(move || {
+        let password = crate::fanout_bmc::read_password(&bmc)?;
+        let login = crate::bmc::BmcLogin {
+            address: &bmc.address,
+            port: bmc.port,
+            user: &bmc.user,
+            password: password.as_bytes(),
+        };
+        crate::bmc::read(&login, wait, sel_cursor.as_deref()).map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the BMC reader stopped: {e}")));
+    let (status, error, output) = match result {
+        Ok(output) => (RunStatus::Ok, None, output),
+        Err(e) => (RunStatus::Error, Some(e), ProbeOutput::default()),
+    };
+    ProbeRun {
+        probe: due.probe.name.to_string(),
+        started_ms,
+        duration_ms: started.elapsed().as_millis() as i64,
+        status,
+        error,
+        output,
+        new_logs: due.probe.new_logs,
+    }
+}
