@@ -206,8 +206,18 @@ fn list_resolved_shows_each_probe_timeout_and_its_source() {
         "[defaults]\nprobes = [\"os\", \"apt\", \"nvidia\"]\n[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"b\"\ntimeout = \"1500ms\"\n[probes.nvidia]\ntimeout = \"2s\"\n",
     )
     .unwrap();
-    let out = dcmon(&["inventory", "list", file.to_str().unwrap(), "--resolved", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dcmon(&[
+        "inventory",
+        "list",
+        file.to_str().unwrap(),
+        "--resolved",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hosts = json_lines(&out);
     let plan = |h: usize| -> Vec<(String, String)> {
         hosts[h]["plan"]
@@ -216,7 +226,11 @@ fn list_resolved_shows_each_probe_timeout_and_its_source() {
             .iter()
             .map(|p| {
                 (
-                    format!("{} {}", p["probe"].as_str().unwrap(), p["timeout"].as_str().unwrap()),
+                    format!(
+                        "{} {}",
+                        p["probe"].as_str().unwrap(),
+                        p["timeout"].as_str().unwrap()
+                    ),
                     p["timeout_from"].as_str().unwrap().to_string(),
                 )
             })

@@ -10,8 +10,8 @@ pub mod load;
 pub mod location;
 pub mod model;
 mod raw;
-mod types;
 pub mod selector;
+mod types;
 
 pub use load::{InventoryError, Problem, Problems, expand_path, load, parse, parse_duration};
 pub use model::{

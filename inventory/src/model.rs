@@ -96,7 +96,10 @@ fn as_human<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error>
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
-fn as_human_or_default<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+fn as_human_or_default<S: serde::Serializer>(
+    d: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match d {
         Some(d) => as_human(d, s),
         None => s.serialize_str("each probe's default"),

@@ -231,7 +231,11 @@ fn scalar_problem(
                             "`{key}` entry {}: invalid type: {}, expected {}",
                             i + 1,
                             describe(v),
-                            if let Pair = want { "a number" } else { "a string" }
+                            if let Pair = want {
+                                "a number"
+                            } else {
+                                "a string"
+                            }
                         ),
                     });
                     at.pop();

@@ -73,14 +73,20 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
 /// One table row; the last cell says what went wrong, else what was half understood,
 /// else which tools the host lacks.
 fn row(r: HostResult) -> Vec<String> {
-    let note = match (r.error, r.warnings.count) {
+    let warned = |w: &dcmon_poller::Warnings| {
+        format!(
+            "{} warning{}: {}",
+            w.count,
+            if w.count == 1 { "" } else { "s" },
+            w.first.join("; ")
+        )
+    };
+    let note = match (r.error, r.status) {
         (Some(error), _) => error,
-        (None, 0) => r.absent.join("; "),
-        (None, n) => format!(
-            "{n} warning{}: {}",
-            if n == 1 { "" } else { "s" },
-            r.warnings.first.join("; ")
-        ),
+        (None, HostStatus::Partial) => warned(&r.warnings),
+        (None, _) if !r.absent.is_empty() => r.absent.join("; "),
+        (None, _) if r.warnings.count > 0 => warned(&r.warnings),
+        (None, _) => String::new(),
     };
     vec![
         r.host,

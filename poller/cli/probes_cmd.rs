@@ -86,9 +86,9 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
             );
         }
     }
-    let timeout = args.timeout.unwrap_or_else(|| {
-        dcmon_poller::plan::timeout_of(host, &inventory.probe_schedules, probe)
-    });
+    let timeout = args
+        .timeout
+        .unwrap_or_else(|| dcmon_poller::plan::timeout_of(host, &inventory.probe_schedules, probe));
     let due = dcmon_poller::plan::Due { probe, timeout };
     let accept = args.accept_new_host_keys || host.accept_new_host_keys;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -163,7 +163,10 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
             for command in probe.commands {
                 let _ = writeln!(stdout, "runs: {command}");
             }
-            for (name, bytes) in [("stdout", &raw.output.stdout), ("stderr", &raw.output.stderr)] {
+            for (name, bytes) in [
+                ("stdout", &raw.output.stdout),
+                ("stderr", &raw.output.stderr),
+            ] {
                 let _ = writeln!(stdout, "--- {name} ({} bytes)", bytes.len());
                 let _ = stdout.write_all(bytes);
                 if !bytes.ends_with(b"\n") && !bytes.is_empty() {

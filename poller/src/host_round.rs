@@ -132,7 +132,11 @@ async fn script_run(
     let (at, clock) = (now_ms(), Instant::now());
     let result = match os {
         Os::Unreachable(why) => {
-            return (failed_run(probe, at, Duration::ZERO, why.clone()), None, false);
+            return (
+                failed_run(probe, at, Duration::ZERO, why.clone()),
+                None,
+                false,
+            );
         }
         Os::Ssh(ssh) => {
             ssh.run_script(&command, &input, due.timeout, settings.output_cap)
@@ -157,13 +161,20 @@ async fn script_run(
         }),
         _ => None,
     };
-    (finish_run(probe, host.become_, at, took, result), raw, answered)
+    (
+        finish_run(probe, host.become_, at, took, result),
+        raw,
+        answered,
+    )
 }
 
 /// Why the rest of the round cannot use this connection, if it cannot: it closed under
 /// the run, or a run timed out and the host then left a keepalive unanswered.
 async fn connection_gone(ssh: &SshSession, error: &TransportError) -> Option<String> {
-    if matches!(error, TransportError::Timeout(_)) && !ssh.is_closed() && ssh.answers(STALL_CHECK).await {
+    if matches!(error, TransportError::Timeout(_))
+        && !ssh.is_closed()
+        && ssh.answers(STALL_CHECK).await
+    {
         return None;
     }
     if ssh.is_closed() {
@@ -179,12 +190,7 @@ async fn connection_gone(ssh: &SshSession, error: &TransportError) -> Option<Str
     None
 }
 
-pub fn failed_run(
-    probe: &Probe,
-    started_ms: i64,
-    took: Duration,
-    error: String,
-) -> ProbeRun {
+pub fn failed_run(probe: &Probe, started_ms: i64, took: Duration, error: String) -> ProbeRun {
     ProbeRun {
         probe: probe.name.to_string(),
         started_ms,

@@ -24,16 +24,24 @@ mod tests {
     use crate::command::{probe_input, probe_line};
     use crate::exec::Exit;
 
-    async fn run(script: &str, timeout: Duration, cap: usize) -> Result<ExecOutput, TransportError> {
+    async fn run(
+        script: &str,
+        timeout: Duration,
+        cap: usize,
+    ) -> Result<ExecOutput, TransportError> {
         let input = probe_input(script);
         run_script(&probe_line(input.len(), false), &input, timeout, cap).await
     }
 
     #[tokio::test]
     async fn runs_the_script_and_keeps_stderr_and_exit() {
-        let out = run("echo out; echo err >&2; exit 3", Duration::from_secs(5), 1024)
-            .await
-            .unwrap();
+        let out = run(
+            "echo out; echo err >&2; exit 3",
+            Duration::from_secs(5),
+            1024,
+        )
+        .await
+        .unwrap();
         assert_eq!(out.stdout, b"out\n");
         assert_eq!(out.stderr_excerpt(), "err");
         assert_eq!(out.exit, Exit::Code(3));
@@ -52,9 +60,13 @@ mod tests {
     async fn a_hanging_script_is_cut_at_the_timeout_and_stopped() {
         let marker = format!("sleep 7{}", std::process::id() % 1000 + 1000);
         let started = std::time::Instant::now();
-        let err = run(&format!("trap '' TERM; {marker}"), Duration::from_millis(300), 1024)
-            .await
-            .unwrap_err();
+        let err = run(
+            &format!("trap '' TERM; {marker}"),
+            Duration::from_millis(300),
+            1024,
+        )
+        .await
+        .unwrap_err();
         assert!(matches!(err, TransportError::Timeout(_)));
         assert!(started.elapsed() < Duration::from_secs(5));
         // TERM is ignored: the watchdog's KILL 2 s later ends it.

@@ -68,7 +68,10 @@ pub fn timeout_and_source(
     schedules: &Schedules,
     probe: &Probe,
 ) -> (Duration, &'static str) {
-    match (schedules.get(probe.name).and_then(|s| s.timeout), host.timeout) {
+    match (
+        schedules.get(probe.name).and_then(|s| s.timeout),
+        host.timeout,
+    ) {
         (Some(t), _) => (t, "[probes.NAME] timeout"),
         (None, Some(t)) => (t, "timeout (defaults, group or host)"),
         (None, None) => (probe.default_timeout, "the probe's default"),
@@ -180,10 +183,17 @@ mod tests {
         assert_eq!(timeouts(0), [s(10), s(60), s(2)], "each probe's default");
         assert_eq!(
             timeouts(1),
-            [Duration::from_millis(1500), Duration::from_millis(1500), s(2)],
+            [
+                Duration::from_millis(1500),
+                Duration::from_millis(1500),
+                s(2)
+            ],
             "the host's timeout, shorter or longer than the default, then [probes.NAME]"
         );
-        let planned: Vec<Duration> = plan(&inv.hosts[1], &inv).iter().map(|p| p.due.timeout).collect();
+        let planned: Vec<Duration> = plan(&inv.hosts[1], &inv)
+            .iter()
+            .map(|p| p.due.timeout)
+            .collect();
         assert_eq!(planned, timeouts(1), "serve plans what poll runs");
     }
 

@@ -50,7 +50,8 @@ const WARNINGS_QUOTED: usize = 3;
 #[serde(rename_all = "lowercase")]
 pub enum HostStatus {
     Ok,
-    /// Every probe ran, but some output was only partly understood (see `warnings`).
+    /// Every probe ran, but some output was only partly understood (see `warnings`;
+    /// a tool reporting its own failure is a warning, not this).
     Partial,
     Error,
 }
@@ -116,8 +117,7 @@ pub async fn poll_round(
     loop {
         while next < hosts.len() && running.len() < HOSTS_AT_ONCE {
             let (index, host) = (next, Host::clone(hosts[next]));
-            let (connector, options, writer) =
-                (connector.clone(), options.clone(), writer.clone());
+            let (connector, options, writer) = (connector.clone(), options.clone(), writer.clone());
             running.spawn(async move {
                 let name = host.name.clone();
                 let task = tokio::spawn(poll_host(host, connector, options, writer));
@@ -163,10 +163,7 @@ async fn poll_host(
         Transport::Ssh if !host_round::needs_os(&due) => {
             host_round::run(&host, &due, Os::not_needed(), &settings).await
         }
-        Transport::Ssh => match connector
-            .connect(&host, options.accept_new_host_keys)
-            .await
-        {
+        Transport::Ssh => match connector.connect(&host, options.accept_new_host_keys).await {
             Ok(ssh) => {
                 let runs = host_round::run(&host, &due, Os::Ssh(&ssh), &settings).await;
                 ssh.close().await;
@@ -182,6 +179,7 @@ async fn poll_host(
 async fn finish(host: String, runs: HostRuns, started: Instant, writer: &Writer) -> HostResult {
     let error = runs.first_error();
     let warnings = Warnings::of(&runs.runs);
+    let misread = runs.runs.iter().any(|r| r.output.partly_misread());
     let absent = absent_probes(&runs.runs);
     let stored = writer.write(HostRound::new(host.clone(), runs.runs)).await;
     let (stored, error) = match stored {
@@ -191,10 +189,10 @@ async fn finish(host: String, runs: HostRuns, started: Instant, writer: &Writer)
             Some(format!("storing the round failed: {e}")),
         ),
     };
-    let status = match (&error, warnings.count) {
+    let status = match (&error, misread) {
         (Some(_), _) => HostStatus::Error,
-        (None, 0) => HostStatus::Ok,
-        (None, _) => HostStatus::Partial,
+        (None, false) => HostStatus::Ok,
+        (None, true) => HostStatus::Partial,
     };
     HostResult {
         host,

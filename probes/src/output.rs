@@ -131,6 +131,14 @@ pub enum ParseError {
     ToolFailed { tool: String, message: String },
 }
 
+impl ParseError {
+    /// Whether the output itself was misread (a line, a section, a cut-off run), as
+    /// opposed to the tool reporting its own failure in words the parser understood.
+    pub fn is_misread(&self) -> bool {
+        !matches!(self, ParseError::ToolFailed { .. })
+    }
+}
+
 /// Everything one probe run yielded.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ProbeOutput {
@@ -143,6 +151,14 @@ pub struct ProbeOutput {
     pub warnings: Vec<ParseError>,
     /// The probe's tool is not installed on the host (why, in the script's words).
     pub absent: Option<String>,
+}
+
+impl ProbeOutput {
+    /// Read, but only in part: some of the output was not understood (a tool that is
+    /// absent or that reports its own failure is not that).
+    pub fn partly_misread(&self) -> bool {
+        self.absent.is_none() && self.warnings.iter().any(ParseError::is_misread)
+    }
 }
 
 impl ProbeOutput {

@@ -28,10 +28,11 @@ pub(crate) const MIGRATION: &str = "
 ";
 
 /// The writer's upsert after each stored run: the run replaces the previous one, and
-/// `last_ok` only ever moves forward.
+/// `last_ok` only ever moves forward. The status shown is `?9`: `partial` for a good
+/// run whose output was partly misread (the history keeps `ok` and the warnings).
 pub(crate) const UPSERT: &str = "
     INSERT INTO latest_runs (host, probe, started, duration_ms, status, error, warnings, samples, last_ok)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, CASE WHEN ?5 = 'ok' THEN ?3 END)
+    VALUES (?1, ?2, ?3, ?4, ?9, ?6, ?7, ?8, CASE WHEN ?5 = 'ok' THEN ?3 END)
     ON CONFLICT (host, probe) DO UPDATE SET
         started = excluded.started, duration_ms = excluded.duration_ms, status = excluded.status,
         error = excluded.error, warnings = excluded.warnings, samples = excluded.samples,

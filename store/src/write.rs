@@ -226,14 +226,7 @@ fn write_one(
                     .map_err(sql("upsert fact"))?;
             }
             stored.logs += store_logs(tx, &round.host, run, &mut stored.cursors)?;
-            let warnings = (!run.output.warnings.is_empty()).then(|| {
-                run.output
-                    .warnings
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            });
+            let warnings = warnings_text(&run.output.warnings);
             let row = params![
                 round.host,
                 run.probe,
@@ -245,8 +238,14 @@ fn write_one(
                 run.output.samples.len() as i64
             ];
             insert_run.execute(row).map_err(sql("insert probe run"))?;
+            let shown = match run.status {
+                RunStatus::Ok if run.output.partly_misread() => "partial",
+                status => status.as_str(),
+            };
+            let mut latest = row.to_vec();
+            latest.push(&shown);
             upsert_latest_run
-                .execute(row)
+                .execute(latest.as_slice())
                 .map_err(sql("upsert latest run"))?;
         }
     }
@@ -332,4 +331,23 @@ fn store_logs(
         }
     }
     Ok(stored)
+}
+
+/// Warnings kept with a run: the first few and how many more, so a run that
+/// misread a 100,000-line output stores one short line.
+fn warnings_text(warnings: &[dcmon_probes::ParseError]) -> Option<String> {
+    const KEPT: usize = 5;
+    if warnings.is_empty() {
+        return None;
+    }
+    let mut text = warnings
+        .iter()
+        .take(KEPT)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if warnings.len() > KEPT {
+        text.push_str(&format!("; … and {} more", warnings.len() - KEPT));
+    }
+    Some(text)
 }

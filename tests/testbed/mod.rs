@@ -325,6 +325,14 @@ pub fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The `dcmon poll --json` line of `host` (lines come in the order hosts finish).
+pub fn by_host<'a>(results: &'a [serde_json::Value], host: &str) -> &'a serde_json::Value {
+    results
+        .iter()
+        .find(|r| r["host"] == host)
+        .unwrap_or_else(|| panic!("no result for {host} in {results:?}"))
+}
+
 /// Every process below `pid`, from /proc (sshd's session processes call setsid, so a
 /// process group would not catch them).
 pub fn descendants(pid: u32) -> Vec<u32> {

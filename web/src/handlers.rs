@@ -192,6 +192,7 @@ pub async fn probes(State(state): State<AppState>) -> Result<Html<String>, WebEr
         hosts => hosts,
         failing => runs.iter().filter(|r| r.status == "error").count(),
         absent => runs.iter().filter(|r| r.status == "absent").count(),
+        partial => runs.iter().filter(|r| r.status == "partial").count(),
         runs => rows,
     };
     Ok(Html(state.render("probes.html", context)?))

@@ -8,11 +8,11 @@ mod host_task;
 pub mod sessions;
 
 use crate::ingest::Writer;
+use crate::plan::{self, Planned, Trigger};
 use crate::ssh::Connector;
 use dcmon_inventory::{Host, Inventory, InventoryError};
 use dcmon_store::{HostRound, Store, StoreError, Stored};
 use host_task::{Backoff, HostTask, Tracker};
-use crate::plan::{self, Planned, Trigger};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -379,7 +379,7 @@ impl Service {
 
 fn same_plan(a: &[Planned], b: &[Planned]) -> bool {
     a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| {
-            x.due == y.due && x.trigger == y.trigger
-        })
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.due == y.due && x.trigger == y.trigger)
 }
