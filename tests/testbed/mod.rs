@@ -11,6 +11,7 @@
 
 pub mod dashboard;
 pub mod ipmi_sim;
+pub mod serve;
 pub mod shims;
 
 use std::net::{TcpListener, TcpStream};

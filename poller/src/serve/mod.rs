@@ -79,6 +79,7 @@ pub struct Report {
 pub struct RunReport {
     pub probe: String,
     pub started_ms: i64,
+    pub duration_ms: i64,
     pub status: &'static str,
     pub samples: usize,
     pub error: Option<String>,
@@ -95,6 +96,7 @@ impl Report {
                 .map(|r| RunReport {
                     probe: r.probe.clone(),
                     started_ms: r.started_ms,
+                    duration_ms: r.duration_ms,
                     status: r.status.as_str(),
                     samples: r.output.samples.len(),
                     error: r.error.clone(),
