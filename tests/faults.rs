@@ -513,7 +513,8 @@ fn serve_through_every_fault_with_offline_and_back() {
             "{events:?}"
         );
     }
-    // The hung-probe hosts are offline too: no run of theirs ever answers.
+    // The hung-probe hosts are offline too: no run of theirs ever answers, so they
+    // were never seen.
     assert_eq!(offline("hang").map(|s| s.0), Some(0));
     assert!(
         offline("hang")
@@ -522,6 +523,12 @@ fn serve_through_every_fault_with_offline_and_back() {
             .unwrap_or_default()
             .contains("did not finish within 1.5s")
     );
+    let never_seen: Option<i64> = conn
+        .query_row("SELECT last_seen FROM hosts WHERE host = 'hang'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(never_seen, None, "last seen moves only when a run answers");
 
     // Every healthy host stored a good run in every round of the test, none failed.
     let seconds = started.elapsed().as_secs() as i64;

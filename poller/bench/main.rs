@@ -14,6 +14,7 @@
 //!     page on 1,000 hosts without history and with DCMON_BENCH_HISTORY_HOURS (24) of
 //!     7 probes' runs, log lines, and the samples of 20 hosts.
 //! (h) one BMC read over RMCP+ (ipmi_sim): dcmon's reader vs ipmitool -I lanplus.
+//! (i) `dcmon poll` of DCMON_BENCH_REFUSED (100,000) hosts that all refuse: peak RSS.
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
 //! 2880 for a full day), DCMON_BENCH_HOLD (1000,2000), DCMON_BENCH_ONLY (e.g. `a,e`).
 
@@ -27,6 +28,18 @@ use dcmon_store::{HostRound, ProbeRun, RunStatus, Store};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A script run as a poll runs it: under the probe watchdog, the script on stdin.
+async fn probe(
+    session: &SshSession,
+    script: &str,
+    limit: Duration,
+    cap: usize,
+) -> Result<dcmon_poller::exec::ExecOutput, dcmon_poller::TransportError> {
+    let input = dcmon_poller::command::probe_input(script);
+    let line = dcmon_poller::command::probe_line(input.len(), false);
+    session.run_script(&line, &input, limit, cap).await
+}
+
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -37,7 +50,7 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
-    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h".into());
+    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i".into());
     let part = |p: &str| only.split(',').any(|o| o.trim() == p);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
@@ -76,6 +89,9 @@ fn main() {
     if part("h") {
         bmc::bmc_reads(50);
     }
+    if part("i") {
+        refused::refused_round(env_or("DCMON_BENCH_REFUSED", 100_000));
+    }
 }
 
 mod bmc;
@@ -83,6 +99,8 @@ mod bmc;
 mod exec;
 
 mod render;
+
+mod refused;
 
 /// CPU seconds (user + system) of a process and of its reaped children, from /proc.
 fn cpu_of(pid: u32) -> (f64, f64) {
@@ -228,7 +246,7 @@ fn poll_rounds(n: usize) {
                     let c = connector.clone();
                     tokio::spawn(async move {
                         let s = c.connect(&h, false).await.ok()?;
-                        s.run_script(script, false, Duration::from_secs(60), 1 << 24)
+                        probe(&s, script, Duration::from_secs(60), 1 << 24)
                             .await
                             .ok()
                             .filter(|o| o.success())?;
@@ -252,7 +270,7 @@ fn poll_rounds(n: usize) {
                 .map(|i| {
                     let s = sessions.clone();
                     tokio::spawn(async move {
-                        s[i].run_script(cmd, false, Duration::from_secs(60), 1 << 24)
+                        probe(&s[i], cmd, Duration::from_secs(60), 1 << 24)
                             .await
                             .is_ok_and(|o| o.success())
                     })
@@ -503,7 +521,7 @@ fn hold_sessions(n: usize) {
             .map(|i| {
                 let s = sessions.clone();
                 tokio::spawn(async move {
-                    s[i].run_script("true", false, Duration::from_secs(120), 1024)
+                    probe(&s[i], "true", Duration::from_secs(120), 1024)
                         .await
                         .is_ok_and(|o| o.success())
                 })

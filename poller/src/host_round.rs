@@ -147,10 +147,10 @@ async fn script_run(
         }
     };
     let took = clock.elapsed();
-    if let (Err(e), Os::Ssh(ssh)) = (&result, &*os) {
-        if let Some(why) = connection_gone(ssh, e).await {
-            *os = Os::Unreachable(why);
-        }
+    if let (Err(e), Os::Ssh(ssh)) = (&result, &*os)
+        && let Some(why) = connection_gone(ssh, e).await
+    {
+        *os = Os::Unreachable(why);
     }
     let answered = result.is_ok();
     let raw = match (&result, settings.keep_raw) {

@@ -414,6 +414,57 @@ async fn probe_health_lists_last_runs_with_errors_as_text() {
     assert!(html.contains(r#"<td class="text crit">error</td>"#));
 }
 
+/// A good run whose output was partly misread is `partial`, as `dcmon poll` says; a
+/// tool reporting its own failure in words the parser knows is not.
+#[tokio::test]
+async fn probe_health_shows_misread_runs_as_partial() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcmon.db");
+    let mut store = Store::open(&path).unwrap();
+    let mut misread = round("gpu01", 1_000, 1.0, 1.0);
+    misread.runs[0]
+        .output
+        .warnings
+        .push(dcmon_probes::ParseError::Malformed {
+            section: "meminfo".into(),
+            line: 7,
+            reason: "not `Key: value kB`".into(),
+        });
+    store.write_round(&misread).unwrap();
+    let mut tool = round("gpu02", 1_000, 1.0, 1.0);
+    tool.runs[0]
+        .output
+        .warnings
+        .push(dcmon_probes::ParseError::ToolFailed {
+            tool: "ipmitool".into(),
+            message: "DCMI request failed because: Invalid command (c1)".into(),
+        });
+    store.write_round(&tool).unwrap();
+    let app = app(AppState::new(
+        Store::open(&path).unwrap(),
+        crate::Config::default(),
+    ));
+    let (status, html) = get(&app, "/probes").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(r#"<span class="warn">1 partial</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<td class="text warn">partial</td>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("section `meminfo` line 7: not `Key: value kB`"),
+        "{html}"
+    );
+    assert_eq!(
+        html.matches(r#"<td class="text ok">ok</td>"#).count(),
+        1,
+        "the tool's own failure is ok: {html}"
+    );
+}
+
 #[tokio::test]
 async fn logs_page_shows_lines_as_text_newest_first_with_search() {
     let dir = tempfile::tempdir().unwrap();
