@@ -118,6 +118,7 @@ pub fn parse(text: &str, file: &Path, known_probes: &[&str]) -> Result<Inventory
         text,
         doc: None,
         found: Vec::new(),
+        mistyped: Vec::new(),
         base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
         known_probes,
     };
@@ -154,6 +155,9 @@ struct Checker<'a> {
     text: &'a str,
     doc: Option<toml_edit::Document<&'a str>>,
     found: Vec<(Option<Range<usize>>, String)>,
+    /// Values left out for having the wrong type: what follows from their absence (no
+    /// hosts, a host without a name) is not reported a second time.
+    mistyped: Vec<Vec<Seg>>,
     base_dir: PathBuf,
     known_probes: &'a [&'a str],
 }
@@ -186,6 +190,11 @@ impl<'a> Checker<'a> {
     fn problem(&mut self, path: &[Seg], key_only: bool, message: String) {
         let span = self.doc.as_ref().and_then(|d| span_of(d, path, key_only));
         self.found.push((span, message));
+    }
+
+    /// Whether the value at `path` (or a value inside it) was left out as mistyped.
+    fn was_mistyped(&self, path: &[Seg]) -> bool {
+        self.mistyped.iter().any(|m| m.starts_with(path))
     }
 
     fn run(&mut self) -> Option<Inventory> {
@@ -229,6 +238,7 @@ impl<'a> Checker<'a> {
         };
         for m in mistyped {
             self.problem(&m.path, false, m.message);
+            self.mistyped.push(m.path);
         }
         let text = cleaned.as_deref().unwrap_or(self.text);
         let deserializer = match toml::de::Deserializer::parse(text) {
@@ -557,6 +567,9 @@ impl<'a> Checker<'a> {
         let mut explicit: BTreeMap<String, usize> = BTreeMap::new();
         for (i, entry) in raw.hosts.iter().enumerate() {
             let Some(name) = &entry.name else {
+                if self.was_mistyped(&path!["hosts", i, "name"]) {
+                    continue;
+                }
                 self.problem(
                     &path!["hosts", i],
                     false,
@@ -602,7 +615,14 @@ impl<'a> Checker<'a> {
                 .groups
                 .values()
                 .any(|g| g.hosts.as_ref().is_some_and(|h| !h.is_empty()));
-        if !lists_hosts {
+        // Hosts were listed, with the wrong type: the type error says it.
+        let hosts_mistyped = self.mistyped.iter().any(|m| match m.as_slice() {
+            [Seg::Key(top), ..] if top == "hosts" => true,
+            [Seg::Key(top)] | [Seg::Key(top), _] if top == "groups" => true,
+            [Seg::Key(top), _, Seg::Key(key), ..] => top == "groups" && key == "hosts",
+            _ => false,
+        });
+        if !lists_hosts && !hosts_mistyped {
             self.found.push((Some(0..0), "the inventory defines no hosts: add [[hosts]] entries or [groups.NAME] hosts = [...]".to_string()));
         }
         let bmc_ranges = self.bmc_ranges(raw);

@@ -295,3 +295,90 @@ fn bmc_settings_merge_pair_ranges_and_check_password_files() {
         "{got:?}"
     );
 }
+
+/// A value left out for its type is reported once: what follows from its absence (no
+/// hosts listed, a host without a name) is not a second problem.
+#[test]
+fn a_mistyped_value_is_one_problem_not_two() {
+    let problems = |text: &str| match parse(text, Path::new("inv.toml"), PROBES) {
+        Ok(_) => Vec::new(),
+        Err(p) => p.list.into_iter().map(|p| p.message).collect::<Vec<_>>(),
+    };
+    assert_eq!(
+        problems("hosts = 5\n"),
+        ["`hosts`: invalid type: integer `5`, expected an array of tables"]
+    );
+    assert_eq!(
+        problems("[[hosts]]\nname = 5\n"),
+        ["`name`: invalid type: integer `5`, expected a string"]
+    );
+    assert_eq!(
+        problems("[groups.g]\nhosts = \"g1\"\n"),
+        ["`hosts`: invalid type: string \"g1\", expected an array of strings"]
+    );
+    // A wrong type elsewhere does not hide that no host is listed.
+    assert_eq!(
+        problems("[groups.g]\nport = \"x\"\n"),
+        [
+            "the inventory defines no hosts: add [[hosts]] entries or [groups.NAME] hosts = [...]",
+            "`port`: invalid type: string \"x\", expected a whole number from 0 to 65535",
+        ]
+    );
+}
+
+mod any_value {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A TOML value of any kind, the shapes people type by mistake included.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9 ]{0,8}".prop_map(|s| format!("\"{s}\"")),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| format!("{f:?}")),
+            any::<bool>().prop_map(|b| b.to_string()),
+            Just("[]".to_string()),
+            Just("[1, \"x\", true]".to_string()),
+            Just("{ a = 1 }".to_string()),
+            Just("1979-05-27T07:32:00Z".to_string()),
+        ]
+    }
+
+    const KEYS: &[&str] = &[
+        "name",
+        "port",
+        "user",
+        "become",
+        "probes",
+        "labels",
+        "timeout",
+        "offline_after",
+        "bmc",
+        "hosts",
+        "groups",
+        "log_files",
+    ];
+
+    proptest! {
+        /// Whatever type each key gets, wherever it stands, loading never panics and
+        /// every problem is located inside the file.
+        #[test]
+        fn any_type_anywhere_is_a_located_problem(
+            picks in proptest::collection::vec((0..KEYS.len(), value(), 0..4usize), 1..8)
+        ) {
+            let mut text = String::new();
+            for (key, value, table) in &picks {
+                let header = ["[defaults]", "[groups.g]", "[[hosts]]", "[web]"][*table];
+                text.push_str(&format!("{header}\n{} = {value}\n", KEYS[*key]));
+            }
+            if let Err(problems) = parse(&text, Path::new("inv.toml"), PROBES) {
+                let lines = text.lines().count().max(1);
+                for p in &problems.list {
+                    prop_assert!(p.line >= 1 && p.line <= lines, "{p:?} in\n{text}");
+                }
+            }
+        }
+    }
+}
