@@ -372,13 +372,7 @@ fn poll_rounds_through_every_fault() {
 
     // Every round stored every healthy host: three runs each, all good.
     let conn = Connection::open(&m.db).unwrap();
-    let runs: BTreeMap<String, (i64, i64)> = conn
-        .prepare("SELECT host, count(*), sum(status = 'ok') FROM probe_runs GROUP BY host")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let runs = runs_by_host(&conn);
     for host in &m.healthy {
         assert_eq!(runs[host.as_str()], (3, 3), "{host}");
     }
@@ -532,13 +526,7 @@ fn serve_through_every_fault_with_offline_and_back() {
 
     // Every healthy host stored a good run in every round of the test, none failed.
     let seconds = started.elapsed().as_secs() as i64;
-    let runs: BTreeMap<String, (i64, i64)> = conn
-        .prepare("SELECT host, count(*), sum(status = 'ok') FROM probe_runs GROUP BY host")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let runs = runs_by_host(&conn);
     for host in &m.healthy {
         let (all, ok) = runs[host.as_str()];
         assert_eq!(all, ok, "{host}: a healthy host's run failed");
@@ -546,6 +534,16 @@ fn serve_through_every_fault_with_offline_and_back() {
     }
     drop(serve);
     m.assert_nothing_left("serve stopped");
+}
+
+/// Host → (runs stored, good runs).
+fn runs_by_host(conn: &Connection) -> BTreeMap<String, (i64, i64)> {
+    conn.prepare("SELECT host, count(*), sum(status = 'ok') FROM probe_runs GROUP BY host")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 fn set_mode(path: &Path, mode: u32) {

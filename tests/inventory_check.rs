@@ -98,18 +98,26 @@ fn each_broken_inventory_gets_its_located_message() {
     }
 }
 
+/// `dcmon inventory check FILE`'s problems, `FILE:` taken off; it must exit 1.
+fn problems(file: &std::path::Path) -> Vec<String> {
+    let out = dcmon(&["inventory", "check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| {
+            l.strip_prefix(&format!("{}:", file.display()))
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
 #[test]
 fn all_problems_of_one_file_are_reported_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("many.toml");
     std::fs::write(&file, "[defaults]\nport = 0\n\n[groups.gpu]\nhosts = [\"gpu[1-]\"]\nprobes = [\"os\", \"os\"]\n\n[[hosts]]\nname = \"a b\"\n").unwrap();
-    let out = dcmon(&["inventory", "check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(|l| l.strip_prefix(&format!("{}:", file.display())).unwrap())
-        .collect();
+    let lines = problems(&file);
     assert_eq!(
         lines,
         [
@@ -132,13 +140,7 @@ fn type_errors_hide_no_other_problem() {
         "[defaults]\nport = \"22\"\nbecome = \"yes\"\nusr = \"x\"\ntimeout = \"soon\"\n\n[[hosts]]\nname = \"a\"\nport = 99999\noffline_after = -1\nprobes = [\"os\", \"oss\"]\n\n[[hosts]]\nname = \"a\"\nlabels = { \"rack-id\" = \"r1\" }\n\n[groups.g]\nhosts = [\"gpu[16-01]\"]\n",
     )
     .unwrap();
-    let out = dcmon(&["inventory", "check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(|l| l.strip_prefix(&format!("{}:", file.display())).unwrap())
-        .collect();
+    let lines = problems(&file);
     assert_eq!(
         lines,
         [
@@ -160,12 +162,7 @@ fn type_errors_hide_no_other_problem() {
         "[[hosts]]\nname = \"a\"\nprobes = [\"os\", 7]\nlabels = { rack = 12 }\nbmc = { address = \"10.0.0.9\", port = \"623\" }\n[web]\nthresholds = { cpu = [1, \"x\"] }\ntrusted_proxies = \"10.0.0.1\"\n",
     )
     .unwrap();
-    let out = dcmon(&["inventory", "check", file.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = stderr
-        .lines()
-        .map(|l| l.strip_prefix(&format!("{}:", file.display())).unwrap())
-        .collect();
+    let lines = problems(&file);
     assert_eq!(
         lines,
         [
