@@ -16,6 +16,7 @@ mod login_page;
 mod logs_page;
 mod metrics;
 mod params;
+mod promql_api;
 mod view;
 
 pub use auth::AccessConfig;
@@ -191,6 +192,18 @@ pub fn app(state: AppState) -> Router {
         .route("/api/timeseries/{metric}", get(api::timeseries))
         .route("/api/timeseries/{metric}/rate", get(api::rate))
         .route("/api/logs/{host}", get(api::logs))
+        .route(
+            "/api/query",
+            get(promql_api::instant).post(promql_api::instant),
+        )
+        .route(
+            "/api/v1/query",
+            get(promql_api::instant).post(promql_api::instant),
+        )
+        .route(
+            "/api/v1/query_range",
+            get(promql_api::range).post(promql_api::range),
+        )
         .route("/api/openapi.json", get(handlers::openapi))
         .route("/metrics", get(handlers::metrics))
         .route("/login", get(login_page::page).post(login_page::login))

@@ -565,3 +565,92 @@ async fn overview_filters_by_group_and_label_and_lists_hosts_not_polled_yet() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains(r#""groups":["cpu"]"#), "{body}");
 }
+
+/// PromQL over HTTP answers in Prometheus's shapes, by GET and by form POST, and
+/// refuses bad input in Prometheus's error shape.
+#[tokio::test]
+async fn promql_api_answers_as_prometheus() {
+    let (_dir, app) = app_with_data();
+    let (status, body) = json(
+        &app,
+        "/api/v1/query?query=node_load1%7Bhost%3D%22gpu01%22%7D",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "success");
+    assert_eq!(body["data"]["resultType"], "vector");
+    let result = body["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 1, "{body}");
+    assert_eq!(
+        result[0]["metric"],
+        serde_json::json!({"__name__": "node_load1", "host": "gpu01"})
+    );
+    assert_eq!(result[0]["value"][1], "1.5");
+
+    let (_, scalar) = json(&app, "/api/query?query=1%2B1&time=1700000000.5").await;
+    assert_eq!(
+        scalar["data"],
+        serde_json::json!({"resultType": "scalar", "result": [1700000000.5, "2"]})
+    );
+
+    let now = now_ms() / 1000;
+    let (status, range) = json(
+        &app,
+        &format!(
+            "/api/v1/query_range?query=node_load1&start={}&end={now}&step=15",
+            now - 60
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{range}");
+    assert_eq!(range["data"]["resultType"], "matrix");
+    // Steps every 15 s from start to end; the first sample is 30 s old, so the steps
+    // before it have none.
+    let values = range["data"]["result"][0]["values"].as_array().unwrap();
+    let times: Vec<f64> = values.iter().map(|v| v[0].as_f64().unwrap()).collect();
+    assert_eq!(times, [(now - 15) as f64, now as f64], "{range}");
+
+    let post = app
+        .clone()
+        .oneshot(
+            Request::post("/api/v1/query")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("query=count(node_load1)"))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(post.status(), StatusCode::OK);
+    let body = post.into_body().collect().await.unwrap().to_bytes();
+    let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["data"]["result"][0]["value"][1], "2");
+
+    for (uri, why) in [
+        ("/api/v1/query", "\"query\": missing"),
+        ("/api/v1/query?query=rate(x%5B5m%5D", "PromQL syntax"),
+        ("/api/v1/query?query=topk(1%2Cx)", "aggregation `topk`"),
+        ("/api/v1/query?query=x&time=soon", "not Unix seconds"),
+        ("/api/v1/query?query=x&time=1e300", "not Unix seconds"),
+        (
+            "/api/v1/query_range?query=x&start=0&end=10",
+            "\"step\": missing",
+        ),
+        (
+            "/api/v1/query_range?query=x&start=0&end=100000000&step=1",
+            "maximum resolution",
+        ),
+        (
+            "/api/v1/query_range?query=x&start=10&end=0&step=1",
+            "before start",
+        ),
+    ] {
+        let (status, body) = json(&app, uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}: {body}");
+        assert_eq!(body["status"], "error");
+        assert_eq!(body["errorType"], "bad_data");
+        assert!(
+            body["error"].as_str().unwrap().contains(why),
+            "{uri}: {body}"
+        );
+    }
+}

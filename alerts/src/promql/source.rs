@@ -1,0 +1,76 @@
+//! Where a selector's series come from: the store, seen as `/metrics` shows it.
+
+use super::Labels;
+use dcmon_store::Store;
+use dcmon_store::range::Selector;
+
+/// One stored series with its points in the window asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawSeries {
+    /// `__name__` and every label, `host` included.
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// Series by name, each with its points in `[from, to]`.
+pub trait Source {
+    /// `host`: when the query pins it (`host="gpu01"`), only that host's series.
+    fn series(
+        &self,
+        name: &str,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RawSeries>, String>;
+}
+
+/// The store as a source.
+pub struct StoreSource<'a>(pub &'a Store);
+
+impl Source for StoreSource<'_> {
+    fn series(
+        &self,
+        name: &str,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RawSeries>, String> {
+        let selector = Selector {
+            name: name.to_string(),
+            host: host.map(str::to_string),
+            labels: Default::default(),
+        };
+        let found = self
+            .0
+            .range(&selector, from_ms, to_ms)
+            .map_err(|e| e.to_string())?;
+        Ok(found
+            .into_iter()
+            .map(|s| RawSeries {
+                labels: exposed_labels(&s.name, &s.host, s.labels),
+                points: s.points,
+            })
+            .collect())
+    }
+}
+
+/// A stored series' labels as `/metrics` exposes them: its name, the host, and the
+/// probe's labels (a probe's own `host` label yields, renamed `exported_host`).
+pub fn exposed_labels(
+    name: &str,
+    host: &str,
+    labels: std::collections::BTreeMap<String, String>,
+) -> Labels {
+    let mut out = Labels::new();
+    for (k, v) in labels {
+        let key = if k == "host" {
+            "exported_host".to_string()
+        } else {
+            k
+        };
+        out.insert(key, v);
+    }
+    out.insert("host".to_string(), host.to_string());
+    out.insert("__name__".to_string(), name.to_string());
+    out
+}
