@@ -69,7 +69,7 @@ fn nesting_tokens(text: &str) -> usize {
     let mut quote: Option<char> = None;
     let mut escaped = false;
     let mut word = String::new();
-    let mut end_word = |word: &mut String, count: &mut usize| {
+    let end_word = |word: &mut String, count: &mut usize| {
         if matches!(word.to_ascii_lowercase().as_str(), "and" | "or" | "unless") {
             *count += 1;
         }
