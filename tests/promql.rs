@@ -4,8 +4,9 @@
 
 mod testbed;
 
-use dcmon_alerts::promql::{self, StoreSource, Value};
+use dcmon_alerts::StoreSource;
 use dcmon_probes::{Labels, ProbeOutput};
+use dcmon_promql::{self as promql, Value};
 use dcmon_store::{HostRound, ProbeRun, RunStatus, Store};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -8,7 +8,8 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use dcmon_alerts::promql::{self, Sample, StoreSource, Value};
+use dcmon_alerts::StoreSource;
+use dcmon_promql::{self as promql, Sample, Value};
 use std::collections::HashMap;
 
 type Params = HashMap<String, String>;

@@ -1,28 +1,8 @@
-//! Where a selector's series come from: the store, seen as `/metrics` shows it.
+//! The store as a PromQL source, its series seen as `/metrics` shows them.
 
-use super::Labels;
+use dcmon_promql::{Labels, RawSeries, Source};
 use dcmon_store::Store;
 use dcmon_store::range::Selector;
-
-/// One stored series with its points in the window asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RawSeries {
-    /// `__name__` and every label, `host` included.
-    pub labels: Labels,
-    pub points: Vec<(i64, f64)>,
-}
-
-/// Series by name, each with its points in `[from, to]`.
-pub trait Source {
-    /// `host`: when the query pins it (`host="gpu01"`), only that host's series.
-    fn series(
-        &self,
-        name: &str,
-        host: Option<&str>,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<RawSeries>, String>;
-}
 
 /// The store as a source.
 pub struct StoreSource<'a>(pub &'a Store);

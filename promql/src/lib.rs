@@ -12,7 +12,7 @@ pub mod functions;
 mod source;
 
 pub use eval::{Sample, Value, eval};
-pub use source::{RawSeries, Source, StoreSource};
+pub use source::{RawSeries, Source};
 
 use std::collections::BTreeMap;
 use thiserror::Error;
