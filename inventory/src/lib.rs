@@ -13,8 +13,11 @@ mod raw;
 pub mod selector;
 mod types;
 
-pub use load::{InventoryError, Problem, Problems, expand_path, load, parse, parse_duration};
+pub use load::{
+    InventoryError, Problem, Problems, annotation_template, expand_path, load, parse, parse_duration,
+};
 pub use model::{
-    Bmc, FanProfile, Host, Inventory, ProbeSchedule, Thresholds, Transport, ViewAccess, Web,
+    AlertRule, Alerting, Bmc, FanProfile, Host, Inventory, ProbeSchedule, Receiver, Thresholds,
+    Transport, ViewAccess, Web,
 };
 pub use selector::{SelectorError, select};

@@ -151,6 +151,11 @@ mod web;
 #[path = "load_bmc.rs"]
 mod bmc;
 
+#[path = "load_alerts.rs"]
+mod alerts;
+
+pub use alerts::annotation_template;
+
 struct Checker<'a> {
     text: &'a str,
     doc: Option<toml_edit::Document<&'a str>>,
@@ -211,6 +216,7 @@ impl<'a> Checker<'a> {
         self.check_level_keys(&raw);
         self.check_schedules(&raw);
         self.check_web(&raw.web);
+        self.check_alerting(&raw);
         self.check_entry(&raw.defaults, &path!["defaults"]);
         for (name, group) in &raw.groups {
             self.check_entry(group, &path!["groups", name.as_str()]);
@@ -258,7 +264,17 @@ impl<'a> Checker<'a> {
             let hint = if key_path.len() == 1 {
                 suggestion(
                     &key,
-                    &["defaults", "groups", "hosts", "probes", "retention", "web"],
+                    &[
+                        "defaults",
+                        "groups",
+                        "hosts",
+                        "probes",
+                        "retention",
+                        "web",
+                        "alerting",
+                        "alerts",
+                        "notify",
+                    ],
                 )
             } else {
                 let known = match key_path.as_slice() {
@@ -266,6 +282,9 @@ impl<'a> Checker<'a> {
                         web::THRESHOLD_KEYS
                     }
                     [Seg::Key(w), _] if w == "web" => web::WEB_KEYS,
+                    [Seg::Key(a), _] if a == "alerting" => &["evaluation_interval"],
+                    [Seg::Key(a), Seg::Index(_), _] if a == "alerts" => alerts::ALERT_KEYS,
+                    [Seg::Key(n), Seg::Index(_), _] if n == "notify" => alerts::NOTIFY_KEYS,
                     [.., Seg::Key(b), _] if b == "bmc" => {
                         &["address", "port", "user", "password_file", "cipher_suite"]
                     }
@@ -683,6 +702,7 @@ impl<'a> Checker<'a> {
                 logs: duration(&raw.retention.logs).unwrap_or(defaults.logs),
             },
             web: self.resolve_web(&raw.web),
+            alerting: self.resolve_alerting(raw),
         })
     }
 }
@@ -867,6 +887,17 @@ fn describe(table: &[Seg]) -> String {
             )
         }
         [Seg::Key(w), ..] if w == "web" => format!("[web] (keys: {})", web::WEB_KEYS.join(", ")),
+        [Seg::Key(a)] if a == "alerting" => "[alerting] (keys: evaluation_interval)".to_string(),
+        [Seg::Key(a), Seg::Index(i), ..] if a == "alerts" => format!(
+            "[[alerts]] entry #{} (keys: {})",
+            i + 1,
+            alerts::ALERT_KEYS.join(", ")
+        ),
+        [Seg::Key(n), Seg::Index(i), ..] if n == "notify" => format!(
+            "[[notify]] entry #{} (keys: {})",
+            i + 1,
+            alerts::NOTIFY_KEYS.join(", ")
+        ),
         _ => "this table".to_string(),
     }
 }

@@ -141,6 +141,48 @@ pub struct Inventory {
     pub probe_schedules: std::collections::BTreeMap<String, ProbeSchedule>,
     pub retention: Retention,
     pub web: Web,
+    pub alerting: Alerting,
+}
+
+/// `[alerting]`, `[[alerts]]` and `[[notify]]`, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alerting {
+    pub evaluation_interval: Duration,
+    pub rules: Vec<AlertRule>,
+    pub receivers: Vec<Receiver>,
+}
+
+impl Default for Alerting {
+    fn default() -> Self {
+        Alerting {
+            evaluation_interval: Duration::from_secs(30),
+            rules: Vec::new(),
+            receivers: Vec::new(),
+        }
+    }
+}
+
+/// One `[[alerts]]` rule. `expr` parsed as PromQL within dcmon's subset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRule {
+    pub name: String,
+    pub expr: String,
+    pub for_: Duration,
+    pub keep_firing_for: Duration,
+    pub severity: String,
+    pub labels: BTreeMap<String, String>,
+    /// Templates in Prometheus's syntax (`{{ $labels.host }}`, `{{ $value }}`).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// One `[[notify]]` receiver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Receiver {
+    pub name: String,
+    /// Alertmanager's base URL (`http://host:9093`).
+    pub alertmanager: String,
+    /// Label values an alert must have to go here.
+    pub matchers: BTreeMap<String, String>,
 }
 
 /// Who may look at the dashboard.
@@ -235,6 +277,7 @@ impl Inventory {
             probe_schedules: Default::default(),
             retention: Retention::default(),
             web: Web::default(),
+            alerting: Alerting::default(),
         }
     }
 

@@ -29,6 +29,51 @@ pub struct RawInventory {
     /// The dashboard: who may look, who may act, TLS, colouring thresholds.
     #[serde(default)]
     pub web: RawWeb,
+    /// How often alert rules are evaluated.
+    #[serde(default)]
+    pub alerting: RawAlerting,
+    /// Alert rules in PromQL.
+    #[serde(default)]
+    pub alerts: Vec<RawAlert>,
+    /// Where alerts are sent.
+    #[serde(default)]
+    pub notify: Vec<RawNotify>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawAlerting {
+    /// Every this long (default 30s).
+    pub evaluation_interval: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawAlert {
+    /// The alert's name (`alertname`): letters, digits, `_`.
+    pub name: Option<String>,
+    /// PromQL: every series it returns is an alert instance.
+    pub expr: Option<String>,
+    /// How long the expression must hold before the alert fires (default 0: at once).
+    #[serde(rename = "for")]
+    pub for_: Option<String>,
+    /// How long a firing alert stays firing after the expression stops returning it.
+    pub keep_firing_for: Option<String>,
+    /// `critical`, `warning`, `info` (default `warning`), the `severity` label.
+    pub severity: Option<String>,
+    /// Extra labels of every instance.
+    pub labels: Option<BTreeMap<String, String>>,
+    /// `summary`, `description`: templates with `{{ $labels.host }}` and `{{ $value }}`.
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawNotify {
+    /// The receiver's name, in messages and the dashboard.
+    pub name: Option<String>,
+    /// A Prometheus Alertmanager: `http://127.0.0.1:9093` (API v2).
+    pub alertmanager: Option<String>,
+    /// Only alerts whose labels have these values (`{ severity = "critical" }`).
+    #[serde(rename = "match")]
+    pub matchers: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

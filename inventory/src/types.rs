@@ -86,8 +86,25 @@ const WEB: &[(&str, Want)] = &[
     ("thresholds", Table(THRESHOLDS)),
 ];
 
+const ALERTING: &[(&str, Want)] = &[("evaluation_interval", Str)];
+
+const ALERT: &[(&str, Want)] = &[
+    ("name", Str),
+    ("expr", Str),
+    ("for", Str),
+    ("keep_firing_for", Str),
+    ("severity", Str),
+    ("labels", StrTable),
+    ("annotations", StrTable),
+];
+
+const NOTIFY: &[(&str, Want)] = &[("name", Str), ("alertmanager", Str), ("match", StrTable)];
+
 /// The whole file.
 pub const TOP: &[(&str, Want)] = &[
+    ("alerting", Table(ALERTING)),
+    ("alerts", ArrayOf(ALERT)),
+    ("notify", ArrayOf(NOTIFY)),
     ("defaults", Table(ENTRY)),
     ("groups", TableOf(ENTRY)),
     ("hosts", ArrayOf(ENTRY)),

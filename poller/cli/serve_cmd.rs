@@ -41,6 +41,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         report_json: args.json,
         reload_check: Duration::from_secs(2),
         sessions: Default::default(),
+        db: Some(args.db.clone()),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {

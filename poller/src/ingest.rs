@@ -15,6 +15,8 @@ enum Job {
     Round(HostRound, oneshot::Sender<Result<Stored, String>>),
     Sweep(Cutoffs),
     Directory(Vec<Listed>),
+    /// What an alert evaluation changed.
+    Alerts(dcmon_store::alerts::AlertChanges),
 }
 
 /// A handle to the writer thread; clone it into every host task.
@@ -52,6 +54,11 @@ impl Writer {
                         match job {
                             Job::Round(round, reply) => rounds.push((round, reply)),
                             Job::Sweep(cutoffs) => sweep = Some((cutoffs, Progress::default())),
+                            Job::Alerts(changes) => {
+                                if let Err(e) = store.apply_alerts(&changes) {
+                                    crate::log!("dcmon: cannot store alert states: {e}");
+                                }
+                            }
                             Job::Directory(hosts) => {
                                 if let Err(e) = store.set_directory(&hosts) {
                                     crate::log!(
@@ -71,6 +78,11 @@ impl Writer {
             })
             .expect("spawning the store thread"); // only fails when the OS is out of threads
         (Writer { jobs }, thread)
+    }
+
+    /// Stores an alert evaluation's changes (in their own transaction, in queue order).
+    pub fn alerts(&self, changes: dcmon_store::alerts::AlertChanges) {
+        let _ = self.jobs.send(Job::Alerts(changes));
     }
 
     /// Stores a round; answers once the transaction has committed.

@@ -4,6 +4,7 @@
 //! transaction, so a round is either stored whole or not at all. Reads serve the CLI
 //! (and later the dashboard).
 
+pub mod alerts;
 pub mod audit;
 mod directory;
 pub mod latest;

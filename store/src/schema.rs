@@ -79,6 +79,7 @@ const STEPS: &[M<'static>] = &[
     M::up(crate::latest_runs::MIGRATION),
     M::up(READ_INDEXES),
     M::up(LOGS_FTS_HOST),
+    M::up(crate::alerts::MIGRATION),
 ];
 
 /// Migration 8: the log search index also holds each line's host, so one host's search

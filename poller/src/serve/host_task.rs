@@ -160,10 +160,26 @@ impl HostTask {
             self.drop_session().await;
         }
         let error = runs.first_error();
+        let mut runs = runs;
         let events = match runs.os_answered {
             Some(reached) => self.track(reached, started, error.as_deref()),
             None => Vec::new(),
         };
+        // The host's state as a series (`dcmon_host_up`: 1 online, 0 offline, as
+        // `offline_after` decides), for alert rules; carried by the round's first OS run.
+        if let Some(reached) = runs.os_answered
+            && let Some(run) = runs.runs.iter_mut().find(|r| {
+                dcmon_probes::find(&r.probe).is_some_and(|p| p.kind == dcmon_probes::ProbeKind::Script)
+            })
+        {
+            let online = self.tracker.online.unwrap_or(reached);
+            run.output.gauge(
+                "dcmon_host_up",
+                dcmon_probes::Labels::default(),
+                f64::from(u8::from(online)),
+                "",
+            );
+        }
         let mut round = HostRound::new(self.host.name.clone(), runs.runs);
         round.state = runs.os_answered.map(|reached| HostState {
             online: self.tracker.online.unwrap_or(reached),

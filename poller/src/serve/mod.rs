@@ -3,6 +3,7 @@
 //! and the inventory reloaded on SIGHUP or when its file changes, without touching the
 //! tasks (and SSH sessions) of hosts whose settings did not change.
 
+mod alerting;
 mod host_task;
 
 pub mod sessions;
@@ -52,6 +53,8 @@ pub struct ServeOptions {
     pub reload_check: Duration,
     /// Where host tasks share their live sessions (with dashboard actions).
     pub sessions: sessions::Sessions,
+    /// The database, for the alert loop's own read connection (`None`: no alerting).
+    pub db: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -138,6 +141,8 @@ struct Service {
     running: HashMap<String, Running>,
     cron: Option<JobScheduler>,
     retention: dcmon_inventory::model::Retention,
+    /// The alert loop's rules and receivers, replaced on reload.
+    alerting: Option<watch::Sender<dcmon_inventory::Alerting>>,
 }
 
 /// How often retention sweeps run (the first a minute after start).
@@ -162,7 +167,18 @@ pub async fn serve(
         running: HashMap::new(),
         cron: None,
         retention: inventory.retention,
+        alerting: None,
     };
+    let alert_loop = service.options.db.clone().map(|db| {
+        let (config, configured) = watch::channel(inventory.alerting.clone());
+        service.alerting = Some(config);
+        tokio::spawn(alerting::run(
+            db,
+            configured,
+            service.writer.clone(),
+            shutdown.clone(),
+        ))
+    });
     service.apply(&inventory).await?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut modified = modified_time(&source);
@@ -193,6 +209,10 @@ pub async fn serve(
     }
     service.stop_all().await;
     drop(service);
+    // The alert loop holds a writer too: the writer thread ends after it.
+    if let Some(alert_loop) = alert_loop {
+        let _ = alert_loop.await;
+    }
     let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
     Ok(())
 }
@@ -247,6 +267,9 @@ impl Service {
     /// settings and plan are unchanged keep their task and SSH session.
     async fn apply(&mut self, inventory: &Inventory) -> Result<(), ServeError> {
         self.retention = inventory.retention;
+        if let Some(alerting) = &self.alerting {
+            alerting.send_replace(inventory.alerting.clone());
+        }
         self.writer.directory(
             inventory
                 .hosts

@@ -1,0 +1,238 @@
+//! The alert state machine: inactive → pending (while `for` runs) → firing → resolved,
+//! one evaluation at a time, starting from the states stored before a restart. Each
+//! evaluation returns what changed for the store, and the alerts to send.
+
+use dcmon_inventory::{AlertRule, Alerting, Receiver};
+use dcmon_promql::{self as promql, Labels, Source, Value};
+use dcmon_store::alerts::{AlertChanges, AlertRow, Transition};
+use std::collections::{BTreeMap, HashMap};
+
+/// How long a resolved alert is still sent (with its end time), as Prometheus does, so
+/// a receiver that missed the first one still hears of it.
+pub const RESOLVED_RESEND_MS: i64 = 15 * 60 * 1000;
+
+/// A rule, its expression parsed.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub config: AlertRule,
+    pub query: promql::Query,
+}
+
+/// The rules in force and every instance's state.
+pub struct Engine {
+    pub rules: Vec<Rule>,
+    pub receivers: Vec<Receiver>,
+    pub interval_ms: i64,
+    states: HashMap<String, AlertRow>,
+    templates: minijinja::Environment<'static>,
+}
+
+/// One rule that could not be evaluated this time, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleError {
+    pub rule: String,
+    pub error: String,
+}
+
+impl Engine {
+    /// Rules from a checked inventory (their expressions parse), states as stored.
+    pub fn new(alerting: &Alerting, stored: Vec<AlertRow>) -> Engine {
+        let mut engine = Engine {
+            rules: Vec::new(),
+            receivers: Vec::new(),
+            interval_ms: 30_000,
+            states: stored.into_iter().map(|a| (a.key.clone(), a)).collect(),
+            templates: minijinja::Environment::new(),
+        };
+        engine.configure(alerting);
+        engine
+    }
+
+    /// New rules and receivers (a reload); states of rules that remain are kept.
+    pub fn configure(&mut self, alerting: &Alerting) {
+        self.rules = alerting
+            .rules
+            .iter()
+            .filter_map(|r| {
+                Some(Rule {
+                    config: r.clone(),
+                    query: promql::parse(&r.expr).ok()?,
+                })
+            })
+            .collect();
+        self.receivers = alerting.receivers.clone();
+        self.interval_ms = alerting.evaluation_interval.as_millis() as i64;
+    }
+
+    pub fn states(&self) -> impl Iterator<Item = &AlertRow> {
+        self.states.values()
+    }
+
+    /// Evaluates every rule at `now`; returns the changes to store and the rules that failed.
+    pub fn evaluate(&mut self, source: &dyn Source, now: i64) -> (AlertChanges, Vec<RuleError>) {
+        let mut changes = AlertChanges::default();
+        let mut errors = Vec::new();
+        let rule_names: Vec<String> = self.rules.iter().map(|r| r.config.name.clone()).collect();
+        for rule in self.rules.clone() {
+            let found = match promql::eval(&rule.query, now, source) {
+                Ok(Value::Vector(samples)) => samples,
+                Ok(Value::Scalar(v)) => vec![promql::Sample {
+                    labels: Labels::new(),
+                    value: v,
+                }],
+                Err(e) => {
+                    // Its alerts keep their state until it evaluates again.
+                    errors.push(RuleError {
+                        rule: rule.config.name.clone(),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let mut seen = std::collections::HashSet::new();
+            for sample in found {
+                let labels = alert_labels(&rule.config, sample.labels);
+                let key = key_of(&rule.config.name, &labels);
+                seen.insert(key.clone());
+                let annotations = self.render(&rule.config, &labels, sample.value);
+                let entry = self.states.get(&key).filter(|a| a.state != "resolved").cloned();
+                let mut row = entry.unwrap_or_else(|| AlertRow {
+                    key: key.clone(),
+                    rule: rule.config.name.clone(),
+                    labels: labels.clone(),
+                    annotations: BTreeMap::new(),
+                    state: String::new(),
+                    active_since: now,
+                    fired_at: None,
+                    resolved_at: None,
+                    last_active: now,
+                    value: None,
+                });
+                let before = row.state.clone();
+                row.last_active = now;
+                row.value = Some(sample.value);
+                row.annotations = annotations;
+                let for_ms = rule.config.for_.as_millis() as i64;
+                row.state = if row.state == "firing" || now - row.active_since >= for_ms {
+                    "firing".to_string()
+                } else {
+                    "pending".to_string()
+                };
+                if row.state == "firing" && row.fired_at.is_none() {
+                    row.fired_at = Some(now);
+                }
+                if row.state != before {
+                    changes.transitions.push(transition(&row, now));
+                }
+                changes.upserts.push(row.clone());
+                self.states.insert(key, row);
+            }
+            // Instances the expression no longer returns.
+            let keep_ms = rule.config.keep_firing_for.as_millis() as i64;
+            let gone: Vec<String> = self
+                .states
+                .values()
+                .filter(|a| a.rule == rule.config.name && !seen.contains(&a.key))
+                .map(|a| a.key.clone())
+                .collect();
+            for key in gone {
+                let Some(mut row) = self.states.remove(&key) else { continue };
+                match row.state.as_str() {
+                    "firing" if now - row.last_active < keep_ms => {
+                        self.states.insert(key, row);
+                    }
+                    "firing" => {
+                        row.state = "resolved".to_string();
+                        row.resolved_at = Some(now);
+                        changes.transitions.push(transition(&row, now));
+                        changes.upserts.push(row.clone());
+                        self.states.insert(key, row);
+                    }
+                    "resolved" if now - row.resolved_at.unwrap_or(now) < RESOLVED_RESEND_MS => {
+                        self.states.insert(key, row);
+                    }
+                    // A pending alert that stopped never fired: nothing to announce.
+                    _ => changes.removed.push(key),
+                }
+            }
+        }
+        // Instances of rules that no longer exist (a reload removed them) are dropped.
+        let orphaned: Vec<String> = self
+            .states
+            .values()
+            .filter(|a| !rule_names.contains(&a.rule))
+            .map(|a| a.key.clone())
+            .collect();
+        for key in orphaned {
+            self.states.remove(&key);
+            changes.removed.push(key);
+        }
+        (changes, errors)
+    }
+
+    fn render(
+        &self,
+        rule: &AlertRule,
+        labels: &BTreeMap<String, String>,
+        value: f64,
+    ) -> BTreeMap<String, String> {
+        let context = minijinja::context! { labels => labels, value => value };
+        rule.annotations
+            .iter()
+            .map(|(k, text)| {
+                let template = dcmon_inventory::annotation_template(text);
+                let rendered = self
+                    .templates
+                    .render_str(&template, &context)
+                    .unwrap_or_else(|e| format!("{text} (template error: {e})"));
+                (k.clone(), rendered)
+            })
+            .collect()
+    }
+
+    /// What a receiver is sent now: every firing alert, and those resolved in the last
+    /// 15 minutes, that match its labels.
+    pub fn to_send(&self, receiver: &Receiver) -> Vec<&AlertRow> {
+        let mut out: Vec<&AlertRow> = self
+            .states
+            .values()
+            .filter(|a| a.state == "firing" || a.state == "resolved")
+            .filter(|a| {
+                receiver
+                    .matchers
+                    .iter()
+                    .all(|(k, v)| a.labels.get(k) == Some(v))
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+}
+
+/// An instance's labels: the result's (without the series name), the rule's own, its
+/// name and severity.
+fn alert_labels(rule: &AlertRule, result: Labels) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> =
+        result.into_iter().filter(|(k, _)| k != "__name__").collect();
+    labels.extend(rule.labels.clone());
+    labels.insert("alertname".into(), rule.name.clone());
+    labels.insert("severity".into(), rule.severity.clone());
+    labels
+}
+
+fn key_of(rule: &str, labels: &BTreeMap<String, String>) -> String {
+    format!(
+        "{rule}{}",
+        serde_json::to_string(labels).unwrap_or_default()
+    )
+}
+
+fn transition(row: &AlertRow, now: i64) -> Transition {
+    Transition {
+        ts: now,
+        rule: row.rule.clone(),
+        labels: row.labels.clone(),
+        state: row.state.clone(),
+        value: row.value,
+    }
+}

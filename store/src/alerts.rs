@@ -1,0 +1,175 @@
+//! Alert state, kept so a restart neither forgets a firing alert nor announces it anew:
+//! each alert instance (a rule and its labels) in `alerts`, every transition with its
+//! value in `alert_history`. The evaluator decides; the writer thread stores its changes
+//! in one transaction (`apply_alerts`).
+
+use crate::{Store, StoreError, sql};
+use rusqlite::params;
+use serde::Serialize;
+
+/// Migration 9.
+pub(crate) const MIGRATION: &str = "
+    CREATE TABLE alerts (
+        key          TEXT PRIMARY KEY,  -- rule name and labels, as JSON
+        rule         TEXT NOT NULL,
+        labels       TEXT NOT NULL,     -- JSON object: alertname, severity, the result's labels
+        annotations  TEXT NOT NULL,     -- JSON object, rendered
+        state        TEXT NOT NULL CHECK (state IN ('pending', 'firing', 'resolved')),
+        active_since INTEGER NOT NULL,  -- ms: first evaluation that found it
+        fired_at     INTEGER,           -- ms: when it became firing
+        resolved_at  INTEGER,           -- ms: when it stopped
+        last_active  INTEGER NOT NULL,  -- ms: last evaluation that found it
+        value        REAL
+    ) WITHOUT ROWID;
+    CREATE TABLE alert_history (
+        id     INTEGER PRIMARY KEY,
+        ts     INTEGER NOT NULL,        -- ms
+        rule   TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        state  TEXT NOT NULL,           -- the state entered: pending, firing, resolved
+        value  REAL
+    );
+    CREATE INDEX alert_history_by_time ON alert_history (ts);
+";
+
+/// One alert instance as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlertRow {
+    pub key: String,
+    pub rule: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub state: String,
+    pub active_since: i64,
+    pub fired_at: Option<i64>,
+    pub resolved_at: Option<i64>,
+    pub last_active: i64,
+    pub value: Option<f64>,
+}
+
+/// A transition, for the history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Transition {
+    pub ts: i64,
+    pub rule: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub state: String,
+    pub value: Option<f64>,
+}
+
+/// What one evaluation changed.
+#[derive(Debug, Clone, Default)]
+pub struct AlertChanges {
+    /// Rows written whole (new, or their state or value changed).
+    pub upserts: Vec<AlertRow>,
+    /// Keys of instances that are gone (pending that stopped, resolved long enough).
+    pub removed: Vec<String>,
+    pub transitions: Vec<Transition>,
+}
+
+fn json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_string())
+}
+
+impl Store {
+    /// Stores one evaluation's changes in one transaction.
+    pub fn apply_alerts(&mut self, changes: &AlertChanges) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().map_err(sql("begin alert changes"))?;
+        {
+            let mut upsert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO alerts (key, rule, labels, annotations, state, active_since, fired_at, resolved_at, last_active, value)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(sql("prepare alert upsert"))?;
+            for a in &changes.upserts {
+                upsert
+                    .execute(params![
+                        a.key,
+                        a.rule,
+                        json(&a.labels),
+                        json(&a.annotations),
+                        a.state,
+                        a.active_since,
+                        a.fired_at,
+                        a.resolved_at,
+                        a.last_active,
+                        a.value
+                    ])
+                    .map_err(sql("upsert alert"))?;
+            }
+            let mut remove = tx
+                .prepare_cached("DELETE FROM alerts WHERE key = ?1")
+                .map_err(sql("prepare alert delete"))?;
+            for key in &changes.removed {
+                remove.execute([key]).map_err(sql("delete alert"))?;
+            }
+            let mut history = tx
+                .prepare_cached(
+                    "INSERT INTO alert_history (ts, rule, labels, state, value) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(sql("prepare alert history insert"))?;
+            for t in &changes.transitions {
+                history
+                    .execute(params![t.ts, t.rule, json(&t.labels), t.state, t.value])
+                    .map_err(sql("insert alert history"))?;
+            }
+        }
+        tx.commit().map_err(sql("commit alert changes"))
+    }
+
+    /// Every alert instance, pending, firing or recently resolved.
+    pub fn alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT key, rule, labels, annotations, state, active_since, fired_at, resolved_at, last_active, value
+                 FROM alerts ORDER BY rule, key",
+            )
+            .map_err(sql("prepare alerts read"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let labels: String = r.get(2)?;
+                let annotations: String = r.get(3)?;
+                Ok(AlertRow {
+                    key: r.get(0)?,
+                    rule: r.get(1)?,
+                    labels: serde_json::from_str(&labels).unwrap_or_default(),
+                    annotations: serde_json::from_str(&annotations).unwrap_or_default(),
+                    state: r.get(4)?,
+                    active_since: r.get(5)?,
+                    fired_at: r.get(6)?,
+                    resolved_at: r.get(7)?,
+                    last_active: r.get(8)?,
+                    value: r.get(9)?,
+                })
+            })
+            .map_err(sql("read alerts"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read alert row"))
+    }
+
+    /// The newest transitions first, at most `limit`.
+    pub fn alert_history(&self, limit: usize) -> Result<Vec<Transition>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT ts, rule, labels, state, value FROM alert_history ORDER BY ts DESC, id DESC LIMIT ?1",
+            )
+            .map_err(sql("prepare alert history read"))?;
+        let rows = stmt
+            .query_map([limit as i64], |r| {
+                let labels: String = r.get(2)?;
+                Ok(Transition {
+                    ts: r.get(0)?,
+                    rule: r.get(1)?,
+                    labels: serde_json::from_str(&labels).unwrap_or_default(),
+                    state: r.get(3)?,
+                    value: r.get(4)?,
+                })
+            })
+            .map_err(sql("read alert history"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read alert history row"))
+    }
+}

@@ -1,0 +1,186 @@
+//! Alerts that reach a person: `dcmon serve` evaluates its rules and a real Prometheus
+//! Alertmanager (Debian's) delivers them to a webhook receiver in this test.
+
+mod testbed;
+
+use rusqlite::Connection;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use testbed::Sshd;
+use testbed::serve::Serve;
+
+const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A webhook receiver: every JSON body Alertmanager posts, in order.
+fn webhook() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let sink = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream);
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_ok()
+                && let Ok(json) = serde_json::from_slice(&body)
+            {
+                sink.lock().unwrap().push(json);
+            }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (address, received)
+}
+
+fn wait_for(
+    received: &Mutex<Vec<serde_json::Value>>,
+    what: &str,
+    limit: Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(found) = received.lock().unwrap().iter().find(|b| pred(b)) {
+            return found.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {what} within {limit:?}; received: {:#?}",
+            received.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The alerts of one webhook body with this name and status.
+fn alerts_in<'a>(
+    body: &'a serde_json::Value,
+    name: &str,
+    status: &str,
+) -> Vec<&'a serde_json::Value> {
+    body["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["labels"]["alertname"] == name && a["status"] == status)
+        .collect()
+}
+
+#[test]
+fn a_host_going_offline_reaches_alertmanager_and_resolves() {
+    assert!(
+        std::path::Path::new(ALERTMANAGER).exists(),
+        "{ALERTMANAGER} is missing: run tests/run.sh, which installs prometheus-alertmanager"
+    );
+    let (hook, received) = webhook();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("am.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "route:\n  receiver: hook\n  group_by: [alertname, host]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: hook\n    webhook_configs:\n      - url: http://{hook}/\n        send_resolved: true\n"
+        ),
+    )
+    .unwrap();
+    let am_address = format!("127.0.0.1:{}", testbed::free_port());
+    let _alertmanager = Killed(
+        Command::new(ALERTMANAGER)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.path().join("am").display()))
+            .arg(format!("--web.listen-address={am_address}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let bed = Sshd::start();
+    let mut flaky = Sshd::start();
+    let healthy: Vec<String> = (1..=3).map(|i| format!("127.0.8.{i}")).collect();
+    let mut known = bed.known_hosts_lines(&healthy);
+    known.push_str(&flaky.known_hosts_lines(&["127.0.9.1".to_string()]));
+    let known_hosts = bed.write("known_hosts", &known);
+    let inventory = format!(
+        "{}interval = \"1s\"\noffline_after = 2\n\n[groups.healthy]\nhosts = [\"127.0.8.[1-3]\"]\n\n[[hosts]]\nname = \"flaky\"\naddress = \"127.0.9.1\"\nport = {}\nidentity = \"{}\"\nconnect_timeout = \"1s\"\n\n[alerting]\nevaluation_interval = \"1s\"\n\n[[alerts]]\nname = \"HostDown\"\nexpr = 'dcmon_host_up == 0'\nseverity = \"critical\"\nannotations = {{ summary = \"{{{{ $labels.host }}}} is offline (up = {{{{ $value }}}})\" }}\n\n[[notify]]\nname = \"am\"\nalertmanager = \"http://{am_address}\"\n",
+        bed.defaults(&known_hosts, "5s"),
+        flaky.port,
+        flaky.client_key.display()
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let check = testbed::dcmon(&["inventory", "check", inv.to_str().unwrap()]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let db = bed.dir.path().join("dcmon.db");
+    let serve = Serve::start(&inv, &db);
+    serve.wait_for(Duration::from_secs(20), "flaky's first round", |reports| {
+        reports
+            .iter()
+            .any(|r| r["host"] == "flaky" && r["probes"][0]["status"] == "ok")
+    });
+
+    flaky.kill();
+    let down = wait_for(&received, "HostDown firing", Duration::from_secs(30), |b| {
+        !alerts_in(b, "HostDown", "firing").is_empty()
+    });
+    let firing = alerts_in(&down, "HostDown", "firing");
+    assert_eq!(firing.len(), 1, "{down:#}");
+    assert_eq!(firing[0]["labels"]["host"], "flaky");
+    assert_eq!(firing[0]["labels"]["severity"], "critical");
+    assert_eq!(firing[0]["annotations"]["summary"], "flaky is offline (up = 0.0)");
+
+    flaky.restart();
+    wait_for(&received, "HostDown resolved", Duration::from_secs(30), |b| {
+        !alerts_in(b, "HostDown", "resolved").is_empty()
+    });
+    // Nothing ever fired for the healthy hosts.
+    for body in received.lock().unwrap().iter() {
+        for alert in body["alerts"].as_array().unwrap() {
+            assert_eq!(alert["labels"]["host"], "flaky", "{alert}");
+        }
+    }
+    // The history holds both transitions, with their values.
+    let conn = Connection::open(&db).unwrap();
+    let history: Vec<(String, f64)> = conn
+        .prepare("SELECT state, value FROM alert_history WHERE rule = 'HostDown' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        history,
+        [("firing".to_string(), 0.0), ("resolved".to_string(), 0.0)]
+    );
+    drop(serve);
+}
