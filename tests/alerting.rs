@@ -110,17 +110,23 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     )
     .unwrap();
     let am_address = format!("127.0.0.1:{}", testbed::free_port());
-    let _alertmanager = Killed(
-        Command::new(ALERTMANAGER)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.path().join("am").display()))
-            .arg(format!("--web.listen-address={am_address}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let alertmanager = || {
+        Killed(
+            Command::new(ALERTMANAGER)
+                .arg(format!("--config.file={}", config.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.path().join("am").display()
+                ))
+                .arg(format!("--web.listen-address={am_address}"))
+                .arg("--cluster.listen-address=")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut am = alertmanager();
 
     let bed = Sshd::start();
     let mut flaky = Sshd::start();
@@ -149,7 +155,13 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
             .any(|r| r["host"] == "flaky" && r["probes"][0]["status"] == "ok")
     });
 
+    // The host goes down while Alertmanager is down too: the alert reaches it once it
+    // is back (dcmon sends every active alert at every evaluation).
+    drop(am);
     flaky.kill();
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(received.lock().unwrap().is_empty());
+    am = alertmanager();
     let down = wait_for(&received, "HostDown firing", Duration::from_secs(30), |b| {
         !alerts_in(b, "HostDown", "firing").is_empty()
     });
@@ -157,12 +169,34 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     assert_eq!(firing.len(), 1, "{down:#}");
     assert_eq!(firing[0]["labels"]["host"], "flaky");
     assert_eq!(firing[0]["labels"]["severity"], "critical");
-    assert_eq!(firing[0]["annotations"]["summary"], "flaky is offline (up = 0.0)");
+    assert_eq!(
+        firing[0]["annotations"]["summary"],
+        "flaky is offline (up = 0.0)"
+    );
+
+    // SIGKILL of serve while the alert fires, and a restart: the same alert (same start
+    // time from the stored state), so Alertmanager does not announce it again.
+    let mut serve = serve;
+    serve.signal("-9");
+    let serve = Serve::start(&inv, &db);
+    std::thread::sleep(Duration::from_secs(5));
+    let notified = |status: &str| {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| !alerts_in(b, "HostDown", status).is_empty())
+            .count()
+    };
+    assert_eq!(notified("firing"), 1, "{:#?}", received.lock().unwrap());
 
     flaky.restart();
-    wait_for(&received, "HostDown resolved", Duration::from_secs(30), |b| {
-        !alerts_in(b, "HostDown", "resolved").is_empty()
-    });
+    wait_for(
+        &received,
+        "HostDown resolved",
+        Duration::from_secs(30),
+        |b| !alerts_in(b, "HostDown", "resolved").is_empty(),
+    );
     // Nothing ever fired for the healthy hosts.
     for body in received.lock().unwrap().iter() {
         for alert in body["alerts"].as_array().unwrap() {
@@ -183,4 +217,5 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
         [("firing".to_string(), 0.0), ("resolved".to_string(), 0.0)]
     );
     drop(serve);
+    drop(am);
 }

@@ -32,7 +32,10 @@ impl Default for Sender {
 fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -80,7 +83,12 @@ impl Sender {
             .await
             .ok()
             .and_then(Result::ok)
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).chars().take(300).collect::<String>())
+            .map(|b| {
+                String::from_utf8_lossy(&b.to_bytes())
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            })
             .unwrap_or_default();
         Err(format!("{url}: answered {status}: {}", why.trim()))
     }

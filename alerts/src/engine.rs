@@ -95,7 +95,11 @@ impl Engine {
                 let key = key_of(&rule.config.name, &labels);
                 seen.insert(key.clone());
                 let annotations = self.render(&rule.config, &labels, sample.value);
-                let entry = self.states.get(&key).filter(|a| a.state != "resolved").cloned();
+                let entry = self
+                    .states
+                    .get(&key)
+                    .filter(|a| a.state != "resolved")
+                    .cloned();
                 let mut row = entry.unwrap_or_else(|| AlertRow {
                     key: key.clone(),
                     rule: rule.config.name.clone(),
@@ -136,7 +140,9 @@ impl Engine {
                 .map(|a| a.key.clone())
                 .collect();
             for key in gone {
-                let Some(mut row) = self.states.remove(&key) else { continue };
+                let Some(mut row) = self.states.remove(&key) else {
+                    continue;
+                };
                 match row.state.as_str() {
                     "firing" if now - row.last_active < keep_ms => {
                         self.states.insert(key, row);
@@ -212,8 +218,10 @@ impl Engine {
 /// An instance's labels: the result's (without the series name), the rule's own, its
 /// name and severity.
 fn alert_labels(rule: &AlertRule, result: Labels) -> BTreeMap<String, String> {
-    let mut labels: BTreeMap<String, String> =
-        result.into_iter().filter(|(k, _)| k != "__name__").collect();
+    let mut labels: BTreeMap<String, String> = result
+        .into_iter()
+        .filter(|(k, _)| k != "__name__")
+        .collect();
     labels.extend(rule.labels.clone());
     labels.insert("alertname".into(), rule.name.clone());
     labels.insert("severity".into(), rule.severity.clone());
@@ -234,5 +242,149 @@ fn transition(row: &AlertRow, now: i64) -> Transition {
         labels: row.labels.clone(),
         state: row.state.clone(),
         value: row.value,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dcmon_promql::RawSeries;
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    /// One series whose value the test sets before each evaluation.
+    struct Temperature(RefCell<Vec<(i64, f64)>>);
+
+    impl Source for Temperature {
+        fn series(
+            &self,
+            name: &str,
+            _: Option<&str>,
+            from: i64,
+            to: i64,
+        ) -> Result<Vec<RawSeries>, String> {
+            if name != "t" {
+                return Ok(Vec::new());
+            }
+            let labels = [("__name__", "t"), ("host", "h")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let points = self
+                .0
+                .borrow()
+                .iter()
+                .copied()
+                .filter(|p| p.0 >= from && p.0 <= to)
+                .collect();
+            Ok(vec![RawSeries { labels, points }])
+        }
+    }
+
+    fn alerting(for_s: u64, keep_s: u64) -> Alerting {
+        Alerting {
+            evaluation_interval: Duration::from_secs(10),
+            rules: vec![AlertRule {
+                name: "Hot".into(),
+                expr: "t > 80".into(),
+                for_: Duration::from_secs(for_s),
+                keep_firing_for: Duration::from_secs(keep_s),
+                severity: "critical".into(),
+                labels: BTreeMap::from([("team".into(), "gpu".into())]),
+                annotations: BTreeMap::from([(
+                    "summary".into(),
+                    "{{ $labels.host }} at {{ $value }}".into(),
+                )]),
+                builtin: false,
+            }],
+            receivers: Vec::new(),
+        }
+    }
+
+    fn states(changes: &AlertChanges) -> Vec<String> {
+        changes
+            .transitions
+            .iter()
+            .map(|t| t.state.clone())
+            .collect()
+    }
+
+    #[test]
+    fn pending_until_for_then_firing_then_resolved() {
+        let source = Temperature(RefCell::new(vec![(0, 90.0)]));
+        let mut engine = Engine::new(&alerting(20, 0), Vec::new());
+        let (c, _) = engine.evaluate(&source, 1_000);
+        assert_eq!(states(&c), ["pending"]);
+        let row = &c.upserts[0];
+        assert_eq!(row.labels["alertname"], "Hot");
+        assert_eq!(row.labels["team"], "gpu");
+        assert_eq!(row.annotations["summary"], "h at 90.0");
+        let (c, _) = engine.evaluate(&source, 11_000);
+        assert!(states(&c).is_empty(), "still pending after 10 s of 20");
+        let (c, _) = engine.evaluate(&source, 21_000);
+        assert_eq!(states(&c), ["firing"]);
+        source.0.borrow_mut().push((25_000, 70.0));
+        let (c, _) = engine.evaluate(&source, 31_000);
+        assert_eq!(states(&c), ["resolved"]);
+        assert_eq!(engine.states().next().unwrap().resolved_at, Some(31_000));
+        // Sent as resolved for 15 minutes, then forgotten.
+        let (c, _) = engine.evaluate(&source, 31_000 + RESOLVED_RESEND_MS + 1);
+        assert_eq!(c.removed.len(), 1);
+        assert_eq!(engine.states().count(), 0);
+    }
+
+    #[test]
+    fn a_pending_alert_that_stops_is_forgotten_without_a_word() {
+        let source = Temperature(RefCell::new(vec![(0, 90.0)]));
+        let mut engine = Engine::new(&alerting(60, 0), Vec::new());
+        engine.evaluate(&source, 1_000);
+        source.0.borrow_mut().push((5_000, 10.0));
+        let (c, _) = engine.evaluate(&source, 11_000);
+        assert!(states(&c).is_empty());
+        assert_eq!(c.removed.len(), 1);
+    }
+
+    #[test]
+    fn keep_firing_for_holds_a_flapping_alert() {
+        let source = Temperature(RefCell::new(vec![(0, 90.0)]));
+        let mut engine = Engine::new(&alerting(0, 30), Vec::new());
+        let (c, _) = engine.evaluate(&source, 1_000);
+        assert_eq!(states(&c), ["firing"]);
+        source.0.borrow_mut().push((5_000, 10.0));
+        let (c, _) = engine.evaluate(&source, 11_000);
+        assert!(states(&c).is_empty(), "kept firing");
+        let (c, _) = engine.evaluate(&source, 41_000);
+        assert_eq!(states(&c), ["resolved"]);
+    }
+
+    #[test]
+    fn a_restart_continues_from_the_stored_state() {
+        let source = Temperature(RefCell::new(vec![(0, 90.0)]));
+        let mut engine = Engine::new(&alerting(0, 0), Vec::new());
+        let (c, _) = engine.evaluate(&source, 1_000);
+        let stored = c.upserts.clone();
+        let mut restarted = Engine::new(&alerting(0, 0), stored);
+        let (c, _) = restarted.evaluate(&source, 11_000);
+        assert!(states(&c).is_empty(), "no new transition after a restart");
+        assert_eq!(c.upserts[0].active_since, 1_000);
+        assert_eq!(c.upserts[0].fired_at, Some(1_000));
+        // A rule removed by a reload takes its alerts with it.
+        restarted.configure(&Alerting::default());
+        let (c, _) = restarted.evaluate(&source, 21_000);
+        assert_eq!(c.removed.len(), 1);
+    }
+
+    #[test]
+    fn receivers_get_what_matches_them() {
+        let source = Temperature(RefCell::new(vec![(0, 90.0)]));
+        let mut engine = Engine::new(&alerting(0, 0), Vec::new());
+        engine.evaluate(&source, 1_000);
+        let receiver = |severity: &str| Receiver {
+            name: "r".into(),
+            alertmanager: "http://x".into(),
+            matchers: BTreeMap::from([("severity".into(), severity.into())]),
+        };
+        assert_eq!(engine.to_send(&receiver("critical")).len(), 1);
+        assert!(engine.to_send(&receiver("info")).is_empty());
     }
 }

@@ -14,7 +14,8 @@ pub mod selector;
 mod types;
 
 pub use load::{
-    InventoryError, Problem, Problems, annotation_template, expand_path, load, parse, parse_duration,
+    InventoryError, Problem, Problems, annotation_template, expand_path, load, parse,
+    parse_duration,
 };
 pub use model::{
     AlertRule, Alerting, Bmc, FanProfile, Host, Inventory, ProbeSchedule, Receiver, Thresholds,

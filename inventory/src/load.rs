@@ -154,6 +154,9 @@ mod bmc;
 #[path = "load_alerts.rs"]
 mod alerts;
 
+#[path = "builtin_alerts.rs"]
+pub mod builtin_alerts;
+
 pub use alerts::annotation_template;
 
 struct Checker<'a> {
@@ -282,7 +285,9 @@ impl<'a> Checker<'a> {
                         web::THRESHOLD_KEYS
                     }
                     [Seg::Key(w), _] if w == "web" => web::WEB_KEYS,
-                    [Seg::Key(a), _] if a == "alerting" => &["evaluation_interval"],
+                    [Seg::Key(a), _] if a == "alerting" => {
+                        &["evaluation_interval", "builtin", "disable"]
+                    }
                     [Seg::Key(a), Seg::Index(_), _] if a == "alerts" => alerts::ALERT_KEYS,
                     [Seg::Key(n), Seg::Index(_), _] if n == "notify" => alerts::NOTIFY_KEYS,
                     [.., Seg::Key(b), _] if b == "bmc" => {
@@ -702,7 +707,7 @@ impl<'a> Checker<'a> {
                 logs: duration(&raw.retention.logs).unwrap_or(defaults.logs),
             },
             web: self.resolve_web(&raw.web),
-            alerting: self.resolve_alerting(raw),
+            alerting: self.resolve_alerting(raw, &self.resolve_web(&raw.web).thresholds),
         })
     }
 }
@@ -887,7 +892,9 @@ fn describe(table: &[Seg]) -> String {
             )
         }
         [Seg::Key(w), ..] if w == "web" => format!("[web] (keys: {})", web::WEB_KEYS.join(", ")),
-        [Seg::Key(a)] if a == "alerting" => "[alerting] (keys: evaluation_interval)".to_string(),
+        [Seg::Key(a)] if a == "alerting" => {
+            "[alerting] (keys: evaluation_interval, builtin, disable)".to_string()
+        }
         [Seg::Key(a), Seg::Index(i), ..] if a == "alerts" => format!(
             "[[alerts]] entry #{} (keys: {})",
             i + 1,

@@ -19,6 +19,36 @@ pub(super) const ALERT_KEYS: &[&str] = &[
     "annotations",
 ];
 
+impl Checker<'_> {
+    /// The built-in rules in force: all, unless turned off, disabled by name, or
+    /// replaced by a rule of the same name.
+    fn builtin_rules<'r>(
+        &self,
+        raw: &'r RawInventory,
+        thresholds: &crate::model::Thresholds,
+    ) -> impl Iterator<Item = AlertRule> + 'r {
+        let on = raw.alerting.builtin.unwrap_or(true);
+        let rules = if on {
+            super::builtin_alerts::rules(thresholds)
+        } else {
+            Vec::new()
+        };
+        rules.into_iter().filter(move |rule| {
+            let disabled = raw
+                .alerting
+                .disable
+                .iter()
+                .flatten()
+                .any(|d| *d == rule.name);
+            let replaced = raw
+                .alerts
+                .iter()
+                .any(|r| r.name.as_deref() == Some(&rule.name));
+            !disabled && !replaced
+        })
+    }
+}
+
 pub(super) const NOTIFY_KEYS: &[&str] = &["name", "alertmanager", "match"];
 
 /// Prometheus's annotation templates (`{{ $labels.host }}`, `{{ $value }}`) in the
@@ -38,6 +68,20 @@ impl Checker<'_> {
                 format!("evaluation_interval `{v}` {why}"),
             );
         }
+        let builtin = super::builtin_alerts::names();
+        for (i, name) in raw.alerting.disable.iter().flatten().enumerate() {
+            if !builtin.contains(&name.as_str()) {
+                let hint = super::suggestion(name, &builtin);
+                self.problem(
+                    &path!["alerting", "disable", i],
+                    false,
+                    format!(
+                        "`{name}` is not a built-in alert{hint} (built-in: {})",
+                        builtin.join(", ")
+                    ),
+                );
+            }
+        }
         let mut names = BTreeSet::new();
         for (i, rule) in raw.alerts.iter().enumerate() {
             self.check_rule(i, rule, &mut names);
@@ -50,7 +94,11 @@ impl Checker<'_> {
 
     fn check_rule(&mut self, i: usize, rule: &RawAlert, names: &mut BTreeSet<String>) {
         let Some(name) = &rule.name else {
-            self.problem(&path!["alerts", i], false, "[[alerts]] entry has no `name`".into());
+            self.problem(
+                &path!["alerts", i],
+                false,
+                "[[alerts]] entry has no `name`".into(),
+            );
             return;
         };
         if !is_label_name(name) {
@@ -82,7 +130,10 @@ impl Checker<'_> {
                 }
             }
         }
-        for (key, value) in [("for", &rule.for_), ("keep_firing_for", &rule.keep_firing_for)] {
+        for (key, value) in [
+            ("for", &rule.for_),
+            ("keep_firing_for", &rule.keep_firing_for),
+        ] {
             if let Some(v) = value
                 && v != "0s"
                 && let Err(why) = parse_duration(v)
@@ -122,7 +173,11 @@ impl Checker<'_> {
 
     fn check_receiver(&mut self, i: usize, notify: &RawNotify, names: &mut BTreeSet<String>) {
         let Some(name) = &notify.name else {
-            self.problem(&path!["notify", i], false, "[[notify]] entry has no `name`".into());
+            self.problem(
+                &path!["notify", i],
+                false,
+                "[[notify]] entry has no `name`".into(),
+            );
             return;
         };
         if !names.insert(name.clone()) {
@@ -159,7 +214,11 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn resolve_alerting(&self, raw: &RawInventory) -> Alerting {
+    pub(super) fn resolve_alerting(
+        &self,
+        raw: &RawInventory,
+        thresholds: &crate::model::Thresholds,
+    ) -> Alerting {
         let duration = |v: &Option<String>, default: Duration| {
             v.as_deref()
                 .and_then(|s| parse_duration(s).ok())
@@ -170,10 +229,9 @@ impl Checker<'_> {
                 &raw.alerting.evaluation_interval,
                 Alerting::default().evaluation_interval,
             ),
-            rules: raw
-                .alerts
-                .iter()
-                .filter_map(|r| {
+            rules: self
+                .builtin_rules(raw, thresholds)
+                .chain(raw.alerts.iter().filter_map(|r| {
                     Some(AlertRule {
                         name: r.name.clone()?,
                         expr: r.expr.clone()?,
@@ -182,8 +240,9 @@ impl Checker<'_> {
                         severity: r.severity.clone().unwrap_or_else(|| "warning".into()),
                         labels: r.labels.clone().unwrap_or_default(),
                         annotations: r.annotations.clone().unwrap_or_default(),
+                        builtin: false,
                     })
-                })
+                }))
                 .collect(),
             receivers: raw
                 .notify

@@ -173,6 +173,8 @@ pub struct AlertRule {
     pub labels: BTreeMap<String, String>,
     /// Templates in Prometheus's syntax (`{{ $labels.host }}`, `{{ $value }}`).
     pub annotations: BTreeMap<String, String>,
+    /// One of dcmon's built-in rules (not overridden by the inventory).
+    pub builtin: bool,
 }
 
 /// One `[[notify]]` receiver.

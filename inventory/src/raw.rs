@@ -44,6 +44,10 @@ pub struct RawInventory {
 pub struct RawAlerting {
     /// Every this long (default 30s).
     pub evaluation_interval: Option<String>,
+    /// `false`: none of the built-in rules (default true).
+    pub builtin: Option<bool>,
+    /// Built-in rules to leave out, by name.
+    pub disable: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -86,7 +86,11 @@ const WEB: &[(&str, Want)] = &[
     ("thresholds", Table(THRESHOLDS)),
 ];
 
-const ALERTING: &[(&str, Want)] = &[("evaluation_interval", Str)];
+const ALERTING: &[(&str, Want)] = &[
+    ("evaluation_interval", Str),
+    ("builtin", Bool),
+    ("disable", StrList),
+];
 
 const ALERT: &[(&str, Want)] = &[
     ("name", Str),

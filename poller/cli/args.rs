@@ -16,6 +16,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Alerts: what fires now (`dcmon alerts --db dcmon.db`), the rules, a dry run.
+    Alerts(AlertsArgs),
     /// Check or list an inventory file.
     Inventory {
         #[command(subcommand)]
@@ -277,4 +279,39 @@ pub struct ServeArgs {
     /// Default: `[web] listen` of the inventory, else 127.0.0.1:8000.
     #[arg(long)]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    #[command(subcommand)]
+    pub command: Option<AlertsCommand>,
+    /// SQLite database written by `dcmon serve`.
+    #[arg(long, default_value = "dcmon.db")]
+    pub db: PathBuf,
+    /// One JSON object per alert.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// Every rule in force (built-in and the inventory's) with its PromQL.
+    Rules {
+        /// Inventory file; without one, the built-in rules.
+        #[arg(long, short)]
+        inventory: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Checks the rules of an inventory file (the whole file, as `inventory check`).
+    Check { file: PathBuf },
+    /// Evaluates every rule against a database now and prints what matches, with
+    /// values (`for` is not waited for). Stores nothing.
+    Test {
+        file: PathBuf,
+        #[arg(long, default_value = "dcmon.db")]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }

@@ -3,6 +3,7 @@
 //! command ran and found problems (a bad inventory, a failed host), 2 it could not run.
 
 mod actions_runner;
+mod alerts_cmd;
 mod args;
 mod audit_cmd;
 mod audited;
@@ -45,6 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 resolved,
             } => inventory_cmd::list(&file, selector.as_deref(), json, resolved),
         },
+        Command::Alerts(args) => alerts_cmd::alerts(args),
         Command::Poll(args) => poll_cmd::poll(args),
         Command::Series(args) => series_cmd::series(args),
         Command::Serve(args) => serve_cmd::serve(args),

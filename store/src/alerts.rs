@@ -74,7 +74,10 @@ fn json<T: Serialize>(value: &T) -> String {
 impl Store {
     /// Stores one evaluation's changes in one transaction.
     pub fn apply_alerts(&mut self, changes: &AlertChanges) -> Result<(), StoreError> {
-        let tx = self.conn.transaction().map_err(sql("begin alert changes"))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(sql("begin alert changes"))?;
         {
             let mut upsert = tx
                 .prepare_cached(

@@ -27,7 +27,9 @@ pub(super) async fn run(
     .await;
     let (mut store, stored) = match opened {
         Ok(Ok(opened)) => opened,
-        Ok(Err(e)) => return crate::log!("dcmon serve: alerting is off: cannot read the store: {e}"),
+        Ok(Err(e)) => {
+            return crate::log!("dcmon serve: alerting is off: cannot read the store: {e}");
+        }
         Err(e) => return crate::log!("dcmon serve: alerting is off: {e}"),
     };
     let mut engine = Engine::new(&config.borrow_and_update(), stored);
@@ -48,7 +50,8 @@ pub(super) async fn run(
             }
             _ = stop.changed() => if *stop.borrow() { break },
         }
-        if engine.rules.is_empty() {
+        // No rules and nothing left to resolve or forget: nothing to do.
+        if engine.rules.is_empty() && engine.states().next().is_none() {
             continue;
         }
         let now = crate::host_round::now_ms();
@@ -64,9 +67,18 @@ pub(super) async fn run(
         };
         for rule in &engine.rules {
             let error = errors.iter().find(|e| e.rule == rule.config.name);
-            report(&mut said, format!("rule {}", rule.config.name), error.map(|e| e.error.clone()));
+            report(
+                &mut said,
+                format!("rule {}", rule.config.name),
+                error.map(|e| e.error.clone()),
+            );
         }
-        writer.alerts(changes);
+        if !(changes.upserts.is_empty()
+            && changes.removed.is_empty()
+            && changes.transitions.is_empty())
+        {
+            writer.alerts(changes);
+        }
         // Firing alerts stay valid for four intervals (at least four minutes) without news.
         let valid = 4 * engine.interval_ms.max(60_000);
         for receiver in &engine.receivers {
@@ -77,7 +89,11 @@ pub(super) async fn run(
             let result = sender
                 .post(&receiver.alertmanager, body(&list, now, valid, None))
                 .await;
-            report(&mut said, format!("receiver {}", receiver.name), result.err());
+            report(
+                &mut said,
+                format!("receiver {}", receiver.name),
+                result.err(),
+            );
         }
     }
 }

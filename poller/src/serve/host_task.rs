@@ -169,7 +169,8 @@ impl HostTask {
         // `offline_after` decides), for alert rules; carried by the round's first OS run.
         if let Some(reached) = runs.os_answered
             && let Some(run) = runs.runs.iter_mut().find(|r| {
-                dcmon_probes::find(&r.probe).is_some_and(|p| p.kind == dcmon_probes::ProbeKind::Script)
+                dcmon_probes::find(&r.probe)
+                    .is_some_and(|p| p.kind == dcmon_probes::ProbeKind::Script)
             })
         {
             let online = self.tracker.online.unwrap_or(reached);

@@ -1,0 +1,152 @@
+//! The alert rules every inventory has unless it turns them off (`[alerting] builtin =
+//! false`, or `disable = ["CpuBusy"]`) or defines a rule of the same name, which then
+//! wins. Thresholds are the dashboard's critical levels (`[web.thresholds]`), so the
+//! overview's red and the alert agree. Series and labels are those `/metrics` exposes.
+
+use crate::model::{AlertRule, Thresholds};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// (name, severity, `for`, expr, summary). `{cpu}`, `{memory}`, `{gpu}`, `{nvme}` stand
+/// for the critical thresholds.
+const RULES: &[(&str, &str, u64, &str, &str)] = &[
+    (
+        "HostDown",
+        "critical",
+        0,
+        "dcmon_host_up == 0",
+        "{{ $labels.host }} is unreachable over SSH",
+    ),
+    (
+        "CpuBusy",
+        "warning",
+        600,
+        r#"100 * (1 - sum by (host) (rate(node_cpu_all_seconds_total{mode="idle"}[5m])) / sum by (host) (rate(node_cpu_all_seconds_total[5m]))) > {cpu}"#,
+        "CPU of {{ $labels.host }} {{ $value }} % busy for 10 minutes",
+    ),
+    (
+        "MemoryHigh",
+        "warning",
+        600,
+        "100 * (1 - node_memory_available_bytes / node_memory_total_bytes) > {memory}",
+        "memory of {{ $labels.host }} {{ $value }} % used for 10 minutes",
+    ),
+    (
+        "FilesystemFull",
+        "critical",
+        300,
+        "100 * (1 - node_filesystem_avail_bytes / node_filesystem_size_bytes) > 90",
+        "{{ $labels.mountpoint }} on {{ $labels.host }} is {{ $value }} % full",
+    ),
+    (
+        "FilesystemFillingUp",
+        "warning",
+        3600,
+        "predict_linear(node_filesystem_avail_bytes[6h], 86400) < 0",
+        "{{ $labels.mountpoint }} on {{ $labels.host }} is predicted full within 24 hours",
+    ),
+    (
+        "IpmiSensorCritical",
+        "critical",
+        0,
+        "ipmi_sensor_status >= 2 and ipmi_sensor_status < 4",
+        "{{ $labels.sensor }} on {{ $labels.host }} is critical or non-recoverable (read through {{ $labels.path }})",
+    ),
+    (
+        "ChassisFault",
+        "critical",
+        0,
+        "ipmi_chassis_fault == 1",
+        "{{ $labels.host }} reports a {{ $labels.fault }} fault",
+    ),
+    (
+        "GpuHot",
+        "critical",
+        120,
+        "nvidia_gpu_temperature_celsius > {gpu}",
+        "GPU {{ $labels.gpu }} on {{ $labels.host }} at {{ $value }} °C",
+    ),
+    (
+        "GpuEccUncorrectable",
+        "critical",
+        0,
+        r#"increase(nvidia_gpu_ecc_errors_total{type="uncorrected",scope="volatile"}[10m]) > 0"#,
+        "GPU {{ $labels.gpu }} on {{ $labels.host }} had uncorrectable ECC errors",
+    ),
+    (
+        "NvmeCriticalWarning",
+        "critical",
+        0,
+        "nvme_critical_warning > 0",
+        "NVMe {{ $labels.device }} on {{ $labels.host }} raises critical_warning {{ $value }}",
+    ),
+    (
+        "NvmeWearHigh",
+        "warning",
+        0,
+        "nvme_percentage_used >= {nvme}",
+        "NVMe {{ $labels.device }} on {{ $labels.host }} is {{ $value }} % worn",
+    ),
+    (
+        "SmartFailing",
+        "critical",
+        0,
+        "smart_health_passed == 0",
+        "{{ $labels.device }} on {{ $labels.host }} fails its SMART health check",
+    ),
+    (
+        "SmartReallocatedRising",
+        "warning",
+        0,
+        "increase(smart_reallocated_sectors[1h]) > 0",
+        "{{ $labels.device }} on {{ $labels.host }} reallocated sectors in the last hour",
+    ),
+    (
+        "RebootRequired",
+        "info",
+        0,
+        "apt_reboot_required == 1",
+        "{{ $labels.host }} needs a reboot for updated packages",
+    ),
+];
+
+/// The names of the built-in rules.
+pub fn names() -> Vec<&'static str> {
+    RULES.iter().map(|r| r.0).collect()
+}
+
+/// The built-in rules with these thresholds.
+pub fn rules(thresholds: &Thresholds) -> Vec<AlertRule> {
+    RULES
+        .iter()
+        .map(|(name, severity, for_secs, expr, summary)| AlertRule {
+            name: name.to_string(),
+            expr: expr
+                .replace("{cpu}", &thresholds.cpu.1.to_string())
+                .replace("{memory}", &thresholds.memory.1.to_string())
+                .replace("{gpu}", &thresholds.gpu_temp.1.to_string())
+                .replace("{nvme}", &thresholds.nvme_wear.1.to_string()),
+            for_: Duration::from_secs(*for_secs),
+            keep_firing_for: Duration::ZERO,
+            severity: severity.to_string(),
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::from([("summary".to_string(), summary.to_string())]),
+            builtin: true,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_builtin_rule_parses_within_the_subset() {
+        for rule in super::rules(&Default::default()) {
+            dcmon_promql::parse(&rule.expr).unwrap_or_else(|e| panic!("{}: {e}", rule.name));
+            let env = minijinja::Environment::new();
+            for text in rule.annotations.values() {
+                env.template_from_str(&crate::annotation_template(text))
+                    .unwrap_or_else(|e| panic!("{}: {e}", rule.name));
+            }
+        }
+    }
+}
