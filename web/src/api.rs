@@ -11,11 +11,7 @@ use std::time::Duration;
 
 type Params = Query<HashMap<String, String>>;
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use crate::view::now_ms;
 
 fn get<'a>(q: &'a HashMap<String, String>, key: &str) -> Option<&'a str> {
     q.get(key).map(String::as_str)

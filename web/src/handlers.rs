@@ -8,11 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::{Uri, header};
 use axum::response::{Html, IntoResponse};
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use crate::view::now_ms;
 
 /// `/?sort=cpu&desc=1&status=offline&q=gpu`
 #[derive(Debug, Default, serde::Deserialize)]
@@ -208,7 +204,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
     let text = state
         .query(move |s| {
             let mut written = written.lock().unwrap_or_else(|e| e.into_inner());
-            s.with_latest(|all| metrics::exposition(all, &mut written))
+            let mut text = s.with_latest(|all| metrics::exposition(all, &mut written))?;
+            metrics::alerts(&mut text, &s.alerts()?);
+            Ok(text)
         })
         .await?;
     Ok((

@@ -4,6 +4,7 @@
 
 pub mod actions;
 mod actions_page;
+mod alerts_page;
 mod api;
 pub mod auth;
 mod chart;
@@ -144,7 +145,8 @@ impl AppState {
     }
 }
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
+    ("alerts.html", include_str!("../../templates/alerts.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("layout.html", include_str!("../../templates/layout.html")),
     (
@@ -186,6 +188,9 @@ pub fn app(state: AppState) -> Router {
         .route("/hosts/{host}", get(host_page::page))
         .route("/hosts/{host}/logs", get(logs_page::page))
         .route("/probes", get(handlers::probes))
+        .route("/alerts", get(alerts_page::page))
+        .route("/api/alerts", get(alerts_page::api))
+        .route("/api/alerts/history", get(alerts_page::api_history))
         .route("/api/hosts", get(handlers::api_hosts))
         .route("/api/hosts/{host}", get(api::host))
         .route("/api/series", get(api::series))

@@ -73,6 +73,41 @@ pub fn exposition(
 }
 
 /// `name{host="…",label="…"}`.
+/// `ALERTS{alertname, alertstate, ...}` 1 for every pending or firing alert, as
+/// Prometheus exposes its own (its `host` label is the alert's, not re-added).
+pub fn alerts(out: &mut String, alerts: &[dcmon_store::alerts::AlertRow]) {
+    let active: Vec<_> = alerts.iter().filter(|a| a.state != "resolved").collect();
+    if active.is_empty() {
+        return;
+    }
+    out.push_str(
+        "# HELP ALERTS dcmon alert instances that are pending or firing\n# TYPE ALERTS gauge\n",
+    );
+    for a in active {
+        out.push_str("ALERTS{alertstate=\"");
+        out.push_str(&a.state);
+        out.push('"');
+        for (k, v) in &a.labels {
+            if !is_label_name(k) {
+                continue;
+            }
+            out.push(',');
+            out.push_str(k);
+            out.push_str("=\"");
+            escape_into(out, v);
+            out.push('"');
+        }
+        out.push_str("} 1\n");
+    }
+}
+
+fn is_label_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && k != "alertstate"
+}
+
 fn series_text(out: &mut String, s: &LatestRef<'_>) {
     out.push_str(s.name);
     out.push_str("{host=\"");

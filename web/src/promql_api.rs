@@ -44,11 +44,7 @@ fn bad(message: String) -> PromError {
     error(StatusCode::BAD_REQUEST, "bad_data", message)
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use crate::view::now_ms;
 
 /// Unix seconds with a fraction (`1700000000.5`), as Prometheus's API takes times, from
 /// 1970 to 9999; `default` when absent.

@@ -59,6 +59,42 @@ pub(crate) fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
+/// GPU 1 of gpu01 too hot, firing, with its transition.
+pub(crate) fn firing_alert(now: i64) -> dcmon_store::alerts::AlertChanges {
+    let labels: std::collections::BTreeMap<String, String> = [
+        ("alertname", "GpuHot"),
+        ("gpu", "1"),
+        ("host", "gpu01"),
+        ("severity", "critical"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let row = dcmon_store::alerts::AlertRow {
+        key: "GpuHot{gpu01,1}".into(),
+        rule: "GpuHot".into(),
+        labels: labels.clone(),
+        annotations: [("summary".to_string(), "GPU 1 <b>at</b> 95 °C".to_string())].into(),
+        state: "firing".into(),
+        active_since: now - 60_000,
+        fired_at: Some(now - 60_000),
+        resolved_at: None,
+        last_active: now,
+        value: Some(95.0),
+    };
+    dcmon_store::alerts::AlertChanges {
+        transitions: vec![dcmon_store::alerts::Transition {
+            ts: now - 60_000,
+            rule: "GpuHot".into(),
+            labels,
+            state: "firing".into(),
+            value: Some(95.0),
+        }],
+        upserts: vec![row],
+        removed: Vec::new(),
+    }
+}
+
 pub(crate) fn app_with_data() -> (tempfile::TempDir, Router) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("dcmon.db");
@@ -74,6 +110,7 @@ pub(crate) fn app_with_data() -> (tempfile::TempDir, Router) {
     store
         .write_round(&round("<script>alert(1)</script>", now, 1.0, 1.0))
         .unwrap();
+    store.apply_alerts(&firing_alert(now)).unwrap();
     (
         dir,
         app(AppState::new(
@@ -653,4 +690,38 @@ async fn promql_api_answers_as_prometheus() {
             "{uri}: {body}"
         );
     }
+}
+
+/// The Alerts page, `/api/alerts` and `ALERTS` on `/metrics` show what fires.
+#[tokio::test]
+async fn alerts_show_on_the_page_the_api_and_metrics() {
+    let (_dir, app) = app_with_data();
+    let (status, html) = get(&app, "/alerts").await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains(r#"<span class="crit">1 firing</span>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"<a href="/hosts/gpu01">gpu01</a>"#),
+        "{html}"
+    );
+    assert!(
+        html.contains("GPU 1 &lt;b&gt;at&lt;&#x2f;b&gt; 95 °C"),
+        "summaries are text: {html}"
+    );
+    let (status, api) = json(&app, "/api/alerts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(api[0]["name"], "GpuHot");
+    assert_eq!(api[0]["state"], "firing");
+    assert_eq!(api[0]["value"], 95.0);
+    let (_, history) = json(&app, "/api/alerts/history?limit=5").await;
+    assert_eq!(history[0]["state"], "firing");
+    let (status, _) = json(&app, "/api/alerts/history?limit=0").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, metrics) = get(&app, "/metrics").await;
+    assert!(
+        metrics.contains(r#"ALERTS{alertstate="firing",alertname="GpuHot",gpu="1",host="gpu01",severity="critical"} 1"#),
+        "{metrics}"
+    );
 }

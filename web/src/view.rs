@@ -4,6 +4,23 @@
 use dcmon_store::overview::HostSummary;
 use serde::Serialize;
 
+/// Milliseconds since the epoch: the web's one clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A value for people: whole numbers as such, others with up to three decimals.
+pub fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        let text = format!("{v:.3}");
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 /// Warning and critical levels of the overview's columns.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Thresholds {
