@@ -128,14 +128,44 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     };
     let mut am = alertmanager();
 
-    let bed = Sshd::start();
+    // One host's nvidia-smi reports its GPU at 95 °C: a real capture, that one value changed.
+    let hot_dir = dir.path().join("hot-gpu");
+    std::fs::create_dir_all(&hot_dir).unwrap();
+    let capture = std::fs::read_to_string(testbed::shims::fixture(
+        "nvidia-smi/query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv",
+    ))
+    .unwrap();
+    let mut lines: Vec<Vec<String>> = capture
+        .lines()
+        .map(|l| l.split(", ").map(str::to_string).collect())
+        .collect();
+    let column = lines[0]
+        .iter()
+        .position(|h| h == "temperature.gpu")
+        .unwrap();
+    lines[1][column] = "95".to_string();
+    let hot_csv = hot_dir.join("query-gpu.csv");
+    std::fs::write(
+        &hot_csv,
+        lines
+            .iter()
+            .map(|l| l.join(", ") + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    testbed::shims::shim(
+        &hot_dir,
+        "nvidia-smi",
+        &format!("--query-gpu=*) cat {} ;;", hot_csv.display()),
+    );
+    let bed = Sshd::start_with(&[("127.0.8.3", &hot_dir)]);
     let mut flaky = Sshd::start();
     let healthy: Vec<String> = (1..=3).map(|i| format!("127.0.8.{i}")).collect();
     let mut known = bed.known_hosts_lines(&healthy);
     known.push_str(&flaky.known_hosts_lines(&["127.0.9.1".to_string()]));
     let known_hosts = bed.write("known_hosts", &known);
     let inventory = format!(
-        "{}interval = \"1s\"\noffline_after = 2\n\n[groups.healthy]\nhosts = [\"127.0.8.[1-3]\"]\n\n[[hosts]]\nname = \"flaky\"\naddress = \"127.0.9.1\"\nport = {}\nidentity = \"{}\"\nconnect_timeout = \"1s\"\n\n[alerting]\nevaluation_interval = \"1s\"\n\n[[alerts]]\nname = \"HostDown\"\nexpr = 'dcmon_host_up == 0'\nseverity = \"critical\"\nannotations = {{ summary = \"{{{{ $labels.host }}}} is offline (up = {{{{ $value }}}})\" }}\n\n[[notify]]\nname = \"am\"\nalertmanager = \"http://{am_address}\"\n",
+        "{}interval = \"1s\"\noffline_after = 2\n\n[groups.healthy]\nhosts = [\"127.0.8.[1-3]\"]\n\n[[hosts]]\nname = \"127.0.8.3\"\ngroups = [\"healthy\"]\nprobes = [\"os\", \"nvidia\"]\n\n[[hosts]]\nname = \"flaky\"\naddress = \"127.0.9.1\"\nport = {}\nidentity = \"{}\"\nconnect_timeout = \"1s\"\n\n[alerting]\nevaluation_interval = \"1s\"\n\n[[alerts]]\nname = \"HostDown\"\nexpr = 'dcmon_host_up == 0'\nseverity = \"critical\"\nannotations = {{ summary = \"{{{{ $labels.host }}}} is offline (up = {{{{ $value }}}})\" }}\n\n[[alerts]]\nname = \"GpuHot\"\nexpr = 'max by (host, gpu) (nvidia_gpu_temperature_celsius) > 85'\nseverity = \"critical\"\nannotations = {{ summary = \"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.host }}}} at {{{{ $value }}}} °C\" }}\n\n[[notify]]\nname = \"am\"\nalertmanager = \"http://{am_address}\"\n",
         bed.defaults(&known_hosts, "5s"),
         flaky.port,
         flaky.client_key.display()
@@ -155,12 +185,31 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
             .any(|r| r["host"] == "flaky" && r["probes"][0]["status"] == "ok")
     });
 
+    // The hot GPU fires with its value in the summary.
+    let hot = wait_for(&received, "GpuHot firing", Duration::from_secs(30), |b| {
+        !alerts_in(b, "GpuHot", "firing").is_empty()
+    });
+    let gpu = alerts_in(&hot, "GpuHot", "firing");
+    assert_eq!(gpu.len(), 1, "{hot:#}");
+    assert_eq!(gpu[0]["labels"]["host"], "127.0.8.3");
+    assert_eq!(
+        gpu[0]["annotations"]["summary"],
+        "GPU 0 on 127.0.8.3 at 95.0 °C"
+    );
+
     // The host goes down while Alertmanager is down too: the alert reaches it once it
     // is back (dcmon sends every active alert at every evaluation).
     drop(am);
     flaky.kill();
     std::thread::sleep(Duration::from_secs(4));
-    assert!(received.lock().unwrap().is_empty());
+    assert!(
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|b| alerts_in(b, "HostDown", "firing").is_empty()),
+        "nothing can reach a stopped Alertmanager"
+    );
     am = alertmanager();
     let down = wait_for(&received, "HostDown firing", Duration::from_secs(30), |b| {
         !alerts_in(b, "HostDown", "firing").is_empty()
@@ -197,10 +246,13 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
         Duration::from_secs(30),
         |b| !alerts_in(b, "HostDown", "resolved").is_empty(),
     );
-    // Nothing ever fired for the healthy hosts.
+    // Nothing else ever fired: not for the healthy hosts, not a built-in rule.
     for body in received.lock().unwrap().iter() {
         for alert in body["alerts"].as_array().unwrap() {
-            assert_eq!(alert["labels"]["host"], "flaky", "{alert}");
+            let (name, host) = (&alert["labels"]["alertname"], &alert["labels"]["host"]);
+            let expected = (name == "HostDown" && host == "flaky")
+                || (name == "GpuHot" && host == "127.0.8.3");
+            assert!(expected, "{alert}");
         }
     }
     // The history holds both transitions, with their values.

@@ -2,7 +2,6 @@
 
 use dcmon_promql::{Labels, RawSeries, Source};
 use dcmon_store::Store;
-use dcmon_store::range::Selector;
 
 /// The store as a source.
 pub struct StoreSource<'a>(pub &'a Store);
@@ -15,14 +14,9 @@ impl Source for StoreSource<'_> {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<RawSeries>, String> {
-        let selector = Selector {
-            name: name.to_string(),
-            host: host.map(str::to_string),
-            labels: Default::default(),
-        };
         let found = self
             .0
-            .range(&selector, from_ms, to_ms)
+            .range_by_name(name, host, from_ms, to_ms)
             .map_err(|e| e.to_string())?;
         Ok(found
             .into_iter()

@@ -126,6 +126,57 @@ impl Store {
             .map_err(sql("read sample row"))
     }
 
+    /// Every series named `name` (of `host` only, when given) with its points in
+    /// `[from, to]`, in one statement: PromQL selects a name across the fleet, and one
+    /// read per series cost 8,000 statements for one rule over 1,000 hosts.
+    pub fn range_by_name(
+        &self,
+        name: &str,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<SeriesPoints>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(if host.is_some() {
+                "SELECT s.id, s.host, s.labels, x.ts, x.value FROM series s
+                 JOIN samples x ON x.series_id = s.id AND x.ts >= ?2 AND x.ts <= ?3
+                 WHERE s.name = ?1 AND s.host = ?4"
+            } else {
+                "SELECT s.id, s.host, s.labels, x.ts, x.value FROM series s
+                 JOIN samples x ON x.series_id = s.id AND x.ts >= ?2 AND x.ts <= ?3
+                 WHERE s.name = ?1 AND ?4 IS NULL"
+            })
+            .map_err(sql("prepare range by name"))?;
+        let mut rows = stmt
+            .query(params![name, from_ms, to_ms, host])
+            .map_err(sql("read range by name"))?;
+        // A nested loop: each series' samples come together, in time order (the samples'
+        // key), so no ORDER BY (which would sort every row first).
+        let mut out: Vec<SeriesPoints> = Vec::new();
+        let mut current = None;
+        while let Some(r) = rows.next().map_err(sql("read range row"))? {
+            let id: i64 = r.get(0).map_err(sql("read series id"))?;
+            if current != Some(id) {
+                current = Some(id);
+                let labels: String = r.get(2).map_err(sql("read series labels"))?;
+                out.push(SeriesPoints {
+                    host: r.get(1).map_err(sql("read series host"))?,
+                    name: name.to_string(),
+                    labels: serde_json::from_str(&labels).unwrap_or_default(),
+                    points: Vec::new(),
+                });
+            }
+            if let Some(series) = out.last_mut() {
+                series.points.push((
+                    r.get(3).map_err(sql("read sample time"))?,
+                    r.get(4).map_err(sql("read sample value"))?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// Every stored point of the matching series in `[from, to]`.
     pub fn range(
         &self,
