@@ -128,6 +128,36 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     };
     let mut am = alertmanager();
 
+    // A real SMTP server (aiosmtpd) printing every message it receives.
+    let smtp_port = testbed::free_port();
+    let mut smtpd = Killed(
+        Command::new("/usr/bin/python3")
+            .args([
+                "-u",
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-c",
+                "aiosmtpd.handlers.Debugging",
+                "-l",
+            ])
+            .arg(format!("127.0.0.1:{smtp_port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mail = Arc::new(Mutex::new(String::new()));
+    let mail_sink = mail.clone();
+    let smtp_out = smtpd.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(smtp_out).lines().map_while(Result::ok) {
+            let mut text = mail_sink.lock().unwrap();
+            text.push_str(&line);
+            text.push('\n');
+        }
+    });
+
     // One host's nvidia-smi reports its GPU at 95 °C: a real capture, that one value changed.
     let hot_dir = dir.path().join("hot-gpu");
     std::fs::create_dir_all(&hot_dir).unwrap();
@@ -165,7 +195,7 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     known.push_str(&flaky.known_hosts_lines(&["127.0.9.1".to_string()]));
     let known_hosts = bed.write("known_hosts", &known);
     let inventory = format!(
-        "{}interval = \"1s\"\noffline_after = 2\n\n[groups.healthy]\nhosts = [\"127.0.8.[1-3]\"]\n\n[[hosts]]\nname = \"127.0.8.3\"\ngroups = [\"healthy\"]\nprobes = [\"os\", \"nvidia\"]\n\n[[hosts]]\nname = \"flaky\"\naddress = \"127.0.9.1\"\nport = {}\nidentity = \"{}\"\nconnect_timeout = \"1s\"\n\n[alerting]\nevaluation_interval = \"1s\"\n\n[[alerts]]\nname = \"HostDown\"\nexpr = 'dcmon_host_up == 0'\nseverity = \"critical\"\nannotations = {{ summary = \"{{{{ $labels.host }}}} is offline (up = {{{{ $value }}}})\" }}\n\n[[alerts]]\nname = \"GpuHot\"\nexpr = 'max by (host, gpu) (nvidia_gpu_temperature_celsius) > 85'\nseverity = \"critical\"\nannotations = {{ summary = \"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.host }}}} at {{{{ $value }}}} °C\" }}\n\n[[notify]]\nname = \"am\"\nalertmanager = \"http://{am_address}\"\n",
+        "{}interval = \"1s\"\noffline_after = 2\n\n[groups.healthy]\nhosts = [\"127.0.8.[1-3]\"]\n\n[[hosts]]\nname = \"127.0.8.3\"\ngroups = [\"healthy\"]\nprobes = [\"os\", \"nvidia\"]\n\n[[hosts]]\nname = \"flaky\"\naddress = \"127.0.9.1\"\nport = {}\nidentity = \"{}\"\nconnect_timeout = \"1s\"\n\n[alerting]\nevaluation_interval = \"1s\"\n\n[[alerts]]\nname = \"HostDown\"\nexpr = 'dcmon_host_up == 0'\nseverity = \"critical\"\nannotations = {{ summary = \"{{{{ $labels.host }}}} is offline (up = {{{{ $value }}}})\" }}\n\n[[alerts]]\nname = \"GpuHot\"\nexpr = 'max by (host, gpu) (nvidia_gpu_temperature_celsius) > 85'\nseverity = \"critical\"\nannotations = {{ summary = \"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.host }}}} at {{{{ $value }}}} °C\" }}\n\n[[notify]]\nname = \"am\"\nalertmanager = \"http://{am_address}\"\n\n[[notify]]\nname = \"mail\"\nsmtp = {{ server = \"127.0.0.1:{smtp_port}\", from = \"dcmon@example.net\", to = [\"ops@example.net\"], tls = \"none\" }}\nmatch = {{ alertname = \"HostDown\" }}\n",
         bed.defaults(&known_hosts, "5s"),
         flaky.port,
         flaky.client_key.display()
@@ -223,6 +253,20 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
         "flaky is offline (up = 0.0)"
     );
 
+    // The same alert by e-mail, subject and body naming host, alert and value.
+    let mailed = |what: &str| mail.lock().unwrap().matches(what).count();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mailed("Subject: [FIRING] HostDown on flaky: flaky is offline (up = 0.0)") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no mail: {}",
+            mail.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(mailed("value: 0") >= 1, "{}", mail.lock().unwrap());
+    assert!(mailed("host = flaky") >= 1, "{}", mail.lock().unwrap());
+
     // SIGKILL of serve while the alert fires, and a restart: the same alert (same start
     // time from the stored state), so Alertmanager does not announce it again.
     let mut serve = serve;
@@ -238,6 +282,12 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
             .count()
     };
     assert_eq!(notified("firing"), 1, "{:#?}", received.lock().unwrap());
+    assert_eq!(
+        mailed("[FIRING] HostDown"),
+        1,
+        "mailed once: {}",
+        mail.lock().unwrap()
+    );
 
     flaky.restart();
     wait_for(
@@ -246,6 +296,15 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
         Duration::from_secs(30),
         |b| !alerts_in(b, "HostDown", "resolved").is_empty(),
     );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while mailed("Subject: [RESOLVED] HostDown on flaky") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no resolved mail: {}",
+            mail.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Nothing else ever fired: not for the healthy hosts, not a built-in rule.
     for body in received.lock().unwrap().iter() {
         for alert in body["alerts"].as_array().unwrap() {

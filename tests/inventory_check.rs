@@ -346,3 +346,30 @@ fn example_inventory_is_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Alert rules and receivers are checked with the rest, each problem at its place.
+#[test]
+fn alert_rules_and_receivers_are_checked_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alerts.toml");
+    std::fs::write(
+        &file,
+        "[[hosts]]\nname = \"a\"\n[alerting]\nevaluation_interval = \"soon\"\ndisable = [\"CpuBsy\"]\n[[alerts]]\nname = \"Bad\"\nexpr = 'topk(3, node_load1)'\n[[alerts]]\nname = \"Bad2\"\nexpr = 'rate(x[5m]'\nannotations = { summary = \"{{ $labels.host \" }\n[[notify]]\nname = \"m\"\nsmtp = { server = \"mail\", from = \"x\", to = [\"ops@x\"] }\n[[notify]]\nname = \"am\"\nalertmanager = \"127.0.0.1:9093\"\n",
+    )
+    .unwrap();
+    let lines = problems(&file);
+    let wanted = [
+        "4:23: evaluation_interval `soon` is not a duration",
+        "5:12: `CpuBsy` is not a built-in alert, did you mean `CpuBusy`?",
+        "8:8: alert `Bad`: not supported by dcmon: aggregation `topk`",
+        "11:8: alert `Bad2`: PromQL syntax: unclosed left parenthesis",
+        "12:27: alert `Bad2`: annotation `summary` is not a template",
+        "15:19: receiver `m`: smtp server `mail` is not host:port",
+        "15:34: receiver `m`: `x` is not an e-mail address",
+        "18:16: receiver `am`: alertmanager `127.0.0.1:9093` is not an http:// or https:// address",
+    ];
+    assert_eq!(lines.len(), wanted.len(), "{lines:#?}");
+    for (line, want) in lines.iter().zip(wanted) {
+        assert!(line.starts_with(want), "{line}\nwanted: {want}");
+    }
+}

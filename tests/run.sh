@@ -13,6 +13,7 @@ command -v ipmi_sim >/dev/null 2>&1 || missing+=(openipmi)
 command -v sudo >/dev/null 2>&1 || missing+=(sudo) # become = true is tested against it
 [ -x /usr/bin/prometheus ] || missing+=(prometheus) # scrapes /metrics; PromQL conformance
 [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager) # receives alerts
+/usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd) # receives alert mail
 [ -x /usr/bin/chromium ] || missing+=(chromium) # headless, against the dashboard
 command -v openssl >/dev/null 2>&1 || missing+=(openssl) # a test certificate for HTTPS
 command -v curl >/dev/null 2>&1 || missing+=(curl) # HTTPS client in a test

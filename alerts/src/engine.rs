@@ -111,6 +111,7 @@ impl Engine {
                     resolved_at: None,
                     last_active: now,
                     value: None,
+                    notified: BTreeMap::new(),
                 });
                 let before = row.state.clone();
                 row.last_active = now;
@@ -212,6 +213,53 @@ impl Engine {
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
+    }
+}
+
+impl Engine {
+    /// What a direct receiver (e-mail) owes now: each matching firing alert not yet sent
+    /// as firing or last sent `repeat_interval` ago, and each resolved one it was told
+    /// was firing.
+    pub fn due(&self, receiver: &Receiver, now: i64) -> Vec<(&AlertRow, &'static str)> {
+        let repeat = receiver.repeat_interval.as_millis() as i64;
+        let mut out: Vec<(&AlertRow, &'static str)> = self
+            .states
+            .values()
+            .filter(|a| {
+                receiver
+                    .matchers
+                    .iter()
+                    .all(|(k, v)| a.labels.get(k) == Some(v))
+            })
+            .filter_map(|a| {
+                let sent = a.notified.get(&receiver.name);
+                match a.state.as_str() {
+                    "firing" => sent
+                        .is_none_or(|(state, at)| state != "firing" || now - at >= repeat)
+                        .then_some((a, "firing")),
+                    "resolved" => sent
+                        .is_some_and(|(state, _)| state == "firing")
+                        .then_some((a, "resolved")),
+                    _ => None,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+        out
+    }
+
+    /// Records that `receiver` was sent `state` about `key`; the row to store.
+    pub fn mark_sent(
+        &mut self,
+        receiver: &str,
+        key: &str,
+        state: &str,
+        now: i64,
+    ) -> Option<AlertRow> {
+        let row = self.states.get_mut(key)?;
+        row.notified
+            .insert(receiver.to_string(), (state.to_string(), now));
+        Some(row.clone())
     }
 }
 
@@ -381,10 +429,25 @@ mod tests {
         engine.evaluate(&source, 1_000);
         let receiver = |severity: &str| Receiver {
             name: "r".into(),
-            alertmanager: "http://x".into(),
+            target: dcmon_inventory::Target::Alertmanager("http://x".into()),
             matchers: BTreeMap::from([("severity".into(), severity.into())]),
+            repeat_interval: Duration::from_secs(3600),
         };
         assert_eq!(engine.to_send(&receiver("critical")).len(), 1);
         assert!(engine.to_send(&receiver("info")).is_empty());
+        // A direct receiver: once, again after the repeat interval, then resolved.
+        let mail = receiver("critical");
+        let due = engine.due(&mail, 2_000);
+        assert_eq!(due.len(), 1);
+        let key = due[0].0.key.clone();
+        let stored = engine.mark_sent("r", &key, "firing", 2_000).unwrap();
+        assert_eq!(stored.notified["r"], ("firing".to_string(), 2_000));
+        assert!(engine.due(&mail, 3_000).is_empty());
+        assert_eq!(engine.due(&mail, 2_000 + 3_600_000).len(), 1);
+        source.0.borrow_mut().push((5_000, 10.0));
+        engine.evaluate(&source, 11_000);
+        assert_eq!(engine.due(&mail, 12_000)[0].1, "resolved");
+        engine.mark_sent("r", &key, "resolved", 12_000);
+        assert!(engine.due(&mail, 13_000).is_empty());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod alertmanager;
 pub mod engine;
+pub mod mail;
 mod store_source;
 
 pub use engine::{Engine, RuleError};

@@ -290,6 +290,11 @@ impl<'a> Checker<'a> {
                     }
                     [Seg::Key(a), Seg::Index(_), _] if a == "alerts" => alerts::ALERT_KEYS,
                     [Seg::Key(n), Seg::Index(_), _] if n == "notify" => alerts::NOTIFY_KEYS,
+                    [Seg::Key(n), Seg::Index(_), Seg::Key(s), _]
+                        if n == "notify" && s == "smtp" =>
+                    {
+                        alerts::SMTP_KEYS
+                    }
                     [.., Seg::Key(b), _] if b == "bmc" => {
                         &["address", "port", "user", "password_file", "cipher_suite"]
                     }

@@ -3,7 +3,7 @@
 //! receiver's address, each problem at its place in the file.
 
 use super::{Checker, is_label_name, parse_duration};
-use crate::model::{AlertRule, Alerting, Receiver};
+use crate::model::{AlertRule, Alerting, Receiver, Smtp, SmtpTls, Target};
 use crate::path;
 use crate::raw::{RawAlert, RawInventory, RawNotify};
 use std::collections::BTreeSet;
@@ -49,7 +49,10 @@ impl Checker<'_> {
     }
 }
 
-pub(super) const NOTIFY_KEYS: &[&str] = &["name", "alertmanager", "match"];
+pub(super) const NOTIFY_KEYS: &[&str] =
+    &["name", "alertmanager", "smtp", "match", "repeat_interval"];
+
+pub(super) const SMTP_KEYS: &[&str] = &["server", "from", "to", "user", "password_file", "tls"];
 
 /// Prometheus's annotation templates (`{{ $labels.host }}`, `{{ $value }}`) in the
 /// syntax minijinja renders (`{{ labels.host }}`, `{{ value }}`).
@@ -187,11 +190,31 @@ impl Checker<'_> {
                 format!("receiver `{name}` is defined twice"),
             );
         }
+        if let Some(v) = &notify.repeat_interval
+            && let Err(why) = parse_duration(v)
+        {
+            self.problem(
+                &path!["notify", i, "repeat_interval"],
+                false,
+                format!("receiver `{name}`: repeat_interval `{v}` {why}"),
+            );
+        }
+        if let Some(smtp) = &notify.smtp {
+            if notify.alertmanager.is_some() {
+                self.problem(
+                    &path!["notify", i, "smtp"],
+                    true,
+                    format!("receiver `{name}` has both `alertmanager` and `smtp`: one target per receiver"),
+                );
+            }
+            self.check_smtp(i, name, smtp);
+            return;
+        }
         match &notify.alertmanager {
             None => self.problem(
                 &path!["notify", i],
                 false,
-                format!("receiver `{name}` has no `alertmanager` address"),
+                format!("receiver `{name}` has no `alertmanager` address or `smtp` table"),
             ),
             Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => self
                 .problem(
@@ -210,6 +233,91 @@ impl Checker<'_> {
                     true,
                     format!("receiver `{name}`: label `{key}` must match [a-zA-Z_][a-zA-Z0-9_]*"),
                 );
+            }
+        }
+    }
+
+    fn check_smtp(&mut self, i: usize, name: &str, smtp: &crate::raw::RawSmtp) {
+        let at = |key: &str| path!["notify", i, "smtp", key].to_vec();
+        match smtp.server.as_deref().map(split_server) {
+            None => self.problem(
+                &path!["notify", i, "smtp"],
+                false,
+                format!("receiver `{name}`: smtp has no `server` (host:port)"),
+            ),
+            Some(None) => self.problem(
+                &at("server"),
+                false,
+                format!(
+                    "receiver `{name}`: smtp server `{}` is not host:port",
+                    smtp.server.as_deref().unwrap_or_default()
+                ),
+            ),
+            Some(Some(_)) => {}
+        }
+        let mailbox = |a: &str| a.contains('@') && !a.contains(['\n', '\r', ',']);
+        match &smtp.from {
+            None => self.problem(
+                &path!["notify", i, "smtp"],
+                false,
+                format!("receiver `{name}`: smtp has no `from` address"),
+            ),
+            Some(a) if !mailbox(a) => self.problem(
+                &at("from"),
+                false,
+                format!("receiver `{name}`: `{a}` is not an e-mail address"),
+            ),
+            Some(_) => {}
+        }
+        match &smtp.to {
+            None => self.problem(
+                &path!["notify", i, "smtp"],
+                false,
+                format!("receiver `{name}`: smtp has no `to` addresses"),
+            ),
+            Some(list) => {
+                for (j, a) in list.iter().enumerate() {
+                    if !mailbox(a) {
+                        self.problem(
+                            &path!["notify", i, "smtp", "to", j],
+                            false,
+                            format!("receiver `{name}`: `{a}` is not an e-mail address"),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(t) = &smtp.tls
+            && !matches!(t.as_str(), "starttls" | "tls" | "none")
+        {
+            self.problem(
+                &at("tls"),
+                false,
+                format!("receiver `{name}`: tls `{t}` is unknown: use starttls, tls or none"),
+            );
+        }
+        if smtp.user.is_some() != smtp.password_file.is_some() {
+            self.problem(
+                &path!["notify", i, "smtp"],
+                false,
+                format!("receiver `{name}`: smtp `user` and `password_file` go together"),
+            );
+        }
+        if let Some(file) = &smtp.password_file {
+            let path = super::expand_path(file, &self.base_dir);
+            match std::fs::metadata(&path) {
+                Err(e) => self.problem(
+                    &at("password_file"),
+                    false,
+                    format!("receiver `{name}`: password_file {}: {e}", path.display()),
+                ),
+                Ok(m) => {
+                    use std::os::unix::fs::PermissionsExt as _;
+                    let mode = m.permissions().mode() & 0o777;
+                    if mode & 0o004 != 0 {
+                        self.problem(&at("password_file"), false, format!("receiver `{name}`: password_file {} is readable by every user (mode {mode:04o}): run `chmod o-rwx {}`", path.display(), path.display()));
+                    }
+                }
             }
         }
     }
@@ -248,13 +356,54 @@ impl Checker<'_> {
                 .notify
                 .iter()
                 .filter_map(|n| {
+                    let target = match (&n.alertmanager, &n.smtp) {
+                        (Some(url), None) => {
+                            Target::Alertmanager(url.trim_end_matches('/').to_string())
+                        }
+                        (None, Some(smtp)) => Target::Smtp(self.resolve_smtp(smtp)?),
+                        _ => return None,
+                    };
                     Some(Receiver {
                         name: n.name.clone()?,
-                        alertmanager: n.alertmanager.clone()?.trim_end_matches('/').to_string(),
+                        target,
                         matchers: n.matchers.clone().unwrap_or_default(),
+                        repeat_interval: duration(
+                            &n.repeat_interval,
+                            Duration::from_secs(4 * 3600),
+                        ),
                     })
                 })
                 .collect(),
         }
     }
+}
+
+impl Checker<'_> {
+    fn resolve_smtp(&self, smtp: &crate::raw::RawSmtp) -> Option<Smtp> {
+        let (host, port) = split_server(smtp.server.as_deref()?)?;
+        Some(Smtp {
+            host,
+            port,
+            from: smtp.from.clone()?,
+            to: smtp.to.clone()?,
+            login: smtp.user.clone().zip(
+                smtp.password_file
+                    .as_deref()
+                    .map(|p| super::expand_path(p, &self.base_dir)),
+            ),
+            tls: match smtp.tls.as_deref() {
+                Some("tls") => SmtpTls::Implicit,
+                Some("none") => SmtpTls::None,
+                _ => SmtpTls::StartTls,
+            },
+        })
+    }
+}
+
+/// `host:port` (`[v6]:port` too).
+fn split_server(text: &str) -> Option<(String, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port: u16 = port.parse().ok().filter(|p| *p > 0)?;
+    (!host.is_empty()).then(|| (host.to_string(), port))
 }

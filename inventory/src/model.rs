@@ -181,10 +181,39 @@ pub struct AlertRule {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Receiver {
     pub name: String,
-    /// Alertmanager's base URL (`http://host:9093`).
-    pub alertmanager: String,
+    pub target: Target,
     /// Label values an alert must have to go here.
     pub matchers: BTreeMap<String, String>,
+    /// Direct receivers (e-mail): a firing alert is sent again after this long.
+    pub repeat_interval: Duration,
+}
+
+/// Where a receiver's alerts go.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// Alertmanager's base URL (`http://host:9093`): it groups, repeats and routes.
+    Alertmanager(String),
+    /// E-mail sent by dcmon: one message per alert firing, repeated, and resolved.
+    Smtp(Smtp),
+}
+
+/// An SMTP server and the addresses of the messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub from: String,
+    pub to: Vec<String>,
+    /// (user, password file).
+    pub login: Option<(String, PathBuf)>,
+    pub tls: SmtpTls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    StartTls,
+    Implicit,
+    None,
 }
 
 /// Who may look at the dashboard.

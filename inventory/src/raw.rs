@@ -70,11 +70,28 @@ pub struct RawAlert {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawSmtp {
+    /// `host:port` of the mail server.
+    pub server: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
+    /// Login, with the password in `password_file` (not readable by every user).
+    pub user: Option<String>,
+    pub password_file: Option<String>,
+    /// `starttls` (default), `tls` (implicit, port 465) or `none` (a relay on loopback).
+    pub tls: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct RawNotify {
     /// The receiver's name, in messages and the dashboard.
     pub name: Option<String>,
     /// A Prometheus Alertmanager: `http://127.0.0.1:9093` (API v2).
     pub alertmanager: Option<String>,
+    /// Or e-mail, sent by dcmon itself.
+    pub smtp: Option<RawSmtp>,
+    /// For e-mail: a firing alert is sent again after this long (default 4h).
+    pub repeat_interval: Option<String>,
     /// Only alerts whose labels have these values (`{ severity = "critical" }`).
     #[serde(rename = "match")]
     pub matchers: Option<BTreeMap<String, String>>,

@@ -102,7 +102,22 @@ const ALERT: &[(&str, Want)] = &[
     ("annotations", StrTable),
 ];
 
-const NOTIFY: &[(&str, Want)] = &[("name", Str), ("alertmanager", Str), ("match", StrTable)];
+const SMTP: &[(&str, Want)] = &[
+    ("server", Str),
+    ("from", Str),
+    ("to", StrList),
+    ("user", Str),
+    ("password_file", Str),
+    ("tls", Str),
+];
+
+const NOTIFY: &[(&str, Want)] = &[
+    ("name", Str),
+    ("alertmanager", Str),
+    ("smtp", Table(SMTP)),
+    ("match", StrTable),
+    ("repeat_interval", Str),
+];
 
 /// The whole file.
 pub const TOP: &[(&str, Want)] = &[

@@ -32,6 +32,12 @@ pub(crate) const MIGRATION: &str = "
     CREATE INDEX alert_history_by_time ON alert_history (ts);
 ";
 
+/// Migration 10: what each direct receiver (e-mail) was last sent about each alert, so a
+/// restart does not send it again before its repeat interval.
+pub(crate) const NOTIFIED: &str = "
+    ALTER TABLE alerts ADD COLUMN notified TEXT NOT NULL DEFAULT '{}';
+";
+
 /// One alert instance as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlertRow {
@@ -45,6 +51,8 @@ pub struct AlertRow {
     pub resolved_at: Option<i64>,
     pub last_active: i64,
     pub value: Option<f64>,
+    /// Receiver name → (state sent: `firing` or `resolved`, when, ms).
+    pub notified: std::collections::BTreeMap<String, (String, i64)>,
 }
 
 /// A transition, for the history.
@@ -81,8 +89,8 @@ impl Store {
         {
             let mut upsert = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO alerts (key, rule, labels, annotations, state, active_since, fired_at, resolved_at, last_active, value)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT OR REPLACE INTO alerts (key, rule, labels, annotations, state, active_since, fired_at, resolved_at, last_active, value, notified)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )
                 .map_err(sql("prepare alert upsert"))?;
             for a in &changes.upserts {
@@ -97,7 +105,8 @@ impl Store {
                         a.fired_at,
                         a.resolved_at,
                         a.last_active,
-                        a.value
+                        a.value,
+                        json(&a.notified)
                     ])
                     .map_err(sql("upsert alert"))?;
             }
@@ -126,7 +135,7 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT key, rule, labels, annotations, state, active_since, fired_at, resolved_at, last_active, value
+                "SELECT key, rule, labels, annotations, state, active_since, fired_at, resolved_at, last_active, value, notified
                  FROM alerts ORDER BY rule, key",
             )
             .map_err(sql("prepare alerts read"))?;
@@ -145,6 +154,7 @@ impl Store {
                     resolved_at: r.get(7)?,
                     last_active: r.get(8)?,
                     value: r.get(9)?,
+                    notified: serde_json::from_str(&r.get::<_, String>(10)?).unwrap_or_default(),
                 })
             })
             .map_err(sql("read alerts"))?;

@@ -80,6 +80,7 @@ const STEPS: &[M<'static>] = &[
     M::up(READ_INDEXES),
     M::up(LOGS_FTS_HOST),
     M::up(crate::alerts::MIGRATION),
+    M::up(crate::alerts::NOTIFIED),
 ];
 
 /// Migration 8: the log search index also holds each line's host, so one host's search

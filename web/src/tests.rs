@@ -81,6 +81,7 @@ pub(crate) fn firing_alert(now: i64) -> dcmon_store::alerts::AlertChanges {
         resolved_at: None,
         last_active: now,
         value: Some(95.0),
+        notified: Default::default(),
     };
     dcmon_store::alerts::AlertChanges {
         transitions: vec![dcmon_store::alerts::Transition {

@@ -4,9 +4,10 @@
 
 use crate::ingest::Writer;
 use dcmon_alerts::alertmanager::{Sender, body};
-use dcmon_alerts::{Engine, StoreSource};
-use dcmon_inventory::Alerting;
+use dcmon_alerts::{Engine, StoreSource, mail};
+use dcmon_inventory::{Alerting, Target};
 use dcmon_store::Store;
+use dcmon_store::alerts::AlertRow;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -81,19 +82,54 @@ pub(super) async fn run(
         }
         // Firing alerts stay valid for four intervals (at least four minutes) without news.
         let valid = 4 * engine.interval_ms.max(60_000);
-        for receiver in &engine.receivers {
-            let list = engine.to_send(receiver);
-            if list.is_empty() {
-                continue;
-            }
-            let result = sender
-                .post(&receiver.alertmanager, body(&list, now, valid, None))
-                .await;
+        let mut sent = Vec::new();
+        for receiver in engine.receivers.clone() {
+            let result = match &receiver.target {
+                Target::Alertmanager(url) => {
+                    let list = engine.to_send(&receiver);
+                    if list.is_empty() {
+                        continue;
+                    }
+                    sender.post(url, body(&list, now, valid, None)).await
+                }
+                Target::Smtp(smtp) => {
+                    let due: Vec<(AlertRow, &'static str)> = engine
+                        .due(&receiver, now)
+                        .into_iter()
+                        .map(|(a, state)| (a.clone(), state))
+                        .collect();
+                    let mut result = Ok(());
+                    for (alert, state) in due {
+                        let message = (mail::subject(&alert, state), mail::body(&alert, state));
+                        match mail::send(smtp, message.0, message.1).await {
+                            Ok(()) => sent.extend(engine.mark_sent(
+                                &receiver.name,
+                                &alert.key,
+                                state,
+                                now,
+                            )),
+                            Err(e) => {
+                                // Tried again at the next evaluation.
+                                result = Err(e);
+                                break;
+                            }
+                        }
+                    }
+                    result
+                }
+            };
             report(
                 &mut said,
                 format!("receiver {}", receiver.name),
                 result.err(),
             );
+        }
+        // Who was told what, stored at once: a restart must not tell them again.
+        if !sent.is_empty() {
+            writer.alerts(dcmon_store::alerts::AlertChanges {
+                upserts: sent,
+                ..Default::default()
+            });
         }
     }
 }
