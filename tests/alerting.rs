@@ -6,22 +6,14 @@ mod testbed;
 use rusqlite::Connection;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use testbed::Killed;
 use testbed::Sshd;
 use testbed::serve::Serve;
 
 const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A webhook receiver: every JSON body Alertmanager posts, in order.
 fn webhook() -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {

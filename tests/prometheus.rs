@@ -3,18 +3,11 @@
 
 mod testbed;
 
+use testbed::Killed;
+
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A plain HTTP/1.0 GET (no chunked bodies), returning the body.
 fn get(address: &str, path: &str) -> Option<String> {

@@ -4,13 +4,15 @@
 
 mod testbed;
 
+use testbed::Killed;
+
 use dcmon_alerts::StoreSource;
 use dcmon_probes::{Labels, ProbeOutput};
 use dcmon_promql::{self as promql, Value};
 use dcmon_store::{HostRound, ProbeRun, RunStatus, Store};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Expressions from the supported subset, as alert rules write them.
@@ -219,15 +221,6 @@ fn store(fleet: &[Series], path: &std::path::Path) -> Store {
         store.write_round(&HostRound::new(host, vec![run])).unwrap();
     }
     store
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn encode(text: &str) -> String {

@@ -395,21 +395,25 @@ fn absent_labels(e: &Expr) -> Labels {
     labels
 }
 
-/// The group of a sample under `by (...)` or `without (...)`.
+/// The group of a sample under `by (...)` or `without (...)`; none: one group.
 fn grouping(labels: &Labels, modifier: Option<&LabelModifier>) -> Labels {
     match modifier {
-        Some(LabelModifier::Include(keep)) => labels
-            .iter()
-            .filter(|(k, _)| keep.labels.iter().any(|l| l == *k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        Some(LabelModifier::Exclude(drop)) => labels
-            .iter()
-            .filter(|(k, _)| *k != NAME && !drop.labels.iter().any(|l| l == *k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        Some(m) => kept(labels, m),
         None => Labels::new(),
     }
+}
+
+/// The labels `by`/`on` keep, or all but those `without`/`ignoring` drop (and the name).
+fn kept(labels: &Labels, modifier: &LabelModifier) -> Labels {
+    let listed = |k: &str| modifier.labels().labels.iter().any(|l| l == k);
+    labels
+        .iter()
+        .filter(|(k, _)| match modifier {
+            LabelModifier::Include(_) => listed(k),
+            LabelModifier::Exclude(_) => k.as_str() != NAME && !listed(k),
+        })
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 fn is_comparison(op: &str) -> bool {
@@ -477,16 +481,7 @@ fn vector_scalar(
 /// drops those; the name never counts.
 fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Labels {
     match matching {
-        Some(LabelModifier::Include(on)) => labels
-            .iter()
-            .filter(|(k, _)| on.labels.iter().any(|l| l == *k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        Some(LabelModifier::Exclude(ignoring)) => labels
-            .iter()
-            .filter(|(k, _)| *k != NAME && !ignoring.labels.iter().any(|l| l == *k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        Some(m) => kept(labels, m),
         None => without_name(labels.clone()),
     }
 }

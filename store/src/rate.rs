@@ -1,7 +1,6 @@
-//! `rate` and `increase` with Prometheus semantics (promql/functions.go,
-//! extrapolatedRate): over a window, first to last sample, counter resets
-//! compensated, extrapolated toward the window's edges (never past where the counter
-//! would have been zero), and no result from fewer than two samples.
+//! `rate` and `increase` for charts, with Prometheus semantics: the window's points
+//! handed to PromQL's extrapolatedRate (`dcmon_promql::functions::extrapolated`), so
+//! a chart and an alert rule compute them the same way.
 //!
 //! Pure functions over (ms, value) points, so they are tested without a database.
 
@@ -9,48 +8,11 @@
 pub type Point = (i64, f64);
 
 /// The increase of a counter over the window `(end - window, end]`, extrapolated like
-/// Prometheus's `increase()`. `points` must be sorted by time.
+/// Prometheus's `increase()` (one implementation: PromQL's). `points` must be sorted.
 pub fn increase(points: &[Point], end_ms: i64, window_ms: i64) -> Option<f64> {
     let start_ms = end_ms - window_ms;
     let inside = window(points, start_ms, end_ms);
-    if inside.len() < 2 {
-        return None;
-    }
-    let (first, last) = (inside[0], inside[inside.len() - 1]);
-    // Raw increase, adding back what each reset dropped.
-    let mut result = last.1 - first.1;
-    for pair in inside.windows(2) {
-        if pair[1].1 < pair[0].1 {
-            result += pair[0].1;
-        }
-    }
-    let sampled = (last.0 - first.0) as f64 / 1000.0;
-    if sampled <= 0.0 {
-        return None;
-    }
-    let mut to_start = (first.0 - start_ms) as f64 / 1000.0;
-    let to_end = (end_ms - last.0) as f64 / 1000.0;
-    let average_gap = sampled / (inside.len() - 1) as f64;
-    // A counter starts at zero: do not extrapolate below it.
-    if result > 0.0 && first.1 >= 0.0 {
-        let to_zero = sampled * (first.1 / result);
-        if to_zero < to_start {
-            to_start = to_zero;
-        }
-    }
-    let threshold = average_gap * 1.1;
-    let mut span = sampled;
-    span += if to_start < threshold {
-        to_start
-    } else {
-        average_gap / 2.0
-    };
-    span += if to_end < threshold {
-        to_end
-    } else {
-        average_gap / 2.0
-    };
-    Some(result * (span / sampled))
+    dcmon_promql::functions::extrapolated(inside, start_ms, end_ms, true, false)
 }
 
 /// Per-second rate over the window, like Prometheus's `rate()`.

@@ -221,6 +221,16 @@ impl Drop for Sshd {
     }
 }
 
+/// A peer process (Prometheus, Alertmanager, an SMTP server) killed when dropped.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `127.0.1.1` ... : `count` addresses of the one sshd.
 pub fn addresses(count: usize) -> Vec<String> {
     (0..count)
