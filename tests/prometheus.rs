@@ -3,22 +3,10 @@
 
 mod testbed;
 
-use testbed::Killed;
+use testbed::{Killed, http_get as get};
 
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A plain HTTP/1.0 GET (no chunked bodies), returning the body.
-fn get(address: &str, path: &str) -> Option<String> {
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-}
 
 #[test]
 fn prometheus_scrapes_the_metrics_endpoint() {

@@ -4,14 +4,13 @@
 
 mod testbed;
 
-use testbed::Killed;
+use testbed::{Killed, http_get};
 
 use dcmon_alerts::StoreSource;
 use dcmon_probes::{Labels, ProbeOutput};
 use dcmon_promql::{self as promql, Value};
 use dcmon_store::{HostRound, ProbeRun, RunStatus, Store};
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -230,19 +229,6 @@ fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-fn http_get(address: &str, path: &str) -> Option<String> {
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
 }
 
 /// A result as a map from labels to value, the same shape for both sides.

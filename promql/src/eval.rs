@@ -416,6 +416,18 @@ fn kept(labels: &Labels, modifier: &LabelModifier) -> Labels {
         .collect()
 }
 
+/// A comparison's result: with `bool`, 1 or 0 for every element; without, the kept ones.
+fn push_result(out: &mut Vec<Sample>, labels: Labels, value: f64, keep: bool, return_bool: bool) {
+    if return_bool {
+        out.push(Sample {
+            labels,
+            value: f64::from(u8::from(keep)),
+        });
+    } else if keep {
+        out.push(Sample { labels, value });
+    }
+}
+
 fn is_comparison(op: &str) -> bool {
     matches!(op, "==" | "!=" | ">" | "<" | ">=" | "<=")
 }
@@ -465,14 +477,7 @@ fn vector_scalar(
         } else {
             s.labels
         };
-        if return_bool {
-            out.push(Sample {
-                labels,
-                value: f64::from(u8::from(keep)),
-            });
-        } else if keep {
-            out.push(Sample { labels, value });
-        }
+        push_result(&mut out, labels, value, keep, return_bool);
     }
     Ok(out)
 }
@@ -528,14 +533,7 @@ fn vector_vector(
         if !comparison || return_bool {
             labels.remove(NAME);
         }
-        if return_bool {
-            out.push(Sample {
-                labels,
-                value: f64::from(u8::from(keep)),
-            });
-        } else if keep {
-            out.push(Sample { labels, value });
-        }
+        push_result(&mut out, labels, value, keep, return_bool);
     }
     Ok(out)
 }

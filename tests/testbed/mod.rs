@@ -221,6 +221,21 @@ impl Drop for Sshd {
     }
 }
 
+/// A plain HTTP/1.0 GET (no chunked bodies) with a 10 s read deadline: the body.
+pub fn http_get(address: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
 /// A peer process (Prometheus, Alertmanager, an SMTP server) killed when dropped.
 pub struct Killed(pub Child);
 
