@@ -302,7 +302,7 @@ fn serve_without_inventory_shows_this_machine_on_the_dashboard() {
         std::thread::sleep(Duration::from_millis(500));
     };
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains(&format!(">{hostname}</a></td>")), "{page}");
+    assert!(page.contains(&format!(">{hostname}</a>")), "{page}");
     assert!(page.contains(r#"<td class="text status-online""#), "{page}");
     let _ = Command::new("kill")
         .args(["-TERM", &serve.child.id().to_string()])

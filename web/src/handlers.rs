@@ -93,6 +93,12 @@ pub async fn overview(
         ),
     };
     let hosts = state.query(|s| s.overview()).await?;
+    let mut firing: std::collections::HashMap<String, usize> = Default::default();
+    for alert in state.query(|s| s.alerts()).await? {
+        if let (Some(host), "firing") = (alert.labels.get("host"), alert.state.as_str()) {
+            *firing.entry(host.clone()).or_default() += 1;
+        }
+    }
     let now = now_ms();
     // Offered in the group filter: every group some host is in.
     let groups: std::collections::BTreeSet<&str> = hosts
@@ -103,7 +109,11 @@ pub async fn overview(
         .iter()
         .filter(|h| query.group.is_empty() || h.groups.contains(&query.group))
         .filter(|h| label.is_none_or(|(k, v)| h.labels.get(k).is_some_and(|x| x == v)))
-        .map(|h| host_row(h, now, &state.thresholds))
+        .map(|h| {
+            let mut row = host_row(h, now, &state.thresholds);
+            row.firing = firing.get(&h.host).copied().unwrap_or(0);
+            row
+        })
         .filter(|r| query.status.is_empty() || r.status == query.status)
         .filter(|r| r.host.contains(query.q.as_str()))
         .collect();

@@ -292,6 +292,23 @@ pub async fn page(
     }
     let t = &state.thresholds;
     let tables = crate::hardware::tables(&data.readings, t.gpu_temp, t.nvme_wear);
+    // The host's pending and firing alerts (the table holds a handful per host).
+    let name = host.clone();
+    let alerts: Vec<_> = state
+        .query(|s| s.alerts())
+        .await?
+        .into_iter()
+        .filter(|a| a.state != "resolved" && a.labels.get("host") == Some(&name))
+        .map(|a| {
+            minijinja::context! {
+                name => a.rule,
+                state => a.state,
+                value => a.value.map(crate::view::number),
+                since => crate::view::ago(Some(a.fired_at.unwrap_or(a.active_since)), now),
+                summary => a.annotations.get("summary"),
+            }
+        })
+        .collect();
     let context = minijinja::context! {
         title => host,
         host => host,
@@ -301,6 +318,7 @@ pub async fn page(
         to => params::datetime_local(to),
         facts => data.facts,
         tables => tables,
+        alerts => alerts,
         // Actions for admins with a session (they post the session's CSRF token).
         admin => caller.is_admin() && caller.session.is_some(),
         csrf => caller.csrf,

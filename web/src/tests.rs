@@ -138,7 +138,7 @@ async fn overview_shows_hosts_with_levels_and_escapes_names() {
     let (status, html) = get(&app, "/").await;
     assert_eq!(status, StatusCode::OK);
     assert!(
-        html.contains(r#"<td><a href="/hosts/gpu01">gpu01</a></td>"#),
+        html.contains(r#"<td><a href="/hosts/gpu01">gpu01</a>"#),
         "{html}"
     );
     assert!(
@@ -168,7 +168,7 @@ async fn overview_shows_hosts_with_levels_and_escapes_names() {
 async fn overview_sorts_and_filters_and_refuses_bad_parameters() {
     let (_dir, app) = app_with_data();
     let (_, html) = get(&app, "/?sort=cpu&desc=1").await;
-    let first = html.find(">gpu01</a></td>").unwrap();
+    let first = html.find(">gpu01</a>").unwrap();
     let second = html.find("&lt;script&gt;").unwrap();
     assert!(
         first < second,
@@ -720,6 +720,18 @@ async fn alerts_show_on_the_page_the_api_and_metrics() {
     assert_eq!(history[0]["state"], "firing");
     let (status, _) = json(&app, "/api/alerts/history?limit=0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (_, overview) = get(&app, "/").await;
+    assert!(
+        overview.contains(r#"<a class="crit" href="/alerts" title="alerts firing">⚠ 1</a>"#),
+        "{overview}"
+    );
+    let (_, page) = get(&app, "/hosts/gpu01").await;
+    assert!(
+        page.contains(r#"<td class="text crit">firing</td>"#) && page.contains("GpuHot"),
+        "the host page shows its alert: {page}"
+    );
+    let (_, other) = get(&app, "/hosts/%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+    assert!(!other.contains("host-alerts"), "not another host's alerts");
     let (_, metrics) = get(&app, "/metrics").await;
     assert!(
         metrics.contains(r#"ALERTS{alertstate="firing",alertname="GpuHot",gpu="1",host="gpu01",severity="critical"} 1"#),

@@ -56,6 +56,8 @@ pub struct Cell {
 #[derive(Debug, Serialize)]
 pub struct HostRow {
     pub host: String,
+    /// Alerts firing for the host (set by the overview).
+    pub firing: usize,
     pub labels: std::collections::BTreeMap<String, String>,
     pub status: String,
     pub last_seen: String,
@@ -113,6 +115,7 @@ pub fn host_row(h: &HostSummary, now_ms: i64, t: &Thresholds) -> HostRow {
         _ => h.status.clone(),
     };
     HostRow {
+        firing: 0,
         host: h.host.clone(),
         labels: h.labels.clone(),
         status,
