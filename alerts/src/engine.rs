@@ -72,8 +72,9 @@ impl Engine {
     pub fn evaluate(&mut self, source: &dyn Source, now: i64) -> (AlertChanges, Vec<RuleError>) {
         let mut changes = AlertChanges::default();
         let mut errors = Vec::new();
-        let rule_names: Vec<String> = self.rules.iter().map(|r| r.config.name.clone()).collect();
-        for rule in self.rules.clone() {
+        // Taken out for the loop (put back below): no copy of every parsed rule each time.
+        let rules = std::mem::take(&mut self.rules);
+        for rule in &rules {
             let found = match promql::eval(&rule.query, now, source) {
                 Ok(Value::Vector(samples)) => samples,
                 Ok(Value::Scalar(v)) => vec![promql::Sample {
@@ -167,13 +168,14 @@ impl Engine {
         let orphaned: Vec<String> = self
             .states
             .values()
-            .filter(|a| !rule_names.contains(&a.rule))
+            .filter(|a| !rules.iter().any(|r| r.config.name == a.rule))
             .map(|a| a.key.clone())
             .collect();
         for key in orphaned {
             self.states.remove(&key);
             changes.removed.push(key);
         }
+        self.rules = rules;
         (changes, errors)
     }
 

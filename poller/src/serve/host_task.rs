@@ -153,14 +153,13 @@ impl HostTask {
             output_cap: self.options.output_cap,
             keep_raw: false,
         };
-        let runs = host_round::run(&self.host, &due, os, &settings).await;
+        let mut runs = host_round::run(&self.host, &due, os, &settings).await;
         drop(session);
         // A session that broke or stalled under this round is reopened next time.
         if self.session.as_deref().is_some_and(SshSession::is_closed) {
             self.drop_session().await;
         }
         let error = runs.first_error();
-        let mut runs = runs;
         let events = match runs.os_answered {
             Some(reached) => self.track(reached, started, error.as_deref()),
             None => Vec::new(),
