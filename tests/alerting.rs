@@ -85,15 +85,14 @@ fn alerts_in<'a>(
         .collect()
 }
 
-#[test]
-fn a_host_going_offline_reaches_alertmanager_and_resolves() {
+/// A real Alertmanager posting to the webhook at `hook`, grouped by alert and host with
+/// 1 s waits; its address and a function (re)starting it on that address and storage.
+fn alertmanager_for(hook: &str, dir: &std::path::Path) -> (String, impl Fn() -> Killed) {
     assert!(
         std::path::Path::new(ALERTMANAGER).exists(),
         "{ALERTMANAGER} is missing: run tests/run.sh, which installs prometheus-alertmanager"
     );
-    let (hook, received) = webhook();
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("am.yml");
+    let config = dir.join("am.yml");
     std::fs::write(
         &config,
         format!(
@@ -102,15 +101,14 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     )
     .unwrap();
     let am_address = format!("127.0.0.1:{}", testbed::free_port());
-    let alertmanager = || {
+    let storage = dir.join("am");
+    let listen = am_address.clone();
+    let start = move || {
         Killed(
             Command::new(ALERTMANAGER)
                 .arg(format!("--config.file={}", config.display()))
-                .arg(format!(
-                    "--storage.path={}",
-                    dir.path().join("am").display()
-                ))
-                .arg(format!("--web.listen-address={am_address}"))
+                .arg(format!("--storage.path={}", storage.display()))
+                .arg(format!("--web.listen-address={listen}"))
                 .arg("--cluster.listen-address=")
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -118,6 +116,14 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
                 .unwrap(),
         )
     };
+    (am_address, start)
+}
+
+#[test]
+fn a_host_going_offline_reaches_alertmanager_and_resolves() {
+    let (hook, received) = webhook();
+    let dir = tempfile::tempdir().unwrap();
+    let (am_address, alertmanager) = alertmanager_for(&hook, dir.path());
     let mut am = alertmanager();
 
     // A real SMTP server (aiosmtpd) printing every message it receives.
@@ -187,7 +193,7 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     known.push_str(&flaky.known_hosts_lines(&["127.0.9.1".to_string()]));
     let known_hosts = bed.write("known_hosts", &known);
     let inventory = format!(
-        "{}interval = \"1s\"\noffline_after = 2\n\n[groups.healthy]\nhosts = [\"127.0.8.[1-3]\"]\n\n[[hosts]]\nname = \"127.0.8.3\"\ngroups = [\"healthy\"]\nprobes = [\"os\", \"nvidia\"]\n\n[[hosts]]\nname = \"flaky\"\naddress = \"127.0.9.1\"\nport = {}\nidentity = \"{}\"\nconnect_timeout = \"1s\"\n\n[alerting]\nevaluation_interval = \"1s\"\n\n[[alerts]]\nname = \"HostDown\"\nexpr = 'dcmon_host_up == 0'\nseverity = \"critical\"\nannotations = {{ summary = \"{{{{ $labels.host }}}} is offline (up = {{{{ $value }}}})\" }}\n\n[[alerts]]\nname = \"GpuHot\"\nexpr = 'max by (host, gpu) (nvidia_gpu_temperature_celsius) > 85'\nseverity = \"critical\"\nannotations = {{ summary = \"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.host }}}} at {{{{ $value }}}} °C\" }}\n\n[[notify]]\nname = \"am\"\nalertmanager = \"http://{am_address}\"\n\n[[notify]]\nname = \"mail\"\nsmtp = {{ server = \"127.0.0.1:{smtp_port}\", from = \"dcmon@example.net\", to = [\"ops@example.net\"], tls = \"none\" }}\nmatch = {{ alertname = \"HostDown\" }}\n",
+        "{}interval = \"1s\"\noffline_after = 2\n\n[groups.healthy]\nhosts = [\"127.0.8.[1-3]\"]\n\n[[hosts]]\nname = \"127.0.8.3\"\ngroups = [\"healthy\"]\nprobes = [\"os\", \"nvidia\"]\n\n[[hosts]]\nname = \"flaky\"\naddress = \"127.0.9.1\"\nport = {}\nidentity = \"{}\"\nconnect_timeout = \"1s\"\n\n[alerting]\nevaluation_interval = \"1s\"\n\n[[alerts]]\nname = \"HostDown\"\nexpr = 'dcmon_host_up == 0'\nseverity = \"critical\"\nannotations = {{ summary = \"{{{{ $labels.host }}}} is offline (up = {{{{ $value }}}})\" }}\n\n[[alerts]]\nname = \"GpuHot\"\nexpr = 'max by (host, gpu) (nvidia_gpu_temperature_celsius) > 85'\nseverity = \"critical\"\nannotations = {{ summary = \"GPU {{{{ $labels.gpu }}}} on {{{{ $labels.host }}}} at {{{{ $value }}}} °C\" }}\n\n[[notify]]\nname = \"am\"\nalertmanager = \"http://{am_address}\"\n\n[[notify]]\nname = \"mail\"\nsmtp = {{ server = \"127.0.0.1:{smtp_port}\", from = \"dcmon@example.net\", to = [\"ops@example.net\"], tls = \"none\" }}\nmatch = {{ alertname = \"HostDown\" }}\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n",
         bed.defaults(&known_hosts, "5s"),
         flaky.port,
         flaky.client_key.display()
@@ -219,11 +225,11 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
         "GPU 0 on 127.0.8.3 at 95.0 °C"
     );
 
-    // The host goes down while Alertmanager is down too: the alert reaches it once it
-    // is back (dcmon sends every active alert at every evaluation).
+    // The host goes down while Alertmanager is down too, for a minute: the alert reaches
+    // it once it is back (dcmon sends every active alert at every evaluation).
     drop(am);
     flaky.kill();
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(60));
     assert!(
         received
             .lock()
@@ -321,4 +327,265 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     );
     drop(serve);
     drop(am);
+}
+
+/// Any webhook body (Alertmanager's JSON or Slack's text) that names `host`'s `Up`.
+fn names_host(body: &serde_json::Value, host: &str) -> bool {
+    let in_alerts = body["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|a| a["labels"]["host"] == host && a["status"] == "firing");
+    let in_text = body["text"]
+        .as_str()
+        .is_some_and(|t| t.contains("[FIRING") && t.contains(&format!("on {host}")));
+    in_alerts || in_text
+}
+
+#[test]
+fn silences_mute_alertmanager_and_direct_receivers_until_they_end() {
+    let (am_hook, am_received) = webhook();
+    let (direct, direct_received) = webhook();
+    let (slack, slack_received) = webhook();
+    let dir = tempfile::tempdir().unwrap();
+    let (am_address, alertmanager) = alertmanager_for(&am_hook, dir.path());
+    let _am = alertmanager();
+    let bed = Sshd::start();
+    let hosts: Vec<String> = (1..=3).map(|i| format!("127.0.10.{i}")).collect();
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&hosts));
+    let inventory = format!(
+        "{}interval = \"1s\"\n\n[groups.all]\nhosts = [\"127.0.10.[1-3]\"]\n\n[alerting]\nevaluation_interval = \"1s\"\nbuiltin = false\n\n[[alerts]]\nname = \"Up\"\nexpr = 'dcmon_host_up == 1'\nannotations = {{ summary = \"{{{{ $labels.host }}}} is up\" }}\n\n[[notify]]\nname = \"am\"\nalertmanager = \"http://{am_address}\"\n\n[[notify]]\nname = \"hook\"\nwebhook = \"http://{direct}/hook\"\ngroup_by = [\"alertname\", \"host\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n\n[[notify]]\nname = \"slack\"\nslack = \"http://{slack}/services/T0/B0/x\"\ngroup_by = [\"...\"]\ngroup_wait = \"1s\"\ngroup_interval = \"1s\"\n",
+        bed.defaults(&known_hosts, "5s"),
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let db_arg = db.to_str().unwrap();
+
+    // Bad silences are refused with the reason, before anything is stored.
+    for (args, why) in [
+        (vec!["host=", "--for", "1h"], "--comment"),
+        (
+            vec!["host=~\"(\"", "--for", "1h", "--comment", "x"],
+            "bad regular expression",
+        ),
+        (
+            vec!["host=a", "--for=-5m", "--comment", "x"],
+            "is not a duration",
+        ),
+        (
+            vec!["host=a", "--for", "400d", "--comment", "x"],
+            "is not a duration",
+        ),
+        (
+            vec!["host=a", "--for", "1h", "--comment", " "],
+            "must say why",
+        ),
+        (
+            vec!["host!=a", "--for", "1h", "--comment", "x"],
+            "at least one must need a value",
+        ),
+    ] {
+        let mut all = vec!["alerts", "silence"];
+        all.extend(args.iter().copied());
+        all.extend(["--db", db_arg]);
+        let out = testbed::dcmon(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && stderr.contains(why),
+            "{all:?}: {stderr}"
+        );
+    }
+    let silence = |matchers: &str, length: &str, comment: &str| {
+        let out = testbed::dcmon(&[
+            "alerts",
+            "silence",
+            matchers,
+            "--for",
+            length,
+            "--comment",
+            comment,
+            "--db",
+            db_arg,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let created = Instant::now();
+    assert!(silence("host=127.0.10.1", "25s", "expires by itself").starts_with("silence 1: "));
+    assert!(
+        silence(
+            r#"host="127.0.10.2",alertname=~"U.*""#,
+            "1h",
+            "lifted by hand"
+        )
+        .starts_with("silence 2: ")
+    );
+
+    let serve = Serve::start(&inv, &db);
+    // The host nobody silenced reaches every receiver: Alertmanager, the webhook in
+    // Alertmanager's JSON, and Slack's text.
+    for (received, what) in [
+        (&am_received, "Alertmanager"),
+        (&direct_received, "webhook"),
+        (&slack_received, "slack"),
+    ] {
+        wait_for(received, what, Duration::from_secs(30), |b| {
+            names_host(b, "127.0.10.3")
+        });
+    }
+    let hook = direct_received.lock().unwrap()[0].clone();
+    assert_eq!(hook["version"], "4", "{hook:#}");
+    assert_eq!(hook["receiver"], "hook");
+    assert_eq!(hook["groupLabels"]["host"], "127.0.10.3");
+    assert_eq!(hook["commonAnnotations"]["summary"], "127.0.10.3 is up");
+    assert_eq!(hook["alerts"][0]["fingerprint"].as_str().unwrap().len(), 16);
+
+    // Both silences were copied to Alertmanager, and the CLI shows the muted alerts.
+    let silences: serde_json::Value =
+        serde_json::from_str(&testbed::http_get(&am_address, "/api/v2/silences").unwrap()).unwrap();
+    let comments: Vec<&str> = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"]["state"] == "active")
+        .filter_map(|s| s["comment"].as_str())
+        .collect();
+    assert!(
+        comments.contains(&"dcmon silence 1: expires by itself"),
+        "{silences:#}"
+    );
+    assert!(
+        comments.contains(&"dcmon silence 2: lifted by hand"),
+        "{silences:#}"
+    );
+    let states = || -> Vec<(String, String)> {
+        let out = testbed::dcmon(&["alerts", "--json", "--db", db_arg]);
+        let mut found: Vec<(String, String)> = testbed::json_lines(&out)
+            .iter()
+            .map(|a| {
+                (
+                    a["labels"]["host"].as_str().unwrap().to_string(),
+                    a["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        found.sort();
+        found
+    };
+    assert_eq!(
+        states(),
+        [
+            ("127.0.10.1".into(), "silenced".into()),
+            ("127.0.10.2".into(), "silenced".into()),
+            ("127.0.10.3".into(), "firing".into())
+        ]
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let heard = |host: &str| {
+        [&am_received, &direct_received, &slack_received]
+            .iter()
+            .filter(|r| r.lock().unwrap().iter().any(|b| names_host(b, host)))
+            .count()
+    };
+    assert!(
+        created.elapsed() < Duration::from_secs(25),
+        "the test bed is too slow to check silence 1"
+    );
+    assert_eq!(
+        (heard("127.0.10.1"), heard("127.0.10.2")),
+        (0, 0),
+        "silenced hosts were announced"
+    );
+
+    // Lifting silence 2 resumes its alerts everywhere; a second lift says it had ended.
+    let out = testbed::dcmon(&["alerts", "unsilence", "2", "--db", db_arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (received, receiver) in [
+        (&am_received, "Alertmanager"),
+        (&direct_received, "webhook"),
+        (&slack_received, "slack"),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|b| names_host(b, "127.0.10.2"))
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no lifted host at {receiver} within 30s; Alertmanager's silences {:?}, alerts {:?}",
+                testbed::http_get(&am_address, "/api/v2/silences"),
+                testbed::http_get(&am_address, "/api/v2/alerts")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let again = testbed::dcmon(&["alerts", "unsilence", "2", "--db", db_arg]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already ended"));
+    let unknown = testbed::dcmon(&["alerts", "unsilence", "99", "--db", db_arg]);
+    assert!(!unknown.status.success());
+    // Alertmanager's copy of silence 2 was lifted too.
+    let silences: serde_json::Value =
+        serde_json::from_str(&testbed::http_get(&am_address, "/api/v2/silences").unwrap()).unwrap();
+    let copy = silences
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["comment"] == "dcmon silence 2: lifted by hand")
+        .unwrap();
+    assert_eq!(copy["status"]["state"], "expired", "{copy:#}");
+
+    // Silence 1 ends by itself: its host is announced too.
+    for (received, receiver) in [
+        (&am_received, "Alertmanager"),
+        (&direct_received, "webhook"),
+        (&slack_received, "slack"),
+    ] {
+        wait_for(
+            received,
+            &format!("host after expiry at {receiver}"),
+            Duration::from_secs(40),
+            |b| names_host(b, "127.0.10.1"),
+        );
+    }
+    assert!(
+        created.elapsed() >= Duration::from_secs(25),
+        "announced before its silence ended"
+    );
+    assert_eq!(states().iter().filter(|s| s.1 == "firing").count(), 3);
+
+    // Every silence and its lifting is in the audit trail, and each receiver's record
+    // counts what it delivered.
+    let conn = Connection::open(&db).unwrap();
+    let audited: Vec<(String, String)> = conn
+        .prepare("SELECT action, host FROM audit WHERE action LIKE '%silence' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        audited,
+        [
+            ("silence".to_string(), "127.0.10.1".to_string()),
+            ("silence".to_string(), "127.0.10.2".to_string()),
+            ("unsilence".to_string(), "127.0.10.2".to_string())
+        ]
+    );
+    let delivered: i64 = conn
+        .query_row("SELECT sent FROM receivers WHERE name = 'slack'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert!(delivered >= 3, "slack messages: {delivered}");
+    drop(serve);
 }

@@ -354,7 +354,7 @@ fn alert_rules_and_receivers_are_checked_in_place() {
     let file = dir.path().join("alerts.toml");
     std::fs::write(
         &file,
-        "[[hosts]]\nname = \"a\"\n[alerting]\nevaluation_interval = \"soon\"\ndisable = [\"CpuBsy\"]\n[[alerts]]\nname = \"Bad\"\nexpr = 'topk(3, node_load1)'\n[[alerts]]\nname = \"Bad2\"\nexpr = 'rate(x[5m]'\nannotations = { summary = \"{{ $labels.host \" }\n[[notify]]\nname = \"m\"\nsmtp = { server = \"mail\", from = \"x\", to = [\"ops@x\"] }\n[[notify]]\nname = \"am\"\nalertmanager = \"127.0.0.1:9093\"\n",
+        "[[hosts]]\nname = \"a\"\n[alerting]\nevaluation_interval = \"soon\"\ndisable = [\"CpuBsy\"]\n[[alerts]]\nname = \"Bad\"\nexpr = 'topk(3, node_load1)'\n[[alerts]]\nname = \"Bad2\"\nexpr = 'rate(x[5m]'\nannotations = { summary = \"{{ $labels.host \" }\n[[notify]]\nname = \"m\"\nsmtp = { server = \"mail\", from = \"x\", to = [\"ops@x\"] }\n[[notify]]\nname = \"am\"\nalertmanager = \"127.0.0.1:9093\"\n[[notify]]\nname = \"hook\"\nwebhook = \"ftp://x\"\ngroup_by = [\"host\", \"a-b\"]\ngroup_wait = \"-1s\"\n[[notify]]\nname = \"two\"\nslack = \"https://hooks.slack.com/x\"\nwebhook = \"http://x\"\n[[notify]]\nname = \"none\"\n",
     )
     .unwrap();
     let lines = problems(&file);
@@ -367,6 +367,11 @@ fn alert_rules_and_receivers_are_checked_in_place() {
         "15:19: receiver `m`: smtp server `mail` is not host:port",
         "15:34: receiver `m`: `x` is not an e-mail address",
         "18:16: receiver `am`: alertmanager `127.0.0.1:9093` is not an http:// or https:// address",
+        "21:11: receiver `hook`: webhook `ftp://x` is not an http:// or https:// address",
+        "22:21: receiver `hook`: group_by `a-b` must be a label name or `...`",
+        "23:14: receiver `hook`: group_wait `-1s` is not a duration",
+        "26:1: receiver `two` has both `webhook` and `slack`: one target per receiver",
+        "28:1: receiver `none` has no target",
     ];
     assert_eq!(lines.len(), wanted.len(), "{lines:#?}");
     for (line, want) in lines.iter().zip(wanted) {

@@ -2,34 +2,15 @@
 //! does: every firing alert at every evaluation with an end time a few intervals ahead
 //! (so Alertmanager resolves it by itself if dcmon goes away), resolved ones with their
 //! end time. Alertmanager deduplicates, groups and repeats; a receiver that was down
-//! gets everything still active at the next evaluation after it is back.
+//! gets everything still active at the next evaluation after it is back. dcmon's
+//! silences are copied to it (`POST /api/v2/silences`) so it mutes the same alerts.
 
-use bytes::Bytes;
+use crate::http::Http;
 use dcmon_store::alerts::AlertRow;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use std::time::Duration;
+use dcmon_store::silences::Silence;
+use hyper::Method;
 
-/// Longest wait for Alertmanager's answer.
-const DEADLINE: Duration = Duration::from_secs(10);
-
-/// One HTTP client, its connections reused across evaluations.
-#[derive(Clone)]
-pub struct Sender {
-    client: Client<HttpConnector, Full<Bytes>>,
-}
-
-impl Default for Sender {
-    fn default() -> Self {
-        Sender {
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
-    }
-}
-
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {
@@ -62,34 +43,48 @@ pub fn body(alerts: &[&AlertRow], now: i64, valid_ms: i64, generator: Option<&st
     serde_json::Value::Array(list).to_string()
 }
 
-impl Sender {
-    /// Posts `body` to `base`/api/v2/alerts; an error says what went wrong.
-    pub async fn post(&self, base: &str, body: String) -> Result<(), String> {
-        let url = format!("{base}/api/v2/alerts");
-        let request = hyper::Request::post(&url)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| format!("{url}: {e}"))?;
-        let response = tokio::time::timeout(DEADLINE, self.client.request(request))
-            .await
-            .map_err(|_| format!("{url}: no answer within 10s"))?
-            .map_err(|e| format!("{url}: {e}"))?;
-        if response.status().is_success() {
-            return Ok(());
-        }
-        let status = response.status();
-        // Alertmanager says why it refused a batch: keep the start of it.
-        let why = tokio::time::timeout(DEADLINE, response.into_body().collect())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|b| {
-                String::from_utf8_lossy(&b.to_bytes())
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
+/// Posts alerts (`body`) to the Alertmanager at `base`.
+pub async fn post(http: &Http, base: &str, body: String) -> Result<(), String> {
+    let url = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
+    http.send(Method::POST, &url, Some(body)).await.map(|_| ())
+}
+
+/// Creates `silence` there; returns Alertmanager's id for it.
+pub async fn create_silence(http: &Http, base: &str, silence: &Silence) -> Result<String, String> {
+    let url = format!("{}/api/v2/silences", base.trim_end_matches('/'));
+    let matchers: Vec<serde_json::Value> = silence
+        .matchers
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "name": m.name,
+                "value": m.value,
+                "isRegex": m.op.contains('~'),
+                "isEqual": !m.op.starts_with('!'),
             })
-            .unwrap_or_default();
-        Err(format!("{url}: answered {status}: {}", why.trim()))
+        })
+        .collect();
+    let body = serde_json::json!({
+        "matchers": matchers,
+        "startsAt": rfc3339(silence.starts_at),
+        "endsAt": rfc3339(silence.ends_at),
+        "createdBy": silence.created_by,
+        "comment": format!("dcmon silence {}: {}", silence.id, silence.comment),
+    });
+    let answer = http
+        .send(Method::POST, &url, Some(body.to_string()))
+        .await?;
+    serde_json::from_slice::<serde_json::Value>(&answer)
+        .ok()
+        .and_then(|v| v["silenceID"].as_str().map(String::from))
+        .ok_or_else(|| format!("{url}: the answer has no silenceID"))
+}
+
+/// Lifts the silence `id` there (a silence lifted early in dcmon).
+pub async fn delete_silence(http: &Http, base: &str, id: &str) -> Result<(), String> {
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(format!("Alertmanager silence id `{id}` is not a UUID"));
     }
+    let url = format!("{}/api/v2/silence/{id}", base.trim_end_matches('/'));
+    http.send(Method::DELETE, &url, None).await.map(|_| ())
 }

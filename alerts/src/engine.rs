@@ -2,9 +2,11 @@
 //! one evaluation at a time, starting from the states stored before a restart. Each
 //! evaluation returns what changed for the store, and the alerts to send.
 
+use crate::silence::Silences;
 use dcmon_inventory::{AlertRule, Alerting, Receiver};
 use dcmon_promql::{self as promql, Labels, Source, Value};
 use dcmon_store::alerts::{AlertChanges, AlertRow, Transition};
+use dcmon_store::silences::Delivery;
 use std::collections::{BTreeMap, HashMap};
 
 /// How long a resolved alert is still sent (with its end time), as Prometheus does, so
@@ -159,6 +161,26 @@ impl Engine {
                     "resolved" if now - row.resolved_at.unwrap_or(now) < RESOLVED_RESEND_MS => {
                         self.states.insert(key, row);
                     }
+                    "resolved" => {
+                        // Kept while a receiver dcmon sends to itself is still owed its
+                        // end, up to a day; then given up, counted.
+                        let owed: Vec<String> = self.owed(&row);
+                        let age = now - row.resolved_at.unwrap_or(now);
+                        if !owed.is_empty() && age < crate::notify::OWED_MAX_MS {
+                            self.states.insert(key, row);
+                        } else {
+                            for receiver in owed {
+                                changes.deliveries.push(Delivery {
+                                    receiver,
+                                    at: now,
+                                    sent: 0,
+                                    dropped: 1,
+                                    error: None,
+                                });
+                            }
+                            changes.removed.push(key);
+                        }
+                    }
                     // A pending alert that stopped never fired: nothing to announce.
                     _ => changes.removed.push(key),
                 }
@@ -199,57 +221,42 @@ impl Engine {
             .collect()
     }
 
-    /// What a receiver is sent now: every firing alert, and those resolved in the last
-    /// 15 minutes, that match its labels.
-    pub fn to_send(&self, receiver: &Receiver) -> Vec<&AlertRow> {
+    /// What an Alertmanager is sent now: every firing alert, and those resolved in the
+    /// last 15 minutes, that match its labels. An alert under a silence that is not yet
+    /// copied to it is held back (Alertmanager would announce it).
+    pub fn to_send(&self, receiver: &Receiver, silences: &Silences) -> Vec<&AlertRow> {
         let mut out: Vec<&AlertRow> = self
             .states
             .values()
             .filter(|a| a.state == "firing" || a.state == "resolved")
+            .filter(|a| crate::notify::routes_to(receiver, a))
             .filter(|a| {
-                receiver
-                    .matchers
-                    .iter()
-                    .all(|(k, v)| a.labels.get(k) == Some(v))
+                silences
+                    .silencing(&a.labels)
+                    .is_none_or(|s| s.mirrored.contains_key(&receiver.name))
             })
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
     }
+
+    /// Receivers dcmon sends to itself that were told this alert fires and not yet that
+    /// it ended.
+    fn owed(&self, row: &AlertRow) -> Vec<String> {
+        self.receivers
+            .iter()
+            .filter(|r| r.is_direct() && r.send_resolved)
+            .filter(|r| {
+                row.notified
+                    .get(&r.name)
+                    .is_some_and(|(s, _)| s == "firing")
+            })
+            .map(|r| r.name.clone())
+            .collect()
+    }
 }
 
 impl Engine {
-    /// What a direct receiver (e-mail) owes now: each matching firing alert not yet sent
-    /// as firing or last sent `repeat_interval` ago, and each resolved one it was told
-    /// was firing.
-    pub fn due(&self, receiver: &Receiver, now: i64) -> Vec<(&AlertRow, &'static str)> {
-        let repeat = receiver.repeat_interval.as_millis() as i64;
-        let mut out: Vec<(&AlertRow, &'static str)> = self
-            .states
-            .values()
-            .filter(|a| {
-                receiver
-                    .matchers
-                    .iter()
-                    .all(|(k, v)| a.labels.get(k) == Some(v))
-            })
-            .filter_map(|a| {
-                let sent = a.notified.get(&receiver.name);
-                match a.state.as_str() {
-                    "firing" => sent
-                        .is_none_or(|(state, at)| state != "firing" || now - at >= repeat)
-                        .then_some((a, "firing")),
-                    "resolved" => sent
-                        .is_some_and(|(state, _)| state == "firing")
-                        .then_some((a, "resolved")),
-                    _ => None,
-                }
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.key.cmp(&b.0.key));
-        out
-    }
-
     /// Records that `receiver` was sent `state` about `key`; the row to store.
     pub fn mark_sent(
         &mut self,
@@ -424,32 +431,110 @@ mod tests {
         assert_eq!(c.removed.len(), 1);
     }
 
+    fn receiver(severity: &str, target: dcmon_inventory::Target) -> Receiver {
+        Receiver {
+            name: "r".into(),
+            target,
+            matchers: BTreeMap::from([("severity".into(), severity.into())]),
+            group_by: vec!["alertname".into()],
+            group_wait: Duration::from_secs(30),
+            group_interval: Duration::from_secs(300),
+            repeat_interval: Duration::from_secs(3600),
+            send_resolved: true,
+        }
+    }
+
     #[test]
-    fn receivers_get_what_matches_them() {
+    fn alertmanager_gets_what_matches_it_unless_silenced_there_first() {
         let source = Temperature(RefCell::new(vec![(0, 90.0)]));
         let mut engine = Engine::new(&alerting(0, 0), Vec::new());
         engine.evaluate(&source, 1_000);
-        let receiver = |severity: &str| Receiver {
-            name: "r".into(),
-            target: dcmon_inventory::Target::Alertmanager("http://x".into()),
-            matchers: BTreeMap::from([("severity".into(), severity.into())]),
-            repeat_interval: Duration::from_secs(3600),
+        let am = |s| receiver(s, dcmon_inventory::Target::Alertmanager("http://x".into()));
+        let none = Silences::default();
+        assert_eq!(engine.to_send(&am("critical"), &none).len(), 1);
+        assert!(engine.to_send(&am("info"), &none).is_empty());
+        let mut silence = dcmon_store::silences::Silence {
+            id: 1,
+            matchers: crate::silence::parse("host=h").unwrap(),
+            starts_at: 0,
+            ends_at: 10_000,
+            comment: "c".into(),
+            created_by: "t".into(),
+            mirrored: BTreeMap::new(),
         };
-        assert_eq!(engine.to_send(&receiver("critical")).len(), 1);
-        assert!(engine.to_send(&receiver("info")).is_empty());
-        // A direct receiver: once, again after the repeat interval, then resolved.
-        let mail = receiver("critical");
-        let due = engine.due(&mail, 2_000);
+        let silenced = Silences::active(vec![silence.clone()], 2_000);
+        assert!(
+            engine.to_send(&am("critical"), &silenced).is_empty(),
+            "held back until copied"
+        );
+        silence.mirrored.insert("r".into(), "uuid".into());
+        let silenced = Silences::active(vec![silence], 2_000);
+        assert_eq!(
+            engine.to_send(&am("critical"), &silenced).len(),
+            1,
+            "muted there"
+        );
+    }
+
+    #[test]
+    fn direct_receivers_wait_group_repeat_and_resolve() {
+        let source = Temperature(RefCell::new(vec![(0, 90.0)]));
+        let mut engine = Engine::new(&alerting(0, 0), Vec::new());
+        engine.evaluate(&source, 1_000);
+        let mail = receiver(
+            "critical",
+            dcmon_inventory::Target::Webhook("http://x".into()),
+        );
+        let none = Silences::default();
+        // The group waits 30 s after its first alert fired.
+        assert!(engine.due(&mail, &none, 30_000).is_empty());
+        let due = engine.due(&mail, &none, 31_000);
         assert_eq!(due.len(), 1);
-        let key = due[0].0.key.clone();
-        let stored = engine.mark_sent("r", &key, "firing", 2_000).unwrap();
-        assert_eq!(stored.notified["r"], ("firing".to_string(), 2_000));
-        assert!(engine.due(&mail, 3_000).is_empty());
-        assert_eq!(engine.due(&mail, 2_000 + 3_600_000).len(), 1);
-        source.0.borrow_mut().push((5_000, 10.0));
-        engine.evaluate(&source, 11_000);
-        assert_eq!(engine.due(&mail, 12_000)[0].1, "resolved");
-        engine.mark_sent("r", &key, "resolved", 12_000);
-        assert!(engine.due(&mail, 13_000).is_empty());
+        assert_eq!(due[0].group["alertname"], "Hot");
+        assert_eq!(due[0].status(), "firing");
+        let key = due[0].alerts[0].0.key.clone();
+        drop(due);
+        let stored = engine.mark_sent("r", &key, "firing", 31_000).unwrap();
+        assert_eq!(stored.notified["r"], ("firing".to_string(), 31_000));
+        assert!(engine.due(&mail, &none, 32_000).is_empty());
+        // Unchanged: again after the repeat interval.
+        assert_eq!(engine.due(&mail, &none, 31_000 + 3_600_000).len(), 1);
+        // Resolved: a change, sent after the group interval.
+        source.0.borrow_mut().push((35_000, 10.0));
+        engine.evaluate(&source, 40_000);
+        assert!(engine.due(&mail, &none, 100_000).is_empty());
+        let due = engine.due(&mail, &none, 331_000);
+        assert_eq!(due[0].status(), "resolved");
+        drop(due);
+        engine.mark_sent("r", &key, "resolved", 331_000);
+        assert!(engine.due(&mail, &none, 10_000_000).is_empty());
+        // Forgotten 15 minutes after it resolved: nothing owed any more.
+        let (c, _) = engine.evaluate(&source, 40_000 + RESOLVED_RESEND_MS + 1);
+        assert_eq!(c.removed.len(), 1);
+        assert!(c.deliveries.is_empty());
+    }
+
+    #[test]
+    fn an_end_never_delivered_is_kept_a_day_then_counted_as_dropped() {
+        let source = Temperature(RefCell::new(vec![(0, 90.0)]));
+        let mail = receiver(
+            "critical",
+            dcmon_inventory::Target::Webhook("http://x".into()),
+        );
+        let config = Alerting {
+            receivers: vec![mail],
+            ..alerting(0, 0)
+        };
+        let mut engine = Engine::new(&config, Vec::new());
+        let (c, _) = engine.evaluate(&source, 1_000);
+        engine.mark_sent("r", &c.upserts[0].key, "firing", 31_000);
+        source.0.borrow_mut().push((35_000, 10.0));
+        engine.evaluate(&source, 40_000);
+        let (c, _) = engine.evaluate(&source, 40_000 + RESOLVED_RESEND_MS + 1);
+        assert!(c.removed.is_empty(), "still owed");
+        let (c, _) = engine.evaluate(&source, 40_000 + crate::notify::OWED_MAX_MS);
+        assert_eq!(c.removed.len(), 1);
+        assert_eq!(c.deliveries[0].dropped, 1);
+        assert_eq!(c.deliveries[0].receiver, "r");
     }
 }

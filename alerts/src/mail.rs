@@ -1,44 +1,11 @@
 //! E-mail, sent by dcmon itself (lettre over SMTP, STARTTLS or TLS, login from a
-//! password file): one message per alert when it fires, again after the receiver's
-//! repeat interval, and when it resolves.
+//! password file): one message per group of alerts (see `notify`).
 
 use dcmon_inventory::{Smtp, SmtpTls};
-use dcmon_store::alerts::AlertRow;
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
-
-/// `[FIRING] GpuHot on gpu01: GPU 1 on gpu01 at 95 °C`.
-pub fn subject(alert: &AlertRow, state: &str) -> String {
-    let host = alert
-        .labels
-        .get("host")
-        .map(|h| format!(" on {h}"))
-        .unwrap_or_default();
-    let summary = alert
-        .annotations
-        .get("summary")
-        .map(|s| format!(": {s}"))
-        .unwrap_or_default();
-    // A header is one line.
-    format!("[{}] {}{host}{summary}", state.to_uppercase(), alert.rule).replace(['\r', '\n'], " ")
-}
-
-pub fn body(alert: &AlertRow, state: &str) -> String {
-    let mut text = format!("{} is {state}.\n\n", alert.rule);
-    if let Some(value) = alert.value {
-        text.push_str(&format!("value: {value}\n"));
-    }
-    for (k, v) in &alert.annotations {
-        text.push_str(&format!("{k}: {v}\n"));
-    }
-    text.push_str("\nlabels:\n");
-    for (k, v) in &alert.labels {
-        text.push_str(&format!("  {k} = {v}\n"));
-    }
-    text
-}
 
 /// Sends one message; an error says what failed.
 pub async fn send(smtp: &Smtp, subject: String, body: String) -> Result<(), String> {

@@ -49,8 +49,19 @@ impl Checker<'_> {
     }
 }
 
-pub(super) const NOTIFY_KEYS: &[&str] =
-    &["name", "alertmanager", "smtp", "match", "repeat_interval"];
+pub(super) const NOTIFY_KEYS: &[&str] = &[
+    "name",
+    "alertmanager",
+    "smtp",
+    "webhook",
+    "slack",
+    "match",
+    "group_by",
+    "group_wait",
+    "group_interval",
+    "repeat_interval",
+    "send_resolved",
+];
 
 pub(super) const SMTP_KEYS: &[&str] = &["server", "from", "to", "user", "password_file", "tls"];
 
@@ -190,41 +201,76 @@ impl Checker<'_> {
                 format!("receiver `{name}` is defined twice"),
             );
         }
-        if let Some(v) = &notify.repeat_interval
-            && let Err(why) = parse_duration(v)
-        {
-            self.problem(
-                &path!["notify", i, "repeat_interval"],
-                false,
-                format!("receiver `{name}`: repeat_interval `{v}` {why}"),
-            );
-        }
-        if let Some(smtp) = &notify.smtp {
-            if notify.alertmanager.is_some() {
+        for (key, value) in [
+            ("group_wait", &notify.group_wait),
+            ("group_interval", &notify.group_interval),
+            ("repeat_interval", &notify.repeat_interval),
+        ] {
+            if let Some(v) = value
+                && let Err(why) = parse_duration(v)
+            {
                 self.problem(
-                    &path!["notify", i, "smtp"],
-                    true,
-                    format!("receiver `{name}` has both `alertmanager` and `smtp`: one target per receiver"),
+                    &path!["notify", i, key],
+                    false,
+                    format!("receiver `{name}`: {key} `{v}` {why}"),
                 );
             }
-            self.check_smtp(i, name, smtp);
-            return;
         }
-        match &notify.alertmanager {
-            None => self.problem(
+        for (j, label) in notify.group_by.iter().flatten().enumerate() {
+            if !(is_label_name(label) || label == "...") {
+                self.problem(
+                    &path!["notify", i, "group_by", j],
+                    false,
+                    format!("receiver `{name}`: group_by `{label}` must be a label name or `...`"),
+                );
+            }
+        }
+        let targets: Vec<&str> = [
+            ("alertmanager", notify.alertmanager.is_some()),
+            ("smtp", notify.smtp.is_some()),
+            ("webhook", notify.webhook.is_some()),
+            ("slack", notify.slack.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        match targets.as_slice() {
+            [] => self.problem(
                 &path!["notify", i],
                 false,
-                format!("receiver `{name}` has no `alertmanager` address or `smtp` table"),
+                format!(
+                    "receiver `{name}` has no target: give one of `alertmanager`, `smtp`, `webhook`, `slack`"
+                ),
             ),
-            Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => self
-                .problem(
-                    &path!["notify", i, "alertmanager"],
+            [_] => {}
+            [_, second, ..] => self.problem(
+                &path!["notify", i, *second],
+                true,
+                format!(
+                    "receiver `{name}` has both `{}` and `{second}`: one target per receiver",
+                    targets[0]
+                ),
+            ),
+        }
+        if let Some(smtp) = &notify.smtp {
+            self.check_smtp(i, name, smtp);
+        }
+        for (key, url) in [
+            ("alertmanager", &notify.alertmanager),
+            ("webhook", &notify.webhook),
+            ("slack", &notify.slack),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                self.problem(
+                    &path!["notify", i, key],
                     false,
                     format!(
-                        "receiver `{name}`: alertmanager `{url}` is not an http:// or https:// address"
+                        "receiver `{name}`: {key} `{url}` is not an http:// or https:// address"
                     ),
-                ),
-            Some(_) => {}
+                );
+            }
         }
         for key in notify.matchers.iter().flatten().map(|(k, _)| k) {
             if !is_label_name(key) {
@@ -356,21 +402,30 @@ impl Checker<'_> {
                 .notify
                 .iter()
                 .filter_map(|n| {
-                    let target = match (&n.alertmanager, &n.smtp) {
-                        (Some(url), None) => {
-                            Target::Alertmanager(url.trim_end_matches('/').to_string())
-                        }
-                        (None, Some(smtp)) => Target::Smtp(self.resolve_smtp(smtp)?),
-                        _ => return None,
+                    let target = if let Some(url) = &n.alertmanager {
+                        Target::Alertmanager(url.trim_end_matches('/').to_string())
+                    } else if let Some(smtp) = &n.smtp {
+                        Target::Smtp(self.resolve_smtp(smtp)?)
+                    } else if let Some(url) = &n.webhook {
+                        Target::Webhook(url.clone())
+                    } else {
+                        Target::Slack(n.slack.clone()?)
                     };
                     Some(Receiver {
                         name: n.name.clone()?,
                         target,
                         matchers: n.matchers.clone().unwrap_or_default(),
+                        group_by: n
+                            .group_by
+                            .clone()
+                            .unwrap_or_else(|| vec!["alertname".to_string()]),
+                        group_wait: duration(&n.group_wait, Duration::from_secs(30)),
+                        group_interval: duration(&n.group_interval, Duration::from_secs(300)),
                         repeat_interval: duration(
                             &n.repeat_interval,
                             Duration::from_secs(4 * 3600),
                         ),
+                        send_resolved: n.send_resolved.unwrap_or(true),
                     })
                 })
                 .collect(),

@@ -184,8 +184,21 @@ pub struct Receiver {
     pub target: Target,
     /// Label values an alert must have to go here.
     pub matchers: BTreeMap<String, String>,
-    /// Direct receivers (e-mail): a firing alert is sent again after this long.
+    /// Receivers dcmon sends to itself (all but Alertmanager, which groups on its own):
+    /// alerts alike in these labels share a message; `["..."]` sends each alone.
+    pub group_by: Vec<String>,
+    pub group_wait: Duration,
+    pub group_interval: Duration,
+    /// A group still firing is sent again after this long.
     pub repeat_interval: Duration,
+    pub send_resolved: bool,
+}
+
+impl Receiver {
+    /// Alertmanager groups and repeats for itself; dcmon does it for the others.
+    pub fn is_direct(&self) -> bool {
+        !matches!(self.target, Target::Alertmanager(_))
+    }
 }
 
 /// Where a receiver's alerts go.
@@ -193,8 +206,12 @@ pub struct Receiver {
 pub enum Target {
     /// Alertmanager's base URL (`http://host:9093`): it groups, repeats and routes.
     Alertmanager(String),
-    /// E-mail sent by dcmon: one message per alert firing, repeated, and resolved.
+    /// E-mail sent by dcmon: one message per group of alerts.
     Smtp(Smtp),
+    /// A URL posted Alertmanager's webhook JSON (version 4), one request per group.
+    Webhook(String),
+    /// A Slack-compatible incoming webhook URL, one text message per group.
+    Slack(String),
 }
 
 /// An SMTP server and the addresses of the messages.

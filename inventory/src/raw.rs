@@ -90,8 +90,21 @@ pub struct RawNotify {
     pub alertmanager: Option<String>,
     /// Or e-mail, sent by dcmon itself.
     pub smtp: Option<RawSmtp>,
-    /// For e-mail: a firing alert is sent again after this long (default 4h).
+    /// Or a webhook receiving Alertmanager's webhook JSON (version 4).
+    pub webhook: Option<String>,
+    /// Or a Slack-compatible incoming webhook (`{"text": ...}`).
+    pub slack: Option<String>,
+    /// Receivers dcmon sends to itself: alerts with equal values of these labels go in
+    /// one message (default `["alertname"]`; `["..."]`: each alert alone).
+    pub group_by: Option<Vec<String>>,
+    /// A new group waits this long for more alerts before its first message (30s).
+    pub group_wait: Option<String>,
+    /// A group that changed is sent again after this long at the earliest (5m).
+    pub group_interval: Option<String>,
+    /// A group still firing is sent again after this long (default 4h).
     pub repeat_interval: Option<String>,
+    /// Also say when alerts resolve (default true).
+    pub send_resolved: Option<bool>,
     /// Only alerts whose labels have these values (`{ severity = "critical" }`).
     #[serde(rename = "match")]
     pub matchers: Option<BTreeMap<String, String>>,

@@ -12,16 +12,122 @@ pub fn alerts(args: AlertsArgs) -> Result<ExitCode> {
         Some(AlertsCommand::Rules { inventory, json }) => rules(inventory.as_deref(), json),
         Some(AlertsCommand::Check { file }) => inventory_cmd::check(&file),
         Some(AlertsCommand::Test { file, db, json }) => test(&file, &db, json),
+        Some(AlertsCommand::Silence {
+            matchers,
+            duration,
+            comment,
+            db,
+        }) => silence(&db, &matchers, &duration, &comment),
+        Some(AlertsCommand::Unsilence { id, db }) => unsilence(&db, id),
+        Some(AlertsCommand::Silences { db, json }) => silences(&db, json),
     }
+}
+
+fn now_ms() -> i64 {
+    dcmon_poller::host_round::now_ms()
+}
+
+fn silence(
+    db: &std::path::Path,
+    matchers: &str,
+    duration: &str,
+    comment: &str,
+) -> Result<ExitCode> {
+    let matchers = dcmon_alerts::silence::parse(matchers)
+        .map_err(|e| anyhow::anyhow!("dcmon alerts silence: {e}"))?;
+    let length = humantime::parse_duration(duration)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+        .filter(|ms| (1000..=dcmon_alerts::silence::MAX_SILENCE_MS).contains(ms))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "dcmon alerts silence: --for `{duration}` is not a duration from 1s to 366d (`2h`, `30m`)"
+            )
+        })?;
+    if comment.trim().is_empty() {
+        anyhow::bail!(
+            "dcmon alerts silence: --comment must say why (it is shown with the silence)"
+        );
+    }
+    let mut store = dcmon_store::Store::open(db)?;
+    let now = now_ms();
+    let id = store.add_silence(
+        &matchers,
+        now,
+        now + length,
+        comment.trim(),
+        &crate::exec_cmd::who(),
+    )?;
+    println!(
+        "silence {id}: {} until {}",
+        dcmon_store::silences::matchers_text(&matchers),
+        table::time_of(now + length)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unsilence(db: &std::path::Path, id: i64) -> Result<ExitCode> {
+    let mut store = dcmon_store::Store::open(db)?;
+    match store.expire_silence(id, now_ms(), &crate::exec_cmd::who())? {
+        Some(true) => {
+            println!("silence {id} lifted");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(false) => {
+            eprintln!("dcmon alerts unsilence: silence {id} had already ended");
+            Ok(ExitCode::from(1))
+        }
+        None => {
+            eprintln!("dcmon alerts unsilence: no silence {id} (see `dcmon alerts silences`)");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn silences(db: &std::path::Path, json: bool) -> Result<ExitCode> {
+    let store = dcmon_store::Store::open(db)?;
+    let now = now_ms();
+    let list = store.silences(now - 24 * 3600 * 1000)?;
+    if json {
+        for s in &list {
+            let mut line = serde_json::to_value(s)?;
+            line["state"] = if s.ends_at > now { "active" } else { "expired" }.into();
+            println!("{line}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.to_string(),
+                if s.ends_at > now { "active" } else { "expired" }.to_string(),
+                dcmon_store::silences::matchers_text(&s.matchers),
+                table::time_of(s.ends_at),
+                s.created_by.clone(),
+                s.comment.clone(),
+            ]
+        })
+        .collect();
+    table::print(&["ID", "STATE", "MATCHERS", "ENDS", "BY", "COMMENT"], &rows);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Pending and firing alerts as `dcmon serve` last stored them.
 fn list(db: &std::path::Path, json: bool) -> Result<ExitCode> {
     let store = dcmon_store::Store::open(db)?;
+    let now = now_ms();
+    let silences = dcmon_alerts::silence::Silences::active(store.silences(now)?, now);
     let alerts: Vec<_> = store
         .alerts()?
         .into_iter()
         .filter(|a| a.state != "resolved")
+        .map(|mut a| {
+            if a.state == "firing" && silences.silencing(&a.labels).is_some() {
+                a.state = "silenced".into();
+            }
+            a
+        })
         .collect();
     if json {
         for a in &alerts {

@@ -305,6 +305,33 @@ pub enum AlertsCommand {
     },
     /// Checks the rules of an inventory file (the whole file, as `inventory check`).
     Check { file: PathBuf },
+    /// Mutes the alerts these matchers select (`host=gpu01,alertname=~"Gpu.*"`): no
+    /// notification while it lasts; audited, copied to every Alertmanager by serve.
+    Silence {
+        /// Comma-separated `NAME=VALUE`, `NAME!=VALUE`, `NAME=~REGEX`, `NAME!~REGEX`.
+        matchers: String,
+        /// How long (`2h`, `30m`, at most a year).
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why (shown on the Alerts page and in Alertmanager).
+        #[arg(long)]
+        comment: String,
+        #[arg(long, default_value = "dcmon.db")]
+        db: PathBuf,
+    },
+    /// Lifts a silence now (audited).
+    Unsilence {
+        id: i64,
+        #[arg(long, default_value = "dcmon.db")]
+        db: PathBuf,
+    },
+    /// Silences in force and those that ended in the last day.
+    Silences {
+        #[arg(long, default_value = "dcmon.db")]
+        db: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Evaluates every rule against a database now and prints what matches, with
     /// values (`for` is not waited for). Stores nothing.
     Test {

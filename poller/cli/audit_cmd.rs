@@ -34,7 +34,7 @@ pub fn audit(args: AuditArgs) -> Result<ExitCode> {
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
-            let when = time_text(e.ts);
+            let when = table::time_of(e.ts);
             vec![
                 when,
                 e.who.clone(),
@@ -61,21 +61,4 @@ pub fn audit(args: AuditArgs) -> Result<ExitCode> {
         &rows,
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn time_text(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000).map_or_else(
-        |_| ms.to_string(),
-        |t| {
-            format!(
-                "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-                t.year(),
-                t.month() as u8,
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            )
-        },
-    )
 }

@@ -38,6 +38,14 @@ pub(crate) const NOTIFIED: &str = "
     ALTER TABLE alerts ADD COLUMN notified TEXT NOT NULL DEFAULT '{}';
 ";
 
+/// Migration 12: the history filtered by alert, host or state, newest first, reads only
+/// what it returns.
+pub(crate) const HISTORY_INDEXES: &str = "
+    CREATE INDEX alert_history_by_rule ON alert_history (rule, ts);
+    CREATE INDEX alert_history_by_host ON alert_history (json_extract(labels, '$.host'), ts);
+    CREATE INDEX alert_history_by_state ON alert_history (state, ts);
+";
+
 /// One alert instance as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AlertRow {
@@ -65,6 +73,14 @@ pub struct Transition {
     pub value: Option<f64>,
 }
 
+/// Which transitions a history read returns (None: any).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HistoryFilter {
+    pub rule: Option<String>,
+    pub host: Option<String>,
+    pub state: Option<String>,
+}
+
 /// What one evaluation changed.
 #[derive(Debug, Clone, Default)]
 pub struct AlertChanges {
@@ -73,6 +89,21 @@ pub struct AlertChanges {
     /// Keys of instances that are gone (pending that stopped, resolved long enough).
     pub removed: Vec<String>,
     pub transitions: Vec<Transition>,
+    /// Delivery attempts, per receiver.
+    pub deliveries: Vec<crate::silences::Delivery>,
+    /// Silences copied to (Some: its id there) or lifted from (None) an Alertmanager:
+    /// (silence, receiver, Alertmanager's id).
+    pub mirrors: Vec<(i64, String, Option<String>)>,
+}
+
+impl AlertChanges {
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty()
+            && self.removed.is_empty()
+            && self.transitions.is_empty()
+            && self.deliveries.is_empty()
+            && self.mirrors.is_empty()
+    }
 }
 
 fn json<T: Serialize>(value: &T) -> String {
@@ -127,7 +158,22 @@ impl Store {
                     .map_err(sql("insert alert history"))?;
             }
         }
+        for d in &changes.deliveries {
+            crate::silences::record_delivery(&tx, d)?;
+        }
+        for (id, receiver, am_id) in &changes.mirrors {
+            crate::silences::set_silence_mirror(&tx, *id, receiver, am_id.as_deref())?;
+        }
         tx.commit().map_err(sql("commit alert changes"))
+    }
+
+    /// How many alerts fire (silenced ones too), for the navigation bar.
+    pub fn firing_count(&self) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached("SELECT count(*) FROM alerts WHERE state = 'firing'")
+            .map_err(sql("prepare firing count"))?
+            .query_row([], |r| r.get(0))
+            .map_err(sql("count firing alerts"))
     }
 
     /// Every alert instance, pending, firing or recently resolved.
@@ -162,16 +208,38 @@ impl Store {
             .map_err(sql("read alert row"))
     }
 
-    /// The newest transitions first, at most `limit`.
-    pub fn alert_history(&self, limit: usize) -> Result<Vec<Transition>, StoreError> {
+    /// The newest transitions first, at most `limit`, optionally only one alert name,
+    /// one host (its `host` label) or one state entered.
+    pub fn alert_history(
+        &self,
+        limit: usize,
+        filter: &HistoryFilter,
+    ) -> Result<Vec<Transition>, StoreError> {
+        // Only the filters given, so the planner walks the index of one of them.
+        let limit_value = limit as i64;
+        let mut wheres = Vec::new();
+        let mut values: Vec<&dyn rusqlite::ToSql> = vec![&limit_value];
+        for (clause, value) in [
+            ("rule = ?", &filter.rule),
+            ("json_extract(labels, '$.host') = ?", &filter.host),
+            ("state = ?", &filter.state),
+        ] {
+            if let Some(v) = value {
+                values.push(v);
+                wheres.push(format!("{clause}{}", values.len()));
+            }
+        }
+        let text = format!(
+            "SELECT ts, rule, labels, state, value FROM alert_history {} {} ORDER BY ts DESC, id DESC LIMIT ?1",
+            if wheres.is_empty() { "" } else { "WHERE" },
+            wheres.join(" AND ")
+        );
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT ts, rule, labels, state, value FROM alert_history ORDER BY ts DESC, id DESC LIMIT ?1",
-            )
+            .prepare_cached(&text)
             .map_err(sql("prepare alert history read"))?;
         let rows = stmt
-            .query_map([limit as i64], |r| {
+            .query_map(values.as_slice(), |r| {
                 let labels: String = r.get(2)?;
                 Ok(Transition {
                     ts: r.get(0)?,

@@ -16,6 +16,7 @@ pub mod rate;
 pub mod retention;
 pub mod rollup;
 mod schema;
+pub mod silences;
 mod write;
 
 pub use directory::Listed;

@@ -4,6 +4,7 @@
 //! `EXPLAIN QUERY PLAN`.
 
 use super::*;
+use crate::alerts::HistoryFilter;
 use crate::range::{Counting, Selector};
 use dcmon_probes::{Labels, LogEntry, ProbeOutput};
 use std::sync::Mutex;
@@ -209,7 +210,31 @@ fn every_dashboard_read_is_bounded_by_an_index() {
         .range_by_name("node_cpu_all_seconds_total", None, to - 300_000, to)
         .unwrap();
     store.alerts().unwrap();
-    store.alert_history(200).unwrap();
+    store.alert_history(200, &Default::default()).unwrap();
+    for filter in [
+        HistoryFilter {
+            rule: Some("GpuHot".into()),
+            ..Default::default()
+        },
+        HistoryFilter {
+            host: Some("a".into()),
+            ..Default::default()
+        },
+        HistoryFilter {
+            state: Some("firing".into()),
+            ..Default::default()
+        },
+        HistoryFilter {
+            rule: Some("GpuHot".into()),
+            host: Some("a".into()),
+            state: Some("firing".into()),
+        },
+    ] {
+        store.alert_history(200, &filter).unwrap();
+    }
+    store.silences(0).unwrap();
+    store.firing_count().unwrap();
+    store.receivers().unwrap();
     store
         .conn
         .trace_v2(rusqlite::trace::TraceEventCodes::empty(), None);

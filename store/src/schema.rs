@@ -81,6 +81,8 @@ const STEPS: &[M<'static>] = &[
     M::up(LOGS_FTS_HOST),
     M::up(crate::alerts::MIGRATION),
     M::up(crate::alerts::NOTIFIED),
+    M::up(crate::silences::MIGRATION),
+    M::up(crate::alerts::HISTORY_INDEXES),
 ];
 
 /// Migration 8: the log search index also holds each line's host, so one host's search

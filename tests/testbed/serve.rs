@@ -25,7 +25,12 @@ impl Serve {
                 db.to_str().unwrap(),
             ])
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // DCMON_TEST_LOGS=1 shows serve's log while debugging a test.
+            .stderr(if std::env::var_os("DCMON_TEST_LOGS").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));

@@ -448,3 +448,126 @@ async fn actions_need_an_admin_session_and_its_csrf_token() {
         "{html}"
     );
 }
+
+#[tokio::test]
+async fn admins_silence_and_lift_from_the_alerts_page_audited() {
+    let (_dir, app) = app_with(false, false);
+    let silence =
+        |cookie: Option<&str>, form: &[(&str, &str)]| post("/alerts/silences", cookie, form);
+    let good = [
+        ("matchers", "host=gpu01,alertname=~\"Gpu.*\""),
+        ("duration", "2h"),
+        ("comment", "swapping GPU 3"),
+    ];
+    let (response, body) = send(&app, silence(None, &good)).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN, "{body}");
+    let viewer = log_in(&app, VIEWER).await;
+    let (_, html) = send(&app, get("/alerts", Some(&viewer))).await;
+    assert!(!html.contains("silence-form"), "viewers get no form");
+    let (response, _) = send(&app, silence(Some(&viewer), &good)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "a viewer may not silence"
+    );
+
+    let admin = log_in(&app, ADMIN).await;
+    let (_, html) = send(&app, get("/alerts", Some(&admin))).await;
+    assert!(html.contains("silence-form"), "admins get the form");
+    let csrf = field(&html, "csrf");
+    let (response, body) = send(&app, silence(Some(&admin), &good)).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::FORBIDDEN,
+        "no CSRF token: {body}"
+    );
+    for (form, message) in [
+        (
+            vec![("matchers", "host"), ("duration", "2h"), ("comment", "c")],
+            "expected NAME=VALUE",
+        ),
+        (
+            vec![
+                ("matchers", "host=a"),
+                ("duration", "2 fortnights"),
+                ("comment", "c"),
+            ],
+            "is not a duration",
+        ),
+        (
+            vec![("matchers", "host=a"), ("duration", "0s"), ("comment", "c")],
+            "is not a duration",
+        ),
+        (
+            vec![("matchers", "host=a"), ("duration", "2h"), ("comment", " ")],
+            "needs a comment",
+        ),
+        (
+            vec![
+                ("matchers", "alertname=~\".*\""),
+                ("duration", "2h"),
+                ("comment", "c"),
+            ],
+            "at least one must need a value",
+        ),
+    ] {
+        let mut form = form.clone();
+        form.push(("csrf", &csrf));
+        let (response, body) = send(&app, silence(Some(&admin), &form)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert!(body.contains(message), "{message}: {body}");
+    }
+    let mut form = good.to_vec();
+    form.push(("csrf", &csrf));
+    let (response, body) = send(&app, silence(Some(&admin), &form)).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{body}");
+    let (_, html) = send(&app, get("/alerts", Some(&admin))).await;
+    assert!(html.contains(r#"<tr id="silence-1">"#), "{html}");
+    assert!(html.contains("swapping GPU 3"));
+    assert!(
+        html.contains(r#"/alerts/silences/1/expire"#),
+        "admins can lift it"
+    );
+    let (_, html) = send(&app, get("/alerts", Some(&viewer))).await;
+    assert!(
+        html.contains("swapping GPU 3") && !html.contains("/expire"),
+        "viewers see, not lift"
+    );
+
+    let expire = |id: &str, cookie: &str, csrf: &str| {
+        post(
+            &format!("/alerts/silences/{id}/expire"),
+            Some(cookie),
+            &[("csrf", csrf)],
+        )
+    };
+    assert_eq!(
+        send(&app, expire("1", &viewer, &csrf)).await.0.status(),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&app, expire("x", &admin, &csrf)).await.0.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        send(&app, expire("7", &admin, &csrf)).await.0.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&app, expire("1", &admin, &csrf)).await.0.status(),
+        StatusCode::SEE_OTHER
+    );
+    let (_, html) = send(&app, get("/alerts", Some(&admin))).await;
+    assert!(
+        !html.contains("/alerts/silences/1/expire"),
+        "lifted: {html}"
+    );
+    // Both in the audit trail, by the admin's address.
+    let (_, html) = send(&app, get("/audit", Some(&admin))).await;
+    assert!(
+        html.contains("unsilence 1: host=&quot;gpu01&quot;")
+            || html.contains("unsilence 1: host=&#34;gpu01&#34;"),
+        "{html}"
+    );
+    assert!(html.contains("swapping GPU 3"), "{html}");
+}

@@ -146,7 +146,7 @@ pub async fn page(
         status => p.done.as_ref().map(|d| d.0.clone()),
         exit_code => p.done.as_ref().and_then(|d| d.1),
     };
-    Ok(Html(state.render("action.html", context)?))
+    state.page("action.html", context).await
 }
 
 /// `output` events carry new text as a JSON string; one `done` event carries

@@ -168,7 +168,7 @@ pub async fn overview(
         label => query.label,
         filters => filters,
     };
-    Ok(Html(state.render("overview.html", context)?))
+    state.page("overview.html", context).await
 }
 
 pub async fn probes(State(state): State<AppState>) -> Result<Html<String>, WebError> {
@@ -201,7 +201,7 @@ pub async fn probes(State(state): State<AppState>) -> Result<Html<String>, WebEr
         partial => runs.iter().filter(|r| r.status == "partial").count(),
         runs => rows,
     };
-    Ok(Html(state.render("probes.html", context)?))
+    state.page("probes.html", context).await
 }
 
 pub async fn api_hosts(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
@@ -216,6 +216,7 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             let mut written = written.lock().unwrap_or_else(|e| e.into_inner());
             let mut text = s.with_latest(|all| metrics::exposition(all, &mut written))?;
             metrics::alerts(&mut text, &s.alerts()?);
+            metrics::receivers(&mut text, &s.receivers()?);
             Ok(text)
         })
         .await?;
@@ -308,5 +309,5 @@ pub async fn audit(
         })
         .collect();
     let context = minijinja::context! { title => "Audit", host => host, entries => rows };
-    Ok(Html(state.render("audit.html", context)?))
+    state.page("audit.html", context).await
 }

@@ -325,5 +325,5 @@ pub async fn page(
         // Each chart is SVG built by chart::render, which escapes its own text.
         charts => charts.into_iter().map(|(title, svg)| minijinja::context! { title => title, svg => minijinja::Value::from_safe_string(svg) }).collect::<Vec<_>>(),
     };
-    Ok(Html(state.render("host.html", context)?))
+    state.page("host.html", context).await
 }

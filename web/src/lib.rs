@@ -48,19 +48,19 @@ struct Readers {
 
 impl Readers {
     /// A free connection if there is one, else the next in turn (waiting for it).
-    fn run<T>(&self, f: impl FnOnce(&Store) -> T) -> T {
+    fn run<T>(&self, f: impl FnOnce(&mut Store) -> T) -> T {
         use std::sync::atomic::Ordering;
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let n = self.stores.len();
         for i in 0..n {
-            if let Ok(store) = self.stores[(start + i) % n].try_lock() {
-                return f(&store);
+            if let Ok(mut store) = self.stores[(start + i) % n].try_lock() {
+                return f(&mut store);
             }
         }
-        let store = self.stores[start % n]
+        let mut store = self.stores[start % n]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        f(&store)
+        f(&mut store)
     }
 }
 
@@ -134,6 +134,31 @@ impl AppState {
             .map_err(WebError::from)
     }
 
+    /// Runs a store change (silences) off the async runtime; SQLite's busy timeout, not
+    /// the query budget, bounds its wait for the writer.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, dcmon_store::StoreError> + Send + 'static,
+    ) -> Result<T, WebError> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.run(f))
+            .await
+            .map_err(|e| WebError::Internal(e.to_string()))?
+            .map_err(WebError::from)
+    }
+
+    /// A page in the layout, with the navigation's firing-alert count.
+    async fn page(
+        &self,
+        name: &str,
+        context: minijinja::Value,
+    ) -> Result<axum::response::Html<String>, WebError> {
+        // A count that cannot be read leaves the link plain rather than the page broken.
+        let firing = self.query(|s| s.firing_count()).await.unwrap_or(0);
+        let context = minijinja::context! { nav_firing => firing, ..context };
+        Ok(axum::response::Html(self.render(name, context)?))
+    }
+
     fn render(&self, name: &str, context: minijinja::Value) -> Result<String, WebError> {
         let template = self
             .templates
@@ -189,6 +214,11 @@ pub fn app(state: AppState) -> Router {
         .route("/hosts/{host}/logs", get(logs_page::page))
         .route("/probes", get(handlers::probes))
         .route("/alerts", get(alerts_page::page))
+        .route("/alerts/silences", post(alerts_page::add_silence))
+        .route(
+            "/alerts/silences/{id}/expire",
+            post(alerts_page::expire_silence),
+        )
         .route("/api/alerts", get(alerts_page::api))
         .route("/api/alerts/history", get(alerts_page::api_history))
         .route("/api/hosts", get(handlers::api_hosts))

@@ -97,5 +97,5 @@ pub async fn page(
         more => more,
         rows => rows,
     };
-    Ok(Html(state.render("logs.html", context)?))
+    state.page("logs.html", context).await
 }

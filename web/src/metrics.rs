@@ -101,6 +101,43 @@ pub fn alerts(out: &mut String, alerts: &[dcmon_store::alerts::AlertRow]) {
     }
 }
 
+/// Each receiver's deliveries (`dcmon_alert_notifications_total`, `_failed_total`,
+/// `_dropped_total`), so a receiver that stopped working can itself be alerted on.
+pub fn receivers(out: &mut String, receivers: &[dcmon_store::silences::ReceiverStatus]) {
+    if receivers.is_empty() {
+        return;
+    }
+    type Field = fn(&dcmon_store::silences::ReceiverStatus) -> i64;
+    let series: [(&str, &str, Field); 3] = [
+        (
+            "dcmon_alert_notifications_total",
+            "notifications delivered",
+            |r| r.sent,
+        ),
+        (
+            "dcmon_alert_notifications_failed_total",
+            "delivery attempts that failed",
+            |r| r.failed,
+        ),
+        (
+            "dcmon_alert_notifications_dropped_total",
+            "alerts given up on after a day undelivered",
+            |r| r.dropped,
+        ),
+    ];
+    for (name, help, value) in series {
+        out.push_str(&format!(
+            "# HELP {name} dcmon {help}, per receiver\n# TYPE {name} counter\n"
+        ));
+        for r in receivers {
+            out.push_str(name);
+            out.push_str("{receiver=\"");
+            escape_into(out, &r.name);
+            out.push_str(&format!("\"}} {}\n", value(r)));
+        }
+    }
+}
+
 fn is_label_name(k: &str) -> bool {
     let mut chars = k.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')

@@ -92,7 +92,23 @@ pub(crate) fn firing_alert(now: i64) -> dcmon_store::alerts::AlertChanges {
             value: Some(95.0),
         }],
         upserts: vec![row],
-        removed: Vec::new(),
+        deliveries: vec![
+            dcmon_store::silences::Delivery {
+                receiver: "oncall \"mail\"".into(),
+                at: now - 30_000,
+                sent: 2,
+                dropped: 0,
+                error: None,
+            },
+            dcmon_store::silences::Delivery {
+                receiver: "oncall \"mail\"".into(),
+                at: now - 10_000,
+                sent: 0,
+                dropped: 0,
+                error: Some("127.0.0.1:25: connection refused".into()),
+            },
+        ],
+        ..Default::default()
     }
 }
 
@@ -729,6 +745,33 @@ async fn alerts_show_on_the_page_the_api_and_metrics() {
     assert_eq!(history[0]["state"], "firing");
     let (status, _) = json(&app, "/api/alerts/history?limit=0").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    for (query, found) in [
+        ("alert=GpuHot&host=gpu01&state=firing", 1),
+        ("alert=GpuHot&state=", 1),
+        ("alert=CpuBusy", 0),
+        ("host=gpu02", 0),
+        ("state=resolved", 0),
+    ] {
+        let (status, history) = json(&app, &format!("/api/alerts/history?{query}")).await;
+        assert_eq!(status, StatusCode::OK, "{query}");
+        assert_eq!(
+            history.as_array().unwrap().len(),
+            found,
+            "{query}: {history}"
+        );
+    }
+    let (status, body) = json(&app, "/api/alerts/history?state=burning").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (_, filtered) = get(&app, "/alerts?alert=CpuBusy").await;
+    assert!(filtered.contains("No alert has fired yet") && filtered.contains(r#"value="CpuBusy""#));
+    // Every page's navigation counts what fires.
+    for page in ["/", "/probes", "/alerts", "/hosts/gpu01"] {
+        let (_, html) = get(&app, page).await;
+        assert!(
+            html.contains(r#"Alerts <span class="crit" title="firing alerts">1</span>"#),
+            "{page}: {html}"
+        );
+    }
     let (_, overview) = get(&app, "/").await;
     assert!(
         overview.contains(r#"<a class="crit" href="/alerts" title="alerts firing">⚠ 1</a>"#),
@@ -745,5 +788,18 @@ async fn alerts_show_on_the_page_the_api_and_metrics() {
     assert!(
         metrics.contains(r#"ALERTS{alertstate="firing",alertname="GpuHot",gpu="1",host="gpu01",severity="critical"} 1"#),
         "{metrics}"
+    );
+    for line in [
+        r#"dcmon_alert_notifications_total{receiver="oncall \"mail\""} 2"#,
+        r#"dcmon_alert_notifications_failed_total{receiver="oncall \"mail\""} 1"#,
+        r#"dcmon_alert_notifications_dropped_total{receiver="oncall \"mail\""} 0"#,
+    ] {
+        assert!(metrics.contains(line), "{line}: {metrics}");
+    }
+    // The page shows the receiver failing, with its last error.
+    assert!(
+        html.contains(r#"<td class="crit">1</td>"#)
+            && html.contains("10s ago: 127.0.0.1:25: connection refused"),
+        "{html}"
     );
 }

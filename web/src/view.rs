@@ -104,6 +104,18 @@ pub fn ago(ts_ms: Option<i64>, now_ms: i64) -> String {
     }
 }
 
+/// A time to come as `in 2h` (or `ago` once it passed).
+pub fn until(ts_ms: i64, now_ms: i64) -> String {
+    let s = (ts_ms.saturating_sub(now_ms)) / 1000;
+    match s {
+        ..=0 => ago(Some(ts_ms), now_ms),
+        1..60 => format!("in {s}s"),
+        60..3600 => format!("in {}m", s / 60),
+        3600..86400 => format!("in {}h {}m", s / 3600, s % 3600 / 60),
+        _ => format!("in {}d {}h", s / 86400, s % 86400 / 3600),
+    }
+}
+
 pub fn host_row(h: &HostSummary, now_ms: i64, t: &Thresholds) -> HostRow {
     // A host not seen for 3 minutes is stale even if no round has failed yet.
     let stale = h.status == "online" && h.last_seen.is_some_and(|s| now_ms - s > 180_000);
