@@ -378,3 +378,69 @@ fn alert_rules_and_receivers_are_checked_in_place() {
         assert!(line.starts_with(want), "{line}\nwanted: {want}");
     }
 }
+
+/// `alerts = "FILE"`: the rules live in their own file, checked there and reported at
+/// their place in it; a missing file is reported where the inventory names it.
+#[test]
+fn alert_rules_in_their_own_file_are_checked_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[alerts]]\nname = \"GpuHot\"\nexpr = 'max by (host) (nvidia_gpu_temperature_celsius) > 85'\nfor = \"2m\"\n\n[[alerts]]\nname = \"Bad\"\nexpr = 'topk(3, node_load1)'\nsevrity = \"page\"\n[web]\nlisten = \"x\"\n",
+    )
+    .unwrap();
+    let inventory = dir.path().join("inv.toml");
+    std::fs::write(
+        &inventory,
+        "alerts = \"rules.toml\"\n[[hosts]]\nname = \"a\"\n",
+    )
+    .unwrap();
+    let out = dcmon(&["inventory", "check", inventory.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let shown = rules.display().to_string();
+    for want in [
+        format!("{shown}:8:8: alert `Bad`: not supported by dcmon: aggregation `topk`"),
+        format!("{shown}:9:1: unknown key `sevrity` in [[alerts]] entry #2"),
+        format!("{shown}:10:2: `web` does not belong in an alerts file"),
+    ] {
+        assert!(stderr.contains(&want), "{want}\n{stderr}");
+    }
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+    // Fixed, the rules are the inventory's.
+    std::fs::write(
+        &rules,
+        "[[alerts]]\nname = \"GpuHot\"\nexpr = 'max by (host) (nvidia_gpu_temperature_celsius) > 85'\nfor = \"2m\"\n",
+    )
+    .unwrap();
+    let out = dcmon(&[
+        "alerts",
+        "rules",
+        "--json",
+        "-i",
+        inventory.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.contains(r#""name":"GpuHot","#) && listed.contains(r#""builtin":false"#),
+        "{listed}"
+    );
+    // A file that is not there is named where the inventory names it.
+    std::fs::write(
+        &inventory,
+        "alerts = \"missing.toml\"\n[[hosts]]\nname = \"a\"\n",
+    )
+    .unwrap();
+    let lines = problems(&inventory);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("1:10: alerts file `missing.toml`"),
+        "{lines:?}"
+    );
+}

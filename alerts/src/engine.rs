@@ -76,8 +76,10 @@ impl Engine {
         let mut errors = Vec::new();
         // Taken out for the loop (put back below): no copy of every parsed rule each time.
         let rules = std::mem::take(&mut self.rules);
+        // Each distinct read once for all rules.
+        let source = promql::Memo::new(source);
         for rule in &rules {
-            let found = match promql::eval(&rule.query, now, source) {
+            let found = match promql::eval(&rule.query, now, &source) {
                 Ok(Value::Vector(samples)) => samples,
                 Ok(Value::Scalar(v)) => vec![promql::Sample {
                     labels: Labels::new(),
@@ -354,7 +356,7 @@ mod tests {
                 )]),
                 builtin: false,
             }],
-            receivers: Vec::new(),
+            ..Alerting::default()
         }
     }
 

@@ -26,6 +26,26 @@ impl Source for StoreSource<'_> {
             })
             .collect())
     }
+
+    fn latest(
+        &self,
+        name: &str,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RawSeries>, String> {
+        let found = self
+            .0
+            .latest_by_name(name, host, from_ms, to_ms)
+            .map_err(|e| e.to_string())?;
+        Ok(found
+            .into_iter()
+            .map(|s| RawSeries {
+                labels: exposed_labels(&s.name, &s.host, s.labels),
+                points: s.points,
+            })
+            .collect())
+    }
 }
 
 /// A stored series' labels as `/metrics` exposes them: its name, the host, and the

@@ -1,14 +1,46 @@
 //! The alert rules every inventory has unless it turns them off (`[alerting] builtin =
 //! false`, or `disable = ["CpuBusy"]`) or defines a rule of the same name, which then
-//! wins. Thresholds are the dashboard's critical levels (`[web.thresholds]`), so the
-//! overview's red and the alert agree. Series and labels are those `/metrics` exposes.
+//! wins. Thresholds come from `[alerts_defaults]`, else the dashboard's critical levels
+//! (`[web.thresholds]`), so the overview's red and the alert agree. Series and labels
+//! are those `/metrics` exposes.
 
 use crate::model::{AlertRule, Thresholds};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// (name, severity, `for`, expr, summary). `{cpu}`, `{memory}`, `{gpu}`, `{nvme}` stand
-/// for the critical thresholds.
+/// The built-in rules' thresholds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertDefaults {
+    pub cpu: f64,
+    pub memory: f64,
+    pub filesystem: f64,
+    pub gpu_temp: f64,
+    pub nvme_wear: f64,
+    pub probe_failures: u32,
+}
+
+impl AlertDefaults {
+    /// The dashboard's critical levels.
+    pub fn from_thresholds(t: &Thresholds) -> AlertDefaults {
+        AlertDefaults {
+            cpu: t.cpu.1,
+            memory: t.memory.1,
+            filesystem: 90.0,
+            gpu_temp: t.gpu_temp.1,
+            nvme_wear: t.nvme_wear.1,
+            probe_failures: 3,
+        }
+    }
+}
+
+impl Default for AlertDefaults {
+    fn default() -> Self {
+        AlertDefaults::from_thresholds(&Thresholds::default())
+    }
+}
+
+/// (name, severity, `for`, expr, summary). `{cpu}`, `{memory}`, `{filesystem}`, `{gpu}`,
+/// `{nvme}`, `{failures}` stand for the thresholds.
 const RULES: &[(&str, &str, u64, &str, &str)] = &[
     (
         "HostDown",
@@ -16,6 +48,20 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         0,
         "dcmon_host_up == 0",
         "{{ $labels.host }} is unreachable over SSH",
+    ),
+    (
+        "HostAndBmcDown",
+        "critical",
+        0,
+        "dcmon_bmc_up == 0 and on (host) dcmon_host_up == 0",
+        "neither the OS nor the BMC of {{ $labels.host }} answers: power or network lost",
+    ),
+    (
+        "ProbeFailing",
+        "warning",
+        0,
+        "dcmon_probe_failures_in_a_row >= {failures} unless on (host) dcmon_host_up == 0",
+        "probe {{ $labels.probe }} on {{ $labels.host }} failed {{ $value }} runs in a row",
     ),
     (
         "CpuBusy",
@@ -35,7 +81,7 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         "FilesystemFull",
         "critical",
         300,
-        "100 * (1 - node_filesystem_avail_bytes / node_filesystem_size_bytes) > 90",
+        "100 * (1 - node_filesystem_avail_bytes / node_filesystem_size_bytes) > {filesystem}",
         "{{ $labels.mountpoint }} on {{ $labels.host }} is {{ $value }} % full",
     ),
     (
@@ -65,6 +111,13 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         120,
         "nvidia_gpu_temperature_celsius > {gpu}",
         "GPU {{ $labels.gpu }} on {{ $labels.host }} at {{ $value }} °C",
+    ),
+    (
+        "GpuThrottled",
+        "warning",
+        300,
+        r#"max by (host, gpu) (nvidia_gpu_clock_event_active{reason=~"hw_slowdown|hw_thermal_slowdown|hw_power_brake_slowdown|sw_thermal_slowdown"}) == 1"#,
+        "GPU {{ $labels.gpu }} on {{ $labels.host }} has been slowed down by temperature or power for 5 minutes",
     ),
     (
         "GpuEccUncorrectable",
@@ -116,16 +169,18 @@ pub fn names() -> Vec<&'static str> {
 }
 
 /// The built-in rules with these thresholds.
-pub fn rules(thresholds: &Thresholds) -> Vec<AlertRule> {
+pub fn rules(d: &AlertDefaults) -> Vec<AlertRule> {
     RULES
         .iter()
         .map(|(name, severity, for_secs, expr, summary)| AlertRule {
             name: name.to_string(),
             expr: expr
-                .replace("{cpu}", &thresholds.cpu.1.to_string())
-                .replace("{memory}", &thresholds.memory.1.to_string())
-                .replace("{gpu}", &thresholds.gpu_temp.1.to_string())
-                .replace("{nvme}", &thresholds.nvme_wear.1.to_string()),
+                .replace("{cpu}", &d.cpu.to_string())
+                .replace("{memory}", &d.memory.to_string())
+                .replace("{filesystem}", &d.filesystem.to_string())
+                .replace("{gpu}", &d.gpu_temp.to_string())
+                .replace("{nvme}", &d.nvme_wear.to_string())
+                .replace("{failures}", &d.probe_failures.to_string()),
             for_: Duration::from_secs(*for_secs),
             keep_firing_for: Duration::ZERO,
             severity: severity.to_string(),

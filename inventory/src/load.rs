@@ -19,6 +19,8 @@ pub struct Problem {
     pub line: usize,
     pub col: usize,
     pub message: String,
+    /// A problem in another file than the inventory (its `alerts = "FILE"`).
+    pub file: Option<String>,
 }
 
 /// Every problem found in one inventory file, in file order.
@@ -35,7 +37,8 @@ impl fmt::Display for Problems {
             if i > 0 {
                 writeln!(f)?;
             }
-            write!(f, "{}:{}:{}: {}", self.file, p.line, p.col, p.message)?;
+            let file = p.file.as_deref().unwrap_or(&self.file);
+            write!(f, "{file}:{}:{}: {}", p.line, p.col, p.message)?;
         }
         Ok(())
     }
@@ -107,6 +110,7 @@ fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, InventoryError> {
                     "not UTF-8 text: byte {offset} is 0x{:02x}; save the inventory as UTF-8",
                     bytes[offset]
                 ),
+                file: None,
             }],
         })
     })
@@ -114,28 +118,10 @@ fn utf8<'a>(bytes: &'a [u8], path: &Path) -> Result<&'a str, InventoryError> {
 
 /// Parses inventory text; `file` names it in messages and anchors relative paths.
 pub fn parse(text: &str, file: &Path, known_probes: &[&str]) -> Result<Inventory, Problems> {
-    let mut checker = Checker {
-        text,
-        doc: None,
-        found: Vec::new(),
-        mistyped: Vec::new(),
-        base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
-        known_probes,
-    };
+    let mut checker = Checker::new(text, file, known_probes);
     let result = checker.run();
-    let mut found = std::mem::take(&mut checker.found);
-    found.sort_by_key(|(span, _)| span.as_ref().map_or(0, |s| s.start));
-    let list: Vec<Problem> = found
-        .into_iter()
-        .map(|(span, message)| {
-            let at = line_col(text, span.map_or(0, |s| s.start));
-            Problem {
-                line: at.line,
-                col: at.col,
-                message,
-            }
-        })
-        .collect();
+    let mut list = checker.problems(None);
+    list.append(&mut checker.elsewhere);
     match result {
         Some(inventory) if list.is_empty() => Ok(inventory),
         _ => Err(Problems {
@@ -168,6 +154,43 @@ struct Checker<'a> {
     mistyped: Vec<Vec<Seg>>,
     base_dir: PathBuf,
     known_probes: &'a [&'a str],
+    /// `alerts = "FILE"`: the rules live in that file (as written, and resolved).
+    alerts_file: Option<(String, PathBuf)>,
+    /// Problems found in another file (the alerts file), already located.
+    elsewhere: Vec<Problem>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(text: &'a str, file: &Path, known_probes: &'a [&'a str]) -> Checker<'a> {
+        Checker {
+            text,
+            doc: None,
+            found: Vec::new(),
+            mistyped: Vec::new(),
+            base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            known_probes,
+            alerts_file: None,
+            elsewhere: Vec::new(),
+        }
+    }
+
+    /// What was found, in file order, located in this checker's text.
+    fn problems(&mut self, file: Option<&str>) -> Vec<Problem> {
+        let mut found = std::mem::take(&mut self.found);
+        found.sort_by_key(|(span, _)| span.as_ref().map_or(0, |s| s.start));
+        found
+            .into_iter()
+            .map(|(span, message)| {
+                let at = line_col(self.text, span.map_or(0, |s| s.start));
+                Problem {
+                    line: at.line,
+                    col: at.col,
+                    message,
+                    file: file.map(str::to_string),
+                }
+            })
+            .collect()
+    }
 }
 
 const ENTRY_KEYS: &[&str] = &[
@@ -215,7 +238,10 @@ impl<'a> Checker<'a> {
             }
         };
         self.doc = Some(doc);
-        let raw = self.deserialize()?;
+        let mut raw = self.deserialize()?;
+        if let Some((written, resolved)) = self.alerts_file.clone() {
+            raw.alerts = self.alerts_from_file(&written, &resolved)?;
+        }
         self.check_level_keys(&raw);
         self.check_schedules(&raw);
         self.check_web(&raw.web);
@@ -244,6 +270,24 @@ impl<'a> Checker<'a> {
         } else {
             let paths: Vec<Vec<Seg>> = mistyped.iter().map(|m| m.path.clone()).collect();
             crate::types::without(self.text, &paths)
+        };
+        // `alerts = "FILE"` names a file of `[[alerts]]`: not a mistyped value.
+        let alerts_file = self
+            .doc
+            .as_ref()
+            .and_then(|d| d.get("alerts"))
+            .and_then(|a| a.as_str())
+            .map(str::to_string);
+        let mistyped: Vec<_> = match alerts_file {
+            Some(file) => {
+                let resolved = expand_path(&file, &self.base_dir);
+                self.alerts_file = Some((file, resolved));
+                mistyped
+                    .into_iter()
+                    .filter(|m| m.path != [Seg::Key("alerts".into())])
+                    .collect()
+            }
+            None => mistyped,
         };
         for m in mistyped {
             self.problem(&m.path, false, m.message);
@@ -275,6 +319,7 @@ impl<'a> Checker<'a> {
                         "retention",
                         "web",
                         "alerting",
+                        "alerts_defaults",
                         "alerts",
                         "notify",
                     ],
@@ -288,6 +333,7 @@ impl<'a> Checker<'a> {
                     [Seg::Key(a), _] if a == "alerting" => {
                         &["evaluation_interval", "builtin", "disable"]
                     }
+                    [Seg::Key(a), _] if a == "alerts_defaults" => alerts::DEFAULTS_KEYS,
                     [Seg::Key(a), Seg::Index(_), _] if a == "alerts" => alerts::ALERT_KEYS,
                     [Seg::Key(n), Seg::Index(_), _] if n == "notify" => alerts::NOTIFY_KEYS,
                     [Seg::Key(n), Seg::Index(_), Seg::Key(s), _]
@@ -900,6 +946,10 @@ fn describe(table: &[Seg]) -> String {
         [Seg::Key(a)] if a == "alerting" => {
             "[alerting] (keys: evaluation_interval, builtin, disable)".to_string()
         }
+        [Seg::Key(a)] if a == "alerts_defaults" => format!(
+            "[alerts_defaults] (keys: {})",
+            alerts::DEFAULTS_KEYS.join(", ")
+        ),
         [Seg::Key(a), Seg::Index(i), ..] if a == "alerts" => format!(
             "[[alerts]] entry #{} (keys: {})",
             i + 1,

@@ -2,6 +2,7 @@
 //! dcmon's subset), its durations, labels and annotation templates checked, and every
 //! receiver's address, each problem at its place in the file.
 
+use super::builtin_alerts::AlertDefaults;
 use super::{Checker, is_label_name, parse_duration};
 use crate::model::{AlertRule, Alerting, Receiver, Smtp, SmtpTls, Target};
 use crate::path;
@@ -28,8 +29,18 @@ impl Checker<'_> {
         thresholds: &crate::model::Thresholds,
     ) -> impl Iterator<Item = AlertRule> + 'r {
         let on = raw.alerting.builtin.unwrap_or(true);
+        let d = &raw.alerts_defaults;
+        let from_web = AlertDefaults::from_thresholds(thresholds);
+        let defaults = AlertDefaults {
+            cpu: d.cpu.unwrap_or(from_web.cpu),
+            memory: d.memory.unwrap_or(from_web.memory),
+            filesystem: d.filesystem.unwrap_or(from_web.filesystem),
+            gpu_temp: d.gpu_temp.unwrap_or(from_web.gpu_temp),
+            nvme_wear: d.nvme_wear.unwrap_or(from_web.nvme_wear),
+            probe_failures: d.probe_failures.unwrap_or(from_web.probe_failures),
+        };
         let rules = if on {
-            super::builtin_alerts::rules(thresholds)
+            super::builtin_alerts::rules(&defaults)
         } else {
             Vec::new()
         };
@@ -48,6 +59,15 @@ impl Checker<'_> {
         })
     }
 }
+
+pub(super) const DEFAULTS_KEYS: &[&str] = &[
+    "cpu",
+    "memory",
+    "filesystem",
+    "gpu_temp",
+    "nvme_wear",
+    "probe_failures",
+];
 
 pub(super) const NOTIFY_KEYS: &[&str] = &[
     "name",
@@ -82,6 +102,33 @@ impl Checker<'_> {
                 format!("evaluation_interval `{v}` {why}"),
             );
         }
+        let d = &raw.alerts_defaults;
+        for (key, value, high) in [
+            ("cpu", d.cpu, 100.0),
+            ("memory", d.memory, 100.0),
+            ("filesystem", d.filesystem, 100.0),
+            ("gpu_temp", d.gpu_temp, 200.0),
+            ("nvme_wear", d.nvme_wear, 255.0),
+        ] {
+            if let Some(v) = value
+                && !(v.is_finite() && (0.0..=high).contains(&v))
+            {
+                self.problem(
+                    &path!["alerts_defaults", key],
+                    false,
+                    format!("alerts_defaults.{key} = {v} is not a number from 0 to {high}"),
+                );
+            }
+        }
+        if let Some(n) = d.probe_failures
+            && !(1..=10_000).contains(&n)
+        {
+            self.problem(
+                &path!["alerts_defaults", "probe_failures"],
+                false,
+                format!("alerts_defaults.probe_failures = {n} is not from 1 to 10000"),
+            );
+        }
         let builtin = super::builtin_alerts::names();
         for (i, name) in raw.alerting.disable.iter().flatten().enumerate() {
             if !builtin.contains(&name.as_str()) {
@@ -96,14 +143,100 @@ impl Checker<'_> {
                 );
             }
         }
-        let mut names = BTreeSet::new();
-        for (i, rule) in raw.alerts.iter().enumerate() {
-            self.check_rule(i, rule, &mut names);
+        // Rules from an alerts file were checked in their own file.
+        if self.alerts_file.is_none() {
+            let mut names = BTreeSet::new();
+            for (i, rule) in raw.alerts.iter().enumerate() {
+                self.check_rule(i, rule, &mut names);
+            }
         }
         let mut receivers = BTreeSet::new();
         for (i, notify) in raw.notify.iter().enumerate() {
             self.check_receiver(i, notify, &mut receivers);
         }
+    }
+
+    /// The `[[alerts]]` of the file `alerts = "FILE"` names, checked there; its problems
+    /// are reported at their place in that file. `None`: it cannot be read at all.
+    pub(super) fn alerts_from_file(
+        &mut self,
+        written: &str,
+        path: &std::path::Path,
+    ) -> Option<Vec<RawAlert>> {
+        let shown = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                self.problem(
+                    &path!["alerts"],
+                    false,
+                    format!("alerts file `{written}` ({shown}): {e}"),
+                );
+                return None;
+            }
+        };
+        let text = match super::utf8(&bytes, path) {
+            Ok(t) => t,
+            Err(crate::InventoryError::Invalid(p)) => {
+                self.elsewhere.extend(p.list.into_iter().map(|mut x| {
+                    x.file = Some(shown.clone());
+                    x
+                }));
+                return None;
+            }
+            Err(_) => return None,
+        };
+        let mut sub = super::Checker::new(text, path, self.known_probes);
+        let rules = sub.alert_rules();
+        self.elsewhere.extend(sub.problems(Some(&shown)));
+        rules
+    }
+
+    /// This checker's text as an alerts file: only `[[alerts]]`, each rule checked.
+    fn alert_rules(&mut self) -> Option<Vec<RawAlert>> {
+        let doc = match toml_edit::Document::parse(self.text) {
+            Ok(doc) => doc,
+            Err(e) => {
+                self.found
+                    .push((e.span(), format!("TOML syntax: {}", e.message().trim())));
+                return None;
+            }
+        };
+        let others: Vec<String> = doc
+            .as_table()
+            .iter()
+            .map(|(k, _)| k.to_string())
+            .filter(|k| k != "alerts")
+            .collect();
+        self.doc = Some(doc);
+        for key in others {
+            self.problem(
+                &path![key.as_str()],
+                true,
+                format!(
+                    "`{key}` does not belong in an alerts file: it holds only [[alerts]] tables"
+                ),
+            );
+        }
+        if self
+            .doc
+            .as_ref()
+            .and_then(|d| d.get("alerts"))
+            .is_some_and(|a| a.is_str())
+        {
+            self.problem(
+                &path!["alerts"],
+                false,
+                "an alerts file cannot name another alerts file".into(),
+            );
+            return None;
+        }
+        let raw = self.deserialize()?;
+        let mut names = BTreeSet::new();
+        for (i, rule) in raw.alerts.iter().enumerate() {
+            self.check_rule(i, rule, &mut names);
+        }
+        Some(raw.alerts)
     }
 
     fn check_rule(&mut self, i: usize, rule: &RawAlert, names: &mut BTreeSet<String>) {
@@ -379,6 +512,7 @@ impl Checker<'_> {
                 .unwrap_or(default)
         };
         Alerting {
+            rules_file: self.alerts_file.as_ref().map(|(_, path)| path.clone()),
             evaluation_interval: duration(
                 &raw.alerting.evaluation_interval,
                 Alerting::default().evaluation_interval,

@@ -150,6 +150,8 @@ pub struct Alerting {
     pub evaluation_interval: Duration,
     pub rules: Vec<AlertRule>,
     pub receivers: Vec<Receiver>,
+    /// `alerts = "FILE"`: where the rules came from (serve watches it for changes).
+    pub rules_file: Option<PathBuf>,
 }
 
 impl Default for Alerting {
@@ -158,6 +160,7 @@ impl Default for Alerting {
             evaluation_interval: Duration::from_secs(30),
             rules: Vec::new(),
             receivers: Vec::new(),
+            rules_file: None,
         }
     }
 }

@@ -32,6 +32,9 @@ pub struct RawInventory {
     /// How often alert rules are evaluated.
     #[serde(default)]
     pub alerting: RawAlerting,
+    /// Thresholds of the built-in rules (default: `[web.thresholds]`' critical levels).
+    #[serde(default)]
+    pub alerts_defaults: RawAlertDefaults,
     /// Alert rules in PromQL.
     #[serde(default)]
     pub alerts: Vec<RawAlert>,
@@ -48,6 +51,22 @@ pub struct RawAlerting {
     pub builtin: Option<bool>,
     /// Built-in rules to leave out, by name.
     pub disable: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawAlertDefaults {
+    /// CPU busy, percent (CpuBusy).
+    pub cpu: Option<f64>,
+    /// Memory used, percent (MemoryHigh).
+    pub memory: Option<f64>,
+    /// Filesystem used, percent (FilesystemFull; default 90).
+    pub filesystem: Option<f64>,
+    /// GPU temperature, °C (GpuHot).
+    pub gpu_temp: Option<f64>,
+    /// NVMe wear, percent used (NvmeWearHigh).
+    pub nvme_wear: Option<f64>,
+    /// Failed runs in a row before ProbeFailing (default 3).
+    pub probe_failures: Option<u32>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

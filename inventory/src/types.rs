@@ -22,6 +22,8 @@ pub enum Want {
     StrTable,
     /// `[warning, critical]`: two numbers.
     Pair,
+    /// One number, whole or not.
+    Num,
     Table(&'static [(&'static str, Want)]),
     /// A table whose every value is a table of these keys (`[groups.NAME]`).
     TableOf(&'static [(&'static str, Want)]),
@@ -115,13 +117,29 @@ const NOTIFY: &[(&str, Want)] = &[
     ("name", Str),
     ("alertmanager", Str),
     ("smtp", Table(SMTP)),
+    ("webhook", Str),
+    ("slack", Str),
     ("match", StrTable),
+    ("group_by", StrList),
+    ("group_wait", Str),
+    ("group_interval", Str),
     ("repeat_interval", Str),
+    ("send_resolved", Bool),
+];
+
+const ALERTS_DEFAULTS: &[(&str, Want)] = &[
+    ("cpu", Num),
+    ("memory", Num),
+    ("filesystem", Num),
+    ("gpu_temp", Num),
+    ("nvme_wear", Num),
+    ("probe_failures", Count),
 ];
 
 /// The whole file.
 pub const TOP: &[(&str, Want)] = &[
     ("alerting", Table(ALERTING)),
+    ("alerts_defaults", Table(ALERTS_DEFAULTS)),
     ("alerts", ArrayOf(ALERT)),
     ("notify", ArrayOf(NOTIFY)),
     ("defaults", Table(ENTRY)),
@@ -245,6 +263,8 @@ fn scalar_problem(
         Port => int_in(0, u16::MAX.into()),
         Count => int_in(0, u32::MAX.into()),
         Int => int_in(i64::MIN, i64::MAX),
+        Num => (!(value.is_integer() || value.is_float()))
+            .then(|| format!("invalid type: {}", describe(value))),
         StrList | Pair => {
             let Some(array) = value.as_array() else {
                 return Some(format!("invalid type: {}", describe(value)));
@@ -312,6 +332,7 @@ fn expected(want: Want) -> &'static str {
         StrList => "an array of strings",
         StrTable => "a table of strings",
         Pair => "an array of two numbers",
+        Num => "a number",
         Table(_) => "a table",
         TableOf(_) => "a table of tables",
         ArrayOf(_) => "an array of tables",

@@ -101,11 +101,14 @@ impl Evaluator<'_> {
     }
 
     /// Every series the selector matches, with its points in `[from, to]`.
+    /// The series `vs` selects with their points in `[from, to]`; `latest`: only the
+    /// last point of each.
     fn select(
         &self,
         vs: &VectorSelector,
         from: i64,
         to: i64,
+        latest: bool,
     ) -> Result<Vec<RawSeries>, QueryError> {
         let name = vs
             .name
@@ -124,10 +127,12 @@ impl Evaluator<'_> {
             .iter()
             .find(|m| m.name == "host" && matches!(m.op, MatchOp::Equal))
             .map(|m| m.value.as_str());
-        let found = self
-            .source
-            .series(&name, host, from, to)
-            .map_err(QueryError::Eval)?;
+        let found = if latest {
+            self.source.latest(&name, host, from, to)
+        } else {
+            self.source.series(&name, host, from, to)
+        }
+        .map_err(QueryError::Eval)?;
         Ok(found
             .into_iter()
             .filter(|s| vs.matchers.matchers.iter().all(|m| matches(m, &s.labels)))
@@ -137,7 +142,7 @@ impl Evaluator<'_> {
     fn instant(&self, vs: &VectorSelector) -> Result<Vec<Sample>, QueryError> {
         let t = self.shifted(vs);
         Ok(self
-            .select(vs, t - LOOKBACK_MS, t)?
+            .select(vs, t - LOOKBACK_MS, t, true)?
             .into_iter()
             .filter_map(|s| {
                 let last = s
@@ -155,7 +160,7 @@ impl Evaluator<'_> {
 
     fn range(&self, vs: &VectorSelector, range_ms: i64) -> Result<Vec<RawSeries>, QueryError> {
         let t = self.shifted(vs);
-        let mut series = self.select(vs, t - range_ms, t)?;
+        let mut series = self.select(vs, t - range_ms, t, false)?;
         for s in &mut series {
             s.points.retain(|p| p.0 > t - range_ms && p.0 <= t);
         }

@@ -12,7 +12,7 @@ pub mod functions;
 mod source;
 
 pub use eval::{Sample, Value, eval};
-pub use source::{RawSeries, Source};
+pub use source::{Memo, RawSeries, Source};
 
 use std::collections::BTreeMap;
 use thiserror::Error;

@@ -168,6 +168,9 @@ fn every_dashboard_read_is_bounded_by_an_index() {
     let (from, to) = (1_000_000, 1_000_000 + 200 * 30_000);
     // One host's reads: bounded by the host, whatever the fleet's size.
     store.host_summary("a").unwrap();
+    store
+        .latest_by_name("node_cpu_all_seconds_total", Some("a"), from, to)
+        .unwrap();
     store.knows_host("a").unwrap();
     store.facts("a").unwrap();
     store.log_sources("a").unwrap();
@@ -208,6 +211,9 @@ fn every_dashboard_read_is_bounded_by_an_index() {
     store.directory(None).unwrap();
     store
         .range_by_name("node_cpu_all_seconds_total", None, to - 300_000, to)
+        .unwrap();
+    store
+        .latest_by_name("node_cpu_all_seconds_total", None, to - 300_000, to)
         .unwrap();
     store.alerts().unwrap();
     store.alert_history(200, &Default::default()).unwrap();

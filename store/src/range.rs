@@ -177,6 +177,44 @@ impl Store {
         Ok(out)
     }
 
+    /// Each series of this name (and host) with only its last point in `[from, to]`:
+    /// one index seek per series, for instant PromQL selectors.
+    pub fn latest_by_name(
+        &self,
+        name: &str,
+        host: Option<&str>,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<SeriesPoints>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(if host.is_some() {
+                "SELECT s.host, s.labels, x.ts, x.value FROM series s
+                 JOIN samples x ON x.series_id = s.id AND x.ts =
+                     (SELECT max(ts) FROM samples WHERE series_id = s.id AND ts >= ?2 AND ts <= ?3)
+                 WHERE s.name = ?1 AND s.host = ?4"
+            } else {
+                "SELECT s.host, s.labels, x.ts, x.value FROM series s
+                 JOIN samples x ON x.series_id = s.id AND x.ts =
+                     (SELECT max(ts) FROM samples WHERE series_id = s.id AND ts >= ?2 AND ts <= ?3)
+                 WHERE s.name = ?1 AND ?4 IS NULL"
+            })
+            .map_err(sql("prepare latest by name"))?;
+        let rows = stmt
+            .query_map(params![name, from_ms, to_ms, host], |r| {
+                let labels: String = r.get(1)?;
+                Ok(SeriesPoints {
+                    host: r.get(0)?,
+                    name: name.to_string(),
+                    labels: serde_json::from_str(&labels).unwrap_or_default(),
+                    points: vec![(r.get(2)?, r.get(3)?)],
+                })
+            })
+            .map_err(sql("read latest by name"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read latest row"))
+    }
+
     /// Every stored point of the matching series in `[from, to]`.
     pub fn range(
         &self,

@@ -1,4 +1,4 @@
-//! Retention: old samples, log lines and probe runs are deleted in small chunks, so a
+//! Retention: old samples, log lines, probe runs and alert history are deleted in small chunks, so a
 //! sweep never holds the write lock for long and ingest goes on between chunks.
 
 use crate::{Store, StoreError, sql};
@@ -75,6 +75,17 @@ impl Store {
             params![cutoffs.samples_before_ms, ROWS_PER_CHUNK],
         )
         .map_err(sql("sweep probe runs"))?;
+        // Alert history and ended silences are kept as long as logs.
+        tx.execute(
+            "DELETE FROM alert_history WHERE id IN (SELECT id FROM alert_history WHERE ts < ?1 LIMIT ?2)",
+            params![cutoffs.logs_before_ms, ROWS_PER_CHUNK],
+        )
+        .map_err(sql("sweep alert history"))?;
+        tx.execute(
+            "DELETE FROM silences WHERE ends_at < ?1",
+            params![cutoffs.logs_before_ms],
+        )
+        .map_err(sql("sweep silences"))?;
         // A host or probe that stopped running leaves the probe health page with its history.
         tx.execute(
             "DELETE FROM latest_runs WHERE started < ?1",

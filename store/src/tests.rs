@@ -201,6 +201,31 @@ fn retention_deletes_only_what_is_old() {
         });
         store.write_round(&HostRound::new("a", vec![r])).unwrap();
     }
+    // Alert transitions and silences of days 2 and 39: only day 39's stay (as logs).
+    let transition = |ts| crate::alerts::Transition {
+        ts,
+        rule: "GpuHot".into(),
+        labels: Default::default(),
+        state: "firing".into(),
+        value: Some(1.0),
+    };
+    store
+        .apply_alerts(&crate::alerts::AlertChanges {
+            transitions: vec![transition(2 * day), transition(39 * day)],
+            ..Default::default()
+        })
+        .unwrap();
+    let m = [crate::silences::Matcher {
+        name: "host".into(),
+        op: "=".into(),
+        value: "a".into(),
+    }];
+    store
+        .add_silence(&m, day, 2 * day, "old", "cli:root")
+        .unwrap();
+    store
+        .add_silence(&m, 39 * day, 41 * day, "new", "cli:root")
+        .unwrap();
     // Keep samples 30 days, logs 7 days, as of day 40.
     let cutoffs = retention::Cutoffs {
         samples_before_ms: 10 * day,
@@ -226,6 +251,20 @@ fn retention_deletes_only_what_is_old() {
         .collect();
     assert_eq!(left, [10, 40]);
     assert_eq!(store.logs("a", None, None).unwrap().len(), 1);
+    let kept: Vec<i64> = store
+        .alert_history(10, &Default::default())
+        .unwrap()
+        .iter()
+        .map(|t| t.ts / day)
+        .collect();
+    assert_eq!(kept, [39]);
+    let silences: Vec<String> = store
+        .silences(0)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.comment)
+        .collect();
+    assert_eq!(silences, ["new"]);
     assert!(
         store
             .logs("a", None, Some("day"))

@@ -11,6 +11,7 @@ use dcmon_inventory::{Host, Transport};
 use dcmon_probes::LogEntry;
 use dcmon_store::{HostRound, HostState};
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -31,6 +32,8 @@ pub struct HostTask {
     pub session: Option<Arc<SshSession>>,
     pub tracker: Tracker,
     pub backoff: Backoff,
+    /// Failed runs in a row per probe (0 after a good one), for alert rules.
+    pub failures_in_a_row: HashMap<String, u32>,
 }
 
 /// Online/offline bookkeeping: offline after `offline_after` missed rounds in a row,
@@ -179,6 +182,30 @@ impl HostTask {
                 f64::from(u8::from(online)),
                 "",
             );
+        }
+        // Each probe's failures in a row (`dcmon_probe_failures_in_a_row`) and each BMC's
+        // reachability (`dcmon_bmc_up`), as series for alert rules.
+        for run in &mut runs.runs {
+            let failed = run.status == dcmon_store::RunStatus::Error;
+            let count = self.failures_in_a_row.entry(run.probe.clone()).or_default();
+            *count = if failed { count.saturating_add(1) } else { 0 };
+            let labels = dcmon_probes::Labels::new([("probe", run.probe.as_str())]);
+            run.output.gauge(
+                "dcmon_probe_failures_in_a_row",
+                labels,
+                f64::from(*count),
+                "",
+            );
+            if dcmon_probes::find(&run.probe)
+                .is_some_and(|p| p.kind == dcmon_probes::ProbeKind::Bmc)
+            {
+                run.output.gauge(
+                    "dcmon_bmc_up",
+                    dcmon_probes::Labels::default(),
+                    f64::from(u8::from(!failed)),
+                    "",
+                );
+            }
         }
         let mut round = HostRound::new(self.host.name.clone(), runs.runs);
         round.state = runs.os_answered.map(|reached| HostState {

@@ -181,7 +181,7 @@ pub async fn serve(
     });
     service.apply(&inventory).await?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-    let mut modified = modified_time(&source);
+    let mut modified = (modified_time(&source), service.rules_file_time());
     let mut check = tokio::time::interval(service.options.reload_check);
     let mut sweep = tokio::time::interval_at(
         tokio::time::Instant::now() + Duration::from_secs(60),
@@ -199,10 +199,12 @@ pub async fn serve(
             _ = hup => service.reload("SIGHUP").await,
             _ = sweep.tick() => service.sweep(),
             _ = check.tick() => {
-                let now = modified_time(&source);
+                let now = (modified_time(&source), service.rules_file_time());
                 if now != modified {
                     modified = now;
                     service.reload("inventory file changed").await;
+                    // The alerts file the reloaded inventory names, as it is now.
+                    modified.1 = service.rules_file_time();
                 }
             }
         }
@@ -235,6 +237,13 @@ fn modified_time(source: &Source) -> Option<SystemTime> {
 }
 
 impl Service {
+    /// When the alerts file (`alerts = "FILE"`) last changed: it is watched like the
+    /// inventory.
+    fn rules_file_time(&self) -> Option<SystemTime> {
+        let file = self.alerting.as_ref()?.borrow().rules_file.clone()?;
+        std::fs::metadata(file).and_then(|m| m.modified()).ok()
+    }
+
     fn sweep(&self) {
         let now = crate::host_round::now_ms();
         let before = |keep: Duration| now - keep.as_millis() as i64;
@@ -343,6 +352,7 @@ impl Service {
             session: None,
             tracker: Tracker::default(),
             backoff: Backoff::default(),
+            failures_in_a_row: Default::default(),
             host: host.clone(),
         };
         let join = tokio::spawn(task.run(cron_rx, stop_rx));
