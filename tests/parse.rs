@@ -326,7 +326,11 @@ fn probe_run_shows_the_raw_output_and_what_dcmon_read_from_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        text.starts_with("gpu1 (127.0.9.1), probe ipmi\ncommand: the probe watchdog (sh -c ... dcmon-probe), the "),
+        text.starts_with("gpu1 (127.0.9.1), probe ipmi\nvia: persistent shell; the "),
+        "{text}"
+    );
+    assert!(
+        text.contains("script as one line on the shell's stdin"),
         "{text}"
     );
     assert!(text.contains("exit status 0 after "), "{text}");
@@ -349,6 +353,7 @@ fn probe_run_shows_the_raw_output_and_what_dcmon_read_from_it() {
     let run: Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(run["exit"], "exit status 0");
     assert_eq!(run["status"], "ok");
+    assert_eq!(run["via"], "persistent shell");
     let from_host: Vec<Key> = run["parsed"]
         .as_array()
         .unwrap()

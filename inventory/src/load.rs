@@ -214,6 +214,7 @@ const ENTRY_KEYS: &[&str] = &[
     "log_files",
     "custom_scripts",
     "fan_profile",
+    "shell",
     "bmc",
 ];
 
@@ -514,6 +515,19 @@ impl<'a> Checker<'a> {
                 ),
             );
         }
+        if let Some(s) = &e.shell
+            && crate::model::ShellMode::from_name(s).is_none()
+        {
+            let hint = suggestion(s, &crate::model::ShellMode::NAMES);
+            self.problem(
+                &here("shell"),
+                false,
+                format!(
+                    "shell `{s}` is unknown: use {}{hint}",
+                    crate::model::ShellMode::NAMES.join(", ")
+                ),
+            );
+        }
         if e.port == Some(0) {
             self.problem(
                 &here("port"),
@@ -784,7 +798,8 @@ fn overlay(base: &mut Entry, top: &Entry) {
         probes,
         log_files,
         custom_scripts,
-        fan_profile
+        fan_profile,
+        shell
     );
     if let Some(labels) = &top.labels {
         base.labels
@@ -846,6 +861,11 @@ fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: 
             .fan_profile
             .as_deref()
             .and_then(crate::model::FanProfile::from_name)
+            .unwrap_or_default(),
+        shell: e
+            .shell
+            .as_deref()
+            .and_then(crate::model::ShellMode::from_name)
             .unwrap_or_default(),
         // Resolved by `resolve_bmc`, which needs the group's address ranges.
         bmc: None,

@@ -45,6 +45,8 @@ pub struct Host {
     /// Scripts on the host the `custom` probe runs.
     pub custom_scripts: Vec<String>,
     pub fan_profile: FanProfile,
+    /// How probe scripts reach the host over SSH.
+    pub shell: ShellMode,
     /// The BMC, when one is configured.
     pub bmc: Option<Bmc>,
 }
@@ -56,6 +58,37 @@ pub struct Bmc {
     pub port: u16,
     pub user: String,
     pub password_file: PathBuf,
+}
+
+/// How a host's probe scripts are run over its SSH connection (`shell`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShellMode {
+    /// One `sh` kept open per host (and one `sudo -n sh` for `become`); each run is a
+    /// framed block on its stdin. Falls back to `Exec` where the host refuses it.
+    #[default]
+    Persistent,
+    /// A new exec channel (so a new sshd session and shell) for every run.
+    Exec,
+}
+
+impl ShellMode {
+    pub const NAMES: [&'static str; 2] = ["persistent", "exec"];
+
+    pub fn from_name(name: &str) -> Option<ShellMode> {
+        match name {
+            "persistent" => Some(ShellMode::Persistent),
+            "exec" => Some(ShellMode::Exec),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShellMode::Persistent => "persistent",
+            ShellMode::Exec => "exec",
+        }
+    }
 }
 
 /// The BMC's way of setting fan modes, chosen per host (`fan_profile`).
@@ -322,6 +355,7 @@ impl Inventory {
                 log_files: Vec::new(),
                 custom_scripts: Vec::new(),
                 fan_profile: FanProfile::Generic,
+                shell: ShellMode::Persistent,
                 bmc: None,
             }],
             groups: Vec::new(),

@@ -219,6 +219,8 @@ pub struct Entry {
     pub custom_scripts: Option<Vec<String>>,
     /// How fan modes are read and set: `generic` (read only), `supermicro`, `dell`.
     pub fan_profile: Option<String>,
+    /// How probe scripts reach the host: `persistent` (one shell kept per host) or `exec`.
+    pub shell: Option<String>,
     /// The host's BMC, reached over the network (IPMI over LAN); fields merge across levels.
     pub bmc: Option<RawBmc>,
 }

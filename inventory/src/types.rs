@@ -62,6 +62,7 @@ const ENTRY: &[(&str, Want)] = &[
     ("log_files", StrList),
     ("custom_scripts", StrList),
     ("fan_profile", Str),
+    ("shell", Str),
     ("bmc", Table(BMC)),
 ];
 

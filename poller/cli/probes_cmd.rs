@@ -135,6 +135,7 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
             "warnings": out.warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
         });
         if let Some(raw) = raw {
+            object["via"] = via_text(raw).into();
             object["command"] = raw.command.clone().into();
             object["script"] = raw.script.clone().into();
             object["stdout"] = text(&raw.output.stdout).into();
@@ -150,12 +151,18 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     match (raw, &host.bmc) {
         (Some(raw), _) => {
+            let how = if raw.via == Some(dcmon_poller::ssh::Via::Persistent) {
+                "as one line on the shell's stdin"
+            } else {
+                "on the stdin of the probe watchdog (sh -c ... dcmon-probe)"
+            };
             let _ = writeln!(
                 stdout,
-                "{} ({}), probe {}\ncommand: the probe watchdog (sh -c ... dcmon-probe), the {}-byte script on its stdin; --json shows both\n{} after {} ms",
+                "{} ({}), probe {}\nvia: {}; the {}-byte script {how}; --json shows both\n{} after {} ms",
                 host.name,
                 host.address,
                 probe.name,
+                via_text(raw),
                 raw.script.len(),
                 exit.unwrap_or_default(),
                 trial.took.as_millis()
@@ -208,4 +215,12 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
         let _ = writeln!(std::io::stdout(), "warning: {w}");
     }
     Ok(verdict)
+}
+
+/// How a run reached the host: `persistent shell`, `exec channel`, `exec channel
+/// (persistent shell refused: ...)`, or `local`.
+fn via_text(raw: &dcmon_poller::host_round::RawRun) -> String {
+    raw.via
+        .as_ref()
+        .map_or_else(|| "local".to_string(), ToString::to_string)
 }

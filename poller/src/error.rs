@@ -77,6 +77,8 @@ pub enum TransportError {
     Channel { addr: String, source: russh::Error },
     #[error("did not finish within {}", humanize(*.0))]
     Timeout(Duration),
+    #[error("the persistent shell ended during the run ({0}); the next run starts a new one")]
+    ShellEnded(String),
     #[error("output exceeded {0} bytes; the run was stopped")]
     OutputTooLarge(usize),
     #[error("cannot run sh locally: {0}")]

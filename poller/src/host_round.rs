@@ -54,6 +54,8 @@ pub struct Settings<'a> {
 /// A script run as it went over the wire.
 #[derive(Debug, Clone)]
 pub struct RawRun {
+    /// How the script reached the host's shell over SSH; None on the local machine.
+    pub via: Option<crate::ssh::Via>,
     /// The command line the host ran; the script went to its stdin.
     pub command: String,
     /// The script as sent: the probe's inputs, then its script.
@@ -127,9 +129,9 @@ async fn script_run(
         custom_scripts: &host.custom_scripts,
     };
     let script = format!("{}{}", (probe.inputs)(&inputs), probe.script);
-    let input = crate::command::probe_input(&script);
-    let command = crate::command::probe_line(input.len(), host.become_);
     let (at, clock) = (now_ms(), Instant::now());
+    // None: the local machine, always through the probe watchdog.
+    let mut via = None;
     let result = match os {
         Os::Unreachable(why) => {
             return (
@@ -139,10 +141,21 @@ async fn script_run(
             );
         }
         Os::Ssh(ssh) => {
-            ssh.run_script(&command, &input, due.timeout, settings.output_cap)
-                .await
+            let (result, went) = ssh
+                .run_probe(
+                    &script,
+                    host.become_,
+                    host.shell,
+                    due.timeout,
+                    settings.output_cap,
+                )
+                .await;
+            via = Some(went);
+            result
         }
         Os::Local => {
+            let input = crate::command::probe_input(&script);
+            let command = crate::command::probe_line(input.len(), host.become_);
             crate::local::run_script(&command, &input, due.timeout, settings.output_cap).await
         }
     };
@@ -155,7 +168,18 @@ async fn script_run(
     let answered = result.is_ok();
     let raw = match (&result, settings.keep_raw) {
         (Ok(output), true) => Some(RawRun {
-            command,
+            command: if via == Some(crate::ssh::Via::Persistent) {
+                let shell = if host.become_ {
+                    "sudo -n sh -s"
+                } else {
+                    "sh -s"
+                };
+                format!("{shell} (kept open), one line per run: dcmon_run NONCE 'SCRIPT'")
+            } else {
+                let input_len = crate::command::probe_input(&script).len();
+                crate::command::probe_line(input_len, host.become_)
+            },
+            via,
             script,
             output: output.clone(),
         }),

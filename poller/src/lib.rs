@@ -27,6 +27,7 @@ pub mod local;
 pub mod plan;
 pub mod round;
 pub mod serve;
+pub mod shell;
 pub mod ssh;
 pub mod trial;
 

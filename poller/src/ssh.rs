@@ -8,7 +8,8 @@ use crate::connect_stage::{Progress, Stage, Watched};
 use crate::error::TransportError;
 use crate::exec::{ExecOutput, Exit};
 use crate::known_hosts::{KnownHosts, Verdict, describe_key, host_port};
-use dcmon_inventory::Host;
+use crate::shell::{Shell, StartError};
+use dcmon_inventory::{Host, ShellMode};
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Disconnect};
@@ -143,6 +144,7 @@ impl Connector {
                 handle,
                 addr: addr.clone(),
                 stalled: AtomicBool::new(false),
+                shells: tokio::sync::Mutex::new(Shells::default()),
             })
         };
         timeout(host.connect_timeout, work)
@@ -217,7 +219,7 @@ fn identity_files(configured: Option<&Path>) -> Result<Vec<PathBuf>, TransportEr
     }
 }
 
-struct Client {
+pub(crate) struct Client {
     progress: Progress,
     host: String,
     port: u16,
@@ -290,9 +292,161 @@ pub struct SshSession {
     addr: String,
     /// Set when the host stopped answering keepalives: the connection is given up.
     stalled: AtomicBool,
+    /// The persistent shells of this connection (`shell = "persistent"`).
+    shells: tokio::sync::Mutex<Shells>,
+}
+
+/// A connection's persistent shells: one as the login user, one under `sudo -n`.
+#[derive(Default)]
+struct Shells {
+    plain: Slot,
+    root: Slot,
+}
+
+#[derive(Default)]
+enum Slot {
+    /// None yet, or the last one was closed after a failed run: the next run starts one.
+    #[default]
+    Idle,
+    Open(Shell),
+    /// The host would not keep a shell on this connection: runs go one exec channel
+    /// each, for as long as the connection lasts. Says why.
+    Refused(String),
+}
+
+/// How a probe run reached the host's shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// A line on the connection's persistent shell.
+    Persistent,
+    /// Its own exec channel (`shell = "exec"`).
+    Exec,
+    /// Its own exec channel because the host refused a persistent shell; says why.
+    Fallback(String),
+}
+
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Persistent => f.write_str("persistent shell"),
+            Via::Exec => f.write_str("exec channel"),
+            Via::Fallback(why) => write!(f, "exec channel (persistent shell refused: {why})"),
+        }
+    }
 }
 
 impl SshSession {
+    /// Runs a probe's script (its inputs and body) the way `mode` says, within `limit`
+    /// from start to end; says which way it went. In persistent mode a failed run closes
+    /// its shell, which stops what it left on the host, and the next run starts another.
+    pub async fn run_probe(
+        &self,
+        script: &str,
+        become_root: bool,
+        mode: ShellMode,
+        limit: Duration,
+        output_cap: usize,
+    ) -> (Result<ExecOutput, TransportError>, Via) {
+        if mode == ShellMode::Exec {
+            return (
+                self.run_exec_probe(script, become_root, limit, output_cap)
+                    .await,
+                Via::Exec,
+            );
+        }
+        let deadline = Instant::now() + limit;
+        let mut shells = self.shells.lock().await;
+        let slot = if become_root {
+            &mut shells.root
+        } else {
+            &mut shells.plain
+        };
+        if let Slot::Refused(why) = slot {
+            let why = why.clone();
+            drop(shells);
+            let left = deadline.saturating_duration_since(Instant::now());
+            let result = self
+                .run_exec_probe(script, become_root, left, output_cap)
+                .await;
+            return (result, Via::Fallback(why));
+        }
+        if matches!(slot, Slot::Idle) {
+            match Shell::start(&self.handle, &self.addr, become_root, deadline, limit).await {
+                Ok(shell) => *slot = Slot::Open(shell),
+                Err(StartError::Transport(e)) => return (Err(e), Via::Persistent),
+                Err(StartError::Refused(why)) => {
+                    // sudo refusing is the host's answer to `become`, not a shell that
+                    // cannot be kept: the exec run reports it, and the next run asks again.
+                    if !why.contains("sudo") {
+                        crate::log!(
+                            "{}: the host did not keep a persistent shell ({why}); its probe scripts run one exec channel each on this connection",
+                            self.addr
+                        );
+                        *slot = Slot::Refused(why.clone());
+                    }
+                    drop(shells);
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let result = self
+                        .run_exec_probe(script, become_root, left, output_cap)
+                        .await;
+                    return (result, Via::Fallback(why));
+                }
+            }
+        }
+        let Slot::Open(shell) = slot else {
+            // Not reached: the slot was filled just above.
+            let why = "no shell was started".to_string();
+            return (Err(TransportError::ShellEnded(why)), Via::Persistent);
+        };
+        let result = shell
+            .run(&self.addr, script, deadline, limit, output_cap)
+            .await;
+        if result.is_err()
+            && let Slot::Open(shell) = std::mem::take(slot)
+        {
+            let group = shell.group;
+            shell.close().await;
+            drop(shells);
+            // A live shell stops its run's group when its channel closes; a dead one
+            // cannot, so the group is stopped from a channel of its own.
+            if let (Err(TransportError::ShellEnded(_)), Some(group)) = (&result, group) {
+                self.stop_group(group, become_root).await;
+            }
+        }
+        (result, Via::Persistent)
+    }
+
+    /// Stops what is left in a dead shell's process group: TERM, then KILL a second
+    /// later. The kill goes on on the host if this side stops waiting.
+    async fn stop_group(&self, group: u32, become_root: bool) {
+        let line = format!(
+            "kill -TERM -{group} 2>/dev/null; sleep 1; kill -KILL -{group} 2>/dev/null; exit 0"
+        );
+        let line = if become_root {
+            format!("sudo -n sh -c '{line}'")
+        } else {
+            format!("sh -c '{line}'")
+        };
+        let mut quiet = |_: crate::command::Stream, _: &[u8]| {};
+        let collector = crate::command::Collector::new(4096, &mut quiet);
+        let _ = self
+            .run(&line, &[], Duration::from_secs(3), collector)
+            .await;
+    }
+
+    /// A probe run on its own exec channel, under the probe watchdog.
+    async fn run_exec_probe(
+        &self,
+        script: &str,
+        become_root: bool,
+        limit: Duration,
+        output_cap: usize,
+    ) -> Result<ExecOutput, TransportError> {
+        let input = crate::command::probe_input(script);
+        let command = crate::command::probe_line(input.len(), become_root);
+        self.run_script(&command, &input, limit, output_cap).await
+    }
+
     /// Runs a probe (`command::probe_line`, its `probe_input` on stdin) over a new
     /// channel; the whole run, from opening the channel to its close, must fit in
     /// `limit`. A late run's channel is closed, which makes the watchdog stop it.

@@ -16,11 +16,9 @@ pub const PROBE: Probe = Probe {
     description: "load, CPU, memory, disks, filesystems, network, uptime; OS, kernel and CPU facts",
     script: SCRIPT,
     commands: &[
-        "cat /proc/{loadavg,stat,meminfo,diskstats,net/dev,uptime} /etc/os-release",
+        "grep -H '' /proc/stat /proc/meminfo /proc/diskstats /proc/net/dev /etc/os-release",
         "df -P -k",
-        "uname -srm",
-        "uname -n",
-        "nproc",
+        "uname -srm (only where /proc/sys/kernel/arch is missing)",
     ],
     parse,
     default_interval: Duration::from_secs(30),

@@ -17,7 +17,17 @@ const REQUIRED: &[&str] = &["loadavg", "stat", "meminfo"];
 pub fn parse(text: &str) -> ProbeOutput {
     let mut out = ProbeOutput::default();
     let sections = Sections::split(text);
-    let get = |name: &str| sections.get(name);
+    // Today's script prints the larger files as one `grep -H` section; older captures
+    // have a section per file. Either way each reader gets the file's lines.
+    let files = sections
+        .get("files")
+        .map(|body| files_by_section(body, &mut out))
+        .unwrap_or_default();
+    let get = |name: &str| {
+        sections
+            .get(name)
+            .or_else(|| files.get(name).map(String::as_str))
+    };
     let clk_tck = get("clk_tck")
         .and_then(|b| b.trim().parse::<f64>().ok())
         .filter(|t| *t > 0.0)
@@ -33,6 +43,7 @@ pub fn parse(text: &str) -> ProbeOutput {
         ("os_release", &os_release),
         ("uname", &uname),
         ("nproc", &nproc),
+        ("cpu_online", &cpu_online),
         ("cpu_model", &cpu_model),
         ("hostname", &hostname),
     ];
@@ -394,6 +405,71 @@ fn uname(body: &str, out: &mut ProbeOutput) -> Res {
     out.fact("system", system);
     out.fact("kernel", kernel);
     out.fact("arch", arch);
+    Ok(())
+}
+
+/// Which section each file of the `files` section stands for.
+const FILE_SECTIONS: &[(&str, &str)] = &[
+    ("/proc/stat", "stat"),
+    ("/proc/meminfo", "meminfo"),
+    ("/proc/diskstats", "diskstats"),
+    ("/proc/net/dev", "netdev"),
+    ("/etc/os-release", "os_release"),
+];
+
+/// `grep -H '' FILE...` output (`/proc/stat:cpu  5450 0 ...`) as one body per section.
+/// Paths hold no colon, so the first one ends the path; a line of no file read here is
+/// a warning with its line number.
+fn files_by_section(
+    body: &str,
+    out: &mut ProbeOutput,
+) -> std::collections::HashMap<&'static str, String> {
+    let mut bodies = std::collections::HashMap::new();
+    for (n, line) in body.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let section = line.split_once(':').and_then(|(path, rest)| {
+            FILE_SECTIONS
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, section)| (*section, rest))
+        });
+        match section {
+            Some((section, rest)) => {
+                let text: &mut String = bodies.entry(section).or_default();
+                text.push_str(rest);
+                text.push('\n');
+            }
+            None => out.warnings.push(ParseError::Malformed {
+                section: "files".to_string(),
+                line: n + 1,
+                reason: "expected `FILE:LINE` of a file the os probe reads".to_string(),
+            }),
+        }
+    }
+    bodies
+}
+
+/// `0-63` or `0-3,8-11`: /sys/devices/system/cpu/online, the CPUs the kernel runs.
+fn cpu_online(body: &str, out: &mut ProbeOutput) -> Res {
+    let (n, line) = lines(body).next().ok_or((1, "empty".to_string()))?;
+    let bad = || (n, format!("expected CPU ranges like `0-63`, got `{line}`"));
+    let mut count: u64 = 0;
+    for part in line.split(',') {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let (first, last): (u64, u64) = (
+            first.trim().parse().map_err(|_| bad())?,
+            last.trim().parse().map_err(|_| bad())?,
+        );
+        let span = last.checked_sub(first).ok_or_else(bad)?;
+        count = count.saturating_add(span.saturating_add(1));
+    }
+    if count > 1 << 20 {
+        return Err(bad());
+    }
+    out.gauge("node_cpus", Labels::default(), count as f64, "");
+    out.fact("cpu_count", &count.to_string());
     Ok(())
 }
 

@@ -8,6 +8,10 @@ use proptest::prelude::*;
 /// Captured on a Debian 12 KVM guest with 2 vCPUs (this project's CI machine kind).
 const DEBIAN12_KVM: &str = include_str!("../../tests/fixtures/os/debian12-kvm-2cpu-os.txt");
 
+/// The same machine kind through today's script (builtins, one `grep -H`, `df`).
+const DEBIAN12_KVM_GREP: &str =
+    include_str!("../../tests/fixtures/os/debian12-kvm-2cpu-os-grep.txt");
+
 fn value(out: &ProbeOutput, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     out.samples
         .iter()
@@ -121,6 +125,132 @@ fn capture_gives_exact_values() {
 
 /// The same script, run here with `sh`, parses cleanly: the parser keeps up with a
 /// real kernel's /proc, not only with the capture.
+/// The capture as today's script prints it: the larger files as one `grep -H` section,
+/// the CPU count as /sys/devices/system/cpu/online, no clk_tck (100 on Linux).
+fn in_todays_format(old: &str) -> String {
+    let sections = crate::sections::Sections::split(old);
+    let mut text = String::new();
+    for name in ["loadavg", "uptime", "hostname", "uname", "cpu_model"] {
+        text.push_str(&format!(
+            "\n==dcmon== {name}\n{}",
+            sections.get(name).unwrap()
+        ));
+    }
+    let cpus: u32 = sections.get("nproc").unwrap().trim().parse().unwrap();
+    text.push_str(&format!("\n==dcmon== cpu_online\n0-{}\n", cpus - 1));
+    text.push_str("\n==dcmon== files\n");
+    for (path, name) in [
+        ("/proc/stat", "stat"),
+        ("/proc/meminfo", "meminfo"),
+        ("/proc/diskstats", "diskstats"),
+        ("/proc/net/dev", "netdev"),
+        ("/etc/os-release", "os_release"),
+    ] {
+        for line in sections
+            .get(name)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            text.push_str(&format!("{path}:{line}\n"));
+        }
+    }
+    text.push_str(&format!("\n==dcmon== df\n{}", sections.get("df").unwrap()));
+    text.push_str("\n==dcmon== end\n");
+    text
+}
+
+#[test]
+fn todays_format_reads_as_the_old_captures_do() {
+    let old = parse(DEBIAN12_KVM);
+    let new = parse(&in_todays_format(DEBIAN12_KVM));
+    assert_eq!(new.warnings, []);
+    let key = |out: &ProbeOutput| {
+        let mut samples: Vec<String> = out.samples.iter().map(|s| format!("{s:?}")).collect();
+        samples.sort();
+        let mut facts: Vec<String> = out.facts.iter().map(|f| format!("{f:?}")).collect();
+        facts.sort();
+        (samples, facts)
+    };
+    assert_eq!(key(&new), key(&old));
+    assert!(new.samples.len() > 50);
+}
+
+#[test]
+fn todays_capture_gives_exact_values() {
+    let out = parse(DEBIAN12_KVM_GREP);
+    assert_eq!(out.warnings, []);
+    assert_eq!(value(&out, "node_load1", &[]), Some(3.1));
+    assert_eq!(value(&out, "node_cpus", &[]), Some(2.0));
+    // cpu1 user 244851 ticks at CLK_TCK 100.
+    assert_eq!(
+        value(
+            &out,
+            "node_cpu_seconds_total",
+            &[("cpu", "1"), ("mode", "user")]
+        ),
+        Some(2448.51)
+    );
+    assert_eq!(fact(&out, "kernel"), Some("6.18.44-fc-v857"));
+    assert_eq!(fact(&out, "arch"), Some("x86_64"));
+    assert_eq!(fact(&out, "hostname"), Some("vm"));
+    assert_eq!(fact(&out, "os_id"), Some("debian"));
+    assert!(value(&out, "node_memory_total_bytes", &[]).is_some_and(|v| v > 1e9));
+    assert!(
+        value(&out, "node_filesystem_size_bytes", &[("mountpoint", "/")]).is_some_and(|v| v > 1e9)
+    );
+}
+
+#[test]
+fn a_stray_line_in_the_files_section_is_a_warning_with_its_line() {
+    let text = in_todays_format(DEBIAN12_KVM).replace(
+        "/proc/meminfo:MemTotal",
+        "grep: /proc/nope: No such file\n/proc/meminfo:MemTotal",
+    );
+    let out = parse(&text);
+    let line = text
+        .split("==dcmon== files\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("grep:"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        out.warnings,
+        [ParseError::Malformed {
+            section: "files".into(),
+            line,
+            reason: "expected `FILE:LINE` of a file the os probe reads".into()
+        }]
+    );
+    assert!(value(&out, "node_memory_total_bytes", &[]).is_some());
+}
+
+#[test]
+fn cpu_ranges_count_and_bad_ones_are_warnings() {
+    for (ranges, cpus) in [
+        ("0", 1.0),
+        ("0-63", 64.0),
+        ("0-3,8-11", 8.0),
+        ("0,2,4-5", 4.0),
+    ] {
+        let out = parse(&format!("==dcmon== cpu_online\n{ranges}\n==dcmon== end\n"));
+        assert_eq!(value(&out, "node_cpus", &[]), Some(cpus), "{ranges}");
+    }
+    for bad in ["3-1", "a-b", "0-99999999999", "-", "0-18446744073709551615"] {
+        let out = parse(&format!("==dcmon== cpu_online\n{bad}\n==dcmon== end\n"));
+        assert_eq!(value(&out, "node_cpus", &[]), None, "{bad}");
+        assert!(
+            out.warnings.iter().any(
+                |w| matches!(w, ParseError::Malformed { section, .. } if section == "cpu_online")
+            ),
+            "{bad}: {:?}",
+            out.warnings
+        );
+    }
+}
+
 #[test]
 fn live_proc_of_this_machine_parses() {
     let run = std::process::Command::new("sh")
