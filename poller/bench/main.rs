@@ -1,13 +1,16 @@
 //! `cargo bench --bench dcmon`: the figures issue 4 asks for, side by side with
 //! parallel-ssh where there is a peer, on a private sshd standing for N loopback hosts.
 //!
-//! (a) poll round over N hosts: dcmon cold (new connections) and warm (open sessions)
-//!     vs parallel-ssh (the same os probe script, OpenSSH pinned to the key exchange
-//!     russh negotiates, curve25519-sha256), and a round of `true` for the transport;
+//! (a) poll round over N hosts: dcmon cold (new connections) and warm (open sessions),
+//!     through the persistent shell and exec-per-run, vs parallel-ssh (the same os probe
+//!     script, OpenSSH pinned to the key exchange russh negotiates, curve25519-sha256),
+//!     and a round of `true` for the transport; what each costs the host, metered by a
+//!     cgroup cpuacct group around the test sshd, next to node_exporter's CPU per scrape;
 //! (b) ingest samples per second; (c) bytes per stored sample after a simulated
 //!     stretch of N hosts x 150 series at 30 s; (d) range, bucket and rate query
 //!     latency over 7 days of data.
-//! (e) 1,000 and 2,000 sessions opened and held at once: errors and poller RSS.
+//! (e) 1,000 and 2,000 sessions opened and held at once, each with its persistent
+//!     shell: errors and poller RSS, split into connections and shells.
 //! (g) `dcmon exec` of `true` through a running serve's sessions vs parallel-ssh.
 //! (f) dashboard render time (request through the router: store reads + template):
 //!     the overview with 1,000 hosts, and a host page over 7 days of data; then every
@@ -22,24 +25,12 @@
 #[path = "../../tests/testbed/mod.rs"]
 mod testbed;
 
-use dcmon_poller::ssh::{Connector, SshSession};
+use dcmon_poller::ssh::Connector;
 use dcmon_probes::{Labels, ProbeOutput};
 use dcmon_store::range::{Counting, Selector};
 use dcmon_store::{HostRound, ProbeRun, RunStatus, Store};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// A script run as a poll runs it: under the probe watchdog, the script on stdin.
-async fn probe(
-    session: &SshSession,
-    script: &str,
-    limit: Duration,
-    cap: usize,
-) -> Result<dcmon_poller::exec::ExecOutput, dcmon_poller::TransportError> {
-    let input = dcmon_poller::command::probe_input(script);
-    let line = dcmon_poller::command::probe_line(input.len(), false);
-    session.run_script(&line, &input, limit, cap).await
-}
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -56,7 +47,7 @@ fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
     if part("a") {
-        poll_rounds(hosts);
+        rounds::poll_rounds(hosts);
     }
     if part("b") || part("c") {
         let (rate, bytes) = ingest_and_size(hosts, rounds);
@@ -103,6 +94,8 @@ fn main() {
 
 mod bmc;
 
+mod rounds;
+
 mod exec;
 
 mod render;
@@ -123,57 +116,6 @@ fn cpu_of(pid: u32) -> (f64, f64) {
     // After the command: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14)
     let get = |i: usize| fields.get(i).copied().unwrap_or(0.0) / ticks;
     (get(11) + get(12), get(13) + get(14))
-}
-
-/// sshd's CPU: the listener and every live session process, each with the children it
-/// has reaped (the `sh` of each command); exited processes count in their reaper.
-fn sshd_cpu(pid: u32) -> f64 {
-    std::iter::once(pid)
-        .chain(testbed::descendants(pid))
-        .map(|p| {
-            let (own, reaped) = cpu_of(p);
-            own + reaped
-        })
-        .sum()
-}
-
-struct Figures {
-    wall: Duration,
-    client_cpu: f64,
-    sshd_cpu: f64,
-    ok: usize,
-}
-
-fn measure(sshd: u32, children: bool, run: impl FnOnce() -> usize) -> Figures {
-    let me = std::process::id();
-    // Scanning /proc for sshd's processes costs CPU too: keep it outside our window.
-    let sshd0 = sshd_cpu(sshd);
-    let (mine0, kids0) = cpu_of(me);
-    let started = Instant::now();
-    let ok = run();
-    let wall = started.elapsed();
-    let (mine1, kids1) = cpu_of(me);
-    Figures {
-        wall,
-        client_cpu: if children {
-            kids1 - kids0
-        } else {
-            mine1 - mine0
-        },
-        sshd_cpu: sshd_cpu(sshd) - sshd0,
-        ok,
-    }
-}
-
-fn show(label: &str, f: &Figures, hosts: usize) {
-    println!(
-        "  {label:<34} wall {:>7.2}s  client CPU {:>6.2}s ({:>6.2} ms/host)  sshd CPU {:>6.2}s  ok {}/{hosts}",
-        f.wall.as_secs_f64(),
-        f.client_cpu,
-        f.client_cpu * 1000.0 / hosts as f64,
-        f.sshd_cpu,
-        f.ok
-    );
 }
 
 /// parallel-ssh over the bed's hosts with 200 at once, OpenSSH pinned to the key exchange
@@ -231,120 +173,6 @@ fn bed_inventory(
     )
     .unwrap();
     (addrs, known_hosts, inventory)
-}
-
-fn poll_rounds(n: usize) {
-    let bed = testbed::Sshd::start();
-    let sshd = bed.pid();
-    let (addrs, known_hosts, inventory) = bed_inventory(&bed, n, "60s");
-    let script = dcmon_probes::os::SCRIPT;
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    println!(
-        "\n(a) poll round over {n} hosts, os probe script (KEX curve25519-sha256 on both sides)"
-    );
-
-    let connector = std::sync::Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
-    let mut sessions: Vec<SshSession> = Vec::new();
-    let cold = measure(sshd, false, || {
-        runtime.block_on(async {
-            let tasks: Vec<_> = inventory
-                .hosts
-                .iter()
-                .cloned()
-                .map(|h| {
-                    let c = connector.clone();
-                    tokio::spawn(async move {
-                        let s = c.connect(&h, false).await.ok()?;
-                        probe(&s, script, Duration::from_secs(60), 1 << 24)
-                            .await
-                            .ok()
-                            .filter(|o| o.success())?;
-                        Some(s)
-                    })
-                })
-                .collect();
-            for t in tasks {
-                if let Ok(Some(s)) = t.await {
-                    sessions.push(s);
-                }
-            }
-        });
-        sessions.len()
-    });
-    let sessions = std::sync::Arc::new(sessions);
-    let warm_round = |cmd: &'static str| {
-        let sessions = sessions.clone();
-        runtime.block_on(async move {
-            let tasks: Vec<_> = (0..sessions.len())
-                .map(|i| {
-                    let s = sessions.clone();
-                    tokio::spawn(async move {
-                        probe(&s[i], cmd, Duration::from_secs(60), 1 << 24)
-                            .await
-                            .is_ok_and(|o| o.success())
-                    })
-                })
-                .collect();
-            let mut ok = 0;
-            for t in tasks {
-                ok += usize::from(t.await.unwrap_or(false));
-            }
-            ok
-        })
-    };
-    let warm = measure(sshd, false, || warm_round(script));
-    let warm_true = measure(sshd, false, || warm_round("true"));
-    let rss = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .unwrap_or("")
-        .to_string();
-
-    let hosts_file = bed.write("pssh-hosts", &addrs.join("\n"));
-    let pssh = |remote: &str, stdin_script: bool| {
-        let mut cmd = pssh_command(&bed, &hosts_file, &known_hosts, stdin_script, remote);
-        cmd.stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .stdin(Stdio::piped());
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("parallel-ssh unavailable ({e}): apt-get install pssh");
-                return 0;
-            }
-        };
-        if let Some(mut stdin) = child.stdin.take() {
-            use std::io::Write;
-            let _ = stdin.write_all(if stdin_script { script.as_bytes() } else { b"" });
-        }
-        let out = child.wait_with_output().unwrap();
-        String::from_utf8_lossy(&out.stdout)
-            .matches("[SUCCESS]")
-            .count()
-    };
-    let peer = measure(sshd, true, || pssh("sh -s", true));
-    let peer_true = measure(sshd, true, || pssh("true", false));
-
-    show("dcmon cold (connect + run)", &cold, n);
-    show("dcmon warm (open sessions)", &warm, n);
-    show("dcmon warm, `true`", &warm_true, n);
-    show("parallel-ssh -p 200", &peer, n);
-    show("parallel-ssh -p 200, `true`", &peer_true, n);
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
-    println!(
-        "  ratios vs parallel-ssh: wall {:.1}x shorter warm ({:.1}x cold, {:.1}x for `true`); client CPU {:.1}x less warm ({:.1}x cold)",
-        ratio(peer.wall.as_secs_f64(), warm.wall.as_secs_f64()),
-        ratio(peer.wall.as_secs_f64(), cold.wall.as_secs_f64()),
-        ratio(peer_true.wall.as_secs_f64(), warm_true.wall.as_secs_f64()),
-        ratio(peer.client_cpu, warm.client_cpu),
-        ratio(peer.client_cpu, cold.client_cpu)
-    );
-    println!(
-        "  dcmon warm client CPU is {:.1}% of the sshd side's; poller {}",
-        100.0 * ratio(warm.client_cpu, warm.sshd_cpu),
-        rss.split_whitespace().skip(1).collect::<Vec<_>>().join(" ")
-    );
 }
 
 /// Realistic values: counters that climb, gauges that wander.
@@ -496,9 +324,20 @@ fn queries() {
 
 /// Opens `n` sessions at once (through the handshake limit) and holds them: how many
 /// fail, and the poller's memory with all of them open.
+/// The poller's resident memory now, in kB.
+fn rss_kb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
 fn hold_sessions(n: usize) {
     let bed = testbed::Sshd::start();
     let (_, _, inventory) = bed_inventory(&bed, n, "120s");
+    let rss_before = rss_kb();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let connector = std::sync::Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
     let started = Instant::now();
@@ -523,40 +362,58 @@ fn hold_sessions(n: usize) {
         (open, errors)
     });
     let took = started.elapsed();
-    // One command over each held session proves it is alive, not just counted.
+    let rss_connected = rss_kb();
+    // One run through each held session's persistent shell proves it is alive, not just
+    // counted, and leaves the shell open as a poll does.
     let sessions = std::sync::Arc::new(sessions);
-    let alive = runtime.block_on(async {
-        let tasks: Vec<_> = (0..sessions.len())
-            .map(|i| {
-                let s = sessions.clone();
-                tokio::spawn(async move {
-                    probe(&s[i], "true", Duration::from_secs(120), 1024)
-                        .await
-                        .is_ok_and(|o| o.success())
+    let run_all = |script: &'static str| {
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..sessions.len())
+                .map(|i| {
+                    let s = sessions.clone();
+                    tokio::spawn(async move {
+                        let (result, via) = s[i]
+                            .run_probe(
+                                script,
+                                false,
+                                dcmon_inventory::ShellMode::Persistent,
+                                Duration::from_secs(120),
+                                1 << 24,
+                            )
+                            .await;
+                        via == dcmon_poller::ssh::Via::Persistent
+                            && result.is_ok_and(|o| o.success())
+                    })
                 })
-            })
-            .collect();
-        let mut ok = 0;
-        for t in tasks {
-            ok += usize::from(t.await.unwrap_or(false));
-        }
-        ok
-    });
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let rss_kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|k| k.parse().ok())
-        .unwrap_or(0.0);
+                .collect();
+            let mut ok = 0;
+            for t in tasks {
+                ok += usize::from(t.await.unwrap_or(false));
+            }
+            ok
+        })
+    };
+    let alive = run_all("true");
+    let rss_shells = rss_kb();
+    // A round of the os probe: what its output buffers leave behind.
+    run_all(dcmon_probes::os::SCRIPT);
+    let rss_round = rss_kb();
     let first_error = errors
         .first()
         .map(|e| format!(" (first: {e})"))
         .unwrap_or_default();
+    let per = |kb: f64| kb / sessions.len().max(1) as f64;
     println!(
-        "\n(e) {n} sessions held at once: opened in {:.1}s, {} errors{first_error}, {alive} answered a command, poller RSS {:.0} MB",
+        "\n(e) {n} sessions held at once: opened in {:.1}s, {} errors{first_error}, {alive} answered through a persistent shell; poller RSS {:.0} MB (target 64 MB for 1,000)",
         took.as_secs_f64(),
         errors.len(),
-        rss_kb / 1024.0
+        rss_round / 1024.0
+    );
+    println!(
+        "    RSS breakdown: {:.1} MB before connecting; connections {:.1} KB each; persistent shells {:.1} KB each; after an os round {:.1} KB each more",
+        rss_before / 1024.0,
+        per(rss_connected - rss_before),
+        per(rss_shells - rss_connected),
+        per(rss_round - rss_shells)
     );
 }

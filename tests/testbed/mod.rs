@@ -9,6 +9,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the bed
 
+pub mod cpuacct;
 pub mod dashboard;
 pub mod ipmi_sim;
 pub mod serve;
