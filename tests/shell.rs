@@ -112,7 +112,7 @@ async fn a_run_leaves_no_state_for_the_next() {
     };
     assert_eq!(seen(&after), seen(&before));
     assert!(
-        seen(&before).contains("x= Y=\nno-f\n0022\ntrap -- 'dcmon_end NONCE $?' EXIT\nargs=0\n"),
+        seen(&before).contains("x= Y=\nno-f\n0022\ntrap -- 'dcmon_end NONCE $?' EXIT\ntrap -- 'exit 129' HUP\ntrap -- 'exit 143' TERM\nargs=0\n"),
         "{}",
         seen(&before)
     );
@@ -149,6 +149,36 @@ async fn exit_status_stderr_and_a_script_that_calls_exit() {
         .await
         .unwrap();
     assert_eq!(text(&out.stdout), "a\nb");
+    // A script that silences its own streams (`exec 2>/dev/null` at the top of a script
+    // is common) still ends its run at once, with its status.
+    let started = Instant::now();
+    let out = run(
+        &ssh,
+        "exec 2>/dev/null; echo kept; ls /nonexistent; exec >/dev/null; echo gone; exit 4",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.exit, Exit::Code(4));
+    assert_eq!(text(&out.stdout), "kept\n");
+    assert_eq!(text(&out.stderr), "");
+    // A script that signals its own process group ends as killed by TERM, at once.
+    let started = Instant::now();
+    let out = run(&ssh, "echo a; kill 0; sleep 5", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(out.exit, Exit::Code(143));
+    assert_eq!(text(&out.stdout), "a\n");
     assert_eq!(shell_pid(&ssh).await, pid);
 }
 

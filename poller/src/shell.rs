@@ -33,10 +33,16 @@ use std::time::Duration;
 use tokio::time::{Instant, timeout, timeout_at};
 
 /// What the shell runs before its first probe: POSIX sh, dash and bash alike.
+/// The end markers go to copies of the channel's streams on fds 7 and 8, so a script that
+/// sends its own output elsewhere (`exec 2>/dev/null`, common at the top of a script) still
+/// ends its run; only a script that takes fd 7 or 8 for itself loses them (and is then
+/// cut at its deadline, as a hung run is). The run's TERM and HUP traps turn a script's
+/// `kill 0` into an ordinary end (status 143 or 129) rather than a death without markers.
 const BOOT: &str = r#"trap : TERM
 trap 'trap "" TERM; kill -TERM 0 2>/dev/null; sleep 1; kill -KILL 0' EXIT
-dcmon_end() { trap '' TERM; kill -TERM 0 2>/dev/null; printf '\n%s %s\n' "$1" "$2"; printf '\n%s\n' "$1" >&2; }
-dcmon_run() { printf '%s\n' "$1"; printf '%s\n' "$1" >&2; ( trap "dcmon_end $1 \$?" EXIT; dcmon_script=$2; set --; eval "$dcmon_script" ) </dev/null & }
+exec 7>&1 8>&2
+dcmon_end() { trap '' TERM; kill -TERM 0 2>/dev/null; printf '\n%s %s\n' "$1" "$2" >&7; printf '\n%s\n' "$1" >&8; }
+dcmon_run() { printf '%s\n' "$1"; printf '%s\n' "$1" >&2; ( trap "dcmon_end $1 \$?" EXIT; trap 'exit 143' TERM; trap 'exit 129' HUP; dcmon_script=$2; set --; eval "$dcmon_script" ) </dev/null & }
 "#;
 
 /// Most bytes kept of what a shell printed before it failed to start, for the message.
