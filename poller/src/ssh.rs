@@ -336,6 +336,23 @@ impl std::fmt::Display for Via {
 }
 
 impl SshSession {
+    /// A run on an exec channel of its own, in what is left of the run's time, for a host
+    /// that will not keep a shell (`why`).
+    async fn fall_back(
+        &self,
+        script: &str,
+        become_root: bool,
+        deadline: Instant,
+        output_cap: usize,
+        why: String,
+    ) -> (Result<ExecOutput, TransportError>, Via) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = self
+            .run_exec_probe(script, become_root, left, output_cap)
+            .await;
+        (result, Via::Fallback(why))
+    }
+
     /// Runs a probe's script (its inputs and body) the way `mode` says, within `limit`
     /// from start to end; says which way it went. In persistent mode a failed run closes
     /// its shell, which stops what it left on the host, and the next run starts another.
@@ -364,11 +381,9 @@ impl SshSession {
         if let Slot::Refused(why) = slot {
             let why = why.clone();
             drop(shells);
-            let left = deadline.saturating_duration_since(Instant::now());
-            let result = self
-                .run_exec_probe(script, become_root, left, output_cap)
+            return self
+                .fall_back(script, become_root, deadline, output_cap, why)
                 .await;
-            return (result, Via::Fallback(why));
         }
         if matches!(slot, Slot::Idle) {
             match Shell::start(&self.handle, &self.addr, become_root, deadline, limit).await {
@@ -385,11 +400,9 @@ impl SshSession {
                         *slot = Slot::Refused(why.clone());
                     }
                     drop(shells);
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    let result = self
-                        .run_exec_probe(script, become_root, left, output_cap)
+                    return self
+                        .fall_back(script, become_root, deadline, output_cap, why)
                         .await;
-                    return (result, Via::Fallback(why));
                 }
             }
         }

@@ -21,7 +21,8 @@ fi
 if command -v dmesg >/dev/null 2>&1 && ! dmesg -r >/dev/null 2>&1; then
   section "unavailable dmesg"; dmesg -r 2>&1 | head -n 1
 elif command -v dmesg >/dev/null 2>&1; then
-  boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
+  boot=
+  read -r boot 2>/dev/null </proc/sys/kernel/random/boot_id # a builtin: no fork
   last=-1 # nothing read this boot yet: every line, those stamped 0.000000 too
   case "$DCMON_DMESG_CURSOR" in "$boot":*) last=${DCMON_DMESG_CURSOR#*:} ;; esac
   section dmesg

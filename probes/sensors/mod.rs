@@ -14,7 +14,9 @@ pub const PROBE: Probe = Probe {
     name: "sensors",
     description: "hwmon temperatures (CPU package and cores, board, drives) and fan speeds",
     script: SCRIPT,
-    commands: &["cat /sys/class/hwmon/hwmon*/{name,temp*_input,temp*_label,fan*_input,fan*_label}"],
+    commands: &[
+        "read (sh builtin) /sys/class/hwmon/hwmon*/{name,temp*_input,temp*_label,fan*_input,fan*_label}",
+    ],
     parse,
     default_interval: Duration::from_secs(30),
     default_timeout: Duration::from_secs(10),
@@ -70,7 +72,7 @@ fn read_chip(hwmon: &str, body: &str, out: &mut ProbeOutput) {
             continue;
         };
         let Ok(value) = raw.parse::<f64>() else {
-            // A sensor that cannot be read returns an error on read: cat prints nothing.
+            // A sensor that cannot be read returns an error on read: the script prints nothing.
             if !raw.is_empty() {
                 out.warnings.push(ParseError::Malformed {
                     section: format!("hwmon {hwmon}"),
