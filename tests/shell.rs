@@ -199,6 +199,40 @@ async fn output_with_fake_markers_neither_ends_nor_forges_a_run() {
     assert_eq!(text(&out.stderr), fake);
 }
 
+/// A shell that stops answering (SIGSTOP) cannot read the end of its channel, so closing
+/// it stops nothing: at the deadline dcmon stops its process group from a channel of its
+/// own, and the next run gets a new shell.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_shell_is_cleared_at_the_deadline() {
+    let bed = Sshd::start();
+    let ssh = std::sync::Arc::new(connect(&bed, "127.0.40.10").await);
+    let pid = shell_pid(&ssh).await;
+    let hung = {
+        let ssh = ssh.clone();
+        tokio::spawn(async move { run(&ssh, "sleep 4109", Duration::from_secs(2)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let result = hung.await.unwrap();
+    assert!(
+        matches!(result, Err(TransportError::Timeout(_))),
+        "{result:?}"
+    );
+    assert_gone(&bed, "sleep 4109", Duration::from_secs(5));
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.contains(") Z ")),
+        "the stopped shell {pid} is still there"
+    );
+    let next = shell_pid(&ssh).await;
+    assert_ne!(next, pid, "a new shell serves the next run");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_run_is_stopped_on_the_host_and_the_next_run_works() {
     let bed = Sshd::start();

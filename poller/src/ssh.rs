@@ -420,9 +420,14 @@ impl SshSession {
             let group = shell.group;
             shell.close().await;
             drop(shells);
-            // A live shell stops its run's group when its channel closes; a dead one
-            // cannot, so the group is stopped from a channel of its own.
-            if let (Err(TransportError::ShellEnded(_)), Some(group)) = (&result, group) {
+            // A live shell stops its run's group when its channel closes. A dead one
+            // cannot, nor can one that stopped answering (SIGSTOP, a wedged host) and
+            // made the run late: for those the group is stopped from a channel of its own.
+            let unanswered = matches!(
+                result,
+                Err(TransportError::ShellEnded(_) | TransportError::Timeout(_))
+            );
+            if let (true, Some(group)) = (unanswered, group) {
                 self.stop_group(group, become_root).await;
             }
         }
