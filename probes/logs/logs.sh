@@ -43,7 +43,7 @@ printf '%s\n' "$DCMON_LOG_FILES" | while IFS='	' read -r path cursor; do
   [ -n "$path" ] || continue
   if [ ! -e "$path" ]; then continue; fi
   if [ ! -r "$path" ]; then section "unavailable $path"; echo "not readable by $(id -un)"; continue; fi
-  inode=$(stat -c %i "$path"); size=$(stat -c %s "$path")
+  both=$(stat -c '%i %s' "$path"); inode=${both% *}; size=${both#* } # one stat, not two
   old_inode=${cursor%%:*}; offset=${cursor#*:}
   if [ -z "$cursor" ]; then
     section "file $inode $size $path"
