@@ -223,12 +223,18 @@ async fn a_stopped_shell_is_cleared_at_the_deadline() {
         "{result:?}"
     );
     assert_gone(&bed, "sleep 4109", Duration::from_secs(5));
-    assert!(
-        !Path::new(&format!("/proc/{pid}")).exists()
-            || std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|s| s.contains(") Z ")),
-        "the stopped shell {pid} is still there"
-    );
+    // The stopped shell holds TERM pending; the KILL a second later ends it.
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !gone() {
+        assert!(
+            Instant::now() < deadline,
+            "the stopped shell {pid} is still there"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let next = shell_pid(&ssh).await;
     assert_ne!(next, pid, "a new shell serves the next run");
 }
@@ -603,4 +609,68 @@ async fn a_round_forks_what_the_probe_readme_says() {
         3,
         "an os round forks its subshell, grep and df: {forks:?}"
     );
+}
+
+/// `become`: one `sudo -n sh` per connection beside the plain shell. Runs are root, leave
+/// no state, and a hung one is stopped on the host (the root shell stops its own group).
+/// Needs root on the test machine to give the bed's second user its sudo rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn become_runs_through_one_root_shell_and_leaves_nothing() {
+    let Some(sudo_user) = testbed::sudo_user() else {
+        eprintln!("skipped: not root, so no passwordless sudo user for the bed");
+        return;
+    };
+    let bed = Sshd::start();
+    let mut host = host(&bed, "127.0.40.11", None);
+    host.user = sudo_user.to_string();
+    let ssh = Connector::new(4).connect(&host, false).await.unwrap();
+    let root_run = |script: &'static str, limit: u64| {
+        let ssh = &ssh;
+        async move {
+            let (result, via) = ssh
+                .run_probe(
+                    script,
+                    true,
+                    ShellMode::Persistent,
+                    Duration::from_secs(limit),
+                    CAP,
+                )
+                .await;
+            assert_eq!(via, Via::Persistent);
+            result
+        }
+    };
+    let out = root_run("id -u; echo $$", 10).await.unwrap();
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    assert_eq!(lines.next(), Some("0"), "{stdout} {}", text(&out.stderr));
+    let root_shell = lines.next().unwrap().to_string();
+    // The plain shell is another process, not root.
+    let plain = run(&ssh, "id -u; echo $$", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let plain = text(&plain.stdout);
+    assert!(!plain.starts_with("0\n"), "{plain}");
+    assert!(!plain.contains(&root_shell), "{plain}");
+
+    root_run("cd /root; x=leak; umask 077", 10).await.unwrap();
+    let out = root_run("pwd; echo \"x=$x\"; umask", 10).await.unwrap();
+    assert!(
+        !text(&out.stdout).starts_with("/root"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains("x=\n0022\n"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let started = Instant::now();
+    let late = root_run("sleep 4111", 1).await;
+    assert!(matches!(late, Err(TransportError::Timeout(_))), "{late:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_gone(&bed, "sleep 4111", Duration::from_secs(5));
+    let out = root_run("id -u", 10).await.unwrap();
+    assert_eq!(text(&out.stdout), "0\n");
 }

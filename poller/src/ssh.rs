@@ -335,6 +335,10 @@ impl std::fmt::Display for Via {
     }
 }
 
+/// How long stopping a shell's group may hold up the run that asked for it: one channel
+/// open and one command on a host that still answers.
+const STOP_GROUP_LIMIT: Duration = Duration::from_secs(1);
+
 impl SshSession {
     /// A run on an exec channel of its own, in what is left of the run's time, for a host
     /// that will not keep a shell (`why`).
@@ -434,11 +438,12 @@ impl SshSession {
         (result, Via::Persistent)
     }
 
-    /// Stops what is left in a dead shell's process group: TERM, then KILL a second
-    /// later. The kill goes on on the host if this side stops waiting.
+    /// Stops what is left in a shell's process group: TERM now, KILL a second later from
+    /// a background process detached from the channel, so this returns after one round
+    /// trip and the run's reported duration stays its deadline.
     async fn stop_group(&self, group: u32, become_root: bool) {
         let line = format!(
-            "kill -TERM -{group} 2>/dev/null; sleep 1; kill -KILL -{group} 2>/dev/null; exit 0"
+            "kill -TERM -{group} 2>/dev/null; (sleep 1; kill -KILL -{group}) </dev/null >/dev/null 2>&1 & exit 0"
         );
         let line = if become_root {
             format!("sudo -n sh -c '{line}'")
@@ -447,9 +452,7 @@ impl SshSession {
         };
         let mut quiet = |_: crate::command::Stream, _: &[u8]| {};
         let collector = crate::command::Collector::new(4096, &mut quiet);
-        let _ = self
-            .run(&line, &[], Duration::from_secs(3), collector)
-            .await;
+        let _ = self.run(&line, &[], STOP_GROUP_LIMIT, collector).await;
     }
 
     /// A probe run on its own exec channel, under the probe watchdog.

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 pub const SSHD: &str = "/usr/sbin/sshd";
 const TEST_USER: &str = "dcmon-test";
+pub const SUDO_USER: &str = "dcmon-sudo";
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 pub struct Sshd {
@@ -77,7 +78,7 @@ impl Sshd {
                  KbdInteractiveAuthentication no\n\
                  PubkeyAuthentication yes\n\
                  PermitRootLogin no\n\
-                 AllowUsers {user}\n\
+                 AllowUsers {user} {SUDO_USER}\n\
                  MaxStartups 4000:30:8000\n\
                  PerSourceMaxStartups none\n\
                  MaxSessions 100\n\
@@ -322,6 +323,54 @@ fn login_user() -> String {
             .status();
     }
     TEST_USER.to_string()
+}
+
+/// A second login user of the bed, with passwordless sudo for everything, so `become`
+/// can be tried for real (the usual test user has no sudo rights, and tests check that
+/// too). Made only as root, like the test user: `None` otherwise. Its password is locked;
+/// only the bed's own sshd and key log it in.
+pub fn sudo_user() -> Option<&'static str> {
+    static CREATE: Mutex<bool> = Mutex::new(false);
+    if !is_root() {
+        return None;
+    }
+    let mut made = CREATE.lock().unwrap();
+    if !*made {
+        let exists = Command::new("id")
+            .arg(SUDO_USER)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !exists {
+            let _ = Command::new("useradd")
+                .args([
+                    "--system",
+                    "--no-create-home",
+                    "--home-dir",
+                    "/tmp",
+                    "--shell",
+                    "/bin/sh",
+                    SUDO_USER,
+                ])
+                .status();
+            let _ = Command::new("usermod")
+                .args(["-p", "*", SUDO_USER])
+                .status();
+        }
+        let rule = Path::new("/etc/sudoers.d/dcmon-test-sudo");
+        std::fs::write(rule, format!("{SUDO_USER} ALL=(root) NOPASSWD: ALL\n")).ok()?;
+        set_mode(rule, 0o440);
+        let checked = Command::new("visudo")
+            .args(["-cf"])
+            .arg(rule)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !checked {
+            let _ = std::fs::remove_file(rule);
+            return None;
+        }
+        *made = true;
+    }
+    Some(SUDO_USER)
 }
 
 /// `dcmon poll --inventory INV --db DB --json`, the tests' usual round.
