@@ -301,8 +301,14 @@ fn login_user() -> String {
         });
     }
     let _guard = CREATE.lock().unwrap();
+    system_user(TEST_USER);
+    TEST_USER.to_string()
+}
+
+/// Makes a system login user with /bin/sh, no home and a locked password, unless it exists.
+fn system_user(name: &str) {
     let exists = Command::new("id")
-        .arg(TEST_USER)
+        .arg(name)
         .output()
         .is_ok_and(|o| o.status.success());
     if !exists {
@@ -314,15 +320,12 @@ fn login_user() -> String {
                 "/tmp",
                 "--shell",
                 "/bin/sh",
-                TEST_USER,
+                name,
             ])
             .status();
         // With UsePAM no, a user without a password hash is "locked" to sshd.
-        let _ = Command::new("usermod")
-            .args(["-p", "*", TEST_USER])
-            .status();
+        let _ = Command::new("usermod").args(["-p", "*", name]).status();
     }
-    TEST_USER.to_string()
 }
 
 /// A second login user of the bed, with passwordless sudo for everything, so `become`
@@ -336,26 +339,7 @@ pub fn sudo_user() -> Option<&'static str> {
     }
     let mut made = CREATE.lock().unwrap();
     if !*made {
-        let exists = Command::new("id")
-            .arg(SUDO_USER)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !exists {
-            let _ = Command::new("useradd")
-                .args([
-                    "--system",
-                    "--no-create-home",
-                    "--home-dir",
-                    "/tmp",
-                    "--shell",
-                    "/bin/sh",
-                    SUDO_USER,
-                ])
-                .status();
-            let _ = Command::new("usermod")
-                .args(["-p", "*", SUDO_USER])
-                .status();
-        }
+        system_user(SUDO_USER);
         let rule = Path::new("/etc/sudoers.d/dcmon-test-sudo");
         std::fs::write(rule, format!("{SUDO_USER} ALL=(root) NOPASSWD: ALL\n")).ok()?;
         set_mode(rule, 0o440);
