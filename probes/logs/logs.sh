@@ -18,21 +18,28 @@ if command -v journalctl >/dev/null 2>&1; then
   fi
 fi
 
-if command -v dmesg >/dev/null 2>&1 && ! dmesg -r >/dev/null 2>&1; then
-  section "unavailable dmesg"; dmesg -r 2>&1 | head -n 1
-elif command -v dmesg >/dev/null 2>&1; then
+if command -v dmesg >/dev/null 2>&1; then
   boot=
   read -r boot 2>/dev/null </proc/sys/kernel/random/boot_id # a builtin: no fork
   last=-1 # nothing read this boot yet: every line, those stamped 0.000000 too
   case "$DCMON_DMESG_CURSOR" in "$boot":*) last=${DCMON_DMESG_CURSOR#*:} ;; esac
-  section dmesg
-  printf 'boot_id=%s\nbtime=%s\n' "$boot" "$(sed -n 's/^btime //p' /proc/stat)"
-  # A line without a stamp continues the message before it and goes with it: printed
-  # when that message is new, never on its own (else it came back every round).
-  dmesg -r 2>&1 | awk -v last="$last" '
-    BEGIN { keep = (last < 0) }
+  # One dmesg and one awk (the ring can be a megabyte: read it once). A refusal is
+  # dmesg's only line ("dmesg: read kernel buffer failed: ..."), reported as such. awk
+  # reads btime from /proc/stat and keeps the newest $max new lines. A line without a
+  # stamp continues the message before it and goes with it: printed when that message
+  # is new, never on its own (else it came back every round).
+  dmesg -r 2>&1 | awk -v last="$last" -v max="$max" -v boot="$boot" '
+    BEGIN { keep = (last < 0); if (max < 1) max = 1 }
+    NR == 1 && /^dmesg: / { refused = $0; next }
+    refused != "" { next }
     match($0, /\[ *[0-9]+\.[0-9]+\]/) { t = substr($0, RSTART + 1, RLENGTH - 2) + 0; keep = (t > last) }
-    keep { print }' | tail -n "$max"
+    keep { n++; ring[n % max] = $0 }
+    END {
+      if (refused != "") { printf "\n==dcmon== unavailable dmesg\n%s\n", refused; exit }
+      while ((getline l < "/proc/stat") > 0) if (l ~ /^btime /) { btime = substr(l, 7); break }
+      printf "\n==dcmon== dmesg\nboot_id=%s\nbtime=%s\n", boot, btime
+      for (i = (n > max ? n - max + 1 : 1); i <= n; i++) print ring[i % max]
+    }'
 fi
 
 # Files: resume at INODE:OFFSET; after a rotation finish the old file (found by its
