@@ -674,3 +674,31 @@ async fn become_runs_through_one_root_shell_and_leaves_nothing() {
     let out = root_run("id -u", 10).await.unwrap();
     assert_eq!(text(&out.stdout), "0\n");
 }
+
+/// Runs on one shell take turns, and a run waiting for its turn still ends at its own
+/// deadline; the run ahead of it is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_run_ends_at_its_own_deadline() {
+    let bed = Sshd::start();
+    let ssh = std::sync::Arc::new(connect(&bed, "127.0.40.12").await);
+    let pid = shell_pid(&ssh).await;
+    let slow = {
+        let ssh = ssh.clone();
+        tokio::spawn(async move { run(&ssh, "sleep 3; echo slow", Duration::from_secs(10)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let queued = run(&ssh, "echo queued", Duration::from_secs(1)).await;
+    assert!(
+        matches!(queued, Err(TransportError::Timeout(_))),
+        "{queued:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    let slow = slow.await.unwrap().unwrap();
+    assert_eq!(text(&slow.stdout), "slow\n");
+    assert_eq!(shell_pid(&ssh).await, pid, "the slow run's shell is kept");
+}

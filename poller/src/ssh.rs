@@ -376,7 +376,11 @@ impl SshSession {
             );
         }
         let deadline = Instant::now() + limit;
-        let mut shells = self.shells.lock().await;
+        // Runs on a connection's shells take turns; waiting for one's turn counts against
+        // the run's own deadline, so a run queued behind a slow one still ends on time.
+        let Ok(mut shells) = timeout_at(deadline, self.shells.lock()).await else {
+            return (Err(TransportError::Timeout(limit)), Via::Persistent);
+        };
         let slot = if become_root {
             &mut shells.root
         } else {
