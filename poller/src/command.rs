@@ -54,6 +54,11 @@ pub fn probe_line(input_len: usize, become_root: bool) -> String {
         sh_quote(PROBE_WATCHDOG),
         sh_quote(SCRIPT_END)
     );
+    as_root(line, become_root)
+}
+
+/// `line` under `sudo -n` for `become` (never asking for a password), else as it is.
+pub fn as_root(line: String, become_root: bool) -> String {
     if become_root {
         format!("sudo -n {line}")
     } else {
@@ -103,11 +108,7 @@ pub fn each_of(commands: &[Vec<String>]) -> String {
 /// `line` (a command line built from `quoted` parts only) under the watchdog.
 pub fn wrapped(line: &str, become_root: bool) -> String {
     let line = format!("sh -c {} dcmon-exec {}", sh_quote(WATCHDOG), sh_quote(line));
-    if become_root {
-        format!("sudo -n {line}")
-    } else {
-        line
-    }
+    as_root(line, become_root)
 }
 
 /// Output as it arrives, and the total kept for the result.

@@ -169,12 +169,10 @@ async fn script_run(
     let raw = match (&result, settings.keep_raw) {
         (Ok(output), true) => Some(RawRun {
             command: if via == Some(crate::ssh::Via::Persistent) {
-                let shell = if host.become_ {
-                    "sudo -n sh -s"
-                } else {
-                    "sh -s"
-                };
-                format!("{shell} (kept open), one line per run: dcmon_run NONCE 'SCRIPT'")
+                format!(
+                    "{} (kept open), one line per run: dcmon_run NONCE 'SCRIPT'",
+                    crate::shell::shell_command(host.become_)
+                )
             } else {
                 let input_len = crate::command::probe_input(&script).len();
                 crate::command::probe_line(input_len, host.become_)

@@ -66,6 +66,11 @@ pub(crate) enum StartError {
     Transport(TransportError),
 }
 
+/// The shell kept open: `sh -s`, under `sudo -n` for `become`.
+pub(crate) fn shell_command(become_root: bool) -> String {
+    crate::command::as_root("sh -s".to_string(), become_root)
+}
+
 /// A fresh marker for one run or start: `dcmon-` and 32 hex digits.
 fn nonce() -> String {
     format!("dcmon-{}", uuid::Uuid::new_v4().simple())
@@ -92,11 +97,7 @@ impl Shell {
             .await
             .map_err(|_| late())?
             .map_err(channel_error)?;
-        let command = if become_root {
-            "exec sudo -n sh -s"
-        } else {
-            "exec sh -s"
-        };
+        let command = format!("exec {}", shell_command(become_root));
         let ready = nonce();
         // Ready, with the process group (field 5 of /proc/PID/stat; the command name is
         // `sh`, without spaces), read by a builtin: no fork.
@@ -104,7 +105,10 @@ impl Shell {
             "{BOOT}dcmon_group=\nread -r _ _ _ _ dcmon_group _ </proc/$$/stat 2>/dev/null\nprintf '%s %s\\n' {ready} \"$dcmon_group\"\n"
         );
         let started = timeout_at(deadline, async {
-            channel.exec(true, command).await.map_err(channel_error)?;
+            channel
+                .exec(true, command.as_str())
+                .await
+                .map_err(channel_error)?;
             channel.data(boot.as_bytes()).await.map_err(channel_error)?;
             wait_ready(&mut channel, &ready).await
         })

@@ -446,14 +446,13 @@ impl SshSession {
     /// a background process detached from the channel, so this returns after one round
     /// trip and the run's reported duration stays its deadline.
     async fn stop_group(&self, group: u32, become_root: bool) {
-        let line = format!(
+        let kill = format!(
             "kill -TERM -{group} 2>/dev/null; (sleep 1; kill -KILL -{group}) </dev/null >/dev/null 2>&1 & exit 0"
         );
-        let line = if become_root {
-            format!("sudo -n sh -c '{line}'")
-        } else {
-            format!("sh -c '{line}'")
-        };
+        let line = crate::command::as_root(
+            format!("sh -c {}", dcmon_probes::registry::sh_quote(&kill)),
+            become_root,
+        );
         let mut quiet = |_: crate::command::Stream, _: &[u8]| {};
         let collector = crate::command::Collector::new(4096, &mut quiet);
         let _ = self.run(&line, &[], STOP_GROUP_LIMIT, collector).await;
