@@ -310,8 +310,13 @@ fn poll_rounds_through_every_fault() {
     }
     let garbage = by_host(&results, "garbage");
     assert_eq!(garbage["status"], "partial", "{garbage}");
-    assert!(
-        garbage["warnings"]["count"].as_u64().unwrap() > 0,
+    let count = garbage["warnings"]["count"].as_u64().unwrap();
+    assert!(count > 0, "{garbage}");
+    // Each run's own count, summing to the host's.
+    let by_probe = garbage["warnings"]["by_probe"].as_object().unwrap();
+    assert_eq!(
+        by_probe.values().map(|n| n.as_u64().unwrap()).sum::<u64>(),
+        count,
         "{garbage}"
     );
     assert!(

@@ -15,6 +15,10 @@ use testbed::{Sshd, dcmon};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
+/// When the fixtures are said to be collected (`dmesg -H` dates print no year).
+const AT: &str = "2024-03-01T00:00:00Z";
+const AT_S: i64 = 1_709_251_200;
+
 /// The format of each fixture, from where it lies and what it is called.
 fn format_of(path: &Path) -> &'static str {
     let dir = path
@@ -70,7 +74,11 @@ fn in_probe_output(format: &str, text: &str, path: &Path) -> (&'static str, Stri
             ("smart", section(&format!("device {name} {kind}")))
         }
         "journal-json" => ("logs", section("journal")),
-        "dmesg" => ("logs", section("dmesg")),
+        // `dcmon parse --at` gives dmesg its collection time as the probe's line does.
+        "dmesg" => (
+            "logs",
+            format!("\n==dcmon== dmesg\nnow={AT_S}\n{text}\n==dcmon== end\n"),
+        ),
         "os" => ("os", text.to_string()),
         "apt-get-upgrade" => ("apt", section("upgrade")),
         other => panic!("{}: {other} has no framing here", path.display()),
@@ -121,7 +129,14 @@ fn every_fixture_parses_as_its_probe_reads_it() {
     let mut samples_seen = 0;
     for path in &paths {
         let format = format_of(path);
-        let out = dcmon(&["parse", format, path.to_str().unwrap(), "--json"]);
+        let out = dcmon(&[
+            "parse",
+            format,
+            path.to_str().unwrap(),
+            "--json",
+            "--at",
+            AT,
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let code = out.status.code().unwrap();
         let objects = json_lines(&out.stdout);
@@ -201,6 +216,28 @@ fn every_fixture_parses_as_its_probe_reads_it() {
         samples_seen += ours.len();
     }
     assert!(samples_seen > 1000, "{samples_seen} samples compared");
+}
+
+/// `dmesg -H` dates print no year: `--at` says when the capture was taken, and a wrong
+/// `--at` is refused naming the option.
+#[test]
+fn dmesg_human_dates_take_the_year_of_at() {
+    let file = fixture("journal/dmesg-human-relative-v1.txt");
+    let first_ts = |at: &str| {
+        let out = dcmon(&["parse", "dmesg", &file, "--json", "--at", at]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_lines(&out.stdout)[0]["ts_ms"].as_i64()
+    };
+    assert_eq!(first_ts("2024-03-01T00:00:00Z"), Some(1_707_276_840_000)); // 2024-02-07T03:34Z
+    assert_eq!(first_ts("2024-01-15T00:00:00Z"), Some(1_675_740_840_000)); // 2023-02-07
+    let out = dcmon(&["parse", "dmesg", &file, "--at", "last tuesday"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--at"));
 }
 
 #[test]

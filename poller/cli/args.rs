@@ -104,6 +104,10 @@ pub struct ParseArgs {
     /// Name the formats.
     #[arg(long)]
     pub list: bool,
+    /// When the output was captured (`2026-12-01T10:00:00Z`; default: now): `dmesg -H`
+    /// dates print no year, and take this one.
+    #[arg(long, value_parser = humantime::parse_rfc3339_weak)]
+    pub at: Option<std::time::SystemTime>,
 }
 
 #[derive(Debug, Args)]

@@ -49,7 +49,11 @@ pub fn parse(args: ParseArgs) -> Result<ExitCode> {
     if text.trim().is_empty() {
         return Ok(refuse(&format!("{shown} is empty: nothing to parse")));
     }
-    let Some(out) = formats::parse(format, text, file) else {
+    let at = args.at.unwrap_or_else(std::time::SystemTime::now);
+    let collected_s = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let Some(out) = formats::parse(format, text, file, collected_s) else {
         return Ok(refuse(&format!("unknown format `{format}`")));
     };
     print(&out, args.json);

@@ -82,10 +82,14 @@ pub struct HostResult {
     pub absent: Vec<String>,
 }
 
-/// Lines of probe output that were not understood: how many, and the first few.
+/// Lines of probe output that were not understood, and tools' own complaints: how
+/// many, how many each probe's run had, and the first few.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Warnings {
     pub count: usize,
+    /// probe → its run's warning count, for runs that had any.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub by_probe: std::collections::BTreeMap<String, usize>,
     pub first: Vec<String>,
 }
 
@@ -95,11 +99,20 @@ impl Warnings {
             .iter()
             .flat_map(|r| r.output.warnings.iter().map(move |w| (r, w)));
         let count = all.clone().count();
+        let by_probe = runs
+            .iter()
+            .filter(|r| !r.output.warnings.is_empty())
+            .map(|r| (r.probe.to_string(), r.output.warnings.len()))
+            .collect();
         let first = all
             .take(WARNINGS_QUOTED)
             .map(|(r, w)| format!("{}: {w}", r.probe))
             .collect();
-        Warnings { count, first }
+        Warnings {
+            count,
+            by_probe,
+            first,
+        }
     }
 }
 

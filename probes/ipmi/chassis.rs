@@ -8,15 +8,24 @@ use crate::output::{Labels, ProbeOutput};
 /// Cooling/Fan Fault    : false
 /// ```
 pub fn parse(text: &str, out: &mut ProbeOutput) {
-    for line in text.lines() {
+    for (n, line) in text.lines().enumerate() {
         let Some((key, value)) = line.split_once(':') else {
+            if !line.trim().is_empty() && !super::reading::is_error_line(line) {
+                out.not_understood("chassis", n + 1, line);
+            }
             continue;
         };
         let (key, value) = (key.trim(), value.trim());
+        if KNOWN_NOT_STORED.contains(&key) || super::reading::is_error_line(line) {
+            continue;
+        }
         let flag = match value {
             "on" | "true" | "active" => 1.0,
             "off" | "false" | "inactive" => 0.0,
-            _ => continue,
+            _ => {
+                out.not_understood("chassis", n + 1, line);
+                continue;
+            }
         };
         let fault = match key {
             "System Power" => {
@@ -32,7 +41,10 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
             "Power Control Fault" => "power_control",
             "Drive Fault" => "drive",
             "Cooling/Fan Fault" => "cooling_fan",
-            _ => continue,
+            _ => {
+                out.not_understood("chassis", n + 1, line);
+                continue;
+            }
         };
         out.gauge(
             "ipmi_chassis_fault",
@@ -42,3 +54,20 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
         );
     }
 }
+
+/// `chassis status` lines read but not stored (ipmitool's `ipmi_chassis_status`).
+const KNOWN_NOT_STORED: &[&str] = &[
+    "Power Interlock",
+    "Power Restore Policy",
+    "Last Power Event",
+    "Front-Panel Lockout",
+    "Front Panel Control",
+    "Sleep Button Disable",
+    "Diag Button Disable",
+    "Reset Button Disable",
+    "Power Button Disable",
+    "Sleep Button Disabled",
+    "Diag Button Disabled",
+    "Reset Button Disabled",
+    "Power Button Disabled",
+];

@@ -11,8 +11,11 @@ use crate::output::{Labels, ParseError, ProbeOutput};
 pub fn parse(text: &str, out: &mut ProbeOutput) {
     let mut found = false;
     let mut deactivated = false;
-    for line in text.lines() {
+    for (n, line) in text.lines().enumerate() {
         let Some((key, value)) = line.split_once(':') else {
+            if !line.trim().is_empty() && !super::reading::is_error_line(line) {
+                out.not_understood("dcmi", n + 1, line);
+            }
             continue;
         };
         let name = match key.trim() {
@@ -24,15 +27,24 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
                 deactivated = value.trim() == "deactivated";
                 continue;
             }
-            _ => continue,
+            // Understood, not stored: when and over how long the BMC sampled.
+            "IPMI timestamp" | "Sampling period" => continue,
+            _ if super::reading::is_error_line(line) => continue,
+            _ => {
+                out.not_understood("dcmi", n + 1, line);
+                continue;
+            }
         };
         let watts = value
             .split_whitespace()
             .next()
             .and_then(|v| v.parse::<f64>().ok());
-        if let Some(watts) = watts {
-            out.gauge(name, Labels::default(), watts, "watts");
-            found = true;
+        match watts {
+            Some(watts) => {
+                out.gauge(name, Labels::default(), watts, "watts");
+                found = true;
+            }
+            None => out.not_understood("dcmi", n + 1, line),
         }
     }
     if deactivated {

@@ -10,6 +10,7 @@ pub mod reading;
 pub mod sdr;
 pub mod sel;
 pub mod sensor;
+pub mod states;
 
 use crate::output::ProbeOutput;
 use crate::registry::Probe;

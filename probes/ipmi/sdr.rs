@@ -1,7 +1,10 @@
 //! `ipmitool sdr` in its forms: `elist` (5 columns), `list` (3 columns), `-c` (CSV, 4 or
 //! 5 fields) and `-v` (one block per sensor).
 
-use super::reading::{Reading, Status, is_error_line, push_readings, unit_of, value_and_unit};
+use super::reading::{
+    Discrete, Reading, Status, is_error_line, looks_numeric, named_states, push_readings, unit_of,
+    value_unit_text,
+};
 use crate::output::{ParseError, ProbeOutput};
 
 /// Parses any `ipmitool sdr` output into sensor samples.
@@ -13,14 +16,14 @@ use crate::output::{ParseError, ProbeOutput};
 /// ```
 pub fn parse(text: &str, out: &mut ProbeOutput) {
     let readings = if text.lines().any(|l| l.starts_with("Sensor ID")) {
-        verbose(text)
+        verbose(text, out)
     } else {
         tabular(text, out)
     };
     if readings.is_empty() {
         tool_errors(text, out);
     }
-    push_readings("sdr", readings, out);
+    push_readings(readings, out);
 }
 
 fn tabular(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
@@ -33,17 +36,23 @@ fn tabular(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
         let reading = match pipes[..] {
             [sensor, _id, status, entity, reading] => elist(sensor, status, Some(entity), reading),
             [sensor, reading, status] => elist(sensor, status, None, reading),
+            _ if pipes.len() > 5 => {
+                // A reading holding `|` itself: the fifth column onwards.
+                let reading = pipes[4..].join("|");
+                elist(pipes[0], pipes[2], Some(pipes[3]), &reading)
+            }
             [_] => match line.split(',').map(str::trim).collect::<Vec<_>>()[..] {
                 // `sdr elist -c`: name,value,unit,status
-                [sensor, value, unit, status] => Some(Reading {
+                [sensor, value, unit, status] if !sensor.is_empty() => Some(Reading {
                     sensor: sensor.to_string(),
-                    entity: None,
                     value: value
                         .parse::<f64>()
                         .ok()
                         .filter(|v| v.is_finite())
                         .map(|v| unit_of(v, unit)),
+                    unit_text: unit.to_string(),
                     status: Status::parse(status),
+                    ..Reading::default()
                 }),
                 // `sdr type X -c`: name,id,status,entity,reading
                 [sensor, _id, status, entity, ref reading @ ..] if !reading.is_empty() => {
@@ -54,7 +63,20 @@ fn tabular(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
             _ => None,
         };
         match reading {
-            Some(r) => readings.push(r),
+            Some(r) => {
+                if r.value.is_none() && looks_numeric(pipes.last().copied().unwrap_or("")) {
+                    out.warnings.push(ParseError::Malformed {
+                        section: "sdr".into(),
+                        line: n + 1,
+                        reason: format!(
+                            "sensor `{}`: unreadable number in `{}`",
+                            r.sensor,
+                            line.trim()
+                        ),
+                    });
+                }
+                readings.push(r)
+            }
             None => out.warnings.push(ParseError::Malformed {
                 section: "sdr".into(),
                 line: n + 1,
@@ -69,23 +91,56 @@ fn elist(sensor: &str, status: &str, entity: Option<&str>, reading: &str) -> Opt
     if sensor.is_empty() {
         return None;
     }
+    let value = value_unit_text(reading);
+    let states = named_states(reading);
     Some(Reading {
         sensor: sensor.to_string(),
         entity: entity.filter(|e| !e.is_empty()).map(str::to_string),
-        value: value_and_unit(reading),
+        value: value.as_ref().map(|(v, u, _)| (*v, *u)),
+        unit_text: value.map(|(_, _, text)| text).unwrap_or_default(),
         status: Status::parse(status),
+        discrete: (!states.is_empty()).then_some(Discrete::Named {
+            states,
+            type_code: None,
+        }),
     })
 }
 
-/// `sdr -v`: `Key : value` lines, a blank line between sensors.
-fn verbose(text: &str) -> Vec<Reading> {
+/// `sdr -v`: `Key : value` lines, a blank line between sensors. A discrete sensor lists
+/// its asserted states under `States Asserted`, one `[State]` per line, and its type
+/// with its code: `Sensor Type (Discrete): Power Supply (0x08)`.
+fn verbose(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
     let mut readings = Vec::new();
     let mut current: Option<Reading> = None;
-    for line in text.lines() {
+    let mut in_asserted = false;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if let Some(state) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
+            if in_asserted && let Some(r) = current.as_mut() {
+                match &mut r.discrete {
+                    Some(Discrete::Named { states, .. }) => states.push(state.to_string()),
+                    _ => {
+                        r.discrete = Some(Discrete::Named {
+                            states: vec![state.to_string()],
+                            type_code: None,
+                        })
+                    }
+                }
+            }
+            continue;
+        }
         let Some((key, value)) = line.split_once(':') else {
+            if !trimmed.is_empty() && current.is_some() {
+                out.warnings.push(ParseError::Malformed {
+                    section: "sdr".into(),
+                    line: n + 1,
+                    reason: format!("not a `Key : value` line: `{trimmed}`"),
+                });
+            }
             continue;
         };
         let (key, value) = (key.trim(), value.trim());
+        in_asserted = false;
         match key {
             "Sensor ID" => {
                 readings.extend(current.take());
@@ -93,9 +148,7 @@ fn verbose(text: &str) -> Vec<Reading> {
                 let name = value.rsplit_once(" (0x").map_or(value, |(n, _)| n);
                 current = Some(Reading {
                     sensor: name.to_string(),
-                    entity: None,
-                    value: None,
-                    status: None,
+                    ..Reading::default()
                 });
             }
             "Entity ID" => {
@@ -105,12 +158,56 @@ fn verbose(text: &str) -> Vec<Reading> {
             }
             "Sensor Reading" => {
                 if let Some(r) = current.as_mut() {
-                    r.value = value_and_unit(value);
+                    let read = value_unit_text(value);
+                    if read.is_none() && looks_numeric(value) {
+                        out.warnings.push(ParseError::Malformed {
+                            section: "sdr".into(),
+                            line: n + 1,
+                            reason: format!("sensor `{}`: unreadable number `{value}`", r.sensor),
+                        });
+                    }
+                    r.value = read.as_ref().map(|(v, u, _)| (*v, *u));
+                    r.unit_text = read.map(|(_, _, t)| t).unwrap_or_default();
                 }
             }
             "Status" => {
                 if let Some(r) = current.as_mut() {
                     r.status = Status::parse(value);
+                }
+            }
+            "Sensor Type (Discrete)" => {
+                if let Some(r) = current.as_mut() {
+                    // `Power Supply (0x08)`
+                    let code = value
+                        .rsplit_once("(0x")
+                        .and_then(|(_, c)| u8::from_str_radix(c.trim_end_matches(')'), 16).ok());
+                    let states = match r.discrete.take() {
+                        Some(Discrete::Named { states, .. }) => states,
+                        _ => Vec::new(),
+                    };
+                    r.discrete = Some(Discrete::Named {
+                        states,
+                        type_code: code,
+                    });
+                }
+            }
+            "States Asserted" => {
+                in_asserted = true;
+                // The first line names the type (`Power Supply`); a state may follow it.
+                if let Some(state) = value
+                    .rsplit_once('[')
+                    .and_then(|(_, s)| s.strip_suffix(']'))
+                    && let Some(r) = current.as_mut()
+                {
+                    match &mut r.discrete {
+                        Some(Discrete::Named { states, .. }) => states.push(state.to_string()),
+                        _ => {
+                            r.discrete = Some(Discrete::Named {
+                                states: vec![state.to_string()],
+                                type_code: None,
+                            })
+                        }
+                    }
                 }
             }
             _ => {}

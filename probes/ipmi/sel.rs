@@ -42,13 +42,27 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
         out.logs.push(LogEntry {
             source: "sel".into(),
             ts_ms,
-            // An asserted event is something happening; a deasserted one is it ending.
-            priority: if state == "Deasserted" { 5 } else { 4 },
+            priority: priority(sensor, event, state),
             unit: Some(sensor.to_string()),
             message,
             cursor: Some(f[0].to_string()),
         });
     }
+}
+
+/// An asserted event has the severity its sensor type's table gives it (see
+/// `states::event_severity`); a deasserted one is it ending: a notice, except a device
+/// no longer present (a PSU or drive pulled), which is a warning.
+fn priority(sensor: &str, event: &str, state: &str) -> u8 {
+    if state.eq_ignore_ascii_case("Deasserted") {
+        let lower = event.to_ascii_lowercase();
+        return if lower.contains("presence") || lower.contains("present") {
+            4
+        } else {
+            5
+        };
+    }
+    super::states::event_severity(sensor, event).priority()
 }
 
 /// `03/12/2019` `13:10:45` (older ipmitool), or `11/20/26` `10:00:00 UTC` (1.8.19,

@@ -1,14 +1,17 @@
 //! `ipmitool sensor`: name | value | unit | status | lnr | lcr | lnc | unc | ucr | unr.
 
-use super::reading::{Reading, Status, is_error_line, push_readings, unit_of};
+use super::reading::{Discrete, Reading, Status, is_error_line, push_readings, unit_of};
 use super::sdr::tool_errors;
+use super::states;
 use crate::output::{ParseError, ProbeOutput};
 
-/// Parses `ipmitool sensor` output into sensor samples.
+/// Parses `ipmitool sensor` output into sensor samples; discrete rows give their state
+/// bits (and named states where the sensor's name tells its type).
 ///
 /// ```text
 /// CPU Temp         | 52.000     | degrees C  | ok    | 0.000     | 0.000     | 0.000     | 96.000    | 101.000   | 101.000
 /// DIMMA2 Temp      | na         |            | na    | na        | na        | na        | na        | na        | na
+/// PS1 Status       | 0x1        | discrete   | 0x0300| na        | na        | na        | na        | na        | na
 /// ```
 pub fn parse(text: &str, out: &mut ProbeOutput) {
     let mut readings = Vec::new();
@@ -25,19 +28,38 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
             });
             continue;
         }
-        let value = match f[1].parse::<f64>() {
-            Ok(v) if v.is_finite() && f[2] != "discrete" => Some(unit_of(v, f[2])),
-            _ => None,
-        };
-        readings.push(Reading {
+        let mut reading = Reading {
             sensor: f[0].to_string(),
-            entity: None,
-            value,
+            unit_text: f[2].to_string(),
             status: Status::parse(f[3]),
-        });
+            ..Reading::default()
+        };
+        if f[2] == "discrete" {
+            // `| 0x0        | discrete   | 0x0180|`: the value column is the raw reading
+            // byte, the status column the asserted state bits.
+            reading.discrete = states::state_bits(f[3]).map(Discrete::Bits);
+            if reading.discrete.is_none() && reading.status.is_none() {
+                out.warnings.push(ParseError::Malformed {
+                    section: "sensor".into(),
+                    line: n + 1,
+                    reason: format!("discrete sensor `{}`: unreadable state `{}`", f[0], f[3]),
+                });
+            }
+        } else {
+            match f[1].parse::<f64>() {
+                Ok(v) if v.is_finite() => reading.value = Some(unit_of(v, f[2])),
+                _ if f[1] == "na" || f[1].is_empty() => {}
+                _ => out.warnings.push(ParseError::Malformed {
+                    section: "sensor".into(),
+                    line: n + 1,
+                    reason: format!("sensor `{}`: unreadable value `{}`", f[0], f[1]),
+                }),
+            }
+        }
+        readings.push(reading);
     }
     if readings.is_empty() {
         tool_errors(text, out);
     }
-    push_readings("sensor", readings, out);
+    push_readings(readings, out);
 }

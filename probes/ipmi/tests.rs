@@ -83,12 +83,21 @@ fn sdr_list_ibm_systemx() {
     );
     assert_eq!(value(&out, "ipmi_voltage_volts", "Planar 12V"), Some(12.04));
     assert_eq!(value(&out, "ipmi_power_watts", "Avg Power"), Some(210.0));
-    // `80 feet` has a status but no chartable unit.
+    // `80 feet` has no named series: kept as `ipmi_reading` with its unit (issue 17).
     assert_eq!(status(&out, "Altitude"), Some(0.0));
+    let altitude = out
+        .samples
+        .iter()
+        .find(|s| s.name == "ipmi_reading")
+        .unwrap();
+    assert_eq!(altitude.labels.get("sensor"), Some("Altitude"));
+    assert_eq!(altitude.labels.get("unit"), Some("feet"));
+    assert_eq!(altitude.value, 80.0);
+    // `0x00` readings of discrete sensors name no state.
     assert!(
-        out.samples
+        !out.samples
             .iter()
-            .all(|s| s.labels.get("sensor") != Some("Altitude") || s.name == "ipmi_sensor_status")
+            .any(|s| s.name.starts_with("ipmi_discrete"))
     );
 }
 
@@ -185,8 +194,330 @@ fn sensor_supermicro_and_hpe() {
         Some(40.0)
     );
     assert_eq!(value(&hpe, "ipmi_power_watts", "Power Meter"), Some(160.0));
-    // Discrete sensors (`0x0180` state bits) get no status series.
+    // A discrete sensor whose name does not tell its type gets its bits, no status.
     assert_eq!(status(&hpe, "Fan 1 Presence"), None);
+}
+
+fn state(out: &ProbeOutput, sensor: &str, state: &str) -> Option<f64> {
+    out.samples
+        .iter()
+        .find(|s| {
+            s.name == "ipmi_discrete_state"
+                && s.labels.get("sensor") == Some(sensor)
+                && s.labels.get("state") == Some(state)
+        })
+        .map(|s| s.value)
+}
+
+/// Quirk 1: `ipmitool sensor` prints discrete sensors as `0x0 | discrete | 0xAABB`:
+/// their state bits become series, named where the sensor's name tells its type.
+#[test]
+fn sensor_discrete_rows_give_their_states() {
+    let hpe = with(sensor::parse, fixture!("sensor-hpe-ilo-38-sensors.txt"));
+    // `Power Supply 1 | 0x0 | discrete | 0x0180`: bit 0, presence detected.
+    assert_eq!(
+        value(&hpe, "ipmi_discrete_state_bits", "Power Supply 1"),
+        Some(1.0)
+    );
+    assert_eq!(
+        state(&hpe, "Power Supply 1", "Presence detected"),
+        Some(1.0)
+    );
+    assert_eq!(state(&hpe, "Power Supply 1", "Failure detected"), Some(0.0));
+    assert_eq!(status(&hpe, "Power Supply 1"), Some(0.0));
+    // `Power Supplies | 0x0180`: a redundancy sensor, fully redundant.
+    assert_eq!(state(&hpe, "Power Supplies", "Fully Redundant"), Some(1.0));
+    assert_eq!(state(&hpe, "Power Supplies", "Redundancy Lost"), Some(0.0));
+    // `Memory Status | 0x4080`: bit 6 of the memory table, presence detected.
+    assert_eq!(
+        value(&hpe, "ipmi_discrete_state_bits", "Memory Status"),
+        Some(64.0)
+    );
+    assert_eq!(state(&hpe, "Memory Status", "Presence Detected"), Some(1.0));
+    // `Fan 1 Presence | 0x0180`: no table from the name, the bits alone.
+    assert_eq!(
+        value(&hpe, "ipmi_discrete_state_bits", "Fan 1 Presence"),
+        None
+    );
+    // `Intrusion | na | discrete | na`: no reading.
+    assert_eq!(status(&hpe, "Intrusion"), Some(4.0));
+    assert_eq!(state(&hpe, "Intrusion", "General Chassis intrusion"), None);
+
+    let sm = with(sensor::parse, fixture!("sensor-supermicro-25-sensors.txt"));
+    assert_eq!(
+        state(&sm, "Chassis Intru", "General Chassis intrusion"),
+        Some(0.0)
+    );
+    assert_eq!(status(&sm, "Chassis Intru"), Some(0.0));
+
+    // The same rows with trouble asserted, as a Supermicro BMC prints them: PSU
+    // presence + failure (0x03), then AC lost (bit 3 = 0x08); the chassis opened.
+    let trouble = "PS1 Status       | 0x1        | discrete   | 0x0300| na        | na        | na        | na        | na        | na        \n\
+                   PS2 Status       | 0x1        | discrete   | 0x0900| na        | na        | na        | na        | na        | na        \n\
+                   Chassis Intru    | 0x1        | discrete   | 0x0100| na        | na        | na        | na        | na        | na        \n\
+                   PS Redundancy    | 0x1        | discrete   | 0x0280| na        | na        | na        | na        | na        | na        \n";
+    let out = with(sensor::parse, trouble);
+    assert_eq!(out.warnings, []);
+    assert_eq!(state(&out, "PS1 Status", "Presence detected"), Some(1.0));
+    assert_eq!(state(&out, "PS1 Status", "Failure detected"), Some(1.0));
+    assert_eq!(
+        status(&out, "PS1 Status"),
+        Some(2.0),
+        "a failed PSU is critical"
+    );
+    assert_eq!(state(&out, "PS2 Status", "Power Supply AC lost"), Some(1.0));
+    assert_eq!(status(&out, "PS2 Status"), Some(2.0));
+    assert_eq!(
+        state(&out, "Chassis Intru", "General Chassis intrusion"),
+        Some(1.0)
+    );
+    assert_eq!(
+        status(&out, "Chassis Intru"),
+        Some(1.0),
+        "intrusion: a warning"
+    );
+    assert_eq!(state(&out, "PS Redundancy", "Redundancy Lost"), Some(1.0));
+    assert_eq!(status(&out, "PS Redundancy"), Some(2.0));
+    // An unreadable state word is a warning with its line, not a silent skip.
+    let bad = with(
+        sensor::parse,
+        "PS1 Status       | 0x1        | discrete   | 0xZZ  | na\nFAN1 | 4x00 | RPM | ok | na\n",
+    );
+    assert_eq!(bad.warnings.len(), 2, "{:?}", bad.warnings);
+    assert!(bad.warnings[0].to_string().contains("line 1"));
+    assert!(bad.warnings[1].to_string().contains("line 2"));
+}
+
+/// Quirk 1, `sdr elist`: the asserted states are printed by name after the value.
+#[test]
+fn sdr_elist_discrete_states_by_name() {
+    let out = with(
+        sdr::parse,
+        fixture!("sdr-elist-full-hpe-proliant-dl360-ilo2.txt"),
+    );
+    // `Power Supply 1 | 06h | ok | 10.1 | 0 Watts, Presence detected, Failure detected`
+    assert_eq!(value(&out, "ipmi_power_watts", "Power Supply 1"), Some(0.0));
+    assert_eq!(state(&out, "Power Supply 1", "Failure detected"), Some(1.0));
+    assert_eq!(
+        state(&out, "Power Supply 1", "Presence detected"),
+        Some(1.0)
+    );
+    assert_eq!(
+        state(&out, "Power Supply 1", "Power Supply AC lost"),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&out, "ipmi_discrete_state_bits", "Power Supply 1"),
+        Some(3.0)
+    );
+    assert_eq!(
+        status(&out, "Power Supply 1"),
+        Some(2.0),
+        "`ok` column, failed PSU"
+    );
+    assert_eq!(status(&out, "Power Supply 2"), Some(0.0));
+    // `Power Supplies | Non-Redundant: Sufficient from Redundant`
+    assert_eq!(
+        state(
+            &out,
+            "Power Supplies",
+            "Non-Redundant: Sufficient from Redundant"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(status(&out, "Power Supplies"), Some(1.0));
+    // `VRM 1 | Device Present`: generic presence.
+    assert_eq!(state(&out, "VRM 1", "Device Present"), Some(1.0));
+    // `Temp 4 | ns | 8.1 | Disabled`: no reading; `Disabled` is no processor state here.
+    assert_eq!(status(&out, "Temp 4"), Some(4.0));
+    assert_eq!(value(&out, "ipmi_discrete_state_bits", "Temp 4"), None);
+    // A state holding a comma stays whole.
+    let ac = with(
+        sdr::parse,
+        "PS2 Status       | C9h | ok  | 10.2 | Presence detected, AC out-of-range, but present\n",
+    );
+    assert_eq!(
+        state(&ac, "PS2 Status", "AC out-of-range, but present"),
+        Some(1.0)
+    );
+    assert_eq!(status(&ac, "PS2 Status"), Some(1.0));
+}
+
+/// Quirk 1, `sdr -v`: `Sensor Type (Discrete)` names the table, `States Asserted` the
+/// states (ipmitool's `print_sensor_discrete` layout).
+#[test]
+fn sdr_verbose_discrete_states() {
+    let text = "Sensor ID              : PS1 Status (0xc8)\n \
+                Entity ID             : 10.1 (Power Supply)\n \
+                Sensor Type (Discrete): Power Supply (0x08)\n \
+                Sensor Reading        : 0h\n \
+                Event Message Control : Per-threshold\n \
+                States Asserted       : Power Supply\n                         \
+                [Presence detected]\n                         \
+                [Failure detected]\n \
+                Assertions Enabled    : Power Supply\n                         \
+                [Presence detected]\n                         \
+                [Power Supply AC lost]\n\n\
+                Sensor ID              : Intrusion (0x73)\n \
+                Entity ID             : 7.1 (System Board)\n \
+                Sensor Type (Discrete): Physical Security (0x05)\n \
+                Sensor Reading        : 0h\n \
+                Event Message Control : Per-threshold\n \
+                OEM                   : 0\n";
+    let out = with(sdr::parse, text);
+    assert_eq!(out.warnings, []);
+    assert_eq!(state(&out, "PS1 Status", "Failure detected"), Some(1.0));
+    assert_eq!(
+        state(&out, "PS1 Status", "Power Supply AC lost"),
+        Some(0.0),
+        "enabled, not asserted"
+    );
+    assert_eq!(status(&out, "PS1 Status"), Some(2.0));
+    assert_eq!(
+        state(&out, "Intrusion", "General Chassis intrusion"),
+        Some(0.0)
+    );
+    assert_eq!(status(&out, "Intrusion"), Some(0.0));
+}
+
+/// Quirk 2: one name on two sensors keeps both readings.
+#[test]
+fn a_name_used_twice_keeps_both_sensors() {
+    // Dell `ipmitool sensor`: two CPU sensors both called `Temp`, and a discrete row of
+    // the same name before them.
+    let text = "Temp             | 0x0        | discrete   | 0x0080| na        | na        | na        | na        | na        | na        \n\
+                Temp             | 40.000     | degrees C  | ok    | na        | 3.000     | 8.000     | 85.000    | 90.000    | na        \n\
+                Temp             | 38.000     | degrees C  | ok    | na        | 3.000     | 8.000     | 85.000    | 90.000    | na        \n";
+    let out = with(sensor::parse, text);
+    assert_eq!(out.warnings, []);
+    let temps: Vec<(Option<&str>, f64)> = out
+        .samples
+        .iter()
+        .filter(|s| s.name == "ipmi_temperature_celsius")
+        .map(|s| (s.labels.get("instance"), s.value))
+        .collect();
+    assert_eq!(temps, [(Some("2"), 40.0), (Some("3"), 38.0)]);
+    let statuses = out
+        .samples
+        .iter()
+        .filter(|s| s.name == "ipmi_sensor_status")
+        .count();
+    assert_eq!(
+        statuses, 2,
+        "the discrete row has no status; both analog ones do"
+    );
+    // `sdr elist` prints entities: the same name on two entities needs no instance.
+    let elist = with(
+        sdr::parse,
+        "Temp             | 0Eh | ok  |  3.1 | 40 degrees C\nTemp             | 0Fh | ok  |  3.2 | 38 degrees C\nTemp             | 10h | ok  |  3.2 | 39 degrees C\n",
+    );
+    let labels: Vec<String> = elist
+        .samples
+        .iter()
+        .filter(|s| s.name == "ipmi_temperature_celsius")
+        .map(|s| format!("{}{}", s.value, s.labels))
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "40{entity=\"3.1\",sensor=\"Temp\"}",
+            "38{entity=\"3.2\",sensor=\"Temp\"}",
+            "39{entity=\"3.2\",instance=\"2\",sensor=\"Temp\"}",
+        ]
+    );
+    // No two samples of any output share name and labels.
+    for o in [&out, &elist] {
+        let mut keys: Vec<String> = o
+            .samples
+            .iter()
+            .map(|s| format!("{}{}", s.name, s.labels))
+            .collect();
+        let n = keys.len();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), n);
+    }
+}
+
+/// Quirk 3: readings whose unit is `unspecified` keep their number.
+#[test]
+fn unspecified_units_keep_their_value() {
+    let text = "Sensor ID              : PS1 Curr Out % (0x5c)\n \
+                Entity ID             : 10.1 (Power Supply)\n \
+                Sensor Type (Threshold)  : Current (0x03)\n \
+                Sensor Reading        : 48 (+/- 0) unspecified\n \
+                Status                : ok\n\n\
+                Sensor ID              : Airflow (0x5d)\n \
+                Entity ID             : 7.1 (System Board)\n \
+                Sensor Type (Threshold)  : Other Units-based Sensor (0x0b)\n \
+                Sensor Reading        : 26.5 (+/- 0) CFM\n \
+                Status                : ok\n\n\
+                Sensor ID              : PS2 Curr Out % (0x5e)\n \
+                Entity ID             : 10.2 (Power Supply)\n \
+                Sensor Type (Threshold)  : Current (0x03)\n \
+                Sensor Reading        : No Reading\n \
+                Status                : ns\n\n\
+                Sensor ID              : Broken (0x5f)\n \
+                Entity ID             : 10.2 (Power Supply)\n \
+                Sensor Reading        : 4x8 (+/- 0) unspecified\n";
+    let out = with(sdr::parse, text);
+    assert_eq!(value(&out, "ipmi_percent", "PS1 Curr Out %"), Some(48.0));
+    let airflow = out
+        .samples
+        .iter()
+        .find(|s| s.name == "ipmi_reading")
+        .unwrap();
+    assert_eq!(airflow.labels.get("unit"), Some("cfm"));
+    assert_eq!(airflow.value, 26.5);
+    assert_eq!(status(&out, "PS2 Curr Out %"), Some(4.0));
+    // Only the unreadable number is a warning, with its line.
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(
+        out.warnings[0].to_string().contains("line 21"),
+        "{}",
+        out.warnings[0]
+    );
+    // `ipmitool sensor`: HPE's `CPU Utilization | 0.000 | unspecified`.
+    let hpe = with(sensor::parse, fixture!("sensor-hpe-ilo-38-sensors.txt"));
+    let cpu = hpe
+        .samples
+        .iter()
+        .find(|s| s.name == "ipmi_reading" && s.labels.get("sensor") == Some("CPU Utilization"))
+        .unwrap();
+    assert_eq!(
+        (cpu.value, cpu.labels.get("unit")),
+        (0.0, Some("unspecified"))
+    );
+}
+
+/// Quirk 7: a SEL event's priority comes from its sensor type and event.
+#[test]
+fn sel_priority_follows_the_event_tables() {
+    let out = with(sel::parse, fixture!("sel-elist-chassis-intrusion-psu.txt"));
+    let prio = |id: &str| {
+        out.logs
+            .iter()
+            .find(|l| l.cursor.as_deref() == Some(id))
+            .map(|l| l.priority)
+    };
+    assert_eq!(prio("1"), Some(4), "chassis intrusion: warning");
+    assert_eq!(prio("5"), Some(5), "OS installation started: notice");
+    assert_eq!(prio("9"), Some(2), "PSU failure: critical");
+    assert_eq!(prio("a"), Some(5), "the failure ending: notice");
+    assert_eq!(prio("e"), Some(4), "unknown: warning");
+    let text = "  20 | 11/20/26 | 10:00:00 UTC | Memory #0x53 | Uncorrectable ECC | Asserted\n  \
+                21 | 11/20/26 | 10:00:01 UTC | Watchdog2 #0x81 | Hard reset | Asserted\n  \
+                22 | 11/20/26 | 10:00:02 UTC | Temperature CPU1 Temp | Upper Critical going high | Asserted | Reading 96 > Threshold 95 degrees C\n  \
+                23 | 11/20/26 | 10:00:03 UTC | System ACPI Power State #0x1 | S5/G2: soft-off | Asserted\n  \
+                24 | 11/20/26 | 10:00:04 UTC | Power Unit #0x01 | Power off/down | Asserted\n  \
+                25 | 11/20/26 | 10:00:05 UTC | Power Supply PS2 Status | Presence detected | Deasserted\n  \
+                26 | 11/20/26 | 10:00:06 UTC | Memory DIMM_B1 | Correctable ECC | Asserted\n  \
+                27 | 11/20/26 | 10:00:07 UTC | Temperature CPU1 Temp | Upper Non-critical going high | Asserted\n  \
+                28 | 11/20/26 | 10:00:08 UTC | Power Supply #0x51 | Power Supply AC lost | Asserted\n";
+    let out = with(sel::parse, text);
+    assert_eq!(out.warnings, []);
+    let priorities: Vec<u8> = out.logs.iter().map(|l| l.priority).collect();
+    assert_eq!(priorities, [2, 2, 2, 5, 5, 4, 4, 4, 2]);
 }
 
 #[test]

@@ -1,12 +1,13 @@
 //! The kernel ring buffer as `dmesg` prints it: raw (`<6>[   12.345678] msg`, what the
 //! probe asks for), plain monotonic, `-T` ctime and `-H` human formats.
 
-use crate::output::{LogEntry, ProbeOutput};
+use crate::output::{LogEntry, ParseError, ProbeOutput};
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
 /// Parses dmesg output. `boot_id` and `btime` (boot time, Unix seconds) come from the
-/// probe's own lines; with them, monotonic stamps become wall times and cursors.
+/// probe's own lines; with them, monotonic stamps become wall times and cursors. `now`
+/// (the collection time, Unix seconds) gives the year of `-H` dates, which print none.
 ///
 /// ```text
 /// <3>[    2.127036] sd 3:0:0:0: [sdb] Asking for cache data failed
@@ -15,8 +16,11 @@ use time::macros::format_description;
 /// [  +2.127036] sd 3:0:0:0: [sdb] Asking for cache data failed
 /// ```
 pub fn parse(text: &str, out: &mut ProbeOutput) {
-    let (mut boot_id, mut btime) = (None, None);
-    for line in text.lines() {
+    let (mut boot_id, mut btime, mut now) = (None, None, None);
+    // `-H`: the time of the line before, which a `[  +s.uuuuuu]` offset counts from.
+    let mut human_ms: Option<i64> = None;
+    let (mut undated, mut first_undated) = (0usize, 0usize);
+    for (n, line) in text.lines().enumerate() {
         let line = line.trim_end();
         if let Some(id) = line.strip_prefix("boot_id=") {
             boot_id = Some(id.trim().to_string());
@@ -24,6 +28,10 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
         }
         if let Some(t) = line.strip_prefix("btime=") {
             btime = t.trim().parse::<i64>().ok();
+            continue;
+        }
+        if let Some(t) = line.strip_prefix("now=") {
+            now = t.trim().parse::<i64>().ok();
             continue;
         }
         if line.trim().is_empty() {
@@ -48,16 +56,111 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
         };
         let stamp = rest[rest.find('[').unwrap_or(0) + 1..stamp_end].trim();
         let message = rest[stamp_end + 1..].trim();
-        let (ts_ms, cursor) = match stamp.parse::<f64>() {
-            Ok(seconds) if seconds.is_finite() && !stamp.starts_with('+') => {
-                let ts = btime.map(|b| b * 1000 + (seconds * 1000.0) as i64);
-                (ts, boot_id.as_ref().map(|id| format!("{id}:{stamp}")))
+        let (ts_ms, cursor) = if let Some(offset) = stamp.strip_prefix('+') {
+            // `-H`: seconds since the line before (at most 60: a new minute prints a date).
+            human_ms = match (human_ms, seconds_ms(offset)) {
+                (Some(before), Some(delta)) => before.checked_add(delta),
+                _ => None,
+            };
+            if human_ms.is_none() {
+                undated += 1;
+                first_undated = if first_undated == 0 {
+                    n + 1
+                } else {
+                    first_undated
+                };
             }
-            _ => (ctime(stamp), None),
+            (human_ms, None)
+        } else if let Some(seconds) = seconds_ms(stamp) {
+            let ts = btime.and_then(|b| b.checked_mul(1000)?.checked_add(seconds));
+            (ts, boot_id.as_ref().map(|id| format!("{id}:{stamp}")))
+        } else if let Some(at) = ctime(stamp) {
+            (Some(at), None)
+        } else if let Some(at) = human_date(stamp, now) {
+            human_ms = at;
+            if at.is_none() {
+                undated += 1;
+                first_undated = if first_undated == 0 {
+                    n + 1
+                } else {
+                    first_undated
+                };
+            }
+            (at, None)
+        } else {
+            out.warnings.push(ParseError::Malformed {
+                section: "dmesg".into(),
+                line: n + 1,
+                reason: format!("unknown time stamp `[{stamp}]`"),
+            });
+            (None, None)
         };
         push(out, priority, ts_ms, message, cursor);
     }
+    if undated > 0 {
+        out.warnings.push(ParseError::Malformed {
+            section: "dmesg".into(),
+            line: first_undated,
+            reason: format!(
+                "this and {} more `dmesg -H` lines have no time: {}",
+                undated - 1,
+                if now.is_none() {
+                    "its dates print no year and no collection time was given"
+                } else {
+                    "their offsets come before any date line"
+                }
+            ),
+        });
+    }
 }
+
+/// `2.127036` or `+0.000050` without its sign: milliseconds, none for anything else
+/// (or beyond a century of uptime).
+fn seconds_ms(text: &str) -> Option<i64> {
+    let seconds: f64 = text.trim().parse().ok()?;
+    (seconds.is_finite() && (0.0..=3.2e9).contains(&seconds)).then_some((seconds * 1000.0) as i64)
+}
+
+/// `-H` date lines: `Feb 7 03:34`, `Feb14 03:36`, `Feb  7 03:34` (util-linux prints
+/// `%b%e %H:%M`, so one-digit days get a space and two-digit ones none). No year: the
+/// collection year, or the year before when that date would be after the collection
+/// (a December line read in January). `Some(None)`: a date without a year to give it.
+fn human_date(stamp: &str, now: Option<i64>) -> Option<Option<i64>> {
+    let month_len = stamp.find(|c: char| !c.is_ascii_alphabetic())?;
+    let (month, rest) = stamp.split_at(month_len);
+    let mut fields = rest.split_whitespace();
+    let (day, clock) = (fields.next()?, fields.next()?);
+    if fields.next().is_some() {
+        return None;
+    }
+    let month: time::Month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(month))
+        .and_then(|i| time::Month::try_from(i as u8 + 1).ok())?;
+    let day: u8 = day.parse().ok()?;
+    let (hour, minute) = clock.split_once(':')?;
+    let time = time::Time::from_hms(hour.parse().ok()?, minute.parse().ok()?, 0).ok()?;
+    let Some(now) = now else {
+        return Some(None);
+    };
+    let now_at = time::OffsetDateTime::from_unix_timestamp(now).ok()?;
+    let at = |year: i32| {
+        time::Date::from_calendar_date(year, month, day)
+            .ok()
+            .map(|date| date.with_time(time).assume_utc())
+    };
+    // Ahead of the collection by more than a day (zones differ by less): last year's.
+    let this_year = at(now_at.year());
+    let dated = match this_year {
+        Some(t) if t.unix_timestamp() <= now.saturating_add(86_400) => Some(t),
+        _ => at(now_at.year() - 1),
+    };
+    Some(dated.map(|t| t.unix_timestamp().saturating_mul(1000)))
+}
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 fn push(
     out: &mut ProbeOutput,
@@ -70,14 +173,46 @@ fn push(
         source: "dmesg".into(),
         ts_ms,
         priority,
-        unit: message
-            .split_once(": ")
-            .map(|(subsystem, _)| subsystem)
-            .filter(|s| s.len() <= 40 && !s.contains(' '))
-            .map(str::to_string),
+        unit: unit_of(message),
         message: message.to_string(),
         cursor,
     });
+}
+
+/// What a kernel message concerns: the block device of a SCSI line (`sd 2:0:0:0: [sdb]
+/// ...` → `sdb`), else its `driver H:C:T:L` (`sd 2:0:0:0`, `scsi 3:0:0:0`, `ses
+/// 0:0:1:0`), else its subsystem (`eth0: link up` → `eth0`).
+fn unit_of(message: &str) -> Option<String> {
+    let (head, rest) = message.split_once(": ")?;
+    if let Some((driver, address)) = head.split_once(' ')
+        && !driver.is_empty()
+        && driver
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && is_hctl(address)
+    {
+        if let Some(device) = rest
+            .strip_prefix('[')
+            .and_then(|r| r.split_once(']'))
+            .map(|(device, _)| device)
+            .filter(|d| !d.is_empty() && d.len() <= 32 && !d.contains(' '))
+        {
+            return Some(device.to_string());
+        }
+        return Some(head.to_string());
+    }
+    Some(head)
+        .filter(|s| s.len() <= 40 && !s.contains(' '))
+        .map(str::to_string)
+}
+
+/// `2:0:0:0`: host, channel, target and LUN, all numbers.
+fn is_hctl(text: &str) -> bool {
+    let parts: Vec<&str> = text.split(':').collect();
+    parts.len() == 4
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 10 && p.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// `<6>` → level 6 (facility bits dropped); lines without it are info.

@@ -40,9 +40,13 @@ pub fn parse(header: &str, body: &str, out: &mut ProbeOutput) {
         Some(end) => &body[..=end],
         None => "",
     };
-    for line in complete.split_inclusive('\n') {
+    for (n, line) in complete.split_inclusive('\n').enumerate() {
         let Some(original) = line.strip_prefix('|') else {
-            continue; // not a line of the file: the script's marker guard is missing
+            // Not a line of the file: the script's marker guard is missing.
+            if !line.trim().is_empty() {
+                out.not_understood(&format!("file {path}"), n + 1, line);
+            }
+            continue;
         };
         position += original.len() as u64;
         let text = original.trim_end_matches(['\n', '\r']);

@@ -71,26 +71,134 @@ fn dmesg_ctime_has_wall_time() {
     assert_eq!(shpchp[1].ts_ms, Some(1_778_040_796_000)); // Wed May  6 04:13:16 2026
 }
 
+/// Quirk 4: `dmesg -H` prints `[Feb 7 03:34]` (`[Feb14 03:36]` for two-digit days) when
+/// the minute changes and `[  +2.127036]` offsets from the line before in between.
 #[test]
-fn dmesg_human_formats_have_no_wall_time() {
+fn dmesg_human_format_gets_times_from_the_collection_year() {
+    // Collected 2024-03-01T00:00:00Z.
+    let logs = dmesg_of(&format!(
+        "now=1709251200\n{}",
+        fixture!("dmesg-human-relative-v1.txt")
+    ));
+    assert!(logs.len() >= 7);
+    let feb7 = 1_707_276_840_000; // 2024-02-07T03:34:00Z
+    assert_eq!(logs[0].ts_ms, Some(feb7));
+    assert_eq!(logs[1].ts_ms, Some(feb7), "+0.000000");
+    assert_eq!(logs[2].ts_ms, Some(feb7 + 2_127), "+2.127036");
+    assert_eq!(
+        logs[3].ts_ms,
+        Some(feb7 + 2_127 + 0),
+        "+0.000050 (under a ms)"
+    );
+    assert_eq!(logs[4].ts_ms, Some(feb7 + 2_127 + 123), "+0.123673");
+    assert!(logs.windows(2).all(|w| w[0].ts_ms <= w[1].ts_ms));
+    let v2 = dmesg_of(&format!(
+        "now=1709251200\n{}",
+        fixture!("dmesg-human-relative-v2.txt")
+    ));
+    assert_eq!(
+        v2[0].ts_ms,
+        Some(1_707_881_760_000),
+        "[Feb14 03:36]: 2024-02-14T03:36Z"
+    );
+    assert_eq!(v2[1].ts_ms, Some(1_707_881_760_000 + 2_141));
+    // Collected 2024-01-15: a February date is last year's.
+    let january = dmesg_of(&format!(
+        "now=1705276800\n{}",
+        fixture!("dmesg-human-relative-v1.txt")
+    ));
+    assert_eq!(
+        january[0].ts_ms,
+        Some(1_675_740_840_000),
+        "2023-02-07T03:34Z"
+    );
+    // A New Year's Eve line read just after midnight; double spaces before a one-digit day.
+    let eve = dmesg_of("now=1704067260\n[Dec 31 23:59] a\n[  +1.500000] b\n[Jan  1 00:00] c\n");
+    let times: Vec<Option<i64>> = eve.iter().map(|l| l.ts_ms).collect();
+    assert_eq!(
+        times,
+        [
+            Some(1_704_067_140_000),
+            Some(1_704_067_141_500),
+            Some(1_704_067_200_000)
+        ]
+    );
     for text in [
         fixture!("dmesg-human-relative-v1.txt"),
         fixture!("dmesg-human-relative-v2.txt"),
     ] {
-        let logs = dmesg_of(text);
-        assert!(logs.len() >= 7);
-        assert!(logs.iter().all(|l| l.ts_ms.is_none()));
+        // Without a collection time the dates have no year: no times, said once.
+        let mut out = ProbeOutput::default();
+        dmesg::parse(text, &mut out);
+        assert!(out.logs.iter().all(|l| l.ts_ms.is_none()));
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
         assert!(
-            logs.iter()
+            out.warnings[0].to_string().contains("line 1: this and"),
+            "{}",
+            out.warnings[0]
+        );
+        assert!(
+            out.logs
+                .iter()
                 .any(|l| l.message == "sd 3:0:0:0: [sdb] Asking for cache data failed")
         );
     }
+    // Offsets before any date line: no time, stated.
+    let mut out = ProbeOutput::default();
+    dmesg::parse(
+        "now=1709251200\n[  +0.5] early\n[Feb 7 03:34] dated\n",
+        &mut out,
+    );
+    assert_eq!(out.logs[0].ts_ms, None);
+    assert_eq!(out.logs[1].ts_ms, Some(1_707_276_840_000));
+    assert!(
+        out.warnings[0].to_string().contains("line 2"),
+        "{:?}",
+        out.warnings
+    );
+    // A stamp of no known form is a warning with its line.
+    let mut out = ProbeOutput::default();
+    dmesg::parse("[Fooday 99] what\n", &mut out);
+    assert!(
+        out.warnings[0]
+            .to_string()
+            .contains("line 1: unknown time stamp")
+    );
     let rcu = dmesg_of(fixture!("dmesg-rcu-stall-with-blank-lines.txt"));
     assert_eq!(rcu.len(), 1);
     assert!(
         rcu[0]
             .message
             .starts_with("INFO: rcu_sched detected stalls on CPUs/tasks")
+    );
+}
+
+/// Quirk 10: SCSI lines name their disk (`[sdb]`) or their `driver H:C:T:L`.
+#[test]
+fn dmesg_scsi_lines_have_their_device_as_unit() {
+    let logs = dmesg_of(
+        "<3>[    2.127036] sd 3:0:0:0: [sdb] Asking for cache data failed\n\
+         <5>[    2.200000] sd 4:0:0:0: [sdc] Attached SCSI disk\n\
+         <5>[    1.900000] scsi 2:0:0:0: Direct-Access     ATA      ST4000NM0035-1V4 TN03 PQ: 0 ANSI: 5\n\
+         <6>[    1.950000] sd 2:0:0:0: Attached scsi generic sg0 type 0\n\
+         <6>[    3.000000] ses 0:0:8:0: Attached Enclosure device\n\
+         <3>[   99.000000] sd 10:2:0:0: [sdaa] tag#12 FAILED Result: hostbyte=DID_OK driverbyte=DRIVER_SENSE\n\
+         <6>[    3.100000] sd 2:0:0: not an address\n\
+         <6>[    4.000000] eth0: link up\n",
+    );
+    let units: Vec<Option<&str>> = logs.iter().map(|l| l.unit.as_deref()).collect();
+    assert_eq!(
+        units,
+        [
+            Some("sdb"),
+            Some("sdc"),
+            Some("scsi 2:0:0:0"),
+            Some("sd 2:0:0:0"),
+            Some("ses 0:0:8:0"),
+            Some("sdaa"),
+            None,
+            Some("eth0")
+        ]
     );
 }
 

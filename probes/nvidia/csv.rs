@@ -26,10 +26,18 @@ pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) {
         }
         _ => fields.iter().map(|f| f.to_string()).collect(),
     };
+    let has_header = header.len() != fields.len() || header.iter().zip(fields).any(|(h, f)| h != f);
     let mut driver = None;
     let mut count = 0;
     for (n, line) in lines {
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
+        // Without a header, a capture of an older driver's shorter query (the script's
+        // fallbacks drop the newest fields from the end) reads by the fields it has.
+        let header = if !has_header && cells.len() < header.len() && cells.len() > 3 {
+            &header[..cells.len()]
+        } else {
+            &header[..]
+        };
         if cells.len() != header.len() {
             if line.contains("is not a valid field")
                 || line.starts_with("NVIDIA-SMI has failed")
@@ -83,6 +91,18 @@ pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) {
                 );
             }
         }
+        if let Some((watts, reading)) = super::power_draw(
+            get(&["power.draw.average"]).and_then(number),
+            get(&["power.draw.instant"]).and_then(number),
+            get(&["power.draw"]).and_then(number),
+        ) {
+            out.gauge(
+                "nvidia_gpu_power_draw_watts",
+                labels().with("reading", reading),
+                watts,
+                "watts",
+            );
+        }
         if let Some(mode) = get(&["persistence_mode"]).and_then(flag) {
             out.gauge("nvidia_gpu_persistence_mode", labels(), mode, "");
         }
@@ -119,6 +139,9 @@ pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) {
             ("pci.bus_id", "pci_bus_id"),
             ("name", "name"),
             ("uuid", "uuid"),
+            // WDDM/TCC on Windows (`[N/A]` on Linux: no fact); Enabled/Disabled.
+            ("driver_model.current", "driver_model"),
+            ("mig.mode.current", "mig_mode"),
         ] {
             if let Some(v) = get(&[field]) {
                 out.fact(&format!("gpu{index}_{fact}"), v);
@@ -146,12 +169,6 @@ const GAUGES: &[(&[&str], &str, &str, f64)] = &[
         &["temperature.memory"],
         "nvidia_gpu_memory_temperature_celsius",
         "celsius",
-        1.0,
-    ),
-    (
-        &["power.draw", "power.draw.instant"],
-        "nvidia_gpu_power_draw_watts",
-        "watts",
         1.0,
     ),
     (

@@ -42,6 +42,10 @@ pub const QUERY_FIELDS: &[&str] = &[
     "pstate",
     "temperature.memory",
     "clocks_event_reasons.active",
+    "power.draw.average",
+    "power.draw.instant",
+    "driver_model.current",
+    "mig.mode.current",
 ];
 
 pub const PROBE: Probe = Probe {
@@ -92,6 +96,23 @@ pub fn parse_details(text: &str) -> ProbeOutput {
         xml::parse(body, &mut out);
     }
     out
+}
+
+/// Which power reading a GPU's `nvidia_gpu_power_draw_watts` is, the same from the CSV
+/// and the XML: the 1-second average where the driver reports one (`power.draw.average`,
+/// `average_power_draw`: R535 and newer), else the instant reading, else the driver's
+/// plain `power.draw`/`power_draw` (`reading="draw"`: NVIDIA documents it as the 1 s
+/// average on Ampere and newer and as instantaneous before). One sample per GPU, so a
+/// chart and a sum see each GPU once.
+pub fn power_draw(
+    average: Option<f64>,
+    instant: Option<f64>,
+    draw: Option<f64>,
+) -> Option<(f64, &'static str)> {
+    average
+        .map(|w| (w, "average"))
+        .or(instant.map(|w| (w, "instant")))
+        .or(draw.map(|w| (w, "draw")))
 }
 
 #[cfg(test)]

@@ -5,8 +5,12 @@ if ! command -v nvidia-smi >/dev/null 2>&1; then
 fi
 common=index,uuid,name,serial,driver_version,vbios_version,pci.bus_id,temperature.gpu,power.draw,power.limit,utilization.gpu,utilization.memory,fan.speed,clocks.sm,clocks.mem,memory.used,memory.total,ecc.errors.corrected.volatile.total,ecc.errors.uncorrected.volatile.total,ecc.errors.corrected.aggregate.total,ecc.errors.uncorrected.aggregate.total,pcie.link.gen.current,pcie.link.width.current,persistence_mode,pstate
 section csv
-# Drivers before R530 know clock event reasons as "throttle reasons" and no memory
-# temperature; an unknown field fails the whole query, so fall back field by field.
-nvidia-smi --query-gpu=$common,temperature.memory,clocks_event_reasons.active --format=csv,nounits 2>&1 ||
+# An unknown field fails the whole query (at once, before NVML starts), so newer fields
+# come first and older drivers fall back: R535+ reports the average and instant power
+# apart; before R530 clock event reasons were "throttle reasons" and there was no
+# memory temperature.
+newer=temperature.memory,clocks_event_reasons.active
+nvidia-smi --query-gpu=$common,$newer,power.draw.average,power.draw.instant,driver_model.current,mig.mode.current --format=csv,nounits 2>/dev/null ||
+  nvidia-smi --query-gpu=$common,$newer --format=csv,nounits 2>&1 ||
   nvidia-smi --query-gpu=$common,clocks_throttle_reasons.active --format=csv,nounits 2>&1
 section end

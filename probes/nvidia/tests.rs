@@ -86,7 +86,7 @@ const EXPECTED: &[Expected] = &[
         "q-x-rtx-3060-v12-telegraf.xml",
         "NVIDIA GeForce RTX 3060",
         Some(42.0),
-        Some(11.63),
+        Some(11.6), // average_power_draw (11.63 is the instant one; issue 17)
         Some(116.0),
     ),
     (
@@ -107,7 +107,7 @@ const EXPECTED: &[Expected] = &[
         "q-x-rtx-4000-sff-ada-v13-telegraf.xml",
         "NVIDIA RTX 4000 SFF Ada Generation",
         Some(38.0),
-        Some(8.44),
+        Some(8.81), // average_power_draw (8.44 is the instant one; issue 17)
         Some(3534.0),
     ),
     (
@@ -512,4 +512,80 @@ proptest! {
             prop_assert!(out.samples.iter().all(|s| s.value.is_finite()));
         }
     }
+}
+
+fn power(out: &ProbeOutput) -> Vec<(String, f64)> {
+    out.samples
+        .iter()
+        .filter(|s| s.name == "nvidia_gpu_power_draw_watts")
+        .map(|s| (s.labels.get("reading").unwrap_or("").to_string(), s.value))
+        .collect()
+}
+
+fn fact<'a>(out: &'a ProbeOutput, key: &str) -> Option<&'a str> {
+    out.facts
+        .iter()
+        .find(|f| f.key == key)
+        .map(|f| f.value.as_str())
+}
+
+/// Quirk 8: the CSV's `power.draw` is the 1 s average on new drivers while the XML also
+/// reports the instant reading: each sample says which it is, one per GPU, the same
+/// choice from both paths.
+#[test]
+fn power_readings_are_labelled_and_agree() {
+    let cases: [(&str, &str, f64); 7] = [
+        // power.draw.average 631.95, .instant 625.68
+        (
+            "query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv",
+            "average",
+            631.95,
+        ),
+        // Windows: average [N/A], instant 97.99
+        (
+            "query-gpu-geforce-rtx-2080-super-610.62-windows-load.csv",
+            "instant",
+            97.99,
+        ),
+        // Only `power.draw` in the query
+        ("query-gpu-tesla-p100-netdata.csv", "draw", 28.16),
+        // average_power_draw 11.60, instant_power_draw 11.63
+        ("q-x-rtx-3060-v12-telegraf.xml", "average", 11.6),
+        ("q-x-rtx-4000-sff-ada-v13-telegraf.xml", "average", 8.81),
+        // power_draw N/A, average N/A, instant 66.84
+        ("q-x-rtx-pro-6000-driver-580-netdata.xml", "instant", 66.84),
+        // gpu_power_readings/power_draw only (driver 535.54)
+        ("q-x-a100-sxm4-v12-telegraf.xml", "draw", 67.03),
+    ];
+    for (file, reading, watts) in cases {
+        assert_eq!(power(&read(file)), [(reading.to_string(), watts)], "{file}");
+    }
+    // The same GPU through both paths: the XML the details probe reads and the CSV the
+    // nvidia probe reads, on a driver with both readings, give the same labelled sample.
+    let csv = "index, uuid, name, power.draw [W], power.draw.average [W], power.draw.instant [W]\n0, GPU-1, NVIDIA RTX 4000 SFF Ada Generation, 8.81 W, 8.81 W, 8.44 W\n";
+    let mut out = ProbeOutput::default();
+    csv::parse(csv, QUERY_FIELDS, &mut out);
+    assert_eq!(
+        power(&out),
+        power(&read("q-x-rtx-4000-sff-ada-v13-telegraf.xml"))
+    );
+}
+
+/// Quirk 8: driver model (WDDM/TCC, Windows only) and MIG mode as facts from both.
+#[test]
+fn driver_model_and_mig_mode_facts_from_csv_and_xml() {
+    let windows = read("query-gpu-geforce-rtx-2080-super-610.62-windows-load.csv");
+    assert_eq!(fact(&windows, "gpu0_driver_model"), Some("WDDM"));
+    assert_eq!(fact(&windows, "gpu0_mig_mode"), None, "[N/A]: no fact");
+    let mig = read("query-gpu-h100-mig-590.48.01-linux-idle.csv");
+    assert_eq!(fact(&mig, "gpu0_mig_mode"), Some("Enabled"));
+    assert_eq!(fact(&mig, "gpu0_driver_model"), None, "Linux: [N/A]");
+    let h100 = read("query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv");
+    assert_eq!(fact(&h100, "gpu0_mig_mode"), Some("Disabled"));
+    let rtx3080 = read("q-x-rtx-3080-v12-telegraf.xml");
+    assert_eq!(fact(&rtx3080, "gpu0_driver_model"), Some("WDDM"));
+    let a100 = read("q-x-a100-sxm4-v12-telegraf.xml");
+    // Its device minor number is 1.
+    assert_eq!(fact(&a100, "gpu1_mig_mode"), Some("Enabled"));
+    assert_eq!(fact(&a100, "gpu1_driver_model"), None);
 }

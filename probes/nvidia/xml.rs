@@ -83,6 +83,23 @@ fn read_gpu(gpu: Node, position: usize, out: &mut ProbeOutput) {
             out.gauge(series, labels(), v * scale, unit);
         }
     }
+    let reading = |element: &str| {
+        ["gpu_power_readings", "power_readings"]
+            .iter()
+            .find_map(|group| value(gpu, &[group, element]).and_then(number))
+    };
+    if let Some((watts, which)) = super::power_draw(
+        reading("average_power_draw"),
+        reading("instant_power_draw"),
+        reading("power_draw"),
+    ) {
+        out.gauge(
+            "nvidia_gpu_power_draw_watts",
+            labels().with("reading", which),
+            watts,
+            "watts",
+        );
+    }
     // `16x` → 16
     if let Some(width) = value(
         gpu,
@@ -110,6 +127,7 @@ fn read_gpu(gpu: Node, position: usize, out: &mut ProbeOutput) {
         (&["vbios_version"], "vbios"),
         (&["pci", "pci_bus_id"], "pci_bus_id"),
         (&["mig_mode", "current_mig"], "mig_mode"),
+        (&["driver_model", "current_dm"], "driver_model"),
         (&["product_architecture"], "architecture"),
     ] {
         if let Some(v) = value(gpu, path) {
@@ -167,17 +185,6 @@ const GAUGES: &[(&[Path], &str, &str, f64)] = &[
         &[&["temperature", "memory_temp"]],
         "nvidia_gpu_memory_temperature_celsius",
         "celsius",
-        1.0,
-    ),
-    (
-        &[
-            &["gpu_power_readings", "power_draw"],
-            &["gpu_power_readings", "instant_power_draw"],
-            &["power_readings", "power_draw"],
-            &["power_readings", "instant_power_draw"],
-        ],
-        "nvidia_gpu_power_draw_watts",
-        "watts",
         1.0,
     ),
     (

@@ -48,11 +48,20 @@ pub fn parse(text: &str) -> ProbeOutput {
 }
 
 fn read_chip(hwmon: &str, body: &str, out: &mut ProbeOutput) {
-    let values: BTreeMap<&str, &str> = body
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim(), v.trim()))
-        .collect();
+    let section = format!("hwmon {hwmon}");
+    let mut values: BTreeMap<&str, &str> = BTreeMap::new();
+    // Where each key was, for warnings.
+    let mut line_of: BTreeMap<&str, usize> = BTreeMap::new();
+    for (n, line) in body.lines().enumerate() {
+        match line.split_once('=') {
+            Some((k, v)) => {
+                values.insert(k.trim(), v.trim());
+                line_of.insert(k.trim(), n + 1);
+            }
+            None if line.trim().is_empty() => {}
+            None => out.not_understood(&section, n + 1, line),
+        }
+    }
     let chip = values.get("name").copied().unwrap_or(hwmon);
     let device = values
         .get("device")
@@ -75,8 +84,8 @@ fn read_chip(hwmon: &str, body: &str, out: &mut ProbeOutput) {
             // A sensor that cannot be read returns an error on read: the script prints nothing.
             if !raw.is_empty() {
                 out.warnings.push(ParseError::Malformed {
-                    section: format!("hwmon {hwmon}"),
-                    line: 0,
+                    section: section.clone(),
+                    line: line_of.get(key).copied().unwrap_or(0),
                     reason: format!("{key}=`{raw}` is not a number"),
                 });
             }

@@ -47,6 +47,7 @@ pub fn parse(text: &str, device: &str, kind: &str, out: &mut ProbeOutput) {
     };
     // smartctl's exit status is a bit mask (smartctl(8) RETURN VALUES); bit 1 = open failed.
     let exit = report["smartctl"]["exit_status"].as_u64().unwrap_or(0);
+    let key = disk_key(name, kind);
     let said = |needle: &str| {
         report["smartctl"]["messages"]
             .as_array()
@@ -70,7 +71,14 @@ pub fn parse(text: &str, device: &str, kind: &str, out: &mut ProbeOutput) {
         return;
     }
     out.gauge("smart_device_standby", labels(), 0.0, "");
-    if let Some(passed) = report["smart_status"]["passed"].as_bool() {
+    verdicts(&report, exit, name, &key, &labels(), out);
+    // smartctl's own verdict counts even where the report has no `smart_status`: bit 3
+    // is "SMART status check returned DISK FAILING".
+    let passed = report["smart_status"]["passed"]
+        .as_bool()
+        .map(|passed| passed && exit & 0b1000 == 0)
+        .or((exit & 0b1000 != 0).then_some(false));
+    if let Some(passed) = passed {
         out.gauge(
             "smart_health_passed",
             labels(),
@@ -98,6 +106,22 @@ pub fn parse(text: &str, device: &str, kind: &str, out: &mut ProbeOutput) {
             && let Some(raw) = attribute["raw"]["value"].as_f64()
         {
             out.gauge(series, labels(), raw, "");
+        }
+    }
+    // SAS/SCSI: start-stop and load-unload cycles (the drive's log page 0x0e).
+    let cycles = &report["scsi_start_stop_cycle_counter"];
+    for (key, series) in [
+        (
+            "accumulated_start_stop_cycles",
+            "smart_start_stop_cycles_total",
+        ),
+        (
+            "accumulated_load_unload_cycles",
+            "smart_load_unload_cycles_total",
+        ),
+    ] {
+        if let Some(n) = cycles[key].as_f64() {
+            out.counter(series, labels(), n, "");
         }
     }
     if let Some(defects) = report["scsi_grown_defect_list"].as_f64() {
@@ -143,22 +167,155 @@ pub fn parse(text: &str, device: &str, kind: &str, out: &mut ProbeOutput) {
             }
         }
     }
-    let device_key = name.trim_start_matches("/dev/");
-    for (key, fact) in [
-        ("model_name", "model"),
-        ("serial_number", "serial"),
-        ("firmware_version", "firmware"),
+    // NVMe counts data in units of 1,000 512-byte blocks (NVMe base spec, SMART log).
+    for (field, series) in [
+        ("data_units_read", "smart_read_bytes_total"),
+        ("data_units_written", "smart_written_bytes_total"),
     ] {
-        if let Some(v) = report[key].as_str() {
-            out.fact(&format!("disk_{device_key}_{fact}"), v);
+        if let Some(units) = nvme[field].as_f64() {
+            out.counter(series, labels(), units * 512_000.0, "bytes");
         }
     }
-    if let Some(bytes) = report["user_capacity"]["bytes"].as_u64() {
-        out.fact(
-            &format!("disk_{device_key}_capacity_bytes"),
-            &bytes.to_string(),
-        );
+    // The same facts whatever the protocol: ATA and NVMe name them `model_name`,
+    // `firmware_version`; SCSI `scsi_vendor`/`vendor`, `scsi_model_name`, `scsi_revision`.
+    for (fact, keys) in [
+        ("model", &["model_name", "scsi_model_name", "product"][..]),
+        ("vendor", &["scsi_vendor", "vendor"][..]),
+        ("product", &["scsi_product", "product"][..]),
+        ("serial", &["serial_number"][..]),
+        (
+            "firmware",
+            &["firmware_version", "scsi_revision", "revision"][..],
+        ),
+    ] {
+        if let Some(v) = keys.iter().find_map(|k| report[*k].as_str()) {
+            out.fact(&format!("disk_{key}_{fact}"), v);
+        }
     }
+    let capacity = report["user_capacity"]["bytes"]
+        .as_u64()
+        .or(report["nvme_total_capacity"].as_u64());
+    if let Some(bytes) = capacity {
+        out.fact(&format!("disk_{key}_capacity_bytes"), &bytes.to_string());
+    }
+}
+
+/// What each bit of smartctl's exit status means (smartctl(8), RETURN VALUES), from
+/// bit 2 on; bits 0 (command line) and 1 (open failed, or standby) are handled apart.
+const EXIT_BITS: [(u32, &str, &str); 6] = [
+    (
+        2,
+        "command_failed",
+        "a SMART or other ATA command to the disk failed, or a checksum error",
+    ),
+    (
+        3,
+        "disk_failing",
+        "SMART status check returned DISK FAILING",
+    ),
+    (
+        4,
+        "prefail_below_threshold",
+        "some prefail attributes are at or below their threshold",
+    ),
+    (
+        5,
+        "past_below_threshold",
+        "some attributes were at or below their threshold in the past",
+    ),
+    (
+        6,
+        "error_log",
+        "the device error log contains records of errors",
+    ),
+    (
+        7,
+        "self_test_errors",
+        "the self-test log contains records of errors",
+    ),
+];
+
+/// smartctl's own verdicts: the exit status as a series and one 0/1 series per bit, and
+/// every bit set or message at warning/error severity as a warning, so a disk smartctl
+/// complains about never reads as healthy in silence.
+fn verdicts(
+    report: &Value,
+    exit: u64,
+    name: &str,
+    key: &str,
+    labels: &Labels,
+    out: &mut ProbeOutput,
+) {
+    out.gauge(
+        "smart_smartctl_exit_status",
+        labels.clone(),
+        exit as f64,
+        "",
+    );
+    for (bit, check, meaning) in EXIT_BITS {
+        let set = exit & (1 << bit) != 0;
+        out.gauge(
+            "smart_smartctl_check",
+            labels.clone().with("check", check),
+            if set { 1.0 } else { 0.0 },
+            "",
+        );
+        if set {
+            out.warnings.push(ParseError::ToolFailed {
+                tool: "smartctl".into(),
+                message: format!("{name}: exit status bit {bit}: {meaning}"),
+            });
+        }
+    }
+    if exit & 1 != 0 {
+        out.warnings.push(ParseError::ToolFailed {
+            tool: "smartctl".into(),
+            message: format!("{name}: exit status bit 0: the command line did not parse"),
+        });
+    }
+    let mut said = Vec::new();
+    for message in report["smartctl"]["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let Some(text) = message["string"].as_str() else {
+            continue;
+        };
+        let severity = message["severity"].as_str().unwrap_or("information");
+        said.push(format!("{severity}: {text}"));
+        if matches!(severity, "warning" | "error") {
+            out.warnings.push(ParseError::ToolFailed {
+                tool: "smartctl".into(),
+                message: format!("{name}: {text}"),
+            });
+        }
+    }
+    if !said.is_empty() {
+        out.fact(&format!("disk_{key}_smartctl_messages"), &said.join("; "));
+    }
+}
+
+/// A disk's key in fact names: its device path without `/dev/` and, for a disk behind
+/// a RAID controller (`-d megaraid,3`, `cciss,0`, `sat+megaraid,1`, `areca,2/1`), the
+/// type and number, so disks sharing `/dev/bus/0` or `/dev/sg1` never share a key.
+/// Only letters, digits and `_`: no `/` reaches a key.
+pub fn disk_key(device: &str, kind: &str) -> String {
+    let path = device.strip_prefix("/dev/").unwrap_or(device);
+    let behind_controller = kind.contains(',');
+    let raw = if behind_controller {
+        format!("{path}_{kind}")
+    } else {
+        path.to_string()
+    };
+    let mut key = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        let c = if c.is_ascii_alphanumeric() { c } else { '_' };
+        if !(c == '_' && key.ends_with('_')) {
+            key.push(c);
+        }
+    }
+    key.trim_matches('_').to_string()
 }
 
 /// `smartctl --scan --json`: the devices found, as (name, type).

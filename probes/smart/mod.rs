@@ -42,11 +42,15 @@ pub fn parse(text: &str) -> ProbeOutput {
     for (rest, body) in sections.with_prefix("device ") {
         let (device, kind) = rest.split_once(' ').unwrap_or((rest, "auto"));
         json::parse(body, device, kind, &mut out);
-        reported.push(device.to_string());
+        reported.push((device.to_string(), kind.to_string()));
     }
     // A disk the scan found but that printed no report (the run was cut short) is a
-    // state to show, not silence.
-    for (device, kind) in scanned.iter().filter(|(d, _)| !reported.contains(d)) {
+    // state to show, not silence. Disks behind one controller share a path: the type
+    // (`megaraid,0`, `megaraid,1`) tells them apart.
+    for (device, kind) in scanned
+        .iter()
+        .filter(|d| !reported.iter().any(|r| r.0 == d.0 && r.1 == d.1))
+    {
         out.gauge(
             "smart_device_open_failed",
             Labels::new([

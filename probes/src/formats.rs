@@ -104,7 +104,7 @@ pub static FORMATS: &[Format] = &[
     },
     Format {
         name: "dmesg",
-        description: "dmesg (plain, -T, or -x --time-format iso)",
+        description: "dmesg (raw -r, plain, -T ctime, -H human: dated with --at)",
         probe: "logs",
         place: Place::Section("dmesg"),
     },
@@ -133,14 +133,20 @@ pub fn all() -> Vec<(&'static str, &'static str, &'static str)> {
 }
 
 /// Reads `text` as `format` with the probe's own parser; `source` names the input
-/// (a file path) where the format has a place for it. None: no such format.
-pub fn parse(format: &str, text: &str, source: &str) -> Option<ProbeOutput> {
+/// (a file path) where the format has a place for it; `collected_s` (Unix seconds) is
+/// when it was captured, for dates that print no year. None: no such format.
+pub fn parse(format: &str, text: &str, source: &str, collected_s: i64) -> Option<ProbeOutput> {
     let (probe, place) = match FORMATS.iter().find(|f| f.name == format) {
         Some(f) => (f.probe, f.place),
         None => (crate::find(format)?.name, Place::Whole),
     };
     let probe = crate::find(probe)?;
-    Some((probe.parse)(&as_probe_output(place, text, source)))
+    let text = match place {
+        // The probe's own dmesg section carries the collection time the same way.
+        Place::Section("dmesg") => format!("now={collected_s}\n{text}"),
+        _ => text.to_string(),
+    };
+    Some((probe.parse)(&as_probe_output(place, &text, source)))
 }
 
 /// The probe script output that `text` would be part of.
@@ -181,13 +187,13 @@ mod tests {
                 "{name}"
             );
         }
-        assert!(parse("no-such-format", "", "-").is_none());
+        assert!(parse("no-such-format", "", "-", 0).is_none());
     }
 
     #[test]
     fn a_section_reads_as_the_probe_reads_it() {
         let sdr = "FAN1             | 41h | ok  | 29.1 | 5400 RPM\n";
-        let alone = parse("ipmitool-sdr", sdr, "-").unwrap();
+        let alone = parse("ipmitool-sdr", sdr, "-", 0).unwrap();
         let in_probe = (crate::find("ipmi").unwrap().parse)(&format!(
             "\n==dcmon== sdr\n{sdr}\n==dcmon== end\n"
         ));
@@ -198,7 +204,7 @@ mod tests {
     #[test]
     fn prometheus_text_is_labelled_with_its_file_as_the_custom_probe_labels_its_script() {
         let text = "# TYPE jobs_total counter\njobs_total{queue=\"a\"} 3\nbroken line\n";
-        let out = parse("prometheus-text", text, "/opt/jobs.sh").unwrap();
+        let out = parse("prometheus-text", text, "/opt/jobs.sh", 0).unwrap();
         assert_eq!(out.samples.len(), 1);
         assert_eq!(out.samples[0].labels.get("script"), Some("/opt/jobs.sh"));
         assert_eq!(out.samples[0].labels.get("queue"), Some("a"));

@@ -159,6 +159,20 @@ impl ProbeOutput {
     pub fn partly_misread(&self) -> bool {
         self.absent.is_none() && self.warnings.iter().any(ParseError::is_misread)
     }
+
+    /// A line (1-based `line` of `section`) no parser rule covers: a warning naming it,
+    /// never a silent skip.
+    pub fn not_understood(&mut self, section: &str, line: usize, text: &str) {
+        let mut shown: String = text.trim().chars().take(120).collect();
+        if text.trim().chars().count() > 120 {
+            shown.push('…');
+        }
+        self.warnings.push(ParseError::Malformed {
+            section: section.to_string(),
+            line,
+            reason: format!("line not understood: `{shown}`"),
+        });
+    }
 }
 
 impl ProbeOutput {

@@ -27,15 +27,23 @@ pub(crate) const MIGRATION: &str = "
         WHERE p.id IN (SELECT max(id) FROM probe_runs GROUP BY host, probe);
 ";
 
+/// Migration 13: how many warnings the last run had, so the probe health page can say
+/// "ok, 6 lines not understood" (the text keeps only the first few). Rows stored
+/// before count from their next run.
+pub(crate) const WARNING_COUNT: &str =
+    "ALTER TABLE latest_runs ADD COLUMN warning_count INTEGER NOT NULL DEFAULT 0;";
+
 /// The writer's upsert after each stored run: the run replaces the previous one, and
-/// `last_ok` only ever moves forward. The status shown is `?9`: `partial` for a good
+/// `last_ok` only ever moves forward; `?10` is the run's warning count. The status
+/// shown is `?9`: `partial` for a good
 /// run whose output was partly misread (the history keeps `ok` and the warnings).
 pub(crate) const UPSERT: &str = "
-    INSERT INTO latest_runs (host, probe, started, duration_ms, status, error, warnings, samples, last_ok)
-    VALUES (?1, ?2, ?3, ?4, ?9, ?6, ?7, ?8, CASE WHEN ?5 = 'ok' THEN ?3 END)
+    INSERT INTO latest_runs (host, probe, started, duration_ms, status, error, warnings, samples, last_ok, warning_count)
+    VALUES (?1, ?2, ?3, ?4, ?9, ?6, ?7, ?8, CASE WHEN ?5 = 'ok' THEN ?3 END, ?10)
     ON CONFLICT (host, probe) DO UPDATE SET
         started = excluded.started, duration_ms = excluded.duration_ms, status = excluded.status,
         error = excluded.error, warnings = excluded.warnings, samples = excluded.samples,
+        warning_count = excluded.warning_count,
         last_ok = coalesce(max(excluded.last_ok, latest_runs.last_ok), latest_runs.last_ok, excluded.last_ok)";
 
 impl Store {

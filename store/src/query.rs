@@ -251,6 +251,8 @@ pub struct LastRun {
     pub status: String,
     pub error: Option<String>,
     pub warnings: Option<String>,
+    /// How many warnings the run had (`warnings` quotes the first few).
+    pub warning_count: i64,
     pub samples: i64,
 }
 
@@ -260,7 +262,8 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT host, probe, started, duration_ms, status, error, warnings, samples
+                "SELECT host, probe, started, duration_ms, status, error, warnings, samples,
+                        warning_count
                  FROM latest_runs ORDER BY host, probe",
             )
             .map_err(sql("prepare last runs"))?;
@@ -275,6 +278,7 @@ impl Store {
                     error: r.get(5)?,
                     warnings: r.get(6)?,
                     samples: r.get(7)?,
+                    warning_count: r.get(8)?,
                 })
             })
             .map_err(sql("list last runs"))?;

@@ -83,6 +83,7 @@ const STEPS: &[M<'static>] = &[
     M::up(crate::alerts::NOTIFIED),
     M::up(crate::silences::MIGRATION),
     M::up(crate::alerts::HISTORY_INDEXES),
+    M::up(crate::latest_runs::WARNING_COUNT),
 ];
 
 /// Migration 8: the log search index also holds each line's host, so one host's search

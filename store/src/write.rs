@@ -242,8 +242,10 @@ fn write_one(
                 RunStatus::Ok if run.output.partly_misread() => "partial",
                 status => status.as_str(),
             };
+            let warning_count = run.output.warnings.len() as i64;
             let mut latest = row.to_vec();
             latest.push(&shown);
+            latest.push(&warning_count);
             upsert_latest_run
                 .execute(latest.as_slice())
                 .map_err(sql("upsert latest run"))?;

@@ -184,6 +184,7 @@ pub async fn probes(State(state): State<AppState>) -> Result<Html<String>, WebEr
                 ago => crate::view::ago(Some(r.started), now),
                 took => format!("{} ms", r.duration_ms),
                 samples => r.samples,
+                warnings => r.warning_count,
                 note => r.error.clone().or(r.warnings.clone()).unwrap_or_default(),
             }
         })

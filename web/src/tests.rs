@@ -512,6 +512,13 @@ async fn probe_health_shows_misread_runs_as_partial() {
         html.contains("section `meminfo` line 7: not `Key: value kB`"),
         "{html}"
     );
+    // How many warnings each last run had, in its own column.
+    assert!(html.contains("<th>Warnings</th>"), "{html}");
+    assert_eq!(
+        html.matches(r#"<td class="warn">1</td>"#).count(),
+        2,
+        "both runs had one: {html}"
+    );
     assert_eq!(
         html.matches(r#"<td class="text ok">ok</td>"#).count(),
         1,
