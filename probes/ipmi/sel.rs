@@ -50,10 +50,12 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
     }
 }
 
-/// An asserted event has the severity its sensor type's table gives it (see
+/// The syslog priority of a SEL event, whichever path read it (`ipmitool sel elist`
+/// here, the poller's own RMCP+ reader): an asserted event has the severity its sensor
+/// type's table gives it (see
 /// `states::event_severity`); a deasserted one is it ending: a notice, except a device
 /// no longer present (a PSU or drive pulled), which is a warning.
-fn priority(sensor: &str, event: &str, state: &str) -> u8 {
+pub fn priority(sensor: &str, event: &str, state: &str) -> u8 {
     if state.eq_ignore_ascii_case("Deasserted") {
         let lower = event.to_ascii_lowercase();
         return if lower.contains("presence") || lower.contains("present") {

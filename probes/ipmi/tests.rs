@@ -477,6 +477,12 @@ fn unspecified_units_keep_their_value() {
         "{}",
         out.warnings[0]
     );
+    // A real capture: Intel board's `PS1 Curr Out % (0x58)` reading `11 (+/- 0) unspecified`.
+    let intel = with(sdr::parse, fixture!("sdr-v-type-current-intel.txt"));
+    assert_eq!(intel.warnings, []);
+    assert_eq!(value(&intel, "ipmi_percent", "PS1 Curr Out %"), Some(11.0));
+    assert_eq!(value(&intel, "ipmi_percent", "PS2 Curr Out %"), Some(0.0));
+    assert_eq!(status(&intel, "PS1 Curr Out %"), Some(0.0));
     // `ipmitool sensor`: HPE's `CPU Utilization | 0.000 | unspecified`.
     let hpe = with(sensor::parse, fixture!("sensor-hpe-ilo-38-sensors.txt"));
     let cpu = hpe

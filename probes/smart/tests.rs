@@ -149,6 +149,36 @@ const EXPECTED: &[Row] = &[
         None,
     ),
     (
+        "megaraid-1-toshiba-mg08sca16tey-smartctl-exporter.json",
+        "/dev/bus/0",
+        "TOSHIBA MG08SCA16TEY",
+        Some(31.0),
+        None,
+        None,
+        Some(0.0),
+        None,
+    ),
+    (
+        "megaraid-2-toshiba-mg08sca16tey-smartctl-exporter.json",
+        "/dev/bus/0",
+        "TOSHIBA MG08SCA16TEY",
+        Some(30.0),
+        None,
+        None,
+        Some(0.0),
+        None,
+    ),
+    (
+        "sat-megaraid-0-mz7kh480hahq0d3-smartctl-exporter.json",
+        "/dev/bus/0",
+        "MZ7KH480HAHQ0D3",
+        Some(30.0),
+        Some(34579.0),
+        Some(0.0),
+        None,
+        None,
+    ),
+    (
         "sat-seagate-exos-x16-st16000nm001g-2kk103-sda-smartctl-exporter.json",
         "/dev/sda",
         "ST16000NM001G-2KK103",
@@ -239,6 +269,16 @@ fn every_device_fixture_gives_its_values() {
                 said,
                 [
                     "smartctl: /dev/sdb: exit status bit 6: the device error log contains records of errors"
+                ]
+            );
+        } else if file.starts_with("sat-megaraid") {
+            // Behind the controller smartctl could not read the SMART status and judged
+            // from the attributes: exit 4 and a warning message.
+            assert_eq!(
+                said,
+                [
+                    "smartctl: /dev/bus/0: exit status bit 2: a SMART or other ATA command to the disk failed, or a checksum error",
+                    "smartctl: /dev/bus/0: Warning: This result is based on an Attribute check."
                 ]
             );
         } else {
@@ -485,59 +525,60 @@ fn raid_controller_disks_keep_their_own_keys() {
     assert_eq!(json::disk_key("/dev/sg2", "areca,2/1"), "sg2_areca_2_1");
     assert_eq!(json::disk_key("/dev/sda", "sat"), "sda");
     assert_eq!(json::disk_key("/dev/nvme0", "nvme"), "nvme0");
-    // `smartctl --scan` on a MegaRAID host (its documented output form).
+    // Three disks behind one MegaRAID controller, all `/dev/bus/0` (real captures from
+    // smartctl_exporter's test data), as `smartctl --scan` lists them, plus a fourth the
+    // scan lists but that printed no report.
     let scan = r#"{"devices":[{"name":"/dev/bus/0","info_name":"/dev/bus/0 [megaraid_disk_00]","type":"megaraid,0","protocol":"SCSI"},
       {"name":"/dev/bus/0","info_name":"/dev/bus/0 [megaraid_disk_01]","type":"megaraid,1","protocol":"SCSI"},
-      {"name":"/dev/bus/0","info_name":"/dev/bus/0 [megaraid_disk_02]","type":"sat+megaraid,2","protocol":"ATA"}]}"#;
-    let disk = |n: u32, kind: &str, serial: &str| {
-        fixture("hitachi-h109060sesun600g-10-smartctl-exporter.json")
-            .replacen("\"name\": \"/dev/sdb\"", "\"name\": \"/dev/bus/0\"", 1)
-            .replacen("\"type\": \"scsi\"", &format!("\"type\": \"{kind}\""), 1)
-            .replacen(
-                "\"serial_number\": \"REDACTED\"",
-                &format!("\"serial_number\": \"{serial}\""),
-                1,
-            )
-            .replace("[megaraid_disk_00]", &format!("[megaraid_disk_0{n}]"))
-    };
+      {"name":"/dev/bus/0","info_name":"/dev/bus/0 [megaraid_disk_02]","type":"megaraid,2","protocol":"SCSI"},
+      {"name":"/dev/bus/0","info_name":"/dev/bus/0 [megaraid_disk_03]","type":"megaraid,3","protocol":"SCSI"}]}"#;
     let text = format!(
-        "\n==dcmon== scan\n{scan}\n==dcmon== device /dev/bus/0 megaraid,0\n{}\n==dcmon== device /dev/bus/0 megaraid,1\n{}\n==dcmon== end\n",
-        disk(0, "megaraid,0", "S0"),
-        disk(1, "megaraid,1", "S1"),
+        "\n==dcmon== scan\n{scan}\n==dcmon== device /dev/bus/0 megaraid,0\n{}\n==dcmon== device /dev/bus/0 megaraid,1\n{}\n==dcmon== device /dev/bus/0 megaraid,2\n{}\n==dcmon== end\n",
+        fixture("sat-megaraid-0-mz7kh480hahq0d3-smartctl-exporter.json"),
+        fixture("megaraid-1-toshiba-mg08sca16tey-smartctl-exporter.json"),
+        fixture("megaraid-2-toshiba-mg08sca16tey-smartctl-exporter.json"),
     );
     let out = parse(&text);
-    for key in ["bus_0_megaraid_0", "bus_0_megaraid_1"] {
-        assert!(
-            fact(&out, &format!("disk_{key}_model")).is_some(),
-            "{key}: {:?}",
-            out.facts
-        );
-    }
-    assert_eq!(fact(&out, "disk_bus_0_megaraid_1_serial"), Some("S1"));
+    assert_eq!(
+        fact(&out, "disk_bus_0_sat_megaraid_0_model"),
+        Some("MZ7KH480HAHQ0D3")
+    );
+    assert_eq!(
+        fact(&out, "disk_bus_0_megaraid_1_model"),
+        Some("TOSHIBA MG08SCA16TEY")
+    );
+    assert_eq!(fact(&out, "disk_bus_0_megaraid_2_firmware"), Some("EJ08"));
+    assert_eq!(
+        fact(&out, "disk_bus_0_megaraid_1_capacity_bytes"),
+        Some("16000900661248")
+    );
     assert!(
         out.facts.iter().all(|f| !f.key.contains('/')),
         "{:?}",
         out.facts
     );
-    let health: Vec<(Option<&str>, f64)> = out
+    let temps: Vec<(Option<&str>, f64)> = out
         .samples
         .iter()
-        .filter(|s| s.name == "smart_health_passed")
+        .filter(|s| s.name == "smart_temperature_celsius")
         .map(|s| (s.labels.get("type"), s.value))
         .collect();
     assert_eq!(
-        health,
-        [(Some("megaraid,0"), 1.0), (Some("megaraid,1"), 1.0)]
+        temps,
+        [
+            (Some("sat+megaraid,0"), 30.0),
+            (Some("megaraid,1"), 31.0),
+            (Some("megaraid,2"), 30.0)
+        ]
     );
-    // The third scanned disk printed no report: its own open-failed state, not the
-    // first two's.
+    // The fourth scanned disk printed no report: its own open-failed state.
     let failed: Vec<Option<&str>> = out
         .samples
         .iter()
         .filter(|s| s.name == "smart_device_open_failed")
         .map(|s| s.labels.get("type"))
         .collect();
-    assert_eq!(failed, [Some("sat+megaraid,2")]);
+    assert_eq!(failed, [Some("megaraid,3")]);
     let mut keys: Vec<String> = out
         .samples
         .iter()

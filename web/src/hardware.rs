@@ -93,7 +93,7 @@ fn level(v: f64, (warn, crit): (f64, f64)) -> &'static str {
 
 pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, f64)) -> Tables {
     let mut t = Tables::default();
-    let mut sensors: BTreeMap<(String, String, String), SensorRow> = BTreeMap::new();
+    let mut sensors: BTreeMap<(String, String, String, String), SensorRow> = BTreeMap::new();
     let mut gpus: BTreeMap<String, GpuRow> = BTreeMap::new();
     let mut gpu_memory: BTreeMap<String, (Option<f64>, Option<f64>)> = BTreeMap::new();
     let mut gpu_power: BTreeMap<String, (Option<f64>, Option<f64>)> = BTreeMap::new();
@@ -108,6 +108,28 @@ pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, 
             let (status, level) = status_of(r.value);
             row.status = status.to_string();
             row.level = level;
+        } else if name == "ipmi_reading" {
+            // A value of a unit no named series holds: shown with the unit as printed.
+            let row = sensor_row(&mut sensors, r);
+            let unit = label(r, "unit");
+            row.value = match unit {
+                "unspecified" | "none" => number(r.value, ""),
+                unit => format!("{} {unit}", number(r.value, "")),
+            };
+        } else if name == "ipmi_discrete_state" {
+            // A discrete sensor's row reads as its asserted states: `Presence detected,
+            // Failure detected`.
+            let row = sensor_row(&mut sensors, r);
+            if r.value > 0.0 {
+                let state = label(r, "state");
+                row.value = if row.value == "–" || row.value.is_empty() {
+                    state.to_string()
+                } else {
+                    format!("{}, {state}", row.value)
+                };
+            }
+        } else if name == "ipmi_discrete_state_bits" {
+            // Shown through the named states (above); the bits alone say nothing readable.
         } else if let Some(field) = name.strip_prefix("nvidia_gpu_") {
             let gpu = label(r, "gpu").to_string();
             let row = gpus.entry(gpu.clone()).or_insert_with(|| GpuRow {
@@ -193,16 +215,22 @@ pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, 
 /// One row per sensor and path: when both paths read a sensor, both readings show (the
 /// one through a dead OS is the last it gave).
 fn sensor_row<'a>(
-    sensors: &'a mut BTreeMap<(String, String, String), SensorRow>,
+    sensors: &'a mut BTreeMap<(String, String, String, String), SensorRow>,
     r: &SeriesLatest,
 ) -> &'a mut SensorRow {
+    // A second sensor of the same name is `instance="2"`: its own row, `Temp #2`.
     let key = (
         label(r, "sensor").to_string(),
         label(r, "entity").to_string(),
         label(r, "path").to_string(),
+        label(r, "instance").to_string(),
     );
+    let shown = match key.3.as_str() {
+        "" => key.0.clone(),
+        n => format!("{} #{n}", key.0),
+    };
     sensors.entry(key.clone()).or_insert_with(|| SensorRow {
-        sensor: key.0,
+        sensor: shown,
         entity: key.1,
         via: key.2,
         value: "–".to_string(),
@@ -241,6 +269,40 @@ mod tests {
             reading("ipmi_fan_speed_rpm", &fan_bmc, 5300.0),
             reading("ipmi_sensor_status", &fan_bmc, 0.0),
             reading("ipmi_sensor_status", &[("sensor", "PS Redundancy")], 0.0),
+            // A second `Fan1` on the same entity and path (issue 17).
+            reading(
+                "ipmi_fan_speed_rpm",
+                &[
+                    ("sensor", "Fan1"),
+                    ("entity", "7.1"),
+                    ("path", "ssh"),
+                    ("instance", "2"),
+                ],
+                5100.0,
+            ),
+            // A failed PSU: its asserted states are its value.
+            reading(
+                "ipmi_discrete_state",
+                &[("sensor", "PS1 Status"), ("state", "Presence detected")],
+                1.0,
+            ),
+            reading(
+                "ipmi_discrete_state",
+                &[("sensor", "PS1 Status"), ("state", "Failure detected")],
+                1.0,
+            ),
+            reading(
+                "ipmi_discrete_state",
+                &[("sensor", "PS1 Status"), ("state", "Power Supply AC lost")],
+                0.0,
+            ),
+            reading("ipmi_discrete_state_bits", &[("sensor", "PS1 Status")], 3.0),
+            reading("ipmi_sensor_status", &[("sensor", "PS1 Status")], 2.0),
+            reading(
+                "ipmi_reading",
+                &[("sensor", "Airflow"), ("unit", "cfm")],
+                26.5,
+            ),
             reading("nvidia_gpu_temperature_celsius", &gpu("10"), 85.0),
             reading("nvidia_gpu_temperature_celsius", &gpu("2"), 40.0),
             reading("nvidia_gpu_power_draw_watts", &gpu("2"), 312.5),
@@ -287,9 +349,18 @@ mod tests {
         assert_eq!(
             rows,
             [
+                ("Airflow", "", "26.5 cfm", "", ""),
                 ("Fan1", "bmc", "5300 rpm", "ok", "ok"),
                 ("Fan1", "ssh", "5400 rpm", "cr", "crit"),
+                ("Fan1 #2", "ssh", "5100 rpm", "", ""),
                 ("PS Redundancy", "", "–", "ok", "ok"),
+                (
+                    "PS1 Status",
+                    "",
+                    "Presence detected, Failure detected",
+                    "cr",
+                    "crit"
+                ),
             ]
         );
         assert_eq!(

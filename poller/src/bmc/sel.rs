@@ -102,11 +102,12 @@ pub fn log_line(record: &[u8], names: &HashMap<u8, String>) -> Option<LogEntry> 
                 .strip_prefix(kind_name.as_str())
                 .map_or(described.as_str(), str::trim_start)
                 .to_string();
-            let (state, priority) = match event_direction {
-                EventDirection::Assert => ("Asserted", 4),
-                // An asserted event is something happening; a deasserted one is it ending.
-                EventDirection::Deassert => ("Deasserted", 5),
+            let state = match event_direction {
+                EventDirection::Assert => "Asserted",
+                EventDirection::Deassert => "Deasserted",
             };
+            // The same priority as the in-band `sel elist` path gives the same event.
+            let priority = dcmon_probes::ipmi::sel::priority(&sensor, &event, state);
             let message = if event.is_empty() {
                 format!("{sensor} ({state})")
             } else {
@@ -181,7 +182,8 @@ mod tests {
         assert_eq!(line.cursor.as_deref(), Some("1"));
         assert_eq!(
             (line.priority, line.unit.as_deref()),
-            (4, Some("Temperature CPU1 Temp"))
+            (2, Some("Temperature CPU1 Temp")),
+            "upper critical: crit, as ipmitool's path ranks it"
         );
         let mut deasserted = CPU_HOT;
         deasserted[12] |= 0x80;
