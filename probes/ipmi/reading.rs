@@ -199,7 +199,7 @@ pub fn push_readings(readings: Vec<Reading>, out: &mut ProbeOutput) {
     }
 }
 
-/// A discrete sensor's states as series: `ipmi_discrete_state_bits` (the asserted bits)
+/// A discrete sensor's states as series: `ipmi_discrete_state_mask` (the asserted bits)
 /// and `ipmi_discrete_state{state}` 0/1 for every state its type defines, where the type
 /// is known. Returns the status its asserted states amount to (from their severity), or
 /// none when nothing says what they mean.
@@ -235,7 +235,7 @@ fn push_states(
     };
     let table = table?;
     out.gauge(
-        "ipmi_discrete_state_bits",
+        "ipmi_discrete_state_mask",
         labels.clone(),
         f64::from(bits),
         "",

@@ -216,7 +216,7 @@ fn sensor_discrete_rows_give_their_states() {
     let hpe = with(sensor::parse, fixture!("sensor-hpe-ilo-38-sensors.txt"));
     // `Power Supply 1 | 0x0 | discrete | 0x0180`: bit 0, presence detected.
     assert_eq!(
-        value(&hpe, "ipmi_discrete_state_bits", "Power Supply 1"),
+        value(&hpe, "ipmi_discrete_state_mask", "Power Supply 1"),
         Some(1.0)
     );
     assert_eq!(
@@ -230,13 +230,13 @@ fn sensor_discrete_rows_give_their_states() {
     assert_eq!(state(&hpe, "Power Supplies", "Redundancy Lost"), Some(0.0));
     // `Memory Status | 0x4080`: bit 6 of the memory table, presence detected.
     assert_eq!(
-        value(&hpe, "ipmi_discrete_state_bits", "Memory Status"),
+        value(&hpe, "ipmi_discrete_state_mask", "Memory Status"),
         Some(64.0)
     );
     assert_eq!(state(&hpe, "Memory Status", "Presence Detected"), Some(1.0));
     // `Fan 1 Presence | 0x0180`: no table from the name, the bits alone.
     assert_eq!(
-        value(&hpe, "ipmi_discrete_state_bits", "Fan 1 Presence"),
+        value(&hpe, "ipmi_discrete_state_mask", "Fan 1 Presence"),
         None
     );
     // `Intrusion | na | discrete | na`: no reading.
@@ -307,7 +307,7 @@ fn sdr_elist_discrete_states_by_name() {
         Some(0.0)
     );
     assert_eq!(
-        value(&out, "ipmi_discrete_state_bits", "Power Supply 1"),
+        value(&out, "ipmi_discrete_state_mask", "Power Supply 1"),
         Some(3.0)
     );
     assert_eq!(
@@ -330,7 +330,7 @@ fn sdr_elist_discrete_states_by_name() {
     assert_eq!(state(&out, "VRM 1", "Device Present"), Some(1.0));
     // `Temp 4 | ns | 8.1 | Disabled`: no reading; `Disabled` is no processor state here.
     assert_eq!(status(&out, "Temp 4"), Some(4.0));
-    assert_eq!(value(&out, "ipmi_discrete_state_bits", "Temp 4"), None);
+    assert_eq!(value(&out, "ipmi_discrete_state_mask", "Temp 4"), None);
     // A state holding a comma stays whole.
     let ac = with(
         sdr::parse,

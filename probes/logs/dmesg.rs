@@ -143,7 +143,9 @@ fn human_date(stamp: &str, now: Option<i64>) -> Option<Option<i64>> {
     let Some(now) = now else {
         return Some(None);
     };
-    let now_at = time::OffsetDateTime::from_unix_timestamp(now).ok()?;
+    let Ok(now_at) = time::OffsetDateTime::from_unix_timestamp(now) else {
+        return Some(None); // a collection time beyond the calendar: no year to give
+    };
     let at = |year: i32| {
         time::Date::from_calendar_date(year, month, day)
             .ok()

@@ -156,6 +156,23 @@ fn dmesg_human_format_gets_times_from_the_collection_year() {
         "{:?}",
         out.warnings
     );
+    // Collection times at the i64 bounds date nothing and break nothing.
+    for now in [i64::MAX, i64::MIN, -1] {
+        let mut out = ProbeOutput::default();
+        dmesg::parse(
+            &format!("now={now}\n[Feb 7 03:34] a\n[  +1.0] b\n"),
+            &mut out,
+        );
+        assert!(
+            out.logs.iter().all(|l| l.ts_ms.is_none() || now == -1),
+            "{now}"
+        );
+        assert_eq!(out.logs.len(), 2);
+    }
+    // An offset of 1e300 seconds or a negative one is no time.
+    let logs = dmesg_of("now=1709251200\n[Feb 7 03:34] a\n[  +1e300] b\n[  +-5.0] c\n");
+    assert_eq!(logs[1].ts_ms, None);
+    assert_eq!(logs[2].ts_ms, None);
     // A stamp of no known form is a warning with its line.
     let mut out = ProbeOutput::default();
     dmesg::parse("[Fooday 99] what\n", &mut out);

@@ -128,7 +128,7 @@ pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, 
                     format!("{}, {state}", row.value)
                 };
             }
-        } else if name == "ipmi_discrete_state_bits" {
+        } else if name == "ipmi_discrete_state_mask" {
             // Shown through the named states (above); the bits alone say nothing readable.
         } else if let Some(field) = name.strip_prefix("nvidia_gpu_") {
             let gpu = label(r, "gpu").to_string();
@@ -296,7 +296,7 @@ mod tests {
                 &[("sensor", "PS1 Status"), ("state", "Power Supply AC lost")],
                 0.0,
             ),
-            reading("ipmi_discrete_state_bits", &[("sensor", "PS1 Status")], 3.0),
+            reading("ipmi_discrete_state_mask", &[("sensor", "PS1 Status")], 3.0),
             reading("ipmi_sensor_status", &[("sensor", "PS1 Status")], 2.0),
             reading(
                 "ipmi_reading",
