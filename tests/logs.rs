@@ -263,3 +263,111 @@ fn the_kernel_ring_of_one_boot_is_stored_once_across_rounds() {
     let unique: std::collections::BTreeSet<&String> = messages.iter().collect();
     assert_eq!(unique.len(), messages.len(), "{messages:?}");
 }
+
+fn xid_counters(db: &Path) -> Vec<(String, f64)> {
+    let store = dcmon_store::Store::open(db).unwrap();
+    let mut rows: Vec<(String, f64)> = store
+        .series_latest(&dcmon_store::SeriesFilter {
+            host: Some("h".into()),
+            name: Some("gpu_xid_events_total".into()),
+        })
+        .unwrap()
+        .into_iter()
+        .map(|s| (format!("{:?}", s.labels), s.value))
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+/// Issue 18: an Xid line the kernel ring gains between two rounds is one event and one
+/// more on its counter; the same line read again, or its copy in the journal, is not.
+#[test]
+fn an_xid_in_the_kernel_log_is_one_event_and_one_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let shims = dir.path();
+    let journal = dir.path().join("journal.json");
+    std::fs::write(&journal, "").unwrap();
+    for (name, body) in [
+        (
+            "dmesg",
+            "#!/bin/sh\ncat \"$(dirname \"$0\")/ring.txt\"\n".to_string(),
+        ),
+        (
+            "journalctl",
+            format!("#!/bin/sh\ncat {}\n", journal.display()),
+        ),
+    ] {
+        std::fs::write(shims.join(name), body).unwrap();
+        std::fs::set_permissions(shims.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let xid = "NVRM: Xid (PCI:0000:3b:00): 79, pid=<unknown>, name=<unknown>, GPU has fallen off the bus.";
+    let ring0 = "<6>[    1.000000] Linux version 6.1.0\n<6>[    2.000000] nvidia: loading out-of-tree module\n";
+    let ring1 = format!("{ring0}<4>[  500.000000] {xid}\n");
+    let ring2 = format!(
+        "{ring1}<4>[  900.000000] NVRM: Xid (PCI:0000:3b:00): 79, pid=<unknown>, name=<unknown>, GPU has fallen off the bus.\n<4>[  901.000000] NVRM: Xid (PCI:0000:18:00): 13, pid=4242, name=python3, Graphics Exception\n"
+    );
+    let db = dir.path().join("dcmon.db");
+    let mut store = dcmon_store::Store::open(&db).unwrap();
+    let mut cursors = std::collections::BTreeMap::new();
+    let mut counters = Vec::new();
+    for (round, ring) in [ring0, &ring1, &ring1, &ring2].into_iter().enumerate() {
+        // From round 2 on the journal holds its own copy of the first Xid line.
+        if round >= 2 {
+            std::fs::write(
+                &journal,
+                format!("{{\"MESSAGE\":\"{xid}\",\"PRIORITY\":\"4\",\"_TRANSPORT\":\"kernel\",\"__CURSOR\":\"j{round}\"}}\n"),
+            )
+            .unwrap();
+        }
+        let output = logs_round_here(shims, ring, &cursors);
+        assert_eq!(output.kernel_log.as_deref(), Some("dmesg"));
+        let run = dcmon_store::ProbeRun {
+            probe: "logs".into(),
+            started_ms: 1_000_000 * (round as i64 + 1),
+            duration_ms: 1,
+            status: dcmon_store::RunStatus::Ok,
+            error: None,
+            output,
+            new_logs: dcmon_probes::registry::all_logs_new,
+        };
+        let stored = store
+            .write_round(&dcmon_store::HostRound::new("h", vec![run]))
+            .unwrap();
+        cursors.extend(stored.cursors.clone());
+        counters.push(xid_counters(&db));
+    }
+    let gpu79 = r#"{"pci": "0000:3b:00", "xid": "79"}"#.to_string();
+    let gpu13 = r#"{"pci": "0000:18:00", "xid": "13"}"#.to_string();
+    assert_eq!(counters[0], vec![], "no Xid yet: no counter");
+    assert_eq!(counters[1], vec![(gpu79.clone(), 1.0)]);
+    assert_eq!(
+        counters[2],
+        vec![(gpu79.clone(), 1.0)],
+        "read again, and the journal copy: not counted"
+    );
+    assert_eq!(counters[3], vec![(gpu13, 1.0), (gpu79, 2.0)]);
+    // Each Xid is one stored event with its labels.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let events: Vec<(String, String)> = conn
+        .prepare("SELECT source, labels FROM logs WHERE labels IS NOT NULL ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let from_ring = events.iter().filter(|(s, _)| s == "dmesg").count();
+    assert_eq!(from_ring, 3, "{events:?}");
+    assert!(events[0].1.contains("\"xid\":\"79\""), "{events:?}");
+    // The counter starts from a 0 just before its first event, so increase() sees it.
+    let zero_then_one: Vec<(i64, f64)> = conn
+        .prepare(
+            "SELECT ts, value FROM samples JOIN series ON series.id = samples.series_id
+             WHERE series.name = 'gpu_xid_events_total' AND series.labels LIKE '%\"13\"%' ORDER BY ts",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(zero_then_one, [(3_999_999, 0.0), (4_000_000, 1.0)]);
+}

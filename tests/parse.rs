@@ -235,6 +235,21 @@ fn dmesg_human_dates_take_the_year_of_at() {
     };
     assert_eq!(first_ts("2024-03-01T00:00:00Z"), Some(1_707_276_840_000)); // 2024-02-07T03:34Z
     assert_eq!(first_ts("2024-01-15T00:00:00Z"), Some(1_675_740_840_000)); // 2023-02-07
+    // An Xid line's labels are keys of its JSON log object.
+    let dir = tempfile::tempdir().unwrap();
+    let xid = dir.path().join("xid.txt");
+    std::fs::write(
+        &xid,
+        "[Fri Aug 30 11:43:09 2024] NVRM: Xid (PCI:0000:cb:00): 13, pid='<unknown>', name=<unknown>, Graphics SM Warp Exception on (GPC 7, TPC 1, SM 0): Out Of Range Address\n",
+    )
+    .unwrap();
+    let out = dcmon(&["parse", "dmesg", xid.to_str().unwrap(), "--json"]);
+    let line = &json_lines(&out.stdout)[0];
+    assert_eq!(line["xid"], "13", "{line}");
+    assert_eq!(line["pci"], "0000:cb:00", "{line}");
+    assert_eq!(line["xid_name"], "Graphics Engine Exception", "{line}");
+    assert!(line.get("pid").is_none(), "<unknown> is no pid: {line}");
+    assert_eq!(line["priority"], 3);
     let out = dcmon(&["parse", "dmesg", &file, "--at", "last tuesday"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--at"));

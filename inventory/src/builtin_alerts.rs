@@ -148,6 +148,20 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         "{{ $labels.device }} on {{ $labels.host }} fails its SMART health check",
     ),
     (
+        "SmartctlPrefailBelowThreshold",
+        "warning",
+        0,
+        r#"smart_smartctl_check{check="prefail_below_threshold"} == 1"#,
+        "smartctl says prefailure attributes of {{ $labels.device }} on {{ $labels.host }} are at or below their threshold",
+    ),
+    (
+        "GpuXidCritical",
+        "critical",
+        0,
+        r#"increase(gpu_xid_events_total{xid=~"38|48|54|57|61|62|64|74|79|95|119|120|123|140|143|149|154"}[1h]) > 0"#,
+        "GPU {{ $labels.pci }} on {{ $labels.host }} logged Xid {{ $labels.xid }} in the last hour: it needs a reset, a reboot or a replacement",
+    ),
+    (
         "SmartReallocatedRising",
         "warning",
         0,

@@ -253,6 +253,7 @@ fn fleet_round(host: &str, round: usize, ts: i64) -> HostRound {
         unit: Some("slurmd".into()),
         message: format!("job {round} finished on {host}"),
         cursor: None,
+        labels: Default::default(),
     });
     for probe in &PROBES[1..] {
         let mut run = crate::ok_run(ts, ProbeOutput::default());

@@ -138,10 +138,18 @@ pub fn json_objects(out: &ProbeOutput) -> Vec<serde_json::Value> {
         objects.push(serde_json::json!({"fact": f.key, "value": f.value}));
     }
     for l in &out.logs {
-        objects.push(serde_json::json!({
+        let mut object = serde_json::json!({
             "log": l.message, "source": l.source, "ts_ms": l.ts_ms,
             "priority": l.priority, "unit": l.unit, "cursor": l.cursor,
-        }));
+        });
+        // What the line says, as keys of its own (`"xid": "79"`); never over ours.
+        if let Some(map) = object.as_object_mut() {
+            for (k, v) in l.labels.pairs() {
+                map.entry(k.clone())
+                    .or_insert_with(|| serde_json::Value::String(v.clone()));
+            }
+        }
+        objects.push(object);
     }
     if let Some(why) = &out.absent {
         objects.push(serde_json::json!({"absent": why}));

@@ -46,6 +46,7 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
             unit: Some(sensor.to_string()),
             message,
             cursor: Some(f[0].to_string()),
+            labels: Default::default(),
         });
     }
 }

@@ -619,6 +619,7 @@ fn sel_elist_entries_become_log_lines() {
             unit: Some("Power Supply PS1 Status".into()),
             message: "Power Supply PS1 Status: Failure detected (Deasserted)".into(),
             cursor: Some("a".into()),
+            labels: Default::default(),
         }
     );
     assert_eq!(out.logs[13].message, "Unknown #0xff (Asserted)");

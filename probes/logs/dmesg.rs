@@ -171,14 +171,17 @@ fn push(
     message: &str,
     cursor: Option<String>,
 ) {
-    out.logs.push(LogEntry {
+    let mut entry = LogEntry {
         source: "dmesg".into(),
         ts_ms,
         priority,
         unit: unit_of(message),
         message: message.to_string(),
         cursor,
-    });
+        labels: Default::default(),
+    };
+    super::nvrm::label(&mut entry);
+    out.logs.push(entry);
 }
 
 /// What a kernel message concerns: the block device of a SCSI line (`sd 2:0:0:0: [sdb]

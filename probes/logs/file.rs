@@ -60,6 +60,7 @@ pub fn parse(header: &str, body: &str, out: &mut ProbeOutput) {
             unit: syslog_program(text),
             message: text.to_string(),
             cursor: Some(format!("{inode}:{position}")),
+            labels: Default::default(),
         });
     }
     out.cursors.insert(source, format!("{inode}:{position}"));

@@ -44,14 +44,20 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
             .or(field("SYSLOG_IDENTIFIER"))
             .or(field("_COMM"))
             .map(str::to_string);
-        out.logs.push(LogEntry {
+        let mut line = LogEntry {
             source: "journal".into(),
             ts_ms,
             priority,
             unit,
             message: message(&entry["MESSAGE"]),
             cursor: field("__CURSOR").map(str::to_string),
-        });
+            labels: Default::default(),
+        };
+        // The kernel's own lines (`_TRANSPORT=kernel`) may be NVIDIA driver events.
+        if field("_TRANSPORT") == Some("kernel") {
+            super::nvrm::label(&mut line);
+        }
+        out.logs.push(line);
     }
 }
 

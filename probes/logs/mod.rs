@@ -6,6 +6,7 @@
 pub mod dmesg;
 pub mod file;
 pub mod journal;
+pub mod nvrm;
 
 use crate::output::ProbeOutput;
 use crate::registry::{Probe, ProbeInputs, all_logs_new, sh_quote};
@@ -61,9 +62,13 @@ pub fn parse(text: &str) -> ProbeOutput {
     sections.finish(&mut out);
     if let Some(body) = sections.get("journal") {
         journal::parse(body, &mut out);
+        out.kernel_log = Some("journal".into());
     }
+    // The ring is the kernel's own record: when it was read, its lines are the ones
+    // counted (the journal holds copies of them).
     if let Some(body) = sections.get("dmesg") {
         dmesg::parse(body, &mut out);
+        out.kernel_log = Some("dmesg".into());
     }
     for (header, body) in sections.with_prefix("file ") {
         file::parse(header, body, &mut out);

@@ -406,3 +406,39 @@ fn garbage_never_panics() {
         let _ = parse(text);
     }
 }
+
+/// NVIDIA Xid lines in the kernel ring and in the journal's kernel lines get their
+/// labels and priority; a user process logging the same words does not.
+#[test]
+fn xid_lines_are_labelled_events() {
+    let logs = dmesg_of(
+        "boot_id=b1\nbtime=1700000000\n\
+         <4>[ 5012.345678] NVRM: Xid (PCI:0000:3b:00): 79, pid=<unknown>, name=<unknown>, GPU has fallen off the bus.\n\
+         <4>[ 5012.345700] NVRM: GPU at PCI:0000:3b:00: GPU-5a8f0d2e-0c6e-3d2a-8a51-2f1e0b9d7c11\n\
+         <6>[ 5013.000000] NVRM: Xid (PCI:0000:18:00): 13, pid=4242, name=python3, Graphics Exception: ESR 0x405840=0x3c\n",
+    );
+    assert_eq!(logs[0].labels.get("xid"), Some("79"));
+    assert_eq!(logs[0].labels.get("pci"), Some("0000:3b:00"));
+    assert_eq!(logs[0].priority, 2, "79 is in the critical set");
+    assert!(logs[1].labels.is_empty(), "a GPU naming line is no event");
+    assert_eq!(logs[2].labels.get("process"), Some("python3"));
+    assert_eq!(logs[2].labels.get("pid"), Some("4242"));
+    assert_eq!(logs[2].priority, 3, "an application's fault: error");
+    let mut out = ProbeOutput::default();
+    journal::parse(
+        "{\"MESSAGE\":\"NVRM: Xid (PCI:0000:3b:00): 48, pid=7, name=train, Ch 00000010\",\"PRIORITY\":\"4\",\"_TRANSPORT\":\"kernel\",\"__CURSOR\":\"c1\",\"__REALTIME_TIMESTAMP\":\"1700000000000000\"}\n\
+         {\"MESSAGE\":\"NVRM: Xid (PCI:0000:3b:00): 48, pid=7, name=train\",\"PRIORITY\":\"6\",\"_TRANSPORT\":\"stdout\",\"__CURSOR\":\"c2\"}\n",
+        &mut out,
+    );
+    assert_eq!(out.logs[0].labels.get("xid"), Some("48"));
+    assert_eq!(out.logs[0].priority, 2);
+    assert!(out.logs[1].labels.is_empty(), "not the kernel's line");
+    // Which source counts: the ring when it was read, else the journal.
+    let both =
+        parse("\n==dcmon== journal\n\n==dcmon== dmesg\nboot_id=b\nbtime=1\n\n==dcmon== end\n");
+    assert_eq!(both.kernel_log.as_deref(), Some("dmesg"));
+    let journal_only = parse(
+        "\n==dcmon== journal\n\n==dcmon== unavailable dmesg\ndmesg: read kernel buffer failed: Operation not permitted\n\n==dcmon== end\n",
+    );
+    assert_eq!(journal_only.kernel_log.as_deref(), Some("journal"));
+}

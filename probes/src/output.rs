@@ -112,6 +112,10 @@ pub struct LogEntry {
     pub message: String,
     /// Where reading resumes next time (a journal cursor, a SEL record id, an offset).
     pub cursor: Option<String>,
+    /// What the line is about, read from it: an NVIDIA Xid's `xid`, `pci`, `pid`,
+    /// `process` (see `logs/nvrm.rs`). Empty for most lines.
+    #[serde(skip_serializing_if = "Labels::is_empty")]
+    pub labels: Labels,
 }
 
 /// A problem in probe output. The other sections or lines still count.
@@ -151,6 +155,11 @@ pub struct ProbeOutput {
     pub warnings: Vec<ParseError>,
     /// The probe's tool is not installed on the host (why, in the script's words).
     pub absent: Option<String>,
+    /// The log source whose new lines count as the host's kernel events this run
+    /// (`dmesg`, else `journal`, which holds the same kernel lines): the store counts
+    /// their GPU events once (`gpu_xid_events_total`) and samples the counters with
+    /// every such run. None: this run read no kernel log.
+    pub kernel_log: Option<String>,
 }
 
 impl ProbeOutput {

@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod audit;
 mod directory;
+mod event_counters;
 pub mod latest;
 mod latest_runs;
 pub mod overview;

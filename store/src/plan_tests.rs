@@ -44,6 +44,7 @@ fn round(host: &str, started_ms: i64, status: RunStatus) -> HostRound {
         unit: Some("sshd".into()),
         message: format!("accepted key at {started_ms}"),
         cursor: Some(format!("c{started_ms}")),
+        labels: Default::default(),
     });
     let run = ProbeRun {
         probe: "os".into(),

@@ -81,6 +81,7 @@ fn sel_lines_are_stored_once_across_rounds_and_searchable() {
         unit: None,
         message: msg.into(),
         cursor: Some(id.into()),
+        labels: Default::default(),
     };
     let round = |entries: Vec<dcmon_probes::LogEntry>| {
         let mut r = run(5000, 1.0);
@@ -198,6 +199,7 @@ fn retention_deletes_only_what_is_old() {
             unit: None,
             message: format!("line of day {}", t / day),
             cursor: None,
+            labels: Default::default(),
         });
         store.write_round(&HostRound::new("a", vec![r])).unwrap();
     }

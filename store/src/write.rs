@@ -112,8 +112,10 @@ impl Store {
         let mut written = Ok(());
         // Series ids in sample order, for the shared latest values after the commit.
         let mut ids = Vec::new();
+        // Samples the store derived (event counters): (host, ts, series id, sample).
+        let mut derived = Vec::new();
         for round in rounds {
-            match write_one(&tx, series_ids, open_buckets, round, &mut ids) {
+            match write_one(&tx, series_ids, open_buckets, round, &mut ids, &mut derived) {
                 Ok(s) => stored.push(s),
                 Err(e) => {
                     written = Err(e);
@@ -140,6 +142,9 @@ impl Store {
                     latest.record(&round.host, run.started_ms, written.map(|(s, id)| (id, s)));
                 }
             }
+            for (host, ts, id, sample) in &derived {
+                latest.record(host, *ts, std::iter::once((*id, sample)));
+            }
         }
         Ok(stored)
     }
@@ -152,21 +157,10 @@ fn write_one(
     open_buckets: &mut crate::rollup::OpenBuckets,
     round: &HostRound,
     ids: &mut Vec<i64>,
+    derived: &mut Vec<(String, i64, i64, dcmon_probes::Sample)>,
 ) -> Result<Stored, StoreError> {
     let mut stored = Stored::default();
     {
-        let mut upsert_series = tx
-            .prepare_cached(
-                "INSERT INTO series (host, name, labels, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (host, name, labels) DO UPDATE SET kind = excluded.kind, unit = excluded.unit
-                 RETURNING id",
-            )
-            .map_err(sql("prepare series upsert"))?;
-        let mut insert_sample = tx
-            .prepare_cached(
-                "INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)",
-            )
-            .map_err(sql("prepare sample insert"))?;
         let mut upsert_fact = tx
             .prepare_cached(
                 "INSERT INTO facts (host, key, value, seen) VALUES (?1, ?2, ?3, ?4)
@@ -184,40 +178,15 @@ fn write_one(
             .map_err(sql("prepare latest run upsert"))?;
         for run in &round.runs {
             for sample in &run.output.samples {
-                let cached = series_ids
-                    .get(round.host.as_str())
-                    .and_then(|by_name| by_name.get(sample.name.as_str()))
-                    .and_then(|by_labels| by_labels.get(&sample.labels));
-                let id = match cached {
-                    Some(id) => *id,
-                    None => {
-                        let labels = labels_json(&sample.labels);
-                        let id: i64 = upsert_series
-                            .query_row(
-                                params![
-                                    round.host,
-                                    sample.name,
-                                    labels,
-                                    sample.kind.as_str(),
-                                    sample.unit
-                                ],
-                                |r| r.get(0),
-                            )
-                            .map_err(sql("upsert series"))?;
-                        series_ids
-                            .entry(round.host.clone())
-                            .or_default()
-                            .entry(sample.name.clone())
-                            .or_default()
-                            .insert(sample.labels.clone(), id);
-                        id
-                    }
-                };
-                insert_sample
-                    .execute(params![id, run.started_ms, sample.value])
-                    .map_err(sql("insert sample"))?;
+                let id = store_sample(
+                    tx,
+                    series_ids,
+                    open_buckets,
+                    &round.host,
+                    sample,
+                    run.started_ms,
+                )?;
                 ids.push(id);
-                crate::rollup::after_sample(tx, open_buckets, id, run.started_ms, sample.value)?;
                 stored.samples += 1;
             }
             for fact in &run.output.facts {
@@ -225,7 +194,14 @@ fn write_one(
                     .execute(params![round.host, fact.key, fact.value, run.started_ms])
                     .map_err(sql("upsert fact"))?;
             }
-            stored.logs += store_logs(tx, &round.host, run, &mut stored.cursors)?;
+            let (logs, events) = store_logs(tx, &round.host, run, &mut stored.cursors)?;
+            stored.logs += logs;
+            // The same sample path for what the store derives from the new lines.
+            for (sample, ts) in crate::event_counters::samples(tx, &round.host, run, &events)? {
+                let id = store_sample(tx, series_ids, open_buckets, &round.host, &sample, ts)?;
+                derived.push((round.host.clone(), ts, id, sample));
+                stored.samples += 1;
+            }
             let warnings = warnings_text(&run.output.warnings);
             let row = params![
                 round.host,
@@ -290,7 +266,7 @@ fn store_logs(
     host: &str,
     run: &ProbeRun,
     written: &mut BTreeMap<String, String>,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, Vec<Labels>), StoreError> {
     let mut by_source: BTreeMap<&str, Vec<LogEntry>> = BTreeMap::new();
     // A source with a known position but no new line still moves its cursor.
     for source in run.output.cursors.keys() {
@@ -309,20 +285,30 @@ fn store_logs(
         .prepare_cached("INSERT INTO log_cursors (host, source, cursor) VALUES (?1, ?2, ?3) ON CONFLICT (host, source) DO UPDATE SET cursor = excluded.cursor")
         .map_err(sql("prepare cursor write"))?;
     let mut insert = tx
-        .prepare_cached("INSERT INTO logs (host, source, ts, priority, unit, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .prepare_cached("INSERT INTO logs (host, source, ts, priority, unit, message, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
         .map_err(sql("prepare log insert"))?;
     let mut stored = 0;
+    // The labels of new kernel lines that are GPU events, counted once: from the one
+    // source the run names as its kernel log.
+    let mut events = Vec::new();
     for (source, entries) in by_source {
         let saved: Option<String> = get_cursor
             .query_row(params![host, source], |r| r.get(0))
             .optional()
             .map_err(sql("read cursor"))?;
         let (new, next) = (run.new_logs)(entries, saved.as_deref());
+        let counted = run.output.kernel_log.as_deref() == Some(source);
         for e in &new {
             let ts = e.ts_ms.unwrap_or(run.started_ms);
+            let labels = (!e.labels.is_empty()).then(|| labels_json(&e.labels));
             insert
-                .execute(params![host, source, ts, e.priority, e.unit, e.message])
+                .execute(params![
+                    host, source, ts, e.priority, e.unit, e.message, labels
+                ])
                 .map_err(sql("insert log"))?;
+            if counted && e.labels.get("xid").is_some() {
+                events.push(e.labels.clone());
+            }
         }
         stored += new.len();
         if let Some(next) = run.output.cursors.get(source).cloned().or(next) {
@@ -332,7 +318,54 @@ fn store_logs(
             written.insert(source.to_string(), next);
         }
     }
-    Ok(stored)
+    Ok((stored, events))
+}
+
+/// One sample into its series (created on first sight, its id cached) at `ts`, with
+/// its 10-minute rollup.
+fn store_sample(
+    tx: &rusqlite::Transaction<'_>,
+    series_ids: &mut SeriesIds,
+    open_buckets: &mut crate::rollup::OpenBuckets,
+    host: &str,
+    sample: &dcmon_probes::Sample,
+    ts: i64,
+) -> Result<i64, StoreError> {
+    let cached = series_ids
+        .get(host)
+        .and_then(|by_name| by_name.get(sample.name.as_str()))
+        .and_then(|by_labels| by_labels.get(&sample.labels));
+    let id = match cached {
+        Some(id) => *id,
+        None => {
+            let labels = labels_json(&sample.labels);
+            let id: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO series (host, name, labels, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (host, name, labels) DO UPDATE SET kind = excluded.kind, unit = excluded.unit
+                     RETURNING id",
+                )
+                .map_err(sql("prepare series upsert"))?
+                .query_row(
+                    params![host, sample.name, labels, sample.kind.as_str(), sample.unit],
+                    |r| r.get(0),
+                )
+                .map_err(sql("upsert series"))?;
+            series_ids
+                .entry(host.to_string())
+                .or_default()
+                .entry(sample.name.clone())
+                .or_default()
+                .insert(sample.labels.clone(), id);
+            id
+        }
+    };
+    tx.prepare_cached("INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)")
+        .map_err(sql("prepare sample insert"))?
+        .execute(params![id, ts, sample.value])
+        .map_err(sql("insert sample"))?;
+    crate::rollup::after_sample(tx, open_buckets, id, ts, sample.value)?;
+    Ok(id)
 }
 
 /// Warnings kept with a run: the first few and how many more, so a run that

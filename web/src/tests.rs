@@ -39,6 +39,7 @@ pub(crate) fn round(host: &str, ts: i64, busy: f64, idle: f64) -> HostRound {
         unit: Some("kernel".into()),
         message: format!("NVRM: Xid 79, GPU has fallen off the bus \"at {ts}\""),
         cursor: None,
+        labels: Default::default(),
     });
     let run = ProbeRun {
         probe: "os".into(),
@@ -539,6 +540,7 @@ async fn logs_page_shows_lines_as_text_newest_first_with_search() {
         unit: None,
         message: "<img src=x onerror=alert(1)> user input echoed".into(),
         cursor: None,
+        labels: Default::default(),
     });
     store.write_round(&r).unwrap();
     let app = app(AppState::new(

@@ -144,6 +144,7 @@ pub fn log_line(record: &[u8], names: &HashMap<u8, String>) -> Option<LogEntry> 
         unit: Some(sensor),
         message,
         cursor: Some(format!("{id:x}")),
+        labels: Default::default(),
     })
 }
 

@@ -286,6 +286,7 @@ impl HostTask {
             unit: None,
             message,
             cursor: None,
+            labels: Default::default(),
         };
         let mut events = Vec::new();
         if reached {

@@ -1,0 +1,253 @@
+//! NVIDIA driver (NVRM) kernel messages that mean a GPU is failing: Xid events and a GPU
+//! fallen off the bus. Read from any kernel log line (dmesg or the journal), they give
+//! the line structured labels (`xid`, `pci`, `pid`, `process`) and a priority, so they
+//! can be searched, counted per GPU and Xid code, and alerted on.
+//!
+//! ```text
+//! NVRM: Xid (PCI:0000:3b:00): 79, pid=<unknown>, name=<unknown>, GPU has fallen off the bus.
+//! NVRM: Xid (PCI:0000:03:00): 31, pid='1234', name='python3', 'Illegal memory access'
+//! NVRM: Xid (PCI:0000:b9:00): 74, pid=<unknown>, name=<unknown>, NVLink: fatal error detected on link 6(0x10000, ...)
+//! NVRM: GPU at PCI:0000:18:00.0 has fallen off the bus.
+//! ```
+
+use crate::output::Labels;
+
+/// What one NVRM line says, when it is one of ours.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GpuEvent {
+    pub labels: Labels,
+    /// Syslog priority: 2 for the Xids that mean the GPU needs a reset or a replacement,
+    /// 3 for the rest.
+    pub priority: u8,
+}
+
+/// Xid codes from NVIDIA's public Xid catalogue (docs.nvidia.com, "XID Errors"), the
+/// ones fleets see most, with the name the catalogue gives them and whether the GPU
+/// needs a reset, a reboot or a replacement (critical) or the fault is the
+/// application's (error).
+pub const XIDS: &[(u32, &str, bool)] = &[
+    (13, "Graphics Engine Exception", false),
+    (31, "GPU memory page fault", false),
+    (32, "Invalid or corrupted push buffer stream", false),
+    (38, "Driver firmware error", true),
+    (43, "GPU stopped processing", false),
+    (45, "Preemptive cleanup, due to previous errors", false),
+    (48, "Double Bit ECC Error", true),
+    (
+        54,
+        "Auxiliary power is not connected to the GPU board",
+        true,
+    ),
+    (56, "Display Engine error", false),
+    (57, "Error programming video memory interface", true),
+    (61, "Internal micro-controller breakpoint/warning", true),
+    (62, "Internal micro-controller halt", true),
+    (
+        63,
+        "ECC page retirement or row remapping recording event",
+        false,
+    ),
+    (
+        64,
+        "ECC page retirement or row remapper recording failure",
+        true,
+    ),
+    (68, "NVDEC0 Exception", false),
+    (69, "Graphics Engine class error", false),
+    (74, "NVLink Error", true),
+    (79, "GPU has fallen off the bus", true),
+    (92, "High single-bit ECC error rate", false),
+    (94, "Contained ECC error", false),
+    (95, "Uncontained ECC error", true),
+    (109, "Context Switch Timeout Error", false),
+    (119, "GSP RPC Timeout", true),
+    (120, "GSP Error", true),
+    (121, "C2C Link corrected error", false),
+    (123, "SPI PMU RPC write failure", true),
+    (140, "Unrecovered ECC Error", true),
+    (143, "GPU Initialization Failure", true),
+    (145, "RLW Error", false),
+    (149, "NVLink Fatal error", true),
+    (154, "GPU Recovery Action Changed", true),
+];
+
+/// The catalogue's name of an Xid code, if it is one dcmon knows.
+pub fn xid_name(code: u32) -> Option<&'static str> {
+    XIDS.iter().find(|(c, _, _)| *c == code).map(|(_, n, _)| *n)
+}
+
+/// Gives a kernel log line its GPU event labels and, when the event is more serious
+/// than the level the kernel gave the line, its priority.
+pub fn label(entry: &mut crate::output::LogEntry) {
+    if let Some(event) = parse(&entry.message) {
+        entry.labels = event.labels;
+        entry.priority = entry.priority.min(event.priority);
+    }
+}
+
+/// Reads one kernel message (without its time stamp). None: not an NVRM GPU event.
+pub fn parse(message: &str) -> Option<GpuEvent> {
+    let rest = message.trim_start().strip_prefix("NVRM:")?.trim_start();
+    if let Some(after) = rest.strip_prefix("Xid (") {
+        return xid(after);
+    }
+    // `GPU at PCI:0000:18:00.0 has fallen off the bus.`
+    if let Some(after) = rest.strip_prefix("GPU at PCI:")
+        && rest.contains("fallen off the bus")
+    {
+        let pci = bus_of(
+            after
+                .split([' ', ':'])
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(":")
+                .as_str(),
+        )?;
+        return Some(GpuEvent {
+            labels: Labels::new([("pci", pci.as_str()), ("event", "fallen_off_bus")]),
+            priority: 2,
+        });
+    }
+    None
+}
+
+/// `PCI:0000:3b:00): 79, pid=1234, name=python3, ...`
+fn xid(after: &str) -> Option<GpuEvent> {
+    let (address, rest) = after.split_once("):")?;
+    let pci = bus_of(
+        address
+            .trim()
+            .strip_prefix("PCI:")
+            .unwrap_or(address.trim()),
+    )?;
+    let mut fields = rest.split(',').map(str::trim);
+    let code: u32 = fields.next()?.parse().ok()?;
+    let mut pairs: Vec<(&str, String)> = vec![("pci", pci), ("xid", code.to_string())];
+    for field in fields.take(4) {
+        let Some((key, value)) = field.split_once('=') else {
+            continue;
+        };
+        let value = value.trim().trim_matches('\'');
+        if value.is_empty() || value == "<unknown>" {
+            continue;
+        }
+        match key.trim() {
+            "pid" if value.chars().all(|c| c.is_ascii_digit()) && value.len() <= 10 => {
+                pairs.push(("pid", value.to_string()))
+            }
+            "name" if value.len() <= 64 && !value.contains(char::is_control) => {
+                pairs.push(("process", value.to_string()))
+            }
+            _ => {}
+        }
+    }
+    if let Some(name) = xid_name(code) {
+        pairs.push(("xid_name", name.to_string()));
+    }
+    let critical = XIDS.iter().any(|(c, _, critical)| *c == code && *critical);
+    Some(GpuEvent {
+        labels: Labels::new(pairs),
+        priority: if critical { 2 } else { 3 },
+    })
+}
+
+/// `0000:3b:00`, `0000:3B:00.0`, `00000000:3b:00.0` → `0000:3b:00` (domain, bus, device:
+/// the form Xid lines print), lower case; none for anything else.
+pub fn bus_of(address: &str) -> Option<String> {
+    let address = address.trim().trim_end_matches(['.', ')']);
+    let without_function = match address.rsplit_once('.') {
+        Some((head, function)) if function.len() == 1 => head,
+        _ => address,
+    };
+    let parts: Vec<&str> = without_function.split(':').collect();
+    let [domain, bus, device] = parts[..] else {
+        return None;
+    };
+    let hex = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_hexdigit())
+    };
+    if !(hex(domain, 8) && hex(bus, 2) && hex(device, 2)) {
+        return None;
+    }
+    let domain = u32::from_str_radix(domain, 16).ok()?;
+    Some(format!(
+        "{domain:04x}:{}:{}",
+        bus.to_ascii_lowercase(),
+        device.to_ascii_lowercase()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(message: &str) -> Vec<(String, String)> {
+        parse(message)
+            .map(|e| e.labels.pairs().to_vec())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn xid_lines_in_the_forms_drivers_print() {
+        let e = parse("NVRM: Xid (PCI:0000:3b:00): 79, pid=<unknown>, name=<unknown>, GPU has fallen off the bus.").unwrap();
+        assert_eq!(e.priority, 2);
+        assert_eq!(e.labels.get("xid"), Some("79"));
+        assert_eq!(e.labels.get("pci"), Some("0000:3b:00"));
+        assert_eq!(e.labels.get("pid"), None);
+        assert_eq!(e.labels.get("xid_name"), Some("GPU has fallen off the bus"));
+        let e = parse(
+            "NVRM: Xid (PCI:0000:03:00): 31, pid='1234', name='python3', 'Illegal memory access'",
+        )
+        .unwrap();
+        assert_eq!(e.priority, 3);
+        assert_eq!(e.labels.get("pid"), Some("1234"));
+        assert_eq!(e.labels.get("process"), Some("python3"));
+        let e =
+            parse("NVRM: Xid (PCI:0000:18:00): 79, pid=1234, GPU has fallen off the bus.").unwrap();
+        assert_eq!(e.labels.get("pid"), Some("1234"));
+        // An older driver's form with the function number; upper-case hex.
+        let e = parse("NVRM: Xid (PCI:0000:10:00.0): 48, pid=77, name=train, Ch 00000010").unwrap();
+        assert_eq!(e.labels.get("pci"), Some("0000:10:00"));
+        assert_eq!(e.labels.get("xid"), Some("48"));
+        assert_eq!(e.priority, 2);
+        assert_eq!(labels("NVRM: Xid (PCI:0000:B9:00): 74, pid=<unknown>, name=<unknown>, NVLink: fatal error detected on link 6(0x10000, 0x0)")
+            .iter().find(|(k, _)| k == "pci").map(|(_, v)| v.as_str()), Some("0000:b9:00"));
+        // An Xid the table does not name keeps its code, without a name.
+        let e = parse("NVRM: Xid (PCI:0000:3b:00): 999, something new").unwrap();
+        assert_eq!(e.labels.get("xid"), Some("999"));
+        assert_eq!(e.labels.get("xid_name"), None);
+    }
+
+    #[test]
+    fn fallen_off_the_bus_without_an_xid() {
+        let e = parse("NVRM: GPU at PCI:0000:18:00.0 has fallen off the bus.").unwrap();
+        assert_eq!(e.labels.get("pci"), Some("0000:18:00"));
+        assert_eq!(e.labels.get("event"), Some("fallen_off_bus"));
+        assert_eq!(e.priority, 2);
+    }
+
+    #[test]
+    fn other_lines_are_not_events() {
+        for line in [
+            "NVRM: loading NVIDIA UNIX x86_64 Kernel Module  560.35.03",
+            "NVRM: A GPU crash dump has been created.",
+            "NVRM: Xid (PCI:0000:3b:00): notanumber, pid=1",
+            "NVRM: Xid (PCI:zzzz:3b:00): 79, pid=1",
+            "NVRM: Xid PCI:0000:3b:00 79",
+            "nvidia 0000:2a:00.0: enabling device (0000 -> 0003)",
+            "",
+        ] {
+            assert_eq!(parse(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn bus_addresses_normalise() {
+        assert_eq!(bus_of("00000000:3B:00.0").as_deref(), Some("0000:3b:00"));
+        assert_eq!(bus_of("0000:3b:00").as_deref(), Some("0000:3b:00"));
+        assert_eq!(bus_of("0001:c1:00.1").as_deref(), Some("0001:c1:00"));
+        assert_eq!(bus_of("3b:00.0"), None);
+        assert_eq!(bus_of("0000:3b:00:00"), None);
+        assert_eq!(bus_of("0000:3bb:00"), None);
+    }
+}
