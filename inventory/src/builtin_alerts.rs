@@ -127,6 +127,27 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         "GPU {{ $labels.gpu }} on {{ $labels.host }} had uncorrectable ECC errors",
     ),
     (
+        "GpuRowRemapPending",
+        "warning",
+        0,
+        "nvidia_gpu_remapped_rows_pending == 1",
+        "GPU {{ $labels.gpu }} on {{ $labels.host }} has DRAM rows waiting to be remapped: reset the GPU when it is free",
+    ),
+    (
+        "GpuRowRemapFailure",
+        "critical",
+        0,
+        "nvidia_gpu_remapped_rows_failure == 1",
+        "GPU {{ $labels.gpu }} on {{ $labels.host }} failed to remap a DRAM row: it needs replacing",
+    ),
+    (
+        "GpuPcieDowngraded",
+        "warning",
+        600,
+        "nvidia_gpu_pcie_link_downgraded == 1",
+        "GPU {{ $labels.gpu }} on {{ $labels.host }} runs its PCIe link below its maximum under load",
+    ),
+    (
         "NvmeCriticalWarning",
         "critical",
         0,

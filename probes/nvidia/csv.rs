@@ -103,6 +103,34 @@ pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) {
                 "watts",
             );
         }
+        super::health::push(
+            &super::health::Health {
+                generation: (
+                    get(&["pcie.link.gen.current"]).and_then(number),
+                    get(&["pcie.link.gen.max"]).and_then(number),
+                ),
+                width: (
+                    get(&["pcie.link.width.current"]).and_then(number),
+                    get(&["pcie.link.width.max"]).and_then(number),
+                ),
+                utilization: get(&["utilization.gpu"]).and_then(number),
+                remapped: (
+                    get(&["remapped_rows.correctable"]).and_then(number),
+                    get(&["remapped_rows.uncorrectable"]).and_then(number),
+                ),
+                remap_pending: get(&["remapped_rows.pending"]).and_then(flag),
+                remap_failure: get(&["remapped_rows.failure"]).and_then(flag),
+                retired: (
+                    get(&["retired_pages.single_bit_ecc.count"]).and_then(number),
+                    get(&["retired_pages.double_bit.count"]).and_then(number),
+                ),
+                retired_pending: get(&["retired_pages.pending"]).and_then(flag),
+                enforced_limit: get(&["enforced.power.limit"]).and_then(number),
+                max_sm_mhz: get(&["clocks.max.sm"]).and_then(number),
+            },
+            &labels(),
+            out,
+        );
         if let Some(mode) = get(&["persistence_mode"]).and_then(flag) {
             out.gauge("nvidia_gpu_persistence_mode", labels(), mode, "");
         }
@@ -142,6 +170,12 @@ pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) {
             // WDDM/TCC on Windows (`[N/A]` on Linux: no fact); Enabled/Disabled.
             ("driver_model.current", "driver_model"),
             ("mig.mode.current", "mig_mode"),
+            // What the driver asks of the operator after an error (R550+): None,
+            // Reset, Reboot, Drain P2P, Drain and Reset.
+            ("gpu_recovery_action", "recovery_action"),
+            // NVSwitch systems: the GPU's place in the NVLink fabric.
+            ("fabric.state", "fabric_state"),
+            ("fabric.status", "fabric_status"),
         ] {
             if let Some(v) = get(&[field]) {
                 out.fact(&format!("gpu{index}_{fact}"), v);
@@ -303,8 +337,8 @@ pub fn number(value: &str) -> Option<f64> {
         .filter(|v| v.is_finite())
 }
 
-fn flag(value: &str) -> Option<f64> {
-    match value {
+pub fn flag(value: &str) -> Option<f64> {
+    match value.trim() {
         "Enabled" | "Yes" | "Active" => Some(1.0),
         "Disabled" | "No" | "Not Active" => Some(0.0),
         _ => None,

@@ -3,6 +3,7 @@
 //! (`nvidia_details`: facts, MIG instances), since -q takes seconds on multi-GPU hosts.
 
 pub mod csv;
+pub mod health;
 pub mod xml;
 
 use crate::output::ProbeOutput;
@@ -40,12 +41,26 @@ pub const QUERY_FIELDS: &[&str] = &[
     "pcie.link.width.current",
     "persistence_mode",
     "pstate",
+    "pcie.link.gen.max",
+    "pcie.link.width.max",
+    "clocks.max.sm",
+    "enforced.power.limit",
     "temperature.memory",
     "clocks_event_reasons.active",
     "power.draw.average",
     "power.draw.instant",
     "driver_model.current",
     "mig.mode.current",
+    "remapped_rows.correctable",
+    "remapped_rows.uncorrectable",
+    "remapped_rows.pending",
+    "remapped_rows.failure",
+    "retired_pages.single_bit_ecc.count",
+    "retired_pages.double_bit.count",
+    "retired_pages.pending",
+    "gpu_recovery_action",
+    "fabric.state",
+    "fabric.status",
 ];
 
 pub const PROBE: Probe = Probe {

@@ -3,14 +3,17 @@ section() { printf '\n==dcmon== %s\n' "$1"; }
 if ! command -v nvidia-smi >/dev/null 2>&1; then
   section absent; echo "nvidia-smi is not installed"; section end; exit 0
 fi
-common=index,uuid,name,serial,driver_version,vbios_version,pci.bus_id,temperature.gpu,power.draw,power.limit,utilization.gpu,utilization.memory,fan.speed,clocks.sm,clocks.mem,memory.used,memory.total,ecc.errors.corrected.volatile.total,ecc.errors.uncorrected.volatile.total,ecc.errors.corrected.aggregate.total,ecc.errors.uncorrected.aggregate.total,pcie.link.gen.current,pcie.link.width.current,persistence_mode,pstate
+common=index,uuid,name,serial,driver_version,vbios_version,pci.bus_id,temperature.gpu,power.draw,power.limit,utilization.gpu,utilization.memory,fan.speed,clocks.sm,clocks.mem,memory.used,memory.total,ecc.errors.corrected.volatile.total,ecc.errors.uncorrected.volatile.total,ecc.errors.corrected.aggregate.total,ecc.errors.uncorrected.aggregate.total,pcie.link.gen.current,pcie.link.width.current,persistence_mode,pstate,pcie.link.gen.max,pcie.link.width.max,clocks.max.sm,enforced.power.limit
 section csv
 # An unknown field fails the whole query (at once, before NVML starts), so newer fields
 # come first and older drivers fall back: R535+ reports the average and instant power
 # apart; before R530 clock event reasons were "throttle reasons" and there was no
 # memory temperature.
 newer=temperature.memory,clocks_event_reasons.active
-nvidia-smi --query-gpu=$common,$newer,power.draw.average,power.draw.instant,driver_model.current,mig.mode.current --format=csv,nounits 2>/dev/null ||
+r535=power.draw.average,power.draw.instant,driver_model.current,mig.mode.current,remapped_rows.correctable,remapped_rows.uncorrectable,remapped_rows.pending,remapped_rows.failure,retired_pages.single_bit_ecc.count,retired_pages.double_bit.count,retired_pages.pending
+# Not the remapped_rows.histogram fields: on vGPU guests they flood the kernel log.
+nvidia-smi --query-gpu=$common,$newer,$r535,gpu_recovery_action,fabric.state,fabric.status --format=csv,nounits 2>/dev/null ||
+  nvidia-smi --query-gpu=$common,$newer,$r535 --format=csv,nounits 2>/dev/null ||
   nvidia-smi --query-gpu=$common,$newer --format=csv,nounits 2>&1 ||
   nvidia-smi --query-gpu=$common,clocks_throttle_reasons.active --format=csv,nounits 2>&1
 section end

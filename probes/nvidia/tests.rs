@@ -367,7 +367,7 @@ fn clock_event_bits_match_the_per_reason_columns() {
 /// What `nvidia.sh` asks for, printed `noheader,nounits`: columns by position.
 #[test]
 fn noheader_nounits_uses_the_query_field_order() {
-    let line = "0, GPU-5a8f, NVIDIA H100 80GB HBM3, 1650522003820, 590.48.01, 96.00.A5.00.01, 00000000:00:09.0, 59, 631.95, 700.00, 100, 11, [N/A], 1980, 2619, 19818, 81559, 0, 0, 0, 0, 5, 16, Enabled, P0, 54, 0x0000000000000004\n";
+    let line = "0, GPU-5a8f, NVIDIA H100 80GB HBM3, 1650522003820, 590.48.01, 96.00.A5.00.01, 00000000:00:09.0, 59, 631.95, 700.00, 100, 11, [N/A], 1980, 2619, 19818, 81559, 0, 0, 0, 0, 5, 16, Enabled, P0, 5, 16, 1980, 700.00, 54, 0x0000000000000004\n";
     let mut out = ProbeOutput::default();
     csv::parse(line, QUERY_FIELDS, &mut out);
     assert_eq!(out.warnings, []);
@@ -588,4 +588,106 @@ fn driver_model_and_mig_mode_facts_from_csv_and_xml() {
     // Its device minor number is 1.
     assert_eq!(fact(&a100, "gpu1_mig_mode"), Some("Enabled"));
     assert_eq!(fact(&a100, "gpu1_driver_model"), None);
+}
+
+fn labelled(out: &ProbeOutput, series: &str, key: &str, value: &str) -> Option<f64> {
+    out.samples
+        .iter()
+        .find(|s| s.name == series && s.labels.get(key) == Some(value))
+        .map(|s| s.value)
+}
+
+/// Issue 18: PCIe link against its maximum (judged under load only), rows remapped,
+/// pages retired, enforced limit, SM clock maximum, recovery action and fabric state,
+/// from the real captures.
+#[test]
+fn gpu_health_from_csv_and_xml() {
+    let h100 = read("query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv");
+    assert_eq!(gpu0(&h100, "nvidia_gpu_pcie_link_gen_max"), Some(5.0));
+    assert_eq!(gpu0(&h100, "nvidia_gpu_pcie_link_width_max"), Some(16.0));
+    assert_eq!(
+        gpu0(&h100, "nvidia_gpu_pcie_link_downgraded"),
+        Some(0.0),
+        "Gen5 x16 of Gen5 x16 at 100 %"
+    );
+    assert_eq!(
+        labelled(&h100, "nvidia_gpu_remapped_rows", "type", "correctable"),
+        Some(0.0)
+    );
+    assert_eq!(
+        labelled(&h100, "nvidia_gpu_remapped_rows", "type", "uncorrectable"),
+        Some(0.0)
+    );
+    assert_eq!(gpu0(&h100, "nvidia_gpu_remapped_rows_pending"), Some(0.0));
+    assert_eq!(gpu0(&h100, "nvidia_gpu_remapped_rows_failure"), Some(0.0));
+    assert_eq!(
+        gpu0(&h100, "nvidia_gpu_retired_pages"),
+        None,
+        "[N/A] on H100"
+    );
+    assert_eq!(
+        gpu0(&h100, "nvidia_gpu_enforced_power_limit_watts"),
+        Some(700.0)
+    );
+    assert_eq!(gpu0(&h100, "nvidia_gpu_sm_clock_max_hertz"), Some(1980e6));
+    assert_eq!(fact(&h100, "gpu0_recovery_action"), Some("None"));
+    assert_eq!(fact(&h100, "gpu0_fabric_state"), Some("Completed"));
+    assert_eq!(fact(&h100, "gpu0_fabric_status"), Some("Success"));
+    // Idle at Gen1 of Gen3: lowered on purpose, not judged.
+    let idle = read("query-gpu-geforce-rtx-2080-super-595.71.05-linux-idle.csv");
+    assert_eq!(gpu0(&idle, "nvidia_gpu_pcie_link_gen_max"), Some(3.0));
+    assert_eq!(gpu0(&idle, "nvidia_gpu_pcie_link_downgraded"), None);
+    assert_eq!(
+        gpu0(&idle, "nvidia_gpu_remapped_rows_pending"),
+        None,
+        "GeForce: [N/A]"
+    );
+    assert_eq!(fact(&idle, "gpu0_fabric_state"), None, "N/A: no fact");
+    // The same GPU at Gen3 x8 of Gen5 x16 under load is trained down; rows pending.
+    let degraded = std::fs::read_to_string(format!(
+        "{}/../tests/fixtures/nvidia-smi/query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let header: Vec<&str> = degraded.lines().next().unwrap().split(", ").collect();
+    let mut row: Vec<String> = degraded
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(", ")
+        .map(str::to_string)
+        .collect();
+    for (field, v) in [
+        ("pcie.link.gen.current", "3"),
+        ("pcie.link.width.current", "8"),
+        ("remapped_rows.pending", "Yes"),
+        ("remapped_rows.uncorrectable", "2"),
+    ] {
+        let i = header.iter().position(|h| *h == field).unwrap();
+        row[i] = v.to_string();
+    }
+    let mut out = ProbeOutput::default();
+    csv::parse(
+        &format!("{}\n{}\n", header.join(", "), row.join(", ")),
+        QUERY_FIELDS,
+        &mut out,
+    );
+    assert_eq!(out.warnings, []);
+    assert_eq!(gpu0(&out, "nvidia_gpu_pcie_link_downgraded"), Some(1.0));
+    assert_eq!(gpu0(&out, "nvidia_gpu_remapped_rows_pending"), Some(1.0));
+    assert_eq!(
+        labelled(&out, "nvidia_gpu_remapped_rows", "type", "uncorrectable"),
+        Some(2.0)
+    );
+    // XML: the RTX 4000 Ada idles at Gen1 of Gen4 (not judged), rows remapped 0.
+    let ada = read("q-x-rtx-4000-sff-ada-v13-telegraf.xml");
+    assert_eq!(gpu0(&ada, "nvidia_gpu_pcie_link_gen_max"), Some(4.0));
+    assert_eq!(gpu0(&ada, "nvidia_gpu_pcie_link_width_max"), Some(16.0));
+    assert_eq!(gpu0(&ada, "nvidia_gpu_pcie_link_downgraded"), None);
+    assert_eq!(
+        labelled(&ada, "nvidia_gpu_remapped_rows", "type", "correctable"),
+        Some(0.0)
+    );
+    assert_eq!(gpu0(&ada, "nvidia_gpu_remapped_rows_failure"), Some(0.0));
+    assert_eq!(gpu0(&ada, "nvidia_gpu_sm_clock_max_hertz"), Some(3105e6));
 }

@@ -100,6 +100,50 @@ fn read_gpu(gpu: Node, position: usize, out: &mut ProbeOutput) {
             "watts",
         );
     }
+    let at = |path: &[&str]| value(gpu, path).and_then(number);
+    // Generations print bare (`4`), widths with an x (`16x`).
+    let link = |field: &str, group: &str| {
+        value(gpu, &["pci", "pci_gpu_link_info", group, field])
+            .and_then(|v| v.trim_end_matches('x').parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
+    let power =
+        |field: &str| at(&["gpu_power_readings", field]).or_else(|| at(&["power_readings", field]));
+    super::health::push(
+        &super::health::Health {
+            generation: (
+                link("current_link_gen", "pcie_gen"),
+                link("max_link_gen", "pcie_gen"),
+            ),
+            width: (
+                link("current_link_width", "link_widths"),
+                link("max_link_width", "link_widths"),
+            ),
+            utilization: at(&["utilization", "gpu_util"]),
+            remapped: (
+                at(&["remapped_rows", "remapped_row_corr"]),
+                at(&["remapped_rows", "remapped_row_unc"]),
+            ),
+            remap_pending: value(gpu, &["remapped_rows", "remapped_row_pending"])
+                .and_then(super::csv::flag),
+            remap_failure: value(gpu, &["remapped_rows", "remapped_row_failure"])
+                .and_then(super::csv::flag),
+            retired: (
+                at(&[
+                    "retired_pages",
+                    "multiple_single_bit_retirement",
+                    "retired_count",
+                ]),
+                at(&["retired_pages", "double_bit_retirement", "retired_count"]),
+            ),
+            retired_pending: value(gpu, &["retired_pages", "pending_retirement"])
+                .and_then(super::csv::flag),
+            enforced_limit: power("enforced_power_limit"),
+            max_sm_mhz: at(&["max_clocks", "sm_clock"]),
+        },
+        &labels(),
+        out,
+    );
     // `16x` → 16
     if let Some(width) = value(
         gpu,
