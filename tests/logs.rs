@@ -371,3 +371,90 @@ fn an_xid_in_the_kernel_log_is_one_event_and_one_count() {
         .collect();
     assert_eq!(zero_then_one, [(3_999_999, 0.0), (4_000_000, 1.0)]);
 }
+
+/// Issue 18, end to end through the test sshd: a host whose kernel ring (a `dmesg` shim
+/// printing a file the test appends to) gains an Xid 79 line between two `dcmon poll`
+/// rounds gets exactly one event, labelled, and its counter +1; a third round with
+/// nothing new changes neither.
+#[test]
+fn an_xid_between_two_polls_is_one_event_and_its_counter_plus_one() {
+    let shims = shared_dir();
+    let ring = shims.path().join("ring.txt");
+    append(
+        &ring,
+        "<6>[    1.000000] Linux version 6.1.0\n<6>[    3.500000] nvidia: module loaded\n",
+    );
+    for (name, body) in [
+        ("dmesg", format!("#!/bin/sh\ncat {}\n", ring.display())),
+        ("journalctl", "#!/bin/sh\nexit 0\n".to_string()),
+    ] {
+        std::fs::write(shims.path().join(name), body).unwrap();
+        std::fs::set_permissions(
+            shims.path().join(name),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    let host = "127.0.3.18";
+    let bed = Sshd::start_with(&[(host, shims.path())]);
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&[host.to_string()]));
+    let inventory = format!(
+        "{}\n[[hosts]]\nname = \"{host}\"\nprobes = [\"logs\"]\n",
+        bed.defaults(&known_hosts, "20s")
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let round = || {
+        let out = poll(&inv, &db);
+        let result = json_lines(&out).remove(0);
+        assert_eq!(result["status"], "ok", "{result}");
+    };
+    let counter = || -> Vec<(String, f64)> {
+        let conn = Connection::open(&db).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT s.labels, (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1)
+                 FROM series s WHERE s.host = ?1 AND s.name = 'gpu_xid_events_total'",
+            )
+            .unwrap();
+        stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let events = || -> Vec<(String, i64, String)> {
+        let conn = Connection::open(&db).unwrap();
+        let mut stmt = conn
+            .prepare(
+                "SELECT message, priority, labels FROM logs WHERE host = ?1 AND labels IS NOT NULL",
+            )
+            .unwrap();
+        stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    round();
+    assert_eq!(stored_lines(&db, host, "dmesg").len(), 2);
+    assert_eq!(counter(), vec![], "no Xid, no counter");
+    append(
+        &ring,
+        "<4>[  812.000000] NVRM: Xid (PCI:0000:3b:00): 79, pid=<unknown>, name=<unknown>, GPU has fallen off the bus.\n",
+    );
+    round();
+    let stored = events();
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].1, 2, "Xid 79: crit");
+    assert!(stored[0].2.contains(r#""xid":"79""#), "{stored:?}");
+    assert!(stored[0].2.contains(r#""pci":"0000:3b:00""#), "{stored:?}");
+    assert_eq!(
+        counter(),
+        vec![(r#"{"pci":"0000:3b:00","xid":"79"}"#.to_string(), 1.0)]
+    );
+    round();
+    assert_eq!(events().len(), 1, "read again: not stored again");
+    assert_eq!(
+        counter(),
+        vec![(r#"{"pci":"0000:3b:00","xid":"79"}"#.to_string(), 1.0)]
+    );
+}
