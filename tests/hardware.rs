@@ -270,3 +270,92 @@ fn metrics_pass_promtool(db: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Issue 18, end to end: a host whose `lspci` shows eight H100s while `nvidia-smi` lists
+/// seven (shims printing those captures) reads `nvidia_gpu_missing = 1`; with all eight
+/// listed it reads 0; the inventory's `expected_gpus` reaches the probe.
+#[test]
+fn a_gpu_on_the_bus_the_driver_does_not_list_is_missing() {
+    let root = tempfile::Builder::new()
+        .prefix("dcmon-gpus-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = root.path().join("hgx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let capture = std::fs::read_to_string(fixture(
+        "nvidia-smi/query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv",
+    ))
+    .unwrap();
+    let mut lines = capture.lines();
+    let (header, row) = (lines.next().unwrap(), lines.next().unwrap());
+    let csv = |gpus: usize| -> String {
+        let rows: String = (0..gpus)
+            .map(|i| format!("{}\n", row.replacen("0, ", &format!("{i}, "), 1)))
+            .collect();
+        format!("{header}\n{rows}")
+    };
+    let listed = dir.join("listed.csv");
+    std::fs::write(&listed, csv(7)).unwrap();
+    let lspci: String = ["18", "2a", "3a", "5d", "9a", "ab", "ba", "db"]
+        .iter()
+        .map(|bus| format!("0000:{bus}:00.0 3D controller [0302]: NVIDIA Corporation GH100 [H100 SXM5 80GB] [10de:2330] (rev a1)\n"))
+        .collect();
+    std::fs::write(dir.join("lspci.txt"), lspci).unwrap();
+    for file in ["listed.csv", "lspci.txt"] {
+        std::fs::set_permissions(dir.join(file), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    shim(
+        &dir,
+        "nvidia-smi",
+        &format!("--query-gpu=*) cat {} ;;", listed.display()),
+    );
+    shim(
+        &dir,
+        "lspci",
+        &format!(
+            "'-Dnn -d 10de:') cat {} ;;",
+            dir.join("lspci.txt").display()
+        ),
+    );
+    let host = "127.0.2.18";
+    let bed = Sshd::start_with(&[(host, &dir)]);
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&[host.to_string()]));
+    let inventory = format!(
+        "{}\n[[hosts]]\nname = \"{host}\"\nprobes = [\"nvidia\"]\nexpected_gpus = 8\n",
+        bed.defaults(&known_hosts, "20s")
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let round = || {
+        let out = poll(&inv, &db);
+        let result = json_lines(&out).remove(0);
+        assert_eq!(result["status"], "ok", "{result}");
+    };
+    round();
+    let conn = Connection::open(&db).unwrap();
+    assert_eq!(
+        with_labels(&conn, host, "nvidia_gpus_on_bus", "{}"),
+        Some(8.0)
+    );
+    assert_eq!(
+        with_labels(&conn, host, "nvidia_gpus_visible", "{}"),
+        Some(7.0)
+    );
+    assert_eq!(
+        with_labels(&conn, host, "nvidia_gpus_expected", "{}"),
+        Some(8.0)
+    );
+    assert_eq!(
+        with_labels(&conn, host, "nvidia_gpu_missing", "{}"),
+        Some(1.0)
+    );
+    std::fs::write(&listed, csv(8)).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    round();
+    assert_eq!(
+        with_labels(&conn, host, "nvidia_gpu_missing", "{}"),
+        Some(0.0)
+    );
+}

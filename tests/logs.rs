@@ -179,6 +179,7 @@ fn logs_round_here(
             cursors,
             log_files: &[],
             custom_scripts: &[],
+            expected_gpus: None,
         }),
         dcmon_probes::logs::SCRIPT
     );

@@ -127,6 +127,13 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         "GPU {{ $labels.gpu }} on {{ $labels.host }} had uncorrectable ECC errors",
     ),
     (
+        "GpuMissing",
+        "critical",
+        0,
+        "nvidia_gpu_missing > 0",
+        "{{ $labels.host }} has {{ $value }} GPU(s) on its bus or in the inventory that the driver does not list",
+    ),
+    (
         "GpuRowRemapPending",
         "warning",
         0,

@@ -213,6 +213,7 @@ const ENTRY_KEYS: &[&str] = &[
     "labels",
     "log_files",
     "custom_scripts",
+    "expected_gpus",
     "fan_profile",
     "shell",
     "bmc",
@@ -798,6 +799,7 @@ fn overlay(base: &mut Entry, top: &Entry) {
         probes,
         log_files,
         custom_scripts,
+        expected_gpus,
         fan_profile,
         shell
     );
@@ -857,6 +859,7 @@ fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: 
         labels: e.labels.clone().unwrap_or_default(),
         log_files: e.log_files.clone().unwrap_or_default(),
         custom_scripts: e.custom_scripts.clone().unwrap_or_default(),
+        expected_gpus: e.expected_gpus,
         fan_profile: e
             .fan_profile
             .as_deref()

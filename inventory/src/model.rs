@@ -44,6 +44,8 @@ pub struct Host {
     pub log_files: Vec<String>,
     /// Scripts on the host the `custom` probe runs.
     pub custom_scripts: Vec<String>,
+    /// GPUs the host should have (`expected_gpus`), for `nvidia_gpu_missing`.
+    pub expected_gpus: Option<u32>,
     pub fan_profile: FanProfile,
     /// How probe scripts reach the host over SSH.
     pub shell: ShellMode,
@@ -354,6 +356,7 @@ impl Inventory {
                 labels: BTreeMap::new(),
                 log_files: Vec::new(),
                 custom_scripts: Vec::new(),
+                expected_gpus: None,
                 fan_profile: FanProfile::Generic,
                 shell: ShellMode::Persistent,
                 bmc: None,

@@ -217,6 +217,9 @@ pub struct Entry {
     pub log_files: Option<Vec<String>>,
     /// Scripts on the host whose output (Prometheus text format) the `custom` probe reads.
     pub custom_scripts: Option<Vec<String>>,
+    /// How many GPUs the host should have: fewer on its PCIe bus or seen by the driver is
+    /// `nvidia_gpu_missing`.
+    pub expected_gpus: Option<u32>,
     /// How fan modes are read and set: `generic` (read only), `supermicro`, `dell`.
     pub fan_profile: Option<String>,
     /// How probe scripts reach the host: `persistent` (one shell kept per host) or `exec`.

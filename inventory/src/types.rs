@@ -61,6 +61,7 @@ const ENTRY: &[(&str, Want)] = &[
     ("labels", StrTable),
     ("log_files", StrList),
     ("custom_scripts", StrList),
+    ("expected_gpus", Count),
     ("fan_profile", Str),
     ("shell", Str),
     ("bmc", Table(BMC)),

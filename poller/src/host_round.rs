@@ -127,6 +127,7 @@ async fn script_run(
         cursors: settings.cursors,
         log_files: &host.log_files,
         custom_scripts: &host.custom_scripts,
+        expected_gpus: host.expected_gpus,
     };
     let script = format!("{}{}", (probe.inputs)(&inputs), probe.script);
     let (at, clock) = (now_ms(), Instant::now());

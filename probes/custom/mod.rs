@@ -139,6 +139,7 @@ mod tests {
             cursors: &Default::default(),
             log_files: &[],
             custom_scripts: &scripts,
+            expected_gpus: None,
         });
         let run = std::process::Command::new("/bin/sh")
             .arg("-c")
@@ -175,6 +176,7 @@ mod tests {
             cursors: &Default::default(),
             log_files: &[],
             custom_scripts: &[],
+            expected_gpus: None,
         });
         let run = std::process::Command::new("/bin/sh")
             .arg("-c")

@@ -289,6 +289,7 @@ fn run(log: &std::path::Path, cursors: &mut BTreeMap<String, String>) -> Vec<Str
         cursors,
         log_files: &files,
         custom_scripts: &[],
+        expected_gpus: None,
     });
     // The journal and dmesg sections run too; only this file's source is looked at.
     let run = std::process::Command::new("/bin/sh")
@@ -368,6 +369,7 @@ fn inputs_are_quoted() {
         cursors: &cursors,
         log_files: &[],
         custom_scripts: &[],
+        expected_gpus: None,
     });
     assert!(
         prelude.contains("DCMON_JOURNAL_CURSOR='s=1;i=2'\\'';rm -rf /;'\\'''\n"),

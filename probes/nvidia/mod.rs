@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod health;
+pub mod pci;
 pub mod xml;
 
 use crate::output::ProbeOutput;
@@ -67,13 +68,16 @@ pub const PROBE: Probe = Probe {
     name: "nvidia",
     description: "per GPU: temperatures, power draw and limit, utilisation, fan, clocks, memory, ECC errors, clock event reasons, PCIe link",
     script: SCRIPT,
-    commands: &["nvidia-smi --query-gpu=... --format=csv,nounits"],
+    commands: &[
+        "nvidia-smi --query-gpu=... --format=csv,nounits",
+        "lspci -Dnn -d 10de:",
+    ],
     parse,
     default_interval: Duration::from_secs(30),
     default_timeout: Duration::from_secs(15),
     privileges: "none",
     new_logs: all_logs_new,
-    inputs: crate::registry::no_inputs,
+    inputs,
     kind: crate::registry::ProbeKind::Script,
 };
 
@@ -91,15 +95,73 @@ pub const DETAILS_PROBE: Probe = Probe {
     kind: crate::registry::ProbeKind::Script,
 };
 
+/// The inventory's `expected_gpus`, as a shell assignment.
+pub fn inputs(given: &crate::registry::ProbeInputs) -> String {
+    given
+        .expected_gpus
+        .map(|n| format!("DCMON_EXPECTED_GPUS={n}\n"))
+        .unwrap_or_default()
+}
+
 pub fn parse(text: &str) -> ProbeOutput {
     let mut out = ProbeOutput::default();
     let sections = Sections::split(text);
-    if !sections.finish(&mut out)
-        && let Some(body) = sections.get("csv")
-    {
-        csv::parse(body, QUERY_FIELDS, &mut out);
+    if sections.finish(&mut out) {
+        return out;
     }
+    let Some(body) = sections.get("csv") else {
+        return out;
+    };
+    csv::parse(body, QUERY_FIELDS, &mut out);
+    // GPUs the driver lists (the CSV's rows; none when nvidia-smi failed).
+    let visible = out
+        .facts
+        .iter()
+        .find(|f| f.key == "gpu_count")
+        .and_then(|f| f.value.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let on_bus = sections.get("pci").map(|body| pci::parse(body, &mut out));
+    let expected = sections.get("expected").and_then(|body| {
+        let text = body.trim();
+        let n = text.parse::<u32>().ok();
+        if n.is_none() {
+            out.not_understood("expected", 1, text);
+        }
+        n
+    });
+    missing(visible, on_bus, expected, &mut out);
     out
+}
+
+/// `nvidia_gpu_missing`: GPUs the bus holds or the inventory expects that the driver
+/// does not list. Without either to compare with, nothing is judged.
+fn missing(visible: f64, on_bus: Option<pci::OnBus>, expected: Option<u32>, out: &mut ProbeOutput) {
+    if on_bus.is_none() && expected.is_none() {
+        return;
+    }
+    let none = crate::output::Labels::default;
+    out.gauge("nvidia_gpus_visible", none(), visible, "");
+    let mut should = 0.0_f64;
+    if let Some(bus) = on_bus {
+        out.gauge("nvidia_gpus_on_bus", none(), bus.gpus as f64, "");
+        out.gauge(
+            "nvidia_nvswitches_on_bus",
+            none(),
+            bus.nvswitches as f64,
+            "",
+        );
+        should = should.max(bus.gpus as f64);
+    }
+    if let Some(n) = expected {
+        out.gauge("nvidia_gpus_expected", none(), f64::from(n), "");
+        should = should.max(f64::from(n));
+    }
+    out.gauge(
+        "nvidia_gpu_missing",
+        none(),
+        (should - visible).max(0.0),
+        "",
+    );
 }
 
 pub fn parse_details(text: &str) -> ProbeOutput {

@@ -16,4 +16,12 @@ nvidia-smi --query-gpu=$common,$newer,$r535,gpu_recovery_action,fabric.state,fab
   nvidia-smi --query-gpu=$common,$newer,$r535 --format=csv,nounits 2>/dev/null ||
   nvidia-smi --query-gpu=$common,$newer --format=csv,nounits 2>&1 ||
   nvidia-smi --query-gpu=$common,clocks_throttle_reasons.active --format=csv,nounits 2>&1
+# What the PCIe bus holds, whatever the driver sees (a GPU fallen off the bus is here
+# and not in the query above).
+if command -v lspci >/dev/null 2>&1; then
+  section pci; lspci -Dnn -d 10de: 2>&1
+fi
+if [ -n "${DCMON_EXPECTED_GPUS:-}" ]; then
+  section expected; echo "$DCMON_EXPECTED_GPUS"
+fi
 section end

@@ -691,3 +691,65 @@ fn gpu_health_from_csv_and_xml() {
     assert_eq!(gpu0(&ada, "nvidia_gpu_remapped_rows_failure"), Some(0.0));
     assert_eq!(gpu0(&ada, "nvidia_gpu_sm_clock_max_hertz"), Some(3105e6));
 }
+
+fn whole(series: &str, out: &ProbeOutput) -> Option<f64> {
+    out.samples
+        .iter()
+        .find(|s| s.name == series)
+        .map(|s| s.value)
+}
+
+/// Issue 18: GPUs on the bus or expected by the inventory but not listed by the driver.
+#[test]
+fn gpus_on_the_bus_and_expected_against_the_driver() {
+    let csv = fixture("query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv");
+    let mut lines = csv.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    // Seven of eight H100s listed by the driver (the capture's row, indexes 0-6).
+    let rows: String = (0..7)
+        .map(|i| format!("{}\n", row.replacen("0, ", &format!("{i}, "), 1)))
+        .collect();
+    let pci: String = ["18", "2a", "3a", "5d", "9a", "ab", "ba", "db"]
+        .iter()
+        .map(|bus| format!("0000:{bus}:00.0 3D controller [0302]: NVIDIA Corporation GH100 [H100 SXM5 80GB] [10de:2330] (rev a1)\n"))
+        .collect();
+    let text = format!(
+        "\n==dcmon== csv\n{header}\n{rows}\n==dcmon== pci\n{pci}\n==dcmon== expected\n8\n\n==dcmon== end\n"
+    );
+    let out = parse(&text);
+    assert_eq!(out.warnings, []);
+    assert_eq!(whole("nvidia_gpus_visible", &out), Some(7.0));
+    assert_eq!(whole("nvidia_gpus_on_bus", &out), Some(8.0));
+    assert_eq!(whole("nvidia_gpus_expected", &out), Some(8.0));
+    assert_eq!(whole("nvidia_gpu_missing", &out), Some(1.0));
+    // Gone from the bus too (surprise removal): the inventory still expects it.
+    let seven_on_bus: String = pci.lines().take(7).map(|l| format!("{l}\n")).collect();
+    let out = parse(&text.replace(&pci, &seven_on_bus));
+    assert_eq!(whole("nvidia_gpus_on_bus", &out), Some(7.0));
+    assert_eq!(whole("nvidia_gpu_missing", &out), Some(1.0));
+    // The driver failing lists none: every GPU on the bus is missing.
+    let failed = parse(&format!(
+        "\n==dcmon== csv\nNVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n\n==dcmon== pci\n{pci}\n==dcmon== end\n"
+    ));
+    assert_eq!(whole("nvidia_gpu_missing", &failed), Some(8.0));
+    // Nothing to compare with: nothing judged.
+    let plain = parse(&format!("\n==dcmon== csv\n{csv}\n==dcmon== end\n"));
+    assert_eq!(whole("nvidia_gpu_missing", &plain), None);
+    // A garbled expected count is a warning.
+    let bad = parse(&text.replace("expected\n8\n", "expected\neight\n"));
+    assert_eq!(bad.warnings.len(), 1, "{:?}", bad.warnings);
+    assert_eq!(
+        whole("nvidia_gpu_missing", &bad),
+        Some(1.0),
+        "the bus still counts"
+    );
+    // The inventory's count reaches the script as an assignment.
+    let inputs = inputs(&crate::registry::ProbeInputs {
+        cursors: &Default::default(),
+        log_files: &[],
+        custom_scripts: &[],
+        expected_gpus: Some(8),
+    });
+    assert_eq!(inputs, "DCMON_EXPECTED_GPUS=8\n");
+}

@@ -49,6 +49,8 @@ pub struct ProbeInputs<'a> {
     pub log_files: &'a [String],
     /// Scripts on the host named in the inventory (`custom_scripts`).
     pub custom_scripts: &'a [String],
+    /// GPUs the host should have (`expected_gpus`).
+    pub expected_gpus: Option<u32>,
 }
 
 /// For probes that take no inputs.
