@@ -359,3 +359,82 @@ fn a_gpu_on_the_bus_the_driver_does_not_list_is_missing() {
         Some(0.0)
     );
 }
+
+/// Issue 18, end to end: an InfiniBand port in a host's (fake) sysfs that goes down
+/// between two polls reads `ib_port_up = 0`, it does not vanish.
+#[test]
+fn an_infiniband_port_gone_down_reads_zero() {
+    let root = tempfile::Builder::new()
+        .prefix("dcmon-ib-")
+        .tempdir()
+        .unwrap();
+    let sysfs = root.path().join("sys");
+    let port = sysfs.join("class/infiniband/mlx5_0/ports/1");
+    std::fs::create_dir_all(port.join("counters")).unwrap();
+    for (file, v) in [
+        ("state", "4: ACTIVE"),
+        ("phys_state", "5: LinkUp"),
+        ("rate", "200 Gb/sec (4X HDR)"),
+        ("link_layer", "InfiniBand"),
+        ("counters/symbol_error", "0"),
+        ("counters/link_downed", "0"),
+        ("counters/port_rcv_data", "4631917"),
+    ] {
+        std::fs::write(port.join(file), format!("{v}\n")).unwrap();
+    }
+    // The test-bed user must read the tree.
+    let status = std::process::Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(root.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let host = "127.0.2.19";
+    let sysfs_text = sysfs.display().to_string();
+    let bed = Sshd::start_with_env(&[(host, root.path(), &[("DCMON_SYSFS", sysfs_text.as_str())])]);
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&[host.to_string()]));
+    let inventory = format!(
+        "{}\n[[hosts]]\nname = \"{host}\"\nprobes = [\"infiniband\"]\n",
+        bed.defaults(&known_hosts, "20s")
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    let round = || {
+        let out = poll(&inv, &db);
+        let result = json_lines(&out).remove(0);
+        assert_eq!(result["status"], "ok", "{result}");
+    };
+    let port_labels = r#"{"device":"mlx5_0","port":"1"}"#;
+    round();
+    let conn = Connection::open(&db).unwrap();
+    assert_eq!(
+        with_labels(&conn, host, "ib_port_up", port_labels),
+        Some(1.0)
+    );
+    assert_eq!(
+        with_labels(&conn, host, "ib_port_rate_bytes_per_second", port_labels),
+        Some(25e9)
+    );
+    std::fs::write(port.join("state"), "1: DOWN\n").unwrap();
+    std::fs::write(port.join("phys_state"), "3: Disabled\n").unwrap();
+    std::fs::write(port.join("counters/link_downed"), "1\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    round();
+    assert_eq!(
+        with_labels(&conn, host, "ib_port_up", port_labels),
+        Some(0.0)
+    );
+    assert_eq!(
+        with_labels(&conn, host, "ib_port_phys_state", port_labels),
+        Some(3.0)
+    );
+    assert_eq!(
+        with_labels(
+            &conn,
+            host,
+            "ib_port_errors_total",
+            r#"{"counter":"link_downed","device":"mlx5_0","port":"1"}"#
+        ),
+        Some(1.0)
+    );
+}

@@ -45,6 +45,7 @@ fn format_of(path: &Path) -> &'static str {
         "journal" => "journal-json",
         "os" => "os",
         "apt" => "apt-get-upgrade",
+        "infiniband" => "infiniband-sysfs",
         _ => panic!(
             "{}: no format for this fixture: add it to format_of",
             path.display()
@@ -81,6 +82,7 @@ fn in_probe_output(format: &str, text: &str, path: &Path) -> (&'static str, Stri
         ),
         "os" => ("os", text.to_string()),
         "apt-get-upgrade" => ("apt", section("upgrade")),
+        "infiniband-sysfs" => ("infiniband", section("ports")),
         other => panic!("{}: {other} has no framing here", path.display()),
     }
 }

@@ -155,6 +155,20 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         "GPU {{ $labels.gpu }} on {{ $labels.host }} runs its PCIe link below its maximum under load",
     ),
     (
+        "InfinibandPortDown",
+        "critical",
+        0,
+        "ib_port_up == 0 and max_over_time(ib_port_up[1h]) == 1",
+        "InfiniBand port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.host }} went down (it was up within the hour)",
+    ),
+    (
+        "InfinibandErrorsRising",
+        "warning",
+        0,
+        r#"increase(ib_port_errors_total{counter=~"symbol_error|link_downed|port_rcv_errors|link_error_recovery"}[1h]) > 0"#,
+        "InfiniBand port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.host }}: {{ $labels.counter }} rising",
+    ),
+    (
         "NvmeCriticalWarning",
         "critical",
         0,

@@ -109,6 +109,12 @@ pub static FORMATS: &[Format] = &[
         place: Place::Section("dmesg"),
     },
     Format {
+        name: "infiniband-sysfs",
+        description: "grep -H '' /sys/class/infiniband/*/ports/*/{state,phys_state,rate,link_layer,counters/*}",
+        probe: "infiniband",
+        place: Place::Section("ports"),
+    },
+    Format {
         name: "apt-get-upgrade",
         description: "apt-get -s dist-upgrade (LC_ALL=C)",
         probe: "apt",

@@ -44,5 +44,8 @@ pub mod logs;
 #[path = "../custom/mod.rs"]
 pub mod custom;
 
+#[path = "../infiniband/mod.rs"]
+pub mod infiniband;
+
 #[cfg(test)]
 mod fuzz_tests;

@@ -90,6 +90,7 @@ pub static PROBES: &[Probe] = &[
     crate::apt::PROBE,
     crate::docker::PROBE,
     crate::logs::PROBE,
+    crate::infiniband::PROBE,
     crate::custom::PROBE,
     crate::ipmi::BMC_PROBE,
 ];

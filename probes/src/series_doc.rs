@@ -23,6 +23,7 @@ fn readme(probe: &str) -> Option<&'static str> {
         "apt" => include_str!("../apt/README.md"),
         "docker" => include_str!("../docker/README.md"),
         "logs" => include_str!("../logs/README.md"),
+        "infiniband" => include_str!("../infiniband/README.md"),
         "custom" => include_str!("../custom/README.md"),
         _ => return None,
     })

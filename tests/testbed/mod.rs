@@ -37,6 +37,10 @@ pub struct Sshd {
     child: Child,
 }
 
+/// A test host: its address, the directory first on its PATH (shims), and environment
+/// variables its logins get.
+pub type HostShims<'a> = (&'a str, &'a Path, &'a [(&'a str, &'a str)]);
+
 impl Sshd {
     pub fn start() -> Sshd {
         Sshd::start_with(&[])
@@ -45,6 +49,16 @@ impl Sshd {
     /// Starts sshd where each `(address, dir)` host finds `dir` first on its PATH (shims
     /// of ipmitool, nvidia-smi, nvme), chosen by the destination address of the login.
     pub fn start_with(hardware: &[(&str, &Path)]) -> Sshd {
+        let with_env: Vec<HostShims> = hardware
+            .iter()
+            .map(|(addr, dir)| (*addr, *dir, &[][..]))
+            .collect();
+        Sshd::start_with_env(&with_env)
+    }
+
+    /// As `start_with`, each host also given environment variables (a fake sysfs root
+    /// for the infiniband probe: `DCMON_SYSFS`).
+    pub fn start_with_env(hardware: &[HostShims]) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: run tests/run.sh, which installs openssh-server"
@@ -91,9 +105,12 @@ impl Sshd {
                 // SetEnv is first-match-wins: per-host blocks before the default.
                 hardware = hardware
                     .iter()
-                    .map(|(addr, dir)| format!(
-                        "Match LocalAddress {addr}\n\tSetEnv PATH={}:{DEFAULT_PATH}\n",
-                        dir.display()
+                    .map(|(addr, dir, env)| format!(
+                        "Match LocalAddress {addr}\n\tSetEnv PATH={}:{DEFAULT_PATH}{}\n",
+                        dir.display(),
+                        env.iter()
+                            .map(|(k, v)| format!(" {k}={v}"))
+                            .collect::<String>()
                     ))
                     .collect::<String>(),
             ),
