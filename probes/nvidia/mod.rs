@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod health;
+pub mod nvlink;
 pub mod pci;
 pub mod xml;
 
@@ -85,7 +86,7 @@ pub const DETAILS_PROBE: Probe = Probe {
     name: "nvidia_details",
     description: "nvidia-smi -q -x: GPU facts (driver, CUDA, VBIOS, serials), MIG instances",
     script: DETAILS_SCRIPT,
-    commands: &["nvidia-smi -q -x"],
+    commands: &["nvidia-smi -q -x", "nvidia-smi nvlink -s"],
     parse: parse_details,
     default_interval: Duration::from_secs(600),
     default_timeout: Duration::from_secs(60),
@@ -167,10 +168,14 @@ fn missing(visible: f64, on_bus: Option<pci::OnBus>, expected: Option<u32>, out:
 pub fn parse_details(text: &str) -> ProbeOutput {
     let mut out = ProbeOutput::default();
     let sections = Sections::split(text);
-    if !sections.finish(&mut out)
-        && let Some(body) = sections.get("xml")
-    {
+    if sections.finish(&mut out) {
+        return out;
+    }
+    if let Some(body) = sections.get("xml") {
         xml::parse(body, &mut out);
+    }
+    if let Some(body) = sections.get("nvlink") {
+        nvlink::status(body, &mut out);
     }
     out
 }

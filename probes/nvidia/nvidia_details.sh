@@ -4,4 +4,6 @@ if ! command -v nvidia-smi >/dev/null 2>&1; then
   section absent; echo "nvidia-smi is not installed"; section end; exit 0
 fi
 section xml; nvidia-smi -q -x 2>&1
+# Link state and speed per GPU (a link that drops reads <inactive>).
+section nvlink; nvidia-smi nvlink -s 2>&1
 section end

@@ -267,6 +267,8 @@ fn every_fixture_gives_its_gpu_values() {
     ))
     .unwrap()
     .map(|e| e.unwrap().file_name().into_string().unwrap())
+    // `nvidia-smi nvlink -s` captures have their own test.
+    .filter(|f| !f.starts_with("nvlink-s-"))
     .collect();
     assert_eq!(
         files.len(),
@@ -752,4 +754,73 @@ fn gpus_on_the_bus_and_expected_against_the_driver() {
         expected_gpus: Some(8),
     });
     assert_eq!(inputs, "DCMON_EXPECTED_GPUS=8\n");
+}
+
+fn nvlink_of(name: &str) -> ProbeOutput {
+    let mut out = ProbeOutput::default();
+    nvlink::status(&fixture(name), &mut out);
+    out
+}
+
+/// Issue 18: `nvidia-smi nvlink -s` from real captures: an H100's 18 links, and the
+/// words of GPUs without NVLink (GeForce, L40S, MIG mode), which are no warning.
+#[test]
+fn nvlink_status_from_real_captures() {
+    let h100 = nvlink_of("nvlink-s-h100-80gb-hbm3-590.48.01.txt");
+    assert_eq!(h100.warnings, []);
+    let up: Vec<&crate::output::Sample> = h100
+        .samples
+        .iter()
+        .filter(|s| s.name == "nvidia_nvlink_up")
+        .collect();
+    assert_eq!(up.len(), 18);
+    assert!(
+        up.iter()
+            .all(|s| s.value == 1.0 && s.labels.get("gpu") == Some("0"))
+    );
+    assert_eq!(up[17].labels.get("link"), Some("17"));
+    assert_eq!(up[0].labels.get("name"), Some("NVIDIA H100 80GB HBM3"));
+    let speed = h100
+        .samples
+        .iter()
+        .find(|s| s.name == "nvidia_nvlink_speed_bytes_per_second")
+        .unwrap();
+    assert_eq!(speed.value, 26.562e9);
+    for quiet in [
+        "nvlink-s-geforce-rtx-2080-super-595.71.05.txt",
+        "nvlink-s-l40s-595.80.txt",
+        "nvlink-s-h100-mig-590.48.01.txt",
+    ] {
+        let out = nvlink_of(quiet);
+        assert_eq!(out.warnings, [], "{quiet}");
+        assert!(out.samples.is_empty(), "{quiet}");
+    }
+    // A link that dropped reads 0; a line of no known shape is a warning.
+    let mut out = ProbeOutput::default();
+    nvlink::status(
+        "GPU 3: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n\t Link 0: 26.562 GB/s\n\t Link 1: <inactive>\n\t Link 2: fast\nLink 9: 1 GB/s\n",
+        &mut out,
+    );
+    let link1 = out
+        .samples
+        .iter()
+        .find(|s| s.name == "nvidia_nvlink_up" && s.labels.get("link") == Some("1"))
+        .unwrap();
+    assert_eq!((link1.value, link1.labels.get("gpu")), (0.0, Some("3")));
+    assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+    assert!(out.warnings[0].to_string().contains("line 4"));
+    // The details probe reads it from its own section.
+    let details = parse_details(&format!(
+        "\n==dcmon== xml\n{}\n==dcmon== nvlink\n{}\n==dcmon== end\n",
+        fixture("q-x-tesla-t4-telegraf.xml"),
+        fixture("nvlink-s-h100-80gb-hbm3-590.48.01.txt")
+    ));
+    assert_eq!(
+        details
+            .samples
+            .iter()
+            .filter(|s| s.name == "nvidia_nvlink_up")
+            .count(),
+        18
+    );
 }

@@ -73,6 +73,12 @@ pub static FORMATS: &[Format] = &[
         place: Place::Section("xml"),
     },
     Format {
+        name: "nvidia-smi-nvlink",
+        description: "nvidia-smi nvlink -s",
+        probe: "nvidia_details",
+        place: Place::Section("nvlink"),
+    },
+    Format {
         name: "nvme-list",
         description: "nvme list -o json",
         probe: "nvme",

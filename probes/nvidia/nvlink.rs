@@ -1,0 +1,79 @@
+//! `nvidia-smi nvlink -s`: each GPU's NVLink links and their speed. A link that drops
+//! reads `<inactive>` (up 0), it does not vanish; GPUs without NVLink say so in words
+//! nvidia-smi prints (no sample, no warning).
+//!
+//! ```text
+//! GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-5a8f0d2e-...)
+//! (tab) Link 0: 26.562 GB/s
+//! (tab) Link 1: <inactive>
+//! ```
+
+use crate::output::{Labels, ProbeOutput};
+
+/// Lines nvidia-smi prints for a GPU that has no NVLink to report.
+const NO_LINKS: &[&str] = &[
+    "NVML: Unable to retrieve Nvlink information as all links are inActive",
+    "Device does not have or support Nvlink",
+    "Nvlink queries are not supported for Devices in MIG mode",
+];
+
+pub fn status(text: &str, out: &mut ProbeOutput) {
+    let mut gpu: Option<Labels> = None;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || NO_LINKS.iter().any(|m| trimmed.starts_with(m)) {
+            continue;
+        }
+        if let Some(labels) = gpu_header(trimmed) {
+            gpu = Some(labels);
+            continue;
+        }
+        let link = trimmed
+            .strip_prefix("Link ")
+            .and_then(|rest| rest.split_once(':'))
+            .filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()));
+        let (Some(labels), Some((link, state))) = (gpu.as_ref(), link) else {
+            out.not_understood("nvlink", n + 1, line);
+            continue;
+        };
+        let labels = labels.clone().with("link", link);
+        let state = state.trim();
+        if state == "<inactive>" {
+            out.gauge("nvidia_nvlink_up", labels, 0.0, "");
+            continue;
+        }
+        match state
+            .strip_suffix(" GB/s")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+        {
+            Some(gbps) => {
+                out.gauge("nvidia_nvlink_up", labels.clone(), 1.0, "");
+                out.gauge(
+                    "nvidia_nvlink_speed_bytes_per_second",
+                    labels,
+                    gbps * 1e9,
+                    "bytes",
+                );
+            }
+            None => out.not_understood("nvlink", n + 1, line),
+        }
+    }
+}
+
+/// `GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-...)` → gpu, name, uuid labels.
+fn gpu_header(line: &str) -> Option<Labels> {
+    let rest = line.strip_prefix("GPU ")?;
+    let (index, rest) = rest.split_once(": ")?;
+    if index.is_empty() || !index.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let (name, uuid) = match rest.rsplit_once(" (UUID: ") {
+        Some((name, uuid)) => (name, uuid.trim_end_matches(')')),
+        None => (rest, ""),
+    };
+    Some(Labels::new([
+        ("gpu", index),
+        ("name", name),
+        ("uuid", uuid),
+    ]))
+}
