@@ -184,7 +184,10 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     testbed::shims::shim(
         &hot_dir,
         "nvidia-smi",
-        &format!("--query-gpu=*) cat {} ;;", hot_csv.display()),
+        &format!(
+            "--query-gpu=*) cat {} ;;\n--query-compute-apps=*) echo 'gpu_uuid, pid, process_name, used_gpu_memory [MiB]' ;;",
+            hot_csv.display()
+        ),
     );
     let bed = Sshd::start_with(&[("127.0.8.3", &hot_dir)]);
     let mut flaky = Sshd::start();

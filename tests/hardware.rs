@@ -21,7 +21,7 @@ fn simulated_bmc_server(root: &Path, sim: &IpmiSim) -> PathBuf {
         &dir,
         "nvidia-smi",
         &format!(
-            "--query-gpu=*) cat {} ;;",
+            "--query-gpu=*) cat {} ;;\n--query-compute-apps=*) echo 'gpu_uuid, pid, process_name, used_gpu_memory [MiB]' ;;",
             fixture("nvidia-smi/query-gpu-l40s-595.80-linux-load.csv")
         ),
     );
@@ -309,7 +309,11 @@ fn a_gpu_on_the_bus_the_driver_does_not_list_is_missing() {
     shim(
         &dir,
         "nvidia-smi",
-        &format!("--query-gpu=*) cat {} ;;", listed.display()),
+        &format!(
+            "--query-gpu=*) cat {} ;;\n--query-compute-apps=*) cat {} ;;",
+            listed.display(),
+            fixture("nvidia-smi/query-compute-apps-h100-80gb-hbm3-590.48.01-linux-load.csv")
+        ),
     );
     shim(
         &dir,

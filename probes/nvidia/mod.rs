@@ -2,6 +2,7 @@
 //! (`nvidia`), and the full `nvidia-smi -q -x` report at a slow interval
 //! (`nvidia_details`: facts, MIG instances), since -q takes seconds on multi-GPU hosts.
 
+pub mod apps;
 pub mod csv;
 pub mod health;
 pub mod nvlink;
@@ -71,6 +72,7 @@ pub const PROBE: Probe = Probe {
     script: SCRIPT,
     commands: &[
         "nvidia-smi --query-gpu=... --format=csv,nounits",
+        "nvidia-smi --query-compute-apps=gpu_uuid,pid,process_name,used_gpu_memory --format=csv,nounits",
         "lspci -Dnn -d 10de:",
     ],
     parse,
@@ -110,10 +112,9 @@ pub fn parse(text: &str) -> ProbeOutput {
     if sections.finish(&mut out) {
         return out;
     }
-    let Some(body) = sections.get("csv") else {
-        return out;
-    };
-    csv::parse(body, QUERY_FIELDS, &mut out);
+    if let Some(body) = sections.get("csv") {
+        csv::parse(body, QUERY_FIELDS, &mut out);
+    }
     // GPUs the driver lists (the CSV's rows; none when nvidia-smi failed).
     let visible = out
         .facts
@@ -121,6 +122,18 @@ pub fn parse(text: &str) -> ProbeOutput {
         .find(|f| f.key == "gpu_count")
         .and_then(|f| f.value.parse::<f64>().ok())
         .unwrap_or(0.0);
+    if let Some(body) = sections.get("apps") {
+        // GPU UUID → index, from this run's query.
+        let gpu_of: std::collections::BTreeMap<String, String> = out
+            .facts
+            .iter()
+            .filter_map(|f| {
+                let index = f.key.strip_prefix("gpu")?.strip_suffix("_uuid")?;
+                Some((f.value.clone(), index.to_string()))
+            })
+            .collect();
+        apps::parse(body, &gpu_of, &mut out);
+    }
     let on_bus = sections.get("pci").map(|body| pci::parse(body, &mut out));
     let expected = sections.get("expected").and_then(|body| {
         let text = body.trim();

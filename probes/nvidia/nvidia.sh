@@ -16,6 +16,25 @@ nvidia-smi --query-gpu=$common,$newer,$r535,gpu_recovery_action,fabric.state,fab
   nvidia-smi --query-gpu=$common,$newer,$r535 --format=csv,nounits 2>/dev/null ||
   nvidia-smi --query-gpu=$common,$newer --format=csv,nounits 2>&1 ||
   nvidia-smi --query-gpu=$common,clocks_throttle_reasons.active --format=csv,nounits 2>&1
+# Who uses each GPU: its compute processes, each with its user and container, read from
+# /proc by the one awk (no process per pid).
+section apps
+nvidia-smi --query-compute-apps=gpu_uuid,pid,process_name,used_gpu_memory --format=csv,nounits 2>&1 |
+  awk -F', ' '
+    BEGIN { while ((getline l < "/etc/passwd") > 0) { split(l, pw, ":"); name[pw[3]] = pw[1] } }
+    NR == 1 && /gpu_uuid/ { for (i = 1; i <= NF; i++) if ($i == "pid") p = i; print $0 ", user, container"; next }
+    !p || $p !~ /^[0-9]+$/ { print; next }
+    { uid = ""; cid = ""
+      f = "/proc/" $p "/status"
+      while ((getline l < f) > 0) if (l ~ /^Uid:/) { split(l, u, /[ \t]+/); uid = u[2]; break }
+      close(f)
+      f = "/proc/" $p "/cgroup"
+      while (cid == "" && (getline l < f) > 0) {
+        n = split(l, part, /[-\/.:]/)
+        for (i = 1; i <= n; i++) if (length(part[i]) == 64 && part[i] !~ /[^0-9a-f]/) { cid = substr(part[i], 1, 12); break }
+      }
+      close(f)
+      print $0 ", " ((uid in name) ? name[uid] : uid) ", " cid }'
 # What the PCIe bus holds, whatever the driver sees (a GPU fallen off the bus is here
 # and not in the query above).
 if command -v lspci >/dev/null 2>&1; then

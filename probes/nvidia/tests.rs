@@ -268,7 +268,7 @@ fn every_fixture_gives_its_gpu_values() {
     .unwrap()
     .map(|e| e.unwrap().file_name().into_string().unwrap())
     // `nvidia-smi nvlink -s` captures have their own test.
-    .filter(|f| !f.starts_with("nvlink-s-"))
+    .filter(|f| !f.starts_with("nvlink-s-") && !f.starts_with("query-compute-apps-"))
     .collect();
     assert_eq!(
         files.len(),
@@ -822,5 +822,129 @@ fn nvlink_status_from_real_captures() {
             .filter(|s| s.name == "nvidia_nvlink_up")
             .count(),
         18
+    );
+}
+
+fn apps_of(text: &str) -> Vec<(String, f64, f64)> {
+    let out = parse(text);
+    let mut rows: Vec<(String, f64, f64)> = out
+        .samples
+        .iter()
+        .filter(|s| s.name == "nvidia_gpu_process_memory_bytes")
+        .map(|s| {
+            let count = out
+                .samples
+                .iter()
+                .find(|c| c.name == "nvidia_gpu_processes" && c.labels == s.labels)
+                .map_or(0.0, |c| c.value);
+            (format!("{}", s.labels), s.value, count)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows
+}
+
+/// Issue 18: who uses each GPU, summed per user and container, from the real capture
+/// (more columns than the probe asks for: read by name) and as the script extends it.
+#[test]
+fn compute_apps_sum_per_user_and_container() {
+    let capture = fixture("query-compute-apps-h100-80gb-hbm3-590.48.01-linux-load.csv");
+    let gpu_csv = fixture("query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv");
+    // The raw capture: no user or container columns; the masked UUID maps to GPU 0.
+    let raw = apps_of(&format!(
+        "\n==dcmon== csv\n{gpu_csv}\n==dcmon== apps\n{capture}\n==dcmon== end\n"
+    ));
+    assert_eq!(
+        raw,
+        [(
+            r#"{container="",gpu="0",user="unknown"}"#.to_string(),
+            (2566.0 + 1542.0 + 15690.0) * 1048576.0,
+            3.0
+        )]
+    );
+    // As the script prints it: the pids' users and containers added.
+    let mut lines = capture.lines();
+    let header = format!("{}, user, container", lines.next().unwrap());
+    let extended: String = lines
+        .zip([", alice, ", ", alice, ", ", bob, 3f2a9c1b7d4e"])
+        .map(|(l, add)| format!("{l}{add}\n"))
+        .collect();
+    let rows = apps_of(&format!(
+        "\n==dcmon== csv\n{gpu_csv}\n==dcmon== apps\n{header}\n{extended}\n==dcmon== end\n"
+    ));
+    assert_eq!(
+        rows,
+        [
+            (
+                r#"{container="",gpu="0",user="alice"}"#.to_string(),
+                (2566.0 + 1542.0) * 1048576.0,
+                2.0
+            ),
+            (
+                r#"{container="3f2a9c1b7d4e",gpu="0",user="bob"}"#.to_string(),
+                15690.0 * 1048576.0,
+                1.0
+            ),
+        ]
+    );
+    // nvidia-smi's own complaint, and a short row: warnings with their line.
+    let mut out = ProbeOutput::default();
+    apps::parse(
+        "gpu_uuid, pid, process_name, used_gpu_memory [MiB], user, container\nGPU-1, 12, x\nFailed to initialize NVML: Driver/library version mismatch\n",
+        &Default::default(),
+        &mut out,
+    );
+    assert_eq!(out.warnings.len(), 2, "{:?}", out.warnings);
+}
+
+/// The script's awk names a process's user from /proc and /etc/passwd: a real process
+/// of this test, behind a shim nvidia-smi listing it.
+#[test]
+fn the_script_names_the_user_of_each_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let shim = dir.path().join("nvidia-smi");
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in\n--query-compute-apps=*) printf 'gpu_uuid, pid, process_name, used_gpu_memory [MiB]\\nGPU-1, {pid}, sleep, 100\\n' ;;\n*) exit 1 ;;\nesac\n"
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&shim).unwrap().permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(SCRIPT)
+        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
+        .output()
+        .unwrap();
+    child.kill().ok();
+    child.wait().ok();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let apps = Sections::split(&text).get("apps").unwrap().to_string();
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = String::from_utf8(me.stdout).unwrap().trim().to_string();
+    let row = apps.lines().nth(1).unwrap();
+    assert!(
+        row.starts_with(&format!("GPU-1, {pid}, sleep, 100, {me}, ")),
+        "{apps}"
+    );
+    // The container: empty on a host, the 12-hex id inside a container (CI may be one).
+    let container = row.rsplit(", ").next().unwrap();
+    assert!(
+        container.is_empty()
+            || (container.len() == 12 && container.chars().all(|c| c.is_ascii_hexdigit())),
+        "{row}"
     );
 }

@@ -73,6 +73,12 @@ pub static FORMATS: &[Format] = &[
         place: Place::Section("xml"),
     },
     Format {
+        name: "nvidia-smi-compute-apps",
+        description: "nvidia-smi --query-compute-apps=gpu_uuid,pid,process_name,used_gpu_memory --format=csv[,nounits] (with or without the script's user, container columns)",
+        probe: "nvidia",
+        place: Place::Section("apps"),
+    },
+    Format {
         name: "nvidia-smi-nvlink",
         description: "nvidia-smi nvlink -s",
         probe: "nvidia_details",

@@ -35,8 +35,9 @@ pub fn dell_gpu_server(root: &Path) -> PathBuf {
         &dir,
         "nvidia-smi",
         &format!(
-            "--query-gpu=*) cat {} ;;",
-            fixture("nvidia-smi/query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv")
+            "--query-gpu=*) cat {} ;;\n--query-compute-apps=*) cat {} ;;",
+            fixture("nvidia-smi/query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv"),
+            fixture("nvidia-smi/query-compute-apps-h100-80gb-hbm3-590.48.01-linux-load.csv")
         ),
     );
     shim(
