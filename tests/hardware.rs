@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use testbed::ipmi_sim::IpmiSim;
 use testbed::shims::{dell_gpu_server, fixture, ipmitool_via, shim};
-use testbed::{Sshd, json_lines, poll};
+use testbed::{Sshd, json_lines, poll, poll_one_ok, single_host};
 
 /// A Supermicro-style box whose BMC is ipmi_sim, reached by the real ipmitool over lanplus.
 fn simulated_bmc_server(root: &Path, sim: &IpmiSim) -> PathBuf {
@@ -324,19 +324,8 @@ fn a_gpu_on_the_bus_the_driver_does_not_list_is_missing() {
         ),
     );
     let host = "127.0.2.18";
-    let bed = Sshd::start_with(&[(host, &dir)]);
-    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&[host.to_string()]));
-    let inventory = format!(
-        "{}\n[[hosts]]\nname = \"{host}\"\nprobes = [\"nvidia\"]\nexpected_gpus = 8\n",
-        bed.defaults(&known_hosts, "20s")
-    );
-    let inv = bed.write("inventory.toml", &inventory);
-    let db = bed.dir.path().join("dcmon.db");
-    let round = || {
-        let out = poll(&inv, &db);
-        let result = json_lines(&out).remove(0);
-        assert_eq!(result["status"], "ok", "{result}");
-    };
+    let (_bed, inv, db) = single_host(host, &dir, &[], "probes = [\"nvidia\"]\nexpected_gpus = 8");
+    let round = || poll_one_ok(&inv, &db);
     round();
     let conn = Connection::open(&db).unwrap();
     assert_eq!(
@@ -395,19 +384,13 @@ fn an_infiniband_port_gone_down_reads_zero() {
     assert!(status.success());
     let host = "127.0.2.19";
     let sysfs_text = sysfs.display().to_string();
-    let bed = Sshd::start_with_env(&[(host, root.path(), &[("DCMON_SYSFS", sysfs_text.as_str())])]);
-    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&[host.to_string()]));
-    let inventory = format!(
-        "{}\n[[hosts]]\nname = \"{host}\"\nprobes = [\"infiniband\"]\n",
-        bed.defaults(&known_hosts, "20s")
+    let (_bed, inv, db) = single_host(
+        host,
+        root.path(),
+        &[("DCMON_SYSFS", sysfs_text.as_str())],
+        "probes = [\"infiniband\"]",
     );
-    let inv = bed.write("inventory.toml", &inventory);
-    let db = bed.dir.path().join("dcmon.db");
-    let round = || {
-        let out = poll(&inv, &db);
-        let result = json_lines(&out).remove(0);
-        assert_eq!(result["status"], "ok", "{result}");
-    };
+    let round = || poll_one_ok(&inv, &db);
     let port_labels = r#"{"device":"mlx5_0","port":"1"}"#;
     round();
     let conn = Connection::open(&db).unwrap();

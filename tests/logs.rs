@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use testbed::{Sshd, by_host, json_lines, poll};
+use testbed::{Sshd, by_host, json_lines, poll, poll_one_ok, single_host};
 
 fn shared_dir() -> tempfile::TempDir {
     // The test-bed user must read what the test writes here.
@@ -397,19 +397,8 @@ fn an_xid_between_two_polls_is_one_event_and_its_counter_plus_one() {
         .unwrap();
     }
     let host = "127.0.3.18";
-    let bed = Sshd::start_with(&[(host, shims.path())]);
-    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&[host.to_string()]));
-    let inventory = format!(
-        "{}\n[[hosts]]\nname = \"{host}\"\nprobes = [\"logs\"]\n",
-        bed.defaults(&known_hosts, "20s")
-    );
-    let inv = bed.write("inventory.toml", &inventory);
-    let db = bed.dir.path().join("dcmon.db");
-    let round = || {
-        let out = poll(&inv, &db);
-        let result = json_lines(&out).remove(0);
-        assert_eq!(result["status"], "ok", "{result}");
-    };
+    let (_bed, inv, db) = single_host(host, shims.path(), &[], "probes = [\"logs\"]");
+    let round = || poll_one_ok(&inv, &db);
     let counter = || -> Vec<(String, f64)> {
         let conn = Connection::open(&db).unwrap();
         let mut stmt = conn

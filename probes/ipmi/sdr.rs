@@ -117,15 +117,7 @@ fn verbose(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
         let trimmed = line.trim();
         if let Some(state) = trimmed.strip_prefix('[').and_then(|s| s.strip_suffix(']')) {
             if in_asserted && let Some(r) = current.as_mut() {
-                match &mut r.discrete {
-                    Some(Discrete::Named { states, .. }) => states.push(state.to_string()),
-                    _ => {
-                        r.discrete = Some(Discrete::Named {
-                            states: vec![state.to_string()],
-                            type_code: None,
-                        })
-                    }
-                }
+                assert_state(r, state);
             }
             continue;
         }
@@ -199,15 +191,7 @@ fn verbose(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
                     .and_then(|(_, s)| s.strip_suffix(']'))
                     && let Some(r) = current.as_mut()
                 {
-                    match &mut r.discrete {
-                        Some(Discrete::Named { states, .. }) => states.push(state.to_string()),
-                        _ => {
-                            r.discrete = Some(Discrete::Named {
-                                states: vec![state.to_string()],
-                                type_code: None,
-                            })
-                        }
-                    }
+                    assert_state(r, state);
                 }
             }
             _ => {}
@@ -215,6 +199,19 @@ fn verbose(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
     }
     readings.extend(current);
     readings
+}
+
+/// Adds one asserted state (`sdr -v`'s `[Presence detected]`) to a reading.
+fn assert_state(r: &mut Reading, state: &str) {
+    match &mut r.discrete {
+        Some(Discrete::Named { states, .. }) => states.push(state.to_string()),
+        _ => {
+            r.discrete = Some(Discrete::Named {
+                states: vec![state.to_string()],
+                type_code: None,
+            })
+        }
+    }
 }
 
 /// When nothing was read, ipmitool's own error lines say why.

@@ -427,15 +427,7 @@ fn a_name_used_twice_keeps_both_sensors() {
     );
     // No two samples of any output share name and labels.
     for o in [&out, &elist] {
-        let mut keys: Vec<String> = o
-            .samples
-            .iter()
-            .map(|s| format!("{}{}", s.name, s.labels))
-            .collect();
-        let n = keys.len();
-        keys.sort();
-        keys.dedup();
-        assert_eq!(keys.len(), n);
+        crate::test_support::assert_series_unique(o);
     }
 }
 

@@ -524,12 +524,7 @@ fn power(out: &ProbeOutput) -> Vec<(String, f64)> {
         .collect()
 }
 
-fn fact<'a>(out: &'a ProbeOutput, key: &str) -> Option<&'a str> {
-    out.facts
-        .iter()
-        .find(|f| f.key == key)
-        .map(|f| f.value.as_str())
-}
+use crate::test_support::fact;
 
 /// Quirk 8: the CSV's `power.draw` is the 1 s average on new drivers while the XML also
 /// reports the instant reading: each sample says which it is, one per GPU, the same
@@ -593,10 +588,7 @@ fn driver_model_and_mig_mode_facts_from_csv_and_xml() {
 }
 
 fn labelled(out: &ProbeOutput, series: &str, key: &str, value: &str) -> Option<f64> {
-    out.samples
-        .iter()
-        .find(|s| s.name == series && s.labels.get(key) == Some(value))
-        .map(|s| s.value)
+    crate::test_support::value(out, series, &[(key, value)])
 }
 
 /// Issue 18: PCIe link against its maximum (judged under load only), rows remapped,

@@ -12,19 +12,7 @@ const DEBIAN12_KVM: &str = include_str!("../../tests/fixtures/os/debian12-kvm-2c
 const DEBIAN12_KVM_GREP: &str =
     include_str!("../../tests/fixtures/os/debian12-kvm-2cpu-os-grep.txt");
 
-fn value(out: &ProbeOutput, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    out.samples
-        .iter()
-        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| s.value)
-}
-
-fn fact<'a>(out: &'a ProbeOutput, key: &str) -> Option<&'a str> {
-    out.facts
-        .iter()
-        .find(|f| f.key == key)
-        .map(|f| f.value.as_str())
-}
+use crate::test_support::{fact, value};
 
 #[test]
 fn capture_gives_exact_values() {

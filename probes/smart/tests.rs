@@ -433,18 +433,10 @@ proptest! {
     }
 }
 
-fn labelled(out: &ProbeOutput, series: &str, key: &str, value: &str) -> Option<f64> {
-    out.samples
-        .iter()
-        .find(|s| s.name == series && s.labels.get(key) == Some(value))
-        .map(|s| s.value)
-}
+use crate::test_support::{assert_series_unique, fact};
 
-fn fact<'a>(out: &'a ProbeOutput, key: &str) -> Option<&'a str> {
-    out.facts
-        .iter()
-        .find(|f| f.key == key)
-        .map(|f| f.value.as_str())
+fn labelled(out: &ProbeOutput, series: &str, key: &str, value: &str) -> Option<f64> {
+    crate::test_support::value(out, series, &[(key, value)])
 }
 
 /// Quirk 5: smartctl's exit status bits and messages are verdicts, not noise.
@@ -579,15 +571,7 @@ fn raid_controller_disks_keep_their_own_keys() {
         .map(|s| s.labels.get("type"))
         .collect();
     assert_eq!(failed, [Some("megaraid,3")]);
-    let mut keys: Vec<String> = out
-        .samples
-        .iter()
-        .map(|s| format!("{}{}", s.name, s.labels))
-        .collect();
-    let n = keys.len();
-    keys.sort();
-    keys.dedup();
-    assert_eq!(keys.len(), n, "no two disks share a series");
+    assert_series_unique(&out); // no two disks share a series
 }
 
 /// Quirk 9: SAS facts and cycle counters; NVMe data units and capacity.

@@ -10,6 +10,8 @@ mod output;
 pub mod registry;
 pub mod sections;
 pub mod series_doc;
+#[cfg(test)]
+pub(crate) mod test_support;
 
 #[path = "../os/mod.rs"]
 pub mod os;

@@ -395,6 +395,35 @@ pub fn dcmon(args: &[&str]) -> std::process::Output {
 }
 
 /// Lines of stdout parsed as JSON objects.
+/// One test host behind its own sshd, with its shims first on PATH, environment
+/// variables, and `host_toml` added to its `[[hosts]]` entry: (sshd, inventory, db).
+#[allow(dead_code)] // not every test binary uses it
+pub fn single_host(
+    host: &str,
+    shims: &Path,
+    env: &[(&str, &str)],
+    host_toml: &str,
+) -> (Sshd, PathBuf, PathBuf) {
+    let bed = Sshd::start_with_env(&[(host, shims, env)]);
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&[host.to_string()]));
+    let inventory = format!(
+        "{}\n[[hosts]]\nname = \"{host}\"\n{host_toml}\n",
+        bed.defaults(&known_hosts, "20s")
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = bed.dir.path().join("dcmon.db");
+    (bed, inv, db)
+}
+
+/// One `dcmon poll` of an inventory of one host, which must come out `ok`.
+#[allow(dead_code)] // not every test binary uses it
+pub fn poll_one_ok(inventory: &Path, db: &Path) -> serde_json::Value {
+    let out = poll(inventory, db);
+    let result = json_lines(&out).remove(0);
+    assert_eq!(result["status"], "ok", "{result}");
+    result
+}
+
 pub fn json_lines(out: &std::process::Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()

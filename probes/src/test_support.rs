@@ -1,0 +1,31 @@
+//! What the probe tests ask of a parsed output, in one place.
+
+use crate::output::ProbeOutput;
+
+/// The value of the first sample named `name` whose labels include every pair given.
+pub fn value(out: &ProbeOutput, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    out.samples
+        .iter()
+        .find(|s| s.name == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| s.value)
+}
+
+pub fn fact<'a>(out: &'a ProbeOutput, key: &str) -> Option<&'a str> {
+    out.facts
+        .iter()
+        .find(|f| f.key == key)
+        .map(|f| f.value.as_str())
+}
+
+/// No two samples share a name and labels (a store would keep only one of them).
+pub fn assert_series_unique(out: &ProbeOutput) {
+    let mut keys: Vec<String> = out
+        .samples
+        .iter()
+        .map(|s| format!("{}{}", s.name, s.labels))
+        .collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "two samples share a series");
+}
