@@ -150,7 +150,7 @@ fn type_errors_hide_no_other_problem() {
             "5:11: timeout `soon` is not a duration like \"10s\" or \"1m30s\" (expected number at 0)",
             "9:8: `port`: invalid value: integer `99999`, expected a whole number from 0 to 65535",
             "10:17: `offline_after`: invalid value: integer `-1`, expected a whole number from 0 to 4294967295",
-            "11:17: unknown probe `oss`, did you mean `os`? (known probes: os, ipmi, nvidia, nvidia_details, nvme, smart, sensors, apt, docker, logs, infiniband, custom)",
+            "11:17: unknown probe `oss`, did you mean `os`? (known probes: os, ipmi, nvidia, nvidia_details, nvme, smart, sensors, apt, docker, logs, infiniband, pcie, custom)",
             "14:8: duplicate host `a` (first defined on line 8)",
             "15:12: label name `rack-id` must match [a-zA-Z_][a-zA-Z0-9_]*",
             "18:10: range `16-01` in host pattern `gpu[16-01]` runs backwards (start > end)",

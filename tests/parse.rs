@@ -48,6 +48,7 @@ fn format_of(path: &Path) -> &'static str {
         "os" => "os",
         "apt" => "apt-get-upgrade",
         "infiniband" => "infiniband-sysfs",
+        "pcie" => "pcie-sysfs",
         _ => panic!(
             "{}: no format for this fixture: add it to format_of",
             path.display()
@@ -87,6 +88,7 @@ fn in_probe_output(format: &str, text: &str, path: &Path) -> (&'static str, Stri
         "os" => ("os", text.to_string()),
         "apt-get-upgrade" => ("apt", section("upgrade")),
         "infiniband-sysfs" => ("infiniband", section("ports")),
+        "pcie-sysfs" => ("pcie", section("devices")),
         other => panic!("{}: {other} has no framing here", path.display()),
     }
 }

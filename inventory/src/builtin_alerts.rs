@@ -169,6 +169,20 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         "InfiniBand port {{ $labels.device }}/{{ $labels.port }} on {{ $labels.host }}: {{ $labels.counter }} rising",
     ),
     (
+        "PcieLinkDowngraded",
+        "warning",
+        600,
+        "pcie_link_downgraded == 1",
+        "{{ $labels.class }} {{ $labels.device }} on {{ $labels.host }} runs its PCIe link below its maximum speed or width",
+    ),
+    (
+        "PcieAerUncorrectable",
+        "critical",
+        0,
+        r#"increase(pcie_aer_errors_total{severity=~"nonfatal|fatal"}[1h]) > 0"#,
+        "{{ $labels.class }} {{ $labels.device }} on {{ $labels.host }} reported uncorrectable PCIe (AER) errors",
+    ),
+    (
         "NvmeCriticalWarning",
         "critical",
         0,

@@ -127,6 +127,12 @@ pub static FORMATS: &[Format] = &[
         place: Place::Section("ports"),
     },
     Format {
+        name: "pcie-sysfs",
+        description: "grep -H -E '^(TOTAL_ERR|[0-9]|0x)' /sys/bus/pci/devices/DEVICE/{class,current_link_*,max_link_*,aer_dev_*}",
+        probe: "pcie",
+        place: Place::Section("devices"),
+    },
+    Format {
         name: "apt-get-upgrade",
         description: "apt-get -s dist-upgrade (LC_ALL=C)",
         probe: "apt",

@@ -49,5 +49,8 @@ pub mod custom;
 #[path = "../infiniband/mod.rs"]
 pub mod infiniband;
 
+#[path = "../pcie/mod.rs"]
+pub mod pcie;
+
 #[cfg(test)]
 mod fuzz_tests;

@@ -91,6 +91,7 @@ pub static PROBES: &[Probe] = &[
     crate::docker::PROBE,
     crate::logs::PROBE,
     crate::infiniband::PROBE,
+    crate::pcie::PROBE,
     crate::custom::PROBE,
     crate::ipmi::BMC_PROBE,
 ];

@@ -24,6 +24,7 @@ fn readme(probe: &str) -> Option<&'static str> {
         "docker" => include_str!("../docker/README.md"),
         "logs" => include_str!("../logs/README.md"),
         "infiniband" => include_str!("../infiniband/README.md"),
+        "pcie" => include_str!("../pcie/README.md"),
         "custom" => include_str!("../custom/README.md"),
         _ => return None,
     })
