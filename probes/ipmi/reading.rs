@@ -128,16 +128,15 @@ pub struct Reading {
 }
 
 /// A discrete sensor's asserted states, as the format gives them.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Discrete {
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Discrete {
     /// `ipmitool sensor`: the state bits (see `states::state_bits`).
-    Bits(u16),
-    /// `sdr elist` / `sdr -v`: the asserted states by name, and the sensor type when the
-    /// format prints it (`sdr -v`: `Sensor Type (Discrete): Power Supply (0x08)`).
-    Named {
-        states: Vec<String>,
-        type_code: Option<u8>,
-    },
+    pub bits: Option<u16>,
+    /// `sdr elist` / `sdr -v`: the asserted states by name.
+    pub states: Vec<String>,
+    /// The sensor type, where the format prints it (`sdr -v`: `Sensor Type (Discrete):
+    /// Power Supply (0x08)`).
+    pub type_code: Option<u8>,
 }
 
 /// Turns readings into samples: the value series for its unit, `ipmi_sensor_status`
@@ -209,11 +208,12 @@ fn push_states(
     labels: &Labels,
     out: &mut ProbeOutput,
 ) -> Option<f64> {
-    let (table, bits) = match discrete {
-        Discrete::Bits(bits) => (states::table_for_name(sensor), *bits),
-        Discrete::Named { states, type_code } => {
-            let names: Vec<&str> = states.iter().map(String::as_str).collect();
-            let table = type_code
+    let (table, bits) = match discrete.bits {
+        Some(bits) => (states::table_for_name(sensor), bits),
+        None => {
+            let names: Vec<&str> = discrete.states.iter().map(String::as_str).collect();
+            let table = discrete
+                .type_code
                 .and_then(states::table_for_code)
                 .or_else(|| states::table_for_states(sensor, &names));
             let Some(table) = table else {

@@ -65,15 +65,15 @@ fn tabular(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
         match reading {
             Some(r) => {
                 if r.value.is_none() && looks_numeric(pipes.last().copied().unwrap_or("")) {
-                    out.warnings.push(ParseError::Malformed {
-                        section: "sdr".into(),
-                        line: n + 1,
-                        reason: format!(
+                    out.misread(
+                        "sdr",
+                        n + 1,
+                        format!(
                             "sensor `{}`: unreadable number in `{}`",
                             r.sensor,
                             line.trim()
                         ),
-                    });
+                    );
                 }
                 readings.push(r)
             }
@@ -99,9 +99,9 @@ fn elist(sensor: &str, status: &str, entity: Option<&str>, reading: &str) -> Opt
         value: value.as_ref().map(|(v, u, _)| (*v, *u)),
         unit_text: value.map(|(_, _, text)| text).unwrap_or_default(),
         status: Status::parse(status),
-        discrete: (!states.is_empty()).then_some(Discrete::Named {
+        discrete: (!states.is_empty()).then_some(Discrete {
             states,
-            type_code: None,
+            ..Discrete::default()
         }),
     })
 }
@@ -123,11 +123,11 @@ fn verbose(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
         }
         let Some((key, value)) = line.split_once(':') else {
             if !trimmed.is_empty() && current.is_some() {
-                out.warnings.push(ParseError::Malformed {
-                    section: "sdr".into(),
-                    line: n + 1,
-                    reason: format!("not a `Key : value` line: `{trimmed}`"),
-                });
+                out.misread(
+                    "sdr",
+                    n + 1,
+                    format!("not a `Key : value` line: `{trimmed}`"),
+                );
             }
             continue;
         };
@@ -152,11 +152,11 @@ fn verbose(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
                 if let Some(r) = current.as_mut() {
                     let read = value_unit_text(value);
                     if read.is_none() && looks_numeric(value) {
-                        out.warnings.push(ParseError::Malformed {
-                            section: "sdr".into(),
-                            line: n + 1,
-                            reason: format!("sensor `{}`: unreadable number `{value}`", r.sensor),
-                        });
+                        out.misread(
+                            "sdr",
+                            n + 1,
+                            format!("sensor `{}`: unreadable number `{value}`", r.sensor),
+                        );
                     }
                     r.value = read.as_ref().map(|(v, u, _)| (*v, *u));
                     r.unit_text = read.map(|(_, _, t)| t).unwrap_or_default();
@@ -173,14 +173,7 @@ fn verbose(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
                     let code = value
                         .rsplit_once("(0x")
                         .and_then(|(_, c)| u8::from_str_radix(c.trim_end_matches(')'), 16).ok());
-                    let states = match r.discrete.take() {
-                        Some(Discrete::Named { states, .. }) => states,
-                        _ => Vec::new(),
-                    };
-                    r.discrete = Some(Discrete::Named {
-                        states,
-                        type_code: code,
-                    });
+                    r.discrete.get_or_insert_with(Discrete::default).type_code = code;
                 }
             }
             "States Asserted" => {
@@ -203,15 +196,10 @@ fn verbose(text: &str, out: &mut ProbeOutput) -> Vec<Reading> {
 
 /// Adds one asserted state (`sdr -v`'s `[Presence detected]`) to a reading.
 fn assert_state(r: &mut Reading, state: &str) {
-    match &mut r.discrete {
-        Some(Discrete::Named { states, .. }) => states.push(state.to_string()),
-        _ => {
-            r.discrete = Some(Discrete::Named {
-                states: vec![state.to_string()],
-                type_code: None,
-            })
-        }
-    }
+    r.discrete
+        .get_or_insert_with(Discrete::default)
+        .states
+        .push(state.to_string());
 }
 
 /// When nothing was read, ipmitool's own error lines say why.

@@ -37,23 +37,26 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
         if f[2] == "discrete" {
             // `| 0x0        | discrete   | 0x0180|`: the value column is the raw reading
             // byte, the status column the asserted state bits.
-            reading.discrete = states::state_bits(f[3]).map(Discrete::Bits);
+            reading.discrete = states::state_bits(f[3]).map(|bits| Discrete {
+                bits: Some(bits),
+                ..Discrete::default()
+            });
             if reading.discrete.is_none() && reading.status.is_none() {
-                out.warnings.push(ParseError::Malformed {
-                    section: "sensor".into(),
-                    line: n + 1,
-                    reason: format!("discrete sensor `{}`: unreadable state `{}`", f[0], f[3]),
-                });
+                out.misread(
+                    "sensor",
+                    n + 1,
+                    format!("discrete sensor `{}`: unreadable state `{}`", f[0], f[3]),
+                );
             }
         } else {
             match f[1].parse::<f64>() {
                 Ok(v) if v.is_finite() => reading.value = Some(unit_of(v, f[2])),
                 _ if f[1] == "na" || f[1].is_empty() => {}
-                _ => out.warnings.push(ParseError::Malformed {
-                    section: "sensor".into(),
-                    line: n + 1,
-                    reason: format!("sensor `{}`: unreadable value `{}`", f[0], f[1]),
-                }),
+                _ => out.misread(
+                    "sensor",
+                    n + 1,
+                    format!("sensor `{}`: unreadable value `{}`", f[0], f[1]),
+                ),
             }
         }
         readings.push(reading);

@@ -1,7 +1,7 @@
 //! The kernel ring buffer as `dmesg` prints it: raw (`<6>[   12.345678] msg`, what the
 //! probe asks for), plain monotonic, `-T` ctime and `-H` human formats.
 
-use crate::output::{LogEntry, ParseError, ProbeOutput};
+use crate::output::{LogEntry, ProbeOutput};
 use time::PrimitiveDateTime;
 use time::macros::format_description;
 
@@ -19,7 +19,8 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
     let (mut boot_id, mut btime, mut now) = (None, None, None);
     // `-H`: the time of the line before, which a `[  +s.uuuuuu]` offset counts from.
     let mut human_ms: Option<i64> = None;
-    let (mut undated, mut first_undated) = (0usize, 0usize);
+    // `-H` lines that could not be dated: how many, and the first one's line.
+    let (mut undated, mut first_undated) = (0usize, None);
     for (n, line) in text.lines().enumerate() {
         let line = line.trim_end();
         if let Some(id) = line.strip_prefix("boot_id=") {
@@ -56,61 +57,50 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
         };
         let stamp = rest[rest.find('[').unwrap_or(0) + 1..stamp_end].trim();
         let message = rest[stamp_end + 1..].trim();
-        let (ts_ms, cursor) = if let Some(offset) = stamp.strip_prefix('+') {
+        // (time, cursor, whether the stamp is `-H`'s)
+        let (ts_ms, cursor, human) = if let Some(offset) = stamp.strip_prefix('+') {
             // `-H`: seconds since the line before (at most 60: a new minute prints a date).
             human_ms = match (human_ms, seconds_ms(offset)) {
                 (Some(before), Some(delta)) => before.checked_add(delta),
                 _ => None,
             };
-            if human_ms.is_none() {
-                undated += 1;
-                first_undated = if first_undated == 0 {
-                    n + 1
-                } else {
-                    first_undated
-                };
-            }
-            (human_ms, None)
+            (human_ms, None, true)
         } else if let Some(seconds) = seconds_ms(stamp) {
             let ts = btime.and_then(|b| b.checked_mul(1000)?.checked_add(seconds));
-            (ts, boot_id.as_ref().map(|id| format!("{id}:{stamp}")))
+            (
+                ts,
+                boot_id.as_ref().map(|id| format!("{id}:{stamp}")),
+                false,
+            )
         } else if let Some(at) = ctime(stamp) {
-            (Some(at), None)
+            (Some(at), None, false)
         } else if let Some(at) = human_date(stamp, now) {
             human_ms = at;
-            if at.is_none() {
-                undated += 1;
-                first_undated = if first_undated == 0 {
-                    n + 1
-                } else {
-                    first_undated
-                };
-            }
-            (at, None)
+            (at, None, true)
         } else {
-            out.warnings.push(ParseError::Malformed {
-                section: "dmesg".into(),
-                line: n + 1,
-                reason: format!("unknown time stamp `[{stamp}]`"),
-            });
-            (None, None)
+            out.misread("dmesg", n + 1, format!("unknown time stamp `[{stamp}]`"));
+            (None, None, false)
         };
+        if human && ts_ms.is_none() {
+            undated += 1;
+            first_undated.get_or_insert(n + 1);
+        }
         push(out, priority, ts_ms, message, cursor);
     }
-    if undated > 0 {
-        out.warnings.push(ParseError::Malformed {
-            section: "dmesg".into(),
-            line: first_undated,
-            reason: format!(
-                "this and {} more `dmesg -H` lines have no time: {}",
-                undated - 1,
-                if now.is_none() {
-                    "its dates print no year and no collection time was given"
-                } else {
-                    "their offsets come before any date line"
-                }
+    if let Some(first) = first_undated {
+        let why = if now.is_none() {
+            "its dates print no year and no collection time was given"
+        } else {
+            "their offsets come before any date line"
+        };
+        out.misread(
+            "dmesg",
+            first,
+            format!(
+                "this and {} more `dmesg -H` lines have no time: {why}",
+                undated - 1
             ),
-        });
+        );
     }
 }
 

@@ -176,10 +176,15 @@ impl ProbeOutput {
         if text.trim().chars().count() > 120 {
             shown.push('…');
         }
+        self.misread(section, line, format!("line not understood: `{shown}`"));
+    }
+
+    /// A line (1-based `line` of `section`) misread for the reason given.
+    pub fn misread(&mut self, section: &str, line: usize, reason: String) {
         self.warnings.push(ParseError::Malformed {
             section: section.to_string(),
             line,
-            reason: format!("line not understood: `{shown}`"),
+            reason,
         });
     }
 }
