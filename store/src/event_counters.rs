@@ -44,6 +44,10 @@ pub(crate) fn samples(
     run: &ProbeRun,
     events: &[Labels],
 ) -> Result<Vec<(Sample, i64)>, StoreError> {
+    // Most runs read no kernel log: nothing to count or sample.
+    if events.is_empty() && run.output.kernel_log.is_none() {
+        return Ok(Vec::new());
+    }
     let sample = |labels: Labels, value: f64| Sample {
         name: XID_SERIES.to_string(),
         labels,

@@ -161,6 +161,7 @@ fn write_one(
 ) -> Result<Stored, StoreError> {
     let mut stored = Stored::default();
     {
+        let mut samples = SampleWriter::new(tx)?;
         let mut upsert_fact = tx
             .prepare_cached(
                 "INSERT INTO facts (host, key, value, seen) VALUES (?1, ?2, ?3, ?4)
@@ -178,8 +179,7 @@ fn write_one(
             .map_err(sql("prepare latest run upsert"))?;
         for run in &round.runs {
             for sample in &run.output.samples {
-                let id = store_sample(
-                    tx,
+                let id = samples.put(
                     series_ids,
                     open_buckets,
                     &round.host,
@@ -198,7 +198,7 @@ fn write_one(
             stored.logs += logs;
             // The same sample path for what the store derives from the new lines.
             for (sample, ts) in crate::event_counters::samples(tx, &round.host, run, &events)? {
-                let id = store_sample(tx, series_ids, open_buckets, &round.host, &sample, ts)?;
+                let id = samples.put(series_ids, open_buckets, &round.host, &sample, ts)?;
                 derived.push((round.host.clone(), ts, id, sample));
                 stored.samples += 1;
             }
@@ -321,51 +321,73 @@ fn store_logs(
     Ok((stored, events))
 }
 
-/// One sample into its series (created on first sight, its id cached) at `ts`, with
-/// its 10-minute rollup.
-fn store_sample(
-    tx: &rusqlite::Transaction<'_>,
-    series_ids: &mut SeriesIds,
-    open_buckets: &mut crate::rollup::OpenBuckets,
-    host: &str,
-    sample: &dcmon_probes::Sample,
-    ts: i64,
-) -> Result<i64, StoreError> {
-    let cached = series_ids
-        .get(host)
-        .and_then(|by_name| by_name.get(sample.name.as_str()))
-        .and_then(|by_labels| by_labels.get(&sample.labels));
-    let id = match cached {
-        Some(id) => *id,
-        None => {
-            let labels = labels_json(&sample.labels);
-            let id: i64 = tx
+/// Puts samples into their series inside one transaction, with the statements
+/// prepared once per host round rather than looked up per sample.
+struct SampleWriter<'t> {
+    tx: &'t rusqlite::Transaction<'t>,
+    upsert_series: rusqlite::CachedStatement<'t>,
+    insert_sample: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> SampleWriter<'t> {
+    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<Self, StoreError> {
+        Ok(SampleWriter {
+            tx,
+            upsert_series: tx
                 .prepare_cached(
                     "INSERT INTO series (host, name, labels, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (host, name, labels) DO UPDATE SET kind = excluded.kind, unit = excluded.unit
                      RETURNING id",
                 )
-                .map_err(sql("prepare series upsert"))?
-                .query_row(
-                    params![host, sample.name, labels, sample.kind.as_str(), sample.unit],
-                    |r| r.get(0),
+                .map_err(sql("prepare series upsert"))?,
+            insert_sample: tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)",
                 )
-                .map_err(sql("upsert series"))?;
-            series_ids
-                .entry(host.to_string())
-                .or_default()
-                .entry(sample.name.clone())
-                .or_default()
-                .insert(sample.labels.clone(), id);
-            id
-        }
-    };
-    tx.prepare_cached("INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)")
-        .map_err(sql("prepare sample insert"))?
-        .execute(params![id, ts, sample.value])
-        .map_err(sql("insert sample"))?;
-    crate::rollup::after_sample(tx, open_buckets, id, ts, sample.value)?;
-    Ok(id)
+                .map_err(sql("prepare sample insert"))?,
+        })
+    }
+
+    /// One sample into its series (created on first sight, its id cached) at `ts`,
+    /// with its 10-minute rollup.
+    fn put(
+        &mut self,
+        series_ids: &mut SeriesIds,
+        open_buckets: &mut crate::rollup::OpenBuckets,
+        host: &str,
+        sample: &dcmon_probes::Sample,
+        ts: i64,
+    ) -> Result<i64, StoreError> {
+        let cached = series_ids
+            .get(host)
+            .and_then(|by_name| by_name.get(sample.name.as_str()))
+            .and_then(|by_labels| by_labels.get(&sample.labels));
+        let id = match cached {
+            Some(id) => *id,
+            None => {
+                let labels = labels_json(&sample.labels);
+                let id: i64 = self
+                    .upsert_series
+                    .query_row(
+                        params![host, sample.name, labels, sample.kind.as_str(), sample.unit],
+                        |r| r.get(0),
+                    )
+                    .map_err(sql("upsert series"))?;
+                series_ids
+                    .entry(host.to_string())
+                    .or_default()
+                    .entry(sample.name.clone())
+                    .or_default()
+                    .insert(sample.labels.clone(), id);
+                id
+            }
+        };
+        self.insert_sample
+            .execute(params![id, ts, sample.value])
+            .map_err(sql("insert sample"))?;
+        crate::rollup::after_sample(self.tx, open_buckets, id, ts, sample.value)?;
+        Ok(id)
+    }
 }
 
 /// Warnings kept with a run: the first few and how many more, so a run that
