@@ -12,7 +12,9 @@ use crate::output::{Labels, ParseError, ProbeOutput};
 /// name, uuid, fan.speed [%], pstate, memory.used [MiB], temperature.gpu, power.draw [W]
 /// Tesla P100-PCIE-16GB, GPU-ef1b2c9b-38d8-2090-2bd1-f567a3eb42a6, [N/A], P0, 0, 37, 28.16
 /// ```
-pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) {
+/// Returns the GPUs listed: UUID → index (a GPU without a UUID is counted, not mapped),
+/// and how many rows there were.
+pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) -> Listed {
     let mut lines = text
         .lines()
         .enumerate()
@@ -29,6 +31,7 @@ pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) {
     let has_header = header.len() != fields.len() || header.iter().zip(fields).any(|(h, f)| h != f);
     let mut driver = None;
     let mut count = 0;
+    let mut by_uuid = std::collections::BTreeMap::new();
     for (n, line) in lines {
         let cells: Vec<&str> = line.split(',').map(str::trim).collect();
         // Without a header, a capture of an older driver's shorter query (the script's
@@ -70,6 +73,9 @@ pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) {
         let name = get(&["name"]).unwrap_or("");
         let labels = || Labels::new([("gpu", index.as_str()), ("uuid", uuid), ("name", name)]);
         count += 1;
+        if !uuid.is_empty() {
+            by_uuid.insert(uuid.to_string(), index.clone());
+        }
         for &(fields, series, unit, scale) in GAUGES {
             if let Some(v) = get(fields).and_then(number) {
                 out.gauge(series, labels(), v * scale, unit);
@@ -189,6 +195,15 @@ pub fn parse(text: &str, fields: &[&str], out: &mut ProbeOutput) {
     if count > 0 {
         out.fact("gpu_count", &count.to_string());
     }
+    Listed { count, by_uuid }
+}
+
+/// The GPUs a query listed.
+#[derive(Debug, Default)]
+pub struct Listed {
+    pub count: usize,
+    /// UUID → the GPU's index.
+    pub by_uuid: std::collections::BTreeMap<String, String>,
 }
 
 /// (query fields, first present wins; series; unit; scale)

@@ -112,27 +112,14 @@ pub fn parse(text: &str) -> ProbeOutput {
     if sections.finish(&mut out) {
         return out;
     }
-    if let Some(body) = sections.get("csv") {
-        csv::parse(body, QUERY_FIELDS, &mut out);
-    }
-    // GPUs the driver lists (the CSV's rows; none when nvidia-smi failed).
-    let visible = out
-        .facts
-        .iter()
-        .find(|f| f.key == "gpu_count")
-        .and_then(|f| f.value.parse::<f64>().ok())
-        .unwrap_or(0.0);
+    // The GPUs the driver lists (none when nvidia-smi failed).
+    let listed = sections
+        .get("csv")
+        .map(|body| csv::parse(body, QUERY_FIELDS, &mut out))
+        .unwrap_or_default();
+    let visible = listed.count as f64;
     if let Some(body) = sections.get("apps") {
-        // GPU UUID → index, from this run's query.
-        let gpu_of: std::collections::BTreeMap<String, String> = out
-            .facts
-            .iter()
-            .filter_map(|f| {
-                let index = f.key.strip_prefix("gpu")?.strip_suffix("_uuid")?;
-                Some((f.value.clone(), index.to_string()))
-            })
-            .collect();
-        apps::parse(body, &gpu_of, &mut out);
+        apps::parse(body, &listed.by_uuid, &mut out);
     }
     let on_bus = sections.get("pci").map(|body| pci::parse(body, &mut out));
     let expected = sections.get("expected").and_then(|body| {

@@ -907,20 +907,11 @@ fn the_script_names_the_user_of_each_process() {
         ),
     )
     .unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut std::fs::metadata(&shim).unwrap().permissions(),
-        0o755,
-    );
     std::fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let out = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(SCRIPT)
-        .env("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))
-        .output()
-        .unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.path().display());
+    let text = crate::test_support::run_script(SCRIPT, &[("PATH", path.as_ref())]);
     child.kill().ok();
     child.wait().ok();
-    let text = String::from_utf8(out.stdout).unwrap();
     let apps = Sections::split(&text).get("apps").unwrap().to_string();
     let me = std::process::Command::new("id")
         .arg("-un")

@@ -96,13 +96,10 @@ fn the_script_reads_only_the_classes_it_watches() {
         }
     }
     let run = |sysfs: &std::path::Path| {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(SCRIPT)
-            .env("DCMON_SYSFS", sysfs)
-            .output()
-            .unwrap();
-        parse(&String::from_utf8(out.stdout).unwrap())
+        parse(&crate::test_support::run_script(
+            SCRIPT,
+            &[("DCMON_SYSFS", sysfs.as_os_str())],
+        ))
     };
     let out = run(dir.path());
     assert_eq!(out.warnings, []);

@@ -29,3 +29,14 @@ pub fn assert_series_unique(out: &ProbeOutput) {
     keys.dedup();
     assert_eq!(keys.len(), n, "two samples share a series");
 }
+
+/// A probe script run here with `sh`, with the environment given: its standard output.
+pub fn run_script(script: &str, env: &[(&str, &std::ffi::OsStr)]) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
