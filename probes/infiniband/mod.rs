@@ -88,9 +88,11 @@ pub fn ports(body: &str, out: &mut ProbeOutput) {
                 None => out.not_understood("ports", n + 1, line),
             },
             // `100 Gb/sec (4X EDR)`, `10 Gb/sec (4X)`.
-            "rate" => match value.split_whitespace().collect::<Vec<_>>()[..] {
-                [gbps, "Gb/sec", ..] if gbps.parse::<f64>().is_ok() => {
-                    let gbps: f64 = gbps.parse().unwrap_or(0.0);
+            "rate" => match value
+                .split_once(" Gb/sec")
+                .and_then(|(gbps, _)| gbps.trim().parse::<f64>().ok())
+            {
+                Some(gbps) => {
                     out.gauge(
                         "ib_port_rate_bytes_per_second",
                         labels(),

@@ -79,20 +79,14 @@ pub fn devices(body: &str, out: &mut ProbeOutput) {
                     "aer_dev_nonfatal" => "nonfatal",
                     _ => "fatal",
                 };
-                match value
+                let count = value
                     .strip_prefix("TOTAL_ERR_")
                     .and_then(|v| v.split_once(' '))
-                {
-                    Some((_, count)) if count.trim().parse::<f64>().is_ok() => {
-                        aer.push((
-                            address.to_string(),
-                            severity,
-                            count.trim().parse().unwrap_or(0.0),
-                        ));
-                        true
-                    }
-                    _ => false,
+                    .and_then(|(_, count)| count.trim().parse::<f64>().ok());
+                if let Some(count) = count {
+                    aer.push((address.to_string(), severity, count));
                 }
+                count.is_some()
             }
             _ => false,
         };
