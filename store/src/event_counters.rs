@@ -7,7 +7,7 @@
 use crate::write::{ProbeRun, labels_json};
 use crate::{StoreError, sql};
 use dcmon_probes::{Kind, Labels, Sample};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 /// The series Xid events are counted in.
 pub const XID_SERIES: &str = "gpu_xid_events_total";
@@ -56,31 +56,23 @@ pub(crate) fn samples(
         unit: "",
     };
     let mut out = Vec::new();
-    let mut read = tx
-        .prepare_cached(
-            "SELECT value FROM event_counters WHERE host = ?1 AND name = ?2 AND labels = ?3",
-        )
-        .map_err(sql("prepare event counter read"))?;
     let mut add = tx
         .prepare_cached(
             "INSERT INTO event_counters (host, name, labels, value) VALUES (?1, ?2, ?3, 1)
-             ON CONFLICT (host, name, labels) DO UPDATE SET value = value + 1",
+             ON CONFLICT (host, name, labels) DO UPDATE SET value = value + 1
+             RETURNING value",
         )
         .map_err(sql("prepare event counter add"))?;
     for labels in events.iter().filter_map(counter_labels) {
-        let json = labels_json(&labels);
-        let before: Option<i64> = read
-            .query_row(params![host, XID_SERIES, json], |r| r.get(0))
-            .optional()
-            .map_err(sql("read event counter"))?;
-        if before.is_none() {
-            out.push((
-                sample(labels.clone(), 0.0),
-                run.started_ms.saturating_sub(1),
-            ));
-        }
-        add.execute(params![host, XID_SERIES, json])
+        let value: i64 = add
+            .query_row(params![host, XID_SERIES, labels_json(&labels)], |r| {
+                r.get(0)
+            })
             .map_err(sql("add event counter"))?;
+        // A counter's first event: its 0 goes just before.
+        if value == 1 {
+            out.push((sample(labels, 0.0), run.started_ms.saturating_sub(1)));
+        }
     }
     if run.output.kernel_log.is_some() {
         let mut all = tx
