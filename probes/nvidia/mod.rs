@@ -86,9 +86,13 @@ pub const PROBE: Probe = Probe {
 
 pub const DETAILS_PROBE: Probe = Probe {
     name: "nvidia_details",
-    description: "nvidia-smi -q -x: GPU facts (driver, CUDA, VBIOS, serials), MIG instances",
+    description: "nvidia-smi -q -x: GPU facts (driver, CUDA, VBIOS, serials), MIG instances, PCIe replays; NVLink state and error counters",
     script: DETAILS_SCRIPT,
-    commands: &["nvidia-smi -q -x", "nvidia-smi nvlink -s"],
+    commands: &[
+        "nvidia-smi -q -x",
+        "nvidia-smi nvlink -s",
+        "nvidia-smi nvlink -e",
+    ],
     parse: parse_details,
     default_interval: Duration::from_secs(600),
     default_timeout: Duration::from_secs(60),
@@ -176,6 +180,9 @@ pub fn parse_details(text: &str) -> ProbeOutput {
     }
     if let Some(body) = sections.get("nvlink") {
         nvlink::status(body, &mut out);
+    }
+    if let Some(body) = sections.get("nvlink_errors") {
+        nvlink::errors(body, &mut out);
     }
     out
 }

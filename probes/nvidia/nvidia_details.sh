@@ -6,4 +6,6 @@ fi
 section xml; nvidia-smi -q -x 2>&1
 # Link state and speed per GPU (a link that drops reads <inactive>).
 section nvlink; nvidia-smi nvlink -s 2>&1
+# Per-link replay, recovery and CRC error counters: a link accumulating them fails days later.
+section nvlink_errors; nvidia-smi nvlink -e 2>&1
 section end

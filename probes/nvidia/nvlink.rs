@@ -60,6 +60,78 @@ pub fn status(text: &str, out: &mut ProbeOutput) {
     }
 }
 
+/// `nvidia-smi nvlink -e`: each link's error counters since the driver loaded (or the
+/// last `nvlink -re`), as `nvidia_nvlink_errors_total{counter}`:
+///
+/// ```text
+/// GPU 2: Tesla V100-SXM2-32GB-LS (UUID: GPU-926a4a2e-...)
+///          Link 0: Replay Errors: 2
+///          Link 0: Recovery Errors: 0
+///          Link 0: CRC Errors: 65535
+/// ```
+///
+/// The counter is named from the words before `Errors` (`replay`, `recovery`, `crc`), so
+/// the names later drivers print are kept too. `N/A` (a counter the GPU does not keep)
+/// gives no sample. Volta's CRC counter stops at 65535: the README says so, since its rate
+/// then reads 0 while the link still fails.
+pub fn errors(text: &str, out: &mut ProbeOutput) {
+    let mut gpu: Option<Labels> = None;
+    for (n, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() || NO_LINKS.iter().any(|m| trimmed.starts_with(m)) {
+            continue;
+        }
+        if let Some(labels) = gpu_header(trimmed) {
+            gpu = Some(labels);
+            continue;
+        }
+        let reading = trimmed
+            .strip_prefix("Link ")
+            .and_then(|rest| rest.split_once(": "))
+            .filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()))
+            .and_then(|(link, rest)| {
+                let (what, value) = rest.rsplit_once(':')?;
+                Some((link, counter_name(what)?, value.trim()))
+            });
+        let (Some(labels), Some((link, counter, value))) = (gpu.as_ref(), reading) else {
+            out.not_understood("nvlink_errors", n + 1, line);
+            continue;
+        };
+        if value == "N/A" {
+            continue;
+        }
+        match value.parse::<u64>() {
+            Ok(count) => out.counter(
+                "nvidia_nvlink_errors_total",
+                labels.clone().with("link", link).with("counter", &counter),
+                count as f64,
+                "",
+            ),
+            Err(_) => out.not_understood("nvlink_errors", n + 1, line),
+        }
+    }
+}
+
+/// `Replay Errors` → `replay`, `CRC Errors` → `crc`, `Data Rx Errors` → `data_rx`; `None`
+/// for words that do not name an error counter.
+fn counter_name(what: &str) -> Option<String> {
+    let words = what.trim().strip_suffix(" Errors")?.trim();
+    if words.is_empty() || words.len() > 40 {
+        return None;
+    }
+    let name: String = words
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Some(name)
+}
+
 /// `GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-...)` → gpu, name, uuid labels.
 fn gpu_header(line: &str) -> Option<Labels> {
     let rest = line.strip_prefix("GPU ")?;

@@ -267,8 +267,8 @@ fn every_fixture_gives_its_gpu_values() {
     ))
     .unwrap()
     .map(|e| e.unwrap().file_name().into_string().unwrap())
-    // `nvidia-smi nvlink -s` captures have their own test.
-    .filter(|f| !f.starts_with("nvlink-s-") && !f.starts_with("query-compute-apps-"))
+    // `nvidia-smi nvlink` and compute-apps captures have their own tests.
+    .filter(|f| !f.starts_with("nvlink-") && !f.starts_with("query-compute-apps-"))
     .collect();
     assert_eq!(
         files.len(),
@@ -502,7 +502,14 @@ proptest! {
         let mut out = ProbeOutput::default();
         csv::parse(&text, QUERY_FIELDS, &mut out);
         xml::parse(&text, &mut out);
-        for name in ["q-x-a100-sxm4-v12-telegraf.xml", "query-gpu-h200-590.48.01-linux-load.csv"] {
+        nvlink::status(&text, &mut out);
+        nvlink::errors(&text, &mut out);
+        for name in [
+            "q-x-a100-sxm4-v12-telegraf.xml",
+            "query-gpu-h200-590.48.01-linux-load.csv",
+            "nvlink-s-h100-80gb-hbm3-590.48.01.txt",
+            "nvlink-e-tesla-v100-sxm2-32gb-ls.txt",
+        ] {
             let mut bytes = fixture(name).into_bytes();
             let at = pos % bytes.len();
             bytes[at] = byte;
@@ -511,6 +518,8 @@ proptest! {
             let mut out = ProbeOutput::default();
             csv::parse(&text, QUERY_FIELDS, &mut out);
             xml::parse(&text, &mut out);
+            nvlink::status(&text, &mut out);
+            nvlink::errors(&text, &mut out);
             prop_assert!(out.samples.iter().all(|s| s.value.is_finite()));
         }
     }
@@ -524,7 +533,7 @@ fn power(out: &ProbeOutput) -> Vec<(String, f64)> {
         .collect()
 }
 
-use crate::test_support::fact;
+use crate::test_support::{assert_series_unique, fact};
 
 /// Quirk 8: the CSV's `power.draw` is the 1 s average on new drivers while the XML also
 /// reports the instant reading: each sample says which it is, one per GPU, the same
@@ -815,6 +824,95 @@ fn nvlink_status_from_real_captures() {
             .count(),
         18
     );
+}
+
+fn nvlink_errors_of(text: &str) -> ProbeOutput {
+    let mut out = ProbeOutput::default();
+    nvlink::errors(text, &mut out);
+    out
+}
+
+fn nvlink_error(out: &ProbeOutput, gpu: &str, link: &str, counter: &str) -> Option<f64> {
+    out.samples
+        .iter()
+        .find(|s| {
+            s.name == "nvidia_nvlink_errors_total"
+                && s.labels.get("gpu") == Some(gpu)
+                && s.labels.get("link") == Some(link)
+                && s.labels.get("counter") == Some(counter)
+        })
+        .map(|s| s.value)
+}
+
+/// Issue 18: `nvidia-smi nvlink -e` from real captures: a V100 pair whose GPU 0 link 3
+/// replays and whose GPU 2 link 0 CRC counter sits at Volta's 65535 ceiling (GPU 1 is
+/// not printed: indices keep the driver's numbering), and an H100's 18 links.
+#[test]
+fn nvlink_error_counters_from_real_captures() {
+    let v100 = nvlink_errors_of(&fixture("nvlink-e-tesla-v100-sxm2-32gb-ls.txt"));
+    assert_eq!(v100.warnings, []);
+    assert_eq!(v100.samples.len(), 2 * 6 * 3);
+    assert_eq!(nvlink_error(&v100, "0", "3", "replay"), Some(211.0));
+    assert_eq!(nvlink_error(&v100, "0", "3", "crc"), Some(0.0));
+    assert_eq!(nvlink_error(&v100, "2", "0", "crc"), Some(65535.0));
+    assert_eq!(nvlink_error(&v100, "2", "0", "replay"), Some(2.0));
+    assert_eq!(nvlink_error(&v100, "2", "5", "recovery"), Some(0.0));
+    assert_eq!(nvlink_error(&v100, "1", "0", "crc"), None);
+    let s = &v100.samples[0];
+    assert_eq!(s.labels.get("name"), Some("Tesla V100-SXM2-32GB-LS"));
+    assert_eq!(
+        s.labels.get("uuid"),
+        Some("GPU-bd0738fc-434f-4a42-28e0-d699cb37f301")
+    );
+    assert_series_unique(&v100);
+    let h100 = nvlink_errors_of(&fixture("nvlink-e-h100-80gb-hbm3.txt"));
+    assert_eq!(h100.warnings, []);
+    assert_eq!(nvlink_error(&h100, "0", "17", "recovery"), Some(0.0));
+    assert_eq!(h100.samples.len(), 3 * 3);
+    // GPUs without NVLink say so in words; N/A gives no sample; a later driver's other
+    // counter names are kept; anything else is a warning with its line.
+    let other = nvlink_errors_of(
+        "GPU 0: NVIDIA L40S (UUID: GPU-1)\nDevice does not have or support Nvlink\nGPU 1: NVIDIA B200 (UUID: GPU-2)\n\t Link 0: Replay Errors: N/A\n\t Link 0: Data Rx Errors: 7\n\t Link 0: CRC Errors: -1\n\t Link 1: Replay: 3\n\t Link 0: Replay Errors: 18446744073709551616\n",
+    );
+    assert_eq!(nvlink_error(&other, "1", "0", "data_rx"), Some(7.0));
+    assert_eq!(other.samples.len(), 1, "{:?}", other.samples);
+    let lines: Vec<String> = other.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for (warning, line) in lines.iter().zip(["line 6", "line 7", "line 8"]) {
+        assert!(warning.contains(line), "{warning}");
+    }
+    // The details probe reads it from its own section.
+    let details = parse_details(&format!(
+        "\n==dcmon== nvlink_errors\n{}\n==dcmon== end\n",
+        fixture("nvlink-e-tesla-v100-sxm2-32gb-ls.txt")
+    ));
+    assert_eq!(nvlink_error(&details, "2", "0", "crc"), Some(65535.0));
+}
+
+/// Issue 18: the PCIe replay counter of `nvidia-smi -q -x` (`<pci><replay_counter>`), a
+/// counter per GPU; real captures read 0, a driver that prints none gives no sample.
+#[test]
+fn pcie_replays_from_the_xml_report() {
+    let replays = |text: &str| -> Vec<f64> {
+        let mut out = ProbeOutput::default();
+        xml::parse(text, &mut out);
+        out.samples
+            .iter()
+            .filter(|s| s.name == "nvidia_gpu_pcie_replays_total")
+            .map(|s| s.value)
+            .collect()
+    };
+    let a100 = fixture("q-x-a100-sxm4-v12-telegraf.xml");
+    assert_eq!(replays(&a100), [0.0]);
+    assert_eq!(
+        replays(&fixture("q-x-gtx-1070-ti-telegraf.xml")),
+        [] as [f64; 0]
+    );
+    let worn = a100.replace(
+        "<replay_counter>0</replay_counter>",
+        "<replay_counter>1234</replay_counter>",
+    );
+    assert_eq!(replays(&worn), [1234.0]);
 }
 
 fn apps_of(text: &str) -> Vec<(String, f64, f64)> {

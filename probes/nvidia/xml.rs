@@ -158,6 +158,18 @@ fn read_gpu(gpu: Node, position: usize, out: &mut ProbeOutput) {
     {
         out.gauge("nvidia_gpu_pcie_link_width", labels(), width, "");
     }
+    // PCIe replays: the link resending what arrived corrupted, the first sign of a bad
+    // riser or slot. The rollover counter counts wraps of the replay counter.
+    if let Some(replays) =
+        value(gpu, &["pci", "replay_counter"]).and_then(|v| v.parse::<u64>().ok())
+    {
+        out.counter(
+            "nvidia_gpu_pcie_replays_total",
+            labels(),
+            replays as f64,
+            "",
+        );
+    }
     if let Some(p) = value(gpu, &["performance_state"])
         .and_then(|p| p.strip_prefix('P'))
         .and_then(|p| p.parse::<f64>().ok())

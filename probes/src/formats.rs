@@ -85,6 +85,12 @@ pub static FORMATS: &[Format] = &[
         place: Place::Section("nvlink"),
     },
     Format {
+        name: "nvidia-smi-nvlink-errors",
+        description: "nvidia-smi nvlink -e",
+        probe: "nvidia_details",
+        place: Place::Section("nvlink_errors"),
+    },
+    Format {
         name: "nvme-list",
         description: "nvme list -o json",
         probe: "nvme",
