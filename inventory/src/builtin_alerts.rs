@@ -155,6 +155,20 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         "GPU {{ $labels.gpu }} on {{ $labels.host }} runs its PCIe link below its maximum under load",
     ),
     (
+        "GpuNvlinkErrorsRising",
+        "warning",
+        0,
+        "increase(nvidia_nvlink_errors_total[1h]) > 0",
+        "NVLink {{ $labels.link }} of GPU {{ $labels.gpu }} on {{ $labels.host }}: {{ $labels.counter }} errors rising (a link accumulating them tends to fail within days)",
+    ),
+    (
+        "GpuNvlinkDown",
+        "critical",
+        0,
+        "nvidia_nvlink_up == 0 and max_over_time(nvidia_nvlink_up[1h]) == 1",
+        "NVLink {{ $labels.link }} of GPU {{ $labels.gpu }} on {{ $labels.host }} went inactive (it was up within the hour)",
+    ),
+    (
         "InfinibandPortDown",
         "critical",
         0,
@@ -263,6 +277,27 @@ pub fn rules(d: &AlertDefaults) -> Vec<AlertRule> {
 
 #[cfg(test)]
 mod tests {
+    /// GpuXidCritical fires on exactly the Xids the logs probe marks critical (and the
+    /// host page shows as critical).
+    #[test]
+    fn xid_rule_names_the_critical_xids() {
+        let critical: Vec<String> = dcmon_probes::logs::nvrm::XIDS
+            .iter()
+            .filter(|x| x.2)
+            .map(|x| x.0.to_string())
+            .collect();
+        let rule = super::rules(&Default::default())
+            .into_iter()
+            .find(|r| r.name == "GpuXidCritical")
+            .unwrap();
+        assert!(
+            rule.expr
+                .contains(&format!("xid=~\"{}\"", critical.join("|"))),
+            "{}",
+            rule.expr
+        );
+    }
+
     #[test]
     fn every_builtin_rule_parses_within_the_subset() {
         for rule in super::rules(&Default::default()) {

@@ -76,6 +76,11 @@ pub fn xid_name(code: u32) -> Option<&'static str> {
     XIDS.iter().find(|(c, _, _)| *c == code).map(|(_, n, _)| *n)
 }
 
+/// Whether Xid `code` means the GPU needs a reset, a reboot or a replacement.
+pub fn xid_is_critical(code: u32) -> bool {
+    XIDS.iter().any(|(c, _, critical)| *c == code && *critical)
+}
+
 /// Gives a kernel log line its GPU event labels and, when the event is more serious
 /// than the level the kernel gave the line, its priority.
 pub fn label(entry: &mut crate::output::LogEntry) {
@@ -144,7 +149,7 @@ fn xid(after: &str) -> Option<GpuEvent> {
     if let Some(name) = xid_name(code) {
         pairs.push(("xid_name", name.to_string()));
     }
-    let critical = XIDS.iter().any(|(c, _, critical)| *c == code && *critical);
+    let critical = xid_is_critical(code);
     Some(GpuEvent {
         labels: Labels::new(pairs),
         priority: if critical { 2 } else { 3 },

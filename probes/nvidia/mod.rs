@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod csv;
 pub mod health;
+pub mod issues;
 pub mod nvlink;
 pub mod pci;
 pub mod xml;

@@ -94,3 +94,37 @@ pub(crate) fn samples(
     }
     Ok(out)
 }
+
+impl crate::Store {
+    /// The Xids each host (or one host) logged in `(since, to]`, exactly counted, keyed
+    /// by host; hosts with none are left out.
+    pub fn xid_issues(
+        &self,
+        host: Option<&str>,
+        since_ms: i64,
+        to_ms: i64,
+    ) -> Result<std::collections::BTreeMap<String, Vec<XidCount>>, StoreError> {
+        let mut out: std::collections::BTreeMap<String, Vec<XidCount>> = Default::default();
+        for g in self.growth_since(XID_SERIES, host, since_ms, to_ms)? {
+            if g.grown <= 0.0 {
+                continue;
+            }
+            let label = |k: &str| g.labels.get(k).cloned().unwrap_or_default();
+            out.entry(g.host.clone()).or_default().push(XidCount {
+                pci: label("pci"),
+                xid: label("xid"),
+                times: g.grown,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// One Xid code on one GPU (PCI address, as the kernel log prints it) and how many times
+/// it was logged in a window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct XidCount {
+    pub pci: String,
+    pub xid: String,
+    pub times: f64,
+}

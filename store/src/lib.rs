@@ -21,6 +21,7 @@ pub mod silences;
 mod write;
 
 pub use directory::Listed;
+pub use event_counters::{XID_SERIES, XidCount};
 pub use query::{LastRun, SeriesFilter, SeriesLatest, StoredLog};
 pub use write::{HostRound, HostState, ProbeRun, RunStatus, Stored};
 

@@ -2,6 +2,7 @@
 //! (CPU, memory, load, GPUs, the hottest sensor), in one pass over the latest samples.
 
 use crate::{Store, StoreError, sql};
+use dcmon_probes::nvidia::issues::{self, GpuIssue};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -31,13 +32,24 @@ pub struct HostSummary {
     pub labels: BTreeMap<String, String>,
     /// Power as the host's BMC reports it over the network (`bmc` probe), if it has one.
     pub bmc_power: Option<bool>,
+    /// What the latest GPU readings say is wrong (missing GPUs, rows pending remap, …);
+    /// Xids, which need a window, are added by the caller (`Store::growth_since`).
+    pub gpu_issues: Vec<GpuIssue>,
 }
 
 /// Per-mode CPU seconds: busy share from the last two samples.
 const CPU: &str = "node_cpu_all_seconds_total";
 
-/// A reading read from the database: (name, idle, value, prev, from the BMC).
-type OwnedReading = (String, bool, f64, Option<f64>, bool);
+/// A reading read from the database: (name, idle, value, prev, from the BMC, labels
+/// for the GPU issue series, empty otherwise).
+type OwnedReading = (
+    String,
+    bool,
+    f64,
+    Option<f64>,
+    bool,
+    BTreeMap<String, String>,
+);
 
 /// One series' latest value, and the one before for counters.
 struct Reading<'a> {
@@ -48,6 +60,7 @@ struct Reading<'a> {
     prev: Option<f64>,
     /// Read over the network from the BMC (`path="bmc"`), not through the OS.
     bmc: bool,
+    labels: &'a BTreeMap<String, String>,
 }
 
 /// Series the overview reads, latest value each.
@@ -116,6 +129,7 @@ impl Store {
                     // Only IPMI series have a path; most of 150,000 entries skip the lookup.
                     bmc: e.name.starts_with("ipmi_")
                         && e.labels.get("path").is_some_and(|p| p == "bmc"),
+                    labels: &e.labels,
                 });
                 summarize(host, readings)
             })
@@ -126,6 +140,7 @@ impl Store {
         let placeholders = NAMES
             .iter()
             .chain([&CPU])
+            .chain(issues::SERIES)
             .map(|n| format!("'{n}'"))
             .collect::<Vec<_>>()
             .join(",");
@@ -158,22 +173,28 @@ impl Store {
             let Some(value) = value else { continue };
             let idle = labels.contains("\"idle\"") || labels.contains("\"iowait\"");
             let bmc = labels.contains("\"path\":\"bmc\"");
+            let labels = if issues::SERIES.contains(&name.as_str()) {
+                serde_json::from_str(&labels).unwrap_or_default()
+            } else {
+                BTreeMap::new()
+            };
             by_host
                 .entry(host)
                 .or_default()
-                .push((name, idle, value, prev, bmc));
+                .push((name, idle, value, prev, bmc, labels));
         }
         Ok(by_host
             .iter()
             .map(|(host, readings)| {
                 let readings = readings
                     .iter()
-                    .map(|(name, idle, value, prev, bmc)| Reading {
+                    .map(|(name, idle, value, prev, bmc, labels)| Reading {
                         name,
                         idle: *idle,
                         value: *value,
                         prev: *prev,
                         bmc: *bmc,
+                        labels,
                     });
                 summarize(host, readings)
             })
@@ -269,6 +290,14 @@ fn summarize<'a>(host: &str, readings: impl Iterator<Item = Reading<'a>>) -> Hos
             "apt_upgrades_pending" => h.upgrades = Some(value),
             "apt_reboot_required" => h.reboot_required = value > 0.0,
             "ipmi_chassis_power_on" if r.bmc => h.bmc_power = Some(value > 0.0),
+            name if issues::SERIES.contains(&name) => {
+                let labels = r.labels;
+                h.gpu_issues.extend(issues::issue(
+                    name,
+                    |k| labels.get(k).map(String::as_str),
+                    value,
+                ));
+            }
             _ => {}
         }
     }

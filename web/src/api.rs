@@ -44,7 +44,10 @@ pub async fn host(
     known_host(&state, &host).await?;
     let name = host.clone();
     let one = host.clone();
-    let summary = state.query(move |s| s.host_summary(&one)).await?;
+    let now = crate::view::now_ms();
+    let summary = state
+        .query(move |s| crate::gpu_health::host_summary(s, &one, now))
+        .await?;
     let facts: HashMap<String, String> = state
         .query(move |s| s.facts(&name))
         .await?

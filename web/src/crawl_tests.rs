@@ -27,6 +27,10 @@ fn app_for_crawling(view_needs_login: bool) -> (tempfile::TempDir, Router) {
                 .unwrap();
         }
     }
+    // GPU health: the section and the overview's GPU issues render for every caller.
+    store
+        .write_round(&crate::tests::gpu_round("gpu01", now, 1))
+        .unwrap();
     let id = store
         .audit_start(now, "cli:root", "gpu01", "exec", "uptime")
         .unwrap();

@@ -34,7 +34,7 @@ pub struct OverviewQuery {
 const MAX_FILTER_LEN: usize = 256;
 
 /// Sortable columns: (key, heading).
-const COLUMNS: [(&str, &str); 11] = [
+const COLUMNS: [(&str, &str); 12] = [
     ("host", "Host"),
     ("status", "Status"),
     ("cpu", "CPU"),
@@ -42,6 +42,7 @@ const COLUMNS: [(&str, &str); 11] = [
     ("load", "Load"),
     ("gpus", "GPUs"),
     ("gpu_temp", "GPU max"),
+    ("gpu_issues", "GPU issues"),
     ("ipmi_temp", "BMC temp max"),
     ("alarms", "Alarms"),
     ("nvme_wear", "NVMe wear"),
@@ -92,14 +93,16 @@ pub async fn overview(
                 })?,
         ),
     };
-    let hosts = state.query(|s| s.overview()).await?;
+    let now = now_ms();
+    let hosts = state
+        .query(move |s| crate::gpu_health::overview(s, now))
+        .await?;
     let mut firing: std::collections::HashMap<String, usize> = Default::default();
     for alert in state.query(|s| s.alerts()).await? {
         if let (Some(host), "firing") = (alert.labels.get("host"), alert.state.as_str()) {
             *firing.entry(host.clone()).or_default() += 1;
         }
     }
-    let now = now_ms();
     // Offered in the group filter: every group some host is in.
     let groups: std::collections::BTreeSet<&str> = hosts
         .iter()
@@ -124,6 +127,7 @@ pub async fn overview(
             "load" => r.load.sort,
             "gpus" => r.gpus.sort,
             "gpu_temp" => r.gpu_temp.sort,
+            "gpu_issues" => r.gpu_issues.sort,
             "ipmi_temp" => r.ipmi_temp.sort,
             "alarms" => r.alarms.sort,
             "nvme_wear" => r.nvme_wear.sort,
@@ -206,7 +210,12 @@ pub async fn probes(State(state): State<AppState>) -> Result<Html<String>, WebEr
 }
 
 pub async fn api_hosts(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
-    Ok(Json(state.query(|s| s.overview()).await?))
+    let now = now_ms();
+    Ok(Json(
+        state
+            .query(move |s| crate::gpu_health::overview(s, now))
+            .await?,
+    ))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {

@@ -257,7 +257,7 @@ async fn every_sort_link_of_the_overview_answers_a_page() {
             rest[..rest.find('"').unwrap()].replace("&amp;", "&")
         })
         .collect();
-    assert_eq!(links.len(), 11, "{html}");
+    assert_eq!(links.len(), 12, "{html}");
     for link in links {
         let (response, body) = send(&app, get(&format!("/{link}"), None)).await;
         assert_eq!(response.status(), StatusCode::OK, "{link}: {body}");

@@ -130,7 +130,11 @@ pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, 
             }
         } else if name == "ipmi_discrete_state_mask" {
             // Shown through the named states (above); the bits alone say nothing readable.
-        } else if let Some(field) = name.strip_prefix("nvidia_gpu_") {
+        } else if let Some(field) = name
+            .strip_prefix("nvidia_gpu_")
+            .filter(|_| !label(r, "gpu").is_empty())
+        {
+            // Series of no one GPU (`nvidia_gpu_missing`) are the GPU health section's.
             let gpu = label(r, "gpu").to_string();
             let row = gpus.entry(gpu.clone()).or_insert_with(|| GpuRow {
                 gpu: gpu.clone(),
@@ -181,6 +185,8 @@ pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, 
                 "data_written_bytes_total" => row.written = number(r.value, "bytes"),
                 _ => {}
             }
+        } else if name.starts_with("nvidia_") {
+            // Shown in the GPU health section.
         } else {
             let which = r.labels.values().cloned().collect::<Vec<_>>().join(" ");
             t.other

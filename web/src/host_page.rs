@@ -21,6 +21,9 @@ const RANGES: [(&str, i64); 5] = [
 struct PageData {
     facts: Vec<(String, String)>,
     readings: Vec<SeriesLatest>,
+    /// NVLink and GPU-count readings, for the GPU health section only.
+    gpu_set: Vec<SeriesLatest>,
+    xids: Vec<dcmon_store::XidCount>,
     cpu: Vec<SeriesPoints>,
     charts: Vec<(&'static str, &'static str, Vec<Line>)>,
 }
@@ -97,7 +100,12 @@ const CHARTS: [(&str, &str, &str, Shown); 11] = [
 /// At most this many lines a chart: more would be unreadable.
 const MAX_LINES: usize = 8;
 
-fn read(store: &Store, host: &str, from: i64, to: i64, step: i64) -> Result<PageData, StoreError> {
+fn read(
+    store: &Store,
+    host: &str,
+    (from, to, step): (i64, i64, i64),
+    now: i64,
+) -> Result<PageData, StoreError> {
     let selector = |name: &str| Selector {
         name: name.to_string(),
         host: Some(host.to_string()),
@@ -110,6 +118,21 @@ fn read(store: &Store, host: &str, from: i64, to: i64, step: i64) -> Result<Page
             name: Some(family.to_string()),
         })?);
     }
+    let mut gpu_set = Vec::new();
+    for family in crate::gpu_health::FAMILIES {
+        gpu_set.extend(store.series_latest(&SeriesFilter {
+            host: Some(host.to_string()),
+            name: Some(family.to_string()),
+        })?);
+    }
+    let xids = store
+        .xid_issues(
+            Some(host),
+            now.saturating_sub(crate::gpu_health::XID_WINDOW_MS),
+            now,
+        )?
+        .remove(host)
+        .unwrap_or_default();
     // A rate needs two samples: look back at least a minute (two 30 s rounds).
     let window = (step * 2).max(60_000);
     let cpu = store.counting(
@@ -149,6 +172,8 @@ fn read(store: &Store, host: &str, from: i64, to: i64, step: i64) -> Result<Page
     Ok(PageData {
         facts: store.facts(host)?,
         readings,
+        gpu_set,
+        xids,
         cpu,
         charts,
     })
@@ -275,7 +300,9 @@ pub async fn page(
     }
     let step = chart_step(from, to);
     let name = host.clone();
-    let data = state.query(move |s| read(s, &name, from, to, step)).await?;
+    let data = state
+        .query(move |s| read(s, &name, (from, to, step), now))
+        .await?;
     let cpu = chart::render(
         "CPU busy",
         "%",
@@ -292,6 +319,11 @@ pub async fn page(
     }
     let t = &state.thresholds;
     let tables = crate::hardware::tables(&data.readings, t.gpu_temp, t.nvme_wear);
+    let gpu_health = crate::gpu_health::section(
+        data.readings.iter().chain(&data.gpu_set),
+        &data.facts,
+        &data.xids,
+    );
     // The host's pending and firing alerts (the table holds a handful per host).
     let name = host.clone();
     let alerts: Vec<_> = state
@@ -318,6 +350,7 @@ pub async fn page(
         to => params::datetime_local(to),
         facts => data.facts,
         tables => tables,
+        gpu_health => gpu_health,
         alerts => alerts,
         // Actions for admins with a session (they post the session's CSRF token).
         admin => caller.is_admin() && caller.session.is_some(),

@@ -10,6 +10,7 @@ pub mod auth;
 mod chart;
 mod error;
 mod gate;
+mod gpu_health;
 mod handlers;
 mod hardware;
 mod host_page;

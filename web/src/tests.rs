@@ -812,3 +812,198 @@ async fn alerts_show_on_the_page_the_api_and_metrics() {
         "{html}"
     );
 }
+
+/// One round of an 8-GPU host with a sick GPU 3: the `nvidia` probe's readings (GPU 3
+/// rows pending remap and its PCIe link at Gen3 of Gen5 under load, NVLink 7 of GPU 3
+/// inactive with replay errors, one GPU not listed), and the kernel log with `xids`
+/// Xid lines on GPU 3 and one on a GPU the driver no longer lists.
+pub(crate) fn gpu_round(host: &str, ts: i64, xids: usize) -> HostRound {
+    let mut nvidia = ProbeOutput::default();
+    for gpu in 0..7 {
+        let g = gpu.to_string();
+        let labels = || Labels::new([("gpu", g.as_str()), ("name", "NVIDIA H100 80GB HBM3")]);
+        let sick = gpu == 3;
+        nvidia.gauge("nvidia_gpu_temperature_celsius", labels(), 50.0, "celsius");
+        nvidia.gauge(
+            "nvidia_gpu_remapped_rows_pending",
+            labels(),
+            if sick { 1.0 } else { 0.0 },
+            "",
+        );
+        nvidia.gauge(
+            "nvidia_gpu_remapped_rows",
+            labels().with("type", "correctable"),
+            if sick { 2.0 } else { 0.0 },
+            "",
+        );
+        nvidia.gauge(
+            "nvidia_gpu_pcie_link_gen",
+            labels(),
+            if sick { 3.0 } else { 5.0 },
+            "",
+        );
+        nvidia.gauge("nvidia_gpu_pcie_link_gen_max", labels(), 5.0, "");
+        nvidia.gauge("nvidia_gpu_pcie_link_width", labels(), 16.0, "");
+        nvidia.gauge("nvidia_gpu_pcie_link_width_max", labels(), 16.0, "");
+        nvidia.gauge(
+            "nvidia_gpu_pcie_link_downgraded",
+            labels(),
+            if sick { 1.0 } else { 0.0 },
+            "",
+        );
+        for link in ["6", "7"] {
+            let down = sick && link == "7";
+            nvidia.gauge(
+                "nvidia_nvlink_up",
+                labels().with("link", link),
+                if down { 0.0 } else { 1.0 },
+                "",
+            );
+            nvidia.counter(
+                "nvidia_nvlink_errors_total",
+                labels().with("link", link).with("counter", "replay"),
+                if down { 211.0 } else { 0.0 },
+                "",
+            );
+        }
+        nvidia.fact(
+            &format!("gpu{gpu}_pci_bus_id"),
+            &format!("00000000:{:02X}:00.0", 0x18 + gpu * 0x10),
+        );
+        nvidia.fact(&format!("gpu{gpu}_recovery_action"), "None");
+    }
+    let user = Labels::new([
+        ("gpu", "3"),
+        ("user", "alice"),
+        ("container", "9f2c1ab3d4e5"),
+    ]);
+    nvidia.gauge("nvidia_gpu_processes", user.clone(), 2.0, "");
+    nvidia.gauge(
+        "nvidia_gpu_process_memory_bytes",
+        user,
+        40.0 * 1024.0 * 1024.0 * 1024.0,
+        "bytes",
+    );
+    for (name, value) in [
+        ("nvidia_gpus_on_bus", 8.0),
+        ("nvidia_gpus_visible", 7.0),
+        ("nvidia_gpu_missing", 1.0),
+    ] {
+        nvidia.gauge(name, Labels::default(), value, "");
+    }
+    let mut logs = ProbeOutput::default();
+    logs.kernel_log = Some("dmesg".into());
+    // GPU 3 is 00000000:48:00.0; 0000:f0:00 is on no listed GPU.
+    let xid = |pci: &str, n: usize| dcmon_probes::LogEntry {
+        source: "dmesg".into(),
+        ts_ms: Some(ts - 1000 + n as i64),
+        priority: 2,
+        unit: None,
+        message: format!(
+            "NVRM: Xid (PCI:{pci}): 79, pid=<unknown>, name=<unknown>, GPU has fallen off the bus. #{n}"
+        ),
+        cursor: None,
+        labels: Labels::new([("pci", pci), ("xid", "79")]),
+    };
+    for n in 0..xids {
+        logs.logs.push(xid("0000:48:00", n));
+        logs.logs.push(xid("0000:f0:00", n));
+    }
+    let run = |probe: &str, output: ProbeOutput| ProbeRun {
+        probe: probe.into(),
+        started_ms: ts,
+        duration_ms: 5,
+        status: RunStatus::Ok,
+        error: None,
+        output,
+        new_logs: dcmon_probes::registry::all_logs_new,
+    };
+    HostRound::new(host, vec![run("nvidia", nvidia), run("logs", logs)])
+}
+
+/// Issue 18: the host page's GPU health section shows per GPU its Xids of the last 24
+/// hours (exactly counted), memory, NVLink, PCIe, recovery action and processes, the
+/// GPUs missing and the Xids of a GPU the driver does not list; the overview's "GPU
+/// issues" column and the host API carry the same issues.
+#[tokio::test]
+async fn gpu_health_section_and_overview_issues() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dcmon.db");
+    let mut store = Store::open(&path).unwrap();
+    let now = now_ms();
+    store
+        .write_round(&gpu_round("hgx01", now - 60_000, 0))
+        .unwrap();
+    store
+        .write_round(&gpu_round("hgx01", now - 30_000, 1))
+        .unwrap();
+    store.write_round(&gpu_round("hgx01", now, 2)).unwrap();
+    store.write_round(&round("cpu01", now, 1.0, 1.0)).unwrap();
+    let app = app(AppState::new(
+        Store::open(&path).unwrap(),
+        crate::Config::default(),
+    ));
+    let (status, html) = get(&app, "/hosts/hgx01").await;
+    assert_eq!(status, StatusCode::OK);
+    let section = &html[html
+        .find("<h3>GPU health</h3>")
+        .expect("GPU health section")..];
+    assert!(
+        section.contains(r#"<p class="notice crit">GPUs 1 missing: 8 on the PCIe bus, 7 listed by the driver</p>"#),
+        "{section}"
+    );
+    assert!(
+        section.contains(r#"<p class="notice crit">Xid 79 ×3 (GPU has fallen off the bus) on 0000:f0:00, a GPU the driver does not list</p>"#),
+        "{section}"
+    );
+    let row = |gpu: &str| -> String {
+        let start = section
+            .find(&format!("<tr><td>{gpu}</td>"))
+            .unwrap_or_else(|| panic!("GPU {gpu} row: {section}"));
+        section[start..start + section[start..].find("</tr>").unwrap()].to_string()
+    };
+    assert_eq!(
+        row("3"),
+        concat!(
+            r#"<tr><td>3</td><td class="text dim">00000000:48:00.0</td>"#,
+            r#"<td class="text crit">Xid 79 ×3 (GPU has fallen off the bus)</td>"#,
+            r#"<td class="text warn">rows pending remap</td>"#,
+            r#"<td class="text warn">1&#x2f;2 up, errors: 211 replay</td>"#,
+            r#"<td class="text warn">Gen3 x16 of Gen5 x16</td>"#,
+            r#"<td class="text ok">None</td><td class="text">2 (alice)</td>"#,
+        )
+    );
+    assert_eq!(
+        row("0"),
+        concat!(
+            r#"<tr><td>0</td><td class="text dim">00000000:18:00.0</td>"#,
+            r#"<td class="text ok">none</td><td class="text ok">ok</td>"#,
+            r#"<td class="text ok">2&#x2f;2 up</td><td class="text ok">Gen5 x16</td>"#,
+            r#"<td class="text ok">None</td><td class="text"></td>"#,
+        )
+    );
+    assert!(
+        section.contains("<tr><td>3</td><td class=\"text\">alice</td><td class=\"text\">9f2c1ab3d4e5</td><td>2</td><td>40 GiB</td></tr>"),
+        "{section}"
+    );
+    // The GPU table has no blank row for the host-wide series.
+    assert!(!html.contains("<tr><td></td>"), "{html}");
+    // The overview: critical first, three named, the rest counted, all in the title.
+    let (status, html) = get(&app, "/?sort=gpu_issues&desc=1").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(r#"<td class="text crit" title="1 missing; GPU 0000:48:00: Xid 79 ×3 (GPU has fallen off the bus); GPU 0000:f0:00: Xid 79 ×3 (GPU has fallen off the bus); GPU 3: PCIe below max; GPU 3: rows pending remap; GPU 3: NVLink 7 inactive">1 missing; GPU 0000:48:00: Xid 79 ×3 (GPU has fallen off the bus); GPU 0000:f0:00: Xid 79 ×3 (GPU has fallen off the bus); +3 more</td>"#),
+        "{html}"
+    );
+    assert!(
+        html.find("hgx01").unwrap() < html.find("cpu01").unwrap(),
+        "sorted by GPU issues, most first"
+    );
+    let (_, json) = get(&app, "/api/hosts/hgx01").await;
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        json["summary"]["gpu_issues"].as_array().map(Vec::len),
+        Some(6),
+        "{json}"
+    );
+}

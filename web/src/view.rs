@@ -71,6 +71,9 @@ pub struct HostRow {
     pub alarms: Cell,
     pub nvme_wear: Cell,
     pub upgrades: Cell,
+    /// What is wrong with the host's GPUs, and every issue for the cell's title.
+    pub gpu_issues: Cell,
+    pub gpu_issues_all: String,
 }
 
 fn level(value: Option<f64>, (warn, crit): (f64, f64)) -> &'static str {
@@ -126,7 +129,10 @@ pub fn host_row(h: &HostSummary, now_ms: i64, t: &Thresholds) -> HostRow {
         _ if stale => "stale".to_string(),
         _ => h.status.clone(),
     };
+    let (gpu_issues, gpu_issues_all) = crate::gpu_health::issues_cell(&h.gpu_issues);
     HostRow {
+        gpu_issues,
+        gpu_issues_all,
         firing: 0,
         host: h.host.clone(),
         labels: h.labels.clone(),
