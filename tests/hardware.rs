@@ -425,3 +425,68 @@ fn an_infiniband_port_gone_down_reads_zero() {
         Some(1.0)
     );
 }
+
+/// Issue 18, end to end: the `nvidia_details` probe through the test sshd, with a shim
+/// `nvidia-smi` printing real captures (`-q -x` of an A100, `nvlink -s` of an H100,
+/// `nvlink -e` of the V100 pair whose link sits at 65535 CRC errors), stores the NVLink
+/// error counters per GPU, link and counter, and the PCIe replay counter.
+#[test]
+fn nvlink_error_counters_reach_the_store() {
+    let root = tempfile::Builder::new()
+        .prefix("dcmon-nvlink-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = root.path().join("dgx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    shim(
+        &dir,
+        "nvidia-smi",
+        &format!(
+            "'-q -x') cat {} ;;\n'nvlink -s') cat {} ;;\n'nvlink -e') cat {} ;;",
+            fixture("nvidia-smi/q-x-a100-sxm4-v12-telegraf.xml"),
+            fixture("nvidia-smi/nvlink-s-h100-80gb-hbm3-590.48.01.txt"),
+            fixture("nvidia-smi/nvlink-e-tesla-v100-sxm2-32gb-ls.txt"),
+        ),
+    );
+    let host = "127.0.2.20";
+    let (_bed, inv, db) = single_host(host, &dir, &[], "probes = [\"nvidia_details\"]");
+    poll_one_ok(&inv, &db);
+    let conn = Connection::open(&db).unwrap();
+    let errors = |gpu: &str, link: &str, counter: &str| {
+        let labels: String = conn
+            .query_row(
+                "SELECT labels FROM series WHERE host = ?1 AND name = 'nvidia_nvlink_errors_total' AND labels LIKE ?2 AND labels LIKE ?3 AND labels LIKE ?4",
+                rusqlite::params![
+                    host,
+                    format!("%\"gpu\":\"{gpu}\"%"),
+                    format!("%\"link\":\"{link}\"%"),
+                    format!("%\"counter\":\"{counter}\"%")
+                ],
+                |r| r.get(0),
+            )
+            .unwrap_or_else(|e| panic!("gpu {gpu} link {link} {counter}: {e}"));
+        with_labels(&conn, host, "nvidia_nvlink_errors_total", &labels)
+    };
+    assert_eq!(errors("2", "0", "crc"), Some(65535.0));
+    assert_eq!(errors("0", "3", "replay"), Some(211.0));
+    assert_eq!(errors("0", "3", "recovery"), Some(0.0));
+    let count: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM series WHERE host = ?1 AND name = 'nvidia_nvlink_errors_total'",
+            [host],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(count, 36, "2 GPUs × 6 links × 3 counters");
+    // The A100 capture's `minor_number` is 1.
+    assert_eq!(
+        value(&conn, host, "nvidia_gpu_pcie_replays_total", ("gpu", "1")),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&conn, host, "nvidia_nvlink_up", ("link", "17")),
+        Some(1.0)
+    );
+}

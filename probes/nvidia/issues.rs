@@ -13,6 +13,8 @@ pub struct GpuIssue {
     pub gpu: Option<String>,
     /// Needs a reset, a reboot or a replacement (the alert is critical).
     pub critical: bool,
+    /// Which part: `gpus` (the host's set), `memory`, `nvlink`, `pcie` or `xid`.
+    pub area: &'static str,
     /// Short words for a table cell: `rows pending remap`, `Xid 79 ×1`.
     pub what: String,
 }
@@ -35,21 +37,30 @@ pub fn issue<'a>(
     value: f64,
 ) -> Option<GpuIssue> {
     let raised = value > 0.0;
-    let (critical, what) = match name {
-        "nvidia_gpu_missing" if raised => (true, format!("{} missing", count(value))),
-        "nvidia_gpu_remapped_rows_pending" if raised => (false, "rows pending remap".into()),
-        "nvidia_gpu_remapped_rows_failure" if raised => (true, "row remap failed".into()),
-        "nvidia_gpu_retired_pages_pending" if raised => (false, "pages pending retirement".into()),
-        "nvidia_gpu_pcie_link_downgraded" if raised => (false, "PCIe below max".into()),
+    let (critical, area, what) = match name {
+        "nvidia_gpu_missing" if raised => (true, "gpus", format!("{} missing", count(value))),
+        "nvidia_gpu_remapped_rows_pending" if raised => {
+            (false, "memory", "rows pending remap".into())
+        }
+        "nvidia_gpu_remapped_rows_failure" if raised => (true, "memory", "row remap failed".into()),
+        "nvidia_gpu_retired_pages_pending" if raised => {
+            (false, "memory", "pages pending retirement".into())
+        }
+        "nvidia_gpu_pcie_link_downgraded" if raised => (false, "pcie", "PCIe below max".into()),
         "nvidia_gpu_ecc_errors_total"
             if raised
                 && label("type") == Some("uncorrected")
                 && label("scope") == Some("volatile") =>
         {
-            (true, format!("{} uncorrectable ECC", count(value)))
+            (
+                true,
+                "memory",
+                format!("{} uncorrectable ECC", count(value)),
+            )
         }
         "nvidia_nvlink_up" if value == 0.0 => (
             false,
+            "nvlink",
             format!("NVLink {} inactive", label("link").unwrap_or("?")),
         ),
         _ => return None,
@@ -57,6 +68,7 @@ pub fn issue<'a>(
     Some(GpuIssue {
         gpu: label("gpu").map(str::to_string),
         critical,
+        area,
         what,
     })
 }
@@ -76,6 +88,7 @@ pub fn xid(gpu: Option<&str>, xid: &str, times: f64) -> Option<GpuIssue> {
     Some(GpuIssue {
         gpu: gpu.map(str::to_string),
         critical,
+        area: "xid",
         what,
     })
 }

@@ -74,6 +74,10 @@ struct Gathered {
     processes: f64,
 }
 
+/// A process table row's key: (GPU as a number, for order; GPU; user; container). Its
+/// value: (processes, memory bytes).
+type AppKey = (u32, String, String, String);
+
 fn label<'a>(r: &'a SeriesLatest, key: &str) -> &'a str {
     r.labels.get(key).map_or("", String::as_str)
 }
@@ -108,9 +112,8 @@ pub fn section<'a>(
     let mut on_bus = None;
     let mut visible = None;
     let mut expected = None;
-    // (gpu as a number for order, gpu, user, container) → (processes, memory bytes)
-    let mut apps: BTreeMap<(u32, String, String, String), (Option<f64>, Option<f64>)> =
-        BTreeMap::new();
+    let mut missing = None;
+    let mut apps: BTreeMap<AppKey, (Option<f64>, Option<f64>)> = BTreeMap::new();
     let app_key = |r: &SeriesLatest| {
         let gpu = label(r, "gpu");
         (
@@ -130,13 +133,8 @@ pub fn section<'a>(
         }
         let issue = issues::issue(&r.name, |k| r.labels.get(k).map(String::as_str), r.value);
         if gpu.is_empty() {
-            // Host-wide: GPUs missing.
-            if let Some(i) = issue {
-                health.notices.push(Shown {
-                    text: i.what,
-                    level: if i.critical { "crit" } else { "warn" },
-                });
-            }
+            // Host-wide: GPUs missing, worded once the counts are read.
+            missing = issue.or(missing);
             continue;
         }
         let g = gpus.entry(gpu.to_string()).or_default();
@@ -216,11 +214,7 @@ pub fn section<'a>(
             }),
         }
     }
-    if let Some(missing) = health
-        .notices
-        .iter_mut()
-        .find(|n| n.text.ends_with(" missing"))
-    {
+    if let Some(missing) = missing {
         let mut counts = Vec::new();
         if let Some(n) = on_bus {
             counts.push(format!("{} on the PCIe bus", number(n)));
@@ -231,13 +225,17 @@ pub fn section<'a>(
         if let Some(n) = visible {
             counts.push(format!("{} listed by the driver", number(n)));
         }
-        missing.text = format!("GPUs {}: {}", missing.text, counts.join(", "));
+        health.notices.insert(
+            0,
+            Shown {
+                text: format!("GPUs {}: {}", missing.what, counts.join(", ")),
+                level: if missing.critical { "crit" } else { "warn" },
+            },
+        );
     }
     for (gpu, g) in gpus {
         let (memory_issues, other): (Vec<GpuIssue>, Vec<GpuIssue>) =
-            g.issues.into_iter().partition(|i| {
-                i.what.contains("ECC") || i.what.contains("remap") || i.what.contains("retire")
-            });
+            g.issues.into_iter().partition(|i| i.area == "memory");
         let memory = if memory_issues.is_empty() {
             Shown {
                 text: if g.remapped > 0.0 {
@@ -255,7 +253,7 @@ pub fn section<'a>(
         };
         let nvlink_issues: Vec<GpuIssue> = other
             .iter()
-            .filter(|i| i.what.starts_with("NVLink"))
+            .filter(|i| i.area == "nvlink")
             .cloned()
             .collect();
         let nvlink = if g.links == 0 && g.link_errors.is_empty() {
@@ -278,7 +276,7 @@ pub fn section<'a>(
             };
             Shown { text, level }
         };
-        let downgraded = other.iter().any(|i| i.what.starts_with("PCIe"));
+        let downgraded = other.iter().any(|i| i.area == "pcie");
         let pcie = match (g.generation, g.width) {
             (None, None) => Shown::default(),
             (generation, width) => {
