@@ -169,6 +169,13 @@ const RULES: &[(&str, &str, u64, &str, &str)] = &[
         "NVLink {{ $labels.link }} of GPU {{ $labels.gpu }} on {{ $labels.host }} went inactive (it was up within the hour)",
     ),
     (
+        "GpuFabricManagerDown",
+        "critical",
+        0,
+        "nvidia_fabricmanager_active == 0",
+        "the NVIDIA fabric manager of {{ $labels.host }} is not active: its NVSwitch GPUs cannot use NVLink",
+    ),
+    (
         "InfinibandPortDown",
         "critical",
         0,

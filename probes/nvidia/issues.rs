@@ -28,6 +28,7 @@ pub const SERIES: &[&str] = &[
     "nvidia_gpu_pcie_link_downgraded",
     "nvidia_gpu_ecc_errors_total",
     "nvidia_nvlink_up",
+    "nvidia_fabricmanager_active",
 ];
 
 /// The issue one latest reading shows, if any. `label` looks up the series' labels.
@@ -57,6 +58,9 @@ pub fn issue<'a>(
                 "memory",
                 format!("{} uncorrectable ECC", count(value)),
             )
+        }
+        "nvidia_fabricmanager_active" if value == 0.0 => {
+            (true, "gpus", "fabric manager not active".into())
         }
         "nvidia_nvlink_up" if value == 0.0 => (
             false,
@@ -151,6 +155,9 @@ mod tests {
         );
         assert_eq!(of("nvidia_nvlink_up", &link, 1.0), None);
         assert_eq!(of("nvidia_gpu_temperature_celsius", &gpu, 99.0), None);
+        let fm = of("nvidia_fabricmanager_active", &[], 0.0).unwrap();
+        assert!(fm.critical && fm.gpu.is_none());
+        assert_eq!(of("nvidia_fabricmanager_active", &[], 1.0), None);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod apps;
 pub mod csv;
+pub mod fabricmanager;
 pub mod health;
 pub mod issues;
 pub mod nvlink;
@@ -87,7 +88,7 @@ pub const PROBE: Probe = Probe {
 
 pub const DETAILS_PROBE: Probe = Probe {
     name: "nvidia_details",
-    description: "nvidia-smi -q -x: GPU facts (driver, CUDA, VBIOS, serials), MIG instances, PCIe replays; NVLink state and error counters",
+    description: "nvidia-smi -q -x: GPU facts (driver, CUDA, VBIOS, serials), MIG instances, PCIe replays; NVLink state and error counters; the NVSwitch fabric manager's service state",
     script: DETAILS_SCRIPT,
     commands: &[
         "nvidia-smi -q -x",
@@ -184,6 +185,9 @@ pub fn parse_details(text: &str) -> ProbeOutput {
     }
     if let Some(body) = sections.get("nvlink_errors") {
         nvlink::errors(body, &mut out);
+    }
+    if let Some(body) = sections.get("fabricmanager") {
+        fabricmanager::parse(body, &mut out);
     }
     out
 }

@@ -504,6 +504,7 @@ proptest! {
         xml::parse(&text, &mut out);
         nvlink::status(&text, &mut out);
         nvlink::errors(&text, &mut out);
+        fabricmanager::parse(&text, &mut out);
         for name in [
             "q-x-a100-sxm4-v12-telegraf.xml",
             "query-gpu-h200-590.48.01-linux-load.csv",
