@@ -10,5 +10,5 @@ fi
 section ports
 # Every file holds one line: `grep -H ''` prints each as PATH:VALUE, in one process.
 grep -H '' "$ib"/*/ports/*/state "$ib"/*/ports/*/phys_state "$ib"/*/ports/*/rate \
-  "$ib"/*/ports/*/link_layer "$ib"/*/ports/*/counters/* 2>/dev/null
+  "$ib"/*/ports/*/link_layer "$ib"/*/ports/*/counters/* "$ib"/*/ports/*/hw_counters/* 2>/dev/null
 section end

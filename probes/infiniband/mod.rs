@@ -12,10 +12,10 @@ pub const SCRIPT: &str = include_str!("infiniband.sh");
 
 pub const PROBE: Probe = Probe {
     name: "infiniband",
-    description: "InfiniBand/RoCE ports: state, rate, data, packets, symbol errors, link downed, receive errors, discards",
+    description: "InfiniBand/RoCE ports: state, rate, data, packets, symbol errors, link downed, receive errors, discards, the driver's hw_counters (RoCE retransmits, sequence errors, out of buffer)",
     script: SCRIPT,
     commands: &[
-        "grep -H '' /sys/class/infiniband/*/ports/*/{state,phys_state,rate,link_layer,counters/*}",
+        "grep -H '' /sys/class/infiniband/*/ports/*/{state,phys_state,rate,link_layer,counters/*,hw_counters/*}",
     ],
     parse,
     default_interval: Duration::from_secs(30),
@@ -108,10 +108,16 @@ pub fn ports(body: &str, out: &mut ProbeOutput) {
                     value.trim().to_string(),
                 );
             }
+            // `lifespan` is how long (ms) the driver caches hw_counters: a setting.
+            "hw_counters/lifespan" => {}
             counter => {
-                let Some(counter) = counter.strip_prefix("counters/") else {
-                    out.not_understood("ports", n + 1, line);
-                    continue;
+                let (hw, counter) = match counter.split_once('/') {
+                    Some(("counters", name)) => (false, name),
+                    Some(("hw_counters", name)) => (true, name),
+                    _ => {
+                        out.not_understood("ports", n + 1, line);
+                        continue;
+                    }
                 };
                 // `N/A (no PMA)`: the device keeps no such counter (iWARP, some RoCE).
                 let Ok(v) = value.trim().parse::<f64>() else {
@@ -120,7 +126,18 @@ pub fn ports(body: &str, out: &mut ProbeOutput) {
                     }
                     continue;
                 };
-                push_counter(counter, v, labels(), out);
+                if hw {
+                    // Driver-specific (mlx5: RoCE retransmits and timeouts, sequence
+                    // errors, receive WQEs missing): kept by the driver's names.
+                    out.counter(
+                        "ib_port_hw_counter_total",
+                        labels().with("counter", counter),
+                        v,
+                        "",
+                    );
+                } else {
+                    push_counter(counter, v, labels(), out);
+                }
             }
         }
     }

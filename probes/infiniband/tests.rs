@@ -83,6 +83,47 @@ fn the_captured_tree_reads_exactly() {
     );
 }
 
+/// procfs's captured mlx5 tree: the driver's hw_counters under their own names, and
+/// `lifespan` (the driver's cache time in ms, a setting) left out.
+#[test]
+fn the_mlx5_hw_counters_read_exactly() {
+    let out = parse(&framed(include_str!(
+        "../../tests/fixtures/infiniband/sysfs-ports-mlx5-hw-counters-procfs.txt"
+    )));
+    assert_eq!(out.warnings, []);
+    let hw = |counter: &str| {
+        value(
+            &out,
+            "ib_port_hw_counter_total",
+            "mlx5_0",
+            "1",
+            Some(counter),
+        )
+    };
+    assert_eq!(hw("local_ack_timeout_err"), Some(131.0));
+    assert_eq!(hw("resp_cqe_error"), Some(8109.0));
+    assert_eq!(hw("rx_read_requests"), Some(175528982.0));
+    assert_eq!(hw("roce_adp_retrans_to"), Some(4.0));
+    assert_eq!(hw("lifespan"), None);
+    assert_eq!(
+        out.samples
+            .iter()
+            .filter(|s| s.name == "ib_port_hw_counter_total")
+            .count(),
+        24
+    );
+    // 25 Gb/sec (1X EDR); port_xmit_data 2880761508848 words of 4 bytes.
+    assert_eq!(
+        value(&out, "ib_port_rate_bytes_per_second", "mlx5_0", "1", None),
+        Some(3.125e9)
+    );
+    assert_eq!(
+        value(&out, "ib_port_transmitted_bytes_total", "mlx5_0", "1", None),
+        Some(2880761508848.0 * 4.0)
+    );
+    crate::test_support::assert_series_unique(&out);
+}
+
 #[test]
 fn a_port_gone_down_reads_zero_not_absent() {
     let down = CAPTURE
@@ -131,6 +172,7 @@ fn the_script_reads_a_tree_with_one_process() {
     let dir = tempfile::tempdir().unwrap();
     let port = dir.path().join("class/infiniband/mlx5_0/ports/1");
     std::fs::create_dir_all(port.join("counters")).unwrap();
+    std::fs::create_dir_all(port.join("hw_counters")).unwrap();
     for (file, v) in [
         ("state", "4: ACTIVE"),
         ("phys_state", "5: LinkUp"),
@@ -138,6 +180,8 @@ fn the_script_reads_a_tree_with_one_process() {
         ("link_layer", "InfiniBand"),
         ("counters/symbol_error", "3"),
         ("counters/port_xmit_data", "1000"),
+        ("hw_counters/out_of_sequence", "7"),
+        ("hw_counters/lifespan", "10"),
     ] {
         std::fs::write(port.join(file), format!("{v}\n")).unwrap();
     }
@@ -156,6 +200,16 @@ fn the_script_reads_a_tree_with_one_process() {
     assert_eq!(
         value(&out, "ib_port_transmitted_bytes_total", "mlx5_0", "1", None),
         Some(4000.0)
+    );
+    assert_eq!(
+        value(
+            &out,
+            "ib_port_hw_counter_total",
+            "mlx5_0",
+            "1",
+            Some("out_of_sequence")
+        ),
+        Some(7.0)
     );
     let none = run(&dir.path().join("nothing"));
     assert!(
