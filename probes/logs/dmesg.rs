@@ -170,7 +170,7 @@ fn push(
         cursor,
         labels: Default::default(),
     };
-    super::nvrm::label(&mut entry);
+    super::label_kernel_event(&mut entry);
     out.logs.push(entry);
 }
 

@@ -53,9 +53,10 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
             cursor: field("__CURSOR").map(str::to_string),
             labels: Default::default(),
         };
-        // The kernel's own lines (`_TRANSPORT=kernel`) may be NVIDIA driver events.
+        // The kernel's own lines (`_TRANSPORT=kernel`) may be NVIDIA driver events or
+        // PCIe AER errors.
         if field("_TRANSPORT") == Some("kernel") {
-            super::nvrm::label(&mut line);
+            super::label_kernel_event(&mut line);
         }
         out.logs.push(line);
     }

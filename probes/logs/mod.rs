@@ -3,6 +3,7 @@
 //! named in the inventory (by inode and byte offset, so rotation loses and repeats
 //! nothing). Incremental across rounds, capped per round.
 
+pub mod aer;
 pub mod dmesg;
 pub mod file;
 pub mod journal;
@@ -14,6 +15,19 @@ use crate::sections::Sections;
 use std::time::Duration;
 
 pub const SCRIPT: &str = include_str!("logs.sh");
+
+/// Gives a kernel log line the labels of the event it reports, if any: an NVIDIA GPU
+/// event (Xid, fallen off the bus) or a PCIe AER error; raises its priority when the
+/// event is more serious than the level the kernel gave it.
+pub fn label_kernel_event(entry: &mut crate::output::LogEntry) {
+    if nvrm::label(entry) {
+        return;
+    }
+    if let Some((labels, priority)) = aer::parse(&entry.message) {
+        entry.labels = labels;
+        entry.priority = entry.priority.min(priority);
+    }
+}
 
 /// Most lines one source yields per round; the rest follow next round.
 pub const MAX_LINES_PER_ROUND: usize = 1000;

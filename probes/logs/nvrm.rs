@@ -83,11 +83,14 @@ pub fn xid_is_critical(code: u32) -> bool {
 
 /// Gives a kernel log line its GPU event labels and, when the event is more serious
 /// than the level the kernel gave the line, its priority.
-pub fn label(entry: &mut crate::output::LogEntry) {
-    if let Some(event) = parse(&entry.message) {
-        entry.labels = event.labels;
-        entry.priority = entry.priority.min(event.priority);
-    }
+/// Whether it was one.
+pub fn label(entry: &mut crate::output::LogEntry) -> bool {
+    let Some(event) = parse(&entry.message) else {
+        return false;
+    };
+    entry.labels = event.labels;
+    entry.priority = entry.priority.min(event.priority);
+    true
 }
 
 /// Reads one kernel message (without its time stamp). None: not an NVRM GPU event.
