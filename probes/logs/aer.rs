@@ -110,7 +110,7 @@ mod tests {
             cursor: None,
             labels: Default::default(),
         };
-        crate::logs::label_kernel_event(&mut entry);
+        crate::logs::label_kernel_event(None, &mut entry);
         assert_eq!(
             (entry.priority, entry.labels.get("event")),
             (4, Some("aer"))

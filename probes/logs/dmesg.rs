@@ -50,6 +50,9 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
                 Some(prev) if prev.source == "dmesg" => {
                     prev.message.push('\n');
                     prev.message.push_str(line.trim());
+                    // A record of several lines says what it is by its end (NVRM's
+                    // "fallen off the bus" takes three).
+                    super::label_kernel_event(None, prev);
                 }
                 _ => push(out, priority, None, line.trim(), None),
             }
@@ -170,7 +173,12 @@ fn push(
         cursor,
         labels: Default::default(),
     };
-    super::label_kernel_event(&mut entry);
+    let previous = out
+        .logs
+        .last()
+        .filter(|l| l.source == "dmesg")
+        .map(|l| l.message.as_str());
+    super::label_kernel_event(previous, &mut entry);
     out.logs.push(entry);
 }
 

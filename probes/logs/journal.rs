@@ -8,6 +8,8 @@ use serde_json::Value;
 ///   "_SYSTEMD_UNIT" : "medusa-GpsLocator.service", "MESSAGE" : "GPS Reference longitude: 7.358143333" }
 /// ```
 pub fn parse(text: &str, out: &mut ProbeOutput) {
+    // The kernel line before, for an event told over two records.
+    let mut previous_kernel: Option<String> = None;
     for (n, line) in text
         .lines()
         .enumerate()
@@ -56,7 +58,8 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
         // The kernel's own lines (`_TRANSPORT=kernel`) may be NVIDIA driver events or
         // PCIe AER errors.
         if field("_TRANSPORT") == Some("kernel") {
-            super::label_kernel_event(&mut line);
+            super::label_kernel_event(previous_kernel.as_deref(), &mut line);
+            previous_kernel = Some(line.message.clone());
         }
         out.logs.push(line);
     }

@@ -18,9 +18,23 @@ pub const SCRIPT: &str = include_str!("logs.sh");
 
 /// Gives a kernel log line the labels of the event it reports, if any: an NVIDIA GPU
 /// event (Xid, fallen off the bus) or a PCIe AER error; raises its priority when the
-/// event is more serious than the level the kernel gave it.
-pub fn label_kernel_event(entry: &mut crate::output::LogEntry) {
+/// event is more serious than the level the kernel gave it. `previous` is the kernel
+/// line before it: NVRM's "fallen off the bus" may come as two records, the GPU's
+/// address in the first and the words in the second.
+pub fn label_kernel_event(previous: Option<&str>, entry: &mut crate::output::LogEntry) {
     if nvrm::label(entry) {
+        return;
+    }
+    if let Some(previous) = previous
+        && entry
+            .message
+            .trim_start()
+            .starts_with("NVRM: fallen off the bus")
+        && previous.trim_start().starts_with("NVRM: The NVIDIA GPU ")
+        && let Some(event) = nvrm::parse(&format!("{previous}\n{}", entry.message))
+    {
+        entry.labels = event.labels;
+        entry.priority = entry.priority.min(event.priority);
         return;
     }
     if let Some((labels, priority)) = aer::parse(&entry.message) {

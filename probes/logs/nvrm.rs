@@ -99,6 +99,25 @@ pub fn parse(message: &str) -> Option<GpuEvent> {
     if let Some(after) = rest.strip_prefix("Xid (") {
         return xid(after);
     }
+    // The probe-time form, one record of three lines (R525 and newer):
+    // `NVRM: The NVIDIA GPU 0000:b3:00.0\nNVRM: (PCI ID: 10de:26b5) installed in this
+    // system has\nNVRM: fallen off the bus and is not responding to commands.`
+    if let Some(after) = rest.strip_prefix("The NVIDIA GPU ") {
+        let whole: String = rest
+            .lines()
+            .map(|l| l.trim().trim_start_matches("NVRM:").trim())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if !whole.contains("fallen off the bus") {
+            return None;
+        }
+        let address = after.split([' ', '\n']).next()?;
+        let pci = bus_of(address)?;
+        return Some(GpuEvent {
+            labels: Labels::new([("pci", pci.as_str()), ("event", "fallen_off_bus")]),
+            priority: 2,
+        });
+    }
     // `GPU at PCI:0000:18:00.0 has fallen off the bus.`
     if let Some(after) = rest.strip_prefix("GPU at PCI:")
         && rest.contains("fallen off the bus")
@@ -232,6 +251,21 @@ mod tests {
         assert_eq!(e.labels.get("pci"), Some("0000:18:00"));
         assert_eq!(e.labels.get("event"), Some("fallen_off_bus"));
         assert_eq!(e.priority, 2);
+    }
+
+    /// The probe-time form NVIDIA/NVSentinel#155 shows from a fleet's dmesg (R570): one
+    /// record of three lines, and the same words as two records (a host's journal).
+    #[test]
+    fn fallen_off_the_bus_at_probe_time() {
+        let e = parse("NVRM: The NVIDIA GPU 0000:b3:00.0\nNVRM: (PCI ID: 10de:26b5) installed in this system has\nNVRM: fallen off the bus and is not responding to commands.").unwrap();
+        assert_eq!(e.labels.get("pci"), Some("0000:b3:00"));
+        assert_eq!(e.labels.get("event"), Some("fallen_off_bus"));
+        assert_eq!(e.priority, 2);
+        let e = parse("NVRM: The NVIDIA GPU 0000:01:00.0 (PCI ID: 10de:2d04) installed in this system has\nNVRM: fallen off the bus and is not responding to commands.").unwrap();
+        assert_eq!(e.labels.get("pci"), Some("0000:01:00"));
+        // Its first line alone says nothing yet.
+        assert!(parse("NVRM: The NVIDIA GPU 0000:b3:00.0").is_none());
+        assert!(parse("NVRM: The NVIDIA probe routine failed for 1 device(s).").is_none());
     }
 
     #[test]

@@ -444,3 +444,33 @@ fn xid_lines_are_labelled_events() {
     );
     assert_eq!(journal_only.kernel_log.as_deref(), Some("journal"));
 }
+
+/// R525+ drivers report a GPU lost at probe time in one record of three lines, which
+/// dmesg prints with indented continuations (a fleet's capture in NVIDIA/NVSentinel#155);
+/// a journal may hold the words as two records. Either way the line that carries them
+/// is one `fallen_off_bus` event of that GPU, and the lines around it are none.
+#[test]
+fn a_gpu_fallen_off_the_bus_at_probe_time_is_one_event() {
+    let logs = dmesg_of(&format!(
+        "boot_id=b1\nbtime=1700000000\n{}",
+        fixture!("dmesg-nvrm-fallen-off-bus-r570.txt")
+    ));
+    assert_eq!(logs.len(), 3, "{logs:?}");
+    assert_eq!(logs[0].labels.get("event"), Some("fallen_off_bus"));
+    assert_eq!(logs[0].labels.get("pci"), Some("0000:b3:00"));
+    assert_eq!(logs[0].priority, 2);
+    assert!(logs[0].message.ends_with("not responding to commands."));
+    assert_eq!(logs[0].ts_ms, Some(1_700_001_843_308));
+    assert!(logs[1].labels.is_empty() && logs[2].labels.is_empty());
+    let mut out = ProbeOutput::default();
+    journal::parse(
+        "{\"MESSAGE\":\"NVRM: The NVIDIA GPU 0000:01:00.0 (PCI ID: 10de:2d04) installed in this system has\",\"PRIORITY\":\"3\",\"_TRANSPORT\":\"kernel\",\"__CURSOR\":\"c1\"}\n\
+         {\"MESSAGE\":\"NVRM: fallen off the bus and is not responding to commands.\",\"PRIORITY\":\"3\",\"_TRANSPORT\":\"kernel\",\"__CURSOR\":\"c2\"}\n\
+         {\"MESSAGE\":\"NVRM: fallen off the bus and is not responding to commands.\",\"PRIORITY\":\"3\",\"_TRANSPORT\":\"kernel\",\"__CURSOR\":\"c3\"}\n",
+        &mut out,
+    );
+    assert!(out.logs[0].labels.is_empty());
+    assert_eq!(out.logs[1].labels.get("pci"), Some("0000:01:00"));
+    assert_eq!(out.logs[1].labels.get("event"), Some("fallen_off_bus"));
+    assert!(out.logs[2].labels.is_empty(), "no address before it");
+}
