@@ -271,8 +271,8 @@ fn metrics_pass_promtool(db: &Path) {
     );
 }
 
-/// Issue 18, end to end: a host whose `lspci` shows eight H100s while `nvidia-smi` lists
-/// seven (shims printing those captures) reads `nvidia_gpu_missing = 1`; with all eight
+/// Issue 18, end to end: a host whose `lspci` shows eight H100s (a real HGX capture)
+/// while `nvidia-smi` lists seven (shims printing those captures) reads `nvidia_gpu_missing = 1`; with all eight
 /// listed it reads 0; the inventory's `expected_gpus` reaches the probe.
 #[test]
 fn a_gpu_on_the_bus_the_driver_does_not_list_is_missing() {
@@ -298,14 +298,7 @@ fn a_gpu_on_the_bus_the_driver_does_not_list_is_missing() {
     };
     let listed = dir.join("listed.csv");
     std::fs::write(&listed, csv(7)).unwrap();
-    let lspci: String = ["18", "2a", "3a", "5d", "9a", "ab", "ba", "db"]
-        .iter()
-        .map(|bus| format!("0000:{bus}:00.0 3D controller [0302]: NVIDIA Corporation GH100 [H100 SXM5 80GB] [10de:2330] (rev a1)\n"))
-        .collect();
-    std::fs::write(dir.join("lspci.txt"), lspci).unwrap();
-    for file in ["listed.csv", "lspci.txt"] {
-        std::fs::set_permissions(dir.join(file), std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
+    std::fs::set_permissions(&listed, std::fs::Permissions::from_mode(0o644)).unwrap();
     shim(
         &dir,
         "nvidia-smi",
@@ -320,7 +313,7 @@ fn a_gpu_on_the_bus_the_driver_does_not_list_is_missing() {
         "lspci",
         &format!(
             "'-Dnn -d 10de:') cat {} ;;",
-            dir.join("lspci.txt").display()
+            fixture("nvidia-smi/lspci-dnn-h100-sxm5-8-gpus-4-nvswitches.txt")
         ),
     );
     let host = "127.0.2.18";
@@ -331,6 +324,10 @@ fn a_gpu_on_the_bus_the_driver_does_not_list_is_missing() {
     assert_eq!(
         with_labels(&conn, host, "nvidia_gpus_on_bus", "{}"),
         Some(8.0)
+    );
+    assert_eq!(
+        with_labels(&conn, host, "nvidia_nvswitches_on_bus", "{}"),
+        Some(4.0)
     );
     assert_eq!(
         with_labels(&conn, host, "nvidia_gpus_visible", "{}"),

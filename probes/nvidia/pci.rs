@@ -21,9 +21,12 @@ pub struct OnBus {
 
 /// Counts GPUs (classes 0300 VGA and 0302 3D controller) by their bus, so the SR-IOV
 /// virtual functions of a vGPU host (`51:00.4`, `51:00.5`, ... on the GPU's own bus)
-/// count once, and NVSwitches (class 0680, bridge). Other NVIDIA functions (the audio,
-/// USB and UCSI functions of consumer boards) are read and not counted; a line of no
-/// known shape is a warning.
+/// count once, and NVSwitches (class 0680, "other bridge"). NVIDIA's old nForce
+/// chipsets put their Ethernet in class 0680 too (`Bridge [0680]: nVidia Corporation
+/// MCP61 Ethernet`, as Ubuntu forum posts show): a 0680 function that names itself an
+/// MCP part or Ethernet is no NVSwitch. Other NVIDIA functions (the audio, USB and UCSI
+/// functions of consumer boards) are read and not counted; a line of no known shape is
+/// a warning.
 pub fn parse(text: &str, out: &mut ProbeOutput) -> OnBus {
     let mut gpu_buses = BTreeSet::new();
     let mut nvswitches = 0;
@@ -39,7 +42,7 @@ pub fn parse(text: &str, out: &mut ProbeOutput) -> OnBus {
             "0300" | "0302" => {
                 gpu_buses.insert(address);
             }
-            "0680" => nvswitches += 1,
+            "0680" if !(line.contains(" MCP") || line.contains("Ethernet")) => nvswitches += 1,
             _ => {}
         }
     }
@@ -116,6 +119,26 @@ mod tests {
             )
         );
         assert_eq!(on_bus(""), (OnBus::default(), 0));
+        // A real HGX H100 (starlab3030/rhel-ai): 8 GPUs and 4 NVSwitches, named.
+        let captured = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/fixtures/nvidia-smi/lspci-dnn-h100-sxm5-8-gpus-4-nvswitches.txt"
+        ))
+        .unwrap();
+        assert_eq!(
+            on_bus(&captured),
+            (
+                OnBus {
+                    gpus: 8,
+                    nvswitches: 4
+                },
+                0
+            )
+        );
+        // An nForce desktop: its Ethernet is class 0680 and no NVSwitch.
+        let nforce = "00:07.0 Bridge [0680]: nVidia Corporation MCP61 Ethernet [10de:03ef] (rev a2)\n\
+                      00:14.0 Bridge [0680]: nVidia Corporation MCP51 Ethernet Controller [10de:0269] (rev a3)\n";
+        assert_eq!(on_bus(nforce), (OnBus::default(), 0));
         // lspci's own complaint and garbage are warnings, not devices.
         let (counted, warnings) =
             on_bus("pcilib: Cannot open /proc/bus/pci\nzz:00.0 x [0302]: y\n");

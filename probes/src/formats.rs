@@ -85,6 +85,12 @@ pub static FORMATS: &[Format] = &[
         place: Place::Section("nvlink"),
     },
     Format {
+        name: "lspci-nvidia",
+        description: "lspci -Dnn -d 10de: (the NVIDIA devices on the PCIe bus)",
+        probe: "nvidia",
+        place: Place::Section("pci"),
+    },
+    Format {
         name: "nvidia-smi-nvlink-errors",
         description: "nvidia-smi nvlink -e",
         probe: "nvidia_details",
