@@ -8,6 +8,8 @@
 //! NVRM: Xid (PCI:0000:03:00): 31, pid='1234', name='python3', 'Illegal memory access'
 //! NVRM: Xid (PCI:0000:b9:00): 74, pid=<unknown>, name=<unknown>, NVLink: fatal error detected on link 6(0x10000, ...)
 //! NVRM: GPU at PCI:0000:18:00.0 has fallen off the bus.
+//! NVRM: GPU 0000:91:00.0: GPU has fallen off the bus.
+//! nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 20034, Fatal, Link 48 LTSSM Fault Up
 //! ```
 
 use crate::output::Labels;
@@ -95,7 +97,11 @@ pub fn label(entry: &mut crate::output::LogEntry) -> bool {
 
 /// Reads one kernel message (without its time stamp). None: not an NVRM GPU event.
 pub fn parse(message: &str) -> Option<GpuEvent> {
-    let rest = message.trim_start().strip_prefix("NVRM:")?.trim_start();
+    let message = message.trim_start();
+    if message.starts_with("nvidia-nvswitch") {
+        return sxid(message);
+    }
+    let rest = message.strip_prefix("NVRM:")?.trim_start();
     if let Some(after) = rest.strip_prefix("Xid (") {
         return xid(after);
     }
@@ -118,24 +124,66 @@ pub fn parse(message: &str) -> Option<GpuEvent> {
             priority: 2,
         });
     }
-    // `GPU at PCI:0000:18:00.0 has fallen off the bus.`
-    if let Some(after) = rest.strip_prefix("GPU at PCI:")
+    // `GPU at PCI:0000:18:00.0 has fallen off the bus.`, `GPU at 0000:01:00.0 has fallen
+    // off the bus.` (2016 drivers) and `GPU 0000:91:00.0: GPU has fallen off the bus.`
+    // (the line after an Xid 79 on current drivers).
+    if let Some(after) = rest.strip_prefix("GPU ")
         && rest.contains("fallen off the bus")
     {
-        let pci = bus_of(
-            after
-                .split([' ', ':'])
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(":")
-                .as_str(),
-        )?;
+        let after = after.strip_prefix("at ").unwrap_or(after);
+        let after = after.strip_prefix("PCI:").unwrap_or(after);
+        // `0000:18:00.0 has`, `0000:91:00.0: GPU`, `0000:18:00: ...`.
+        let address: String = after.split(' ').next()?.trim_end_matches(':').to_string();
+        let pci = bus_of(&address)?;
         return Some(GpuEvent {
             labels: Labels::new([("pci", pci.as_str()), ("event", "fallen_off_bus")]),
             priority: 2,
         });
     }
     None
+}
+
+/// An NVSwitch error: `nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 20034, Fatal, Link 48
+/// LTSSM Fault Up`. One error prints several lines (its `Severity ...` and `Data {...}`
+/// lines follow); only the line that says `Fatal` or `Non-fatal` is the event, so each
+/// error is one labelled line: `sxid`, `pci` (the switch), `switch`, `severity`, `link`.
+fn sxid(message: &str) -> Option<GpuEvent> {
+    let (switch, rest) = message.split_once(": SXid (")?;
+    let switch = switch.strip_prefix("nvidia-")?;
+    let (address, rest) = rest.split_once("):")?;
+    let pci = bus_of(
+        address
+            .trim()
+            .strip_prefix("PCI:")
+            .unwrap_or(address.trim()),
+    )?;
+    let mut fields = rest.split(',').map(str::trim);
+    let code: u32 = fields.next()?.parse().ok()?;
+    let (severity, priority) = match fields.next()? {
+        "Fatal" => ("fatal", 2),
+        "Non-fatal" | "Nonfatal" | "Non-Fatal" => ("nonfatal", 4),
+        _ => return None,
+    };
+    let code = code.to_string();
+    let mut pairs = vec![
+        ("event", "sxid".to_string()),
+        ("pci", pci),
+        ("sxid", code),
+        ("switch", switch.to_string()),
+        ("severity", severity.to_string()),
+    ];
+    if let Some(link) = fields
+        .next()
+        .and_then(|f| f.strip_prefix("Link "))
+        .and_then(|f| f.split(' ').next())
+        .filter(|l| !l.is_empty() && l.len() <= 3 && l.chars().all(|c| c.is_ascii_digit()))
+    {
+        pairs.push(("link", link.to_string()));
+    }
+    Some(GpuEvent {
+        labels: Labels::new(pairs),
+        priority,
+    })
 }
 
 /// `PCI:0000:3b:00): 79, pid=1234, name=python3, ...`
@@ -266,6 +314,65 @@ mod tests {
         // Its first line alone says nothing yet.
         assert!(parse("NVRM: The NVIDIA GPU 0000:b3:00.0").is_none());
         assert!(parse("NVRM: The NVIDIA probe routine failed for 1 device(s).").is_none());
+    }
+
+    /// The forms a GPU fallen off the bus is told in besides Xid 79 (gpud's capture of an
+    /// HGX guest; an Ubuntu forum post of a 2016 driver), and the NVSwitch SXid lines of
+    /// the same capture: one event per error, its follow-up lines none.
+    #[test]
+    fn fallen_off_the_bus_forms_and_nvswitch_sxids() {
+        for (line, pci) in [
+            (
+                "NVRM: GPU 0000:91:00.0: GPU has fallen off the bus.",
+                "0000:91:00",
+            ),
+            (
+                "NVRM: GPU at 0000:01:00.0 has fallen off the bus.",
+                "0000:01:00",
+            ),
+            (
+                "NVRM: GPU at PCI:0000:18:00.0 has fallen off the bus.",
+                "0000:18:00",
+            ),
+        ] {
+            let e = parse(line).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(e.labels.get("pci"), Some(pci), "{line}");
+            assert_eq!(e.labels.get("event"), Some("fallen_off_bus"));
+        }
+        assert!(parse("NVRM: GPU 0000:91:00.0: GPU serial number is 1653723052734.").is_none());
+        assert!(
+            parse("NVRM: GPU at PCI:0000:91:00: GPU-b6c3b2be-c55b-d076-fa0e-d464e4c7e08b")
+                .is_none()
+        );
+        let e = parse(
+            "nvidia-nvswitch1: SXid (PCI:0000:06:00.0): 20034, Fatal, Link 48 LTSSM Fault Up",
+        )
+        .unwrap();
+        assert_eq!(
+            e.labels.pairs().to_vec(),
+            [
+                ("event", "sxid"),
+                ("link", "48"),
+                ("pci", "0000:06:00"),
+                ("severity", "fatal"),
+                ("switch", "nvswitch1"),
+                ("sxid", "20034"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert_eq!(e.priority, 2);
+        let e = parse("nvidia-nvswitch3: SXid (PCI:0000:08:00.0): 12028, Non-fatal, Link 32 egress non-posted PRIV error").unwrap();
+        assert_eq!(
+            (e.priority, e.labels.get("severity")),
+            (4, Some("nonfatal"))
+        );
+        for follow_up in [
+            "nvidia-nvswitch2: SXid (PCI:0000:07:00.0): 20034, Severity 1 Engine instance 60 Sub-engine instance 00",
+            "nvidia-nvswitch0: SXid (PCI:0000:05:00.0): 20034, Data {0x10000000, 0x10000000, 0x00000000}",
+            "nvidia-nvswitch0: SXid (PCI:zz): 20034, Fatal, Link 1",
+        ] {
+            assert!(parse(follow_up).is_none(), "{follow_up}");
+        }
     }
 
     #[test]

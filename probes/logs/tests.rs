@@ -474,3 +474,45 @@ fn a_gpu_fallen_off_the_bus_at_probe_time_is_one_event() {
     assert_eq!(out.logs[1].labels.get("event"), Some("fallen_off_bus"));
     assert!(out.logs[2].labels.is_empty(), "no address before it");
 }
+
+/// gpud's capture of an HGX guest losing a GPU: the Xid 79 line and the
+/// `GPU ... has fallen off the bus` line after it are events of GPU 0000:91:00; of the
+/// NVSwitches' SXid lines, the four `Fatal` ones are events (one per error), the
+/// `Severity`/`Data` lines that follow each are not.
+#[test]
+fn an_xid_79_with_its_nvswitch_sxids() {
+    let logs = dmesg_of(&format!(
+        "boot_id=b1\nbtime=1700000000\n{}",
+        fixture!("dmesg-xid79-sxid-nvswitch-gpud.txt")
+    ));
+    assert_eq!(logs.len(), 13);
+    let labelled: Vec<(usize, Option<&str>, Option<&str>)> = logs
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !l.labels.is_empty())
+        .map(|(i, l)| {
+            (
+                i,
+                l.labels.get("xid").or(l.labels.get("event")),
+                l.labels.get("pci"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        labelled,
+        [
+            (2, Some("79"), Some("0000:91:00")),
+            (3, Some("fallen_off_bus"), Some("0000:91:00")),
+            (5, Some("sxid"), Some("0000:06:00")),
+            (6, Some("sxid"), Some("0000:05:00")),
+            (9, Some("sxid"), Some("0000:07:00")),
+            (10, Some("sxid"), Some("0000:05:00")),
+        ]
+    );
+    assert_eq!(logs[10].labels.get("link"), Some("62"));
+    assert!(
+        logs.iter()
+            .filter(|l| !l.labels.is_empty())
+            .all(|l| l.priority == 2)
+    );
+}
