@@ -50,6 +50,7 @@ fn format_of(path: &Path) -> &'static str {
         "os" => "os",
         "apt" => "apt-get-upgrade",
         "infiniband" => "infiniband-sysfs",
+        "systemctl" => "systemctl-show-fabricmanager",
         "pcie" => "pcie-sysfs",
         _ => panic!(
             "{}: no format for this fixture: add it to format_of",
@@ -73,6 +74,7 @@ fn in_probe_output(format: &str, text: &str, path: &Path) -> (&'static str, Stri
         "nvidia-smi-nvlink" => ("nvidia_details", section("nvlink")),
         "nvidia-smi-nvlink-errors" => ("nvidia_details", section("nvlink_errors")),
         "lspci-nvidia" => ("nvidia", section("pci")),
+        "systemctl-show-fabricmanager" => ("nvidia_details", section("fabricmanager")),
         "nvidia-smi-compute-apps" => ("nvidia", section("apps")),
         "nvme-list" => ("nvme", section("list")),
         "nvme-smart-log" => ("nvme", section("smart-log unknown")),

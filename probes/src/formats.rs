@@ -91,6 +91,12 @@ pub static FORMATS: &[Format] = &[
         place: Place::Section("pci"),
     },
     Format {
+        name: "systemctl-show-fabricmanager",
+        description: "systemctl show -p LoadState,ActiveState,SubState,NRestarts,Result nvidia-fabricmanager",
+        probe: "nvidia_details",
+        place: Place::Section("fabricmanager"),
+    },
+    Format {
         name: "nvidia-smi-nvlink-errors",
         description: "nvidia-smi nvlink -e",
         probe: "nvidia_details",

@@ -49,6 +49,14 @@ const SECTIONS: &[&str] = &[
     "stat",
     "meminfo",
     "df",
+    "apps",
+    "pci",
+    "expected",
+    "nvlink",
+    "nvlink_errors",
+    "fabricmanager",
+    "ports",
+    "devices",
 ];
 
 proptest! {
