@@ -407,9 +407,12 @@ fn serve_through_every_fault_with_offline_and_back() {
         .map(|r| r["probes"][0].clone())
         .unwrap();
     assert_eq!(hung["error"], "did not finish within 1.5s", "{hung}");
+    // Stopped at its deadline, not at some later timeout. While the flood host pushes
+    // 100 MB through the same poller on CI's two cores, the stop can land over a second
+    // late (2.86 s seen once): the bound proves the deadline, not a speed.
     let took = hung["duration_ms"].as_i64().unwrap();
     assert!(
-        (1500..2500).contains(&took),
+        (1500..4000).contains(&took),
         "the hung run took {took} ms: {hung}"
     );
     for (fault, _) in FAULTS {

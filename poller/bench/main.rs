@@ -19,6 +19,8 @@
 //! (h) one BMC read over RMCP+ (ipmi_sim): dcmon's reader vs ipmitool -I lanplus.
 //! (i) `dcmon poll` of DCMON_BENCH_REFUSED (100,000) hosts that all refuse: peak RSS.
 //! (j) one evaluation of the built-in alert rules over 1,000 hosts' OS series.
+//! (k) sample codecs (pco, Gorilla) on the realistic mix: bytes per sample, encode and
+//!     decode time (DCMON_BENCH_CODEC_HOSTS, 20; DCMON_BENCH_CODEC_DAYS, 7).
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
 //! 2880 for a full day), DCMON_BENCH_HOLD (1000,2000), DCMON_BENCH_ONLY (e.g. `a,e`).
 
@@ -42,7 +44,7 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
-    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j".into());
+    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j,k".into());
     let part = |p: &str| only.split(',').any(|o| o.trim() == p);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
@@ -84,6 +86,13 @@ fn main() {
     if part("i") {
         refused::refused_round(env_or("DCMON_BENCH_REFUSED", 100_000));
     }
+    if part("k") {
+        let hosts = env_or("DCMON_BENCH_CODEC_HOSTS", 20);
+        let days = env_or("DCMON_BENCH_CODEC_DAYS", 7);
+        for chunk in [120, 240, 720] {
+            codecs::codecs(hosts, days, chunk);
+        }
+    }
     if part("j") {
         alerts::evaluation(
             env_or("DCMON_BENCH_ALERT_HOSTS", 1000),
@@ -103,6 +112,10 @@ mod render;
 mod refused;
 
 mod alerts;
+
+mod codecs;
+
+mod mix;
 
 /// CPU seconds (user + system) of a process and of its reaped children, from /proc.
 fn cpu_of(pid: u32) -> (f64, f64) {
