@@ -5,6 +5,7 @@
 //!   column per host and chunk serves its ~150 series (its cost shared among them);
 //! - Gorilla (`tsz`, Facebook's paper: delta-of-delta times, XOR floats) with times in
 //!   milliseconds, as dcmon keeps them.
+//!
 //! Today's engine (one SQLite row per sample) is part (c), for comparison.
 //!
 //! Times: one round every 30 s, each starting 0–20 ms late (a run's start), as the
