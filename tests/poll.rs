@@ -108,6 +108,48 @@ fn fifty_hosts_store_os_samples() {
         assert!(s["ts"].as_i64().unwrap() > 1_700_000_000_000);
         assert!(s["labels"].is_object());
     }
+
+    // `dcmon db`: the same samples counted, an online copy, an integrity check.
+    let db_arg = db.to_str().unwrap();
+    let out = dcmon(&["db", "stats", "--db", db_arg, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(stats["samples"].as_i64(), Some(stored));
+    assert_eq!(stats["probe_runs"].as_i64(), Some(runs));
+    assert!(stats["bytes_per_sample"].as_f64().unwrap() > 0.0);
+    assert!(stats["oldest"].as_i64().unwrap() <= stats["newest"].as_i64().unwrap());
+    let out = dcmon(&["db", "stats", "--db", db_arg]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("samples           {stored}")),
+        "{text}"
+    );
+    assert!(text.contains("TABLE"), "{text}");
+    let copy = db.with_file_name("copy.db");
+    let out = dcmon(&["db", "backup", "--db", db_arg, copy.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copied: i64 = Connection::open(&copy)
+        .unwrap()
+        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(copied, stored);
+    let again = dcmon(&["db", "backup", "--db", db_arg, copy.to_str().unwrap()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let out = dcmon(&["db", "check", "--db", db_arg]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
+    let missing = dcmon(&["db", "check", "--db", "/nonexistent/dcmon.db"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
 }
 
 #[test]

@@ -47,6 +47,36 @@ pub enum Command {
         #[command(subcommand)]
         command: ProbeCommand,
     },
+    /// The database itself: `dcmon db stats`, `dcmon db backup OUT`, `dcmon db check`.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Series, samples, bytes per sample, oldest and newest sample, bytes per table.
+    Stats {
+        /// SQLite database written by `dcmon poll` or `dcmon serve`.
+        #[arg(long, default_value = "dcmon.db")]
+        db: PathBuf,
+        /// One JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy the database while the poller runs (one consistent snapshot, compacted).
+    Backup {
+        #[arg(long, default_value = "dcmon.db")]
+        db: PathBuf,
+        /// The copy: a new file (an existing one is never overwritten).
+        out: PathBuf,
+    },
+    /// SQLite's integrity check: exit 0 when it says ok, 1 with the problems.
+    Check {
+        #[arg(long, default_value = "dcmon.db")]
+        db: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

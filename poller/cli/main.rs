@@ -8,6 +8,7 @@ mod args;
 mod audit_cmd;
 mod audited;
 mod control;
+mod db_cmd;
 mod exec_cmd;
 mod fan_cmd;
 mod inventory_cmd;
@@ -54,6 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(args) => audit_cmd::audit(args),
         Command::Fan(args) => fan_cmd::fan(args),
         Command::Parse(args) => parse_cmd::parse(args),
+        Command::Db { command } => db_cmd::db(command),
         Command::Probes {
             command: args::ProbesCommand::List { json },
         } => probes_cmd::list(json),

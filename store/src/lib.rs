@@ -10,6 +10,7 @@ mod directory;
 mod event_counters;
 pub mod latest;
 mod latest_runs;
+mod maintenance;
 pub mod overview;
 mod query;
 pub mod range;
@@ -22,6 +23,7 @@ mod write;
 
 pub use directory::Listed;
 pub use event_counters::{XID_SERIES, XidCount};
+pub use maintenance::DbStats;
 pub use query::{LastRun, SeriesFilter, SeriesLatest, StoredLog};
 pub use write::{HostRound, HostState, ProbeRun, RunStatus, Stored};
 

@@ -1,0 +1,160 @@
+//! What `dcmon db` does to a database: its figures (`stats`: series, samples, bytes per
+//! sample, oldest and newest sample, the bytes of every table with its indexes), an
+//! online copy (`backup`: `VACUUM INTO`, which reads one snapshot while the poller goes
+//! on writing) and SQLite's own integrity check (`check`).
+
+use crate::{Store, StoreError, sql};
+use serde::Serialize;
+use std::path::Path;
+
+/// A database's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DbStats {
+    pub series: i64,
+    pub samples: i64,
+    /// Sealed compressed chunks (0 until the chunk engine stores any).
+    pub chunks: i64,
+    /// The whole database file (pages in use and free).
+    pub bytes: i64,
+    /// What a stored sample costs: the bytes of the tables that hold samples (today
+    /// `samples` and its key) over the samples.
+    pub bytes_per_sample: Option<f64>,
+    /// ms since the epoch of the oldest and newest sample.
+    pub oldest: Option<i64>,
+    pub newest: Option<i64>,
+    pub probe_runs: i64,
+    pub log_lines: i64,
+    /// Bytes per table, its indexes included, largest first.
+    pub tables: Vec<(String, i64)>,
+}
+
+impl Store {
+    /// The database's figures. Counting reads every sample once: seconds on a database
+    /// of gigabytes, nothing the dashboard calls.
+    pub fn db_stats(&self) -> Result<DbStats, StoreError> {
+        let one = |query: &str, what: &'static str| -> Result<i64, StoreError> {
+            self.conn
+                .query_row(query, [], |r| r.get(0))
+                .map_err(sql(what))
+        };
+        let (samples, oldest, newest): (i64, Option<i64>, Option<i64>) = self
+            .conn
+            .query_row("SELECT count(*), min(ts), max(ts) FROM samples", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql("count samples"))?;
+        let pages = one("PRAGMA page_count", "read page count")?;
+        let page_size = one("PRAGMA page_size", "read page size")?;
+        let bytes = pages.saturating_mul(page_size);
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT coalesce(m.tbl_name, d.name), sum(d.pgsize) FROM dbstat d
+                 LEFT JOIN sqlite_schema m ON m.name = d.name
+                 GROUP BY 1 ORDER BY 2 DESC, 1",
+            )
+            .map_err(sql("prepare table sizes"))?;
+        let tables = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql("read table sizes"))?
+            .collect::<Result<Vec<(String, i64)>, _>>()
+            .map_err(sql("read table size row"))?;
+        let sample_bytes: i64 = tables
+            .iter()
+            .filter(|(t, _)| t == "samples")
+            .map(|(_, b)| *b)
+            .sum();
+        Ok(DbStats {
+            series: one("SELECT count(*) FROM series", "count series")?,
+            samples,
+            chunks: 0,
+            bytes,
+            bytes_per_sample: (samples > 0).then(|| sample_bytes as f64 / samples as f64),
+            oldest,
+            newest,
+            probe_runs: one("SELECT count(*) FROM probe_runs", "count probe runs")?,
+            log_lines: one("SELECT count(*) FROM logs", "count log lines")?,
+            tables,
+        })
+    }
+
+    /// An online copy of the database into `out`, which must not exist yet: one
+    /// consistent snapshot, compacted, while writers go on.
+    pub fn backup_to(&self, out: &Path) -> Result<(), StoreError> {
+        if out.exists() {
+            return Err(StoreError::Refused(format!(
+                "{} already exists: a backup never overwrites a file",
+                out.display()
+            )));
+        }
+        let target = out
+            .to_str()
+            .ok_or_else(|| StoreError::Refused(format!("{} is not a UTF-8 path", out.display())))?;
+        self.conn
+            .execute("VACUUM INTO ?1", [target])
+            .map_err(sql("copy the database (VACUUM INTO)"))?;
+        Ok(())
+    }
+
+    /// SQLite's integrity check: `["ok"]` or the problems it found.
+    pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .map_err(sql("prepare integrity check"))?;
+        stmt.query_map([], |r| r.get(0))
+            .map_err(sql("run integrity check"))?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(sql("read integrity check"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Store;
+    use dcmon_probes::{Labels, ProbeOutput};
+
+    #[test]
+    fn stats_backup_and_check_of_a_small_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("a.db")).unwrap();
+        let empty = store.db_stats().unwrap();
+        assert_eq!(
+            (empty.samples, empty.oldest, empty.bytes_per_sample),
+            (0, None, None)
+        );
+        for (i, ts) in [1_000i64, 31_000].into_iter().enumerate() {
+            let mut out = ProbeOutput::default();
+            out.gauge("node_load1", Labels::default(), i as f64, "");
+            out.gauge("node_load5", Labels::default(), 2.0, "");
+            let run = crate::ProbeRun {
+                probe: "os".into(),
+                started_ms: ts,
+                duration_ms: 1,
+                status: crate::RunStatus::Ok,
+                error: None,
+                output: out,
+                new_logs: dcmon_probes::registry::all_logs_new,
+            };
+            store
+                .write_round(&crate::HostRound::new("h1", vec![run]))
+                .unwrap();
+        }
+        let stats = store.db_stats().unwrap();
+        assert_eq!(
+            (stats.series, stats.samples, stats.oldest, stats.newest),
+            (2, 4, Some(1_000), Some(31_000))
+        );
+        assert_eq!(stats.probe_runs, 2);
+        assert!(stats.bytes_per_sample.unwrap() > 0.0);
+        assert!(stats.tables.iter().any(|(t, b)| t == "samples" && *b > 0));
+        assert_eq!(store.integrity_check().unwrap(), ["ok"]);
+        let copy = dir.path().join("copy.db");
+        store.backup_to(&copy).unwrap();
+        let again = Store::open(&copy).unwrap().db_stats().unwrap();
+        assert_eq!((again.series, again.samples), (2, 4));
+        // Never over a file that is there.
+        let refused = store.backup_to(&copy).unwrap_err().to_string();
+        assert!(refused.contains("already exists"), "{refused}");
+    }
+}
