@@ -1,6 +1,7 @@
 //! (k) Sample codecs on the realistic mix (issue 19): bytes per sample, and encode and
 //! decode time per sample on one thread, for sealed chunks of one series, of
-//! - `pco` (pcodec): timestamps (i64) and values (f64) each in their own pco chunk;
+//! - `pco` (pcodec) as the store seals a chunk (`dcmon_store::chunk`): timestamps (i64)
+//!   and values (f64) each in their own pco block;
 //! - `pco`, values only: a host's series all carry their run's time, so one timestamp
 //!   column per host and chunk serves its ~150 series (its cost shared among them);
 //! - Gorilla (`tsz`, Facebook's paper: delta-of-delta times, XOR floats) with times in
@@ -36,7 +37,7 @@ impl Tally {
     fn show(&self) {
         let per = |d: Duration| d.as_nanos() as f64 / self.samples.max(1) as f64;
         println!(
-            "  {:<28} {:>6.3} bytes/sample  encode {:>6.1} ns/sample  decode {:>6.1} ns/sample",
+            "  {:<32} {:>6.3} bytes/sample  encode {:>6.1} ns/sample  decode {:>6.1} ns/sample",
             self.name,
             self.bytes as f64 / self.samples.max(1) as f64,
             per(self.encode),
@@ -81,7 +82,7 @@ fn gorilla_decode(bytes: Box<[u8]>, expect: usize) -> usize {
 
 pub fn codecs(hosts: usize, days: usize, chunk: usize) {
     let rounds = days * 2880;
-    let mut pco_both = Tally::new("pco (times + values)");
+    let mut pco_both = Tally::new("store chunk (pco times+values)");
     let mut pco_values = Tally::new("pco (values; shared times)");
     let mut tsz = Tally::new("gorilla/tsz (ms times)");
     let mut row = Vec::new();
@@ -117,19 +118,26 @@ pub fn codecs(hosts: usize, days: usize, chunk: usize) {
                 let v = &series[start..end];
                 let samples = v.len();
 
+                // The store's own chunk (dcmon_store::chunk: pco times and values).
                 let began = Instant::now();
-                let ct = pco_i64(t);
-                let cv = pco_f64(v);
+                let sealed = dcmon_store::chunk::encode(t, v).unwrap();
                 pco_both.encode += began.elapsed();
                 let began = Instant::now();
-                let bt: Vec<i64> = pco::standalone::simple_decompress(&ct).unwrap();
-                let bv: Vec<f64> = pco::standalone::simple_decompress(&cv).unwrap();
+                let back = dcmon_store::chunk::decode(&sealed).unwrap();
                 pco_both.decode += began.elapsed();
-                assert!(bt == t && bv.iter().zip(v).all(|(a, b)| a.to_bits() == b.to_bits()));
-                pco_both.bytes += ct.len() + cv.len();
+                assert!(
+                    back.times == t
+                        && back
+                            .values
+                            .iter()
+                            .zip(v)
+                            .all(|(a, b)| a.to_bits() == b.to_bits())
+                );
+                pco_both.bytes += sealed.len();
                 pco_both.samples += samples;
 
-                // Values only: the same value bytes, times counted once per host above.
+                // Values only: the value bytes, times counted once per host above.
+                let cv = pco_f64(v);
                 pco_values.bytes += cv.len();
                 pco_values.samples += samples;
                 let began = Instant::now();

@@ -6,6 +6,7 @@
 
 pub mod alerts;
 pub mod audit;
+pub mod chunk;
 mod directory;
 mod event_counters;
 pub mod latest;
