@@ -170,6 +170,11 @@ impl Host {
         self.series.len()
     }
 
+    /// Whether series `i` is a counter (stored as one, so rates apply).
+    pub fn is_counter(&self, i: usize) -> bool {
+        matches!(self.series.get(i), Some(Shape::Counter { .. }))
+    }
+
     /// The next sample of every series (one 30 s round), into `out`.
     pub fn round(&mut self, out: &mut Vec<f64>) {
         out.clear();
