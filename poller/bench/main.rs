@@ -275,6 +275,22 @@ fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
         "\n(b)+(c) simulated {hosts} hosts x {series} series (the realistic mix) x {rounds} rounds at 30 s: {samples} samples, {:.1} MB",
         bytes / 1e6
     );
+    // Where the bytes are (what `dcmon db stats` shows).
+    let stats = Store::open(&path).unwrap().db_stats().unwrap();
+    let total = stats.tables.iter().map(|t| t.1).sum::<i64>().max(1) as f64;
+    let shares: Vec<String> = stats
+        .tables
+        .iter()
+        .take(4)
+        .map(|(t, b)| {
+            format!(
+                "{t} {:.1} MB ({:.0}%)",
+                *b as f64 / 1e6,
+                100.0 * *b as f64 / total
+            )
+        })
+        .collect();
+    println!("    by table: {}", shares.join(", "));
     (samples as f64 / busy.as_secs_f64(), bytes / samples as f64)
 }
 
