@@ -101,11 +101,13 @@ fn words(issues: &[GpuIssue]) -> String {
 }
 
 /// The section, from the host's latest `nvidia_gpu_*`, `nvidia_nvlink_*` and
-/// `nvidia_gpus_*` readings, its facts and its Xids of the last 24 hours.
+/// `nvidia_gpus_*` readings, its facts and its Xids of the last 24 hours; `kernel_log`:
+/// whether its kernel log is read at all (else no Xid proves nothing, and says so).
 pub fn section<'a>(
     readings: impl Iterator<Item = &'a SeriesLatest>,
     facts: &[(String, String)],
     xids: &[XidCount],
+    kernel_log: bool,
 ) -> GpuHealth {
     let mut health = GpuHealth::default();
     let mut gpus: BTreeMap<String, Gathered> = BTreeMap::new();
@@ -307,13 +309,19 @@ pub fn section<'a>(
             }
         };
         let xids = xid_issues.remove(&gpu).unwrap_or_default();
-        let xid = Shown {
-            text: if xids.is_empty() {
-                "none".into()
-            } else {
-                words(&xids)
+        let xid = match (xids.is_empty(), kernel_log) {
+            (true, false) => Shown {
+                text: "kernel log not read".into(),
+                level: "",
             },
-            level: worst(&xids),
+            (true, true) => Shown {
+                text: "none".into(),
+                level: "ok",
+            },
+            (false, _) => Shown {
+                text: words(&xids),
+                level: worst(&xids),
+            },
         };
         let recovery = match fact(&format!("gpu{gpu}_recovery_action")) {
             None => Shown::default(),

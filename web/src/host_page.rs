@@ -24,6 +24,8 @@ struct PageData {
     /// NVLink and GPU-count readings, for the GPU health section only.
     gpu_set: Vec<SeriesLatest>,
     xids: Vec<dcmon_store::XidCount>,
+    /// Whether the host's kernel log is stored at all (else "no Xid" means nothing).
+    kernel_log: bool,
     cpu: Vec<SeriesPoints>,
     charts: Vec<(&'static str, &'static str, Vec<Line>)>,
 }
@@ -133,6 +135,10 @@ fn read(
         )?
         .remove(host)
         .unwrap_or_default();
+    let kernel_log = store
+        .log_sources(host)?
+        .iter()
+        .any(|s| s == "dmesg" || s == "journal");
     // A rate needs two samples: look back at least a minute (two 30 s rounds).
     let window = (step * 2).max(60_000);
     let cpu = store.counting(
@@ -174,6 +180,7 @@ fn read(
         readings,
         gpu_set,
         xids,
+        kernel_log,
         cpu,
         charts,
     })
@@ -323,6 +330,7 @@ pub async fn page(
         data.readings.iter().chain(&data.gpu_set),
         &data.facts,
         &data.xids,
+        data.kernel_log,
     );
     // The host's pending and firing alerts (the table holds a handful per host).
     let name = host.clone();

@@ -939,6 +939,8 @@ async fn gpu_health_section_and_overview_issues() {
         .unwrap();
     store.write_round(&gpu_round("hgx01", now, 2)).unwrap();
     store.write_round(&round("cpu01", now, 1.0, 1.0)).unwrap();
+    // A GPU host whose kernel log holds nothing: no Xid there proves nothing.
+    store.write_round(&gpu_round("hgx02", now, 0)).unwrap();
     let app = app(AppState::new(
         Store::open(&path).unwrap(),
         crate::Config::default(),
@@ -988,6 +990,11 @@ async fn gpu_health_section_and_overview_issues() {
     );
     // The GPU table has no blank row for the host-wide series.
     assert!(!html.contains("<tr><td></td>"), "{html}");
+    let (_, other) = get(&app, "/hosts/hgx02").await;
+    assert!(
+        other.contains(r#"<tr><td>0</td><td class="text dim">00000000:18:00.0</td><td class="text ">kernel log not read</td>"#),
+        "{other}"
+    );
     // The overview: critical first, three named, the rest counted, all in the title.
     let (status, html) = get(&app, "/?sort=gpu_issues&desc=1").await;
     assert_eq!(status, StatusCode::OK);
