@@ -150,15 +150,7 @@ pub fn parse(message: &str) -> Option<GpuEvent> {
 fn sxid(message: &str) -> Option<GpuEvent> {
     let (switch, rest) = message.split_once(": SXid (")?;
     let switch = switch.strip_prefix("nvidia-")?;
-    let (address, rest) = rest.split_once("):")?;
-    let pci = bus_of(
-        address
-            .trim()
-            .strip_prefix("PCI:")
-            .unwrap_or(address.trim()),
-    )?;
-    let mut fields = rest.split(',').map(str::trim);
-    let code: u32 = fields.next()?.parse().ok()?;
+    let (pci, code, mut fields) = coded(rest)?;
     let (severity, priority) = match fields.next()? {
         "Fatal" => ("fatal", 2),
         "Non-fatal" | "Nonfatal" | "Non-Fatal" => ("nonfatal", 4),
@@ -186,17 +178,20 @@ fn sxid(message: &str) -> Option<GpuEvent> {
     })
 }
 
-/// `PCI:0000:3b:00): 79, pid=1234, name=python3, ...`
-fn xid(after: &str) -> Option<GpuEvent> {
+/// `PCI:0000:3b:00): 79, REST...` (an Xid's or an SXid's head) → the bus, the code and
+/// the comma-separated fields after it.
+fn coded(after: &str) -> Option<(String, u32, impl Iterator<Item = &str>)> {
     let (address, rest) = after.split_once("):")?;
-    let pci = bus_of(
-        address
-            .trim()
-            .strip_prefix("PCI:")
-            .unwrap_or(address.trim()),
-    )?;
+    let address = address.trim();
+    let pci = bus_of(address.strip_prefix("PCI:").unwrap_or(address))?;
     let mut fields = rest.split(',').map(str::trim);
     let code: u32 = fields.next()?.parse().ok()?;
+    Some((pci, code, fields))
+}
+
+/// `PCI:0000:3b:00): 79, pid=1234, name=python3, ...`
+fn xid(after: &str) -> Option<GpuEvent> {
+    let (pci, code, fields) = coded(after)?;
     let mut pairs: Vec<(&str, String)> = vec![("pci", pci), ("xid", code.to_string())];
     for field in fields.take(4) {
         let Some((key, value)) = field.split_once('=') else {

@@ -17,7 +17,15 @@ const NO_LINKS: &[&str] = &[
     "Nvlink queries are not supported for Devices in MIG mode",
 ];
 
-pub fn status(text: &str, out: &mut ProbeOutput) {
+/// Walks `nvidia-smi nvlink` output: each `Link N: REST` line under its `GPU ...` header
+/// is handed to `each(gpu labels with link, REST, line number, line)`; blank lines and the
+/// words of GPUs without NVLink are skipped; any other line is a warning of `section`.
+fn links(
+    text: &str,
+    section: &str,
+    out: &mut ProbeOutput,
+    mut each: impl FnMut(Labels, &str, usize, &str, &mut ProbeOutput),
+) {
     let mut gpu: Option<Labels> = None;
     for (n, line) in text.lines().enumerate() {
         let trimmed = line.trim();
@@ -32,15 +40,21 @@ pub fn status(text: &str, out: &mut ProbeOutput) {
             .strip_prefix("Link ")
             .and_then(|rest| rest.split_once(':'))
             .filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()));
-        let (Some(labels), Some((link, state))) = (gpu.as_ref(), link) else {
-            out.not_understood("nvlink", n + 1, line);
-            continue;
-        };
-        let labels = labels.clone().with("link", link);
+        match (gpu.as_ref(), link) {
+            (Some(labels), Some((link, rest))) => {
+                each(labels.clone().with("link", link), rest, n + 1, line, out)
+            }
+            _ => out.not_understood(section, n + 1, line),
+        }
+    }
+}
+
+pub fn status(text: &str, out: &mut ProbeOutput) {
+    links(text, "nvlink", out, |labels, state, n, line, out| {
         let state = state.trim();
         if state == "<inactive>" {
             out.gauge("nvidia_nvlink_up", labels, 0.0, "");
-            continue;
+            return;
         }
         match state
             .strip_suffix(" GB/s")
@@ -55,9 +69,9 @@ pub fn status(text: &str, out: &mut ProbeOutput) {
                     "bytes",
                 );
             }
-            None => out.not_understood("nvlink", n + 1, line),
+            None => out.not_understood("nvlink", n, line),
         }
-    }
+    });
 }
 
 /// `nvidia-smi nvlink -e`: each link's error counters since the driver loaded (or the
@@ -75,41 +89,28 @@ pub fn status(text: &str, out: &mut ProbeOutput) {
 /// gives no sample. Volta's CRC counter stops at 65535: the README says so, since its rate
 /// then reads 0 while the link still fails.
 pub fn errors(text: &str, out: &mut ProbeOutput) {
-    let mut gpu: Option<Labels> = None;
-    for (n, line) in text.lines().enumerate() {
-        let trimmed = line.trim();
-        if trimmed.is_empty() || NO_LINKS.iter().any(|m| trimmed.starts_with(m)) {
-            continue;
-        }
-        if let Some(labels) = gpu_header(trimmed) {
-            gpu = Some(labels);
-            continue;
-        }
-        let reading = trimmed
-            .strip_prefix("Link ")
-            .and_then(|rest| rest.split_once(": "))
-            .filter(|(k, _)| !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()))
-            .and_then(|(link, rest)| {
-                let (what, value) = rest.rsplit_once(':')?;
-                Some((link, counter_name(what)?, value.trim()))
-            });
-        let (Some(labels), Some((link, counter, value))) = (gpu.as_ref(), reading) else {
-            out.not_understood("nvlink_errors", n + 1, line);
-            continue;
+    links(text, "nvlink_errors", out, |labels, rest, n, line, out| {
+        // `Link 0: Replay Errors: 0`: the walker took `Link 0:`, here ` Replay Errors: 0`.
+        let reading = rest
+            .rsplit_once(':')
+            .and_then(|(what, value)| Some((counter_name(what)?, value.trim())));
+        let Some((counter, value)) = reading else {
+            out.not_understood("nvlink_errors", n, line);
+            return;
         };
         if value == "N/A" {
-            continue;
+            return;
         }
         match value.parse::<u64>() {
             Ok(count) => out.counter(
                 "nvidia_nvlink_errors_total",
-                labels.clone().with("link", link).with("counter", &counter),
+                labels.with("counter", &counter),
                 count as f64,
                 "",
             ),
-            Err(_) => out.not_understood("nvlink_errors", n + 1, line),
+            Err(_) => out.not_understood("nvlink_errors", n, line),
         }
-    }
+    });
 }
 
 /// `Replay Errors` → `replay`, `CRC Errors` → `crc`, `Data Rx Errors` → `data_rx`; `None`
