@@ -28,6 +28,18 @@ fn simulated_bmc_server(root: &Path, sim: &IpmiSim) -> PathBuf {
     dir
 }
 
+/// A folder for a test host's shims, readable by the test-bed user: (its temporary root,
+/// kept alive by the caller, and the folder).
+fn shim_dir(prefix: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let dir = root.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for d in [root.path(), dir.as_path()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (root, dir)
+}
+
 fn value(conn: &Connection, host: &str, name: &str, label: (&str, &str)) -> Option<f64> {
     let labels = format!("%\"{}\":\"{}\"%", label.0, label.1);
     conn.query_row(
@@ -276,14 +288,7 @@ fn metrics_pass_promtool(db: &Path) {
 /// listed it reads 0; the inventory's `expected_gpus` reaches the probe.
 #[test]
 fn a_gpu_on_the_bus_the_driver_does_not_list_is_missing() {
-    let root = tempfile::Builder::new()
-        .prefix("dcmon-gpus-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let dir = root.path().join("hgx");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_root, dir) = shim_dir("dcmon-gpus-", "hgx");
     let capture = std::fs::read_to_string(fixture(
         "nvidia-smi/query-gpu-h100-80gb-hbm3-590.48.01-linux-load.csv",
     ))
@@ -429,14 +434,7 @@ fn an_infiniband_port_gone_down_reads_zero() {
 /// error counters per GPU, link and counter, and the PCIe replay counter.
 #[test]
 fn nvlink_error_counters_reach_the_store() {
-    let root = tempfile::Builder::new()
-        .prefix("dcmon-nvlink-")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(root.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let dir = root.path().join("dgx");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_root, dir) = shim_dir("dcmon-nvlink-", "dgx");
     shim(
         &dir,
         "nvidia-smi",
