@@ -76,12 +76,23 @@ impl Sshd {
         std::fs::copy(d.join("client_ed25519.pub"), &authorized).unwrap();
         set_mode(&authorized, 0o644);
         let user = login_user();
-        let port = free_port();
         let config = d.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "Port {port}\n\
+        // sshd refuses to start (even `-t`) without its privilege separation directory.
+        std::fs::create_dir_all("/run/sshd").ok();
+        let host_key = std::fs::read_to_string(d.join("host_ed25519.pub"))
+            .unwrap()
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        // A free port can be taken by another test between asking and binding: then
+        // sshd says so and exits, and a new port is tried.
+        for attempt in 1.. {
+            let port = free_port();
+            std::fs::write(
+                &config,
+                format!(
+                    "Port {port}\n\
                  ListenAddress 0.0.0.0\n\
                  HostKey {dir}/host_ed25519\n\
                  PidFile {dir}/sshd.pid\n\
@@ -101,75 +112,61 @@ impl Sshd {
                  \tDenyUsers *\n{hardware}\
                  Match all\n\
                  \tSetEnv PATH={DEFAULT_PATH}\n",
-                dir = d.display(),
-                // SetEnv is first-match-wins: per-host blocks before the default.
-                hardware = hardware
-                    .iter()
-                    .map(|(addr, dir, env)| format!(
-                        "Match LocalAddress {addr}\n\tSetEnv PATH={}:{DEFAULT_PATH}{}\n",
-                        dir.display(),
-                        env.iter()
-                            .map(|(k, v)| format!(" {k}={v}"))
-                            .collect::<String>()
-                    ))
-                    .collect::<String>(),
-            ),
-        )
-        .unwrap();
-        // sshd refuses to start (even `-t`) without its privilege separation directory.
-        std::fs::create_dir_all("/run/sshd").ok();
-        let check = Command::new(SSHD)
-            .args(["-t", "-f"])
-            .arg(&config)
-            .output()
+                    dir = d.display(),
+                    // SetEnv is first-match-wins: per-host blocks before the default.
+                    hardware = hardware
+                        .iter()
+                        .map(|(addr, dir, env)| format!(
+                            "Match LocalAddress {addr}\n\tSetEnv PATH={}:{DEFAULT_PATH}{}\n",
+                            dir.display(),
+                            env.iter()
+                                .map(|(k, v)| format!(" {k}={v}"))
+                                .collect::<String>()
+                        ))
+                        .collect::<String>(),
+                ),
+            )
             .unwrap();
-        assert!(
-            check.status.success(),
-            "sshd -t: {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        let child = Command::new(SSHD)
-            .args(["-D", "-f"])
-            .arg(&config)
-            .arg("-E")
-            .arg(d.join("sshd.log"))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let host_key = std::fs::read_to_string(d.join("host_ed25519.pub"))
-            .unwrap()
-            .split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ");
-        let mut sshd = Sshd {
-            dir,
-            port,
-            user,
-            client_key: d.join("client_ed25519"),
-            host_key,
-            child,
-        };
-        sshd.wait_ready();
-        sshd
-    }
-
-    fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("sshd exited with {status}: {}", self.log());
+            let check = Command::new(SSHD)
+                .args(["-t", "-f"])
+                .arg(&config)
+                .output()
+                .unwrap();
+            assert!(
+                check.status.success(),
+                "sshd -t: {}",
+                String::from_utf8_lossy(&check.stderr)
+            );
+            let log = d.join("sshd.log");
+            let _ = std::fs::remove_file(&log);
+            let mut child = Command::new(SSHD)
+                .args(["-D", "-f"])
+                .arg(&config)
+                .arg("-E")
+                .arg(&log)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap();
+            match wait_listening(&mut child, port, &log) {
+                Ok(()) => {
+                    return Sshd {
+                        dir,
+                        port,
+                        user,
+                        client_key: d.join("client_ed25519"),
+                        host_key,
+                        child,
+                    };
+                }
+                Err(why) if why.contains("Address already in use") && attempt < 5 => {}
+                Err(why) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("{why}");
+                }
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        panic!(
-            "sshd did not listen on port {} within 10s: {}",
-            self.port,
-            self.log()
-        );
+        unreachable!("the loop returns or panics")
     }
 
     /// Kills sshd and every session process it forked: the hosts go dark, open
@@ -195,7 +192,9 @@ impl Sshd {
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
-        self.wait_ready();
+        if let Err(why) = wait_listening(&mut self.child, self.port, &d.join("sshd.log")) {
+            panic!("{why}");
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -273,6 +272,26 @@ pub fn addresses(count: usize) -> Vec<String> {
 }
 
 /// A port nobody listens on right now.
+/// Waits until the sshd `child` listens on `port`; its exit or silence is an error
+/// carrying its log.
+fn wait_listening(child: &mut Child, port: u16, log: &Path) -> Result<(), String> {
+    let log = || std::fs::read_to_string(log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("sshd exited with {status}: {}", log()));
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Err(format!(
+        "sshd did not listen on port {port} within 10s: {}",
+        log()
+    ))
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
