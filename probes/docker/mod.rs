@@ -80,12 +80,20 @@ fn ps(body: &str, out: &mut ProbeOutput) -> BTreeMap<String, String> {
         let image = c["Image"].as_str().unwrap_or("").to_string();
         let state = c["State"].as_str().unwrap_or("unknown").to_string();
         let running = if state == "running" { 1.0 } else { 0.0 };
-        out.gauge(
-            "docker_container_running",
-            Labels::new([("name", name.as_str()), ("image", image.as_str())]),
-            running,
-            "",
-        );
+        // The short id (12 hex digits, as `docker ps` prints it) tells which container a
+        // GPU process runs in (the nvidia probe reads it from /proc/PID/cgroup).
+        let id: String = c["ID"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(12)
+            .filter(char::is_ascii_hexdigit)
+            .collect();
+        let mut labels = Labels::new([("name", name.as_str()), ("image", image.as_str())]);
+        if id.len() == 12 {
+            labels = labels.with("id", &id);
+        }
+        out.gauge("docker_container_running", labels, running, "");
         *states.entry(state).or_default() += 1;
         images.insert(name, image);
     }
@@ -230,6 +238,12 @@ mod tests {
         ));
         assert_eq!(out.warnings, []);
         assert_eq!(get(&out, "docker_container_running", "web"), Some(1.0));
+        let web = out
+            .samples
+            .iter()
+            .find(|s| s.name == "docker_container_running" && s.labels.get("name") == Some("web"))
+            .unwrap();
+        assert_eq!(web.labels.get("id"), Some("3f2a9c1b7e6d"));
         assert_eq!(get(&out, "docker_container_running", "db"), Some(0.0));
         assert_eq!(get(&out, "docker_container_cpu_percent", "web"), Some(0.07));
         assert_eq!(

@@ -15,7 +15,12 @@ use std::collections::BTreeMap;
 
 /// The series families the section reads (besides `nvidia_gpu_*`, which the GPU table
 /// reads too).
-pub const FAMILIES: [&str; 2] = ["nvidia_nvlink_*", "nvidia_gpus_*"];
+pub const FAMILIES: [&str; 3] = [
+    "nvidia_nvlink_*",
+    "nvidia_gpus_*",
+    // Names the containers of GPU processes (by the short id the docker probe gives).
+    "docker_container_running",
+];
 
 /// How far back the Xid column counts.
 pub const XID_WINDOW_MS: i64 = 86_400_000;
@@ -115,6 +120,7 @@ pub fn section<'a>(
     let mut visible = None;
     let mut expected = None;
     let mut missing = None;
+    let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     let mut apps: BTreeMap<AppKey, (Option<f64>, Option<f64>)> = BTreeMap::new();
     let app_key = |r: &SeriesLatest| {
         let gpu = label(r, "gpu");
@@ -128,6 +134,13 @@ pub fn section<'a>(
     for r in readings {
         let gpu = label(r, "gpu");
         match r.name.as_str() {
+            "docker_container_running" => {
+                let (id, name) = (label(r, "id"), label(r, "name"));
+                if !id.is_empty() && !name.is_empty() {
+                    container_names.insert(id.to_string(), name.to_string());
+                }
+                continue;
+            }
             "nvidia_gpus_on_bus" => on_bus = Some(r.value),
             "nvidia_gpus_visible" => visible = Some(r.value),
             "nvidia_gpus_expected" => expected = Some(r.value),
@@ -174,6 +187,11 @@ pub fn section<'a>(
         }
     }
     for ((_, gpu, user, container), (count, bytes)) in apps {
+        // `name (id)` where the docker probe knows the container.
+        let container = match container_names.get(&container) {
+            Some(name) => format!("{name} ({container})"),
+            None => container,
+        };
         health.processes.push(ProcessRow {
             gpu,
             user,

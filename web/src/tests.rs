@@ -891,6 +891,18 @@ pub(crate) fn gpu_round(host: &str, ts: i64, xids: usize) -> HostRound {
     ] {
         nvidia.gauge(name, Labels::default(), value, "");
     }
+    // The docker probe names the container the GPU process runs in.
+    let mut docker = ProbeOutput::default();
+    docker.gauge(
+        "docker_container_running",
+        Labels::new([
+            ("name", "trainer"),
+            ("image", "pytorch:24.05"),
+            ("id", "9f2c1ab3d4e5"),
+        ]),
+        1.0,
+        "",
+    );
     let mut logs = ProbeOutput::default();
     logs.kernel_log = Some("dmesg".into());
     // GPU 3 is 00000000:48:00.0; 0000:f0:00 is on no listed GPU.
@@ -918,7 +930,14 @@ pub(crate) fn gpu_round(host: &str, ts: i64, xids: usize) -> HostRound {
         output,
         new_logs: dcmon_probes::registry::all_logs_new,
     };
-    HostRound::new(host, vec![run("nvidia", nvidia), run("logs", logs)])
+    HostRound::new(
+        host,
+        vec![
+            run("nvidia", nvidia),
+            run("logs", logs),
+            run("docker", docker),
+        ],
+    )
 }
 
 /// Issue 18: the host page's GPU health section shows per GPU its Xids of the last 24
@@ -985,7 +1004,7 @@ async fn gpu_health_section_and_overview_issues() {
         )
     );
     assert!(
-        section.contains("<tr><td>3</td><td class=\"text\">alice</td><td class=\"text\">9f2c1ab3d4e5</td><td>2</td><td>40 GiB</td></tr>"),
+        section.contains("<tr><td>3</td><td class=\"text\">alice</td><td class=\"text\">trainer (9f2c1ab3d4e5)</td><td>2</td><td>40 GiB</td></tr>"),
         "{section}"
     );
     // The GPU table has no blank row for the host-wide series.
