@@ -97,23 +97,55 @@ pub(crate) fn samples(
 
 impl crate::Store {
     /// The Xids each host (or one host) logged in `(since, to]`, exactly counted, keyed
-    /// by host; hosts with none are left out.
+    /// by host; hosts with none are left out. These counters belong to the store and only
+    /// grow, so a counter's growth is its last value minus the value it had at `since`
+    /// (or its first value after, for a counter born in the window: its 0): three index
+    /// seeks a counter, however many samples the window holds. The overview calls this
+    /// on every render, across the fleet.
     pub fn xid_issues(
         &self,
         host: Option<&str>,
         since_ms: i64,
         to_ms: i64,
     ) -> Result<std::collections::BTreeMap<String, Vec<XidCount>>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.host, s.labels,
+                    (SELECT value FROM samples WHERE series_id = s.id AND ts <= ?3 ORDER BY ts DESC LIMIT 1),
+                    (SELECT value FROM samples WHERE series_id = s.id AND ts <= ?2 ORDER BY ts DESC LIMIT 1),
+                    (SELECT value FROM samples WHERE series_id = s.id AND ts > ?2 AND ts <= ?3 ORDER BY ts LIMIT 1)
+                 FROM series s WHERE s.name = ?1 AND (?4 IS NULL OR s.host = ?4)",
+            )
+            .map_err(sql("prepare Xid counts"))?;
+        let rows = stmt
+            .query_map(params![XID_SERIES, since_ms, to_ms, host], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<f64>>(2)?,
+                    r.get::<_, Option<f64>>(3)?,
+                    r.get::<_, Option<f64>>(4)?,
+                ))
+            })
+            .map_err(sql("read Xid counts"))?;
         let mut out: std::collections::BTreeMap<String, Vec<XidCount>> = Default::default();
-        for g in self.growth_since(XID_SERIES, host, since_ms, to_ms)? {
-            if g.grown <= 0.0 {
+        for row in rows {
+            let (host, labels, last, before, first_in) = row.map_err(sql("read Xid count"))?;
+            let (Some(last), Some(baseline)) = (last, before.or(first_in)) else {
+                continue;
+            };
+            let times = last - baseline;
+            if times <= 0.0 {
                 continue;
             }
-            let label = |k: &str| g.labels.get(k).cloned().unwrap_or_default();
-            out.entry(g.host.clone()).or_default().push(XidCount {
+            let labels: std::collections::BTreeMap<String, String> =
+                serde_json::from_str(&labels).unwrap_or_default();
+            let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
+            out.entry(host).or_default().push(XidCount {
                 pci: label("pci"),
                 xid: label("xid"),
-                times: g.grown,
+                times,
             });
         }
         Ok(out)
@@ -127,4 +159,99 @@ pub struct XidCount {
     pub pci: String,
     pub xid: String,
     pub times: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{HostRound, ProbeRun, RunStatus, Store};
+    use dcmon_probes::{Labels, LogEntry, ProbeOutput};
+
+    /// A logs run at `ts` whose kernel log gained `lines` Xid `xid` lines on `pci`.
+    fn run(ts: i64, lines: &[(&str, &str)]) -> HostRound {
+        let mut out = ProbeOutput::default();
+        out.kernel_log = Some("dmesg".into());
+        for (n, (pci, xid)) in lines.iter().enumerate() {
+            out.logs.push(LogEntry {
+                source: "dmesg".into(),
+                ts_ms: Some(ts - 100 + n as i64),
+                priority: 2,
+                unit: None,
+                message: format!("NVRM: Xid (PCI:{pci}): {xid}, #{ts}-{n}"),
+                cursor: None,
+                labels: Labels::new([("pci", *pci), ("xid", *xid)]),
+            });
+        }
+        let run = ProbeRun {
+            probe: "logs".into(),
+            started_ms: ts,
+            duration_ms: 1,
+            status: RunStatus::Ok,
+            error: None,
+            output: out,
+            new_logs: dcmon_probes::registry::all_logs_new,
+        };
+        HostRound::new("gpu01", vec![run])
+    }
+
+    /// Counted exactly in the window: an old counter that did not move in it is none, one
+    /// that moved counts only its moves inside, one born inside counts from its 0.
+    #[test]
+    fn xids_in_a_window_are_counted_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("x.db")).unwrap();
+        let h = 3_600_000;
+        // Hour 0: two Xid 79 on 3b, one Xid 13 on 18. Hour 10: one more 79 on 3b.
+        // Hour 20: an Xid 48 on 5d (a new counter). Rounds read the log every hour.
+        for hour in 0..=24 {
+            let lines: &[(&str, &str)] = match hour {
+                0 => &[
+                    ("0000:3b:00", "79"),
+                    ("0000:3b:00", "79"),
+                    ("0000:18:00", "13"),
+                ],
+                10 => &[("0000:3b:00", "79")],
+                20 => &[("0000:5d:00", "48")],
+                _ => &[],
+            };
+            store
+                .write_round(&run(1_000_000 + hour * h, lines))
+                .unwrap();
+        }
+        let counts = |since: i64, to: i64| -> Vec<(String, String, f64)> {
+            let mut v: Vec<(String, String, f64)> = store
+                .xid_issues(Some("gpu01"), since, to)
+                .unwrap()
+                .remove("gpu01")
+                .unwrap_or_default()
+                .into_iter()
+                .map(|x| (x.pci, x.xid, x.times))
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let end = 1_000_000 + 24 * h;
+        assert_eq!(
+            counts(end - 20 * h, end),
+            [
+                ("0000:3b:00".into(), "79".into(), 1.0),
+                ("0000:5d:00".into(), "48".into(), 1.0)
+            ]
+        );
+        assert_eq!(counts(end - 2 * h, end), []);
+        // From before the first round: every event, the born-in-window 0s as baselines.
+        assert_eq!(
+            counts(0, end),
+            [
+                ("0000:18:00".into(), "13".into(), 1.0),
+                ("0000:3b:00".into(), "79".into(), 3.0),
+                ("0000:5d:00".into(), "48".into(), 1.0)
+            ]
+        );
+        assert!(
+            store
+                .xid_issues(Some("elsewhere"), 0, end)
+                .unwrap()
+                .is_empty()
+        );
+    }
 }

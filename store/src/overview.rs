@@ -33,7 +33,7 @@ pub struct HostSummary {
     /// Power as the host's BMC reports it over the network (`bmc` probe), if it has one.
     pub bmc_power: Option<bool>,
     /// What the latest GPU readings say is wrong (missing GPUs, rows pending remap, …);
-    /// Xids, which need a window, are added by the caller (`Store::growth_since`).
+    /// Xids, which need a window, are added by the caller (`Store::xid_issues`).
     pub gpu_issues: Vec<GpuIssue>,
 }
 

@@ -47,14 +47,6 @@ pub struct SeriesPoints {
     pub points: Vec<Point>,
 }
 
-/// How much one counter grew in a window (`Store::growth_since`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Growth {
-    pub host: String,
-    pub labels: BTreeMap<String, String>,
-    pub grown: f64,
-}
-
 /// One chart bucket: `ts` is the bucket's start.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Bucket {
@@ -183,28 +175,6 @@ impl Store {
             }
         }
         Ok(out)
-    }
-
-    /// How much each counter of this name (and host) grew in `(since, to]`, exactly
-    /// (`rate::growth`): the page's "Xids in 24 hours". Reads from an hour before
-    /// `since` for the value each counter started the window with.
-    pub fn growth_since(
-        &self,
-        name: &str,
-        host: Option<&str>,
-        since_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<Growth>, StoreError> {
-        let from = since_ms.saturating_sub(3_600_000);
-        Ok(self
-            .range_by_name(name, host, from, to_ms)?
-            .into_iter()
-            .map(|s| Growth {
-                grown: crate::rate::growth(&s.points, since_ms),
-                host: s.host,
-                labels: s.labels,
-            })
-            .collect())
     }
 
     /// Each series of this name (and host) with only its last point in `[from, to]`:

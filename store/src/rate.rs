@@ -15,25 +15,6 @@ pub fn increase(points: &[Point], end_ms: i64, window_ms: i64) -> Option<f64> {
     dcmon_promql::functions::extrapolated(inside, start_ms, end_ms, true, false)
 }
 
-/// How much a counter grew after `since_ms`: from its last value at or before `since`
-/// (else its first value) to its last, a drop read as a restart from 0. Exact, unlike
-/// `increase`, which extrapolates to the window's edges: a page that counts events
-/// (Xids in 24 hours) shows whole numbers. `points` must be sorted.
-pub fn growth(points: &[Point], since_ms: i64) -> f64 {
-    let start = points
-        .partition_point(|p| p.0 <= since_ms)
-        .saturating_sub(1);
-    let Some(mut prev) = points.get(start).map(|p| p.1) else {
-        return 0.0;
-    };
-    let mut grown = 0.0;
-    for &(_, v) in &points[start + 1..] {
-        grown += if v >= prev { v - prev } else { v };
-        prev = v;
-    }
-    grown
-}
-
 /// Per-second rate over the window, like Prometheus's `rate()`.
 pub fn rate(points: &[Point], end_ms: i64, window_ms: i64) -> Option<f64> {
     increase(points, end_ms, window_ms).map(|inc| inc / (window_ms as f64 / 1000.0))
@@ -96,22 +77,6 @@ pub fn sum(series: &[Vec<Point>]) -> Vec<Point> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn growth_counts_exactly_from_the_value_before_the_window() {
-        // An event counter born inside the window: its 0, then 1, then 3.
-        assert_eq!(growth(&[(99, 0.0), (100, 1.0), (200, 3.0)], 50), 3.0);
-        // An old counter: the value at the window's start is the baseline.
-        assert_eq!(growth(&[(10, 5.0), (60, 5.0), (100, 6.0)], 50), 1.0);
-        assert_eq!(growth(&[(10, 5.0), (50, 5.0), (100, 5.0)], 50), 0.0);
-        // A restart from 0 (driver reload) counts what came after it.
-        assert_eq!(
-            growth(&[(10, 5.0), (60, 7.0), (70, 1.0), (80, 2.0)], 50),
-            4.0
-        );
-        assert_eq!(growth(&[], 50), 0.0);
-        assert_eq!(growth(&[(10, 5.0)], 50), 0.0);
-    }
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
