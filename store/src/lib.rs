@@ -181,6 +181,8 @@ impl Store {
 }
 
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod plan_tests;
 #[cfg(test)]
 mod rollup_tests;
