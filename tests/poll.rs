@@ -147,6 +147,26 @@ fn fifty_hosts_store_os_samples() {
     let out = dcmon(&["db", "check", "--db", db_arg]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).ends_with(": ok\n"));
+    // A damaged database: `check` reports it (exit 1), other commands refuse it once.
+    let bytes = std::fs::read(&copy).unwrap();
+    let mut damaged = bytes.clone();
+    damaged[4096..8192].fill(0xff);
+    std::fs::write(&copy, &damaged).unwrap();
+    let out = dcmon(&["db", "check", "--db", copy.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    std::fs::write(&copy, b"not a database").unwrap();
+    let out = dcmon(&["db", "check", "--db", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("cannot read it as a database"));
+    let out = dcmon(&["db", "stats", "--db", copy.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.matches("file is not a database").count(), 1, "{said}");
     let missing = dcmon(&["db", "check", "--db", "/nonexistent/dcmon.db"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));

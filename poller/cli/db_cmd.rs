@@ -18,7 +18,11 @@ pub fn db(command: DbCommand) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         DbCommand::Check { db } => {
-            let problems = open(&db)?.integrity_check()?;
+            if !db.exists() {
+                bail!("database {} does not exist", db.display());
+            }
+            // As the file is: a damaged database is what this command is for.
+            let problems = Store::check_file(&db)?;
             if problems == ["ok"] {
                 println!("{}: ok", db.display());
                 return Ok(ExitCode::SUCCESS);

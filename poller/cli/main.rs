@@ -30,10 +30,32 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("dcmon: {e:#}");
+            eprintln!("dcmon: {}", error_text(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error and its causes on one line, each cause said once: library errors already
+/// carry their source in their own message (`cannot open database x: file is not a
+/// database`), and anyhow's chain would repeat it after them.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        // Said already, or said already behind a prefix (`Error code 26: ...`).
+        let said = text.contains(&part)
+            || part
+                .split_once(": ")
+                .is_some_and(|(_, rest)| !rest.is_empty() && text.contains(rest));
+        if !said {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&part);
+        }
+    }
+    text
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -62,5 +84,41 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Probe {
             command: args::ProbeCommand::Run(args),
         } => probes_cmd::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each cause once: a library error that quotes its source, and a source that
+    /// repeats the words behind a code, read as one plain line.
+    #[test]
+    fn error_text_says_each_cause_once() {
+        #[derive(Debug)]
+        struct Coded;
+        impl std::fmt::Display for Coded {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("Error code 26: file is not a database")
+            }
+        }
+        impl std::error::Error for Coded {}
+        #[derive(Debug)]
+        struct Quoting(Coded);
+        impl std::fmt::Display for Quoting {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("cannot open database x.db: file is not a database")
+            }
+        }
+        impl std::error::Error for Quoting {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = anyhow::Error::new(Quoting(Coded)).context("opening x.db");
+        assert_eq!(
+            super::error_text(&e),
+            "opening x.db: cannot open database x.db: file is not a database"
+        );
+        let plain = anyhow::anyhow!("no such host").context("polling gpu01");
+        assert_eq!(super::error_text(&plain), "polling gpu01: no such host");
     }
 }

@@ -98,15 +98,34 @@ impl Store {
 
     /// SQLite's integrity check: `["ok"]` or the problems it found.
     pub fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("PRAGMA integrity_check")
-            .map_err(sql("prepare integrity check"))?;
-        stmt.query_map([], |r| r.get(0))
-            .map_err(sql("run integrity check"))?
-            .collect::<Result<Vec<String>, _>>()
-            .map_err(sql("read integrity check"))
+        integrity_of(&self.conn)
     }
+
+    /// The integrity check of the database file at `path`, opened read-only and as it is
+    /// (no migration, nothing written): a file too damaged to open as dcmon's database
+    /// is a problem it reports, not an error it stops at.
+    pub fn check_file(path: &Path) -> Result<Vec<String>, StoreError> {
+        let conn = rusqlite::Connection::open_with_flags(
+            path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(integrity_of(&conn)
+            .unwrap_or_else(|e| vec![format!("SQLite cannot read it as a database: {e}")]))
+    }
+}
+
+fn integrity_of(conn: &rusqlite::Connection) -> Result<Vec<String>, StoreError> {
+    let mut stmt = conn
+        .prepare("PRAGMA integrity_check")
+        .map_err(sql("prepare integrity check"))?;
+    stmt.query_map([], |r| r.get(0))
+        .map_err(sql("run integrity check"))?
+        .collect::<Result<Vec<String>, _>>()
+        .map_err(sql("read integrity check"))
 }
 
 #[cfg(test)]
@@ -156,5 +175,18 @@ mod tests {
         // Never over a file that is there.
         let refused = store.backup_to(&copy).unwrap_err().to_string();
         assert!(refused.contains("already exists"), "{refused}");
+        // A damaged copy: the check reports it instead of failing to open it.
+        assert_eq!(Store::check_file(&copy).unwrap(), ["ok"]);
+        let mut bytes = std::fs::read(&copy).unwrap();
+        let page = 4096;
+        let from = page.min(bytes.len());
+        let to = (2 * page).min(bytes.len());
+        bytes[from..to].fill(0xff);
+        std::fs::write(&copy, &bytes).unwrap();
+        let problems = Store::check_file(&copy).unwrap();
+        assert_ne!(problems, ["ok"]);
+        std::fs::write(&copy, b"not a database at all").unwrap();
+        let problems = Store::check_file(&copy).unwrap();
+        assert!(problems[0].contains("cannot read it"), "{problems:?}");
     }
 }
