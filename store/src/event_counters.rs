@@ -163,7 +163,7 @@ pub struct XidCount {
 
 #[cfg(test)]
 mod tests {
-    use crate::{HostRound, ProbeRun, RunStatus, Store};
+    use crate::{HostRound, ProbeRun, Store};
     use dcmon_probes::{Labels, LogEntry, ProbeOutput};
 
     /// A logs run at `ts` whose kernel log gained `lines` Xid `xid` lines on `pci`.
@@ -181,16 +181,7 @@ mod tests {
                 labels: Labels::new([("pci", *pci), ("xid", *xid)]),
             });
         }
-        let run = ProbeRun {
-            probe: "logs".into(),
-            started_ms: ts,
-            duration_ms: 1,
-            status: RunStatus::Ok,
-            error: None,
-            output: out,
-            new_logs: dcmon_probes::registry::all_logs_new,
-        };
-        HostRound::new("gpu01", vec![run])
+        HostRound::new("gpu01", vec![ProbeRun::ok("logs", ts, out)])
     }
 
     /// Counted exactly in the window: an old counter that did not move in it is none, one

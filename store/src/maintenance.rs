@@ -146,15 +146,7 @@ mod tests {
             let mut out = ProbeOutput::default();
             out.gauge("node_load1", Labels::default(), i as f64, "");
             out.gauge("node_load5", Labels::default(), 2.0, "");
-            let run = crate::ProbeRun {
-                probe: "os".into(),
-                started_ms: ts,
-                duration_ms: 1,
-                status: crate::RunStatus::Ok,
-                error: None,
-                output: out,
-                new_logs: dcmon_probes::registry::all_logs_new,
-            };
+            let run = crate::ProbeRun::ok("os", ts, out);
             store
                 .write_round(&crate::HostRound::new("h1", vec![run]))
                 .unwrap();

@@ -6,7 +6,7 @@
 //! steps) are compared.
 
 use crate::range::Selector;
-use crate::{HostRound, ProbeRun, RunStatus, Store};
+use crate::{HostRound, ProbeRun, Store};
 use dcmon_probes::{Labels, ProbeOutput};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -51,16 +51,7 @@ fn round(host: usize, ts: i64, samples: &[(usize, f64)]) -> HostRound {
     for (series, v) in samples {
         out.gauge("m", Labels::new([("s", series.to_string())]), *v, "");
     }
-    let run = ProbeRun {
-        probe: "os".into(),
-        started_ms: ts,
-        duration_ms: 1,
-        status: RunStatus::Ok,
-        error: None,
-        output: out,
-        new_logs: dcmon_probes::registry::all_logs_new,
-    };
-    HostRound::new(format!("h{host}"), vec![run])
+    HostRound::new(format!("h{host}"), vec![ProbeRun::ok("os", ts, out)])
 }
 
 /// (host, series label) → time → value: a plain table, last write winning.

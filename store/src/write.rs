@@ -37,6 +37,22 @@ pub struct ProbeRun {
     pub new_logs: NewLogs,
 }
 
+impl ProbeRun {
+    /// A good run of `probe` that started at `started_ms` and read `output` (every log
+    /// entry new): what tests, benchmarks and imports store.
+    pub fn ok(probe: &str, started_ms: i64, output: ProbeOutput) -> ProbeRun {
+        ProbeRun {
+            probe: probe.to_string(),
+            started_ms,
+            duration_ms: 1,
+            status: RunStatus::Ok,
+            error: None,
+            output,
+            new_logs: dcmon_probes::registry::all_logs_new,
+        }
+    }
+}
+
 /// What a stored round came to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {

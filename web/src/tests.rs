@@ -921,15 +921,7 @@ pub(crate) fn gpu_round(host: &str, ts: i64, xids: usize) -> HostRound {
         logs.logs.push(xid("0000:48:00", n));
         logs.logs.push(xid("0000:f0:00", n));
     }
-    let run = |probe: &str, output: ProbeOutput| ProbeRun {
-        probe: probe.into(),
-        started_ms: ts,
-        duration_ms: 5,
-        status: RunStatus::Ok,
-        error: None,
-        output,
-        new_logs: dcmon_probes::registry::all_logs_new,
-    };
+    let run = |probe: &str, output: ProbeOutput| ProbeRun::ok(probe, ts, output);
     HostRound::new(
         host,
         vec![
