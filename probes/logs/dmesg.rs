@@ -16,6 +16,7 @@ use time::macros::format_description;
 /// [  +2.127036] sd 3:0:0:0: [sdb] Asking for cache data failed
 /// ```
 pub fn parse(text: &str, out: &mut ProbeOutput) {
+    let first_entry = out.logs.len();
     let (mut boot_id, mut btime, mut now) = (None, None, None);
     // `-H`: the time of the line before, which a `[  +s.uuuuuu]` offset counts from.
     let mut human_ms: Option<i64> = None;
@@ -50,9 +51,6 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
                 Some(prev) if prev.source == "dmesg" => {
                     prev.message.push('\n');
                     prev.message.push_str(line.trim());
-                    // A record of several lines says what it is by its end (NVRM's
-                    // "fallen off the bus" takes three).
-                    super::label_kernel_event(None, prev);
                 }
                 _ => push(out, priority, None, line.trim(), None),
             }
@@ -89,6 +87,16 @@ pub fn parse(text: &str, out: &mut ProbeOutput) {
             first_undated.get_or_insert(n + 1);
         }
         push(out, priority, ts_ms, message, cursor);
+    }
+    // Labelled once every record is whole (NVRM's "fallen off the bus" takes three
+    // lines), each with the record before it: one pass, however long a record grows.
+    for i in first_entry..out.logs.len() {
+        let (before, rest) = out.logs.split_at_mut(i);
+        let previous = before
+            .last()
+            .filter(|l| i > first_entry && l.source == "dmesg")
+            .map(|l| l.message.as_str());
+        super::label_kernel_event(previous, &mut rest[0]);
     }
     if let Some(first) = first_undated {
         let why = if now.is_none() {
@@ -164,7 +172,7 @@ fn push(
     message: &str,
     cursor: Option<String>,
 ) {
-    let mut entry = LogEntry {
+    out.logs.push(LogEntry {
         source: "dmesg".into(),
         ts_ms,
         priority,
@@ -172,14 +180,7 @@ fn push(
         message: message.to_string(),
         cursor,
         labels: Default::default(),
-    };
-    let previous = out
-        .logs
-        .last()
-        .filter(|l| l.source == "dmesg")
-        .map(|l| l.message.as_str());
-    super::label_kernel_event(previous, &mut entry);
-    out.logs.push(entry);
+    });
 }
 
 /// What a kernel message concerns: the block device of a SCSI line (`sd 2:0:0:0: [sdb]
