@@ -229,15 +229,7 @@ fn the_kernel_ring_of_one_boot_is_stored_once_across_rounds() {
             ring.clone()
         };
         let output = logs_round_here(shims, &ring, &cursors);
-        let run = dcmon_store::ProbeRun {
-            probe: "logs".into(),
-            started_ms: 1_000 * (round + 1),
-            duration_ms: 1,
-            status: dcmon_store::RunStatus::Ok,
-            error: None,
-            output,
-            new_logs: dcmon_probes::registry::all_logs_new,
-        };
+        let run = dcmon_store::ProbeRun::ok("logs", 1_000 * (round + 1), output);
         let stored = store
             .write_round(&dcmon_store::HostRound::new("h", vec![run]))
             .unwrap();
@@ -322,15 +314,7 @@ fn an_xid_in_the_kernel_log_is_one_event_and_one_count() {
         }
         let output = logs_round_here(shims, ring, &cursors);
         assert_eq!(output.kernel_log.as_deref(), Some("dmesg"));
-        let run = dcmon_store::ProbeRun {
-            probe: "logs".into(),
-            started_ms: 1_000_000 * (round as i64 + 1),
-            duration_ms: 1,
-            status: dcmon_store::RunStatus::Ok,
-            error: None,
-            output,
-            new_logs: dcmon_probes::registry::all_logs_new,
-        };
+        let run = dcmon_store::ProbeRun::ok("logs", 1_000_000 * (round as i64 + 1), output);
         let stored = store
             .write_round(&dcmon_store::HostRound::new("h", vec![run]))
             .unwrap();

@@ -30,11 +30,28 @@ pub struct Health {
 
 pub fn push(h: &Health, labels: &Labels, out: &mut ProbeOutput) {
     let with = |key: &str, value: &str| labels.clone().with(key, value);
-    if let Some(max) = h.generation.1 {
-        out.gauge("nvidia_gpu_pcie_link_gen_max", labels.clone(), max, "");
-    }
-    if let Some(max) = h.width.1 {
-        out.gauge("nvidia_gpu_pcie_link_width_max", labels.clone(), max, "");
+    // One value each, under the GPU's own labels: (value, series, unit).
+    let single = [
+        (h.generation.1, "nvidia_gpu_pcie_link_gen_max", ""),
+        (h.width.1, "nvidia_gpu_pcie_link_width_max", ""),
+        (h.remap_pending, "nvidia_gpu_remapped_rows_pending", ""),
+        (h.remap_failure, "nvidia_gpu_remapped_rows_failure", ""),
+        (h.retired_pending, "nvidia_gpu_retired_pages_pending", ""),
+        (
+            h.enforced_limit,
+            "nvidia_gpu_enforced_power_limit_watts",
+            "watts",
+        ),
+        (
+            h.max_sm_mhz.map(|mhz| mhz * 1e6),
+            "nvidia_gpu_sm_clock_max_hertz",
+            "hertz",
+        ),
+    ];
+    for (value, name, unit) in single {
+        if let Some(v) = value {
+            out.gauge(name, labels.clone(), v, unit);
+        }
     }
     // Trained down: below the maximum in generation or width while under load. Idle,
     // or with nothing to compare, it is not judged (no sample).
@@ -54,60 +71,26 @@ pub fn push(h: &Health, labels: &Labels, out: &mut ProbeOutput) {
             "",
         );
     }
-    for (value, kind) in [
-        (h.remapped.0, "correctable"),
-        (h.remapped.1, "uncorrectable"),
-    ] {
-        if let Some(rows) = value {
-            out.gauge("nvidia_gpu_remapped_rows", with("type", kind), rows, "");
+    // Two values each, told apart by a label: (values, series, label).
+    let pairs = [
+        (
+            h.remapped,
+            "nvidia_gpu_remapped_rows",
+            "type",
+            ["correctable", "uncorrectable"],
+        ),
+        (
+            h.retired,
+            "nvidia_gpu_retired_pages",
+            "cause",
+            ["single_bit_ecc", "double_bit_ecc"],
+        ),
+    ];
+    for ((first, second), name, key, kinds) in pairs {
+        for (value, kind) in [(first, kinds[0]), (second, kinds[1])] {
+            if let Some(v) = value {
+                out.gauge(name, with(key, kind), v, "");
+            }
         }
-    }
-    if let Some(pending) = h.remap_pending {
-        out.gauge(
-            "nvidia_gpu_remapped_rows_pending",
-            labels.clone(),
-            pending,
-            "",
-        );
-    }
-    if let Some(failure) = h.remap_failure {
-        out.gauge(
-            "nvidia_gpu_remapped_rows_failure",
-            labels.clone(),
-            failure,
-            "",
-        );
-    }
-    for (value, cause) in [
-        (h.retired.0, "single_bit_ecc"),
-        (h.retired.1, "double_bit_ecc"),
-    ] {
-        if let Some(pages) = value {
-            out.gauge("nvidia_gpu_retired_pages", with("cause", cause), pages, "");
-        }
-    }
-    if let Some(pending) = h.retired_pending {
-        out.gauge(
-            "nvidia_gpu_retired_pages_pending",
-            labels.clone(),
-            pending,
-            "",
-        );
-    }
-    if let Some(watts) = h.enforced_limit {
-        out.gauge(
-            "nvidia_gpu_enforced_power_limit_watts",
-            labels.clone(),
-            watts,
-            "watts",
-        );
-    }
-    if let Some(mhz) = h.max_sm_mhz {
-        out.gauge(
-            "nvidia_gpu_sm_clock_max_hertz",
-            labels.clone(),
-            mhz * 1e6,
-            "hertz",
-        );
     }
 }

@@ -515,11 +515,7 @@ proptest! {
             "nvlink-s-h100-80gb-hbm3-590.48.01.txt",
             "nvlink-e-tesla-v100-sxm2-32gb-ls.txt",
         ] {
-            let mut bytes = fixture(name).into_bytes();
-            let at = pos % bytes.len();
-            bytes[at] = byte;
-            bytes.truncate(cut.max(1));
-            let text = String::from_utf8_lossy(&bytes);
+            let text = crate::test_support::mutated(&fixture(name), pos, byte, cut);
             let mut out = ProbeOutput::default();
             csv::parse(&text, QUERY_FIELDS, &mut out);
             xml::parse(&text, &mut out);

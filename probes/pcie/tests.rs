@@ -133,11 +133,7 @@ proptest! {
     #[test]
     fn never_panics(text in "([ -~]{0,60}\n){0,20}", pos in 0usize..3000, byte in any::<u8>()) {
         let _ = parse(&framed(&text));
-        let mut bytes = CAPTURE.as_bytes().to_vec();
-        if !bytes.is_empty() {
-            let at = pos % bytes.len();
-            bytes[at] = byte;
-        }
-        let _ = parse(&framed(&String::from_utf8_lossy(&bytes)));
+        let damaged = crate::test_support::mutated(CAPTURE, pos, byte, usize::MAX);
+        let _ = parse(&framed(&damaged));
     }
 }

@@ -40,3 +40,15 @@ pub fn run_script(script: &str, env: &[(&str, &std::ffi::OsStr)]) -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// `text` with its byte at `pos` (wrapped to the length) replaced by `byte` and then cut
+/// to at most `keep` bytes (at least one): how the probe fuzzers damage a capture.
+pub fn mutated(text: &str, pos: usize, byte: u8, keep: usize) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    if !bytes.is_empty() {
+        let at = pos % bytes.len();
+        bytes[at] = byte;
+        bytes.truncate(keep.max(1));
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}

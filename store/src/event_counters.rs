@@ -34,8 +34,8 @@ fn counter_labels(event: &Labels) -> Option<Labels> {
     ]))
 }
 
-/// Counts this run's new events (the labels of the new kernel log lines that have an
-/// `xid`) and returns the samples to store with `ts`: a 0 just before the first event
+/// Counts this run's new events (of the labels of its new kernel log lines, those with
+/// an `xid` and a `pci`) and returns the samples to store with `ts`: a 0 just before the first event
 /// of a new counter (so `increase()` sees it), and, when the run read the kernel log,
 /// every counter of the host at the run's time.
 pub(crate) fn samples(

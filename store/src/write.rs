@@ -304,8 +304,9 @@ fn store_logs(
         .prepare_cached("INSERT INTO logs (host, source, ts, priority, unit, message, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
         .map_err(sql("prepare log insert"))?;
     let mut stored = 0;
-    // The labels of new kernel lines that are GPU events, counted once: from the one
-    // source the run names as its kernel log.
+    // The labels of the new labelled lines of the one source the run names as its
+    // kernel log (so copies in another source are not counted twice); the event
+    // counters decide which of them they count.
     let mut events = Vec::new();
     for (source, entries) in by_source {
         let saved: Option<String> = get_cursor
@@ -322,7 +323,7 @@ fn store_logs(
                     host, source, ts, e.priority, e.unit, e.message, labels
                 ])
                 .map_err(sql("insert log"))?;
-            if counted && e.labels.get("xid").is_some() {
+            if counted && !e.labels.is_empty() {
                 events.push(e.labels.clone());
             }
         }

@@ -75,8 +75,6 @@ struct Gathered {
     gen_max: Option<f64>,
     width_max: Option<f64>,
     replays: f64,
-    users: Vec<String>,
-    processes: f64,
 }
 
 /// A process table row's key: (GPU as a number, for order; GPU; user; container). Its
@@ -85,6 +83,11 @@ type AppKey = (u32, String, String, String);
 
 fn label<'a>(r: &'a SeriesLatest, key: &str) -> &'a str {
     r.labels.get(key).map_or("", String::as_str)
+}
+
+/// A notice's or cell's level for one issue.
+fn level_of(issue: &GpuIssue) -> &'static str {
+    if issue.critical { "crit" } else { "warn" }
 }
 
 fn worst(issues: &[GpuIssue]) -> &'static str {
@@ -119,7 +122,9 @@ pub fn section<'a>(
     let mut on_bus = None;
     let mut visible = None;
     let mut expected = None;
-    let mut missing = None;
+    // Host-wide issues (GPUs missing, the fabric manager down), worded once the counts
+    // are read: (series, issue).
+    let mut host_wide: Vec<(String, GpuIssue)> = Vec::new();
     let mut container_names: BTreeMap<String, String> = BTreeMap::new();
     let mut apps: BTreeMap<AppKey, (Option<f64>, Option<f64>)> = BTreeMap::new();
     let app_key = |r: &SeriesLatest| {
@@ -148,8 +153,7 @@ pub fn section<'a>(
         }
         let issue = issues::issue(&r.name, |k| r.labels.get(k).map(String::as_str), r.value);
         if gpu.is_empty() {
-            // Host-wide: GPUs missing, worded once the counts are read.
-            missing = issue.or(missing);
+            host_wide.extend(issue.map(|i| (r.name.clone(), i)));
             continue;
         }
         let g = gpus.entry(gpu.to_string()).or_default();
@@ -172,18 +176,20 @@ pub fn section<'a>(
             "nvidia_gpu_pcie_link_gen_max" => g.gen_max = Some(r.value),
             "nvidia_gpu_pcie_link_width_max" => g.width_max = Some(r.value),
             "nvidia_gpu_pcie_replays_total" => g.replays = r.value,
-            "nvidia_gpu_processes" => {
-                g.processes += r.value;
-                let user = label(r, "user");
-                if !user.is_empty() && !g.users.iter().any(|u| u == user) {
-                    g.users.push(user.to_string());
-                }
-                apps.entry(app_key(r)).or_default().0 = Some(r.value);
-            }
+            "nvidia_gpu_processes" => apps.entry(app_key(r)).or_default().0 = Some(r.value),
             "nvidia_gpu_process_memory_bytes" => {
                 apps.entry(app_key(r)).or_default().1 = Some(r.value);
             }
             _ => {}
+        }
+    }
+    // Per GPU: its processes and their users, for the health row.
+    let mut per_gpu: BTreeMap<String, (f64, Vec<String>)> = BTreeMap::new();
+    for ((_, gpu, user, _), (count, _)) in &apps {
+        let entry = per_gpu.entry(gpu.clone()).or_default();
+        entry.0 += count.unwrap_or(0.0);
+        if count.is_some() && !user.is_empty() && !entry.1.contains(user) {
+            entry.1.push(user.clone());
         }
     }
     for ((_, gpu, user, container), (count, bytes)) in apps {
@@ -230,11 +236,21 @@ pub fn section<'a>(
                     "{} on {}, a GPU the driver does not list",
                     issue.what, x.pci
                 ),
-                level: if issue.critical { "crit" } else { "warn" },
+                level: level_of(&issue),
             }),
         }
     }
-    if let Some(missing) = missing {
+    for (series, issue) in host_wide.into_iter().rev() {
+        if series != "nvidia_gpu_missing" {
+            health.notices.insert(
+                0,
+                Shown {
+                    text: issue.what.clone(),
+                    level: level_of(&issue),
+                },
+            );
+            continue;
+        }
         let mut counts = Vec::new();
         if let Some(n) = on_bus {
             counts.push(format!("{} on the PCIe bus", number(n)));
@@ -248,8 +264,8 @@ pub fn section<'a>(
         health.notices.insert(
             0,
             Shown {
-                text: format!("GPUs {}: {}", missing.what, counts.join(", ")),
-                level: if missing.critical { "crit" } else { "warn" },
+                text: format!("GPUs {}: {}", issue.what, counts.join(", ")),
+                level: level_of(&issue),
             },
         );
     }
@@ -348,10 +364,11 @@ pub fn section<'a>(
                 level: if action == "None" { "ok" } else { "crit" },
             },
         };
-        let processes = match (g.processes, g.users.is_empty()) {
+        let (count, users) = per_gpu.remove(&gpu).unwrap_or_default();
+        let processes = match (count, users.is_empty()) {
             (n, _) if n <= 0.0 => String::new(),
             (n, true) => number(n),
-            (n, false) => format!("{} ({})", number(n), g.users.join(", ")),
+            (n, false) => format!("{} ({})", number(n), users.join(", ")),
         };
         health.rows.push(HealthRow {
             pci: fact(&format!("gpu{gpu}_pci_bus_id"))
