@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 
 /// The series families the section reads (besides `nvidia_gpu_*`, which the GPU table
 /// reads too).
-pub const FAMILIES: [&str; 3] = [
+pub const FAMILIES: [&str; 4] = [
     "nvidia_nvlink_*",
     "nvidia_gpus_*",
+    "nvidia_fabricmanager_*",
     // Names the containers of GPU processes (by the short id the docker probe gives).
     "docker_container_running",
 ];

@@ -952,6 +952,15 @@ async fn gpu_health_section_and_overview_issues() {
     store.write_round(&round("cpu01", now, 1.0, 1.0)).unwrap();
     // A GPU host whose kernel log holds nothing: no Xid there proves nothing.
     store.write_round(&gpu_round("hgx02", now, 0)).unwrap();
+    // Its NVSwitch fabric manager is down: a host-wide notice of its own.
+    let mut fabric = ProbeOutput::default();
+    fabric.gauge("nvidia_fabricmanager_active", Labels::default(), 0.0, "");
+    store
+        .write_round(&HostRound::new(
+            "hgx02",
+            vec![ProbeRun::ok("nvidia_details", now, fabric)],
+        ))
+        .unwrap();
     let app = app(AppState::new(
         Store::open(&path).unwrap(),
         crate::Config::default(),
@@ -1002,6 +1011,10 @@ async fn gpu_health_section_and_overview_issues() {
     // The GPU table has no blank row for the host-wide series.
     assert!(!html.contains("<tr><td></td>"), "{html}");
     let (_, other) = get(&app, "/hosts/hgx02").await;
+    assert!(
+        other.contains(r#"<p class="notice crit">fabric manager not active</p>"#),
+        "{other}"
+    );
     assert!(
         other.contains(r#"<tr><td>0</td><td class="text dim">00000000:18:00.0</td><td class="text ">kernel log not read</td>"#),
         "{other}"
