@@ -32,3 +32,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 cargo test --workspace --locked
+# The store's tests again with every write sealed into chunks at once, so every read
+# path is tested on chunks too (store/src/sealing.rs).
+DCMON_TEST_SEAL_EVERYTHING=1 cargo test --locked -p dcmon-store --lib

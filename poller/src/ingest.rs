@@ -133,9 +133,11 @@ fn sweep_step(
     match store.sweep_chunk(cutoffs, progress) {
         Ok(next) if next.done => {
             crate::log!(
-                "dcmon: retention sweep deleted {} samples and {} log lines",
+                "dcmon: retention sweep deleted {} samples and {} log lines, sealed {} samples into {} chunks",
                 next.samples_deleted,
-                next.logs_deleted
+                next.logs_deleted,
+                next.sealing.samples_sealed,
+                next.sealing.chunks_written
             );
             None
         }

@@ -111,7 +111,7 @@ impl crate::Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT s.host, s.labels,
+                "SELECT s.id, s.host, s.labels,
                     (SELECT value FROM samples WHERE series_id = s.id AND ts <= ?3 ORDER BY ts DESC LIMIT 1),
                     (SELECT value FROM samples WHERE series_id = s.id AND ts <= ?2 ORDER BY ts DESC LIMIT 1),
                     (SELECT value FROM samples WHERE series_id = s.id AND ts > ?2 AND ts <= ?3 ORDER BY ts LIMIT 1)
@@ -121,17 +121,31 @@ impl crate::Store {
         let rows = stmt
             .query_map(params![XID_SERIES, since_ms, to_ms, host], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get::<_, Option<f64>>(2)?,
+                    r.get::<_, String>(2)?,
                     r.get::<_, Option<f64>>(3)?,
                     r.get::<_, Option<f64>>(4)?,
+                    r.get::<_, Option<f64>>(5)?,
                 ))
             })
-            .map_err(sql("read Xid counts"))?;
+            .map_err(sql("read Xid counts"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read Xid count"))?;
         let mut out: std::collections::BTreeMap<String, Vec<XidCount>> = Default::default();
-        for row in rows {
-            let (host, labels, last, before, first_in) = row.map_err(sql("read Xid count"))?;
+        for (id, host, labels, last, before, first_in) in rows {
+            // The rows of `samples` answer when they hold the points; older ones are in
+            // chunks (read only then: every chunk point is older than every row).
+            let (last, before, first_in) = if last.is_some() && before.is_some() {
+                (last, before, first_in)
+            } else {
+                let value = |p: Option<crate::rate::Point>| p.map(|(_, v)| v);
+                (
+                    value(self.last_point(id, i64::MIN, to_ms)?),
+                    value(self.last_point(id, i64::MIN, since_ms)?),
+                    value(self.first_point(id, since_ms.saturating_add(1), to_ms)?),
+                )
+            };
             let (Some(last), Some(baseline)) = (last, before.or(first_in)) else {
                 continue;
             };

@@ -13,12 +13,14 @@ pub mod latest;
 mod latest_runs;
 mod maintenance;
 pub mod overview;
+mod points;
 mod query;
 pub mod range;
 pub mod rate;
 pub mod retention;
 pub mod rollup;
 mod schema;
+pub mod sealing;
 pub mod silences;
 mod write;
 
@@ -89,6 +91,13 @@ pub struct Store {
     latest: Option<std::sync::Arc<latest::Latest>>,
     /// The rollup bucket each series is filling (writer only).
     open_buckets: rollup::OpenBuckets,
+    /// Where each series' sealed time ends (writer only), see `sealing`.
+    sealed_until: sealing::SealedUntil,
+    /// The sealing window: `sealing::SPAN_MS`, shorter in the seal-everything tests.
+    chunk_span_ms: i64,
+    /// Tests only: seal everything sealable after every write, so every read path is
+    /// tested on chunks (`DCMON_TEST_SEAL_EVERYTHING=1`, a second run of the store tests).
+    seal_after_write: bool,
 }
 
 /// Creates the database file 0600 (whatever the umask) when it does not exist yet:
@@ -154,8 +163,20 @@ impl Store {
             series_ids: HashMap::new(),
             latest: None,
             open_buckets: Default::default(),
+            sealed_until: Default::default(),
+            chunk_span_ms: if seal_everything() {
+                rollup::ROLLUP_MS
+            } else {
+                sealing::SPAN_MS
+            },
+            seal_after_write: seal_everything(),
         })
     }
+}
+
+/// The seal-everything test mode (see `Store::seal_after_write`); never in a release.
+pub(crate) fn seal_everything() -> bool {
+    cfg!(test) && std::env::var_os("DCMON_TEST_SEAL_EVERYTHING").is_some_and(|v| v == "1")
 }
 
 impl Store {
@@ -186,5 +207,7 @@ mod model_tests;
 mod plan_tests;
 #[cfg(test)]
 mod rollup_tests;
+#[cfg(test)]
+mod sealing_tests;
 #[cfg(test)]
 mod tests;

@@ -12,12 +12,12 @@ use std::path::Path;
 pub struct DbStats {
     pub series: i64,
     pub samples: i64,
-    /// Sealed compressed chunks (0 until the chunk engine stores any).
+    /// Sealed compressed chunks (their samples count in `samples`).
     pub chunks: i64,
     /// The whole database file (pages in use and free).
     pub bytes: i64,
-    /// What a stored sample costs: the bytes of the tables that hold samples (today
-    /// `samples` and its key) over the samples.
+    /// What a stored sample costs: the bytes of the tables that hold samples (`samples`
+    /// and `chunks`, with their keys) over the samples.
     pub bytes_per_sample: Option<f64>,
     /// ms since the epoch of the oldest and newest sample.
     pub oldest: Option<i64>,
@@ -37,12 +37,27 @@ impl Store {
                 .query_row(query, [], |r| r.get(0))
                 .map_err(sql(what))
         };
-        let (samples, oldest, newest): (i64, Option<i64>, Option<i64>) = self
+        let (rows, oldest, newest): (i64, Option<i64>, Option<i64>) = self
             .conn
             .query_row("SELECT count(*), min(ts), max(ts) FROM samples", [], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(sql("count samples"))?;
+        let (chunks, sealed, sealed_oldest, sealed_newest): (i64, i64, Option<i64>, Option<i64>) =
+            self.conn
+                .query_row(
+                    "SELECT count(*), coalesce(sum(count), 0), min(start_ts), max(end_ts) FROM chunks",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .map_err(sql("count chunks"))?;
+        let samples = rows.saturating_add(sealed);
+        let earliest = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).min();
+        let latest = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).max();
+        let (oldest, newest) = (
+            earliest(oldest, sealed_oldest),
+            latest(newest, sealed_newest),
+        );
         let pages = one("PRAGMA page_count", "read page count")?;
         let page_size = one("PRAGMA page_size", "read page size")?;
         let bytes = pages.saturating_mul(page_size);
@@ -61,13 +76,13 @@ impl Store {
             .map_err(sql("read table size row"))?;
         let sample_bytes: i64 = tables
             .iter()
-            .filter(|(t, _)| t == "samples")
+            .filter(|(t, _)| t == "samples" || t == "chunks")
             .map(|(_, b)| *b)
             .sum();
         Ok(DbStats {
             series: one("SELECT count(*) FROM series", "count series")?,
             samples,
-            chunks: 0,
+            chunks,
             bytes,
             bytes_per_sample: (samples > 0).then(|| sample_bytes as f64 / samples as f64),
             oldest,
@@ -118,14 +133,73 @@ impl Store {
     }
 }
 
+/// SQLite's own check, then every chunk decoded and held against its row.
 fn integrity_of(conn: &rusqlite::Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn
         .prepare("PRAGMA integrity_check")
         .map_err(sql("prepare integrity check"))?;
-    stmt.query_map([], |r| r.get(0))
+    let mut problems: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
         .map_err(sql("run integrity check"))?
         .collect::<Result<Vec<String>, _>>()
-        .map_err(sql("read integrity check"))
+        .map_err(sql("read integrity check"))?;
+    problems.retain(|p| p != "ok");
+    problems.extend(chunk_problems(conn)?);
+    if problems.is_empty() {
+        problems.push("ok".into());
+    }
+    Ok(problems)
+}
+
+/// Chunks that do not decode, or whose samples disagree with their row (count, first
+/// and last time, times ascending). A database from before chunks has none.
+fn chunk_problems(conn: &rusqlite::Connection) -> Result<Vec<String>, StoreError> {
+    let has_chunks: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'chunks')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql("look for the chunks table"))?;
+    if !has_chunks {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn
+        .prepare("SELECT series_id, start_ts, end_ts, count, data FROM chunks")
+        .map_err(sql("prepare chunk check"))?;
+    let mut rows = stmt.query([]).map_err(sql("read chunks to check"))?;
+    let mut problems = Vec::new();
+    while let Some(r) = rows.next().map_err(sql("read chunk to check"))? {
+        let (id, start, end, count): (i64, i64, i64, i64) = (
+            r.get(0).map_err(sql("read chunk series"))?,
+            r.get(1).map_err(sql("read chunk start"))?,
+            r.get(2).map_err(sql("read chunk end"))?,
+            r.get(3).map_err(sql("read chunk count"))?,
+        );
+        let data: Vec<u8> = r.get(4).unwrap_or_default();
+        let why = match crate::chunk::decode(&data) {
+            Err(e) => Some(e.to_string()),
+            Ok(d) if d.times.len() as i64 != count => Some(format!(
+                "holds {} samples, its row says {count}",
+                d.times.len()
+            )),
+            Ok(d) if d.times.first() != Some(&start) || d.times.last() != Some(&end) => {
+                Some(format!(
+                    "its samples run from {:?} to {:?} ms, its row says {start} to {end}",
+                    d.times.first(),
+                    d.times.last()
+                ))
+            }
+            Ok(d) if d.times.windows(2).any(|w| w[0] >= w[1]) => {
+                Some("its times are not ascending".into())
+            }
+            Ok(_) => None,
+        };
+        if let Some(why) = why {
+            problems.push(format!("series {id}, chunk from {start} ms: {why}"));
+        }
+    }
+    Ok(problems)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Every read the dashboard makes is bounded by an index: none walks a table that grows
-//! with history (samples, rollups, probe runs, logs, the audit trail). Each reader runs
+//! with history (samples, chunks, rollups, probe runs, logs, the audit trail). Each reader runs
 //! with SQLite's statement trace on, and each statement it ran is checked with
 //! `EXPLAIN QUERY PLAN`.
 
@@ -10,8 +10,9 @@ use dcmon_probes::{Labels, LogEntry, ProbeOutput};
 use std::sync::Mutex;
 
 /// Tables whose size grows with every round kept.
-const HISTORY: [&str; 6] = [
+const HISTORY: [&str; 7] = [
     "samples",
+    "chunks",
     "rollups",
     "probe_runs",
     "logs",
@@ -305,6 +306,7 @@ fn latest_runs_follow_the_newest_run_and_the_last_good_one() {
         .sweep(retention::Cutoffs {
             samples_before_ms: 10_000,
             logs_before_ms: 10_000,
+            seal_before_ms: i64::MIN,
         })
         .unwrap();
     assert!(store.last_runs().unwrap().is_empty());

@@ -6,7 +6,7 @@ use crate::rollup::{ROLLUP_MS, counter_steps};
 use crate::{Store, StoreError, sql};
 use rusqlite::params;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Most points a range query returns per series (steps of the grid). Every grid is
 /// checked against it before any row is read, so no request can make a reader walk an
@@ -109,23 +109,6 @@ impl Store {
             .collect())
     }
 
-    pub(crate) fn points_of(
-        &self,
-        id: i64,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<Point>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts")
-            .map_err(sql("prepare range read"))?;
-        let rows = stmt
-            .query_map(params![id, from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(sql("read range"))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(sql("read sample row"))
-    }
-
     /// Every series named `name` (of `host` only, when given) with its points in
     /// `[from, to]`, in one statement: PromQL selects a name across the fleet, and one
     /// read per series cost 8,000 statements for one rule over 1,000 hosts.
@@ -151,23 +134,37 @@ impl Store {
         let mut rows = stmt
             .query(params![name, from_ms, to_ms, host])
             .map_err(sql("read range by name"))?;
+        // Sealed points first (they are older), then each series' rows of `samples`.
+        let mut out: Vec<SeriesPoints> = Vec::new();
+        let mut index: HashMap<i64, usize> = HashMap::new();
+        for c in self.chunk_points_by_name(name, host, from_ms, to_ms)? {
+            index.insert(c.id, out.len());
+            out.push(SeriesPoints {
+                host: c.host,
+                name: name.to_string(),
+                labels: serde_json::from_str(&c.labels).unwrap_or_default(),
+                points: c.points,
+            });
+        }
         // A nested loop: each series' samples come together, in time order (the samples'
         // key), so no ORDER BY (which would sort every row first).
-        let mut out: Vec<SeriesPoints> = Vec::new();
         let mut current = None;
         while let Some(r) = rows.next().map_err(sql("read range row"))? {
             let id: i64 = r.get(0).map_err(sql("read series id"))?;
             if current != Some(id) {
                 current = Some(id);
-                let labels: String = r.get(2).map_err(sql("read series labels"))?;
-                out.push(SeriesPoints {
-                    host: r.get(1).map_err(sql("read series host"))?,
-                    name: name.to_string(),
-                    labels: serde_json::from_str(&labels).unwrap_or_default(),
-                    points: Vec::new(),
-                });
+                if let std::collections::hash_map::Entry::Vacant(e) = index.entry(id) {
+                    let labels: String = r.get(2).map_err(sql("read series labels"))?;
+                    e.insert(out.len());
+                    out.push(SeriesPoints {
+                        host: r.get(1).map_err(sql("read series host"))?,
+                        name: name.to_string(),
+                        labels: serde_json::from_str(&labels).unwrap_or_default(),
+                        points: Vec::new(),
+                    });
+                }
             }
-            if let Some(series) = out.last_mut() {
+            if let Some(series) = index.get(&id).and_then(|i| out.get_mut(*i)) {
                 series.points.push((
                     r.get(3).map_err(sql("read sample time"))?,
                     r.get(4).map_err(sql("read sample value"))?,
@@ -189,12 +186,12 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(if host.is_some() {
-                "SELECT s.host, s.labels, x.ts, x.value FROM series s
+                "SELECT s.id, s.host, s.labels, x.ts, x.value FROM series s
                  JOIN samples x ON x.series_id = s.id AND x.ts =
                      (SELECT max(ts) FROM samples WHERE series_id = s.id AND ts >= ?2 AND ts <= ?3)
                  WHERE s.name = ?1 AND s.host = ?4"
             } else {
-                "SELECT s.host, s.labels, x.ts, x.value FROM series s
+                "SELECT s.id, s.host, s.labels, x.ts, x.value FROM series s
                  JOIN samples x ON x.series_id = s.id AND x.ts =
                      (SELECT max(ts) FROM samples WHERE series_id = s.id AND ts >= ?2 AND ts <= ?3)
                  WHERE s.name = ?1 AND ?4 IS NULL"
@@ -202,17 +199,37 @@ impl Store {
             .map_err(sql("prepare latest by name"))?;
         let rows = stmt
             .query_map(params![name, from_ms, to_ms, host], |r| {
-                let labels: String = r.get(1)?;
-                Ok(SeriesPoints {
-                    host: r.get(0)?,
-                    name: name.to_string(),
-                    labels: serde_json::from_str(&labels).unwrap_or_default(),
-                    points: vec![(r.get(2)?, r.get(3)?)],
-                })
+                let labels: String = r.get(2)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    SeriesPoints {
+                        host: r.get(1)?,
+                        name: name.to_string(),
+                        labels: serde_json::from_str(&labels).unwrap_or_default(),
+                        points: vec![(r.get(3)?, r.get(4)?)],
+                    },
+                ))
             })
             .map_err(sql("read latest by name"))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(sql("read latest row"))
+        let from_samples = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read latest row"))?;
+        // A series with a row in range has its latest point there (rows are newer than
+        // chunks); the others may have one in a chunk.
+        let answered: std::collections::HashSet<i64> =
+            from_samples.iter().map(|(id, _)| *id).collect();
+        let mut out: Vec<SeriesPoints> = from_samples.into_iter().map(|(_, s)| s).collect();
+        for c in self.chunk_last_by_name(name, host, from_ms, to_ms)? {
+            if !answered.contains(&c.id) {
+                out.push(SeriesPoints {
+                    host: c.host,
+                    name: name.to_string(),
+                    labels: serde_json::from_str(&c.labels).unwrap_or_default(),
+                    points: c.points,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// Every stored point of the matching series in `[from, to]`.
@@ -269,26 +286,40 @@ impl Store {
         to_ms: i64,
         step: i64,
     ) -> Result<Vec<Bucket>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT (ts - ?2) / ?4, min(value), max(value), avg(value), count(*) FROM samples
-                 WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 GROUP BY 1 ORDER BY 1",
-            )
-            .map_err(sql("prepare downsampled read"))?;
-        let rows = stmt
-            .query_map(params![id, from_ms, to_ms, step], |r| {
-                Ok(Bucket {
-                    ts: from_ms + r.get::<_, i64>(0)? * step,
-                    min: r.get(1)?,
-                    max: r.get(2)?,
-                    avg: r.get(3)?,
-                    count: r.get(4)?,
-                })
-            })
-            .map_err(sql("read buckets"))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(sql("read bucket row"))
+        let mut out: Vec<Bucket> = Vec::new();
+        // In time order, so each bucket's points come together; sums in time order,
+        // as SQLite's avg() added them.
+        let mut sum = 0.0;
+        for (ts, v) in self.points_of(id, from_ms, to_ms)? {
+            // In i128: the grid may start at i64::MIN; a start lies between from and ts.
+            let (f, t, st) = (i128::from(from_ms), i128::from(ts), i128::from(step));
+            let start = (f + (t - f) / st * st) as i64;
+            match out.last_mut() {
+                Some(b) if b.ts == start => {
+                    b.min = b.min.min(v);
+                    b.max = b.max.max(v);
+                    b.count += 1;
+                    sum += v;
+                }
+                _ => {
+                    if let Some(b) = out.last_mut() {
+                        b.avg = sum / b.count as f64;
+                    }
+                    out.push(Bucket {
+                        ts: start,
+                        min: v,
+                        max: v,
+                        avg: v,
+                        count: 1,
+                    });
+                    sum = v;
+                }
+            }
+        }
+        if let Some(b) = out.last_mut() {
+            b.avg = sum / b.count as f64;
+        }
+        Ok(out)
     }
 
     /// Buckets of at least one rollup length: from the rollup rows (each falls in the

@@ -1,5 +1,6 @@
 //! Retention: old samples, log lines, probe runs and alert history are deleted in small chunks, so a
-//! sweep never holds the write lock for long and ingest goes on between chunks.
+//! sweep never holds the write lock for long and ingest goes on between chunks. Then the
+//! sweep seals what is old enough into compressed chunks (`sealing`), in steps too.
 
 use crate::{Store, StoreError, sql};
 use rusqlite::params;
@@ -14,6 +15,9 @@ pub const ROWS_PER_CHUNK: i64 = 5000;
 pub struct Cutoffs {
     pub samples_before_ms: i64,
     pub logs_before_ms: i64,
+    /// After deleting, samples before the window holding this time are sealed into
+    /// chunks (`sealing`); `i64::MIN` seals nothing.
+    pub seal_before_ms: i64,
 }
 
 /// Where a sweep stands.
@@ -23,6 +27,9 @@ pub struct Progress {
     pub after_series: i64,
     pub samples_deleted: u64,
     pub logs_deleted: u64,
+    /// Deleting is over; sealing goes on.
+    pub deleted: bool,
+    pub sealing: crate::sealing::SealProgress,
     pub done: bool,
 }
 
@@ -33,7 +40,20 @@ impl Store {
         cutoffs: Cutoffs,
         mut progress: Progress,
     ) -> Result<Progress, StoreError> {
+        if progress.deleted {
+            progress.sealing = self.seal_step(cutoffs.seal_before_ms, progress.sealing)?;
+            progress.done = progress.sealing.done;
+            return Ok(progress);
+        }
         let tx = self.conn.transaction().map_err(sql("begin sweep"))?;
+        // Readers trim the chunk straddling the cut by this mark.
+        tx.prepare_cached("INSERT OR REPLACE INTO marks (key, value) VALUES (?1, ?2)")
+            .map_err(sql("prepare retention mark"))?
+            .execute(params![
+                crate::sealing::RETENTION_MARK,
+                cutoffs.samples_before_ms
+            ])
+            .map_err(sql("write retention mark"))?;
         let ids: Vec<i64> = {
             let mut stmt = tx
                 .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")
@@ -53,11 +73,26 @@ impl Store {
             let mut delete_rollups = tx
                 .prepare_cached("DELETE FROM rollups WHERE series_id = ?1 AND ts < ?2")
                 .map_err(sql("prepare rollup sweep"))?;
+            // Whole chunks ended before the cut; their samples count as deleted.
+            let mut delete_chunks = tx
+                .prepare_cached(
+                    "DELETE FROM chunks WHERE series_id = ?1 AND end_ts < ?2 RETURNING count",
+                )
+                .map_err(sql("prepare chunk sweep"))?;
             for id in &ids {
                 progress.samples_deleted += delete
                     .execute(params![id, cutoffs.samples_before_ms])
                     .map_err(sql("sweep samples"))?
                     as u64;
+                let counts = delete_chunks
+                    .query_map(params![id, cutoffs.samples_before_ms], |r| {
+                        r.get::<_, i64>(0)
+                    })
+                    .map_err(sql("sweep chunks"))?;
+                for count in counts {
+                    progress.samples_deleted +=
+                        count.map_err(sql("read swept chunk"))?.max(0) as u64;
+                }
                 delete_rollups
                     .execute(params![id, cutoffs.samples_before_ms])
                     .map_err(sql("sweep rollups"))?;
@@ -101,9 +136,14 @@ impl Store {
             .map_err(sql("count old logs"))?;
         tx.commit().map_err(sql("commit sweep"))?;
         progress.after_series = ids.last().copied().unwrap_or(progress.after_series);
-        progress.done = (ids.len() as i64) < SERIES_PER_CHUNK && !old_logs_left;
+        progress.deleted = (ids.len() as i64) < SERIES_PER_CHUNK && !old_logs_left;
+        progress.done = progress.deleted && cutoffs.seal_before_ms == i64::MIN;
         if let Some(latest) = &self.latest {
             latest.forget_before(cutoffs.samples_before_ms);
+        }
+        // Chunks were deleted: the writer reads each series' sealed end afresh.
+        for id in &ids {
+            self.sealed_until.remove(id);
         }
         Ok(progress)
     }

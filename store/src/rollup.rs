@@ -3,8 +3,8 @@
 //! twenty samples (a 7-day host page read 1.2M samples; with rollups about 60k rows).
 //!
 //! The writer closes a series' bucket when the series' first sample of a later bucket
-//! arrives: it recomputes the bucket's row from the stored samples (so a restart or a
-//! late sample can only make a row more complete, never wrong). The bucket still
+//! arrives; a late sample or a restart recomputes the bucket's row from the stored
+//! points (so they can only make a row more complete, never wrong). The bucket still
 //! open is read from the samples themselves.
 
 use crate::rate::Point;
@@ -45,27 +45,10 @@ pub(crate) const MIGRATION: &str = "
     GROUP BY series_id, bucket;
 ";
 
-/// One series' summary of the samples in `[?2, ?3]` (?2 a bucket start): min, max,
-/// sum, count, last_ts, last, increase (reaching back to the sample before ?2).
-const SUMMARY: &str = "
-    SELECT min(value), max(value), sum(value), count(*), max(ts),
-        (SELECT value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts DESC LIMIT 1),
-        sum(delta)
-    FROM (
-        SELECT ts, value,
-            CASE WHEN previous IS NULL THEN 0 WHEN value >= previous THEN value - previous ELSE value END AS delta
-        FROM (
-            SELECT ts, value, lag(value) OVER (ORDER BY ts) AS previous FROM samples
-            WHERE series_id = ?1 AND ts <= ?3
-              AND ts >= coalesce((SELECT max(ts) FROM samples WHERE series_id = ?1 AND ts < ?2), ?2)
-        )
-    )
-    WHERE ts >= ?2
-";
-
 impl crate::Store {
     /// Recomputes every rollup row from the samples (migration 4's backfill), for
-    /// samples written outside the writer (imports, benchmarks).
+    /// samples written outside the writer (imports, benchmarks). It reads `samples`
+    /// only: call it before sealing.
     pub fn rebuild_rollups(&mut self) -> Result<(), StoreError> {
         let backfill = MIGRATION
             .split_once("INSERT INTO rollups")
@@ -114,32 +97,37 @@ impl Open {
 /// The writer's view: the bucket each series is filling in this process.
 pub(crate) type OpenBuckets = HashMap<i64, Open>;
 
-/// The summary of `[bucket, upto]` from the stored samples, if it has any.
+/// The summary of `[bucket, upto]` from the stored points (chunks and rows), if it has
+/// any; the counter growth reaches back to the point before the bucket.
 fn summarize(
     tx: &Transaction<'_>,
     id: i64,
     bucket: i64,
     upto: i64,
 ) -> Result<Option<Open>, StoreError> {
-    tx.prepare_cached(SUMMARY)
-        .map_err(sql("prepare rollup summary"))?
-        .query_row(params![id, bucket, upto], |r| {
-            let count: i64 = r.get(3)?;
-            if count == 0 {
-                return Ok(None);
-            }
-            Ok(Some(Open {
-                bucket,
-                min: r.get(0)?,
-                max: r.get(1)?,
-                sum: r.get(2)?,
-                count,
-                last_ts: r.get(4)?,
-                last: r.get(5)?,
-                increase: r.get(6)?,
-            }))
-        })
-        .map_err(sql("read rollup summary"))
+    let points = crate::points::points_of(tx, id, bucket, upto)?;
+    let Some(&(first_ts, first)) = points.first() else {
+        return Ok(None);
+    };
+    let before = crate::points::last_point(tx, id, i64::MIN, bucket.saturating_sub(1))?;
+    let mut o = Open {
+        bucket,
+        min: first,
+        max: first,
+        sum: first,
+        count: 1,
+        last_ts: first_ts,
+        last: first,
+        increase: match before {
+            None => 0.0,
+            Some((_, previous)) if first >= previous => first - previous,
+            Some(_) => first,
+        },
+    };
+    for &(ts, value) in &points[1..] {
+        o.add(ts, value);
+    }
+    Ok(Some(o))
 }
 
 fn write(tx: &Transaction<'_>, id: i64, o: &Open) -> Result<(), StoreError> {
@@ -200,18 +188,19 @@ pub(crate) fn after_sample(
             }
         }
         None => {
-            // First sight in this process: the bucket of the sample before may never have
-            // been closed (the poller stopped in it), and this bucket may hold samples
-            // stored before a restart.
-            let before: Option<i64> = tx
-                .prepare_cached("SELECT max(ts) FROM samples WHERE series_id = ?1 AND ts < ?2")
-                .map_err(sql("prepare rollup lookup"))?
-                .query_row(params![id, bucket], |r| r.get(0))
-                .map_err(sql("read rollup lookup"))?;
-            if let Some(t) = before {
+            // First sight in this process. A late sample (the series has points after
+            // its bucket) only redoes its closed bucket's row.
+            let end = bucket.saturating_add(ROLLUP_MS - 1);
+            if crate::points::last_point(tx, id, end.saturating_add(1), i64::MAX)?.is_some() {
+                return recompute(tx, id, bucket);
+            }
+            // The bucket of the sample before may never have been closed (the poller
+            // stopped in it), and this bucket may hold samples stored before a restart.
+            let before = crate::points::last_point(tx, id, i64::MIN, bucket.saturating_sub(1))?;
+            if let Some((t, _)) = before {
                 recompute(tx, id, bucket_of(t))?;
             }
-            if let Some(o) = summarize(tx, id, bucket, ts)? {
+            if let Some(o) = summarize(tx, id, bucket, end)? {
                 open.insert(id, o);
             }
         }

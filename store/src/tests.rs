@@ -232,6 +232,7 @@ fn retention_deletes_only_what_is_old() {
     let cutoffs = retention::Cutoffs {
         samples_before_ms: 10 * day,
         logs_before_ms: 33 * day,
+        seal_before_ms: i64::MIN,
     };
     let progress = store.sweep(cutoffs).unwrap();
     assert!(progress.done);

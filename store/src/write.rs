@@ -122,6 +122,8 @@ impl Store {
             series_ids,
             latest,
             open_buckets,
+            sealed_until,
+            ..
         } = self;
         let tx = conn.transaction().map_err(sql("begin rounds"))?;
         let mut stored = Vec::with_capacity(rounds.len());
@@ -131,7 +133,12 @@ impl Store {
         // Samples the store derived (event counters): (host, ts, series id, sample).
         let mut derived = Vec::new();
         for round in rounds {
-            match write_one(&tx, series_ids, open_buckets, round, &mut ids, &mut derived) {
+            let caches = Caches {
+                series_ids: &mut *series_ids,
+                open_buckets: &mut *open_buckets,
+                sealed_until: &mut *sealed_until,
+            };
+            match write_one(&tx, caches, round, &mut ids, &mut derived) {
                 Ok(s) => stored.push(s),
                 Err(e) => {
                     written = Err(e);
@@ -144,6 +151,7 @@ impl Store {
             // Ids cached in a rolled-back transaction may not exist: forget them.
             series_ids.clear();
             open_buckets.clear();
+            sealed_until.clear();
             if let Some(latest) = latest {
                 latest.invalidate();
             }
@@ -162,22 +170,31 @@ impl Store {
                 latest.record(host, *ts, std::iter::once((*id, sample)));
             }
         }
+        if self.seal_after_write {
+            self.seal(i64::MAX)?;
+        }
         Ok(stored)
     }
+}
+
+/// The writer's caches a round updates.
+struct Caches<'a> {
+    series_ids: &'a mut SeriesIds,
+    open_buckets: &'a mut crate::rollup::OpenBuckets,
+    sealed_until: &'a mut crate::sealing::SealedUntil,
 }
 
 /// One host round inside the caller's transaction.
 fn write_one(
     tx: &rusqlite::Transaction<'_>,
-    series_ids: &mut SeriesIds,
-    open_buckets: &mut crate::rollup::OpenBuckets,
+    caches: Caches<'_>,
     round: &HostRound,
     ids: &mut Vec<i64>,
     derived: &mut Vec<(String, i64, i64, dcmon_probes::Sample)>,
 ) -> Result<Stored, StoreError> {
     let mut stored = Stored::default();
     {
-        let mut samples = SampleWriter::new(tx)?;
+        let mut samples = SampleWriter::new(tx, caches)?;
         let mut upsert_fact = tx
             .prepare_cached(
                 "INSERT INTO facts (host, key, value, seen) VALUES (?1, ?2, ?3, ?4)
@@ -195,13 +212,7 @@ fn write_one(
             .map_err(sql("prepare latest run upsert"))?;
         for run in &round.runs {
             for sample in &run.output.samples {
-                let id = samples.put(
-                    series_ids,
-                    open_buckets,
-                    &round.host,
-                    sample,
-                    run.started_ms,
-                )?;
+                let id = samples.put(&round.host, sample, run.started_ms)?;
                 ids.push(id);
                 stored.samples += 1;
             }
@@ -214,7 +225,7 @@ fn write_one(
             stored.logs += logs;
             // The same sample path for what the store derives from the new lines.
             for (sample, ts) in crate::event_counters::samples(tx, &round.host, run, &events)? {
-                let id = samples.put(series_ids, open_buckets, &round.host, &sample, ts)?;
+                let id = samples.put(&round.host, &sample, ts)?;
                 derived.push((round.host.clone(), ts, id, sample));
                 stored.samples += 1;
             }
@@ -340,16 +351,18 @@ fn store_logs(
 
 /// Puts samples into their series inside one transaction, with the statements
 /// prepared once per host round rather than looked up per sample.
-struct SampleWriter<'t> {
+struct SampleWriter<'t, 'c> {
     tx: &'t rusqlite::Transaction<'t>,
+    caches: Caches<'c>,
     upsert_series: rusqlite::CachedStatement<'t>,
     insert_sample: rusqlite::CachedStatement<'t>,
 }
 
-impl<'t> SampleWriter<'t> {
-    fn new(tx: &'t rusqlite::Transaction<'t>) -> Result<Self, StoreError> {
+impl<'t, 'c> SampleWriter<'t, 'c> {
+    fn new(tx: &'t rusqlite::Transaction<'t>, caches: Caches<'c>) -> Result<Self, StoreError> {
         Ok(SampleWriter {
             tx,
+            caches,
             upsert_series: tx
                 .prepare_cached(
                     "INSERT INTO series (host, name, labels, kind, unit) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -369,12 +382,11 @@ impl<'t> SampleWriter<'t> {
     /// with its 10-minute rollup.
     fn put(
         &mut self,
-        series_ids: &mut SeriesIds,
-        open_buckets: &mut crate::rollup::OpenBuckets,
         host: &str,
         sample: &dcmon_probes::Sample,
         ts: i64,
     ) -> Result<i64, StoreError> {
+        let series_ids = &mut *self.caches.series_ids;
         let cached = series_ids
             .get(host)
             .and_then(|by_name| by_name.get(sample.name.as_str()))
@@ -399,10 +411,12 @@ impl<'t> SampleWriter<'t> {
                 id
             }
         };
+        // Into sealed time (a late sample): its chunks go back to `samples` first.
+        crate::sealing::unseal_for_write(self.tx, self.caches.sealed_until, id, ts)?;
         self.insert_sample
             .execute(params![id, ts, sample.value])
             .map_err(sql("insert sample"))?;
-        crate::rollup::after_sample(self.tx, open_buckets, id, ts, sample.value)?;
+        crate::rollup::after_sample(self.tx, self.caches.open_buckets, id, ts, sample.value)?;
         Ok(id)
     }
 }

@@ -250,6 +250,7 @@ impl Service {
         self.writer.sweep(dcmon_store::retention::Cutoffs {
             samples_before_ms: before(self.retention.samples),
             logs_before_ms: before(self.retention.logs),
+            seal_before_ms: now - dcmon_store::sealing::AFTER_MS,
         });
     }
 

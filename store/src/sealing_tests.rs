@@ -1,0 +1,323 @@
+//! Sealing moves samples into chunks without changing any read: every read path gives
+//! the same answer, to the bit, before and after (the upgrade of a database written
+//! before chunks), after a retention cut through a chunk, and after a late sample into
+//! sealed time.
+
+use crate::range::{Counting, Selector};
+use crate::sealing::{AFTER_MS, SPAN_MS};
+use crate::{HostRound, ProbeRun, SeriesFilter, Store, retention};
+use dcmon_probes::{Labels, ProbeOutput};
+
+/// A window start, so the windows are easy to name in the test.
+const T0: i64 = 83_333 * SPAN_MS;
+const STEP: i64 = 30_000;
+/// 26 hours of rounds: four whole windows and part of a fifth.
+const ROUNDS: i64 = 26 * 120;
+
+fn round(host: i64, i: i64, temp: f64) -> HostRound {
+    let mut out = ProbeOutput::default();
+    out.gauge("temp", Labels::new([("sensor", "cpu")]), temp, "celsius");
+    // A counter that resets once (a reboot) and carries decimals.
+    let bytes = if i < 2000 {
+        1.0e6 + 1234.5 * i as f64
+    } else {
+        10.0 * (i - 2000) as f64
+    };
+    out.counter("bytes_total", Labels::default(), bytes, "bytes");
+    // The hosts' rounds are a few ms apart, as real ones are.
+    let ts = T0 + i * STEP + host * 7;
+    HostRound::new(format!("h{host}"), vec![ProbeRun::ok("os", ts, out)])
+}
+
+fn temp(i: i64) -> f64 {
+    20.0 + ((i * 13) % 40) as f64 * 0.25
+}
+
+fn filled(dir: &tempfile::TempDir) -> Store {
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    let rounds: Vec<HostRound> = (0..ROUNDS)
+        .flat_map(|i| (0..2).map(move |h| round(h, i, temp(i))))
+        .collect();
+    for batch in rounds.chunks(200) {
+        store.write_rounds(batch).unwrap();
+    }
+    store
+}
+
+fn selector(name: &str, host: &str) -> Selector {
+    Selector {
+        name: name.into(),
+        host: Some(host.into()),
+        labels: Default::default(),
+    }
+}
+
+/// Every read path's answer, floats as bits.
+fn reads(store: &Store) -> Vec<String> {
+    let end = T0 + ROUNDS * STEP;
+    let mut out = Vec::new();
+    let bits = |p: &[(i64, f64)]| -> Vec<(i64, u64)> {
+        p.iter().map(|(t, v)| (*t, v.to_bits())).collect()
+    };
+    for name in ["temp", "bytes_total"] {
+        let mut all = store.range_by_name(name, None, i64::MIN, i64::MAX).unwrap();
+        all.sort_by(|a, b| a.host.cmp(&b.host));
+        for s in &all {
+            out.push(format!(
+                "range_by_name {name} {} {:?}",
+                s.host,
+                bits(&s.points)
+            ));
+        }
+        for (from, to) in [
+            (i64::MIN, i64::MAX),
+            (T0, T0 + 3_600_000),
+            (T0 + 10 * 3_600_000, T0 + 10 * 3_600_000 + 60_000),
+            (T0 + 6 * 3_600_000 - 1, T0 + 6 * 3_600_000 + 1),
+            (end + 1, i64::MAX),
+        ] {
+            let mut latest = store.latest_by_name(name, None, from, to).unwrap();
+            latest.sort_by(|a, b| a.host.cmp(&b.host));
+            for s in latest {
+                out.push(format!(
+                    "latest {name} {from} {to} {} {:?}",
+                    s.host,
+                    bits(&s.points)
+                ));
+            }
+        }
+        for host in ["h0", "h1"] {
+            let sel = selector(name, host);
+            let r = store
+                .range(&sel, T0 + 5 * 3_600_000, T0 + 7 * 3_600_000)
+                .unwrap();
+            out.push(format!("range {name} {host} {:?}", bits(&r[0].points)));
+            for step in [60_000, 600_000, 3_600_000] {
+                let b = store.downsampled(&sel, T0 + 3_000_000, end, step).unwrap();
+                out.push(format!(
+                    "downsampled {name} {host} {step} {:?}",
+                    b[0].buckets
+                ));
+            }
+            for (step, window) in [(60_000, 300_000), (1_800_000, 3_600_000)] {
+                for how in [Counting::Rate, Counting::Increase] {
+                    let c = store
+                        .counting(&sel, how, T0 + 3_600_000, end, step, window)
+                        .unwrap();
+                    out.push(format!(
+                        "counting {name} {host} {step} {how:?} {:?}",
+                        bits(&c[0].points)
+                    ));
+                }
+            }
+        }
+    }
+    for s in store.series_latest(&SeriesFilter::default()).unwrap() {
+        out.push(format!(
+            "latest value {} {} {} {}",
+            s.host,
+            s.name,
+            s.ts,
+            s.value.to_bits()
+        ));
+    }
+    out
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    store
+        .conn
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+/// Every chunk of a series is older than every row it has in `samples`.
+fn assert_invariant(store: &Store) {
+    let broken: i64 = store
+        .conn
+        .query_row(
+            "SELECT count(*) FROM series s WHERE
+               (SELECT max(end_ts) FROM chunks WHERE series_id = s.id) >=
+               (SELECT min(ts) FROM samples WHERE series_id = s.id)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(broken, 0, "a chunk overlaps the rows of its series");
+}
+
+#[test]
+fn sealing_keeps_every_read_and_every_sample() {
+    if crate::seal_everything() {
+        return; // this test seals by itself, with the real window
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled(&dir);
+    let before = reads(&store);
+    let rows = count(&store, "samples");
+    assert_eq!(rows, 4 * ROUNDS);
+    let now = T0 + ROUNDS * STEP;
+    let progress = store.seal(now - AFTER_MS).unwrap();
+    // 25 h old enough: windows 0-3 whole; 4 series with 4 chunks each.
+    assert_eq!(progress.chunks_written, 16);
+    assert_eq!(progress.samples_sealed as i64, 4 * 4 * 720);
+    assert_eq!(count(&store, "chunks"), 16);
+    assert_eq!(count(&store, "samples"), rows - 4 * 4 * 720);
+    assert_invariant(&store);
+    let stats = store.db_stats().unwrap();
+    assert_eq!((stats.samples, stats.chunks), (rows, 16));
+    assert_eq!(
+        (stats.oldest, stats.newest),
+        (Some(T0), Some(T0 + (ROUNDS - 1) * STEP + 7))
+    );
+    assert_eq!(store.integrity_check().unwrap(), ["ok"]);
+    let after = reads(&store);
+    assert_eq!(before.len(), after.len());
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a, b);
+    }
+    // A second pass has nothing left to seal.
+    assert_eq!(store.seal(now - AFTER_MS).unwrap().samples_sealed, 0);
+    // Reopened (the writer's caches empty), the same.
+    drop(store);
+    let mut store = Store::open(&dir.path().join("s.db")).unwrap();
+    assert_eq!(reads(&store), before);
+
+    // A late sample into sealed time (window 1, between two rounds): its chunks go back
+    // to `samples`, and the reads show it with everything else unchanged.
+    let late = 8 * 120;
+    let mut r = round(0, late, 99.5);
+    r.runs[0].started_ms += 15_000;
+    store.write_round(&r).unwrap();
+    assert_invariant(&store);
+    let temp_h0 = &store
+        .range(&selector("temp", "h0"), i64::MIN, i64::MAX)
+        .unwrap()[0];
+    assert_eq!(temp_h0.points.len() as i64, ROUNDS + 1);
+    assert!(temp_h0.points.contains(&(T0 + late * STEP + 15_000, 99.5)));
+    let bucket = T0 + 8 * 3_600_000;
+    let b = store
+        .downsampled(&selector("temp", "h0"), bucket, bucket + 599_999, 600_000)
+        .unwrap();
+    assert_eq!((b[0].buckets[0].count, b[0].buckets[0].max), (21, 99.5));
+    // Sealed again, the same reads.
+    let with_late = reads(&store);
+    store.seal(now - AFTER_MS).unwrap();
+    assert_invariant(&store);
+    assert_eq!(reads(&store), with_late);
+
+    // Retention through window 1: window 0 goes whole, window 1 is trimmed at reading.
+    let cut = T0 + 7 * 3_600_000;
+    let chunks = count(&store, "chunks");
+    let progress = store
+        .sweep(retention::Cutoffs {
+            samples_before_ms: cut,
+            logs_before_ms: i64::MIN,
+            seal_before_ms: now - AFTER_MS,
+        })
+        .unwrap();
+    assert!(progress.done);
+    assert_eq!(count(&store, "chunks"), chunks - 4);
+    assert_eq!(progress.samples_deleted, 4 * 720);
+    for s in store
+        .range_by_name("temp", None, i64::MIN, i64::MAX)
+        .unwrap()
+    {
+        let first = s.points[0].0;
+        assert!(
+            (cut..cut + STEP).contains(&first),
+            "{} starts at {first}",
+            s.host
+        );
+    }
+    let latest = store
+        .latest_by_name("temp", None, i64::MIN, cut - 1)
+        .unwrap();
+    assert!(latest.is_empty(), "{latest:?}");
+}
+
+#[test]
+fn a_large_series_is_sealed_in_steps_within_the_budget() {
+    if crate::seal_everything() {
+        return; // the writer would have sealed it already
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("b.db")).unwrap();
+    // One sample a minute for 14 hours: windows of 360 samples.
+    let minute = 60_000;
+    let rounds: Vec<HostRound> = (0..14 * 60)
+        .map(|i| {
+            let mut out = ProbeOutput::default();
+            out.gauge("g", Labels::default(), (i % 17) as f64, "");
+            HostRound::new("h", vec![ProbeRun::ok("os", T0 + i * minute, out)])
+        })
+        .collect();
+    for batch in rounds.chunks(100) {
+        store.write_rounds(batch).unwrap();
+    }
+    let before = store.range_by_name("g", None, i64::MIN, i64::MAX).unwrap();
+    let id: i64 = store
+        .conn
+        .query_row("SELECT id FROM series", [], |r| r.get(0))
+        .unwrap();
+    let mut sealed = Vec::new();
+    loop {
+        let tx = store.conn.transaction().unwrap();
+        let (n, _, whole) = super::sealing::seal_series(&tx, id, i64::MAX, SPAN_MS, 100).unwrap();
+        tx.commit().unwrap();
+        sealed.push(n);
+        if whole {
+            break;
+        }
+    }
+    // Window 0 in four steps (100, 100, 100, 60: the first three partial), window 1
+    // (360) likewise; window 2 holds the last two samples and stays.
+    assert!(sealed.iter().all(|n| *n <= 100), "{sealed:?}");
+    assert_eq!(sealed.iter().sum::<usize>(), 720, "{sealed:?}");
+    assert_invariant(&store);
+    assert_eq!(
+        store.range_by_name("g", None, i64::MIN, i64::MAX).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn a_damaged_chunk_is_named_by_the_check_and_by_reads() {
+    if crate::seal_everything() {
+        return; // this test seals by itself
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = filled(&dir);
+    store.seal(i64::MAX).unwrap();
+    store
+        .conn
+        .execute(
+            "UPDATE chunks SET data = substr(data, 1, 30)
+             WHERE rowid = (SELECT min(rowid) FROM chunks)",
+            [],
+        )
+        .unwrap();
+    let (id, start): (i64, i64) = store
+        .conn
+        .query_row(
+            "SELECT series_id, start_ts FROM chunks WHERE rowid = (SELECT min(rowid) FROM chunks)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let problems = store.integrity_check().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let named = format!("series {id}, chunk from {start} ms");
+    assert!(problems[0].starts_with(&named), "{problems:?}");
+    let err = store
+        .points_of(id, i64::MIN, i64::MAX)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&named) && err.contains("corrupt chunk"),
+        "{err}"
+    );
+    // The other series read as before.
+    let other = store.points_of(id + 1, i64::MIN, i64::MAX).unwrap();
+    assert_eq!(other.len() as i64, ROUNDS);
+}
