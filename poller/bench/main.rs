@@ -61,6 +61,10 @@ fn main() {
             "(c) storage: {bytes:.1} bytes per sample  (issue 19's target 2: {:.2}x)",
             2.0 / bytes
         );
+        sealed_size(
+            env_or("DCMON_BENCH_SEALED_HOSTS", 20),
+            env_or("DCMON_BENCH_SEALED_DAYS", 1),
+        );
     }
     if part("d") {
         queries();
@@ -292,6 +296,60 @@ fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
         .collect();
     println!("    by table: {}", shares.join(", "));
     (samples as f64 / busy.as_secs_f64(), bytes / samples as f64)
+}
+
+/// (c) once sealed: `hosts` hosts of the realistic mix for `days` days through the writer,
+/// then the sweep's sealing (everything before the last hour), the file compacted, and
+/// the bytes of the samples' tables (rows and chunks) and of the whole file per sample.
+fn sealed_size(hosts: usize, days: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sealed.db");
+    let mut store = Store::open(&path).unwrap();
+    let start_ts = 1_700_000_000_000i64;
+    let rounds = days * 2880;
+    let mut mixed: Vec<mix::Host> = (0..hosts).map(|h| mix::Host::new(h as u64 + 1)).collect();
+    let mut values = Vec::new();
+    for r in 0..rounds {
+        let batch: Vec<HostRound> = mixed
+            .iter_mut()
+            .enumerate()
+            .map(|(h, host)| mix_round(h, host, &mut values, start_ts + r as i64 * 30_000))
+            .collect();
+        store.write_rounds(&batch).unwrap();
+    }
+    let now = start_ts + rounds as i64 * 30_000;
+    let t = Instant::now();
+    let progress = store.seal(now - dcmon_store::sealing::AFTER_MS).unwrap();
+    let sealing = t.elapsed();
+    store.backup_to(&dir.path().join("compact.db")).unwrap();
+    drop(store);
+    let stats = Store::open(&dir.path().join("compact.db"))
+        .unwrap()
+        .db_stats()
+        .unwrap();
+    let per = |b: i64| b as f64 / stats.samples.max(1) as f64;
+    let table = |name: &str| {
+        stats
+            .tables
+            .iter()
+            .filter(|t| t.0 == name)
+            .map(|t| t.1)
+            .sum::<i64>()
+    };
+    println!(
+        "(c) sealed: {hosts} hosts x {days} d of the realistic mix, {} samples ({} sealed into {} chunks in {:.1} s, {:.0} samples/s; chunks {:.2} bytes per sealed sample): samples' tables {:.2} bytes per sample  (target 2: {:.2}x); whole file {:.2} (rollups {:.2}, series {:.2})",
+        stats.samples,
+        progress.samples_sealed,
+        progress.chunks_written,
+        sealing.as_secs_f64(),
+        progress.samples_sealed as f64 / sealing.as_secs_f64(),
+        table("chunks") as f64 / progress.samples_sealed.max(1) as f64,
+        stats.bytes_per_sample.unwrap_or(f64::NAN),
+        2.0 / stats.bytes_per_sample.unwrap_or(f64::NAN),
+        per(stats.bytes),
+        per(table("rollups")),
+        per(table("series")),
+    );
 }
 
 fn queries() {
