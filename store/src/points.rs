@@ -55,36 +55,47 @@ pub(crate) fn points_of(
     from_ms: i64,
     to_ms: i64,
 ) -> Result<Vec<Point>, StoreError> {
-    let mut out = Vec::new();
-    let mut cut = None;
-    {
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT start_ts, data FROM chunks
-                     WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 ORDER BY end_ts",
-            )
-            .map_err(sql("prepare chunk read"))?;
-        let mut rows = stmt
-            .query(params![id, from_ms, to_ms])
-            .map_err(sql("read chunks"))?;
-        while let Some(r) = rows.next().map_err(sql("read chunk row"))? {
-            let start: i64 = r.get(0).map_err(sql("read chunk start"))?;
-            let data = r.get_ref(1).map_err(sql("read chunk data"))?;
-            let data = data
-                .as_blob()
-                .map_err(|e| sql("read chunk data")(e.into()))?;
-            let c = cut_once(conn, &mut cut)?;
-            out.extend(points_in(id, start, data, from_ms, to_ms, c)?);
-        }
-    }
+    let mut out = chunk_points(conn, id, from_ms, to_ms)?;
     let mut stmt = conn
-            .prepare_cached("SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts")
-            .map_err(sql("prepare range read"))?;
+        .prepare_cached(
+            "SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts",
+        )
+        .map_err(sql("prepare range read"))?;
     let rows = stmt
         .query_map(params![id, from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))
         .map_err(sql("read range"))?;
     for row in rows {
         out.push(row.map_err(sql("read sample row"))?);
+    }
+    Ok(out)
+}
+
+/// The points of series `id` in `[from, to]` sealed in chunks, oldest first.
+pub(crate) fn chunk_points(
+    conn: &Connection,
+    id: i64,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<Vec<Point>, StoreError> {
+    let mut out = Vec::new();
+    let mut cut = None;
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT start_ts, data FROM chunks
+             WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 ORDER BY end_ts",
+        )
+        .map_err(sql("prepare chunk read"))?;
+    let mut rows = stmt
+        .query(params![id, from_ms, to_ms])
+        .map_err(sql("read chunks"))?;
+    while let Some(r) = rows.next().map_err(sql("read chunk row"))? {
+        let start: i64 = r.get(0).map_err(sql("read chunk start"))?;
+        let data = r.get_ref(1).map_err(sql("read chunk data"))?;
+        let data = data
+            .as_blob()
+            .map_err(|e| sql("read chunk data")(e.into()))?;
+        let c = cut_once(conn, &mut cut)?;
+        out.extend(points_in(id, start, data, from_ms, to_ms, c)?);
     }
     Ok(out)
 }

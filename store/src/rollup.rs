@@ -62,7 +62,8 @@ impl crate::Store {
 }
 
 pub(crate) fn bucket_of(ts: i64) -> i64 {
-    ts - ts.rem_euclid(ROLLUP_MS)
+    // Saturating: a read from i64::MIN starts in the first bucket there is.
+    ts.saturating_sub(ts.rem_euclid(ROLLUP_MS))
 }
 
 /// The bucket a series is filling, summarized in memory by the writer.
@@ -97,6 +98,35 @@ impl Open {
 /// The writer's view: the bucket each series is filling in this process.
 pub(crate) type OpenBuckets = HashMap<i64, Open>;
 
+/// The summaries of `points` (in time order) per bucket; `previous` is the value of the
+/// point before the first, where a counter's growth reaches back to.
+pub(crate) fn summaries(points: &[Point], previous: Option<f64>) -> Vec<Open> {
+    let mut out: Vec<Open> = Vec::new();
+    let mut previous = previous;
+    for &(ts, value) in points {
+        let bucket = bucket_of(ts);
+        match out.last_mut() {
+            Some(o) if o.bucket == bucket => o.add(ts, value),
+            _ => out.push(Open {
+                bucket,
+                min: value,
+                max: value,
+                sum: value,
+                count: 1,
+                last_ts: ts,
+                last: value,
+                increase: match previous {
+                    None => 0.0,
+                    Some(p) if value >= p => value - p,
+                    Some(_) => value,
+                },
+            }),
+        }
+        previous = Some(value);
+    }
+    out
+}
+
 /// The summary of `[bucket, upto]` from the stored points (chunks and rows), if it has
 /// any; the counter growth reaches back to the point before the bucket.
 fn summarize(
@@ -106,28 +136,11 @@ fn summarize(
     upto: i64,
 ) -> Result<Option<Open>, StoreError> {
     let points = crate::points::points_of(tx, id, bucket, upto)?;
-    let Some(&(first_ts, first)) = points.first() else {
+    if points.is_empty() {
         return Ok(None);
-    };
-    let before = crate::points::last_point(tx, id, i64::MIN, bucket.saturating_sub(1))?;
-    let mut o = Open {
-        bucket,
-        min: first,
-        max: first,
-        sum: first,
-        count: 1,
-        last_ts: first_ts,
-        last: first,
-        increase: match before {
-            None => 0.0,
-            Some((_, previous)) if first >= previous => first - previous,
-            Some(_) => first,
-        },
-    };
-    for &(ts, value) in &points[1..] {
-        o.add(ts, value);
     }
-    Ok(Some(o))
+    let before = crate::points::last_point(tx, id, i64::MIN, bucket.saturating_sub(1))?;
+    Ok(summaries(&points, before.map(|p| p.1)).pop())
 }
 
 fn write(tx: &Transaction<'_>, id: i64, o: &Open) -> Result<(), StoreError> {
@@ -142,7 +155,7 @@ fn write(tx: &Transaction<'_>, id: i64, o: &Open) -> Result<(), StoreError> {
 }
 
 /// Redoes a closed bucket's row from the stored samples.
-fn recompute(tx: &Transaction<'_>, id: i64, bucket: i64) -> Result<(), StoreError> {
+pub(crate) fn recompute(tx: &Transaction<'_>, id: i64, bucket: i64) -> Result<(), StoreError> {
     if let Some(o) = summarize(tx, id, bucket, bucket + ROLLUP_MS - 1)? {
         write(tx, id, &o)?;
     }
@@ -222,6 +235,21 @@ pub(crate) struct Row {
     pub increase: f64,
 }
 
+impl From<Open> for Row {
+    fn from(o: Open) -> Row {
+        Row {
+            ts: o.bucket,
+            min: o.min,
+            max: o.max,
+            sum: o.sum,
+            count: o.count,
+            last_ts: o.last_ts,
+            last: o.last,
+            increase: o.increase,
+        }
+    }
+}
+
 /// One series' rows from its rollups and its open bucket's samples, in `[from, to]`.
 pub(crate) struct Rolled {
     pub rows: Vec<Row>,
@@ -258,9 +286,35 @@ impl Store {
                 })
             })
             .map_err(sql("read rollups"))?
-            .collect::<Result<Vec<_>, _>>()
+            .collect::<Result<Vec<Row>, _>>()
             .map_err(sql("read rollup row"))?;
-        let tail_from = last.map_or(from_ms, |l| (l + ROLLUP_MS).max(from_ms));
+        // Sealing drops the rows of the buckets it sealed whole: theirs are summed from
+        // the chunks here (the same sums, in the same order, as the writer's).
+        let sealed_end: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT max(end_ts) FROM chunks WHERE series_id = ?1")
+            .map_err(sql("prepare chunk end"))?
+            .query_row([id], |r| r.get(0))
+            .map_err(sql("read chunk end"))?;
+        let mut rows = rows;
+        let from_bucket = bucket_of(from_ms);
+        if sealed_end.is_some_and(|end| end >= from_bucket) {
+            let points = crate::points::chunk_points(&self.conn, id, from_bucket, to_ms)?;
+            if !points.is_empty() {
+                let before = self.last_point(id, i64::MIN, from_bucket.saturating_sub(1))?;
+                let stored: std::collections::HashSet<i64> = rows.iter().map(|r| r.ts).collect();
+                rows.extend(
+                    summaries(&points, before.map(|p| p.1))
+                        .into_iter()
+                        .filter(|o| !stored.contains(&o.bucket))
+                        .map(Row::from),
+                );
+                rows.sort_by_key(|r| r.ts);
+            }
+        }
+        // The tail starts after the last bucket rows or chunks cover.
+        let covered = last.into_iter().chain(sealed_end.map(bucket_of)).max();
+        let tail_from = covered.map_or(from_ms, |l| l.saturating_add(ROLLUP_MS).max(from_ms));
         let tail = self.points_of(id, tail_from, to_ms)?;
         Ok(Rolled { rows, tail })
     }

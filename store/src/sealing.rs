@@ -8,11 +8,15 @@
 //! series' last chunk keeps it by first unsealing (moving back into `samples`) every
 //! chunk ending at or after that time.
 //!
+//! Sealing also deletes the rollup rows of the buckets it sealed whole (a window holds
+//! whole buckets); readers sum those from the chunks, and unsealing writes them again.
+//!
 //! The last two samples of a series are never sealed: the latest-value readers (the
 //! overview, `dcmon query`, the shared latest values) read them from `samples` alone,
 //! also for a series that stopped reporting days ago.
 
 use crate::rate::Point;
+use crate::rollup::{ROLLUP_MS, bucket_of};
 use crate::{Store, StoreError, chunk, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::collections::HashMap;
@@ -122,6 +126,7 @@ pub(crate) fn unseal_for_write(
     let mut insert = tx
         .prepare_cached("INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)")
         .map_err(sql("prepare unsealed sample"))?;
+    let mut buckets = Vec::new();
     for (start, data) in chunks {
         let decoded = chunk::decode(&data).map_err(|e| in_chunk(id, start, e))?;
         for (t, v) in decoded.times.iter().zip(&decoded.values) {
@@ -129,8 +134,15 @@ pub(crate) fn unseal_for_write(
                 insert
                     .execute(params![id, t, v])
                     .map_err(sql("write unsealed sample"))?;
+                if buckets.last() != Some(&bucket_of(*t)) {
+                    buckets.push(bucket_of(*t));
+                }
             }
         }
+    }
+    // Their buckets get rollup rows again (sealing dropped them).
+    for bucket in buckets {
+        crate::rollup::recompute(tx, id, bucket)?;
     }
     let left: Option<i64> = tx
         .prepare_cached("SELECT max(end_ts) FROM chunks WHERE series_id = ?1")
@@ -196,10 +208,14 @@ pub(crate) fn seal_series(
             .map_err(sql("read sample to seal"))?
     };
     let whole = points.len() <= budget;
+    // Everything before this time is sealed once this step commits.
+    let mut sealed_below = cut;
     if !whole {
         let last_window = window_of(points[budget].0, span);
         let keep = points.partition_point(|p| p.0 < last_window);
-        points.truncate(if keep > 0 { keep } else { budget });
+        let keep = if keep > 0 { keep } else { budget };
+        sealed_below = points[keep].0;
+        points.truncate(keep);
     }
     let Some(&(last_ts, _)) = points.last() else {
         return Ok((0, 0, true));
@@ -238,6 +254,12 @@ pub(crate) fn seal_series(
         .map_err(sql("prepare sealed delete"))?
         .execute(params![id, last_ts])
         .map_err(sql("delete sealed samples"))?;
+    // The rollup rows of buckets sealed whole: readers sum those buckets from the chunks
+    // (a row costs about as much as twenty samples sealed).
+    tx.prepare_cached("DELETE FROM rollups WHERE series_id = ?1 AND ts <= ?2")
+        .map_err(sql("prepare sealed rollup delete"))?
+        .execute(params![id, sealed_below.saturating_sub(ROLLUP_MS)])
+        .map_err(sql("delete sealed rollups"))?;
     Ok((points.len(), chunks, whole))
 }
 

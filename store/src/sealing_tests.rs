@@ -155,17 +155,32 @@ fn sealing_keeps_every_read_and_every_sample() {
     let mut store = filled(&dir);
     let before = reads(&store);
     let rows = count(&store, "samples");
-    assert_eq!(rows, 4 * ROUNDS);
+    // 2 hosts x (2 series + the runs' 3).
+    assert_eq!(rows, 10 * ROUNDS);
     let now = T0 + ROUNDS * STEP;
     let progress = store.seal(now - AFTER_MS).unwrap();
-    // 25 h old enough: windows 0-3 whole; 4 series with 4 chunks each.
-    assert_eq!(progress.chunks_written, 16);
-    assert_eq!(progress.samples_sealed as i64, 4 * 4 * 720);
-    assert_eq!(count(&store, "chunks"), 16);
-    assert_eq!(count(&store, "samples"), rows - 4 * 4 * 720);
+    // 25 h old enough: windows 0-3 whole; 10 series with 4 chunks each.
+    assert_eq!(progress.chunks_written, 40);
+    assert_eq!(progress.samples_sealed as i64, 10 * 4 * 720);
+    assert_eq!(count(&store, "chunks"), 40);
+    assert_eq!(count(&store, "samples"), rows - 10 * 4 * 720);
     assert_invariant(&store);
+    // The sealed buckets' rollup rows are gone (reads sum them from the chunks); the
+    // closed buckets of window 4 keep theirs.
+    let rollups = |from: i64, to: i64| -> i64 {
+        store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM rollups WHERE ts >= ?1 AND ts < ?2",
+                [from, to],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(rollups(i64::MIN, T0 + 4 * SPAN_MS), 0);
+    assert_eq!(rollups(T0 + 4 * SPAN_MS, i64::MAX), 10 * 11);
     let stats = store.db_stats().unwrap();
-    assert_eq!((stats.samples, stats.chunks), (rows, 16));
+    assert_eq!((stats.samples, stats.chunks), (rows, 40));
     assert_eq!(
         (stats.oldest, stats.newest),
         (Some(T0), Some(T0 + (ROUNDS - 1) * STEP + 7))
@@ -217,8 +232,8 @@ fn sealing_keeps_every_read_and_every_sample() {
         })
         .unwrap();
     assert!(progress.done);
-    assert_eq!(count(&store, "chunks"), chunks - 4);
-    assert_eq!(progress.samples_deleted, 4 * 720);
+    assert_eq!(count(&store, "chunks"), chunks - 10);
+    assert_eq!(progress.samples_deleted, 10 * 720);
     for s in store
         .range_by_name("temp", None, i64::MIN, i64::MAX)
         .unwrap()
