@@ -544,9 +544,12 @@ fn serve_through_every_fault_with_offline_and_back() {
     m.assert_nothing_left("serve stopped");
 }
 
-/// Host → (runs stored, good runs).
+/// Host → (runs stored, good runs), from the run series every stored run gives.
 fn runs_by_host(conn: &Connection) -> BTreeMap<String, (i64, i64)> {
-    conn.prepare("SELECT host, count(*), sum(status = 'ok') FROM probe_runs GROUP BY host")
+    conn.prepare(
+        "SELECT s.host, count(*), sum(x.value = 1) FROM series s JOIN samples x ON x.series_id = s.id
+         WHERE s.name = 'dcmon_probe_success' GROUP BY s.host",
+    )
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
         .unwrap()

@@ -62,8 +62,19 @@ fn fifty_hosts_store_os_samples() {
     let stored: i64 = conn
         .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
         .unwrap();
+    // Each run also gave its three run series (duration, samples, success).
+    let run_series: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
+             WHERE s.name IN ('dcmon_probe_duration_seconds', 'dcmon_probe_samples', 'dcmon_probe_success')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(run_series, 50 * 3);
     assert_eq!(
-        stored as u64, reported,
+        (stored - run_series) as u64,
+        reported,
         "every reported sample is in SQLite"
     );
     let runs: i64 = conn

@@ -131,7 +131,8 @@ fn a_dead_group_goes_offline_and_back_while_the_others_keep_their_pace() {
     for h in healthy_hosts.iter().chain(&flaky_hosts) {
         let runs: i64 = conn
             .query_row(
-                "SELECT count(*) FROM probe_runs WHERE host = ?1 AND status = 'ok'",
+                "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
+                 WHERE s.host = ?1 AND s.name = 'dcmon_probe_success' AND x.value = 1",
                 [h],
                 |r| r.get(0),
             )
@@ -141,7 +142,8 @@ fn a_dead_group_goes_offline_and_back_while_the_others_keep_their_pace() {
             .unwrap();
         let producing: i64 = conn
             .query_row(
-                "SELECT count(*) FROM probe_runs WHERE host = ?1 AND samples > 0",
+                "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
+                 WHERE s.host = ?1 AND s.name = 'dcmon_probe_samples' AND x.value > 0",
                 [h],
                 |r| r.get(0),
             )
@@ -212,8 +214,9 @@ fn sigkill_during_ingest_loses_nothing_reported() {
         for p in r["probes"].as_array().unwrap() {
             let stored: Option<i64> = conn
                 .query_row(
-                    "SELECT samples FROM probe_runs WHERE host = ?1 AND probe = ?2 AND started = ?3",
-                    rusqlite::params![host, p["probe"].as_str().unwrap(), p["started_ms"].as_i64().unwrap()],
+                    "SELECT CAST(x.value AS INTEGER) FROM samples x JOIN series s ON s.id = x.series_id
+                     WHERE s.host = ?1 AND s.name = 'dcmon_probe_samples' AND s.labels = ?2 AND x.ts = ?3",
+                    rusqlite::params![host, format!(r#"{{"probe":"{}"}}"#, p["probe"].as_str().unwrap()), p["started_ms"].as_i64().unwrap()],
                     |row| row.get(0),
                 )
                 .ok();
@@ -352,7 +355,8 @@ fn serve_survives_closed_stdout_and_stderr() {
     let conn = rusqlite::Connection::open(&db).unwrap();
     let runs: i64 = conn
         .query_row(
-            "SELECT count(*) FROM probe_runs WHERE host = 'me' AND status = 'ok'",
+            "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
+             WHERE s.host = 'me' AND s.name = 'dcmon_probe_success' AND x.value = 1",
             [],
             |r| r.get(0),
         )

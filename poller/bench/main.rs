@@ -65,6 +65,7 @@ fn main() {
             env_or("DCMON_BENCH_SEALED_HOSTS", 20),
             env_or("DCMON_BENCH_SEALED_DAYS", 1),
         );
+        run_records(env_or("DCMON_BENCH_RUN_HOSTS", 50));
     }
     if part("d") {
         queries();
@@ -352,6 +353,80 @@ fn sealed_size(hosts: usize, days: usize) {
     );
 }
 
+/// (c) what a day of probe runs costs the store: `hosts` hosts running 7 probes every 30 s
+/// for a day (durations jittered as real ones are, about 1 run in 100 failing), sealed
+/// as the sweep seals them, compacted; scaled to 500 hosts (issue 19's target: 50 MB).
+fn run_records(hosts: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("runs.db");
+    let mut store = Store::open(&path).unwrap();
+    let start_ts = 1_700_000_000_000i64;
+    let probes = ["os", "ipmi", "nvidia", "nvme", "smart", "logs", "apt"];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut jitter = |spread: i64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % spread as u64) as i64
+    };
+    let rounds = 2880;
+    let mut runs = 0u64;
+    for r in 0..rounds {
+        let ts = start_ts + r as i64 * 30_000;
+        let batch: Vec<HostRound> = (0..hosts)
+            .map(|h| {
+                let runs: Vec<ProbeRun> = probes
+                    .iter()
+                    .enumerate()
+                    .map(|(p, probe)| {
+                        let mut run = ok_run(ts, ProbeOutput::default());
+                        run.probe = probe.to_string();
+                        run.duration_ms = 20 + 15 * p as i64 + jitter(25);
+                        if jitter(100) == 0 {
+                            run.status = RunStatus::Error;
+                            run.error = Some("timed out after 10s".into());
+                        }
+                        run
+                    })
+                    .collect();
+                HostRound::new(format!("host{h:04}"), runs)
+            })
+            .collect();
+        runs += (hosts * probes.len()) as u64;
+        store.write_rounds(&batch).unwrap();
+    }
+    let now = start_ts + rounds as i64 * 30_000;
+    let sealed = store.seal(now - dcmon_store::sealing::AFTER_MS).unwrap();
+    store.backup_to(&dir.path().join("compact.db")).unwrap();
+    drop(store);
+    let stats = Store::open(&dir.path().join("compact.db"))
+        .unwrap()
+        .db_stats()
+        .unwrap();
+    let table = |name: &str| {
+        stats
+            .tables
+            .iter()
+            .filter(|t| t.0 == name)
+            .map(|t| t.1)
+            .sum::<i64>()
+    };
+    // A day of run series at their sealed cost, plus the history rows kept.
+    let per_sealed = table("chunks") as f64 / sealed.samples_sealed.max(1) as f64;
+    let rows = table("probe_runs") as f64;
+    let day = per_sealed * stats.samples as f64 + rows + table("latest_runs") as f64;
+    let scale = 500.0 / hosts as f64;
+    println!(
+        "(c) probe runs: {hosts} hosts x 7 probes x a day = {runs} runs: {} history rows ({:.1} MB), run series {:.2} bytes a sample sealed; a day of 500 hosts {:.1} MB  (target 50 MB: {:.2}x; a row a run was 87 bytes: {:.0} MB)",
+        stats.probe_runs,
+        rows / 1e6,
+        per_sealed,
+        day * scale / 1e6,
+        50e6 / (day * scale),
+        87.0 * runs as f64 * scale / 1e6,
+    );
+}
+
 fn queries() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = Store::open(&dir.path().join("week.db")).unwrap();
@@ -390,43 +465,55 @@ fn queries() {
         labels: [("cpu".to_string(), "1".to_string())].into(),
         ..gauge.clone()
     };
-    let raw = time(&mut || {
-        store.range(&one, start, start + week).unwrap()[0]
-            .points
-            .len()
-    });
-    let buckets = time(&mut || {
-        store
-            .downsampled(&gauge, start, start + week, week / 300)
-            .unwrap()
-            .len()
-    });
-    let rate = time(&mut || {
-        store
-            .counting(
-                &counter,
-                Counting::Rate,
-                start,
-                start + week,
-                week / 300,
-                300_000,
-            )
-            .unwrap()
-            .len()
-    });
-    println!("\n(d) queries over 7 days at 30 s ({rounds} points a series), median of 15:");
+    let measure = |store: &Store| {
+        let raw = time(&mut || {
+            store.range(&one, start, start + week).unwrap()[0]
+                .points
+                .len()
+        });
+        let buckets = time(&mut || {
+            store
+                .downsampled(&gauge, start, start + week, week / 300)
+                .unwrap()
+                .len()
+        });
+        let rate = time(&mut || {
+            store
+                .counting(
+                    &counter,
+                    Counting::Rate,
+                    start,
+                    start + week,
+                    week / 300,
+                    300_000,
+                )
+                .unwrap()
+                .len()
+        });
+        [raw, buckets, rate]
+    };
+    let rows = measure(&store);
+    // The same week sealed as the hourly sweep would have sealed it.
+    store
+        .seal(start + week - dcmon_store::sealing::AFTER_MS)
+        .unwrap();
+    let sealed = measure(&store);
     println!(
-        "  raw range, 1 series:                 {:>8.2} ms",
-        raw.as_secs_f64() * 1e3
+        "\n(d) queries over 7 days at 30 s ({rounds} points a series), median of 15, as rows | sealed in chunks:"
     );
-    println!(
-        "  min/max/avg, 300 buckets, 13 series: {:>8.2} ms",
-        buckets.as_secs_f64() * 1e3
-    );
-    println!(
-        "  rate (5m window), 300 steps, 7 series:{:>8.2} ms",
-        rate.as_secs_f64() * 1e3
-    );
+    let names = [
+        "raw range, 1 series:                 ",
+        "min/max/avg, 300 buckets, 13 series: ",
+        "rate (5m window), 300 steps, 7 series:",
+    ];
+    for ((name, a), b) in names.iter().zip(rows).zip(sealed) {
+        println!(
+            "  {name}{:>8.2} ms | {:>8.2} ms  ({:.2}x)",
+            a.as_secs_f64() * 1e3,
+            b.as_secs_f64() * 1e3,
+            a.as_secs_f64() / b.as_secs_f64()
+        );
+    }
 }
 
 /// Opens `n` sessions at once (through the handshake limit) and holds them: how many

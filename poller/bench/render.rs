@@ -229,13 +229,18 @@ pub fn host_page(days: usize) {
             .collect();
         store.write_rounds(&batch).unwrap();
     }
+    let uri = format!("/hosts/gpu0000?range={days}d");
+    let (median, size) = time_page(&path, &uri, true);
+    // The same history sealed as the hourly sweep seals it (issue 19's engine).
+    store.seal(now - dcmon_store::sealing::AFTER_MS).unwrap();
     drop(store);
-    let (median, size) = time_page(&path, &format!("/hosts/gpu0000?range={days}d"), true);
+    let (sealed, _) = time_page(&path, &uri, true);
     println!(
-        "(f) host page over {days} days at 30 s ({rounds} rounds, 13 charts, 77 series): {:.1} ms median, {} KB  (target 50 ms: {:.2}x)",
+        "(f) host page over {days} days at 30 s ({rounds} rounds, 13 charts, 77 series): {:.1} ms median as rows, {:.1} ms sealed in chunks, {} KB  (target 20 ms: {:.2}x)",
         median.as_secs_f64() * 1e3,
+        sealed.as_secs_f64() * 1e3,
         size / 1024,
-        0.05 / median.as_secs_f64()
+        0.02 / sealed.as_secs_f64()
     );
 }
 

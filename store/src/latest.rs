@@ -320,11 +320,17 @@ mod tests {
     /// (ts, value, previous sample)
     type Seen = (i64, f64, Option<(i64, f64)>);
 
+    /// The probe's own series, not the run's (`run_series`).
+    fn of_probe(e: &&LatestEntry) -> bool {
+        !e.name.starts_with("dcmon_probe_")
+    }
+
     fn values(latest: &Latest) -> Vec<Seen> {
         latest
             .per_host(None, |_, series| {
                 series
                     .values()
+                    .filter(of_probe)
                     .map(|e| (e.ts, e.value, e.prev))
                     .collect::<Vec<_>>()
             })
@@ -351,7 +357,9 @@ mod tests {
         writer.write_round(&round(2_500, 8.0)).unwrap();
         assert_eq!(values(&latest), [(3_000, 9.0, Some((2_500, 8.0)))]);
         // The cache says what the database would.
-        let labels = latest.per_host(Some("h"), |_, s| s.values().next().unwrap().labels.clone());
+        let labels = latest.per_host(Some("h"), |_, s| {
+            s.values().find(of_probe).unwrap().labels.clone()
+        });
         assert_eq!(labels.unwrap()[0]["mode"], "idle");
         latest.forget_before(2_600);
         assert_eq!(values(&latest), [(3_000, 9.0, None)]);
@@ -392,6 +400,7 @@ mod tests {
             .per_host(None, |host, series| {
                 let named = series
                     .values()
+                    .filter(of_probe)
                     .map(|e| (host.to_string(), e.name.clone(), e.value));
                 named.collect::<Vec<_>>()
             })
@@ -541,7 +550,7 @@ mod tests {
                     made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     crate::overview::HostSummary {
                         host: host.to_string(),
-                        load1: series.values().next().map(|e| e.value),
+                        load1: series.values().find(of_probe).map(|e| e.value),
                         ..Default::default()
                     }
                 })

@@ -19,6 +19,7 @@ pub mod range;
 pub mod rate;
 pub mod retention;
 pub mod rollup;
+pub mod run_series;
 mod schema;
 pub mod sealing;
 pub mod silences;

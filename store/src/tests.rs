@@ -42,7 +42,12 @@ fn rounds_store_samples_and_latest_wins() {
     drop(store);
     let store = Store::open(&path).unwrap();
     let all = store.series_latest(&SeriesFilter::default()).unwrap();
-    assert_eq!(all.len(), 2);
+    // The probe's two series and the run's three (duration, samples, success).
+    assert_eq!(all.len(), 5);
+    let run_series = |name: &str| all.iter().find(|s| s.name == name).unwrap().value;
+    assert_eq!(run_series("dcmon_probe_duration_seconds"), 0.012);
+    assert_eq!(run_series("dcmon_probe_samples"), 2.0);
+    assert_eq!(run_series("dcmon_probe_success"), 1.0);
     let load = all.iter().find(|s| s.name == "node_load1").unwrap();
     assert_eq!((load.value, load.ts), (0.7, 2000));
     let cpu = store
@@ -58,7 +63,17 @@ fn rounds_store_samples_and_latest_wins() {
         .conn
         .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(count, 4);
+    assert_eq!(count, 2 * 5);
+    // Three good runs with nothing to say: one history row, the first.
+    let rows: Vec<i64> = store
+        .conn
+        .prepare("SELECT started FROM probe_runs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows, [1000]);
     assert!(
         store
             .series_latest(&SeriesFilter {
@@ -192,6 +207,9 @@ fn retention_deletes_only_what_is_old() {
     let day = 86_400_000;
     for t in [day, 2 * day, 10 * day, 40 * day] {
         let mut r = run(t, 1.0);
+        // Failed runs, each kept as a history row.
+        r.status = RunStatus::Error;
+        r.error = Some("timed out".into());
         r.output.logs.push(dcmon_probes::LogEntry {
             source: "journal".into(),
             ts_ms: Some(t),
@@ -236,7 +254,10 @@ fn retention_deletes_only_what_is_old() {
     };
     let progress = store.sweep(cutoffs).unwrap();
     assert!(progress.done);
-    assert_eq!(progress.samples_deleted, 4, "2 series x 2 old rounds");
+    assert_eq!(
+        progress.samples_deleted, 10,
+        "(2 + 3 run series) x 2 old rounds"
+    );
     assert_eq!(progress.logs_deleted, 3);
     let left: Vec<i64> = store
         .range(

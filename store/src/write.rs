@@ -210,6 +210,9 @@ fn write_one(
         let mut upsert_latest_run = tx
             .prepare_cached(crate::latest_runs::UPSERT)
             .map_err(sql("prepare latest run upsert"))?;
+        let mut previous_status = tx
+            .prepare_cached("SELECT status FROM latest_runs WHERE host = ?1 AND probe = ?2")
+            .map_err(sql("prepare previous run status"))?;
         for run in &round.runs {
             for sample in &run.output.samples {
                 let id = samples.put(&round.host, sample, run.started_ms)?;
@@ -229,6 +232,11 @@ fn write_one(
                 derived.push((round.host.clone(), ts, id, sample));
                 stored.samples += 1;
             }
+            // The run itself as series (not counted as the probe's samples).
+            for sample in crate::run_series::samples(run) {
+                let id = samples.put(&round.host, &sample, run.started_ms)?;
+                derived.push((round.host.clone(), run.started_ms, id, sample));
+            }
             let warnings = warnings_text(&run.output.warnings);
             let row = params![
                 round.host,
@@ -240,11 +248,22 @@ fn write_one(
                 warnings,
                 run.output.samples.len() as i64
             ];
-            insert_run.execute(row).map_err(sql("insert probe run"))?;
             let shown = match run.status {
                 RunStatus::Ok if run.output.partly_misread() => "partial",
                 status => status.as_str(),
             };
+            // A full history row only for what the run series cannot say: a failure,
+            // warnings, or a status other than the last run's (the first run included).
+            let previous: Option<String> = previous_status
+                .query_row(params![round.host, run.probe], |r| r.get(0))
+                .optional()
+                .map_err(sql("read previous run status"))?;
+            if run.status != RunStatus::Ok
+                || warnings.is_some()
+                || previous.as_deref() != Some(shown)
+            {
+                insert_run.execute(row).map_err(sql("insert probe run"))?;
+            }
             let warning_count = run.output.warnings.len() as i64;
             let mut latest = row.to_vec();
             latest.push(&shown);
