@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod audit;
 pub mod chunk;
+mod chunk_summaries;
 mod directory;
 mod event_counters;
 pub mod latest;

@@ -19,7 +19,7 @@ pub(crate) struct ChunkSeries {
 }
 
 /// The points of one chunk in `[from, to]`, also at or after `cut`.
-fn points_in(
+pub(crate) fn points_in(
     id: i64,
     start: i64,
     data: &[u8],

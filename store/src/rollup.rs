@@ -69,14 +69,14 @@ pub(crate) fn bucket_of(ts: i64) -> i64 {
 /// The bucket a series is filling, summarized in memory by the writer.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Open {
-    bucket: i64,
-    min: f64,
-    max: f64,
-    sum: f64,
-    count: i64,
-    last_ts: i64,
-    last: f64,
-    increase: f64,
+    pub(crate) bucket: i64,
+    pub(crate) min: f64,
+    pub(crate) max: f64,
+    pub(crate) sum: f64,
+    pub(crate) count: i64,
+    pub(crate) last_ts: i64,
+    pub(crate) last: f64,
+    pub(crate) increase: f64,
 }
 
 impl Open {
@@ -85,14 +85,16 @@ impl Open {
         self.max = self.max.max(value);
         self.sum += value;
         self.count += 1;
-        self.increase += if value >= self.last {
-            value - self.last
-        } else {
-            value
-        };
+        self.increase += growth(self.last, value);
         self.last_ts = ts;
         self.last = value;
     }
+}
+
+/// A counter's growth from `a` to `b`: a reset counts as growth from zero, as in
+/// Prometheus's increase().
+pub(crate) fn growth(a: f64, b: f64) -> f64 {
+    if b >= a { b - a } else { b }
 }
 
 /// The writer's view: the bucket each series is filling in this process.
@@ -115,11 +117,7 @@ pub(crate) fn summaries(points: &[Point], previous: Option<f64>) -> Vec<Open> {
                 count: 1,
                 last_ts: ts,
                 last: value,
-                increase: match previous {
-                    None => 0.0,
-                    Some(p) if value >= p => value - p,
-                    Some(_) => value,
-                },
+                increase: previous.map_or(0.0, |p| growth(p, value)),
             }),
         }
         previous = Some(value);
@@ -185,11 +183,7 @@ pub(crate) fn after_sample(
                 count: 1,
                 last_ts: ts,
                 last: value,
-                increase: if value >= previous {
-                    value - previous
-                } else {
-                    value
-                },
+                increase: growth(previous, value),
             };
         }
         Some(o) if bucket < o.bucket => recompute(tx, id, bucket)?, // late, into a closed bucket
@@ -233,6 +227,57 @@ pub(crate) struct Row {
     pub last_ts: i64,
     pub last: f64,
     pub increase: f64,
+}
+
+impl Store {
+    /// The buckets of series `id`'s chunk points in `[from, to]` (`from` a bucket start):
+    /// whole chunks from their kept summaries, the chunks at the range's edges (or the
+    /// retention cut) from their points.
+    fn sealed_buckets(&self, id: i64, from: i64, to: i64) -> Result<Vec<Open>, StoreError> {
+        let cut = crate::sealing::retention_cut(&self.conn)?;
+        let mut previous = self
+            .last_point(id, i64::MIN, from.saturating_sub(1))?
+            .map(|p| p.1);
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT start_ts, end_ts, data FROM chunks
+                 WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 ORDER BY end_ts",
+            )
+            .map_err(sql("prepare sealed buckets"))?;
+        let mut rows = stmt
+            .query(params![id, from, to])
+            .map_err(sql("read sealed buckets"))?;
+        while let Some(r) = rows.next().map_err(sql("read sealed bucket chunk"))? {
+            let start: i64 = r.get(0).map_err(sql("read chunk start"))?;
+            let end: i64 = r.get(1).map_err(sql("read chunk end"))?;
+            let data = r.get_ref(2).map_err(sql("read chunk data"))?;
+            let data = data
+                .as_blob()
+                .map_err(|e| sql("read chunk data")(e.into()))?;
+            if start >= from && end <= to && start >= cut {
+                let decode = || {
+                    Ok(
+                        crate::points::points_in(id, start, data, i64::MIN, i64::MAX, i64::MIN)?
+                            .collect(),
+                    )
+                };
+                if let Some(s) = crate::chunk_summaries::summary_of(data, decode)? {
+                    out.extend(s.after(previous));
+                    previous = Some(s.last_value);
+                }
+            } else {
+                let points: Vec<Point> =
+                    crate::points::points_in(id, start, data, from, to, cut)?.collect();
+                out.extend(summaries(&points, previous));
+                if let Some(&(_, v)) = points.last() {
+                    previous = Some(v);
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 impl From<Open> for Row {
@@ -299,12 +344,11 @@ impl Store {
         let mut rows = rows;
         let from_bucket = bucket_of(from_ms);
         if sealed_end.is_some_and(|end| end >= from_bucket) {
-            let points = crate::points::chunk_points(&self.conn, id, from_bucket, to_ms)?;
-            if !points.is_empty() {
-                let before = self.last_point(id, i64::MIN, from_bucket.saturating_sub(1))?;
+            let sealed = self.sealed_buckets(id, from_bucket, to_ms)?;
+            if !sealed.is_empty() {
                 let stored: std::collections::HashSet<i64> = rows.iter().map(|r| r.ts).collect();
                 rows.extend(
-                    summaries(&points, before.map(|p| p.1))
+                    sealed
                         .into_iter()
                         .filter(|o| !stored.contains(&o.bucket))
                         .map(Row::from),
@@ -343,8 +387,7 @@ pub(crate) fn counter_steps(
     let mut previous = rolled.rows.last().map(|r| (r.last_ts, r.last));
     for &(ts, value) in &rolled.tail {
         if let Some((pts, pv)) = previous {
-            let growth = if value >= pv { value - pv } else { value };
-            segments.push((pts, ts, growth));
+            segments.push((pts, ts, growth(pv, value)));
         }
         previous = Some((ts, value));
     }
