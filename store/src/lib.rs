@@ -176,6 +176,29 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Runs `f` in one read transaction (when none is open), so all its statements see
+    /// one state of the database: a read of chunks then rows must not see half of a
+    /// sealing step the writer committed between the two.
+    pub fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if !self.conn.is_autocommit() {
+            return f(self);
+        }
+        self.conn
+            .execute_batch("BEGIN")
+            .map_err(sql("begin a read"))?;
+        let result = f(self);
+        // Nothing was written: ending the read cannot lose anything.
+        let ended = self.conn.execute_batch("COMMIT").map_err(sql("end a read"));
+        let value = result?;
+        ended?;
+        Ok(value)
+    }
+}
+
 /// The seal-everything test mode (see `Store::seal_after_write`); never in a release.
 pub(crate) fn seal_everything() -> bool {
     cfg!(test) && std::env::var_os("DCMON_TEST_SEAL_EVERYTHING").is_some_and(|v| v == "1")
@@ -195,7 +218,7 @@ impl Store {
         self.conn
             .progress_handler(10_000, Some(move || std::time::Instant::now() > deadline))
             .map_err(sql("set query deadline"))?;
-        let result = f(self);
+        let result = self.snapshot(f);
         self.conn
             .progress_handler(0, None::<fn() -> bool>)
             .map_err(sql("clear query deadline"))?;

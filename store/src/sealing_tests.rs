@@ -336,3 +336,26 @@ fn a_damaged_chunk_is_named_by_the_check_and_by_reads() {
     let other = store.points_of(id + 1, i64::MIN, i64::MAX).unwrap();
     assert_eq!(other.len() as i64, ROUNDS);
 }
+
+#[test]
+fn a_read_sees_one_state_while_the_writer_seals() {
+    if crate::seal_everything() {
+        return; // this test seals by itself
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = filled(&dir);
+    let reader = Store::open(&dir.path().join("s.db")).unwrap();
+    let before = count(&reader, "samples");
+    reader
+        .snapshot(|r| {
+            // The writer commits a whole seal between two statements of one read.
+            assert_eq!(count(r, "chunks"), 0);
+            writer.seal(i64::MAX).unwrap();
+            assert_eq!(count(r, "samples"), before, "the read saw half a seal");
+            Ok(())
+        })
+        .unwrap();
+    // The next read sees the sealed state.
+    assert!(count(&reader, "chunks") > 0);
+    assert!(count(&reader, "samples") < before);
+}

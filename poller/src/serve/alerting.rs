@@ -127,12 +127,19 @@ impl Loop {
         let store = self.store.clone();
         let evaluated = tokio::task::spawn_blocking(move || {
             let store = store.lock().unwrap_or_else(|e| e.into_inner());
-            let result = engine.evaluate(&StoreSource(&store), now);
+            // One state of the database for every rule of the evaluation.
+            let result = store.snapshot(|s| Ok(engine.evaluate(&StoreSource(s), now)));
             (engine, result)
         })
         .await;
         let (engine, (changes, errors)) = match evaluated {
-            Ok(done) => done,
+            Ok((engine, Ok(done))) => (engine, done),
+            Ok((engine, Err(e))) => {
+                crate::log!(
+                    "dcmon serve: alert rules not evaluated, the store could not be read: {e}"
+                );
+                return Some(engine);
+            }
             Err(e) => {
                 crate::log!("dcmon serve: alerting stopped: {e}");
                 return None;
