@@ -77,10 +77,20 @@ fn main() {
         }
     }
     if part("f") {
-        render::overview(1000);
-        render::host_page(7);
-        let hours = env_or("DCMON_BENCH_HISTORY_HOURS", 24);
-        render::with_history(1000, hours, 20);
+        // DCMON_BENCH_PAGES picks some of them (a profile of one page).
+        let pages =
+            std::env::var("DCMON_BENCH_PAGES").unwrap_or_else(|_| "overview,host,history".into());
+        let page = |p: &str| pages.split(',').any(|o| o.trim() == p);
+        if page("overview") {
+            render::overview(1000);
+        }
+        if page("host") {
+            render::host_page(7);
+        }
+        if page("history") {
+            let hours = env_or("DCMON_BENCH_HISTORY_HOURS", 24);
+            render::with_history(1000, hours, 20);
+        }
     }
     if part("g") {
         exec::exec_true(hosts);
@@ -244,11 +254,12 @@ fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
     let series = 150;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
-    let mut store = Store::open(&path).unwrap();
     let mut busy = Duration::ZERO;
     let start_ts = 1_700_000_000_000i64;
     let mut mixed: Vec<mix::Host> = (0..hosts).map(|h| mix::Host::new(h as u64 + 1)).collect();
     let mut values = Vec::new();
+    let before = rss_kb();
+    let mut store = Store::open(&path).unwrap();
     for r in 0..rounds {
         let batch: Vec<HostRound> = mixed
             .iter_mut()
@@ -259,6 +270,10 @@ fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
         store.write_rounds(&batch).unwrap();
         busy += t.elapsed();
     }
+    println!(
+        "\n(b) writer memory for {hosts} hosts x {series} series: {:.1} MB more resident after ingest (its caches: series ids, open rollup buckets, sealed ends; SQLite's page cache)",
+        (rss_kb() - before) / 1024.0
+    );
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let _: (i64, i64, i64) = conn
@@ -319,9 +334,23 @@ fn sealed_size(hosts: usize, days: usize) {
         store.write_rounds(&batch).unwrap();
     }
     let now = start_ts + rounds as i64 * 30_000;
+    // Step by step as the sweep runs it: the longest step is how long polling waits.
     let t = Instant::now();
-    let progress = store.seal(now - dcmon_store::sealing::AFTER_MS).unwrap();
+    let mut progress = dcmon_store::sealing::SealProgress::default();
+    let mut longest = Duration::ZERO;
+    while !progress.done {
+        let step = Instant::now();
+        progress = store
+            .seal_step(now - dcmon_store::sealing::AFTER_MS, progress)
+            .unwrap();
+        longest = longest.max(step.elapsed());
+    }
     let sealing = t.elapsed();
+    println!(
+        "(c) sealing a database written before chunks (the upgrade), in steps of at most {} samples: longest step {:.0} ms (one write lock; target under 1 s)",
+        dcmon_store::sealing::SAMPLES_PER_STEP,
+        longest.as_secs_f64() * 1e3
+    );
     store.backup_to(&dir.path().join("compact.db")).unwrap();
     drop(store);
     let stats = Store::open(&dir.path().join("compact.db"))
