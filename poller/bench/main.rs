@@ -351,21 +351,9 @@ fn sealed_size(hosts: usize, days: usize) {
         dcmon_store::sealing::SAMPLES_PER_STEP,
         longest.as_secs_f64() * 1e3
     );
-    store.backup_to(&dir.path().join("compact.db")).unwrap();
-    drop(store);
-    let stats = Store::open(&dir.path().join("compact.db"))
-        .unwrap()
-        .db_stats()
-        .unwrap();
+    let stats = compacted(store, &dir);
     let per = |b: i64| b as f64 / stats.samples.max(1) as f64;
-    let table = |name: &str| {
-        stats
-            .tables
-            .iter()
-            .filter(|t| t.0 == name)
-            .map(|t| t.1)
-            .sum::<i64>()
-    };
+    let table = |name: &str| table_bytes(&stats, name);
     println!(
         "(c) sealed: {hosts} hosts x {days} d of the realistic mix, {} samples ({} sealed into {} chunks in {:.1} s, {:.0} samples/s; chunks {:.2} bytes per sealed sample): samples' tables {:.2} bytes per sample  (target 2: {:.2}x); whole file {:.2} (rollups {:.2}, series {:.2})",
         stats.samples,
@@ -426,20 +414,8 @@ fn run_records(hosts: usize) {
     }
     let now = start_ts + rounds as i64 * 30_000;
     let sealed = store.seal(now - dcmon_store::sealing::AFTER_MS).unwrap();
-    store.backup_to(&dir.path().join("compact.db")).unwrap();
-    drop(store);
-    let stats = Store::open(&dir.path().join("compact.db"))
-        .unwrap()
-        .db_stats()
-        .unwrap();
-    let table = |name: &str| {
-        stats
-            .tables
-            .iter()
-            .filter(|t| t.0 == name)
-            .map(|t| t.1)
-            .sum::<i64>()
-    };
+    let stats = compacted(store, &dir);
+    let table = |name: &str| table_bytes(&stats, name);
     // A day of run series at their sealed cost, plus the history rows kept.
     let per_sealed = table("chunks") as f64 / sealed.samples_sealed.max(1) as f64;
     let rows = table("probe_runs") as f64;
@@ -454,6 +430,24 @@ fn run_records(hosts: usize) {
         50e6 / (day * scale),
         87.0 * runs as f64 * scale / 1e6,
     );
+}
+
+/// The figures of `store` copied compact (`VACUUM INTO`, as `dcmon db backup` does).
+fn compacted(store: Store, dir: &tempfile::TempDir) -> dcmon_store::DbStats {
+    let copy = dir.path().join("compact.db");
+    store.backup_to(&copy).unwrap();
+    drop(store);
+    Store::open(&copy).unwrap().db_stats().unwrap()
+}
+
+/// The bytes of one table with its indexes.
+fn table_bytes(stats: &dcmon_store::DbStats, name: &str) -> i64 {
+    stats
+        .tables
+        .iter()
+        .filter(|t| t.0 == name)
+        .map(|t| t.1)
+        .sum()
 }
 
 fn queries() {

@@ -79,9 +79,26 @@ pub(crate) fn chunk_points(
 ) -> Result<Vec<Point>, StoreError> {
     let mut out = Vec::new();
     let mut cut = None;
+    each_chunk(conn, id, from_ms, to_ms, |start, _, data| {
+        let c = cut_once(conn, &mut cut)?;
+        out.extend(points_in(id, start, data, from_ms, to_ms, c)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Calls `each(start, end, data)` for every chunk of series `id` overlapping `[from, to]`,
+/// oldest first.
+pub(crate) fn each_chunk(
+    conn: &Connection,
+    id: i64,
+    from_ms: i64,
+    to_ms: i64,
+    mut each: impl FnMut(i64, i64, &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached(
-            "SELECT start_ts, data FROM chunks
+            "SELECT start_ts, end_ts, data FROM chunks
              WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 ORDER BY end_ts",
         )
         .map_err(sql("prepare chunk read"))?;
@@ -90,14 +107,14 @@ pub(crate) fn chunk_points(
         .map_err(sql("read chunks"))?;
     while let Some(r) = rows.next().map_err(sql("read chunk row"))? {
         let start: i64 = r.get(0).map_err(sql("read chunk start"))?;
-        let data = r.get_ref(1).map_err(sql("read chunk data"))?;
+        let end: i64 = r.get(1).map_err(sql("read chunk end"))?;
+        let data = r.get_ref(2).map_err(sql("read chunk data"))?;
         let data = data
             .as_blob()
             .map_err(|e| sql("read chunk data")(e.into()))?;
-        let c = cut_once(conn, &mut cut)?;
-        out.extend(points_in(id, start, data, from_ms, to_ms, c)?);
+        each(start, end, data)?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The last point of series `id` in `[from, to]`.

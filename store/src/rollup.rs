@@ -80,6 +80,20 @@ pub(crate) struct Open {
 }
 
 impl Open {
+    /// A bucket's first point; `previous` is the value before it, if any.
+    fn first(ts: i64, value: f64, previous: Option<f64>) -> Open {
+        Open {
+            bucket: bucket_of(ts),
+            min: value,
+            max: value,
+            sum: value,
+            count: 1,
+            last_ts: ts,
+            last: value,
+            increase: previous.map_or(0.0, |p| growth(p, value)),
+        }
+    }
+
     fn add(&mut self, ts: i64, value: f64) {
         self.min = self.min.min(value);
         self.max = self.max.max(value);
@@ -109,16 +123,7 @@ pub(crate) fn summaries(points: &[Point], previous: Option<f64>) -> Vec<Open> {
         let bucket = bucket_of(ts);
         match out.last_mut() {
             Some(o) if o.bucket == bucket => o.add(ts, value),
-            _ => out.push(Open {
-                bucket,
-                min: value,
-                max: value,
-                sum: value,
-                count: 1,
-                last_ts: ts,
-                last: value,
-                increase: previous.map_or(0.0, |p| growth(p, value)),
-            }),
+            _ => out.push(Open::first(ts, value, previous)),
         }
         previous = Some(value);
     }
@@ -174,17 +179,7 @@ pub(crate) fn after_sample(
         Some(o) if o.bucket == bucket && ts > o.last_ts => o.add(ts, value),
         Some(o) if o.bucket < bucket && ts > o.last_ts => {
             write(tx, id, o)?;
-            let previous = o.last;
-            *o = Open {
-                bucket,
-                min: value,
-                max: value,
-                sum: value,
-                count: 1,
-                last_ts: ts,
-                last: value,
-                increase: growth(previous, value),
-            };
+            *o = Open::first(ts, value, Some(o.last));
         }
         Some(o) if bucket < o.bucket => recompute(tx, id, bucket)?, // late, into a closed bucket
         Some(o) => {
@@ -239,23 +234,7 @@ impl Store {
             .last_point(id, i64::MIN, from.saturating_sub(1))?
             .map(|p| p.1);
         let mut out = Vec::new();
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT start_ts, end_ts, data FROM chunks
-                 WHERE series_id = ?1 AND end_ts >= ?2 AND start_ts <= ?3 ORDER BY end_ts",
-            )
-            .map_err(sql("prepare sealed buckets"))?;
-        let mut rows = stmt
-            .query(params![id, from, to])
-            .map_err(sql("read sealed buckets"))?;
-        while let Some(r) = rows.next().map_err(sql("read sealed bucket chunk"))? {
-            let start: i64 = r.get(0).map_err(sql("read chunk start"))?;
-            let end: i64 = r.get(1).map_err(sql("read chunk end"))?;
-            let data = r.get_ref(2).map_err(sql("read chunk data"))?;
-            let data = data
-                .as_blob()
-                .map_err(|e| sql("read chunk data")(e.into()))?;
+        crate::points::each_chunk(&self.conn, id, from, to, |start, end, data| {
             if start >= from && end <= to && start >= cut {
                 let decode = || {
                     Ok(
@@ -275,7 +254,8 @@ impl Store {
                     previous = Some(v);
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 }
