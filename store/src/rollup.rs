@@ -159,7 +159,7 @@ fn write(tx: &Transaction<'_>, id: i64, o: &Open) -> Result<(), StoreError> {
 
 /// Redoes a closed bucket's row from the stored samples.
 pub(crate) fn recompute(tx: &Transaction<'_>, id: i64, bucket: i64) -> Result<(), StoreError> {
-    if let Some(o) = summarize(tx, id, bucket, bucket + ROLLUP_MS - 1)? {
+    if let Some(o) = summarize(tx, id, bucket, bucket.saturating_add(ROLLUP_MS - 1))? {
         write(tx, id, &o)?;
     }
     Ok(())
@@ -362,7 +362,7 @@ pub(crate) fn counter_steps(
     let mut segments: Vec<(i64, i64, f64)> = rolled
         .rows
         .iter()
-        .map(|r| (r.ts, r.ts + ROLLUP_MS, r.increase))
+        .map(|r| (r.ts, r.ts.saturating_add(ROLLUP_MS), r.increase))
         .collect();
     let mut previous = rolled.rows.last().map(|r| (r.last_ts, r.last));
     for &(ts, value) in &rolled.tail {
