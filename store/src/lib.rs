@@ -81,7 +81,11 @@ pub(crate) fn sql(what: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreEr
     move |source| StoreError::Sql { what, source }
 }
 
-pub(crate) type SeriesIds = HashMap<String, HashMap<String, HashMap<dcmon_probes::Labels, i64>>>;
+/// The writer's maps: keys are the store's own (series ids, names it stored), so a fast
+/// unkeyed hash is enough.
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+pub(crate) type SeriesIds = FastMap<String, FastMap<String, FastMap<dcmon_probes::Labels, i64>>>;
 
 /// An open database. Not `Sync`: one writer owns it (the poller runs it on its own thread).
 pub struct Store {
@@ -162,7 +166,7 @@ impl Store {
             })?;
         Ok(Store {
             conn,
-            series_ids: HashMap::new(),
+            series_ids: Default::default(),
             latest: None,
             open_buckets: Default::default(),
             sealed_until: Default::default(),

@@ -10,7 +10,6 @@
 use crate::rate::Point;
 use crate::{Store, StoreError, sql};
 use rusqlite::{Transaction, params};
-use std::collections::HashMap;
 
 /// Bucket length.
 pub const ROLLUP_MS: i64 = 600_000;
@@ -112,7 +111,7 @@ pub(crate) fn growth(a: f64, b: f64) -> f64 {
 }
 
 /// The writer's view: the bucket each series is filling in this process.
-pub(crate) type OpenBuckets = HashMap<i64, Open>;
+pub(crate) type OpenBuckets = crate::FastMap<i64, Open>;
 
 /// The summaries of `points` (in time order) per bucket; `previous` is the value of the
 /// point before the first, where a counter's growth reaches back to.

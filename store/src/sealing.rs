@@ -19,7 +19,6 @@ use crate::rate::Point;
 use crate::rollup::{ROLLUP_MS, bucket_of};
 use crate::{Store, StoreError, chunk, sql};
 use rusqlite::{OptionalExtension, Transaction, params};
-use std::collections::HashMap;
 
 /// Migration 15: the chunks, and the store's own marks (the retention cut).
 pub(crate) const MIGRATION: &str = "
@@ -61,7 +60,7 @@ pub(crate) const RETENTION_MARK: &str = "samples_before";
 
 /// The writer's view of each series' last chunk end (`i64::MIN`: none), so a write
 /// checks whether it falls into sealed time without a query.
-pub(crate) type SealedUntil = HashMap<i64, i64>;
+pub(crate) type SealedUntil = crate::FastMap<i64, i64>;
 
 /// `ts` rounded down to its window's start.
 fn window_of(ts: i64, span: i64) -> i64 {
