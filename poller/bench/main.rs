@@ -249,27 +249,38 @@ fn mix_round(h: usize, host: &mut mix::Host, values: &mut Vec<f64>, ts: i64) -> 
     HostRound::new(format!("host{h:04}"), vec![ok_run(ts, output)])
 }
 
+/// When the realistic mix's first round is.
+const MIX_START: i64 = 1_700_000_000_000;
+
+/// `rounds` rounds 30 s apart of `hosts` realistic hosts (`mix.rs`), one batch a round.
+fn mix_rounds(hosts: usize, rounds: usize, mut each: impl FnMut(Vec<HostRound>)) {
+    let mut mixed: Vec<mix::Host> = (0..hosts).map(|h| mix::Host::new(h as u64 + 1)).collect();
+    let mut values = Vec::new();
+    for r in 0..rounds {
+        let ts = MIX_START + r as i64 * 30_000;
+        each(
+            mixed
+                .iter_mut()
+                .enumerate()
+                .map(|(h, host)| mix_round(h, host, &mut values, ts))
+                .collect(),
+        );
+    }
+}
+
 /// (b) and (c) on the realistic mix (`mix.rs`): ingest rate and bytes per stored sample.
 fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
     let series = 150;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
     let mut busy = Duration::ZERO;
-    let start_ts = 1_700_000_000_000i64;
-    let mut mixed: Vec<mix::Host> = (0..hosts).map(|h| mix::Host::new(h as u64 + 1)).collect();
-    let mut values = Vec::new();
     let before = rss_kb();
     let mut store = Store::open(&path).unwrap();
-    for r in 0..rounds {
-        let batch: Vec<HostRound> = mixed
-            .iter_mut()
-            .enumerate()
-            .map(|(h, host)| mix_round(h, host, &mut values, start_ts + r as i64 * 30_000))
-            .collect();
+    mix_rounds(hosts, rounds, |batch| {
         let t = Instant::now();
         store.write_rounds(&batch).unwrap();
         busy += t.elapsed();
-    }
+    });
     println!(
         "\n(b) writer memory for {hosts} hosts x {series} series: {:.1} MB more resident after ingest (its caches: series ids, open rollup buckets, sealed ends; SQLite's page cache)",
         (rss_kb() - before) / 1024.0
@@ -321,19 +332,11 @@ fn sealed_size(hosts: usize, days: usize) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sealed.db");
     let mut store = Store::open(&path).unwrap();
-    let start_ts = 1_700_000_000_000i64;
     let rounds = days * 2880;
-    let mut mixed: Vec<mix::Host> = (0..hosts).map(|h| mix::Host::new(h as u64 + 1)).collect();
-    let mut values = Vec::new();
-    for r in 0..rounds {
-        let batch: Vec<HostRound> = mixed
-            .iter_mut()
-            .enumerate()
-            .map(|(h, host)| mix_round(h, host, &mut values, start_ts + r as i64 * 30_000))
-            .collect();
+    mix_rounds(hosts, rounds, |batch| {
         store.write_rounds(&batch).unwrap();
-    }
-    let now = start_ts + rounds as i64 * 30_000;
+    });
+    let now = MIX_START + rounds as i64 * 30_000;
     // Step by step as the sweep runs it: the longest step is how long polling waits.
     let t = Instant::now();
     let mut progress = dcmon_store::sealing::SealProgress::default();

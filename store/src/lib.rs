@@ -164,18 +164,19 @@ impl Store {
                 path: shown,
                 source,
             })?;
+        let seal_after_write = seal_everything();
         Ok(Store {
             conn,
             series_ids: Default::default(),
             latest: None,
             open_buckets: Default::default(),
             sealed_until: Default::default(),
-            chunk_span_ms: if seal_everything() {
+            chunk_span_ms: if seal_after_write {
                 rollup::ROLLUP_MS
             } else {
                 sealing::SPAN_MS
             },
-            seal_after_write: seal_everything(),
+            seal_after_write,
         })
     }
 }

@@ -8,7 +8,7 @@
 use crate::rate::Point;
 use crate::sealing::{in_chunk, retention_cut};
 use crate::{Store, StoreError, chunk, sql};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 /// One series' chunk points, with the series' host and labels (JSON).
 pub(crate) struct ChunkSeries {
@@ -34,6 +34,13 @@ pub(crate) fn points_in(
         .into_iter()
         .zip(decoded.values)
         .filter(move |(t, _)| *t >= from && *t <= to))
+}
+
+/// Column `i` of a chunk row: the chunk's bytes, borrowed from the row.
+fn blob<'r>(r: &'r Row<'_>, i: usize) -> Result<&'r [u8], StoreError> {
+    r.get_ref(i)
+        .and_then(|v| v.as_blob().map_err(Into::into))
+        .map_err(sql("read chunk data"))
 }
 
 /// The retention cut, read once a call and only when a chunk was found.
@@ -108,10 +115,7 @@ pub(crate) fn each_chunk(
     while let Some(r) = rows.next().map_err(sql("read chunk row"))? {
         let start: i64 = r.get(0).map_err(sql("read chunk start"))?;
         let end: i64 = r.get(1).map_err(sql("read chunk end"))?;
-        let data = r.get_ref(2).map_err(sql("read chunk data"))?;
-        let data = data
-            .as_blob()
-            .map_err(|e| sql("read chunk data")(e.into()))?;
+        let data = blob(r, 2)?;
         each(start, end, data)?;
     }
     Ok(())
@@ -128,7 +132,8 @@ pub(crate) fn last_point(
             .prepare_cached("SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts DESC LIMIT 1")
             .map_err(sql("prepare last point"))?
             .query_row(params![id, from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional_row()?;
+            .optional()
+            .map_err(sql("read last point"))?;
     if row.is_some() {
         return Ok(row);
     }
@@ -139,7 +144,8 @@ pub(crate) fn last_point(
             )
             .map_err(sql("prepare last chunk"))?
             .query_row(params![id, from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional_row()?;
+            .optional()
+            .map_err(sql("read last chunk"))?;
     let Some((start, data)) = chunk else {
         return Ok(None);
     };
@@ -164,7 +170,8 @@ pub(crate) fn first_point(
         .query_row(params![id, from_ms.max(cut), to_ms], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
-        .optional_row()?;
+        .optional()
+        .map_err(sql("read first chunk"))?;
     if let Some((start, data)) = chunk
         && let Some(p) = points_in(id, start, &data, from_ms, to_ms, cut)?.next()
     {
@@ -174,7 +181,8 @@ pub(crate) fn first_point(
             .prepare_cached("SELECT ts, value FROM samples WHERE series_id = ?1 AND ts >= ?2 AND ts <= ?3 ORDER BY ts LIMIT 1")
             .map_err(sql("prepare first point"))?
             .query_row(params![id, from_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional_row()
+            .optional()
+            .map_err(sql("read first point"))
 }
 
 impl Store {
@@ -247,10 +255,7 @@ impl Store {
                 });
             }
             let start: i64 = r.get(3).map_err(sql("read chunk start"))?;
-            let data = r.get_ref(4).map_err(sql("read chunk data"))?;
-            let data = data
-                .as_blob()
-                .map_err(|e| sql("read chunk data")(e.into()))?;
+            let data = blob(r, 4)?;
             let c = cut_once(&self.conn, &mut cut)?;
             if let Some(series) = out.last_mut() {
                 series
@@ -291,10 +296,7 @@ impl Store {
         while let Some(r) = rows.next().map_err(sql("read last chunk by name"))? {
             let id: i64 = r.get(0).map_err(sql("read series id"))?;
             let start: i64 = r.get(3).map_err(sql("read chunk start"))?;
-            let data = r.get_ref(4).map_err(sql("read chunk data"))?;
-            let data = data
-                .as_blob()
-                .map_err(|e| sql("read chunk data")(e.into()))?;
+            let data = blob(r, 4)?;
             let c = cut_once(&self.conn, &mut cut)?;
             if let Some(last) = points_in(id, start, data, from_ms, to_ms, c)?.last() {
                 out.push(ChunkSeries {
@@ -306,17 +308,5 @@ impl Store {
             }
         }
         Ok(out)
-    }
-}
-
-/// `query_row` that may find no row.
-trait OptionalRow<T> {
-    fn optional_row(self) -> Result<Option<T>, StoreError>;
-}
-
-impl<T> OptionalRow<T> for Result<T, rusqlite::Error> {
-    fn optional_row(self) -> Result<Option<T>, StoreError> {
-        use rusqlite::OptionalExtension as _;
-        self.optional().map_err(sql("read row"))
     }
 }

@@ -314,12 +314,7 @@ impl Store {
             .map_err(sql("read rollup row"))?;
         // Sealing drops the rows of the buckets it sealed whole: theirs are summed from
         // the chunks here (the same sums, in the same order, as the writer's).
-        let sealed_end: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT max(end_ts) FROM chunks WHERE series_id = ?1")
-            .map_err(sql("prepare chunk end"))?
-            .query_row([id], |r| r.get(0))
-            .map_err(sql("read chunk end"))?;
+        let sealed_end = crate::sealing::last_chunk_end(&self.conn, id)?;
         let mut rows = rows;
         let from_bucket = bucket_of(from_ms);
         if sealed_end.is_some_and(|end| end >= from_bucket) {

@@ -87,14 +87,20 @@ pub(crate) fn sealed_until(
     if let Some(t) = cache.get(&id) {
         return Ok(*t);
     }
-    let t: Option<i64> = tx
-        .prepare_cached("SELECT max(end_ts) FROM chunks WHERE series_id = ?1")
-        .map_err(sql("prepare chunk end"))?
-        .query_row([id], |r| r.get(0))
-        .map_err(sql("read chunk end"))?;
-    let t = t.unwrap_or(i64::MIN);
+    let t = last_chunk_end(tx, id)?.unwrap_or(i64::MIN);
     cache.insert(id, t);
     Ok(t)
+}
+
+/// The time of series `id`'s last sealed sample, if it has chunks.
+pub(crate) fn last_chunk_end(
+    conn: &rusqlite::Connection,
+    id: i64,
+) -> Result<Option<i64>, StoreError> {
+    conn.prepare_cached("SELECT max(end_ts) FROM chunks WHERE series_id = ?1")
+        .map_err(sql("prepare chunk end"))?
+        .query_row([id], |r| r.get(0))
+        .map_err(sql("read chunk end"))
 }
 
 /// Before a sample of series `id` at `ts` is written: when `ts` falls into sealed time,
@@ -143,12 +149,8 @@ pub(crate) fn unseal_for_write(
     for bucket in buckets {
         crate::rollup::recompute(tx, id, bucket)?;
     }
-    let left: Option<i64> = tx
-        .prepare_cached("SELECT max(end_ts) FROM chunks WHERE series_id = ?1")
-        .map_err(sql("prepare chunk end"))?
-        .query_row([id], |r| r.get(0))
-        .map_err(sql("read chunk end"))?;
-    cache.insert(id, left.unwrap_or(i64::MIN));
+    cache.remove(&id);
+    sealed_until(tx, cache, id)?;
     Ok(())
 }
 
