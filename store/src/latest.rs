@@ -322,7 +322,8 @@ mod tests {
 
     /// The probe's own series, not the run's (`run_series`).
     fn of_probe(e: &&LatestEntry) -> bool {
-        !e.name.starts_with("dcmon_probe_")
+        use crate::run_series::{DURATION, SAMPLES, SUCCESS};
+        ![DURATION, SAMPLES, SUCCESS].contains(&e.name.as_str())
     }
 
     fn values(latest: &Latest) -> Vec<Seen> {
