@@ -317,17 +317,12 @@ fn a_host_going_offline_reaches_alertmanager_and_resolves() {
     }
     // Flaky's OS probe counted its failures in a row while it was down (ProbeFailing
     // stayed quiet: HostDown says it all), and counts from zero again now.
-    let failures: Vec<f64> = Connection::open(&db)
-        .unwrap()
-        .prepare(
-            "SELECT x.value FROM samples x JOIN series s ON s.id = x.series_id
-             WHERE s.name = 'dcmon_probe_failures_in_a_row' AND s.host = 'flaky' ORDER BY x.ts",
-        )
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let failures: Vec<f64> =
+        testbed::stored::points(&db, "dcmon_probe_failures_in_a_row", Some("flaky"))
+            .into_iter()
+            .flat_map(|s| s.points)
+            .map(|p| p.1)
+            .collect();
     let most = failures.iter().copied().fold(0.0, f64::max);
     assert!(most >= 3.0, "{failures:?}");
     assert_eq!(failures.last(), Some(&0.0), "{failures:?}");

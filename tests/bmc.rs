@@ -19,27 +19,23 @@ fn password_file(dir: &std::path::Path, name: &str, password: &str) -> std::path
     path
 }
 
-/// (sensor, series, value) the bmc probe stored for `host`.
+/// (sensor, series, latest value) the bmc probe stored for `host`, by series name and
+/// labels.
 fn stored(db: &std::path::Path, host: &str) -> Vec<(String, String, f64)> {
-    let conn = Connection::open(db).unwrap();
-    let mut stmt = conn
-        .prepare(
-            "SELECT s.labels, s.name, x.value FROM series s JOIN samples x ON x.series_id = s.id
-             WHERE s.host = ?1 AND s.labels LIKE '%\"path\":\"bmc\"%' ORDER BY s.name, s.labels",
-        )
-        .unwrap();
-    stmt.query_map([host], |r| {
-        let labels: String = r.get(0)?;
-        let labels: serde_json::Value = serde_json::from_str(&labels).unwrap();
-        Ok((
-            labels["sensor"].as_str().unwrap_or_default().to_string(),
-            r.get::<_, String>(1)?,
-            r.get::<_, f64>(2)?,
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    let mut found: Vec<_> = testbed::stored::latest(db, host)
+        .into_iter()
+        .filter(|s| s.labels.get("path").map(String::as_str) == Some("bmc"))
+        .map(|s| {
+            let sensor = s.labels.get("sensor").cloned().unwrap_or_default();
+            let labels = serde_json::to_string(&s.labels).unwrap();
+            (s.name, labels, sensor, s.value)
+        })
+        .collect();
+    found.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    found
+        .into_iter()
+        .map(|(name, _, sensor, value)| (sensor, name, value))
+        .collect()
 }
 
 /// (ts, priority, unit, message) of the SEL lines stored for `host`, oldest first.

@@ -546,15 +546,14 @@ fn serve_through_every_fault_with_offline_and_back() {
 
 /// Host → (runs stored, good runs), from the run series every stored run gives.
 fn runs_by_host(conn: &Connection) -> BTreeMap<String, (i64, i64)> {
-    conn.prepare(
-        "SELECT s.host, count(*), sum(x.value = 1) FROM series s JOIN samples x ON x.series_id = s.id
-         WHERE s.name = 'dcmon_probe_success' GROUP BY s.host",
-    )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    let db = std::path::Path::new(conn.path().expect("a database file"));
+    let mut runs: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for series in testbed::stored::points(db, "dcmon_probe_success", None) {
+        let (stored, good) = runs.entry(series.host).or_default();
+        *stored += series.points.len() as i64;
+        *good += series.points.iter().filter(|p| p.1 == 1.0).count() as i64;
+    }
+    runs
 }
 
 fn set_mode(path: &Path, mode: u32) {

@@ -41,13 +41,13 @@ fn shim_dir(prefix: &str, name: &str) -> (tempfile::TempDir, PathBuf) {
 }
 
 fn value(conn: &Connection, host: &str, name: &str, label: (&str, &str)) -> Option<f64> {
-    let labels = format!("%\"{}\":\"{}\"%", label.0, label.1);
-    conn.query_row(
-        "SELECT x.value FROM series s JOIN samples x ON x.series_id = s.id WHERE s.host = ?1 AND s.name = ?2 AND s.labels LIKE ?3 ORDER BY x.ts DESC LIMIT 1",
-        rusqlite::params![host, name, labels],
-        |r| r.get(0),
-    )
-    .ok()
+    testbed::stored::latest_value(db_of(conn), host, name, &[label])
+}
+
+/// The file `conn` has open: samples are read through the store, which knows where
+/// each one lives.
+fn db_of(conn: &Connection) -> &std::path::Path {
+    std::path::Path::new(conn.path().expect("a database file"))
 }
 
 /// How many SEL lines are stored for a host.
@@ -71,12 +71,10 @@ fn in_band(conn: &Connection, host: &str, name: &str) -> Option<f64> {
 }
 
 fn with_labels(conn: &Connection, host: &str, name: &str, labels: &str) -> Option<f64> {
-    conn.query_row(
-        "SELECT x.value FROM series s JOIN samples x ON x.series_id = s.id WHERE s.host = ?1 AND s.name = ?2 AND s.labels = ?3 ORDER BY x.ts DESC LIMIT 1",
-        rusqlite::params![host, name, labels],
-        |r| r.get(0),
-    )
-    .ok()
+    testbed::stored::latest(db_of(conn), host)
+        .into_iter()
+        .find(|s| s.name == name && serde_json::to_string(&s.labels).unwrap() == labels)
+        .map(|s| s.value)
 }
 
 #[test]

@@ -132,8 +132,10 @@ fn custom_scripts_and_become_failures() {
     let out = poll(&inv, &db);
     let results = json_lines(&out);
     let conn = Connection::open(&db).unwrap();
-    let jobs: f64 = conn
-        .query_row("SELECT x.value FROM series s JOIN samples x ON x.series_id = s.id WHERE s.host = ?1 AND s.name = 'gpu_jobs_running' AND s.labels LIKE '%\"train\"%'", [custom], |r| r.get(0))
+    let jobs: f64 = testbed::stored::points(&db, "gpu_jobs_running", Some(custom))
+        .into_iter()
+        .find(|s| s.labels.values().any(|v| v == "train"))
+        .and_then(|s| s.points.first().map(|p| p.1))
         .unwrap();
     assert_eq!(jobs, 7.0);
     // The malformed line is reported with its number; the good line still counted.
@@ -344,15 +346,10 @@ fn an_xid_in_the_kernel_log_is_one_event_and_one_count() {
     assert_eq!(from_ring, 3, "{events:?}");
     assert!(events[0].1.contains("\"xid\":\"79\""), "{events:?}");
     // The counter starts from a 0 just before its first event, so increase() sees it.
-    let zero_then_one: Vec<(i64, f64)> = conn
-        .prepare(
-            "SELECT ts, value FROM samples JOIN series ON series.id = samples.series_id
-             WHERE series.name = 'gpu_xid_events_total' AND series.labels LIKE '%\"13\"%' ORDER BY ts",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .map(Result::unwrap)
+    let zero_then_one: Vec<(i64, f64)> = testbed::stored::points(&db, "gpu_xid_events_total", None)
+        .into_iter()
+        .filter(|s| s.labels.values().any(|v| v == "13"))
+        .flat_map(|s| s.points)
         .collect();
     assert_eq!(zero_then_one, [(3_999_999, 0.0), (4_000_000, 1.0)]);
 }
@@ -384,16 +381,10 @@ fn an_xid_between_two_polls_is_one_event_and_its_counter_plus_one() {
     let (_bed, inv, db) = single_host(host, shims.path(), &[], "probes = [\"logs\"]");
     let round = || poll_one_ok(&inv, &db);
     let counter = || -> Vec<(String, f64)> {
-        let conn = Connection::open(&db).unwrap();
-        let mut stmt = conn
-            .prepare(
-                "SELECT s.labels, (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1)
-                 FROM series s WHERE s.host = ?1 AND s.name = 'gpu_xid_events_total'",
-            )
-            .unwrap();
-        stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
+        testbed::stored::latest(&db, host)
+            .into_iter()
+            .filter(|s| s.name == "gpu_xid_events_total")
+            .map(|s| (serde_json::to_string(&s.labels).unwrap(), s.value))
             .collect()
     };
     let events = || -> Vec<(String, i64, String)> {

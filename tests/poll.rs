@@ -18,11 +18,10 @@ const REQUIRED: &[&str] = &[
 ];
 
 fn hosts_with_series(db: &std::path::Path, name: &str) -> BTreeSet<String> {
-    let conn = Connection::open(db).unwrap();
-    let mut stmt = conn.prepare("SELECT DISTINCT s.host FROM series s JOIN samples x ON x.series_id = s.id WHERE s.name = ?1").unwrap();
-    stmt.query_map([name], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    testbed::stored::points(db, name, None)
+        .into_iter()
+        .filter(|s| !s.points.is_empty())
+        .map(|s| s.host)
         .collect()
 }
 
@@ -59,18 +58,17 @@ fn fifty_hosts_store_os_samples() {
         assert_eq!(hosts_with_series(&db, name), expected, "hosts with {name}");
     }
     let conn = Connection::open(&db).unwrap();
-    let stored: i64 = conn
-        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
-        .unwrap();
+    let stored = testbed::stored::counted_samples(&db);
     // Each run also gave its three run series (duration, samples, success).
-    let run_series: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
-             WHERE s.name IN ('dcmon_probe_duration_seconds', 'dcmon_probe_samples', 'dcmon_probe_success')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let run_series: i64 = [
+        "dcmon_probe_duration_seconds",
+        "dcmon_probe_samples",
+        "dcmon_probe_success",
+    ]
+    .into_iter()
+    .flat_map(|name| testbed::stored::points(&db, name, None))
+    .map(|s| s.points.len() as i64)
+    .sum();
     assert_eq!(run_series, 50 * 3);
     assert_eq!(
         (stored - run_series) as u64,
@@ -147,10 +145,7 @@ fn fifty_hosts_store_os_samples() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let copied: i64 = Connection::open(&copy)
-        .unwrap()
-        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
-        .unwrap();
+    let copied = testbed::stored::counted_samples(&copy);
     assert_eq!(copied, stored);
     let again = dcmon(&["db", "backup", "--db", db_arg, copy.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(2));

@@ -129,25 +129,16 @@ fn a_dead_group_goes_offline_and_back_while_the_others_keep_their_pace() {
     }
     // No duplicate samples, none lost: one load sample per run that printed one.
     for h in healthy_hosts.iter().chain(&flaky_hosts) {
-        let runs: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
-                 WHERE s.host = ?1 AND s.name = 'dcmon_probe_success' AND x.value = 1",
-                [h],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let samples: i64 = conn
-            .query_row("SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id WHERE s.host = ?1 AND s.name = 'node_load1'", [h], |r| r.get(0))
-            .unwrap();
-        let producing: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
-                 WHERE s.host = ?1 AND s.name = 'dcmon_probe_samples' AND x.value > 0",
-                [h],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let count = |name: &str, keep: fn(f64) -> bool| -> i64 {
+            testbed::stored::points(&db, name, Some(h))
+                .iter()
+                .flat_map(|s| &s.points)
+                .filter(|p| keep(p.1))
+                .count() as i64
+        };
+        let runs = count("dcmon_probe_success", |v| v == 1.0);
+        let samples = count("node_load1", |_| true);
+        let producing = count("dcmon_probe_samples", |v| v > 0.0);
         let odd: Vec<(String, Option<String>, i64)> = {
             let mut stmt = conn.prepare("SELECT status, error, samples FROM probe_runs WHERE host = ?1 AND status != 'ok' AND samples > 0").unwrap();
             stmt.query_map([h], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
@@ -209,17 +200,20 @@ fn sigkill_during_ingest_loses_nothing_reported() {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(integrity, "ok");
+    let sample_counts = testbed::stored::points(&db, "dcmon_probe_samples", None);
     for r in &reported {
         let host = r["host"].as_str().unwrap();
         for p in r["probes"].as_array().unwrap() {
-            let stored: Option<i64> = conn
-                .query_row(
-                    "SELECT CAST(x.value AS INTEGER) FROM samples x JOIN series s ON s.id = x.series_id
-                     WHERE s.host = ?1 AND s.name = 'dcmon_probe_samples' AND s.labels = ?2 AND x.ts = ?3",
-                    rusqlite::params![host, format!(r#"{{"probe":"{}"}}"#, p["probe"].as_str().unwrap()), p["started_ms"].as_i64().unwrap()],
-                    |row| row.get(0),
-                )
-                .ok();
+            let probe = p["probe"].as_str().unwrap();
+            let started = p["started_ms"].as_i64().unwrap();
+            let stored: Option<i64> = sample_counts
+                .iter()
+                .filter(|s| {
+                    s.host == host && s.labels.get("probe").map(String::as_str) == Some(probe)
+                })
+                .flat_map(|s| &s.points)
+                .find(|point| point.0 == started)
+                .map(|point| point.1 as i64);
             assert_eq!(
                 stored,
                 Some(p["samples"].as_i64().unwrap()),
@@ -352,15 +346,11 @@ fn serve_survives_closed_stdout_and_stderr() {
         std::net::TcpStream::connect(&listen).is_ok(),
         "the dashboard still answers"
     );
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let runs: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM samples x JOIN series s ON s.id = x.series_id
-             WHERE s.host = 'me' AND s.name = 'dcmon_probe_success' AND x.value = 1",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let runs = testbed::stored::points(&db, "dcmon_probe_success", Some("me"))
+        .iter()
+        .flat_map(|s| &s.points)
+        .filter(|p| p.1 == 1.0)
+        .count();
     assert!(runs >= 3, "rounds went on: {runs}");
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

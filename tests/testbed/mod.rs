@@ -14,6 +14,7 @@ pub mod dashboard;
 pub mod ipmi_sim;
 pub mod serve;
 pub mod shims;
+pub mod stored;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
