@@ -48,6 +48,13 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
     drop(stdout);
     drop(writer);
     let _ = store_thread.join();
+    // The head's ended windows into chunks, as `dcmon serve` does every few minutes: a
+    // poll run from cron keeps the head (and its log) small too.
+    let sealed = dcmon_store::Store::open(&args.db)
+        .and_then(|mut store| store.seal(dcmon_poller::host_round::now_ms()));
+    if let Err(e) = sealed {
+        dcmon_poller::log!("dcmon poll: the samples stored stay in the head log: {e}");
+    }
     if !args.json {
         rows.sort_unstable_by_key(|(index, _)| *index);
         let rows: Vec<Vec<String>> = rows.into_iter().map(|(_, row)| row).collect();

@@ -14,6 +14,9 @@ const MAX_BATCH: usize = 256;
 enum Job {
     Round(HostRound, oneshot::Sender<Result<Stored, String>>),
     Sweep(Cutoffs),
+    /// A sealing pass only, as at this time (ms): skipped while a sweep, which seals
+    /// at its end, is under way.
+    Seal(i64),
     Directory(Vec<Listed>),
     /// What an alert evaluation changed.
     Alerts(dcmon_store::alerts::AlertChanges),
@@ -54,6 +57,11 @@ impl Writer {
                         match job {
                             Job::Round(round, reply) => rounds.push((round, reply)),
                             Job::Sweep(cutoffs) => sweep = Some((cutoffs, Progress::default())),
+                            Job::Seal(now_ms) => {
+                                if sweep.is_none() {
+                                    sweep = Some(sealing_only(now_ms));
+                                }
+                            }
                             Job::Alerts(changes) => {
                                 if let Err(e) = store.apply_alerts(&changes) {
                                     crate::log!("dcmon: cannot store alert states: {e}");
@@ -105,6 +113,27 @@ impl Writer {
     pub fn sweep(&self, cutoffs: Cutoffs) {
         let _ = self.jobs.send(Job::Sweep(cutoffs));
     }
+
+    /// Starts a sealing pass as at `now_ms`: the head's samples of the windows that
+    /// ended move into chunks (the head holds about a quarter of an hour).
+    pub fn seal(&self, now_ms: i64) {
+        let _ = self.jobs.send(Job::Seal(now_ms));
+    }
+}
+
+/// A sweep that deletes nothing and seals as at `now_ms`.
+fn sealing_only(now_ms: i64) -> (Cutoffs, Progress) {
+    (
+        Cutoffs {
+            samples_before_ms: i64::MIN,
+            logs_before_ms: i64::MIN,
+            seal_now_ms: now_ms,
+        },
+        Progress {
+            deleted: true,
+            ..Progress::default()
+        },
+    )
 }
 
 type Pending = (HostRound, oneshot::Sender<Result<Stored, String>>);
@@ -131,6 +160,8 @@ fn sweep_step(
 ) -> Option<(Cutoffs, Progress)> {
     let (cutoffs, progress) = sweep?;
     match store.sweep_chunk(cutoffs, progress) {
+        // A sealing pass, every few minutes, goes unlogged.
+        Ok(next) if next.done && cutoffs.samples_before_ms == i64::MIN => None,
         Ok(next) if next.done => {
             crate::log!(
                 "dcmon: retention sweep deleted {} samples and {} log lines, sealed {} samples into {} chunks",

@@ -99,8 +99,8 @@ impl crate::Store {
     /// The Xids each host (or one host) logged in `(since, to]`, exactly counted, keyed
     /// by host; hosts with none are left out. These counters belong to the store and only
     /// grow, so a counter's growth is its last value minus the value it had at `since`
-    /// (or its first value after, for a counter born in the window: its 0): three index
-    /// seeks a counter, however many samples the window holds. The overview calls this
+    /// (or its first value after, for a counter born in the window: its 0): three
+    /// lookups a counter, however many samples the window holds. The overview calls this
     /// on every render, across the fleet.
     pub fn xid_issues(
         &self,
@@ -111,41 +111,34 @@ impl crate::Store {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT s.id, s.host, s.labels,
-                    (SELECT value FROM samples WHERE series_id = s.id AND ts <= ?3 ORDER BY ts DESC LIMIT 1),
-                    (SELECT value FROM samples WHERE series_id = s.id AND ts <= ?2 ORDER BY ts DESC LIMIT 1),
-                    (SELECT value FROM samples WHERE series_id = s.id AND ts > ?2 AND ts <= ?3 ORDER BY ts LIMIT 1)
-                 FROM series s WHERE s.name = ?1 AND (?4 IS NULL OR s.host = ?4)",
+                "SELECT s.id, s.host, s.labels FROM series s
+                 WHERE s.name = ?1 AND (?2 IS NULL OR s.host = ?2)",
             )
             .map_err(sql("prepare Xid counts"))?;
         let rows = stmt
-            .query_map(params![XID_SERIES, since_ms, to_ms, host], |r| {
+            .query_map(params![XID_SERIES, host], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, Option<f64>>(3)?,
-                    r.get::<_, Option<f64>>(4)?,
-                    r.get::<_, Option<f64>>(5)?,
                 ))
             })
             .map_err(sql("read Xid counts"))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(sql("read Xid count"))?;
+        let src = self.source()?;
         let mut out: std::collections::BTreeMap<String, Vec<XidCount>> = Default::default();
-        for (id, host, labels, last, before, first_in) in rows {
-            // The rows of `samples` answer when they hold the points; older ones are in
-            // chunks (read only then: every chunk point is older than every row).
-            let (last, before, first_in) = if last.is_some() && before.is_some() {
-                (last, before, first_in)
-            } else {
-                let value = |p: Option<crate::rate::Point>| p.map(|(_, v)| v);
-                (
-                    value(self.last_point(id, i64::MIN, to_ms)?),
-                    value(self.last_point(id, i64::MIN, since_ms)?),
-                    value(self.first_point(id, since_ms.saturating_add(1), to_ms)?),
-                )
-            };
+        for (id, host, labels) in rows {
+            // Head, rows, then chunks: each lookup stops at the first part that answers.
+            let value = |p: Option<crate::rate::Point>| p.map(|(_, v)| v);
+            let last = value(crate::points::last_point(&src, id, i64::MIN, to_ms)?);
+            let before = value(crate::points::last_point(&src, id, i64::MIN, since_ms)?);
+            let first_in = value(crate::points::first_point(
+                &src,
+                id,
+                since_ms.saturating_add(1),
+                to_ms,
+            )?);
             let (Some(last), Some(baseline)) = (last, before.or(first_in)) else {
                 continue;
             };

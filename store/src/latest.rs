@@ -243,12 +243,7 @@ impl Store {
             .conn
             .prepare("SELECT id, host, name, labels, kind, unit FROM series")
             .map_err(sql("prepare latest series"))?;
-        let mut last_two = self
-            .conn
-            .prepare_cached(
-                "SELECT ts, value FROM samples WHERE series_id = ?1 ORDER BY ts DESC LIMIT 2",
-            )
-            .map_err(sql("prepare latest samples"))?;
+        let src = self.source()?;
         let rows = series
             .query_map([], |r| {
                 Ok((
@@ -265,12 +260,8 @@ impl Store {
         for row in rows {
             let (id, host, name, labels, kind, unit) =
                 row.map_err(sql("read latest series row"))?;
-            let points = last_two
-                .query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?)))
-                .map_err(sql("read latest samples"))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(sql("read latest sample"))?;
-            let Some(&(ts, value)) = points.first() else {
+            let [last, prev] = src.last_two(id)?;
+            let Some((ts, value)) = last else {
                 continue; // every sample swept away
             };
             map.entry(host).or_default().insert(
@@ -282,7 +273,7 @@ impl Store {
                     labels: serde_json::from_str(&labels).unwrap_or_default(),
                     ts,
                     value,
-                    prev: points.get(1).copied(),
+                    prev,
                 },
             );
         }

@@ -10,6 +10,7 @@ pub mod chunk;
 mod chunk_summaries;
 mod directory;
 mod event_counters;
+mod head;
 pub mod latest;
 mod latest_runs;
 mod maintenance;
@@ -57,6 +58,10 @@ pub enum StoreError {
     /// A query refused before any work: its grid is backwards or too fine.
     #[error("{0}")]
     Refused(String),
+    /// The head moved past this read's snapshot (samples were sealed meanwhile):
+    /// `Store::snapshot` reads again; a caller seeing it read outside one.
+    #[error("the samples in memory moved on during this read; read again")]
+    HeadMoved,
 }
 
 impl StoreError {
@@ -99,11 +104,23 @@ pub struct Store {
     open_buckets: rollup::OpenBuckets,
     /// Where each series' sealed time ends (writer only), see `sealing`.
     sealed_until: sealing::SealedUntil,
-    /// The sealing window: `sealing::SPAN_MS`, shorter in the seal-everything tests.
-    chunk_span_ms: i64,
+    /// The window chunks are merged by: `sealing::SPAN_MS`, an hour in the
+    /// seal-everything tests (so their reads meet several merged chunks).
+    merge_span_ms: i64,
     /// Tests only: seal everything sealable after every write, so every read path is
     /// tested on chunks (`DCMON_TEST_SEAL_EVERYTHING=1`, a second run of the store tests).
     seal_after_write: bool,
+    /// Most samples one sealing step moves (`sealing::SAMPLES_PER_STEP`; tests set less).
+    pub(crate) seal_budget: usize,
+    /// The newest samples, shared by every `Store` of this file in this process.
+    head: std::sync::Arc<head::Head>,
+    /// This writer's head samples not committed yet.
+    pending: head::Pending,
+    /// Where each series' rows in `samples` end (writer only): a sample after both
+    /// this and its sealed end goes to the head.
+    rows_until: FastMap<i64, i64>,
+    /// The head epoch of the open read snapshot, once a read of it looked at the head.
+    read_epoch: std::cell::Cell<Option<i64>>,
 }
 
 /// Creates the database file 0600 (whatever the umask) when it does not exist yet:
@@ -165,14 +182,20 @@ impl Store {
                 source,
             })?;
         let seal_after_write = seal_everything();
+        let head = head::shared(path);
         Ok(Store {
+            head,
+            pending: Default::default(),
+            seal_budget: sealing::SAMPLES_PER_STEP,
+            rows_until: Default::default(),
+            read_epoch: Default::default(),
             conn,
             series_ids: Default::default(),
             latest: None,
             open_buckets: Default::default(),
             sealed_until: Default::default(),
-            chunk_span_ms: if seal_after_write {
-                rollup::ROLLUP_MS
+            merge_span_ms: if seal_after_write {
+                6 * rollup::ROLLUP_MS
             } else {
                 sealing::SPAN_MS
             },
@@ -185,22 +208,38 @@ impl Store {
     /// Runs `f` in one read transaction (when none is open), so all its statements see
     /// one state of the database: a read of chunks then rows must not see half of a
     /// sealing step the writer committed between the two.
+    ///
+    /// A read the head moved past (`StoreError::HeadMoved`: the sealer took samples out
+    /// of memory after the snapshot began) is run again on a new snapshot.
     pub fn snapshot<T>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+        mut f: impl FnMut(&Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if !self.conn.is_autocommit() {
             return f(self);
         }
-        self.conn
-            .execute_batch("BEGIN")
-            .map_err(sql("begin a read"))?;
-        let result = f(self);
-        // Nothing was written: ending the read cannot lose anything.
-        let ended = self.conn.execute_batch("COMMIT").map_err(sql("end a read"));
-        let value = result?;
-        ended?;
-        Ok(value)
+        // Sealing steps are a second or more apart: a read meets one at most, and
+        // every attempt sees a newer state than the last.
+        const ATTEMPTS: usize = 8;
+        let mut attempt = 1;
+        loop {
+            self.conn
+                .execute_batch("BEGIN")
+                .map_err(sql("begin a read"))?;
+            self.read_epoch.set(None);
+            let result = f(self);
+            self.read_epoch.set(None);
+            // Nothing was written: ending the read cannot lose anything.
+            let ended = self.conn.execute_batch("COMMIT").map_err(sql("end a read"));
+            match result {
+                Err(StoreError::HeadMoved) if attempt < ATTEMPTS => attempt += 1,
+                result => {
+                    let value = result?;
+                    ended?;
+                    return Ok(value);
+                }
+            }
+        }
     }
 }
 
@@ -216,7 +255,7 @@ impl Store {
     pub fn within<T>(
         &self,
         budget: std::time::Duration,
-        f: impl FnOnce(&Store) -> Result<T, StoreError>,
+        f: impl FnMut(&Store) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let deadline = std::time::Instant::now() + budget;
         // Checked every 10,000 virtual machine steps: well under a millisecond apart.

@@ -16,8 +16,8 @@ pub struct DbStats {
     pub chunks: i64,
     /// The whole database file (pages in use and free).
     pub bytes: i64,
-    /// What a stored sample costs: the bytes of the tables that hold samples (`samples`
-    /// and `chunks`, with their keys) over the samples.
+    /// What a stored sample costs: the bytes of the tables that hold samples (`samples`,
+    /// `chunks` and `head_log`, with their keys) over the samples.
     pub bytes_per_sample: Option<f64>,
     /// ms since the epoch of the oldest and newest sample.
     pub oldest: Option<i64>,
@@ -51,12 +51,14 @@ impl Store {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .map_err(sql("count chunks"))?;
-        let samples = rows.saturating_add(sealed);
+        let src = self.source()?;
+        let (in_head, head_oldest, head_newest) = src.head_extent()?;
+        let samples = rows.saturating_add(sealed).saturating_add(in_head);
         let earliest = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).min();
         let latest = |a: Option<i64>, b: Option<i64>| a.into_iter().chain(b).max();
         let (oldest, newest) = (
-            earliest(oldest, sealed_oldest),
-            latest(newest, sealed_newest),
+            earliest(earliest(oldest, sealed_oldest), head_oldest),
+            latest(latest(newest, sealed_newest), head_newest),
         );
         let pages = one("PRAGMA page_count", "read page count")?;
         let page_size = one("PRAGMA page_size", "read page size")?;
@@ -76,7 +78,7 @@ impl Store {
             .map_err(sql("read table size row"))?;
         let sample_bytes: i64 = tables
             .iter()
-            .filter(|(t, _)| t == "samples" || t == "chunks")
+            .filter(|(t, _)| t == "samples" || t == "chunks" || t == "head_log")
             .map(|(_, b)| *b)
             .sum();
         Ok(DbStats {
@@ -145,6 +147,16 @@ fn integrity_of(conn: &rusqlite::Connection) -> Result<Vec<String>, StoreError> 
         .map_err(sql("read integrity check"))?;
     problems.retain(|p| p != "ok");
     problems.extend(chunk_problems(conn)?);
+    let has_head_log: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'head_log')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(sql("look for the head log"))?;
+    if has_head_log {
+        problems.extend(crate::head::check(conn)?);
+    }
     if problems.is_empty() {
         problems.push("ok".into());
     }

@@ -148,27 +148,28 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(&format!(
-                "SELECT s.host, s.name, s.labels,
-                   (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1),
-                   (SELECT value FROM samples WHERE series_id = s.id ORDER BY ts DESC LIMIT 1 OFFSET 1)
+                "SELECT s.id, s.host, s.name, s.labels
                  FROM series s WHERE s.name IN ({placeholders}) AND {host_clause}"
             ))
             .map_err(sql("prepare overview"))?;
         let rows = stmt
             .query_map([host], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?,
-                    r.get::<_, Option<f64>>(3)?,
-                    r.get::<_, Option<f64>>(4)?,
+                    r.get::<_, String>(3)?,
                 ))
             })
-            .map_err(sql("read overview"))?;
+            .map_err(sql("read overview"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read overview row"))?;
+        let src = self.source()?;
         // host → (name, idle, value, prev)
         let mut by_host: BTreeMap<String, Vec<OwnedReading>> = BTreeMap::new();
-        for row in rows {
-            let (host, name, labels, value, prev) = row.map_err(sql("read overview row"))?;
+        for (id, host, name, labels) in rows {
+            let [value, prev] = src.last_two(id)?;
+            let (value, prev) = (value.map(|p| p.1), prev.map(|p| p.1));
             // A series whose samples were all swept has no value.
             let Some(value) = value else { continue };
             let idle = labels.contains("\"idle\"") || labels.contains("\"iowait\"");

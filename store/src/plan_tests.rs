@@ -306,7 +306,7 @@ fn latest_runs_follow_the_newest_run_and_the_last_good_one() {
         .sweep(retention::Cutoffs {
             samples_before_ms: 10_000,
             logs_before_ms: 10_000,
-            seal_before_ms: i64::MIN,
+            seal_now_ms: i64::MIN,
         })
         .unwrap();
     assert!(store.last_runs().unwrap().is_empty());

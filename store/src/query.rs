@@ -31,17 +31,11 @@ impl Store {
         // With a host, a statement of its own: `?1 IS NULL OR` would hide the
         // (host, name) index and read every host's series for one host's page.
         let text = if filter.host.is_some() {
-            "SELECT s.host, s.name, s.labels, s.kind, s.unit, x.ts, x.value
-             FROM series s
-             JOIN samples x ON x.series_id = s.id
-              AND x.ts = (SELECT max(ts) FROM samples WHERE series_id = s.id)
+            "SELECT s.id, s.host, s.name, s.labels, s.kind, s.unit FROM series s
              WHERE s.host = ?1 AND (?2 IS NULL OR s.name GLOB ?2)
              ORDER BY s.host, s.name, s.labels"
         } else {
-            "SELECT s.host, s.name, s.labels, s.kind, s.unit, x.ts, x.value
-             FROM series s
-             JOIN samples x ON x.series_id = s.id
-              AND x.ts = (SELECT max(ts) FROM samples WHERE series_id = s.id)
+            "SELECT s.id, s.host, s.name, s.labels, s.kind, s.unit FROM series s
              WHERE ?1 IS NULL AND (?2 IS NULL OR s.name GLOB ?2)
              ORDER BY s.host, s.name, s.labels"
         };
@@ -51,21 +45,36 @@ impl Store {
             .map_err(sql("prepare series listing"))?;
         let rows = stmt
             .query_map(params![filter.host, filter.name], |r| {
-                let labels: String = r.get(2)?;
-                Ok(SeriesLatest {
-                    host: r.get(0)?,
-                    name: r.get(1)?,
-                    // Labels were written by write_round as a JSON object of strings.
-                    labels: serde_json::from_str(&labels).unwrap_or_default(),
-                    kind: r.get(3)?,
-                    unit: r.get(4)?,
-                    ts: r.get(5)?,
-                    value: r.get(6)?,
-                })
+                let labels: String = r.get(3)?;
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    SeriesLatest {
+                        host: r.get(1)?,
+                        name: r.get(2)?,
+                        // Labels were written by write_round as a JSON object of strings.
+                        labels: serde_json::from_str(&labels).unwrap_or_default(),
+                        kind: r.get(4)?,
+                        unit: r.get(5)?,
+                        ts: 0,
+                        value: 0.0,
+                    },
+                ))
             })
-            .map_err(sql("list series"))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(sql("read series row"))
+            .map_err(sql("list series"))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql("read series row"))?;
+        let src = self.source()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, mut series) in rows {
+            // The latest sample is never sealed: in the head or the rows.
+            // A series whose samples were all swept has none, and is left out.
+            if let [Some((ts, value)), _] = src.last_two(id)? {
+                series.ts = ts;
+                series.value = value;
+                out.push(series);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -171,11 +171,33 @@ impl Store {
                 ));
             }
         }
+        // Then each series' head, the newest part.
+        let src = self.source()?;
+        for m in self.matching(&Selector {
+            name: name.to_string(),
+            host: host.map(str::to_string),
+            labels: BTreeMap::new(),
+        })? {
+            let head = src.head_points(m.id, from_ms, to_ms)?;
+            if head.is_empty() {
+                continue;
+            }
+            match index.get(&m.id).and_then(|i| out.get_mut(*i)) {
+                Some(series) => series.points.extend(head),
+                None => out.push(SeriesPoints {
+                    host: m.host,
+                    name: name.to_string(),
+                    labels: m.labels,
+                    points: head,
+                }),
+            }
+        }
         Ok(out)
     }
 
     /// Each series of this name (and host) with only its last point in `[from, to]`:
-    /// one index seek per series, for instant PromQL selectors.
+    /// a few lookups per series (head, then rows, then chunks), for instant PromQL
+    /// selectors.
     pub fn latest_by_name(
         &self,
         name: &str,
@@ -183,49 +205,19 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<SeriesPoints>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(if host.is_some() {
-                "SELECT s.id, s.host, s.labels, x.ts, x.value FROM series s
-                 JOIN samples x ON x.series_id = s.id AND x.ts =
-                     (SELECT max(ts) FROM samples WHERE series_id = s.id AND ts >= ?2 AND ts <= ?3)
-                 WHERE s.name = ?1 AND s.host = ?4"
-            } else {
-                "SELECT s.id, s.host, s.labels, x.ts, x.value FROM series s
-                 JOIN samples x ON x.series_id = s.id AND x.ts =
-                     (SELECT max(ts) FROM samples WHERE series_id = s.id AND ts >= ?2 AND ts <= ?3)
-                 WHERE s.name = ?1 AND ?4 IS NULL"
-            })
-            .map_err(sql("prepare latest by name"))?;
-        let rows = stmt
-            .query_map(params![name, from_ms, to_ms, host], |r| {
-                let labels: String = r.get(2)?;
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    SeriesPoints {
-                        host: r.get(1)?,
-                        name: name.to_string(),
-                        labels: serde_json::from_str(&labels).unwrap_or_default(),
-                        points: vec![(r.get(3)?, r.get(4)?)],
-                    },
-                ))
-            })
-            .map_err(sql("read latest by name"))?;
-        let from_samples = rows
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(sql("read latest row"))?;
-        // A series with a row in range has its latest point there (rows are newer than
-        // chunks); the others may have one in a chunk.
-        let answered: std::collections::HashSet<i64> =
-            from_samples.iter().map(|(id, _)| *id).collect();
-        let mut out: Vec<SeriesPoints> = from_samples.into_iter().map(|(_, s)| s).collect();
-        for c in self.chunk_last_by_name(name, host, from_ms, to_ms)? {
-            if !answered.contains(&c.id) {
+        let src = self.source()?;
+        let mut out = Vec::new();
+        for m in self.matching(&Selector {
+            name: name.to_string(),
+            host: host.map(str::to_string),
+            labels: BTreeMap::new(),
+        })? {
+            if let Some(point) = crate::points::last_point(&src, m.id, from_ms, to_ms)? {
                 out.push(SeriesPoints {
-                    host: c.host,
+                    host: m.host,
                     name: name.to_string(),
-                    labels: serde_json::from_str(&c.labels).unwrap_or_default(),
-                    points: c.points,
+                    labels: m.labels,
+                    points: vec![point],
                 });
             }
         }

@@ -15,9 +15,9 @@ pub const ROWS_PER_CHUNK: i64 = 5000;
 pub struct Cutoffs {
     pub samples_before_ms: i64,
     pub logs_before_ms: i64,
-    /// After deleting, samples before the window holding this time are sealed into
-    /// chunks (`sealing`); `i64::MIN` seals nothing.
-    pub seal_before_ms: i64,
+    /// After deleting, the sealer runs as at this time (`Store::seal_step`): usually
+    /// now; `i64::MIN` seals nothing.
+    pub seal_now_ms: i64,
 }
 
 /// Where a sweep stands.
@@ -41,11 +41,17 @@ impl Store {
         mut progress: Progress,
     ) -> Result<Progress, StoreError> {
         if progress.deleted {
-            progress.sealing = self.seal_step(cutoffs.seal_before_ms, progress.sealing)?;
+            progress.sealing = self.seal_step(cutoffs.seal_now_ms, progress.sealing)?;
             progress.done = progress.sealing.done;
             return Ok(progress);
         }
-        let tx = self.conn.transaction().map_err(sql("begin sweep"))?;
+        let head = self.head.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql("begin sweep"))?;
+        head.sync(&tx)?;
+        let begun = crate::head::position(&tx)?;
         // Readers trim the chunk straddling the cut by this mark.
         tx.prepare_cached("INSERT OR REPLACE INTO marks (key, value) VALUES (?1, ?2)")
             .map_err(sql("prepare retention mark"))?
@@ -127,6 +133,23 @@ impl Store {
             [cutoffs.samples_before_ms],
         )
         .map_err(sql("sweep latest runs"))?;
+        // The head's samples before the cut (a series that stopped long ago keeps its
+        // last two there).
+        let src = crate::points::Source::writer(&tx, &head, &self.pending);
+        let mut head_removed = Vec::new();
+        for id in &ids {
+            let old = src
+                .head_points(*id, i64::MIN, cutoffs.samples_before_ms.saturating_sub(1))?
+                .len();
+            if old > 0 {
+                progress.samples_deleted += old as u64;
+                head_removed.push((*id, cutoffs.samples_before_ms));
+            }
+        }
+        let epoch = match head_removed.is_empty() {
+            true => None,
+            false => Some(crate::head::bump_epoch(&tx)?),
+        };
         let old_logs_left: bool = tx
             .query_row(
                 "SELECT EXISTS (SELECT 1 FROM logs WHERE ts < ?1)",
@@ -134,10 +157,16 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(sql("count old logs"))?;
+        // The head changes under its lock, with the commit.
+        let mut state = head.write_state();
         tx.commit().map_err(sql("commit sweep"))?;
+        if let Some(epoch) = epoch {
+            state.removed(begun, epoch, &head_removed);
+        }
+        drop(state);
         progress.after_series = ids.last().copied().unwrap_or(progress.after_series);
         progress.deleted = (ids.len() as i64) < SERIES_PER_CHUNK && !old_logs_left;
-        progress.done = progress.deleted && cutoffs.seal_before_ms == i64::MIN;
+        progress.done = progress.deleted && cutoffs.seal_now_ms == i64::MIN;
         if let Some(latest) = &self.latest {
             latest.forget_before(cutoffs.samples_before_ms);
         }

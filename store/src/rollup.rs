@@ -7,9 +7,10 @@
 //! points (so they can only make a row more complete, never wrong). The bucket still
 //! open is read from the samples themselves.
 
+use crate::points::Source;
 use crate::rate::Point;
 use crate::{Store, StoreError, sql};
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 
 /// Bucket length.
 pub const ROLLUP_MS: i64 = 600_000;
@@ -132,21 +133,21 @@ pub(crate) fn summaries(points: &[Point], previous: Option<f64>) -> Vec<Open> {
 /// The summary of `[bucket, upto]` from the stored points (chunks and rows), if it has
 /// any; the counter growth reaches back to the point before the bucket.
 fn summarize(
-    tx: &Transaction<'_>,
+    src: &Source<'_>,
     id: i64,
     bucket: i64,
     upto: i64,
 ) -> Result<Option<Open>, StoreError> {
-    let points = crate::points::points_of(tx, id, bucket, upto)?;
+    let points = crate::points::points_of(src, id, bucket, upto)?;
     if points.is_empty() {
         return Ok(None);
     }
-    let before = crate::points::last_point(tx, id, i64::MIN, bucket.saturating_sub(1))?;
+    let before = crate::points::last_point(src, id, i64::MIN, bucket.saturating_sub(1))?;
     Ok(summaries(&points, before.map(|p| p.1)).pop())
 }
 
-fn write(tx: &Transaction<'_>, id: i64, o: &Open) -> Result<(), StoreError> {
-    tx.prepare_cached(
+fn write(conn: &Connection, id: i64, o: &Open) -> Result<(), StoreError> {
+    conn.prepare_cached(
         "INSERT OR REPLACE INTO rollups (series_id, ts, min, max, sum, count, last_ts, last, increase)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
@@ -157,9 +158,9 @@ fn write(tx: &Transaction<'_>, id: i64, o: &Open) -> Result<(), StoreError> {
 }
 
 /// Redoes a closed bucket's row from the stored samples.
-pub(crate) fn recompute(tx: &Transaction<'_>, id: i64, bucket: i64) -> Result<(), StoreError> {
-    if let Some(o) = summarize(tx, id, bucket, bucket.saturating_add(ROLLUP_MS - 1))? {
-        write(tx, id, &o)?;
+pub(crate) fn recompute(src: &Source<'_>, id: i64, bucket: i64) -> Result<(), StoreError> {
+    if let Some(o) = summarize(src, id, bucket, bucket.saturating_add(ROLLUP_MS - 1))? {
+        write(src.conn, id, &o)?;
     }
     Ok(())
 }
@@ -167,7 +168,7 @@ pub(crate) fn recompute(tx: &Transaction<'_>, id: i64, bucket: i64) -> Result<()
 /// After a sample of series `id` at `ts` is stored: adds it to the open bucket, and
 /// writes the bucket's row when a sample of a later bucket closes it.
 pub(crate) fn after_sample(
-    tx: &Transaction<'_>,
+    src: &Source<'_>,
     open: &mut OpenBuckets,
     id: i64,
     ts: i64,
@@ -177,14 +178,14 @@ pub(crate) fn after_sample(
     match open.get_mut(&id) {
         Some(o) if o.bucket == bucket && ts > o.last_ts => o.add(ts, value),
         Some(o) if o.bucket < bucket && ts > o.last_ts => {
-            write(tx, id, o)?;
+            write(src.conn, id, o)?;
             *o = Open::first(ts, value, Some(o.last));
         }
-        Some(o) if bucket < o.bucket => recompute(tx, id, bucket)?, // late, into a closed bucket
+        Some(o) if bucket < o.bucket => recompute(src, id, bucket)?, // late, into a closed bucket
         Some(o) => {
             // Out of order inside the open bucket, or a sample rewritten: summarize again.
             let upto = o.last_ts.max(ts);
-            if let Some(fresh) = summarize(tx, id, bucket, upto)? {
+            if let Some(fresh) = summarize(src, id, bucket, upto)? {
                 *o = fresh;
             }
         }
@@ -192,16 +193,16 @@ pub(crate) fn after_sample(
             // First sight in this process. A late sample (the series has points after
             // its bucket) only redoes its closed bucket's row.
             let end = bucket.saturating_add(ROLLUP_MS - 1);
-            if crate::points::last_point(tx, id, end.saturating_add(1), i64::MAX)?.is_some() {
-                return recompute(tx, id, bucket);
+            if crate::points::last_point(src, id, end.saturating_add(1), i64::MAX)?.is_some() {
+                return recompute(src, id, bucket);
             }
             // The bucket of the sample before may never have been closed (the poller
             // stopped in it), and this bucket may hold samples stored before a restart.
-            let before = crate::points::last_point(tx, id, i64::MIN, bucket.saturating_sub(1))?;
+            let before = crate::points::last_point(src, id, i64::MIN, bucket.saturating_sub(1))?;
             if let Some((t, _)) = before {
-                recompute(tx, id, bucket_of(t))?;
+                recompute(src, id, bucket_of(t))?;
             }
-            if let Some(o) = summarize(tx, id, bucket, end)? {
+            if let Some(o) = summarize(src, id, bucket, end)? {
                 open.insert(id, o);
             }
         }

@@ -1,9 +1,12 @@
-//! Sealing: a series' samples older than a few hours move from `samples` (one row a
-//! sample, about 27 bytes with its key) into compressed chunks (`chunk.rs`, under 2
-//! bytes a sample), one chunk per series per aligned six-hour window.
+//! Sealing: a series' samples move out of the head (`head.rs`, in memory and its log)
+//! and out of `samples` (rows: late writes, and databases from before the head) into
+//! compressed chunks (`chunk.rs`, under 2 bytes a sample). The head is sealed by
+//! rollup bucket (10 minutes) a few minutes after each bucket ends, so it holds about
+//! a quarter of an hour; the small chunks of each aligned six-hour window are merged
+//! into one an hour after the window ends.
 //!
 //! One invariant keeps every read simple (`points.rs`): **all of a series' chunks hold
-//! older samples than any of its rows in `samples`.** The sealer keeps it by sealing,
+//! older samples than any of its rows or head samples.** The sealer keeps it by sealing,
 //! series by series, everything before one cut; a write at or before the end of a
 //! series' last chunk keeps it by first unsealing (moving back into `samples`) every
 //! chunk ending at or after that time.
@@ -12,13 +15,14 @@
 //! whole buckets); readers sum those from the chunks, and unsealing writes them again.
 //!
 //! The last two samples of a series are never sealed: the latest-value readers (the
-//! overview, `dcmon query`, the shared latest values) read them from `samples` alone,
-//! also for a series that stopped reporting days ago.
+//! overview, `dcmon query`, the shared latest values) read them from the head and rows
+//! alone, also for a series that stopped reporting days ago.
 
+use crate::points::Source;
 use crate::rate::Point;
 use crate::rollup::{ROLLUP_MS, bucket_of};
 use crate::{Store, StoreError, chunk, sql};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Migration 15: the chunks, and the store's own marks (the retention cut).
 pub(crate) const MIGRATION: &str = "
@@ -42,19 +46,25 @@ pub(crate) const MIGRATION: &str = "
     ) WITHOUT ROWID;
 ";
 
-/// Samples are sealed by aligned windows of this length (bench part (k): 6-hour chunks
+/// Chunks are merged into aligned windows of this length (bench part (k): 6-hour chunks
 /// of the realistic mix cost 1.60 bytes a sample, 2-hour ones 1.93).
 pub const SPAN_MS: i64 = 6 * 3_600_000;
-// A rollup bucket lies inside one window, so the bucket a series is filling (and the
-// one before a restart) is always whole in `samples`, where the writer summarizes it.
-const _: () = assert!(SPAN_MS % crate::rollup::ROLLUP_MS == 0);
-/// A window is sealed once it ended at least this long ago: late samples rarely come
-/// later, and one that does unseals its chunk first.
+/// The head is sealed by windows of this length: one rollup bucket, so sealing drops
+/// whole buckets' rows.
+pub const HEAD_SPAN_MS: i64 = ROLLUP_MS;
+// A rollup bucket lies inside one window of each kind.
+const _: () = assert!(SPAN_MS % HEAD_SPAN_MS == 0 && HEAD_SPAN_MS % ROLLUP_MS == 0);
+/// A head window is sealed once it ended at least this long ago: rounds of a slow host
+/// land late, and one later still unseals its chunk first.
+pub const HEAD_AFTER_MS: i64 = 2 * 60_000;
+/// A six-hour window's chunks are merged once it ended at least this long ago.
 pub const AFTER_MS: i64 = 3_600_000;
 /// Most samples one sealing step moves, so a step (one transaction) holds the write
 /// lock well under a second even when a database from before chunks is sealed.
 pub const SAMPLES_PER_STEP: usize = 100_000;
 
+/// The mark below which every window's chunks are merged.
+pub(crate) const MERGED_MARK: &str = "merged_before";
 /// The mark holding the retention cut: chunk samples older than it are not read.
 pub(crate) const RETENTION_MARK: &str = "samples_before";
 
@@ -80,7 +90,7 @@ pub struct SealProgress {
 
 /// The end of a series' last chunk, from the cache or the table.
 pub(crate) fn sealed_until(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     cache: &mut SealedUntil,
     id: i64,
 ) -> Result<i64, StoreError> {
@@ -107,11 +117,12 @@ pub(crate) fn last_chunk_end(
 /// moves the chunks ending at or after `ts` back into `samples` (see the module's
 /// invariant). Samples older than the retention cut are not moved back.
 pub(crate) fn unseal_for_write(
-    tx: &Transaction<'_>,
+    src: &Source<'_>,
     cache: &mut SealedUntil,
     id: i64,
     ts: i64,
 ) -> Result<(), StoreError> {
+    let tx = src.conn;
     if ts > sealed_until(tx, cache, id)? {
         return Ok(());
     }
@@ -132,7 +143,9 @@ pub(crate) fn unseal_for_write(
         .prepare_cached("INSERT OR IGNORE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)")
         .map_err(sql("prepare unsealed sample"))?;
     let mut buckets = Vec::new();
+    let mut earliest = None::<i64>;
     for (start, data) in chunks {
+        earliest = Some(earliest.map_or(start, |e| e.min(start)));
         let decoded = chunk::decode(&data).map_err(|e| in_chunk(id, start, e))?;
         for (t, v) in decoded.times.iter().zip(&decoded.values) {
             if *t >= cut {
@@ -147,7 +160,14 @@ pub(crate) fn unseal_for_write(
     }
     // Their buckets get rollup rows again (sealing dropped them).
     for bucket in buckets {
-        crate::rollup::recompute(tx, id, bucket)?;
+        crate::rollup::recompute(src, id, bucket)?;
+    }
+    // Sealed again later as small chunks, their window is merged again.
+    if let Some(start) = earliest {
+        tx.prepare_cached("UPDATE marks SET value = min(value, ?2) WHERE key = ?1")
+            .map_err(sql("prepare merge mark"))?
+            .execute(params![MERGED_MARK, window_of(start, SPAN_MS)])
+            .map_err(sql("lower merge mark"))?;
     }
     cache.remove(&id);
     sealed_until(tx, cache, id)?;
@@ -170,28 +190,35 @@ pub(crate) fn retention_cut(conn: &rusqlite::Connection) -> Result<i64, StoreErr
     Ok(cut.unwrap_or(i64::MIN))
 }
 
-/// Seals one series' samples before `cut` (window starts), at most `budget` of them;
-/// returns how many it sealed and the chunks written. A series with more than the
-/// budget left is sealed up to the last whole window read (or the budget, when one
-/// window alone is larger), and the caller comes back to it.
+/// What sealing one series did.
+#[derive(Debug, Default)]
+pub(crate) struct Sealed {
+    pub samples: usize,
+    pub chunks: usize,
+    /// Everything due was sealed (else the budget ran out inside this series).
+    pub whole: bool,
+    /// The head's points of this series before this time went into chunks.
+    pub head_before: Option<i64>,
+}
+
+/// Seals one series' samples (rows, then head) before `seal_before` (window starts of
+/// `span`), at most `budget` of them. A series with more than the budget left is sealed
+/// up to the last whole window read (or the budget, when one window alone is larger),
+/// and the caller comes back to it.
 pub(crate) fn seal_series(
-    tx: &Transaction<'_>,
+    src: &Source<'_>,
     id: i64,
     seal_before: i64,
     span: i64,
     budget: usize,
-) -> Result<(usize, usize, bool), StoreError> {
+) -> Result<Sealed, StoreError> {
+    let tx = src.conn;
     // The last two samples stay (see the module comment).
-    let second_last: Option<i64> = tx
-        .prepare_cached(
-            "SELECT ts FROM samples WHERE series_id = ?1 ORDER BY ts DESC LIMIT 1 OFFSET 1",
-        )
-        .map_err(sql("prepare second last sample"))?
-        .query_row([id], |r| r.get(0))
-        .optional()
-        .map_err(sql("read second last sample"))?;
-    let Some(second_last) = second_last else {
-        return Ok((0, 0, true));
+    let Some((second_last, _)) = src.last_two(id)?[1] else {
+        return Ok(Sealed {
+            whole: true,
+            ..Sealed::default()
+        });
     };
     let cut = window_of(seal_before, span).min(window_of(second_last, span));
     let mut points: Vec<Point> = {
@@ -208,6 +235,12 @@ pub(crate) fn seal_series(
         rows.collect::<Result<_, _>>()
             .map_err(sql("read sample to seal"))?
     };
+    // Rows are older than the head: the head's part follows them.
+    let from_rows = points.len();
+    if from_rows <= budget {
+        let head = src.head_points(id, i64::MIN, cut.saturating_sub(1))?;
+        points.extend(head.into_iter().take(budget + 1 - from_rows));
+    }
     let whole = points.len() <= budget;
     // Everything before this time is sealed once this step commits.
     let mut sealed_below = cut;
@@ -219,67 +252,192 @@ pub(crate) fn seal_series(
         points.truncate(keep);
     }
     let Some(&(last_ts, _)) = points.last() else {
-        return Ok((0, 0, true));
+        return Ok(Sealed {
+            whole: true,
+            ..Sealed::default()
+        });
     };
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO chunks (series_id, start_ts, end_ts, count, min, max, sum, data)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )
-        .map_err(sql("prepare chunk insert"))?;
     let mut chunks = 0;
     for window in points.chunk_by(|a, b| window_of(a.0, span) == window_of(b.0, span)) {
-        let times: Vec<i64> = window.iter().map(|p| p.0).collect();
-        let values: Vec<f64> = window.iter().map(|p| p.1).collect();
-        let data = chunk::encode(&times, &values)?;
-        let finite = || values.iter().copied().filter(|v| !v.is_nan());
-        let min = finite().reduce(f64::min);
-        let max = finite().reduce(f64::max);
-        let sum: f64 = values.iter().sum();
-        let sum = (!sum.is_nan()).then_some(sum);
-        insert
-            .execute(params![
-                id,
-                times[0],
-                times[times.len() - 1],
-                times.len() as i64,
-                min,
-                max,
-                sum,
-                data
-            ])
-            .map_err(sql("write chunk"))?;
+        write_chunk(tx, id, window)?;
         chunks += 1;
     }
-    tx.prepare_cached("DELETE FROM samples WHERE series_id = ?1 AND ts <= ?2")
-        .map_err(sql("prepare sealed delete"))?
-        .execute(params![id, last_ts])
-        .map_err(sql("delete sealed samples"))?;
+    if from_rows > 0 {
+        tx.prepare_cached("DELETE FROM samples WHERE series_id = ?1 AND ts <= ?2")
+            .map_err(sql("prepare sealed delete"))?
+            .execute(params![id, last_ts])
+            .map_err(sql("delete sealed samples"))?;
+    }
     // The rollup rows of buckets sealed whole: readers sum those buckets from the chunks
     // (a row costs about as much as twenty samples sealed).
     tx.prepare_cached("DELETE FROM rollups WHERE series_id = ?1 AND ts <= ?2")
         .map_err(sql("prepare sealed rollup delete"))?
         .execute(params![id, sealed_below.saturating_sub(ROLLUP_MS)])
         .map_err(sql("delete sealed rollups"))?;
-    Ok((points.len(), chunks, whole))
+    Ok(Sealed {
+        samples: points.len(),
+        chunks,
+        whole,
+        head_before: (points.len() > from_rows).then(|| last_ts.saturating_add(1)),
+    })
+}
+
+/// Writes one chunk of `points` (time order, one window) of series `id`.
+fn write_chunk(conn: &Connection, id: i64, points: &[Point]) -> Result<(), StoreError> {
+    let times: Vec<i64> = points.iter().map(|p| p.0).collect();
+    let values: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let data = chunk::encode(&times, &values)?;
+    let finite = || values.iter().copied().filter(|v| !v.is_nan());
+    let min = finite().reduce(f64::min);
+    let max = finite().reduce(f64::max);
+    let sum: f64 = values.iter().sum();
+    let sum = (!sum.is_nan()).then_some(sum);
+    conn.prepare_cached(
+        "INSERT INTO chunks (series_id, start_ts, end_ts, count, min, max, sum, data)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .map_err(sql("prepare chunk insert"))?
+    .execute(params![
+        id,
+        times[0],
+        times[times.len() - 1],
+        times.len() as i64,
+        min,
+        max,
+        sum,
+        data
+    ])
+    .map_err(sql("write chunk"))?;
+    Ok(())
+}
+
+/// Merges series `id`'s chunks of each `span` window that ended before `merge_before`
+/// (and not before `merged_from`, below which all are merged) into one chunk per
+/// window, at most `budget` samples; returns the samples merged and whether all due
+/// were.
+pub(crate) fn merge_series(
+    conn: &Connection,
+    id: i64,
+    merged_from: i64,
+    merge_before: i64,
+    span: i64,
+    budget: usize,
+) -> Result<(usize, bool), StoreError> {
+    let cut = window_of(merge_before, span);
+    let listed: Vec<(i64, i64, i64)> = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT start_ts, end_ts, count FROM chunks
+                 WHERE series_id = ?1 AND end_ts >= ?2 AND end_ts < ?3 ORDER BY end_ts",
+            )
+            .map_err(sql("prepare chunks to merge"))?;
+        let rows = stmt
+            .query_map(params![id, merged_from, cut], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .map_err(sql("list chunks to merge"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(sql("read chunk to merge"))?
+    };
+    let mut merged = 0usize;
+    for group in listed.chunk_by(|a, b| window_of(a.0, span) == window_of(b.0, span)) {
+        if group.len() < 2
+            || window_of(group[group.len() - 1].1, span) != window_of(group[0].0, span)
+        {
+            continue;
+        }
+        let samples: usize = group.iter().map(|c| c.2.max(0) as usize).sum();
+        if merged > 0 && merged + samples > budget {
+            return Ok((merged, false));
+        }
+        let mut points = Vec::with_capacity(samples);
+        {
+            let mut stmt = conn
+                .prepare_cached(
+                    "DELETE FROM chunks WHERE series_id = ?1 AND end_ts >= ?2 AND end_ts <= ?3
+                     RETURNING start_ts, end_ts, data",
+                )
+                .map_err(sql("prepare chunk merge"))?;
+            let mut rows = stmt
+                .query(params![id, group[0].1, group[group.len() - 1].1])
+                .map_err(sql("take chunks to merge"))?;
+            let mut taken = Vec::new();
+            while let Some(r) = rows.next().map_err(sql("read chunk to merge"))? {
+                let start: i64 = r.get(0).map_err(sql("read chunk start"))?;
+                let end: i64 = r.get(1).map_err(sql("read chunk end"))?;
+                let data: Vec<u8> = r.get(2).map_err(sql("read chunk data"))?;
+                taken.push((end, start, data));
+            }
+            // RETURNING gives no order: the chunks' own order is by their end.
+            taken.sort_by_key(|c| c.0);
+            for (_, start, data) in taken {
+                let decoded = chunk::decode(&data).map_err(|e| in_chunk(id, start, e))?;
+                points.extend(decoded.times.into_iter().zip(decoded.values));
+            }
+        }
+        write_chunk(conn, id, &points)?;
+        merged += points.len();
+    }
+    Ok((merged, true))
+}
+
+/// A sealing pass's times, from the time it runs at.
+#[derive(Debug, Clone, Copy)]
+struct Cuts {
+    /// Head and rows: windows ending before this are sealed.
+    seal_before: i64,
+    /// Chunks: six-hour windows ending before this are merged.
+    merge_before: i64,
+}
+
+impl Cuts {
+    fn at(now_ms: i64) -> Cuts {
+        Cuts {
+            seal_before: now_ms.saturating_sub(HEAD_AFTER_MS),
+            merge_before: now_ms.saturating_sub(AFTER_MS),
+        }
+    }
+}
+
+/// The mark below which every window is merged (`i64::MIN`: none yet).
+fn merged_mark(conn: &Connection) -> Result<i64, StoreError> {
+    let mark: Option<i64> = conn
+        .prepare_cached("SELECT value FROM marks WHERE key = ?1")
+        .map_err(sql("prepare merge mark"))?
+        .query_row([MERGED_MARK], |r| r.get(0))
+        .optional()
+        .map_err(sql("read merge mark"))?;
+    Ok(mark.unwrap_or(i64::MIN))
 }
 
 impl Store {
     /// One sealing step in its own transaction: series after `progress.after_series`
-    /// until about `SAMPLES_PER_STEP` samples moved, everything before the window
-    /// holding `seal_before_ms` (and before each series' last two samples).
+    /// until about `SAMPLES_PER_STEP` samples moved, everything before the head window
+    /// that ended `HEAD_AFTER_MS` before `now_ms` (and before each series' last two
+    /// samples), and the chunks of six-hour windows that ended `AFTER_MS` before it
+    /// merged. The step that ends a pass also cleans the head's log.
     pub fn seal_step(
         &mut self,
-        seal_before_ms: i64,
+        now_ms: i64,
         mut progress: SealProgress,
     ) -> Result<SealProgress, StoreError> {
-        let span = self.chunk_span_ms;
-        let tx = self.conn.transaction().map_err(sql("begin sealing"))?;
-        let mut budget = SAMPLES_PER_STEP;
+        let cuts = Cuts::at(now_ms);
+        let merge_span = self.merge_span_ms;
+        let head = self.head.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql("begin sealing"))?;
+        head.sync(&tx)?;
+        let begun = crate::head::position(&tx)?;
+        let merged_from = merged_mark(&tx)?;
+        let mut budget = self.seal_budget;
         let mut done = true;
         let mut last = progress.after_series;
         let mut touched = Vec::new();
+        let mut head_removed = Vec::new();
         {
+            let src = Source::writer(&tx, &head, &self.pending);
             let mut next = tx
                 .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT 1")
                 .map_err(sql("prepare next series"))?;
@@ -291,16 +449,29 @@ impl Store {
                 else {
                     break;
                 };
-                let (sealed, chunks, whole) = seal_series(&tx, id, seal_before_ms, span, budget)?;
-                budget -= sealed.min(budget);
-                progress.samples_sealed += sealed as u64;
-                progress.chunks_written += chunks as u64;
-                if chunks > 0 {
+                let sealed = seal_series(&src, id, cuts.seal_before, HEAD_SPAN_MS, budget)?;
+                budget -= sealed.samples.min(budget);
+                progress.samples_sealed += sealed.samples as u64;
+                progress.chunks_written += sealed.chunks as u64;
+                if sealed.chunks > 0 {
+                    touched.push(id);
+                }
+                if let Some(t) = sealed.head_before {
+                    head_removed.push((id, t));
+                }
+                if !sealed.whole {
+                    done = false;
+                    break; // this series again next step
+                }
+                let (merged, whole) =
+                    merge_series(&tx, id, merged_from, cuts.merge_before, merge_span, budget)?;
+                budget -= merged.min(budget);
+                if merged > 0 {
                     touched.push(id);
                 }
                 if !whole {
                     done = false;
-                    break; // this series again next step
+                    break;
                 }
                 last = id;
             }
@@ -308,22 +479,59 @@ impl Store {
                 done = false;
             }
         }
-        tx.commit().map_err(sql("commit sealing"))?;
+        let epoch = match head_removed.is_empty() {
+            true => None,
+            false => Some(crate::head::bump_epoch(&tx)?),
+        };
+        // The head changes under its lock, with the commit: a read sees both or neither.
+        let mut state = head.write_state();
+        if let Some(epoch) = epoch {
+            state.removed(begun, epoch, &head_removed);
+        }
+        let expected = crate::head::Synced {
+            epoch: epoch.unwrap_or(begun.epoch),
+            log_id: begun.log_id,
+        };
+        let committed = (|| {
+            if done {
+                // A whole pass: every merge due is done, and the log rows of sealed
+                // time can go (what the head still holds of it is carried to a new row).
+                tx.prepare_cached("INSERT OR REPLACE INTO marks (key, value) VALUES (?1, ?2)")
+                    .map_err(sql("prepare merge mark"))?
+                    .execute(params![
+                        MERGED_MARK,
+                        window_of(cuts.merge_before, merge_span)
+                    ])
+                    .map_err(sql("write merge mark"))?;
+                let upto = window_of(cuts.seal_before, HEAD_SPAN_MS).saturating_sub(1);
+                if let Some(carried) = crate::head::clean_log(&tx, &state, upto)? {
+                    state.logged(expected, carried);
+                }
+            }
+            tx.commit().map_err(sql("commit sealing"))
+        })();
+        if committed.is_err() {
+            // The head lost samples the rolled-back step did not seal: read it again.
+            state.forget();
+        }
+        drop(state);
+        committed?;
         // Only after the commit: a rolled-back step sealed nothing.
         for id in touched {
             self.sealed_until.remove(&id);
+            self.rows_until.remove(&id);
         }
         progress.after_series = last;
         progress.done = done;
         Ok(progress)
     }
 
-    /// Seals everything sealable before `seal_before_ms`, step after step (tests, the
-    /// benchmark and one-shot use; the writer interleaves steps with rounds).
-    pub fn seal(&mut self, seal_before_ms: i64) -> Result<SealProgress, StoreError> {
+    /// Seals everything sealable at `now_ms`, step after step (tests, the benchmark and
+    /// one-shot use; the writer interleaves steps with rounds).
+    pub fn seal(&mut self, now_ms: i64) -> Result<SealProgress, StoreError> {
         let mut progress = SealProgress::default();
         loop {
-            progress = self.seal_step(seal_before_ms, progress)?;
+            progress = self.seal_step(now_ms, progress)?;
             if progress.done {
                 return Ok(progress);
             }

@@ -144,6 +144,27 @@ fn assert_invariant(store: &Store) {
         )
         .unwrap();
     assert_eq!(broken, 0, "a chunk overlaps the rows of its series");
+    // And older than its head samples.
+    let src = store.source().unwrap();
+    let ids: Vec<i64> = store
+        .conn
+        .prepare("SELECT id FROM series")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    for id in ids {
+        let end = crate::sealing::last_chunk_end(&store.conn, id).unwrap();
+        let head = src.head_points(id, i64::MIN, i64::MAX).unwrap();
+        if let (Some(end), Some(first)) = (end, head.first()) {
+            assert!(
+                end < first.0,
+                "series {id}: a chunk ends at {end}, its head starts at {}",
+                first.0
+            );
+        }
+    }
 }
 
 #[test]
@@ -153,17 +174,23 @@ fn sealing_keeps_every_read_and_every_sample() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut store = filled(&dir);
+    let from_head = reads(&store);
+    // The upgrade: a database of the release before the head has every sample in rows.
+    store.head_into_rows();
     let before = reads(&store);
+    assert_eq!(before, from_head, "rows read as the head did");
     let rows = count(&store, "samples");
     // 2 hosts x (2 series + the runs' 3).
     assert_eq!(rows, 10 * ROUNDS);
     let now = T0 + ROUNDS * STEP;
-    let progress = store.seal(now - AFTER_MS).unwrap();
-    // 25 h old enough: windows 0-3 whole; 10 series with 4 chunks each.
-    assert_eq!(progress.chunks_written, 40);
-    assert_eq!(progress.samples_sealed as i64, 10 * 4 * 720);
-    assert_eq!(count(&store, "chunks"), 40);
-    assert_eq!(count(&store, "samples"), rows - 10 * 4 * 720);
+    let progress = store.seal(now).unwrap();
+    // Ten-minute windows up to the one holding each series' last two samples (25:50
+    // to 26:00): 155 a series; the six-hour windows that ended an hour ago (0-3) are
+    // merged, one chunk each, the small ones of window 4 stay.
+    assert_eq!(progress.chunks_written, 10 * 155);
+    assert_eq!(progress.samples_sealed as i64, 10 * (ROUNDS - 20));
+    assert_eq!(count(&store, "chunks"), 10 * (4 + 11));
+    assert_eq!(count(&store, "samples"), 10 * 20);
     assert_invariant(&store);
     // The sealed buckets' rollup rows are gone (reads sum them from the chunks); the
     // closed buckets of window 4 keep theirs.
@@ -177,10 +204,9 @@ fn sealing_keeps_every_read_and_every_sample() {
             )
             .unwrap()
     };
-    assert_eq!(rollups(i64::MIN, T0 + 4 * SPAN_MS), 0);
-    assert_eq!(rollups(T0 + 4 * SPAN_MS, i64::MAX), 10 * 11);
+    assert_eq!(rollups(i64::MIN, now - 600_000), 0);
     let stats = store.db_stats().unwrap();
-    assert_eq!((stats.samples, stats.chunks), (rows, 40));
+    assert_eq!((stats.samples, stats.chunks), (rows, 10 * 15));
     assert_eq!(
         (stats.oldest, stats.newest),
         (Some(T0), Some(T0 + (ROUNDS - 1) * STEP + 7))
@@ -192,7 +218,7 @@ fn sealing_keeps_every_read_and_every_sample() {
         assert_eq!(a, b);
     }
     // A second pass has nothing left to seal.
-    assert_eq!(store.seal(now - AFTER_MS).unwrap().samples_sealed, 0);
+    assert_eq!(store.seal(now).unwrap().samples_sealed, 0);
     // Reopened (the writer's caches empty), the same.
     drop(store);
     let mut store = Store::open(&dir.path().join("s.db")).unwrap();
@@ -228,7 +254,7 @@ fn sealing_keeps_every_read_and_every_sample() {
         .sweep(retention::Cutoffs {
             samples_before_ms: cut,
             logs_before_ms: i64::MIN,
-            seal_before_ms: now - AFTER_MS,
+            seal_now_ms: now - AFTER_MS,
         })
         .unwrap();
     assert!(progress.done);
@@ -271,24 +297,33 @@ fn a_large_series_is_sealed_in_steps_within_the_budget() {
         store.write_rounds(batch).unwrap();
     }
     let before = store.range_by_name("g", None, i64::MIN, i64::MAX).unwrap();
-    let id: i64 = store
-        .conn
-        .query_row("SELECT id FROM series", [], |r| r.get(0))
-        .unwrap();
+    store.seal_budget = 100;
     let mut sealed = Vec::new();
-    loop {
-        let tx = store.conn.transaction().unwrap();
-        let (n, _, whole) = super::sealing::seal_series(&tx, id, i64::MAX, SPAN_MS, 100).unwrap();
-        tx.commit().unwrap();
-        sealed.push(n);
-        if whole {
-            break;
-        }
+    let mut progress = super::sealing::SealProgress::default();
+    while !progress.done {
+        let was = progress.samples_sealed;
+        progress = store.seal_step(i64::MAX, progress).unwrap();
+        sealed.push(progress.samples_sealed - was);
+        // Every step reads the same, to the bit.
+        assert_eq!(
+            store.range_by_name("g", None, i64::MIN, i64::MAX).unwrap(),
+            before
+        );
     }
-    // Window 0 in four steps (100, 100, 100, 60: the first three partial), window 1
-    // (360) likewise; window 2 holds the last two samples and stays.
+    // Ten-minute windows of ten samples, ten a step; the window holding the last two
+    // samples stays in the head. Merging (budgeted too) takes steps of its own. Four
+    // series: `g` and the run's three.
     assert!(sealed.iter().all(|n| *n <= 100), "{sealed:?}");
-    assert_eq!(sealed.iter().sum::<usize>(), 720, "{sealed:?}");
+    assert_eq!(sealed.iter().sum::<u64>(), 4 * 830, "{sealed:?}");
+    let chunks: i64 = store
+        .conn
+        .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        chunks,
+        4 * 3,
+        "merged into six-hour windows: 0-6 h, 6-12 h, 12-14 h"
+    );
     assert_invariant(&store);
     assert_eq!(
         store.range_by_name("g", None, i64::MIN, i64::MAX).unwrap(),
@@ -342,22 +377,43 @@ fn a_read_sees_one_state_while_the_writer_seals() {
     if crate::seal_everything() {
         return; // this test seals by itself
     }
-    let dir = tempfile::tempdir().unwrap();
-    let mut writer = filled(&dir);
-    let reader = Store::open(&dir.path().join("s.db")).unwrap();
-    let before = count(&reader, "samples");
-    reader
-        .snapshot(|r| {
-            // The writer commits a whole seal between two statements of one read.
-            assert_eq!(count(r, "chunks"), 0);
-            writer.seal(i64::MAX).unwrap();
-            assert_eq!(count(r, "samples"), before, "the read saw half a seal");
-            Ok(())
-        })
-        .unwrap();
-    // The next read sees the sealed state.
-    assert!(count(&reader, "chunks") > 0);
-    assert!(count(&reader, "samples") < before);
+    let all = |r: &Store| r.range_by_name("temp", None, i64::MIN, i64::MAX);
+    // A reader of this process shares the writer's head; one of another process has
+    // its own, loaded from the log.
+    for own_head in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = filled(&dir);
+        let reader = Store::open(&dir.path().join("s.db")).unwrap();
+        let reader = if own_head {
+            reader.with_own_head()
+        } else {
+            reader
+        };
+        let before = all(&reader).unwrap();
+        assert_eq!(before.len(), 2);
+        let mut attempts = 0;
+        reader
+            .snapshot(|r| {
+                attempts += 1;
+                // A first statement: the snapshot starts here.
+                let chunks = count(r, "chunks");
+                if attempts == 1 {
+                    assert_eq!(chunks, 0);
+                    // The writer commits a whole seal between two statements of one read.
+                    writer.seal(i64::MAX).unwrap();
+                }
+                assert_eq!(all(r)?, before, "attempt {attempts} saw half a seal");
+                Ok(())
+            })
+            .unwrap();
+        // The shared head moved past the snapshot: the read ran again. The own head
+        // was read from the log as the snapshot had it.
+        assert_eq!(attempts, if own_head { 1 } else { 2 });
+        // The next read sees the sealed state, the same points.
+        assert!(count(&reader, "chunks") > 0);
+        assert_eq!(all(&reader).unwrap(), before);
+        assert_invariant(&reader);
+    }
 }
 
 #[test]
@@ -438,7 +494,7 @@ fn extreme_times_seal_and_read_back_without_overflow() {
         .sweep(retention::Cutoffs {
             samples_before_ms: i64::MIN,
             logs_before_ms: i64::MIN,
-            seal_before_ms: i64::MAX,
+            seal_now_ms: i64::MAX,
         })
         .unwrap();
     assert_eq!(all(&store).len(), times.len() + 3);

@@ -59,11 +59,7 @@ fn rounds_store_samples_and_latest_wins() {
     assert_eq!(cpu.len(), 1);
     assert_eq!(cpu[0].labels.get("cpu").map(String::as_str), Some("0"));
     assert_eq!(cpu[0].kind, "counter");
-    let count: i64 = store
-        .conn
-        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(count, 2 * 5);
+    assert_eq!(store.db_stats().unwrap().samples, 2 * 5);
     // Three good runs with nothing to say: one history row, the first.
     let rows: Vec<i64> = store
         .conn
@@ -250,7 +246,7 @@ fn retention_deletes_only_what_is_old() {
     let cutoffs = retention::Cutoffs {
         samples_before_ms: 10 * day,
         logs_before_ms: 33 * day,
-        seal_before_ms: i64::MIN,
+        seal_now_ms: i64::MIN,
     };
     let progress = store.sweep(cutoffs).unwrap();
     assert!(progress.done);

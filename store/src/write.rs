@@ -123,9 +123,19 @@ impl Store {
             latest,
             open_buckets,
             sealed_until,
+            head,
+            pending,
+            rows_until,
             ..
         } = self;
-        let tx = conn.transaction().map_err(sql("begin rounds"))?;
+        // Immediate: the write lock first, so the head position read here stays true
+        // until the commit (no other writer can append in between).
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(sql("begin rounds"))?;
+        head.sync(&tx)?;
+        let begun = crate::head::position(&tx)?;
+        pending.clear();
         let mut stored = Vec::with_capacity(rounds.len());
         let mut written = Ok(());
         // Series ids in sample order, for the shared latest values after the commit.
@@ -137,6 +147,9 @@ impl Store {
                 series_ids: &mut *series_ids,
                 open_buckets: &mut *open_buckets,
                 sealed_until: &mut *sealed_until,
+                rows_until: &mut *rows_until,
+                head,
+                pending: &mut *pending,
             };
             match write_one(&tx, caches, round, &mut ids, &mut derived) {
                 Ok(s) => stored.push(s),
@@ -146,12 +159,22 @@ impl Store {
                 }
             }
         }
-        let committed = written.and_then(|()| tx.commit().map_err(sql("commit rounds")));
+        let logged = written.and_then(|()| crate::head::append(&tx, &pending.log));
+        let committed = logged.and_then(|log_id| {
+            // The head takes the samples under its lock, with the commit: a read sees
+            // both or neither.
+            let mut state = head.write_state();
+            tx.commit().map_err(sql("commit rounds"))?;
+            state.committed(begun, log_id, pending);
+            Ok(())
+        });
+        pending.clear();
         if let Err(e) = committed {
             // Ids cached in a rolled-back transaction may not exist: forget them.
             series_ids.clear();
             open_buckets.clear();
             sealed_until.clear();
+            rows_until.clear();
             if let Some(latest) = latest {
                 latest.invalidate();
             }
@@ -182,6 +205,9 @@ struct Caches<'a> {
     series_ids: &'a mut SeriesIds,
     open_buckets: &'a mut crate::rollup::OpenBuckets,
     sealed_until: &'a mut crate::sealing::SealedUntil,
+    rows_until: &'a mut crate::FastMap<i64, i64>,
+    head: &'a crate::head::Head,
+    pending: &'a mut crate::head::Pending,
 }
 
 /// One host round inside the caller's transaction.
@@ -430,14 +456,54 @@ impl<'t, 'c> SampleWriter<'t, 'c> {
                 id
             }
         };
-        // Into sealed time (a late sample): its chunks go back to `samples` first.
-        crate::sealing::unseal_for_write(self.tx, self.caches.sealed_until, id, ts)?;
-        self.insert_sample
-            .execute(params![id, ts, sample.value])
-            .map_err(sql("insert sample"))?;
-        crate::rollup::after_sample(self.tx, self.caches.open_buckets, id, ts, sample.value)?;
+        let Caches {
+            open_buckets,
+            sealed_until,
+            rows_until,
+            head,
+            pending,
+            ..
+        } = &mut self.caches;
+        let sealed = crate::sealing::sealed_until(self.tx, sealed_until, id)?;
+        let rows = rows_end(self.tx, rows_until, id)?;
+        if ts > sealed && ts > rows {
+            // Newer than all its chunks and rows: into the head (see head.rs).
+            pending.put(id, ts, sample.value);
+        } else {
+            // A late sample: into `samples`, its chunks moved back there first when it
+            // falls into sealed time.
+            let src = crate::points::Source::writer(self.tx, head, pending);
+            crate::sealing::unseal_for_write(&src, sealed_until, id, ts)?;
+            self.insert_sample
+                .execute(params![id, ts, sample.value])
+                .map_err(sql("insert sample"))?;
+            // Unsealing may have moved rows in too: read the end afresh next time.
+            rows_until.remove(&id);
+        }
+        let src = crate::points::Source::writer(self.tx, head, pending);
+        crate::rollup::after_sample(&src, open_buckets, id, ts, sample.value)?;
         Ok(id)
     }
+}
+
+/// Where series `id`'s rows in `samples` end (`i64::MIN`: none), from the cache or the
+/// table.
+fn rows_end(
+    tx: &rusqlite::Transaction<'_>,
+    cache: &mut crate::FastMap<i64, i64>,
+    id: i64,
+) -> Result<i64, StoreError> {
+    if let Some(t) = cache.get(&id) {
+        return Ok(*t);
+    }
+    let t: Option<i64> = tx
+        .prepare_cached("SELECT max(ts) FROM samples WHERE series_id = ?1")
+        .map_err(sql("prepare rows end"))?
+        .query_row([id], |r| r.get(0))
+        .map_err(sql("read rows end"))?;
+    let t = t.unwrap_or(i64::MIN);
+    cache.insert(id, t);
+    Ok(t)
 }
 
 /// Warnings kept with a run: the first few and how many more, so a run that

@@ -123,10 +123,11 @@ impl AppState {
         self.access.check_files()
     }
 
-    /// Runs a store query off the async runtime (SQLite blocks).
+    /// Runs a store query off the async runtime (SQLite blocks). `f` may run more than
+    /// once: a read the sealer moved past is read again (`Store::snapshot`).
     async fn query<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Store) -> Result<T, dcmon_store::StoreError> + Send + 'static,
+        f: impl FnMut(&Store) -> Result<T, dcmon_store::StoreError> + Send + 'static,
     ) -> Result<T, WebError> {
         let readers = self.readers.clone();
         tokio::task::spawn_blocking(move || readers.run(|store| store.within(QUERY_BUDGET, f)))

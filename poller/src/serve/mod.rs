@@ -147,6 +147,9 @@ struct Service {
 
 /// How often retention sweeps run (the first a minute after start).
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often the head is sealed: each ten-minute window soon after it ends (see
+/// `dcmon_store::sealing`), so the head holds about a quarter of an hour.
+const SEAL_EVERY: Duration = Duration::from_secs(120);
 
 /// Runs until `shutdown` turns true; then stops every host and flushes the writer.
 pub async fn serve(
@@ -187,6 +190,7 @@ pub async fn serve(
         tokio::time::Instant::now() + Duration::from_secs(60),
         SWEEP_EVERY,
     );
+    let mut seal = tokio::time::interval_at(tokio::time::Instant::now() + SEAL_EVERY, SEAL_EVERY);
     loop {
         let hup = async {
             match hangup.as_mut() {
@@ -198,6 +202,7 @@ pub async fn serve(
             _ = shutdown.changed() => if *shutdown.borrow() { break },
             _ = hup => service.reload("SIGHUP").await,
             _ = sweep.tick() => service.sweep(),
+            _ = seal.tick() => service.writer.seal(crate::host_round::now_ms()),
             _ = check.tick() => {
                 let now = (modified_time(&source), service.rules_file_time());
                 if now != modified {
@@ -250,7 +255,7 @@ impl Service {
         self.writer.sweep(dcmon_store::retention::Cutoffs {
             samples_before_ms: before(self.retention.samples),
             logs_before_ms: before(self.retention.logs),
-            seal_before_ms: now - dcmon_store::sealing::AFTER_MS,
+            seal_now_ms: now,
         });
     }
 
