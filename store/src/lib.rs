@@ -119,6 +119,12 @@ pub struct Store {
     /// Where each series' rows in `samples` end (writer only): a sample after both
     /// this and its sealed end goes to the head.
     rows_until: FastMap<i64, i64>,
+    /// False in the benchmark's side-by-side run of the engine before the head: every
+    /// sample a row of `samples`.
+    head_writes: bool,
+    /// The head epoch `sealed_until` and `rows_until` were filled at: another process
+    /// sealing the same file moves the epoch, and the caches are read again.
+    caches_epoch: Option<i64>,
     /// The head epoch of the open read snapshot, once a read of it looked at the head.
     read_epoch: std::cell::Cell<Option<i64>>,
 }
@@ -189,6 +195,8 @@ impl Store {
             seal_budget: sealing::SAMPLES_PER_STEP,
             rows_until: Default::default(),
             read_epoch: Default::default(),
+            caches_epoch: None,
+            head_writes: true,
             conn,
             series_ids: Default::default(),
             latest: None,
@@ -239,6 +247,23 @@ impl Store {
                     return Ok(value);
                 }
             }
+        }
+    }
+}
+
+impl Store {
+    /// The benchmark's engine before the head: every sample written as a row of
+    /// `samples` (read and sealed as the late samples are). Not for use elsewhere.
+    #[doc(hidden)]
+    pub fn write_rows_only(&mut self) {
+        self.head_writes = false;
+    }
+
+    /// After this writer moved the epoch from `from` to `to` itself: its caches stay
+    /// good if they were good at `from`.
+    pub(crate) fn note_epoch(&mut self, from: i64, to: i64) {
+        if self.caches_epoch == Some(from) {
+            self.caches_epoch = Some(to);
         }
     }
 }

@@ -164,6 +164,9 @@ impl Store {
             state.removed(begun, epoch, &head_removed);
         }
         drop(state);
+        if let Some(epoch) = epoch {
+            self.note_epoch(begun.epoch, epoch);
+        }
         progress.after_series = ids.last().copied().unwrap_or(progress.after_series);
         progress.deleted = (ids.len() as i64) < SERIES_PER_CHUNK && !old_logs_left;
         progress.done = progress.deleted && cutoffs.seal_now_ms == i64::MIN;

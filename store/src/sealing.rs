@@ -479,7 +479,9 @@ impl Store {
                 done = false;
             }
         }
-        let epoch = match head_removed.is_empty() {
+        // Any chunk written moves the epoch: readers of the head, and the writers'
+        // caches of sealed ends in every process, look again.
+        let epoch = match head_removed.is_empty() && touched.is_empty() {
             true => None,
             false => Some(crate::head::bump_epoch(&tx)?),
         };
@@ -516,6 +518,9 @@ impl Store {
         }
         drop(state);
         committed?;
+        if let Some(epoch) = epoch {
+            self.note_epoch(begun.epoch, epoch);
+        }
         // Only after the commit: a rolled-back step sealed nothing.
         for id in touched {
             self.sealed_until.remove(&id);

@@ -499,3 +499,44 @@ fn extreme_times_seal_and_read_back_without_overflow() {
         .unwrap();
     assert_eq!(all(&store).len(), times.len() + 3);
 }
+
+#[test]
+fn a_writer_notices_sealing_done_by_another_process() {
+    if crate::seal_everything() {
+        return; // this test seals by itself
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The writer knows every series' sealed end (none yet) from its own writes.
+    let mut writer = filled(&dir);
+    let before = writer
+        .range(&selector("temp", "h0"), i64::MIN, i64::MAX)
+        .unwrap();
+    // Another process (`dcmon poll` after its round) seals the same file.
+    let mut other = Store::open(&dir.path().join("s.db"))
+        .unwrap()
+        .with_own_head();
+    assert!(other.seal(T0 + ROUNDS * STEP).unwrap().samples_sealed > 0);
+    // A late sample into the time the other one sealed: its chunk moves back to rows,
+    // as it would for the writer's own sealing.
+    let late = 8 * 120;
+    let mut r = round(0, late, 99.5);
+    r.runs[0].started_ms += 15_000;
+    writer.write_round(&r).unwrap();
+    assert_invariant(&writer);
+    let after = writer
+        .range(&selector("temp", "h0"), i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(after[0].points.len(), before[0].points.len() + 1);
+    assert!(
+        after[0]
+            .points
+            .contains(&(T0 + late * STEP + 15_000, 99.5))
+    );
+    // The other process reads the same.
+    assert_eq!(
+        other
+            .range(&selector("temp", "h0"), i64::MIN, i64::MAX)
+            .unwrap(),
+        after
+    );
+}

@@ -126,6 +126,8 @@ impl Store {
             head,
             pending,
             rows_until,
+            caches_epoch,
+            head_writes,
             ..
         } = self;
         // Immediate: the write lock first, so the head position read here stays true
@@ -135,6 +137,13 @@ impl Store {
             .map_err(sql("begin rounds"))?;
         head.sync(&tx)?;
         let begun = crate::head::position(&tx)?;
+        if *caches_epoch != Some(begun.epoch) {
+            // Chunks were written since the caches were filled (by another process, or
+            // before this one started): sealed ends and row ends are read afresh.
+            sealed_until.clear();
+            rows_until.clear();
+            *caches_epoch = Some(begun.epoch);
+        }
         pending.clear();
         let mut stored = Vec::with_capacity(rounds.len());
         let mut written = Ok(());
@@ -150,6 +159,7 @@ impl Store {
                 rows_until: &mut *rows_until,
                 head,
                 pending: &mut *pending,
+                head_writes: *head_writes,
             };
             match write_one(&tx, caches, round, &mut ids, &mut derived) {
                 Ok(s) => stored.push(s),
@@ -175,6 +185,7 @@ impl Store {
             open_buckets.clear();
             sealed_until.clear();
             rows_until.clear();
+            *caches_epoch = None;
             if let Some(latest) = latest {
                 latest.invalidate();
             }
@@ -208,6 +219,7 @@ struct Caches<'a> {
     rows_until: &'a mut crate::FastMap<i64, i64>,
     head: &'a crate::head::Head,
     pending: &'a mut crate::head::Pending,
+    head_writes: bool,
 }
 
 /// One host round inside the caller's transaction.
@@ -462,11 +474,12 @@ impl<'t, 'c> SampleWriter<'t, 'c> {
             rows_until,
             head,
             pending,
+            head_writes,
             ..
         } = &mut self.caches;
         let sealed = crate::sealing::sealed_until(self.tx, sealed_until, id)?;
         let rows = rows_end(self.tx, rows_until, id)?;
-        if ts > sealed && ts > rows {
+        if *head_writes && ts > sealed && ts > rows {
             // Newer than all its chunks and rows: into the head (see head.rs).
             pending.put(id, ts, sample.value);
         } else {
