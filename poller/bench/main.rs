@@ -268,22 +268,41 @@ fn mix_rounds(hosts: usize, rounds: usize, mut each: impl FnMut(Vec<HostRound>))
     }
 }
 
-/// (b) and (c) on the realistic mix (`mix.rs`): ingest rate and bytes per stored sample.
+/// (b) and (c) on the realistic mix (`mix.rs`): ingest rate and bytes per stored sample,
+/// the head sealed every 4 rounds (2 simulated minutes) as `dcmon serve` seals it.
 fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
     let series = 150;
+    // Side by side: the engine before the head, a row of `samples` a sample.
+    let rows_rate = rows_ingest(hosts, rounds);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
     let mut busy = Duration::ZERO;
+    let mut sealing = Duration::ZERO;
     let before = rss_kb();
     let mut store = Store::open(&path).unwrap();
+    let mut round = 0;
     mix_rounds(hosts, rounds, |batch| {
+        let now = batch[0].runs[0].started_ms;
         let t = Instant::now();
         store.write_rounds(&batch).unwrap();
         busy += t.elapsed();
+        round += 1;
+        if round % 4 == 0 {
+            let t = Instant::now();
+            store.seal(now).unwrap();
+            sealing += t.elapsed();
+        }
     });
+    let samples = store.db_stats().unwrap().samples;
     println!(
-        "\n(b) writer memory for {hosts} hosts x {series} series: {:.1} MB more resident after ingest (its caches: series ids, open rollup buckets, sealed ends; SQLite's page cache)",
+        "\n(b) writer memory for {hosts} hosts x {series} series: {:.1} MB more resident after ingest (the head: about a quarter of an hour of samples; its caches: series ids, open rollup buckets, sealed ends; SQLite's page cache)",
         (rss_kb() - before) / 1024.0
+    );
+    println!(
+        "(b) ingest counting the sealing too: {:.0} samples/s (sealing {:.0}% of the writer's time); the engine before the head (a row a sample), same rounds: {rows_rate:.0} samples/s  (head {:.2}x)",
+        samples as f64 / (busy + sealing).as_secs_f64(),
+        100.0 * sealing.as_secs_f64() / (busy + sealing).as_secs_f64(),
+        samples as f64 / busy.as_secs_f64() / rows_rate
     );
     drop(store);
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -291,9 +310,6 @@ fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
-        .unwrap();
-    let samples: i64 = conn
-        .query_row("SELECT count(*) FROM samples", [], |r| r.get(0))
         .unwrap();
     let page_size: i64 = conn
         .query_row("PRAGMA page_size", [], |r| r.get(0))
@@ -325,6 +341,28 @@ fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
     (samples as f64 / busy.as_secs_f64(), bytes / samples as f64)
 }
 
+/// (b) the same rounds into the engine before the head: samples per second.
+fn rows_ingest(hosts: usize, rounds: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("rows.db")).unwrap();
+    store.write_rows_only();
+    let mut busy = Duration::ZERO;
+    let mut samples = 0usize;
+    mix_rounds(hosts, rounds, |batch| {
+        samples += batch
+            .iter()
+            .flat_map(|r| &r.runs)
+            .map(|run| run.output.samples.len())
+            .sum::<usize>();
+        let t = Instant::now();
+        store.write_rounds(&batch).unwrap();
+        busy += t.elapsed();
+    });
+    // The run series (3 a run) count too, as in the head's figure.
+    let runs: usize = hosts * rounds;
+    (samples + 3 * runs) as f64 / busy.as_secs_f64()
+}
+
 /// (c) once sealed: `hosts` hosts of the realistic mix for `days` days through the writer,
 /// then the sweep's sealing (everything before the last hour), the file compacted, and
 /// the bytes of the samples' tables (rows and chunks) and of the whole file per sample.
@@ -333,24 +371,38 @@ fn sealed_size(hosts: usize, days: usize) {
     let path = dir.path().join("sealed.db");
     let mut store = Store::open(&path).unwrap();
     let rounds = days * 2880;
+    // Sealed every 4 rounds (2 minutes) as `dcmon serve` seals, step by step as its
+    // writer runs the steps: the longest step is how long polling waits.
+    let mut sealing = Duration::ZERO;
+    let mut longest = Duration::ZERO;
+    let mut progress = dcmon_store::sealing::SealProgress::default();
+    let mut total = progress;
+    let mut seal_at = |store: &mut Store, now: i64| {
+        let t = Instant::now();
+        progress = dcmon_store::sealing::SealProgress::default();
+        while !progress.done {
+            let step = Instant::now();
+            progress = store.seal_step(now, progress).unwrap();
+            longest = longest.max(step.elapsed());
+        }
+        sealing += t.elapsed();
+        total.samples_sealed += progress.samples_sealed;
+        total.chunks_written += progress.chunks_written;
+    };
+    let mut round = 0;
     mix_rounds(hosts, rounds, |batch| {
+        let now = batch[0].runs[0].started_ms;
         store.write_rounds(&batch).unwrap();
+        round += 1;
+        if round % 4 == 0 {
+            seal_at(&mut store, now);
+        }
     });
     let now = MIX_START + rounds as i64 * 30_000;
-    // Step by step as the sweep runs it: the longest step is how long polling waits.
-    let t = Instant::now();
-    let mut progress = dcmon_store::sealing::SealProgress::default();
-    let mut longest = Duration::ZERO;
-    while !progress.done {
-        let step = Instant::now();
-        progress = store
-            .seal_step(now - dcmon_store::sealing::AFTER_MS, progress)
-            .unwrap();
-        longest = longest.max(step.elapsed());
-    }
-    let sealing = t.elapsed();
+    seal_at(&mut store, now);
+    let progress = total;
     println!(
-        "(c) sealing a database written before chunks (the upgrade), in steps of at most {} samples: longest step {:.0} ms (one write lock; target under 1 s)",
+        "(c) sealing every 2 minutes while polling, in steps of at most {} samples: longest step {:.0} ms (one write lock; target under 1 s)",
         dcmon_store::sealing::SAMPLES_PER_STEP,
         longest.as_secs_f64() * 1e3
     );
@@ -358,7 +410,7 @@ fn sealed_size(hosts: usize, days: usize) {
     let per = |b: i64| b as f64 / stats.samples.max(1) as f64;
     let table = |name: &str| table_bytes(&stats, name);
     println!(
-        "(c) sealed: {hosts} hosts x {days} d of the realistic mix, {} samples ({} sealed into {} chunks in {:.1} s, {:.0} samples/s; chunks {:.2} bytes per sealed sample): samples' tables {:.2} bytes per sample  (target 2: {:.2}x); whole file {:.2} (rollups {:.2}, series {:.2})",
+        "(c) sealed: {hosts} hosts x {days} d of the realistic mix, {} samples ({} sealed, {} small chunks written and merged, in {:.1} s, {:.0} samples/s; chunks {:.2} bytes per sealed sample): samples' tables {:.2} bytes per sample  (target 2: {:.2}x); whole file {:.2} (rollups {:.2}, series {:.2})",
         stats.samples,
         progress.samples_sealed,
         progress.chunks_written,
@@ -391,6 +443,7 @@ fn run_records(hosts: usize) {
     };
     let rounds = 2880;
     let mut runs = 0u64;
+    let mut sealed_samples = 0u64;
     for r in 0..rounds {
         let ts = start_ts + r as i64 * 30_000;
         let batch: Vec<HostRound> = (0..hosts)
@@ -414,13 +467,16 @@ fn run_records(hosts: usize) {
             .collect();
         runs += (hosts * probes.len()) as u64;
         store.write_rounds(&batch).unwrap();
+        if r % 4 == 3 {
+            sealed_samples += store.seal(ts).unwrap().samples_sealed;
+        }
     }
     let now = start_ts + rounds as i64 * 30_000;
-    let sealed = store.seal(now - dcmon_store::sealing::AFTER_MS).unwrap();
+    sealed_samples += store.seal(now).unwrap().samples_sealed;
     let stats = compacted(store, &dir);
     let table = |name: &str| table_bytes(&stats, name);
     // A day of run series at their sealed cost, plus the history rows kept.
-    let per_sealed = table("chunks") as f64 / sealed.samples_sealed.max(1) as f64;
+    let per_sealed = table("chunks") as f64 / sealed_samples.max(1) as f64;
     let rows = table("probe_runs") as f64;
     let day = per_sealed * stats.samples as f64 + rows + table("latest_runs") as f64;
     let scale = 500.0 / hosts as f64;
@@ -519,13 +575,11 @@ fn queries() {
         [raw, buckets, rate]
     };
     let rows = measure(&store);
-    // The same week sealed as the hourly sweep would have sealed it.
-    store
-        .seal(start + week - dcmon_store::sealing::AFTER_MS)
-        .unwrap();
+    // The same week sealed as the writer seals it.
+    store.seal(start + week).unwrap();
     let sealed = measure(&store);
     println!(
-        "\n(d) queries over 7 days at 30 s ({rounds} points a series), median of 15, as rows | sealed in chunks:"
+        "\n(d) queries over 7 days at 30 s ({rounds} points a series), median of 15, all in the head (unsealed) | sealed in chunks:"
     );
     let names = [
         "raw range, 1 series:                 ",
