@@ -8,11 +8,18 @@
 //! length of the times block (u32), the times block (pco, i64 ms), the values block
 //! (pco, f64). Values are compressed as their bit patterns' f64s, so nothing is
 //! normalised on the way.
+//!
+//! Small chunks (the head's 10-minute windows, merged into pco chunks within the hour)
+//! are version `2`, packed as the head's log is (`head.rs`): pco spends about 25 µs on
+//! any chunk however small, 1.2 µs a sample at 20 samples; the packing 0.3 µs a chunk,
+//! at about 12 bytes a sample.
 
 use crate::StoreError;
 
-/// The first two bytes of every chunk.
+/// The first two bytes of every pco chunk.
 const MAGIC: [u8; 2] = [b'C', 1];
+/// The first two bytes of every small (packed) chunk.
+const SMALL: [u8; 2] = [b'C', 2];
 
 /// Most samples one chunk may hold (a year at 1 s is 31.5 M): more is a corrupt count.
 pub const MAX_SAMPLES: usize = 1 << 26;
@@ -57,8 +64,41 @@ pub fn encode(times: &[i64], values: &[f64]) -> Result<Vec<u8>, StoreError> {
     Ok(out)
 }
 
+/// Packs `times` and their `values` into one small chunk: cheap to write, merged later.
+pub fn encode_small(times: &[i64], values: &[f64]) -> Result<Vec<u8>, StoreError> {
+    if times.len() != values.len() {
+        return Err(StoreError::Refused(format!(
+            "a chunk needs one value per time: {} times, {} values",
+            times.len(),
+            values.len()
+        )));
+    }
+    let entries: Vec<crate::head::Entry> =
+        times.iter().zip(values).map(|(t, v)| (0, *t, *v)).collect();
+    let packed = crate::head::encode(&entries);
+    let mut out = Vec::with_capacity(packed.len());
+    out.extend_from_slice(&SMALL);
+    // The log's own two first bytes are left out.
+    out.extend_from_slice(&packed[2..]);
+    Ok(out)
+}
+
 /// The samples of a chunk; a clear error for bytes that are not one.
 pub fn decode(data: &[u8]) -> Result<Samples, StoreError> {
+    if let Some(packed) = data.strip_prefix(&SMALL) {
+        let mut log = Vec::with_capacity(packed.len() + 2);
+        log.extend_from_slice(&crate::head::MAGIC);
+        log.extend_from_slice(packed);
+        let entries =
+            crate::head::decode(&log).map_err(|e| corrupt(format!("small chunk: {e}")))?;
+        if entries.len() > MAX_SAMPLES {
+            return Err(corrupt(format!("it holds {} samples", entries.len())));
+        }
+        return Ok(Samples {
+            times: entries.iter().map(|e| e.1).collect(),
+            values: entries.iter().map(|e| e.2).collect(),
+        });
+    }
     let header = data
         .get(..10)
         .ok_or_else(|| corrupt(format!("{} bytes is shorter than its header", data.len())))?;
@@ -169,7 +209,37 @@ mod tests {
         );
     }
 
+    #[test]
+    fn small_chunks_come_back_to_the_bit_and_damaged_ones_are_errors() {
+        let times = [i64::MIN, -1, 0, 30_000, i64::MAX];
+        let values = [
+            f64::NAN,
+            -0.0,
+            f64::INFINITY,
+            23.75,
+            f64::from_bits(0x7ff8_0000_0000_beef),
+        ];
+        let chunk = encode_small(&times, &values).unwrap();
+        let back = decode(&chunk).unwrap();
+        assert_eq!(back.times, times);
+        assert_eq!(bits(&back.values), bits(&values));
+        let e = decode(&chunk[..chunk.len() - 1]).unwrap_err().to_string();
+        assert!(
+            e.contains("small chunk: sample 4: cut short in its value"),
+            "{e}"
+        );
+    }
+
     proptest! {
+        #[test]
+        fn any_small_chunk_round_trips(samples in prop::collection::vec((any::<i64>(), any::<u64>()), 0..100)) {
+            let times: Vec<i64> = samples.iter().map(|s| s.0).collect();
+            let values: Vec<f64> = samples.iter().map(|s| f64::from_bits(s.1)).collect();
+            let back = decode(&encode_small(&times, &values).unwrap()).unwrap();
+            prop_assert_eq!(back.times, times);
+            prop_assert_eq!(bits(&back.values), bits(&values));
+        }
+
         #[test]
         fn any_samples_round_trip(samples in prop::collection::vec((any::<i64>(), any::<u64>()), 0..400)) {
             let times: Vec<i64> = samples.iter().map(|s| s.0).collect();

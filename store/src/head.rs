@@ -41,7 +41,7 @@ pub(crate) const MIGRATION: &str = "
 pub(crate) const EPOCH_MARK: &str = "head_epoch";
 
 /// The first two bytes of every log blob.
-const MAGIC: [u8; 2] = [b'H', 1];
+pub(crate) const MAGIC: [u8; 2] = [b'H', 1];
 
 /// One sample of the log: series id, time, value.
 pub(crate) type Entry = (i64, i64, f64);
@@ -231,13 +231,14 @@ pub(crate) fn check(conn: &Connection) -> Result<Vec<String>, StoreError> {
 
 /// The time up to which series `id` has chunks or rows: head points at or before it
 /// were sealed (or moved back into rows) and are left out when the log is read again.
-fn persisted_end(conn: &Connection, id: i64) -> Result<i64, StoreError> {
+fn persisted_end(conn: &Connection, id: i64) -> Result<Option<i64>, StoreError> {
     conn.prepare_cached(
-        "SELECT max(coalesce((SELECT max(end_ts) FROM chunks WHERE series_id = ?1), ?2),
-                    coalesce((SELECT max(ts) FROM samples WHERE series_id = ?1), ?2))",
+        "SELECT max(coalesce(c, r), coalesce(r, c)) FROM
+           (SELECT (SELECT max(end_ts) FROM chunks WHERE series_id = ?1) AS c,
+                   (SELECT max(ts) FROM samples WHERE series_id = ?1) AS r)",
     )
     .map_err(sql("prepare persisted end"))?
-    .query_row(params![id, i64::MIN], |r| r.get(0))
+    .query_row([id], |r| r.get(0))
     .map_err(sql("read persisted end"))
 }
 
@@ -284,8 +285,9 @@ impl Head {
                 // Rows stay in the log until all their samples are sealed: leave out
                 // what chunks or rows hold now.
                 for (id, points) in series.iter_mut() {
-                    let end = persisted_end(conn, *id)?;
-                    points.retain(|p| p.0 > end);
+                    if let Some(end) = persisted_end(conn, *id)? {
+                        points.retain(|p| p.0 > end);
+                    }
                 }
                 series.retain(|_, p| !p.is_empty());
                 state.series = series;

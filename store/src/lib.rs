@@ -118,7 +118,7 @@ pub struct Store {
     pending: head::Pending,
     /// Where each series' rows in `samples` end (writer only): a sample after both
     /// this and its sealed end goes to the head.
-    rows_until: FastMap<i64, i64>,
+    rows_until: FastMap<i64, Option<i64>>,
     /// False in the benchmark's side-by-side run of the engine before the head: every
     /// sample a row of `samples`.
     head_writes: bool,

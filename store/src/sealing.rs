@@ -2,8 +2,9 @@
 //! and out of `samples` (rows: late writes, and databases from before the head) into
 //! compressed chunks (`chunk.rs`, under 2 bytes a sample). The head is sealed by
 //! rollup bucket (10 minutes) a few minutes after each bucket ends, so it holds about
-//! a quarter of an hour; the small chunks of each aligned six-hour window are merged
-//! into one an hour after the window ends.
+//! a quarter of an hour, into small chunks (packed, cheap to write); the chunks of each
+//! aligned six-hour window are merged into one pco chunk every hour while the window
+//! fills, and once more when it has ended.
 //!
 //! One invariant keeps every read simple (`points.rs`): **all of a series' chunks hold
 //! older samples than any of its rows or head samples.** The sealer keeps it by sealing,
@@ -57,8 +58,9 @@ const _: () = assert!(SPAN_MS % HEAD_SPAN_MS == 0 && HEAD_SPAN_MS % ROLLUP_MS ==
 /// A head window is sealed once it ended at least this long ago: rounds of a slow host
 /// land late, and one later still unseals its chunk first.
 pub const HEAD_AFTER_MS: i64 = 2 * 60_000;
-/// A six-hour window's chunks are merged once it ended at least this long ago.
-pub const AFTER_MS: i64 = 3_600_000;
+/// A six-hour window still filling has its chunks merged once it holds this many: a
+/// merged one and an hour of small ones (small chunks cost about 12 bytes a sample).
+pub const MERGE_AT_CHUNKS: usize = 7;
 /// Most samples one sealing step moves, so a step (one transaction) holds the write
 /// lock well under a second even when a database from before chunks is sealed.
 pub const SAMPLES_PER_STEP: usize = 100_000;
@@ -68,9 +70,9 @@ pub(crate) const MERGED_MARK: &str = "merged_before";
 /// The mark holding the retention cut: chunk samples older than it are not read.
 pub(crate) const RETENTION_MARK: &str = "samples_before";
 
-/// The writer's view of each series' last chunk end (`i64::MIN`: none), so a write
+/// The writer's view of each series' last chunk end (`None`: no chunk), so a write
 /// checks whether it falls into sealed time without a query.
-pub(crate) type SealedUntil = crate::FastMap<i64, i64>;
+pub(crate) type SealedUntil = crate::FastMap<i64, Option<i64>>;
 
 /// `ts` rounded down to its window's start.
 fn window_of(ts: i64, span: i64) -> i64 {
@@ -93,11 +95,11 @@ pub(crate) fn sealed_until(
     tx: &Connection,
     cache: &mut SealedUntil,
     id: i64,
-) -> Result<i64, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     if let Some(t) = cache.get(&id) {
         return Ok(*t);
     }
-    let t = last_chunk_end(tx, id)?.unwrap_or(i64::MIN);
+    let t = last_chunk_end(tx, id)?;
     cache.insert(id, t);
     Ok(t)
 }
@@ -123,7 +125,7 @@ pub(crate) fn unseal_for_write(
     ts: i64,
 ) -> Result<(), StoreError> {
     let tx = src.conn;
-    if ts > sealed_until(tx, cache, id)? {
+    if sealed_until(tx, cache, id)?.is_none_or(|end| ts > end) {
         return Ok(());
     }
     let cut = retention_cut(tx)?;
@@ -211,6 +213,7 @@ pub(crate) fn seal_series(
     seal_before: i64,
     span: i64,
     budget: usize,
+    has_rows: bool,
 ) -> Result<Sealed, StoreError> {
     let tx = src.conn;
     // The last two samples stay (see the module comment).
@@ -221,20 +224,28 @@ pub(crate) fn seal_series(
         });
     };
     let cut = window_of(seal_before, span).min(window_of(second_last, span));
-    let mut points: Vec<Point> = {
+    let mut points: Vec<Point> = Vec::new();
+    if has_rows {
+        // No `LIMIT ?`: SQLite prepares a statement again whenever a parameter its plan
+        // read is bound anew (a quarter of the sealing's time under perf).
         let mut stmt = tx
             .prepare_cached(
-                "SELECT ts, value FROM samples WHERE series_id = ?1 AND ts < ?2 ORDER BY ts LIMIT ?3",
+                "SELECT ts, value FROM samples WHERE series_id = ?1 AND ts < ?2 ORDER BY ts",
             )
             .map_err(sql("prepare samples to seal"))?;
-        let rows = stmt
-            .query_map(params![id, cut, budget as i64 + 1], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+        let mut rows = stmt
+            .query(params![id, cut])
             .map_err(sql("read samples to seal"))?;
-        rows.collect::<Result<_, _>>()
-            .map_err(sql("read sample to seal"))?
-    };
+        while points.len() <= budget {
+            let Some(r) = rows.next().map_err(sql("read sample to seal"))? else {
+                break;
+            };
+            points.push((
+                r.get(0).map_err(sql("read sample time"))?,
+                r.get(1).map_err(sql("read sample value"))?,
+            ));
+        }
+    }
     // Rows are older than the head: the head's part follows them.
     let from_rows = points.len();
     if from_rows <= budget {
@@ -259,7 +270,7 @@ pub(crate) fn seal_series(
     };
     let mut chunks = 0;
     for window in points.chunk_by(|a, b| window_of(a.0, span) == window_of(b.0, span)) {
-        write_chunk(tx, id, window)?;
+        write_chunk(tx, id, window, true)?;
         chunks += 1;
     }
     if from_rows > 0 {
@@ -282,11 +293,20 @@ pub(crate) fn seal_series(
     })
 }
 
-/// Writes one chunk of `points` (time order, one window) of series `id`.
-fn write_chunk(conn: &Connection, id: i64, points: &[Point]) -> Result<(), StoreError> {
+/// Writes one chunk of `points` (time order, one window) of series `id`: small (packed,
+/// merged later) or pco.
+fn write_chunk(
+    conn: &Connection,
+    id: i64,
+    points: &[Point],
+    small: bool,
+) -> Result<(), StoreError> {
     let times: Vec<i64> = points.iter().map(|p| p.0).collect();
     let values: Vec<f64> = points.iter().map(|p| p.1).collect();
-    let data = chunk::encode(&times, &values)?;
+    let data = match small {
+        true => chunk::encode_small(&times, &values)?,
+        false => chunk::encode(&times, &values)?,
+    };
     let finite = || values.iter().copied().filter(|v| !v.is_nan());
     let min = finite().reduce(f64::min);
     let max = finite().reduce(f64::max);
@@ -313,8 +333,8 @@ fn write_chunk(conn: &Connection, id: i64, points: &[Point]) -> Result<(), Store
 
 /// Merges series `id`'s chunks of each `span` window that ended before `merge_before`
 /// (and not before `merged_from`, below which all are merged) into one chunk per
-/// window, at most `budget` samples; returns the samples merged and whether all due
-/// were.
+/// window, and those of a window still filling once it holds `MERGE_AT_CHUNKS`; at most
+/// `budget` samples. Returns the samples merged and whether all due were.
 pub(crate) fn merge_series(
     conn: &Connection,
     id: i64,
@@ -328,11 +348,11 @@ pub(crate) fn merge_series(
         let mut stmt = conn
             .prepare_cached(
                 "SELECT start_ts, end_ts, count FROM chunks
-                 WHERE series_id = ?1 AND end_ts >= ?2 AND end_ts < ?3 ORDER BY end_ts",
+                 WHERE series_id = ?1 AND end_ts >= ?2 ORDER BY end_ts",
             )
             .map_err(sql("prepare chunks to merge"))?;
         let rows = stmt
-            .query_map(params![id, merged_from, cut], |r| {
+            .query_map(params![id, merged_from], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .map_err(sql("list chunks to merge"))?;
@@ -341,7 +361,9 @@ pub(crate) fn merge_series(
     };
     let mut merged = 0usize;
     for group in listed.chunk_by(|a, b| window_of(a.0, span) == window_of(b.0, span)) {
-        if group.len() < 2
+        let ended = window_of(group[0].0, span) < cut;
+        let due = if ended { 2 } else { MERGE_AT_CHUNKS };
+        if group.len() < due
             || window_of(group[group.len() - 1].1, span) != window_of(group[0].0, span)
         {
             continue;
@@ -375,7 +397,7 @@ pub(crate) fn merge_series(
                 points.extend(decoded.times.into_iter().zip(decoded.values));
             }
         }
-        write_chunk(conn, id, &points)?;
+        write_chunk(conn, id, &points, false)?;
         merged += points.len();
     }
     Ok((merged, true))
@@ -386,15 +408,17 @@ pub(crate) fn merge_series(
 struct Cuts {
     /// Head and rows: windows ending before this are sealed.
     seal_before: i64,
-    /// Chunks: six-hour windows ending before this are merged.
+    /// Chunks: six-hour windows ending before this are merged whole.
     merge_before: i64,
 }
 
 impl Cuts {
     fn at(now_ms: i64) -> Cuts {
+        // A window's last small chunk is sealed, and the window merged, in one pass.
+        let sealed = now_ms.saturating_sub(HEAD_AFTER_MS);
         Cuts {
-            seal_before: now_ms.saturating_sub(HEAD_AFTER_MS),
-            merge_before: now_ms.saturating_sub(AFTER_MS),
+            seal_before: sealed,
+            merge_before: sealed,
         }
     }
 }
@@ -414,8 +438,8 @@ impl Store {
     /// One sealing step in its own transaction: series after `progress.after_series`
     /// until about `SAMPLES_PER_STEP` samples moved, everything before the head window
     /// that ended `HEAD_AFTER_MS` before `now_ms` (and before each series' last two
-    /// samples), and the chunks of six-hour windows that ended `AFTER_MS` before it
-    /// merged. The step that ends a pass also cleans the head's log.
+    /// samples), and the chunks of six-hour windows that ended by then merged (those of
+    /// the window filling, hourly). The step that ends a pass also cleans the head's log.
     pub fn seal_step(
         &mut self,
         now_ms: i64,
@@ -449,7 +473,9 @@ impl Store {
                 else {
                     break;
                 };
-                let sealed = seal_series(&src, id, cuts.seal_before, HEAD_SPAN_MS, budget)?;
+                let has_rows = crate::write::rows_end(&tx, &mut self.rows_until, id)?.is_some();
+                let sealed =
+                    seal_series(&src, id, cuts.seal_before, HEAD_SPAN_MS, budget, has_rows)?;
                 budget -= sealed.samples.min(budget);
                 progress.samples_sealed += sealed.samples as u64;
                 progress.chunks_written += sealed.chunks as u64;

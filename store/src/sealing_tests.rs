@@ -4,7 +4,7 @@
 //! sealed time.
 
 use crate::range::{Counting, Selector};
-use crate::sealing::{AFTER_MS, SPAN_MS};
+use crate::sealing::SPAN_MS;
 use crate::{HostRound, ProbeRun, SeriesFilter, Store, retention};
 use dcmon_probes::{Labels, ProbeOutput};
 
@@ -185,11 +185,11 @@ fn sealing_keeps_every_read_and_every_sample() {
     let now = T0 + ROUNDS * STEP;
     let progress = store.seal(now).unwrap();
     // Ten-minute windows up to the one holding each series' last two samples (25:50
-    // to 26:00): 155 a series; the six-hour windows that ended an hour ago (0-3) are
-    // merged, one chunk each, the small ones of window 4 stay.
+    // to 26:00): 155 a series; the six-hour windows that ended (0-3) are merged, one
+    // chunk each, and the 11 small ones of window 4 too (7 or more).
     assert_eq!(progress.chunks_written, 10 * 155);
     assert_eq!(progress.samples_sealed as i64, 10 * (ROUNDS - 20));
-    assert_eq!(count(&store, "chunks"), 10 * (4 + 11));
+    assert_eq!(count(&store, "chunks"), 10 * 5);
     assert_eq!(count(&store, "samples"), 10 * 20);
     assert_invariant(&store);
     // The sealed buckets' rollup rows are gone (reads sum them from the chunks); the
@@ -206,7 +206,7 @@ fn sealing_keeps_every_read_and_every_sample() {
     };
     assert_eq!(rollups(i64::MIN, now - 600_000), 0);
     let stats = store.db_stats().unwrap();
-    assert_eq!((stats.samples, stats.chunks), (rows, 10 * 15));
+    assert_eq!((stats.samples, stats.chunks), (rows, 10 * 5));
     assert_eq!(
         (stats.oldest, stats.newest),
         (Some(T0), Some(T0 + (ROUNDS - 1) * STEP + 7))
@@ -243,7 +243,7 @@ fn sealing_keeps_every_read_and_every_sample() {
     assert_eq!((b[0].buckets[0].count, b[0].buckets[0].max), (21, 99.5));
     // Sealed again, the same reads.
     let with_late = reads(&store);
-    store.seal(now - AFTER_MS).unwrap();
+    store.seal(now).unwrap();
     assert_invariant(&store);
     assert_eq!(reads(&store), with_late);
 
@@ -254,7 +254,7 @@ fn sealing_keeps_every_read_and_every_sample() {
         .sweep(retention::Cutoffs {
             samples_before_ms: cut,
             logs_before_ms: i64::MIN,
-            seal_now_ms: now - AFTER_MS,
+            seal_now_ms: now,
         })
         .unwrap();
     assert!(progress.done);
@@ -447,10 +447,18 @@ fn extreme_times_seal_and_read_back_without_overflow() {
     };
     let before = all(&store);
     assert_eq!(before.len(), times.len());
+    // Another process reads the head from its log, the sample at i64::MIN too.
+    let other = || {
+        Store::open(&dir.path().join("x.db"))
+            .unwrap()
+            .with_own_head()
+    };
+    assert_eq!(all(&other()), before);
     store.seal(i64::MAX).unwrap();
     assert!(count(&store, "chunks") > 0);
     assert_invariant(&store);
     assert_eq!(all(&store), before);
+    assert_eq!(all(&other()), before);
     // A grid over all of time overflows: refused with a reason, never a panic.
     let whole = store.downsampled(&selector("c_total", "h"), i64::MIN, i64::MAX, i64::MAX);
     assert!(whole.unwrap_err().to_string().contains("no step grid"));
@@ -527,11 +535,7 @@ fn a_writer_notices_sealing_done_by_another_process() {
         .range(&selector("temp", "h0"), i64::MIN, i64::MAX)
         .unwrap();
     assert_eq!(after[0].points.len(), before[0].points.len() + 1);
-    assert!(
-        after[0]
-            .points
-            .contains(&(T0 + late * STEP + 15_000, 99.5))
-    );
+    assert!(after[0].points.contains(&(T0 + late * STEP + 15_000, 99.5)));
     // The other process reads the same.
     assert_eq!(
         other

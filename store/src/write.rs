@@ -216,7 +216,7 @@ struct Caches<'a> {
     series_ids: &'a mut SeriesIds,
     open_buckets: &'a mut crate::rollup::OpenBuckets,
     sealed_until: &'a mut crate::sealing::SealedUntil,
-    rows_until: &'a mut crate::FastMap<i64, i64>,
+    rows_until: &'a mut crate::FastMap<i64, Option<i64>>,
     head: &'a crate::head::Head,
     pending: &'a mut crate::head::Pending,
     head_writes: bool,
@@ -477,9 +477,10 @@ impl<'t, 'c> SampleWriter<'t, 'c> {
             head_writes,
             ..
         } = &mut self.caches;
+        let after = |end: Option<i64>| end.is_none_or(|end| ts > end);
         let sealed = crate::sealing::sealed_until(self.tx, sealed_until, id)?;
         let rows = rows_end(self.tx, rows_until, id)?;
-        if *head_writes && ts > sealed && ts > rows {
+        if *head_writes && after(sealed) && after(rows) {
             // Newer than all its chunks and rows: into the head (see head.rs).
             pending.put(id, ts, sample.value);
         } else {
@@ -499,13 +500,13 @@ impl<'t, 'c> SampleWriter<'t, 'c> {
     }
 }
 
-/// Where series `id`'s rows in `samples` end (`i64::MIN`: none), from the cache or the
+/// Where series `id`'s rows in `samples` end (`None`: no row), from the cache or the
 /// table.
-fn rows_end(
-    tx: &rusqlite::Transaction<'_>,
-    cache: &mut crate::FastMap<i64, i64>,
+pub(crate) fn rows_end(
+    tx: &rusqlite::Connection,
+    cache: &mut crate::FastMap<i64, Option<i64>>,
     id: i64,
-) -> Result<i64, StoreError> {
+) -> Result<Option<i64>, StoreError> {
     if let Some(t) = cache.get(&id) {
         return Ok(*t);
     }
@@ -514,7 +515,6 @@ fn rows_end(
         .map_err(sql("prepare rows end"))?
         .query_row([id], |r| r.get(0))
         .map_err(sql("read rows end"))?;
-    let t = t.unwrap_or(i64::MIN);
     cache.insert(id, t);
     Ok(t)
 }
