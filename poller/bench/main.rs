@@ -272,8 +272,12 @@ fn mix_rounds(hosts: usize, rounds: usize, mut each: impl FnMut(Vec<HostRound>))
 /// the head sealed every 4 rounds (2 simulated minutes) as `dcmon serve` seals it.
 fn ingest_and_size(hosts: usize, rounds: usize) -> (f64, f64) {
     let series = 150;
-    // Side by side: the engine before the head, a row of `samples` a sample.
-    let rows_rate = rows_ingest(hosts, rounds);
+    // Side by side: the engine before the head, a row of `samples` a sample
+    // (DCMON_BENCH_ROWS=0 leaves it out, for profiling the head alone).
+    let rows_rate = match env_or("DCMON_BENCH_ROWS", 1) {
+        0 => f64::NAN,
+        _ => rows_ingest(hosts, rounds),
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bench.db");
     let mut busy = Duration::ZERO;

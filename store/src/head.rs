@@ -70,20 +70,41 @@ pub(crate) struct Head {
 /// A writer's samples not yet committed: its own reads see them, nobody else's.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    pub series: FastMap<i64, Vec<Point>>,
     /// In write order: the log row's content.
     pub log: Vec<Entry>,
+    /// Series id → its points, made at the first read of the transaction that needs
+    /// it and kept up to date from then on: most transactions read none, and a map
+    /// entry a series was most of the writer's allocations.
+    by_series: std::cell::RefCell<Option<FastMap<i64, Vec<Point>>>>,
 }
 
 impl Pending {
     pub(crate) fn put(&mut self, id: i64, ts: i64, value: f64) {
-        insert(self.series.entry(id).or_default(), ts, value);
         self.log.push((id, ts, value));
+        if let Some(index) = self.by_series.get_mut() {
+            insert(index.entry(id).or_default(), ts, value);
+        }
     }
 
     pub(crate) fn clear(&mut self) {
-        self.series.clear();
         self.log.clear();
+        *self.by_series.get_mut() = None;
+    }
+
+    /// Calls `f` with series `id`'s uncommitted points, if it has any.
+    pub(crate) fn with_series<T>(&self, id: i64, f: impl FnOnce(&[Point]) -> T) -> Option<T> {
+        if self.log.is_empty() {
+            return None;
+        }
+        let mut index = self.by_series.borrow_mut();
+        let index = index.get_or_insert_with(|| {
+            let mut by_series: FastMap<i64, Vec<Point>> = FastMap::default();
+            for &(id, ts, v) in &self.log {
+                insert(by_series.entry(id).or_default(), ts, v);
+            }
+            by_series
+        });
+        index.get(&id).map(|points| f(points))
     }
 }
 
@@ -318,10 +339,12 @@ impl State {
     /// After a writer's commit that appended log row `log_id` (if any), synced at
     /// `begun` when its transaction began: its samples join the head.
     pub(crate) fn committed(&mut self, begun: Synced, log_id: Option<i64>, pending: &Pending) {
-        for (id, points) in &pending.series {
-            let head = self.series.entry(*id).or_default();
-            for &(ts, v) in points {
-                insert(head, ts, v);
+        // In write order, so a later write at the same time wins; one map lookup for
+        // each run of one series' samples.
+        for run in pending.log.chunk_by(|a, b| a.0 == b.0) {
+            let points = self.series.entry(run[0].0).or_default();
+            for &(_, ts, v) in run {
+                insert(points, ts, v);
             }
         }
         self.synced = match (self.synced, log_id) {
@@ -511,7 +534,7 @@ impl crate::Store {
         state.series.clear();
         state.synced = None;
         drop(state);
-        self.rows_until.clear();
+        self.ends.clear();
     }
 
     /// This `Store` alone with its head, as a `Store` of another process has.

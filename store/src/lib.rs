@@ -102,8 +102,8 @@ pub struct Store {
     latest: Option<std::sync::Arc<latest::Latest>>,
     /// The rollup bucket each series is filling (writer only).
     open_buckets: rollup::OpenBuckets,
-    /// Where each series' sealed time ends (writer only), see `sealing`.
-    sealed_until: sealing::SealedUntil,
+    /// Where each series' chunks and rows end (writer only), see `sealing`.
+    ends: sealing::Ends,
     /// The window chunks are merged by: `sealing::SPAN_MS`, an hour in the
     /// seal-everything tests (so their reads meet several merged chunks).
     merge_span_ms: i64,
@@ -116,13 +116,10 @@ pub struct Store {
     head: std::sync::Arc<head::Head>,
     /// This writer's head samples not committed yet.
     pending: head::Pending,
-    /// Where each series' rows in `samples` end (writer only): a sample after both
-    /// this and its sealed end goes to the head.
-    rows_until: FastMap<i64, Option<i64>>,
     /// False in the benchmark's side-by-side run of the engine before the head: every
     /// sample a row of `samples`.
     head_writes: bool,
-    /// The head epoch `sealed_until` and `rows_until` were filled at: another process
+    /// The head epoch `ends` was filled at: another process
     /// sealing the same file moves the epoch, and the caches are read again.
     caches_epoch: Option<i64>,
     /// The head epoch of the open read snapshot, once a read of it looked at the head.
@@ -193,7 +190,6 @@ impl Store {
             head,
             pending: Default::default(),
             seal_budget: sealing::SAMPLES_PER_STEP,
-            rows_until: Default::default(),
             read_epoch: Default::default(),
             caches_epoch: None,
             head_writes: true,
@@ -201,7 +197,7 @@ impl Store {
             series_ids: Default::default(),
             latest: None,
             open_buckets: Default::default(),
-            sealed_until: Default::default(),
+            ends: Default::default(),
             merge_span_ms: if seal_after_write {
                 6 * rollup::ROLLUP_MS
             } else {

@@ -58,10 +58,12 @@ impl<'a> Source<'a> {
                 })
                 .unwrap_or_default()
         })?;
-        if let Some(mine) = self.pending.and_then(|p| p.series.get(&id)) {
-            for &(ts, v) in mine.iter().filter(in_range) {
-                crate::head::insert(&mut out, ts, v);
-            }
+        if let Some(pending) = self.pending {
+            pending.with_series(id, |mine| {
+                for &(ts, v) in mine.iter().filter(in_range) {
+                    crate::head::insert(&mut out, ts, v);
+                }
+            });
         }
         Ok(out)
     }
@@ -76,11 +78,13 @@ impl<'a> Source<'a> {
         })?;
         let mine = self
             .pending
-            .and_then(|p| p.series.get(&id))
-            .and_then(|points| {
-                let end = points.partition_point(|p| p.0 <= to);
-                points[..end].last().filter(|p| p.0 >= from).copied()
-            });
+            .and_then(|p| {
+                p.with_series(id, |points| {
+                    let end = points.partition_point(|p| p.0 <= to);
+                    points[..end].last().filter(|p| p.0 >= from).copied()
+                })
+            })
+            .flatten();
         // The writer's own point wins at the same time: it was written last.
         Ok(match (shared, mine) {
             (Some(s), Some(m)) if s.0 > m.0 => Some(s),
@@ -99,11 +103,13 @@ impl<'a> Source<'a> {
         })?;
         let mine = self
             .pending
-            .and_then(|p| p.series.get(&id))
-            .and_then(|points| {
-                let start = points.partition_point(|p| p.0 < from);
-                points.get(start).filter(|p| p.0 <= to).copied()
-            });
+            .and_then(|p| {
+                p.with_series(id, |points| {
+                    let start = points.partition_point(|p| p.0 < from);
+                    points.get(start).filter(|p| p.0 <= to).copied()
+                })
+            })
+            .flatten();
         Ok(match (shared, mine) {
             (Some(s), Some(m)) if s.0 < m.0 => Some(s),
             (s, None) => s,
@@ -152,10 +158,12 @@ impl<'a> Source<'a> {
                 .map(|p| p[p.len().saturating_sub(2)..].to_vec())
                 .unwrap_or_default()
         })?;
-        if let Some(mine) = self.pending.and_then(|p| p.series.get(&id)) {
-            for &(ts, v) in &mine[mine.len().saturating_sub(2)..] {
-                crate::head::insert(&mut points, ts, v);
-            }
+        if let Some(pending) = self.pending {
+            pending.with_series(id, |mine| {
+                for &(ts, v) in &mine[mine.len().saturating_sub(2)..] {
+                    crate::head::insert(&mut points, ts, v);
+                }
+            });
         }
         let mut newest = points.iter().rev().copied();
         Ok([newest.next(), newest.next()])

@@ -175,7 +175,7 @@ impl Store {
         }
         // Chunks were deleted: the writer reads each series' sealed end afresh.
         for id in &ids {
-            self.sealed_until.remove(id);
+            self.ends.remove(id);
         }
         Ok(progress)
     }

@@ -70,9 +70,16 @@ pub(crate) const MERGED_MARK: &str = "merged_before";
 /// The mark holding the retention cut: chunk samples older than it are not read.
 pub(crate) const RETENTION_MARK: &str = "samples_before";
 
-/// The writer's view of each series' last chunk end (`None`: no chunk), so a write
-/// checks whether it falls into sealed time without a query.
-pub(crate) type SealedUntil = crate::FastMap<i64, Option<i64>>;
+/// Where a series' chunks and rows end (`None`: it has none).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SeriesEnds {
+    pub chunks: Option<i64>,
+    pub rows: Option<i64>,
+}
+
+/// The writer's view of each series' ends, so a write finds its part (head, or rows and
+/// maybe unsealing first) with one map lookup and no query.
+pub(crate) type Ends = crate::FastMap<i64, SeriesEnds>;
 
 /// `ts` rounded down to its window's start.
 fn window_of(ts: i64, span: i64) -> i64 {
@@ -90,18 +97,30 @@ pub struct SealProgress {
     pub done: bool,
 }
 
-/// The end of a series' last chunk, from the cache or the table.
-pub(crate) fn sealed_until(
-    tx: &Connection,
-    cache: &mut SealedUntil,
+/// Where series `id`'s chunks and rows end, from the cache or the tables.
+pub(crate) fn series_ends(
+    conn: &Connection,
+    cache: &mut Ends,
     id: i64,
-) -> Result<Option<i64>, StoreError> {
-    if let Some(t) = cache.get(&id) {
-        return Ok(*t);
+) -> Result<SeriesEnds, StoreError> {
+    if let Some(e) = cache.get(&id) {
+        return Ok(*e);
     }
-    let t = last_chunk_end(tx, id)?;
-    cache.insert(id, t);
-    Ok(t)
+    let e = conn
+        .prepare_cached(
+            "SELECT (SELECT max(end_ts) FROM chunks WHERE series_id = ?1),
+                    (SELECT max(ts) FROM samples WHERE series_id = ?1)",
+        )
+        .map_err(sql("prepare series ends"))?
+        .query_row([id], |r| {
+            Ok(SeriesEnds {
+                chunks: r.get(0)?,
+                rows: r.get(1)?,
+            })
+        })
+        .map_err(sql("read series ends"))?;
+    cache.insert(id, e);
+    Ok(e)
 }
 
 /// The time of series `id`'s last sealed sample, if it has chunks.
@@ -120,12 +139,15 @@ pub(crate) fn last_chunk_end(
 /// invariant). Samples older than the retention cut are not moved back.
 pub(crate) fn unseal_for_write(
     src: &Source<'_>,
-    cache: &mut SealedUntil,
+    cache: &mut Ends,
     id: i64,
     ts: i64,
 ) -> Result<(), StoreError> {
     let tx = src.conn;
-    if sealed_until(tx, cache, id)?.is_none_or(|end| ts > end) {
+    if series_ends(tx, cache, id)?
+        .chunks
+        .is_none_or(|end| ts > end)
+    {
         return Ok(());
     }
     let cut = retention_cut(tx)?;
@@ -171,8 +193,8 @@ pub(crate) fn unseal_for_write(
             .execute(params![MERGED_MARK, window_of(start, SPAN_MS)])
             .map_err(sql("lower merge mark"))?;
     }
+    // Chunks and rows both moved: read afresh when next needed.
     cache.remove(&id);
-    sealed_until(tx, cache, id)?;
     Ok(())
 }
 
@@ -473,7 +495,7 @@ impl Store {
                 else {
                     break;
                 };
-                let has_rows = crate::write::rows_end(&tx, &mut self.rows_until, id)?.is_some();
+                let has_rows = series_ends(&tx, &mut self.ends, id)?.rows.is_some();
                 let sealed =
                     seal_series(&src, id, cuts.seal_before, HEAD_SPAN_MS, budget, has_rows)?;
                 budget -= sealed.samples.min(budget);
@@ -489,8 +511,16 @@ impl Store {
                     done = false;
                     break; // this series again next step
                 }
-                let (merged, whole) =
-                    merge_series(&tx, id, merged_from, cuts.merge_before, merge_span, budget)?;
+                // Chunk counts change only where this pass sealed, or when a window
+                // ended (or was unsealed) since the last whole pass.
+                let due =
+                    sealed.chunks > 0 || merged_from < window_of(cuts.merge_before, merge_span);
+                let (merged, whole) = match due {
+                    true => {
+                        merge_series(&tx, id, merged_from, cuts.merge_before, merge_span, budget)?
+                    }
+                    false => (0, true),
+                };
                 budget -= merged.min(budget);
                 if merged > 0 {
                     touched.push(id);
@@ -549,8 +579,7 @@ impl Store {
         }
         // Only after the commit: a rolled-back step sealed nothing.
         for id in touched {
-            self.sealed_until.remove(&id);
-            self.rows_until.remove(&id);
+            self.ends.remove(&id);
         }
         progress.after_series = last;
         progress.done = done;

@@ -122,10 +122,9 @@ impl Store {
             series_ids,
             latest,
             open_buckets,
-            sealed_until,
+            ends,
             head,
             pending,
-            rows_until,
             caches_epoch,
             head_writes,
             ..
@@ -140,8 +139,7 @@ impl Store {
         if *caches_epoch != Some(begun.epoch) {
             // Chunks were written since the caches were filled (by another process, or
             // before this one started): sealed ends and row ends are read afresh.
-            sealed_until.clear();
-            rows_until.clear();
+            ends.clear();
             *caches_epoch = Some(begun.epoch);
         }
         pending.clear();
@@ -155,8 +153,7 @@ impl Store {
             let caches = Caches {
                 series_ids: &mut *series_ids,
                 open_buckets: &mut *open_buckets,
-                sealed_until: &mut *sealed_until,
-                rows_until: &mut *rows_until,
+                ends: &mut *ends,
                 head,
                 pending: &mut *pending,
                 head_writes: *head_writes,
@@ -183,8 +180,7 @@ impl Store {
             // Ids cached in a rolled-back transaction may not exist: forget them.
             series_ids.clear();
             open_buckets.clear();
-            sealed_until.clear();
-            rows_until.clear();
+            ends.clear();
             *caches_epoch = None;
             if let Some(latest) = latest {
                 latest.invalidate();
@@ -215,8 +211,7 @@ impl Store {
 struct Caches<'a> {
     series_ids: &'a mut SeriesIds,
     open_buckets: &'a mut crate::rollup::OpenBuckets,
-    sealed_until: &'a mut crate::sealing::SealedUntil,
-    rows_until: &'a mut crate::FastMap<i64, Option<i64>>,
+    ends: &'a mut crate::sealing::Ends,
     head: &'a crate::head::Head,
     pending: &'a mut crate::head::Pending,
     head_writes: bool,
@@ -470,53 +465,33 @@ impl<'t, 'c> SampleWriter<'t, 'c> {
         };
         let Caches {
             open_buckets,
-            sealed_until,
-            rows_until,
+            ends,
             head,
             pending,
             head_writes,
             ..
         } = &mut self.caches;
         let after = |end: Option<i64>| end.is_none_or(|end| ts > end);
-        let sealed = crate::sealing::sealed_until(self.tx, sealed_until, id)?;
-        let rows = rows_end(self.tx, rows_until, id)?;
-        if *head_writes && after(sealed) && after(rows) {
+        let known = crate::sealing::series_ends(self.tx, ends, id)?;
+        if *head_writes && after(known.chunks) && after(known.rows) {
             // Newer than all its chunks and rows: into the head (see head.rs).
             pending.put(id, ts, sample.value);
         } else {
             // A late sample: into `samples`, its chunks moved back there first when it
             // falls into sealed time.
             let src = crate::points::Source::writer(self.tx, head, pending);
-            crate::sealing::unseal_for_write(&src, sealed_until, id, ts)?;
+            crate::sealing::unseal_for_write(&src, ends, id, ts)?;
             self.insert_sample
                 .execute(params![id, ts, sample.value])
                 .map_err(sql("insert sample"))?;
-            // Unsealing may have moved rows in too: read the end afresh next time.
-            rows_until.remove(&id);
+            if let Some(e) = ends.get_mut(&id) {
+                e.rows = Some(e.rows.map_or(ts, |end| end.max(ts)));
+            }
         }
         let src = crate::points::Source::writer(self.tx, head, pending);
         crate::rollup::after_sample(&src, open_buckets, id, ts, sample.value)?;
         Ok(id)
     }
-}
-
-/// Where series `id`'s rows in `samples` end (`None`: no row), from the cache or the
-/// table.
-pub(crate) fn rows_end(
-    tx: &rusqlite::Connection,
-    cache: &mut crate::FastMap<i64, Option<i64>>,
-    id: i64,
-) -> Result<Option<i64>, StoreError> {
-    if let Some(t) = cache.get(&id) {
-        return Ok(*t);
-    }
-    let t: Option<i64> = tx
-        .prepare_cached("SELECT max(ts) FROM samples WHERE series_id = ?1")
-        .map_err(sql("prepare rows end"))?
-        .query_row([id], |r| r.get(0))
-        .map_err(sql("read rows end"))?;
-    cache.insert(id, t);
-    Ok(t)
 }
 
 /// Warnings kept with a run: the first few and how many more, so a run that
