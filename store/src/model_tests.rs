@@ -97,6 +97,12 @@ proptest! {
         }
         stored.retain(|_, p| !p.is_empty());
         prop_assert_eq!(stored.len(), model.len());
+        // Another process reads the same from the file alone (the head from its log).
+        let other = Store::open(&dir.path().join("m.db")).unwrap().with_own_head();
+        prop_assert_eq!(
+            other.range_by_name("m", None, i64::MIN, i64::MAX).unwrap(),
+            store.range_by_name("m", None, i64::MIN, i64::MAX).unwrap()
+        );
         for (key, points) in &model {
             let got: Vec<(i64, f64)> = stored[key].iter().map(|(t, v)| (*t, *v)).collect();
             let want: Vec<(i64, f64)> = points.iter().map(|(t, v)| (*t, *v)).collect();

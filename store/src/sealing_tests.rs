@@ -544,3 +544,97 @@ fn a_writer_notices_sealing_done_by_another_process() {
         after
     );
 }
+
+#[test]
+fn a_database_of_the_release_before_the_head_opens_and_reads_the_same() {
+    if crate::seal_everything() {
+        return; // the old release wrote rows only
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    // The schema as the release before the head left it (migration 15), its samples
+    // written as that release wrote them: a row each, rollups from migration 4's SQL.
+    {
+        let mut conn = rusqlite::Connection::open(&path).unwrap();
+        crate::schema::MIGRATIONS.to_version(&mut conn, 15).unwrap();
+        let has_log: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE name = 'head_log')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!has_log);
+        conn.execute(
+            "INSERT INTO series (id, host, name, labels, kind, unit) VALUES
+             (1, 'h0', 'temp', '{\"sensor\":\"cpu\"}', 'gauge', 'celsius'),
+             (2, 'h0', 'bytes_total', '{}', 'counter', 'bytes')",
+            [],
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        for i in 0..ROUNDS {
+            let ts = T0 + i * STEP;
+            tx.execute(
+                "INSERT INTO samples (series_id, ts, value) VALUES (1, ?1, ?2), (2, ?1, ?3)",
+                rusqlite::params![ts, temp(i), 1.0e6 + 1234.5 * i as f64],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    store.rebuild_rollups().unwrap();
+    let read = |store: &Store| {
+        let mut out = Vec::new();
+        for name in ["temp", "bytes_total"] {
+            let sel = selector(name, "h0");
+            out.push(format!(
+                "{:?}",
+                store.range(&sel, i64::MIN, i64::MAX).unwrap()
+            ));
+            out.push(format!(
+                "{:?}",
+                store
+                    .downsampled(&sel, T0, T0 + ROUNDS * STEP, 3_600_000)
+                    .unwrap()
+            ));
+            out.push(format!(
+                "{:?}",
+                store
+                    .counting(
+                        &sel,
+                        Counting::Rate,
+                        T0 + 3_600_000,
+                        T0 + ROUNDS * STEP,
+                        1_800_000,
+                        3_600_000
+                    )
+                    .unwrap()
+            ));
+        }
+        out
+    };
+    let before = read(&store);
+    assert!(
+        before[0].contains("(1800021600000, 20.0)"),
+        "{}",
+        &before[0][..200]
+    );
+    // New rounds go to the head, after the rows; sealing takes both; nothing changes.
+    let mut out = ProbeOutput::default();
+    out.gauge("temp", Labels::new([("sensor", "cpu")]), 99.0, "celsius");
+    let last = T0 + ROUNDS * STEP;
+    store
+        .write_round(&HostRound::new("h0", vec![ProbeRun::ok("os", last, out)]))
+        .unwrap();
+    let with_new = read(&store);
+    assert!(with_new[0].contains(&format!("({last}, 99.0)")));
+    let sealed = store.seal(last + 3_600_000).unwrap();
+    // Everything before the 10-minute window holding each series' second last sample.
+    assert_eq!(sealed.samples_sealed as i64, 2 * (ROUNDS - 20));
+    assert_eq!(count(&store, "samples"), 2 * 20);
+    assert_invariant(&store);
+    assert_eq!(read(&store), with_new);
+    assert_eq!(store.integrity_check().unwrap(), ["ok"]);
+}
