@@ -204,7 +204,9 @@ pub(crate) fn append(conn: &Connection, entries: &[Entry]) -> Result<Option<i64>
     Ok(Some(conn.last_insert_rowid()))
 }
 
-/// Calls `each` with every log row's id and entries in `(after, upto]`, in order.
+/// Calls `each` with every log row's id and entries in `(after, upto]`, in order. A row
+/// that does not decode is left out: one damaged row must not stop every read of the
+/// file (`dcmon db check` names it); its samples are lost to reads either way.
 fn each_row(
     conn: &Connection,
     after: i64,
@@ -223,9 +225,9 @@ fn each_row(
             .get_ref(1)
             .and_then(|v| v.as_blob().map_err(Into::into))
             .map_err(sql("read head log data"))?;
-        let entries =
-            decode(data).map_err(|e| StoreError::Refused(format!("head log row {id}: {e}")))?;
-        each(id, entries);
+        if let Ok(entries) = decode(data) {
+            each(id, entries);
+        }
     }
     Ok(())
 }

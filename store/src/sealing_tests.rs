@@ -638,3 +638,37 @@ fn a_database_of_the_release_before_the_head_opens_and_reads_the_same() {
     assert_eq!(read(&store), with_new);
     assert_eq!(store.integrity_check().unwrap(), ["ok"]);
 }
+
+#[test]
+fn a_damaged_head_log_row_is_named_by_the_check_and_reads_go_on() {
+    if crate::seal_everything() {
+        return; // the head would be sealed already
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled(&dir);
+    let before = store
+        .range_by_name("temp", None, i64::MIN, i64::MAX)
+        .unwrap();
+    // The last row cut short (a damaged page, a bad copy).
+    store
+        .conn
+        .execute(
+            "UPDATE head_log SET data = substr(data, 1, 40) WHERE id = (SELECT max(id) FROM head_log)",
+            [],
+        )
+        .unwrap();
+    let problems = store.integrity_check().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with("head log row "), "{problems:?}");
+    // Another process reads every sample but the damaged row's.
+    let other = Store::open(&dir.path().join("s.db"))
+        .unwrap()
+        .with_own_head();
+    let after = other
+        .range_by_name("temp", None, i64::MIN, i64::MAX)
+        .unwrap();
+    assert_eq!(after.len(), before.len());
+    let count = |s: &[crate::range::SeriesPoints]| s.iter().map(|s| s.points.len()).sum::<usize>();
+    // The row held one batch: 200 rounds of 2 hosts.
+    assert!(count(&after) < count(&before) && count(&after) >= count(&before) - 400);
+}
