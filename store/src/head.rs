@@ -204,14 +204,12 @@ pub(crate) fn append(conn: &Connection, entries: &[Entry]) -> Result<Option<i64>
     Ok(Some(conn.last_insert_rowid()))
 }
 
-/// Calls `each` with every log row's id and entries in `(after, upto]`, in order. A row
-/// that does not decode is left out: one damaged row must not stop every read of the
-/// file (`dcmon db check` names it); its samples are lost to reads either way.
-fn each_row(
+/// Calls `each` with every log row's id and bytes in `(after, upto]`, in order.
+fn each_blob(
     conn: &Connection,
     after: i64,
     upto: i64,
-    mut each: impl FnMut(i64, Vec<Entry>),
+    mut each: impl FnMut(i64, &[u8]),
 ) -> Result<(), StoreError> {
     let mut stmt = conn
         .prepare_cached("SELECT id, data FROM head_log WHERE id > ?1 AND id <= ?2 ORDER BY id")
@@ -225,30 +223,35 @@ fn each_row(
             .get_ref(1)
             .and_then(|v| v.as_blob().map_err(Into::into))
             .map_err(sql("read head log data"))?;
+        each(id, data);
+    }
+    Ok(())
+}
+
+/// Calls `each` with every log row's id and entries in `(after, upto]`, in order. A row
+/// that does not decode is left out: one damaged row must not stop every read of the
+/// file (`dcmon db check` names it); its samples are lost to reads either way.
+fn each_row(
+    conn: &Connection,
+    after: i64,
+    upto: i64,
+    mut each: impl FnMut(i64, Vec<Entry>),
+) -> Result<(), StoreError> {
+    each_blob(conn, after, upto, |id, data| {
         if let Ok(entries) = decode(data) {
             each(id, entries);
         }
-    }
-    Ok(())
+    })
 }
 
 /// Every log row's problem, for `dcmon db check`.
 pub(crate) fn check(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut problems = Vec::new();
-    let mut stmt = conn
-        .prepare("SELECT id, data FROM head_log ORDER BY id")
-        .map_err(sql("prepare head log check"))?;
-    let mut rows = stmt.query([]).map_err(sql("read head log"))?;
-    while let Some(r) = rows.next().map_err(sql("read head log row"))? {
-        let id: i64 = r.get(0).map_err(sql("read head log id"))?;
-        let data = r
-            .get_ref(1)
-            .and_then(|v| v.as_blob().map_err(Into::into))
-            .map_err(sql("read head log data"))?;
+    each_blob(conn, i64::MIN, i64::MAX, |id, data| {
         if let Err(e) = decode(data) {
             problems.push(format!("head log row {id}: {e}"));
         }
-    }
+    })?;
     Ok(problems)
 }
 
