@@ -179,3 +179,55 @@ fn sweep_step(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dcmon_probes::{Labels, ProbeOutput};
+    use dcmon_store::ProbeRun;
+
+    /// The sealing job `dcmon serve` sends every 2 minutes seals the head's ended
+    /// windows, and says nothing in the log.
+    #[test]
+    fn a_seal_job_moves_the_heads_ended_windows_into_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let (writer, thread) = Writer::spawn(Store::open(&path).unwrap());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let start = 1_800_000_000_000i64;
+        for i in 0..60 {
+            let mut out = ProbeOutput::default();
+            out.gauge("t", Labels::default(), i as f64, "");
+            let round = HostRound::new("h", vec![ProbeRun::ok("os", start + i * 30_000, out)]);
+            runtime.block_on(writer.write(round)).unwrap();
+        }
+        let reader = Store::open(&path).unwrap();
+        assert_eq!(reader.db_stats().unwrap().chunks, 0);
+        writer.seal(start + 3_600_000);
+        // The writer runs the pass between rounds, step by step.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while reader.db_stats().unwrap().chunks == 0 {
+            assert!(std::time::Instant::now() < deadline, "no chunk sealed");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let mut out = ProbeOutput::default();
+        out.gauge("t", Labels::default(), 60.0, "");
+        let last = HostRound::new("h", vec![ProbeRun::ok("os", start + 60 * 30_000, out)]);
+        runtime.block_on(writer.write(last)).unwrap();
+        drop(writer);
+        thread.join().unwrap();
+        let store = Store::open(&path).unwrap();
+        let stats = store.db_stats().unwrap();
+        assert_eq!(stats.samples, 61 * 4, "t and the run's three series");
+        assert!(stats.chunks >= 4, "{stats:?}");
+        let points = store
+            .range_by_name("t", None, i64::MIN, i64::MAX)
+            .unwrap()
+            .remove(0)
+            .points;
+        assert_eq!(points.len(), 61);
+        assert!(points.iter().enumerate().all(|(i, p)| p.1 == i as f64));
+    }
+}
