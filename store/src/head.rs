@@ -431,6 +431,35 @@ pub(crate) fn extent(series: &FastMap<i64, Vec<Point>>) -> (i64, Option<i64>, Op
     }
 }
 
+/// Commits `tx`, which took each listed series' points before its time out of the
+/// head (`epoch`: the epoch it moved to, if it moved), under the head's lock so a read
+/// sees both or neither. `before_commit` runs inside `tx` with the head already changed,
+/// and is told where the head then stands. A failed commit leaves the head to be read
+/// again from the log.
+pub(crate) fn commit_taking_out(
+    head: &Head,
+    tx: rusqlite::Transaction<'_>,
+    begun: Synced,
+    epoch: Option<i64>,
+    removed: &[(i64, i64)],
+    before_commit: impl FnOnce(&Connection, &mut State, Synced) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut state = head.write_state();
+    if let Some(epoch) = epoch {
+        state.removed(begun, epoch, removed);
+    }
+    let now = Synced {
+        epoch: epoch.unwrap_or(begun.epoch),
+        log_id: begun.log_id,
+    };
+    let committed = before_commit(&tx, &mut state, now)
+        .and_then(|()| tx.commit().map_err(sql("commit a change of the head")));
+    if committed.is_err() {
+        state.forget();
+    }
+    committed
+}
+
 /// The head every `Store` of `path` in this process shares (a private one for an
 /// in-memory database or a path that cannot be resolved).
 pub(crate) fn shared(path: &Path) -> Arc<Head> {

@@ -68,53 +68,15 @@ impl<'a> Source<'a> {
         Ok(out)
     }
 
-    /// Series `id`'s last head point in `[from, to]`.
+    /// Series `id`'s last head point in `[from, to]` (a series' head is a quarter of
+    /// an hour: copying it is cheap).
     fn head_last(&self, id: i64, from: i64, to: i64) -> Result<Option<Point>, StoreError> {
-        let shared = self.head.read(self.epoch, |series| {
-            series.get(&id).and_then(|points| {
-                let end = points.partition_point(|p| p.0 <= to);
-                points[..end].last().filter(|p| p.0 >= from).copied()
-            })
-        })?;
-        let mine = self
-            .pending
-            .and_then(|p| {
-                p.with_series(id, |points| {
-                    let end = points.partition_point(|p| p.0 <= to);
-                    points[..end].last().filter(|p| p.0 >= from).copied()
-                })
-            })
-            .flatten();
-        // The writer's own point wins at the same time: it was written last.
-        Ok(match (shared, mine) {
-            (Some(s), Some(m)) if s.0 > m.0 => Some(s),
-            (s, None) => s,
-            (_, m) => m,
-        })
+        Ok(self.head_points(id, from, to)?.last().copied())
     }
 
     /// Series `id`'s first head point in `[from, to]`.
     fn head_first(&self, id: i64, from: i64, to: i64) -> Result<Option<Point>, StoreError> {
-        let shared = self.head.read(self.epoch, |series| {
-            series.get(&id).and_then(|points| {
-                let start = points.partition_point(|p| p.0 < from);
-                points.get(start).filter(|p| p.0 <= to).copied()
-            })
-        })?;
-        let mine = self
-            .pending
-            .and_then(|p| {
-                p.with_series(id, |points| {
-                    let start = points.partition_point(|p| p.0 < from);
-                    points.get(start).filter(|p| p.0 <= to).copied()
-                })
-            })
-            .flatten();
-        Ok(match (shared, mine) {
-            (Some(s), Some(m)) if s.0 < m.0 => Some(s),
-            (s, None) => s,
-            (_, m) => m,
-        })
+        Ok(self.head_points(id, from, to)?.first().copied())
     }
 
     /// Series `id`'s last two points, newest first (never sealed: see `sealing.rs`).
@@ -152,19 +114,7 @@ impl<'a> Source<'a> {
 
     /// The head's last two points of series `id`, newest first.
     fn head_last_two(&self, id: i64) -> Result<[Option<Point>; 2], StoreError> {
-        let mut points = self.head.read(self.epoch, |series| {
-            series
-                .get(&id)
-                .map(|p| p[p.len().saturating_sub(2)..].to_vec())
-                .unwrap_or_default()
-        })?;
-        if let Some(pending) = self.pending {
-            pending.with_series(id, |mine| {
-                for &(ts, v) in &mine[mine.len().saturating_sub(2)..] {
-                    crate::head::insert(&mut points, ts, v);
-                }
-            });
-        }
+        let points = self.head_points(id, i64::MIN, i64::MAX)?;
         let mut newest = points.iter().rev().copied();
         Ok([newest.next(), newest.next()])
     }

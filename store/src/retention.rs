@@ -157,13 +157,7 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(sql("count old logs"))?;
-        // The head changes under its lock, with the commit.
-        let mut state = head.write_state();
-        tx.commit().map_err(sql("commit sweep"))?;
-        if let Some(epoch) = epoch {
-            state.removed(begun, epoch, &head_removed);
-        }
-        drop(state);
+        crate::head::commit_taking_out(&head, tx, begun, epoch, &head_removed, |_, _, _| Ok(()))?;
         if let Some(epoch) = epoch {
             self.note_epoch(begun.epoch, epoch);
         }

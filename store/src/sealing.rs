@@ -541,39 +541,31 @@ impl Store {
             true => None,
             false => Some(crate::head::bump_epoch(&tx)?),
         };
-        // The head changes under its lock, with the commit: a read sees both or neither.
-        let mut state = head.write_state();
-        if let Some(epoch) = epoch {
-            state.removed(begun, epoch, &head_removed);
-        }
-        let expected = crate::head::Synced {
-            epoch: epoch.unwrap_or(begun.epoch),
-            log_id: begun.log_id,
-        };
-        let committed = (|| {
-            if done {
-                // A whole pass: every merge due is done, and the log rows of sealed
-                // time can go (what the head still holds of it is carried to a new row).
-                tx.prepare_cached("INSERT OR REPLACE INTO marks (key, value) VALUES (?1, ?2)")
-                    .map_err(sql("prepare merge mark"))?
-                    .execute(params![
-                        MERGED_MARK,
-                        window_of(cuts.merge_before, merge_span)
-                    ])
-                    .map_err(sql("write merge mark"))?;
-                let upto = window_of(cuts.seal_before, HEAD_SPAN_MS).saturating_sub(1);
-                if let Some(carried) = crate::head::clean_log(&tx, &state, upto)? {
-                    state.logged(expected, carried);
+        crate::head::commit_taking_out(
+            &head,
+            tx,
+            begun,
+            epoch,
+            &head_removed,
+            |tx, state, now| {
+                if done {
+                    // A whole pass: every merge due is done, and the log rows of sealed
+                    // time can go (what the head still holds of it is carried to a new row).
+                    tx.prepare_cached("INSERT OR REPLACE INTO marks (key, value) VALUES (?1, ?2)")
+                        .map_err(sql("prepare merge mark"))?
+                        .execute(params![
+                            MERGED_MARK,
+                            window_of(cuts.merge_before, merge_span)
+                        ])
+                        .map_err(sql("write merge mark"))?;
+                    let upto = window_of(cuts.seal_before, HEAD_SPAN_MS).saturating_sub(1);
+                    if let Some(carried) = crate::head::clean_log(tx, state, upto)? {
+                        state.logged(now, carried);
+                    }
                 }
-            }
-            tx.commit().map_err(sql("commit sealing"))
-        })();
-        if committed.is_err() {
-            // The head lost samples the rolled-back step did not seal: read it again.
-            state.forget();
-        }
-        drop(state);
-        committed?;
+                Ok(())
+            },
+        )?;
         if let Some(epoch) = epoch {
             self.note_epoch(begun.epoch, epoch);
         }
