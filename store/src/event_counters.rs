@@ -175,8 +175,10 @@ mod tests {
 
     /// A logs run at `ts` whose kernel log gained `lines` Xid `xid` lines on `pci`.
     fn run(ts: i64, lines: &[(&str, &str)]) -> HostRound {
-        let mut out = ProbeOutput::default();
-        out.kernel_log = Some("dmesg".into());
+        let mut out = ProbeOutput {
+            kernel_log: Some("dmesg".into()),
+            ..ProbeOutput::default()
+        };
         for (n, (pci, xid)) in lines.iter().enumerate() {
             out.logs.push(LogEntry {
                 source: "dmesg".into(),

@@ -506,6 +506,40 @@ pub(crate) fn clean_log(
 }
 
 #[cfg(test)]
+impl crate::Store {
+    /// Makes this database look like one of the release before the head: every head
+    /// sample becomes a row of `samples`, the log is emptied (the upgrade tests).
+    pub(crate) fn head_into_rows(&mut self) {
+        let head = self.head.clone();
+        let tx = self.conn.transaction().unwrap();
+        head.sync(&tx).unwrap();
+        let mut state = head.write_state();
+        for (id, points) in &state.series {
+            for (ts, v) in points {
+                tx.execute(
+                    "INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)",
+                    params![id, ts, v],
+                )
+                .unwrap();
+            }
+        }
+        tx.execute("DELETE FROM head_log", []).unwrap();
+        bump_epoch(&tx).unwrap();
+        tx.commit().unwrap();
+        state.series.clear();
+        state.synced = None;
+        drop(state);
+        self.ends.clear();
+    }
+
+    /// This `Store` alone with its head, as a `Store` of another process has.
+    pub(crate) fn with_own_head(mut self) -> Self {
+        self.head = Arc::default();
+        self
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -541,39 +575,5 @@ mod tests {
             insert(&mut points, ts, v);
         }
         assert_eq!(points, [(1, 5.0), (3, 2.0), (5, 4.0), (9, 3.0)]);
-    }
-}
-
-#[cfg(test)]
-impl crate::Store {
-    /// Makes this database look like one of the release before the head: every head
-    /// sample becomes a row of `samples`, the log is emptied (the upgrade tests).
-    pub(crate) fn head_into_rows(&mut self) {
-        let head = self.head.clone();
-        let tx = self.conn.transaction().unwrap();
-        head.sync(&tx).unwrap();
-        let mut state = head.write_state();
-        for (id, points) in &state.series {
-            for (ts, v) in points {
-                tx.execute(
-                    "INSERT OR REPLACE INTO samples (series_id, ts, value) VALUES (?1, ?2, ?3)",
-                    params![id, ts, v],
-                )
-                .unwrap();
-            }
-        }
-        tx.execute("DELETE FROM head_log", []).unwrap();
-        bump_epoch(&tx).unwrap();
-        tx.commit().unwrap();
-        state.series.clear();
-        state.synced = None;
-        drop(state);
-        self.ends.clear();
-    }
-
-    /// This `Store` alone with its head, as a `Store` of another process has.
-    pub(crate) fn with_own_head(mut self) -> Self {
-        self.head = Arc::default();
-        self
     }
 }

@@ -224,6 +224,49 @@ impl Store {
     }
 }
 
+/// Records (Some) or forgets (None) the Alertmanager silence that mirrors `id` at
+/// `receiver` (inside the writer's transaction).
+pub(crate) fn set_silence_mirror(
+    conn: &rusqlite::Connection,
+    id: i64,
+    receiver: &str,
+    am_id: Option<&str>,
+) -> Result<(), StoreError> {
+    let path = format!("$.{}", serde_json::to_string(receiver).unwrap_or_default());
+    let done = match am_id {
+        Some(am) => conn.execute(
+            "UPDATE silences SET mirrored = json_set(mirrored, ?2, ?3) WHERE id = ?1",
+            params![id, path, am],
+        ),
+        None => conn.execute(
+            "UPDATE silences SET mirrored = json_remove(mirrored, ?2) WHERE id = ?1",
+            params![id, path],
+        ),
+    };
+    done.map_err(sql("record silence mirror"))?;
+    Ok(())
+}
+
+/// Adds one delivery attempt to a receiver's record.
+pub(crate) fn record_delivery(conn: &rusqlite::Connection, d: &Delivery) -> Result<(), StoreError> {
+    let failed = i64::from(d.error.is_some());
+    conn.prepare_cached(
+        "INSERT INTO receivers (name, sent, failed, dropped, last_ok, last_error, last_error_at)
+         VALUES (?1, ?2, ?3, ?4, CASE WHEN ?3 = 0 AND ?2 > 0 THEN ?5 END, ?6, CASE WHEN ?3 = 1 THEN ?5 END)
+         ON CONFLICT (name) DO UPDATE SET
+             sent = sent + excluded.sent,
+             failed = failed + excluded.failed,
+             dropped = dropped + excluded.dropped,
+             last_ok = coalesce(excluded.last_ok, last_ok),
+             last_error = coalesce(excluded.last_error, last_error),
+             last_error_at = coalesce(excluded.last_error_at, last_error_at)",
+    )
+    .map_err(sql("prepare delivery record"))?
+    .execute(params![d.receiver, d.sent, failed, d.dropped, d.at, d.error])
+    .map_err(sql("record delivery"))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,47 +356,4 @@ mod tests {
             (Some("refused"), Some(2))
         );
     }
-}
-
-/// Records (Some) or forgets (None) the Alertmanager silence that mirrors `id` at
-/// `receiver` (inside the writer's transaction).
-pub(crate) fn set_silence_mirror(
-    conn: &rusqlite::Connection,
-    id: i64,
-    receiver: &str,
-    am_id: Option<&str>,
-) -> Result<(), StoreError> {
-    let path = format!("$.{}", serde_json::to_string(receiver).unwrap_or_default());
-    let done = match am_id {
-        Some(am) => conn.execute(
-            "UPDATE silences SET mirrored = json_set(mirrored, ?2, ?3) WHERE id = ?1",
-            params![id, path, am],
-        ),
-        None => conn.execute(
-            "UPDATE silences SET mirrored = json_remove(mirrored, ?2) WHERE id = ?1",
-            params![id, path],
-        ),
-    };
-    done.map_err(sql("record silence mirror"))?;
-    Ok(())
-}
-
-/// Adds one delivery attempt to a receiver's record.
-pub(crate) fn record_delivery(conn: &rusqlite::Connection, d: &Delivery) -> Result<(), StoreError> {
-    let failed = i64::from(d.error.is_some());
-    conn.prepare_cached(
-        "INSERT INTO receivers (name, sent, failed, dropped, last_ok, last_error, last_error_at)
-         VALUES (?1, ?2, ?3, ?4, CASE WHEN ?3 = 0 AND ?2 > 0 THEN ?5 END, ?6, CASE WHEN ?3 = 1 THEN ?5 END)
-         ON CONFLICT (name) DO UPDATE SET
-             sent = sent + excluded.sent,
-             failed = failed + excluded.failed,
-             dropped = dropped + excluded.dropped,
-             last_ok = coalesce(excluded.last_ok, last_ok),
-             last_error = coalesce(excluded.last_error, last_error),
-             last_error_at = coalesce(excluded.last_error_at, last_error_at)",
-    )
-    .map_err(sql("prepare delivery record"))?
-    .execute(params![d.receiver, d.sent, failed, d.dropped, d.at, d.error])
-    .map_err(sql("record delivery"))?;
-    Ok(())
 }

@@ -903,8 +903,10 @@ pub(crate) fn gpu_round(host: &str, ts: i64, xids: usize) -> HostRound {
         1.0,
         "",
     );
-    let mut logs = ProbeOutput::default();
-    logs.kernel_log = Some("dmesg".into());
+    let mut logs = ProbeOutput {
+        kernel_log: Some("dmesg".into()),
+        ..ProbeOutput::default()
+    };
     // GPU 3 is 00000000:48:00.0; 0000:f0:00 is on no listed GPU.
     let xid = |pci: &str, n: usize| dcmon_probes::LogEntry {
         source: "dmesg".into(),
