@@ -52,6 +52,7 @@ fn format_of(path: &Path) -> &'static str {
         "infiniband" => "infiniband-sysfs",
         "systemctl" => "systemctl-show-fabricmanager",
         "pcie" => "pcie-sysfs",
+        "redfish" => "redfish",
         _ => panic!(
             "{}: no format for this fixture: add it to format_of",
             path.display()
@@ -95,6 +96,8 @@ fn in_probe_output(format: &str, text: &str, path: &Path) -> (&'static str, Stri
         "apt-get-upgrade" => ("apt", section("upgrade")),
         "infiniband-sysfs" => ("infiniband", section("ports")),
         "pcie-sysfs" => ("pcie", section("devices")),
+        // One resource is the whole input of the bmc probe's parser.
+        "redfish" => ("bmc", text.to_string()),
         other => panic!("{}: {other} has no framing here", path.display()),
     }
 }

@@ -48,7 +48,9 @@ pub const BMC_PROBE: Probe = Probe {
         "RMCP+ session (cipher suite 3) to the inventory's bmc address",
         "Get Device ID, Get Chassis Status, Get SDR (16-byte chunks), Get Sensor Reading, Get SEL Entry",
     ],
-    parse: |_| ProbeOutput::default(),
+    // Over IPMI the poller reads binary answers itself; over Redfish each resource it
+    // fetched is read by this parser.
+    parse: crate::redfish::parse,
     default_interval: Duration::from_secs(60),
     default_timeout: Duration::from_secs(10),
     privileges: "a BMC user (no access to the host)",

@@ -157,6 +157,12 @@ pub static FORMATS: &[Format] = &[
         place: Place::Section("upgrade"),
     },
     Format {
+        name: "redfish",
+        description: "one Redfish resource as a BMC serves it (Thermal, Power, PowerSubsystem, PowerSupply, Sensor, ComputerSystem, Manager, Chassis..., by its @odata.type)",
+        probe: "bmc",
+        place: Place::Whole,
+    },
+    Format {
         name: "prometheus-text",
         description: "Prometheus text exposition, as a custom script prints it (label script = the file)",
         probe: "custom",

@@ -52,5 +52,8 @@ pub mod infiniband;
 #[path = "../pcie/mod.rs"]
 pub mod pcie;
 
+#[path = "../redfish/mod.rs"]
+pub mod redfish;
+
 #[cfg(test)]
 mod fuzz_tests;

@@ -133,6 +133,14 @@ pub enum ParseError {
     Truncated,
     #[error("{tool}: {message}")]
     ToolFailed { tool: String, message: String },
+    /// A JSON document (a Redfish resource) where `pointer` (a property path, empty
+    /// for the whole document) holds something the parser cannot read.
+    #[error("{resource}{}{pointer}: {reason}", if pointer.is_empty() { "" } else { " " })]
+    Json {
+        resource: String,
+        pointer: String,
+        reason: String,
+    },
 }
 
 impl ParseError {

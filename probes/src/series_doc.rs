@@ -34,9 +34,10 @@ fn readme(probe: &str) -> Option<&'static str> {
 /// `custom`, or that yield log lines only: `logs`).
 pub fn series(probe: &str) -> Vec<DocSeries> {
     if probe == crate::ipmi::BMC_PROBE.name {
-        // The ipmi probe's sensor and power series, read over the network: not DCMI
-        // (asked through the OS) nor the chassis status fault bits.
-        return series(crate::ipmi::PROBE.name)
+        // Over IPMI: the ipmi probe's sensor and power series, not DCMI (asked through
+        // the OS) nor the chassis status fault bits. Over Redfish: the redfish table's,
+        // whose labels add to those of a series both name.
+        let mut out: Vec<DocSeries> = series(crate::ipmi::PROBE.name)
             .into_iter()
             .filter(|s| {
                 !s.name.starts_with("ipmi_dcmi")
@@ -44,10 +45,25 @@ pub fn series(probe: &str) -> Vec<DocSeries> {
                     && !s.name.contains("intrusion")
             })
             .collect();
+        for row in table(include_str!("../redfish/README.md")) {
+            match out.iter_mut().find(|s| s.name == row.name) {
+                Some(known) => {
+                    for label in row.labels {
+                        if !known.labels.contains(&label) {
+                            known.labels.push(label);
+                        }
+                    }
+                }
+                None => out.push(row),
+            }
+        }
+        return out;
     }
-    let Some(text) = readme(probe) else {
-        return Vec::new();
-    };
+    readme(probe).map(table).unwrap_or_default()
+}
+
+/// The series of a README's first table.
+fn table(text: &str) -> Vec<DocSeries> {
     let mut rows = text.lines().filter(|l| l.starts_with('|'));
     let Some(header) = rows.next() else {
         return Vec::new();
