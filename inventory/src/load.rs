@@ -343,9 +343,18 @@ impl<'a> Checker<'a> {
                     {
                         alerts::SMTP_KEYS
                     }
-                    [.., Seg::Key(b), _] if b == "bmc" => {
-                        &["address", "port", "user", "password_file", "cipher_suite"]
-                    }
+                    [.., Seg::Key(b), _] if b == "bmc" => &[
+                        "address",
+                        "port",
+                        "user",
+                        "password_file",
+                        "cipher_suite",
+                        "protocol",
+                        "redfish_port",
+                        "ca_file",
+                        "tls_fingerprint",
+                        "insecure_tls",
+                    ],
                     _ => ENTRY_KEYS,
                 };
                 suggestion(&key, known)
@@ -751,6 +760,7 @@ impl<'a> Checker<'a> {
             .collect();
         self.check_password_files(raw);
         self.check_cipher_suites(raw);
+        self.check_tls_settings(raw);
         let duration = |v: &Option<String>| v.as_deref().and_then(|s| parse_duration(s).ok());
         let defaults = crate::model::Retention::default();
         Some(Inventory {
@@ -815,13 +825,21 @@ fn overlay(base: &mut Entry, top: &Entry) {
             (&mut b.address, &top.address),
             (&mut b.user, &top.user),
             (&mut b.password_file, &top.password_file),
+            (&mut b.protocol, &top.protocol),
+            (&mut b.ca_file, &top.ca_file),
+            (&mut b.tls_fingerprint, &top.tls_fingerprint),
         ] {
             if value.is_some() {
                 *slot = value.clone();
             }
         }
-        if top.port.is_some() {
-            b.port = top.port;
+        for (slot, value) in [
+            (&mut b.port, top.port),
+            (&mut b.redfish_port, top.redfish_port),
+        ] {
+            if value.is_some() {
+                *slot = value;
+            }
         }
     }
 }

@@ -1,12 +1,14 @@
-//! `bmc = { address, port, user, password_file }`: merged across levels like the rest,
-//! with `{host}` in the address standing for the host's name and an address range set on
-//! a group paired with the group's hosts one by one. Password files are checked here
-//! (present, not readable by every user) but read only when used.
+//! `bmc = { address, port, user, password_file, protocol, redfish_port, ca_file,
+//! tls_fingerprint, insecure_tls }`: merged across levels like the rest, with `{host}` in
+//! the address standing for the host's name and an address range set on a group paired
+//! with the group's hosts one by one. Password files are checked here (present, not
+//! readable by every user) but read only when used; `insecure_tls` is taken only from a
+//! host's own entry.
 
 use super::{Checker, expand_path};
 use crate::hostrange;
 use crate::location::Seg;
-use crate::model::Bmc;
+use crate::model::{Bmc, BmcProtocol, BmcTls};
 use crate::path;
 use crate::raw::{RawBmc, RawInventory};
 use std::collections::HashMap;
@@ -16,6 +18,9 @@ pub const CIPHER_SUITE: i64 = 3;
 
 /// IPMI over LAN's port.
 const DEFAULT_PORT: u16 = 623;
+
+/// HTTPS, where Redfish lives.
+const DEFAULT_REDFISH_PORT: u16 = 443;
 
 /// A group's address range: its hosts, in order, and the addresses they pair with.
 pub(super) type Ranges = HashMap<String, (Vec<String>, Vec<String>)>;
@@ -133,15 +138,94 @@ impl Checker<'_> {
         } else {
             pattern.replace("{host}", name)
         };
+        // Bad names are reported where they are written (check_tls_settings).
+        let protocol = b
+            .protocol
+            .as_deref()
+            .and_then(BmcProtocol::from_name)
+            .unwrap_or_default();
+        // `port` is the port of the protocol named; under `auto`, IPMI's.
+        let (port, redfish_port) = match protocol {
+            BmcProtocol::Redfish => (DEFAULT_PORT, b.redfish_port.or(b.port)),
+            BmcProtocol::Ipmi | BmcProtocol::Auto => {
+                (b.port.unwrap_or(DEFAULT_PORT), b.redfish_port)
+            }
+        };
+        // Taken from the host's own entry only (elsewhere it is refused).
+        let insecure = raw
+            .hosts
+            .iter()
+            .filter(|h| h.name.as_deref() == Some(name))
+            .find_map(|h| h.bmc.as_ref()?.insecure_tls)
+            .unwrap_or(false);
+        if insecure && (b.ca_file.is_some() || b.tls_fingerprint.is_some()) {
+            let at = self.host_path(raw, name);
+            self.problem(
+                &at,
+                true,
+                format!("host `{name}`: bmc insecure_tls = true with a ca_file or tls_fingerprint: keep the check, drop insecure_tls"),
+            );
+        }
         Some(Bmc {
             address,
-            port: b.port.unwrap_or(DEFAULT_PORT),
+            port,
             user: b.user.clone().unwrap_or_default(),
             password_file: expand_path(
                 b.password_file.as_deref().unwrap_or_default(),
                 &self.base_dir,
             ),
+            protocol,
+            redfish_port: redfish_port.unwrap_or(DEFAULT_REDFISH_PORT),
+            tls: BmcTls {
+                ca_file: b.ca_file.as_deref().map(|f| expand_path(f, &self.base_dir)),
+                fingerprint: b.tls_fingerprint.as_deref().and_then(fingerprint),
+                insecure,
+            },
         })
+    }
+
+    /// Each `protocol`, `ca_file`, `tls_fingerprint` and `insecure_tls` where it is
+    /// written: a known protocol, a readable CA file, a SHA-256 fingerprint, and
+    /// `insecure_tls` on hosts only (one BMC's exception never covers a whole group).
+    pub(super) fn check_tls_settings(&mut self, raw: &RawInventory) {
+        for (at, name) in bmc_fields(raw, "protocol", |b| b.protocol.clone()) {
+            if BmcProtocol::from_name(&name).is_none() {
+                self.problem(
+                    &at,
+                    false,
+                    format!(
+                        "bmc protocol `{name}`: use one of {}",
+                        BmcProtocol::NAMES.join(", ")
+                    ),
+                );
+            }
+        }
+        for (at, file) in bmc_fields(raw, "ca_file", |b| b.ca_file.clone()) {
+            let path = expand_path(&file, &self.base_dir);
+            if let Err(e) = std::fs::File::open(&path) {
+                self.problem(&at, false, format!("bmc ca_file {}: {e}", path.display()));
+            }
+        }
+        for (at, text) in bmc_fields(raw, "tls_fingerprint", |b| b.tls_fingerprint.clone()) {
+            if fingerprint(&text).is_none() {
+                self.problem(
+                    &at,
+                    false,
+                    format!(
+                        "bmc tls_fingerprint `{text}`: write the certificate's SHA-256 as 64 hex digits, colons allowed (`openssl x509 -noout -fingerprint -sha256 -in CERT` prints it)"
+                    ),
+                );
+            }
+        }
+        for (at, insecure) in bmc_fields(raw, "insecure_tls", |b| b.insecure_tls) {
+            if insecure && !matches!(at.first(), Some(Seg::Key(k)) if k == "hosts") {
+                self.problem(
+                    &at,
+                    false,
+                    "bmc insecure_tls is taken only on a host's own bmc ([[hosts]]), so that one BMC's exception never covers a group: give the group a ca_file, or set it on each host that needs it".to_string(),
+                );
+            }
+        }
     }
 
     /// Each `cipher_suite` named anywhere is 3, the one suite ipmi-rs implements.
@@ -183,6 +267,23 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// A SHA-256 fingerprint as people copy it (`AB:CD:...`, `sha256:abcd...`, what
+/// `openssl x509 -fingerprint` prints), as 64 lowercase hex digits.
+fn fingerprint(text: &str) -> Option<String> {
+    let text = text.trim();
+    let text = text.rsplit_once('=').map_or(text, |(_, v)| v);
+    let text = text
+        .strip_prefix("sha256:")
+        .or_else(|| text.strip_prefix("SHA256:"))
+        .unwrap_or(text);
+    let hex: String = text
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
 }
 
 /// Every `bmc` table (defaults, groups, hosts) that sets `field`: where it is, and its value.

@@ -296,6 +296,65 @@ fn bmc_settings_merge_pair_ranges_and_check_password_files() {
     );
 }
 
+#[test]
+fn bmc_protocol_ports_and_tls_checks() {
+    use crate::model::BmcProtocol;
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("bmc.pass");
+    std::fs::write(&secret, "hunter2\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+    let file = dir.path().join("inv.toml");
+    let load = |text: &str| parse(text, &file, PROBES);
+    let problems_of = |text: &str| match load(text) {
+        Ok(_) => Vec::new(),
+        Err(p) => p
+            .to_string()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>(),
+    };
+    let pin = "AB:".repeat(31) + "AB";
+    let text = format!(
+        "[defaults]\nbmc = {{ user = \"admin\", password_file = \"bmc.pass\" }}\n\n\
+         [groups.new]\nhosts = [\"a\", \"b\"]\nbmc = {{ address = \"{{host}}-bmc\", protocol = \"redfish\", ca_file = \"ca.pem\" }}\n\n\
+         [[hosts]]\nname = \"b\"\nbmc = {{ port = 8443, tls_fingerprint = \"sha256:{pin}\" }}\n\n\
+         [[hosts]]\nname = \"c\"\nbmc = {{ address = \"c-bmc\", protocol = \"auto\", port = 6230, redfish_port = 8443, insecure_tls = true }}\n\n\
+         [[hosts]]\nname = \"d\"\nbmc = {{ address = \"d-bmc\" }}\n"
+    );
+    let inv = load(&text).unwrap();
+    let bmc = |n: &str| inv.host(n).unwrap().bmc.clone().unwrap();
+    // Redfish: `port` is the HTTPS port; by default 443.
+    assert_eq!(bmc("a").protocol, BmcProtocol::Redfish);
+    assert_eq!(bmc("a").redfish_port, 443);
+    assert_eq!(bmc("b").redfish_port, 8443);
+    assert_eq!(bmc("a").tls.ca_file, Some(dir.path().join("ca.pem")));
+    assert_eq!(bmc("b").tls.fingerprint, Some("ab".repeat(32)));
+    // auto: `port` stays IPMI's, `redfish_port` is Redfish's.
+    assert_eq!((bmc("c").port, bmc("c").redfish_port), (6230, 8443));
+    assert_eq!(bmc("c").protocol, BmcProtocol::Auto);
+    assert!(bmc("c").tls.insecure);
+    // No protocol: IPMI, as every bmc setting meant before.
+    assert_eq!((bmc("d").protocol, bmc("d").port), (BmcProtocol::Ipmi, 623));
+    assert!(!bmc("d").tls.insecure);
+
+    let bad = "[defaults]\nbmc = { user = \"admin\", password_file = \"bmc.pass\", insecure_tls = true }\n\n\
+               [[hosts]]\nname = \"a\"\nbmc = { address = \"a-bmc\", protocol = \"https\", ca_file = \"none.pem\", tls_fingerprint = \"12:34\" }\n\n\
+               [[hosts]]\nname = \"b\"\nbmc = { address = \"b-bmc\", insecure_tls = true, ca_file = \"ca.pem\" }\n";
+    let got = problems_of(bad).join("\n");
+    for expected in [
+        "inv.toml:2:68: bmc insecure_tls is taken only on a host's own bmc",
+        "inv.toml:6:39: bmc protocol `https`: use one of ipmi, redfish, auto",
+        "bmc ca_file",
+        "none.pem: No such file or directory",
+        "bmc tls_fingerprint `12:34`: write the certificate's SHA-256 as 64 hex digits",
+        "host `b`: bmc insecure_tls = true with a ca_file or tls_fingerprint",
+    ] {
+        assert!(got.contains(expected), "{expected} in:\n{got}");
+    }
+}
+
 /// A value left out for its type is reported once: what follows from its absence (no
 /// hosts listed, a host without a name) is not a second problem.
 #[test]

@@ -53,13 +53,55 @@ pub struct Host {
     pub bmc: Option<Bmc>,
 }
 
-/// A BMC reached over IPMI-over-LAN (RMCP+). The password stays in its file until used.
+/// A BMC reached over the network: IPMI over LAN (RMCP+) or Redfish (HTTPS). The
+/// password stays in its file until used.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Bmc {
     pub address: String,
+    /// IPMI over LAN's UDP port.
     pub port: u16,
     pub user: String,
     pub password_file: PathBuf,
+    pub protocol: BmcProtocol,
+    /// Redfish's HTTPS port.
+    pub redfish_port: u16,
+    pub tls: BmcTls,
+}
+
+/// Which way a BMC is read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BmcProtocol {
+    /// IPMI over LAN only (what every BMC setting meant before Redfish).
+    #[default]
+    Ipmi,
+    /// Redfish over HTTPS only.
+    Redfish,
+    /// Redfish first; IPMI over LAN when Redfish does not answer.
+    Auto,
+}
+
+impl BmcProtocol {
+    pub const NAMES: [&'static str; 3] = ["ipmi", "redfish", "auto"];
+
+    pub fn from_name(name: &str) -> Option<BmcProtocol> {
+        match name {
+            "ipmi" => Some(BmcProtocol::Ipmi),
+            "redfish" => Some(BmcProtocol::Redfish),
+            "auto" => Some(BmcProtocol::Auto),
+            _ => None,
+        }
+    }
+}
+
+/// How the BMC's HTTPS certificate is checked: pinned, against `ca_file`, against the
+/// web's public roots, or (per host, warned about) not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BmcTls {
+    pub ca_file: Option<PathBuf>,
+    /// SHA-256 of the certificate (DER), 32 bytes as lowercase hex.
+    pub fingerprint: Option<String>,
+    pub insecure: bool,
 }
 
 /// How a host's probe scripts are run over its SSH connection (`shell`).

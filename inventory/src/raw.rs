@@ -240,4 +240,16 @@ pub struct RawBmc {
     /// The RMCP+ cipher suite (ipmitool's `-C`): only 3 is spoken, so anything else is
     /// refused with the reason rather than left to fail at the BMC.
     pub cipher_suite: Option<i64>,
+    /// `ipmi` (the default), `redfish`, or `auto` (Redfish first, IPMI when Redfish
+    /// does not answer).
+    pub protocol: Option<String>,
+    /// Redfish's HTTPS port when `protocol = "auto"` (with `redfish`, `port` says it).
+    pub redfish_port: Option<u16>,
+    /// PEM file of the CA(s) that sign the BMC's HTTPS certificate.
+    pub ca_file: Option<String>,
+    /// The BMC certificate's SHA-256 fingerprint, pinned (`openssl x509 -fingerprint
+    /// -sha256` prints it).
+    pub tls_fingerprint: Option<String>,
+    /// Accept any certificate: only on a host's own `bmc`, and warned about at start.
+    pub insecure_tls: Option<bool>,
 }
