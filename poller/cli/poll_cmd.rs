@@ -35,16 +35,21 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
     // --json streams one line per host as it is stored; the table waits for all rows.
     let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
     let mut stdout = std::io::stdout().lock();
-    runtime.block_on(poll_round(&hosts, &options, &writer, |index, r| {
-        all_ok &= r.status == HostStatus::Ok;
-        if args.json {
-            if let Ok(line) = serde_json::to_string(&r) {
-                let _ = writeln!(stdout, "{line}");
+    runtime.block_on(async {
+        poll_round(&hosts, &options, &writer, |index, r| {
+            all_ok &= r.status == HostStatus::Ok;
+            if args.json {
+                if let Ok(line) = serde_json::to_string(&r) {
+                    let _ = writeln!(stdout, "{line}");
+                }
+            } else {
+                rows.push((index, row(r)));
             }
-        } else {
-            rows.push((index, row(r)));
-        }
-    }));
+        })
+        .await;
+        // A one-shot round leaves no Redfish session open on a BMC.
+        dcmon_poller::redfish::logout_all(std::time::Duration::from_secs(3)).await;
+    });
     drop(stdout);
     drop(writer);
     let _ = store_thread.join();

@@ -11,7 +11,7 @@ use crate::error::TransportError;
 use crate::exec::{ExecOutput, Exit};
 use crate::plan::Due;
 use crate::ssh::SshSession;
-use dcmon_inventory::Host;
+use dcmon_inventory::{BmcProtocol, Host};
 use dcmon_probes::{Probe, ProbeInputs, ProbeKind, ProbeOutput};
 use dcmon_store::{ProbeRun, RunStatus};
 use std::collections::BTreeMap;
@@ -286,10 +286,10 @@ pub fn now_ms() -> i64 {
 /// BMC sessions open at once: ipmi-rs blocks a thread per session.
 pub(crate) static BMC_SESSIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
 
-/// Reads the host's BMC over the network on a blocking thread. Each answer is awaited
-/// as long as a connection would be, within the run's own timeout, so a silent BMC
-/// holds a blocking thread no longer. The password is read from its file here and goes
-/// nowhere else; the SEL resumes after its saved cursor.
+/// Reads the host's BMC over the network, by the protocol its `bmc` names: Redfish
+/// (HTTPS, async), IPMI over LAN (ipmi-rs, blocking, on a blocking thread), or `auto`
+/// (Redfish, and IPMI when Redfish fails: said once when it starts and once when it
+/// ends). The password is read from its file here and goes nowhere else.
 async fn bmc_run(host: &Host, due: &Due, cursors: &BTreeMap<String, String>) -> ProbeRun {
     let started_ms = now_ms();
     let started = Instant::now();
@@ -301,21 +301,26 @@ async fn bmc_run(host: &Host, due: &Due, cursors: &BTreeMap<String, String>) -> 
             "the host has no bmc in the inventory".to_string(),
         );
     };
-    let wait = host.connect_timeout.min(due.timeout);
-    let _slot = BMC_SESSIONS.acquire().await;
     let sel_cursor = cursors.get("sel").cloned();
-    let result = tokio::task::spawn_blocking(move || {
-        let password = crate::fanout_bmc::read_password(&bmc)?;
-        let login = crate::bmc::BmcLogin {
-            address: &bmc.address,
-            port: bmc.port,
-            user: &bmc.user,
-            password: password.as_bytes(),
-        };
-        crate::bmc::read(&login, wait, sel_cursor.as_deref()).map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("the BMC reader stopped: {e}")));
+    let result = match bmc.protocol {
+        BmcProtocol::Ipmi => ipmi_read(host, &bmc, due.timeout, sel_cursor).await,
+        BmcProtocol::Redfish => redfish_read(host, &bmc, due.timeout, None)
+            .await
+            .map_err(|e| e.to_string()),
+        BmcProtocol::Auto => {
+            // Redfish gets half the run, so a stalled service leaves IPMI its time.
+            let half = due.timeout / 2;
+            match redfish_read(host, &bmc, half, Some(false)).await {
+                Ok(out) => Ok(out),
+                Err(e) => {
+                    let left = due.timeout.saturating_sub(started.elapsed());
+                    ipmi_read(host, &bmc, left, sel_cursor)
+                        .await
+                        .map_err(|ipmi| format!("{e}; then over IPMI: {ipmi}"))
+                }
+            }
+        }
+    };
     let (status, error, output) = match result {
         Ok(output) => (RunStatus::Ok, None, output),
         Err(e) => (RunStatus::Error, Some(e), ProbeOutput::default()),
@@ -329,4 +334,64 @@ async fn bmc_run(host: &Host, due: &Due, cursors: &BTreeMap<String, String>) -> 
         output,
         new_logs: due.probe.new_logs,
     }
+}
+
+/// IPMI over LAN, on a blocking thread: each answer is awaited as long as a connection
+/// would be, within `timeout`, so a silent BMC holds a blocking thread no longer.
+async fn ipmi_read(
+    host: &Host,
+    bmc: &dcmon_inventory::Bmc,
+    timeout: Duration,
+    sel_cursor: Option<String>,
+) -> Result<ProbeOutput, String> {
+    let wait = host.connect_timeout.min(timeout);
+    let _slot = BMC_SESSIONS.acquire().await;
+    let bmc = bmc.clone();
+    tokio::task::spawn_blocking(move || {
+        let password = crate::fanout_bmc::read_password(&bmc)?;
+        let login = crate::bmc::BmcLogin {
+            address: &bmc.address,
+            port: bmc.port,
+            user: &bmc.user,
+            password: password.as_bytes(),
+        };
+        let mut out =
+            crate::bmc::read(&login, wait, sel_cursor.as_deref()).map_err(|e| e.to_string())?;
+        out.fact("bmc_protocol", "ipmi");
+        Ok(out)
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the BMC reader stopped: {e}")))
+}
+
+/// Redfish within `timeout`. Under `auto` (`fallback` given), a failure is logged
+/// when IPMI takes over, and the return of Redfish when it ends, once each.
+async fn redfish_read(
+    host: &Host,
+    bmc: &dcmon_inventory::Bmc,
+    timeout: Duration,
+    fallback: Option<bool>,
+) -> Result<ProbeOutput, crate::redfish::RedfishError> {
+    let until = tokio::time::Instant::now() + timeout;
+    let service = crate::redfish::service(&host.name, bmc, host.connect_timeout.min(timeout))?;
+    let password =
+        crate::fanout_bmc::read_password(bmc).map_err(crate::redfish::RedfishError::Settings)?;
+    let _slot = crate::redfish::READS.acquire().await;
+    let mut service = service.lock().await;
+    let result = service.read(&password, until).await;
+    if fallback.is_some() {
+        match (&result, service.fell_back) {
+            (Err(e), false) => crate::log!(
+                "dcmon: host {}: bmc protocol auto: {e}; reading the BMC over IPMI (RMCP+) until Redfish answers",
+                host.name
+            ),
+            (Ok(_), true) => crate::log!(
+                "dcmon: host {}: bmc protocol auto: Redfish answers again; IPMI over LAN no longer used",
+                host.name
+            ),
+            _ => {}
+        }
+        service.fell_back = result.is_err();
+    }
+    result
 }

@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod known_hosts;
 pub mod local;
 pub mod plan;
+pub mod redfish;
 pub mod round;
 pub mod serve;
 pub mod shell;

@@ -6,6 +6,10 @@ use dcmon_probes::nvidia::issues::{self, GpuIssue};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
+/// The `path` labels of readings taken from the BMC over the network (IPMI over LAN,
+/// Redfish), not through the host's OS: they hold while the OS is down.
+pub const OUT_OF_BAND: [&str; 2] = ["bmc", "redfish"];
+
 /// One row of the overview.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HostSummary {
@@ -128,7 +132,9 @@ impl Store {
                     prev: e.prev.map(|(_, v)| v),
                     // Only IPMI series have a path; most of 150,000 entries skip the lookup.
                     bmc: e.name.starts_with("ipmi_")
-                        && e.labels.get("path").is_some_and(|p| p == "bmc"),
+                        && e.labels
+                            .get("path")
+                            .is_some_and(|p| OUT_OF_BAND.contains(&p.as_str())),
                     labels: &e.labels,
                 });
                 summarize(host, readings)
@@ -173,7 +179,9 @@ impl Store {
             // A series whose samples were all swept has no value.
             let Some(value) = value else { continue };
             let idle = labels.contains("\"idle\"") || labels.contains("\"iowait\"");
-            let bmc = labels.contains("\"path\":\"bmc\"");
+            let bmc = OUT_OF_BAND
+                .iter()
+                .any(|p| labels.contains(&format!("\"path\":\"{p}\"")));
             let labels = if issues::SERIES.contains(&name.as_str()) {
                 serde_json::from_str(&labels).unwrap_or_default()
             } else {

@@ -12,6 +12,7 @@
 pub mod cpuacct;
 pub mod dashboard;
 pub mod ipmi_sim;
+pub mod redfish;
 pub mod serve;
 pub mod shims;
 pub mod stored;

@@ -215,6 +215,8 @@ pub async fn serve(
         }
     }
     service.stop_all().await;
+    // Redfish sessions held between rounds end with the service (BMCs hold few).
+    crate::redfish::logout_all(std::time::Duration::from_secs(3)).await;
     drop(service);
     // The alert loop holds a writer too: the writer thread ends after it.
     if let Some(alert_loop) = alert_loop {

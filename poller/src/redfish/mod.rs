@@ -1,0 +1,128 @@
+//! The `bmc` probe over Redfish (HTTPS): which resources a read fetches, and the one
+//! connection kept per BMC between rounds. What the resources say is read by the pure
+//! parsers in `probes/redfish/`, the same that `dcmon parse redfish` runs.
+//!
+//! A read walks the service once (service root, chassis, systems, managers) and keeps
+//! that layout for `LAYOUT_TTL`; later rounds fetch only the resources holding readings
+//! (Chassis, Thermal, Power or their successors, System, Manager), each with its ETag.
+
+mod conn;
+pub mod tls;
+mod walk;
+
+use dcmon_inventory::Bmc;
+use dcmon_probes::ProbeOutput;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::time::Instant;
+
+#[derive(Debug, Error, Clone)]
+pub enum RedfishError {
+    /// No Redfish service answered: refused, unreachable, TLS refused, stalled.
+    #[error("Redfish {0}")]
+    Unreachable(String),
+    /// The service refused the user or its password.
+    #[error("Redfish {0}")]
+    Refused(String),
+    /// The service answered something dcmon cannot use.
+    #[error("Redfish {0}")]
+    Answer(String),
+    /// The settings cannot work (a CA file with no certificate).
+    #[error("Redfish: {0}")]
+    Settings(String),
+}
+
+/// Reads running at once over all BMCs: each holds a socket and a little memory, no
+/// thread, so more than IPMI's 32.
+pub(crate) static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(256);
+
+/// One BMC's connection, its layout, and whether `auto` fell back to IPMI last time.
+#[derive(Debug)]
+pub(crate) struct Service {
+    conn: conn::Conn,
+    layout: Option<walk::Layout>,
+    /// `auto` read IPMI last round because Redfish failed (logged once per change).
+    pub fell_back: bool,
+}
+
+/// Services by host name and settings (a changed inventory entry starts afresh).
+type Services = HashMap<String, Arc<tokio::sync::Mutex<Service>>>;
+static SERVICES: LazyLock<Mutex<Services>> = LazyLock::new(Default::default);
+
+fn key(host: &str, bmc: &Bmc) -> String {
+    format!(
+        "{host}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{}",
+        bmc.address,
+        bmc.redfish_port,
+        bmc.user,
+        bmc.tls,
+        bmc.password_file.display()
+    )
+}
+
+/// The service kept for this host's BMC, made on first use.
+pub(crate) fn service(
+    host: &str,
+    bmc: &Bmc,
+    connect_timeout: Duration,
+) -> Result<Arc<tokio::sync::Mutex<Service>>, RedfishError> {
+    let key = key(host, bmc);
+    let mut services = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = services.get(&key) {
+        return Ok(s.clone());
+    }
+    // An entry of this host under older settings is dropped.
+    services.retain(|k, _| k.split('\u{0}').next() != Some(host));
+    let tls = tls::config(&bmc.tls).map_err(RedfishError::Settings)?;
+    let base = format!("https://{}:{}", host_part(&bmc.address), bmc.redfish_port);
+    let service = Arc::new(tokio::sync::Mutex::new(Service {
+        conn: conn::Conn::new(base, bmc.user.clone(), tls, connect_timeout),
+        layout: None,
+        fell_back: false,
+    }));
+    services.insert(key, service.clone());
+    Ok(service)
+}
+
+/// An IPv6 address goes in brackets in a URL.
+fn host_part(address: &str) -> String {
+    if address.contains(':') && !address.starts_with('[') {
+        format!("[{address}]")
+    } else {
+        address.to_string()
+    }
+}
+
+impl Service {
+    /// Reads the BMC by `until`: its readings, health, power state and firmware.
+    pub(crate) async fn read(
+        &mut self,
+        password: &str,
+        until: Instant,
+    ) -> Result<ProbeOutput, RedfishError> {
+        walk::read(self, password, until).await
+    }
+
+    /// Ends the session on the BMC (`dcmon poll` at its end, `serve` when it stops).
+    pub(crate) async fn logout(&mut self, until: Instant) {
+        self.conn.logout(until).await;
+    }
+}
+
+/// Logs every kept session out, each within `within` (a BMC holds few sessions).
+pub async fn logout_all(within: Duration) {
+    let services: Vec<_> = SERVICES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain()
+        .map(|(_, s)| s)
+        .collect();
+    let until = Instant::now() + within;
+    let mut set = tokio::task::JoinSet::new();
+    for s in services {
+        set.spawn(async move { s.lock().await.logout(until).await });
+    }
+    while set.join_next().await.is_some() {}
+}

@@ -1,0 +1,282 @@
+//! Which resources a Redfish read fetches. The service's layout (which chassis, which
+//! of Thermal/Power or their successors each has, which systems and managers) is found
+//! once and kept; each round then fetches just those resources, inlining the members
+//! of the newer schemas' collections as `$expand` would, and hands each to the parser.
+//!
+//! Only paths on the BMC itself (`/redfish/v1/...`) are followed: a link to another
+//! host (DMTF's mockup links a PDU outlet) is never fetched.
+
+use super::{RedfishError, Service};
+use dcmon_probes::ProbeOutput;
+use dcmon_probes::redfish::Reader;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a found layout is kept (chassis and links change with hardware only).
+const LAYOUT_TTL: Duration = Duration::from_secs(600);
+
+/// Most members taken from a collection: chassis and systems (a blade enclosure lists
+/// a few dozen), managers, and a collection's members inlined (fans, PSUs, sensors).
+const MAX_CHASSIS: usize = 32;
+const MAX_SYSTEMS: usize = 32;
+const MAX_MANAGERS: usize = 8;
+const MAX_MEMBERS: usize = 512;
+
+#[derive(Debug)]
+pub(super) struct Layout {
+    found: Instant,
+    targets: Vec<Target>,
+    /// A target answered 404: the layout changed; find it again next round.
+    stale: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Target {
+    path: String,
+    inline: Inline,
+}
+
+/// What of a target's links is fetched and put in place before it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inline {
+    Nothing,
+    /// ThermalSubsystem: its `Fans` (unless the Sensors collection gives them).
+    Fans,
+    /// PowerSubsystem: its `PowerSupplies`, each with its `Metrics`.
+    PowerSupplies,
+    /// A collection (Sensors): its members.
+    Members,
+}
+
+/// Reads the BMC by `until`.
+pub(super) async fn read(
+    s: &mut Service,
+    password: &str,
+    until: Instant,
+) -> Result<ProbeOutput, RedfishError> {
+    let fresh = s
+        .layout
+        .as_ref()
+        .is_some_and(|l| !l.stale && l.found.elapsed() < LAYOUT_TTL);
+    if !fresh {
+        s.layout = None;
+        s.layout = Some(discover(s, password, until).await?);
+    }
+    let targets = s
+        .layout
+        .as_ref()
+        .map(|l| l.targets.clone())
+        .unwrap_or_default();
+    let mut reader = Reader::default();
+    for target in targets {
+        let Some(mut value) = json(s, &target.path, password, until, &mut reader).await? else {
+            if let Some(l) = s.layout.as_mut() {
+                l.stale = true;
+            }
+            continue;
+        };
+        match target.inline {
+            Inline::Nothing => {}
+            Inline::Fans => {
+                inline(s, &mut value, "Fans", None, password, until, &mut reader).await?
+            }
+            Inline::PowerSupplies => {
+                inline(
+                    s,
+                    &mut value,
+                    "PowerSupplies",
+                    Some("Metrics"),
+                    password,
+                    until,
+                    &mut reader,
+                )
+                .await?
+            }
+            Inline::Members => members(s, &mut value, None, password, until, &mut reader).await?,
+        }
+        reader.read(&target.path, &value);
+    }
+    let mut out = reader.out;
+    out.fact("bmc_protocol", "redfish");
+    Ok(out)
+}
+
+/// Walks the service root to the resources that hold readings.
+async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Layout, RedfishError> {
+    let mut scratch = Reader::default();
+    let root_path = "/redfish/v1/";
+    let Some(root) = json(s, root_path, password, until, &mut scratch).await? else {
+        return Err(RedfishError::Unreachable(format!(
+            "{}{root_path}: not found (404): no Redfish service here",
+            s.conn.base
+        )));
+    };
+    if !root.is_object() {
+        return Err(RedfishError::Answer(format!(
+            "{}{root_path}: the service root is not a JSON object",
+            s.conn.base
+        )));
+    }
+    let mut targets = Vec::new();
+    let mut push = |path: String, inline: Inline| targets.push(Target { path, inline });
+    for chassis in collection(s, &root, "Chassis", MAX_CHASSIS, password, until).await? {
+        let Some(c) = json(s, &chassis, password, until, &mut scratch).await? else {
+            continue;
+        };
+        push(chassis, Inline::Nothing);
+        let sensors = link(&c, "Sensors");
+        match (link(&c, "Thermal"), link(&c, "ThermalSubsystem")) {
+            (Some(thermal), _) => push(thermal, Inline::Nothing),
+            (None, Some(subsystem)) => {
+                let fans = if sensors.is_some() {
+                    Inline::Nothing
+                } else {
+                    Inline::Fans
+                };
+                push(subsystem, fans);
+                if let Some(sensors) = sensors {
+                    push(sensors, Inline::Members);
+                }
+            }
+            (None, None) => {
+                if let Some(sensors) = sensors {
+                    push(sensors, Inline::Members);
+                }
+            }
+        }
+        match (link(&c, "Power"), link(&c, "PowerSubsystem")) {
+            (Some(power), _) => push(power, Inline::Nothing),
+            (None, subsystem) => {
+                if let Some(subsystem) = subsystem {
+                    push(subsystem, Inline::PowerSupplies);
+                }
+                if let Some(environment) = link(&c, "EnvironmentMetrics") {
+                    push(environment, Inline::Nothing);
+                }
+            }
+        }
+    }
+    for system in collection(s, &root, "Systems", MAX_SYSTEMS, password, until).await? {
+        push(system, Inline::Nothing);
+    }
+    for manager in collection(s, &root, "Managers", MAX_MANAGERS, password, until).await? {
+        push(manager, Inline::Nothing);
+    }
+    Ok(Layout {
+        found: Instant::now(),
+        targets,
+        stale: false,
+    })
+}
+
+/// The member paths of the collection `key` links to (none when there is none).
+async fn collection(
+    s: &mut Service,
+    parent: &Value,
+    key: &str,
+    limit: usize,
+    password: &str,
+    until: Instant,
+) -> Result<Vec<String>, RedfishError> {
+    let Some(path) = link(parent, key) else {
+        return Ok(Vec::new());
+    };
+    let mut scratch = Reader::default();
+    let Some(c) = json(s, &path, password, until, &mut scratch).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(member_links(&c).take(limit).collect())
+}
+
+/// Fetches the collection `key` links to, with its members (and each member's
+/// `member_link`), and puts it in place of the link.
+async fn inline(
+    s: &mut Service,
+    value: &mut Value,
+    key: &str,
+    member_link: Option<&str>,
+    password: &str,
+    until: Instant,
+    reader: &mut Reader,
+) -> Result<(), RedfishError> {
+    let Some(path) = link(value, key) else {
+        return Ok(());
+    };
+    let Some(mut c) = json(s, &path, password, until, reader).await? else {
+        return Ok(());
+    };
+    members(s, &mut c, member_link, password, until, reader).await?;
+    value[key] = c;
+    Ok(())
+}
+
+/// Replaces a collection's member links by the members themselves.
+async fn members(
+    s: &mut Service,
+    collection: &mut Value,
+    member_link: Option<&str>,
+    password: &str,
+    until: Instant,
+    reader: &mut Reader,
+) -> Result<(), RedfishError> {
+    let paths: Vec<String> = member_links(collection).take(MAX_MEMBERS).collect();
+    let mut fetched = Vec::with_capacity(paths.len());
+    for path in paths {
+        let Some(mut m) = json(s, &path, password, until, reader).await? else {
+            continue;
+        };
+        if let Some(key) = member_link
+            && let Some(sub) = link(&m, key)
+            && let Some(x) = json(s, &sub, password, until, reader).await?
+        {
+            m[key] = x;
+        }
+        fetched.push(m);
+    }
+    collection["Members"] = Value::Array(fetched);
+    Ok(())
+}
+
+/// GETs a resource as JSON: None when it is not there (404), or when it is not JSON
+/// (a warning naming it, through the reader).
+async fn json(
+    s: &mut Service,
+    path: &str,
+    password: &str,
+    until: Instant,
+    reader: &mut Reader,
+) -> Result<Option<Value>, RedfishError> {
+    let answer = s.conn.get(path, password, until).await?;
+    if answer.status == hyper::StatusCode::NOT_FOUND {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<Value>(&answer.body) {
+        Ok(v) => Ok(Some(v)),
+        Err(_) => {
+            reader.read_text(path, &String::from_utf8_lossy(&answer.body));
+            Ok(None)
+        }
+    }
+}
+
+/// The path a property links to (`{"@odata.id": ...}`), when it is on this service.
+fn link(v: &Value, key: &str) -> Option<String> {
+    let id = v.get(key)?.get("@odata.id")?.as_str()?;
+    on_service(id)
+}
+
+fn member_links(c: &Value) -> impl Iterator<Item = String> + '_ {
+    c.get("Members")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|m| on_service(m.get("@odata.id")?.as_str()?))
+}
+
+/// Only `/redfish/v1/...` paths on the BMC itself, without a fragment.
+fn on_service(id: &str) -> Option<String> {
+    let id = id.split('#').next()?;
+    (id.starts_with("/redfish/v1/") && !id.contains("..") && !id.contains(char::is_whitespace))
+        .then(|| id.to_string())
+}

@@ -1,0 +1,401 @@
+//! The `bmc` probe over Redfish against DMTF's Redfish Mockup Server over HTTPS with a
+//! test CA: every temperature, fan, PSU and the power state as the mockup's own JSON
+//! says (read here, by the test); a changed reading in the next round; `auto` reading
+//! Redfish without touching IPMI, and falling back to ipmi_sim when Redfish is closed;
+//! a wrong CA, an expired certificate, a closed port and a stopped server each a clear
+//! error within the deadline, beside a healthy BMC; the password nowhere.
+
+mod testbed;
+
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use testbed::ipmi_sim::IpmiSim;
+use testbed::redfish::{Certs, Mockup};
+use testbed::{json_lines, poll};
+
+const PASSWORD: &str = "s3cret-Redfish-pass";
+
+fn password_file(dir: &Path) -> PathBuf {
+    let path = dir.join("bmc.pass");
+    std::fs::write(&path, format!("{PASSWORD}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// A BMC-only host (its OS is this machine, asked nothing) with these `bmc` settings.
+fn host(name: &str, bmc: &str) -> String {
+    format!(
+        "[[hosts]]\nname = \"{name}\"\ntransport = \"local\"\nprobes = []\ntimeout = \"4s\"\nconnect_timeout = \"4s\"\nbmc = {{ address = \"127.0.0.1\", user = \"admin\", {bmc} }}\n\n"
+    )
+}
+
+fn value(db: &Path, host: &str, name: &str, sensor: &str) -> Option<f64> {
+    testbed::stored::latest_value(db, host, name, &[("sensor", sensor), ("path", "redfish")])
+}
+
+fn bmc_error(db: &Path, host: &str) -> String {
+    rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row(
+            "SELECT coalesce(error, '') FROM latest_runs WHERE host = ?1 AND probe = 'bmc'",
+            [host],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| panic!("{host}'s bmc run: {e}"))
+}
+
+fn facts(db: &Path, host: &str) -> Vec<(String, String)> {
+    dcmon_store::Store::open(db).unwrap().facts(host).unwrap()
+}
+
+fn signal(pid: u32, which: &str) {
+    let status = std::process::Command::new("kill")
+        .args([which, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// `ipmi_sensor_status` for a Redfish `Status`, as an operator reads it.
+fn status_of(v: &Value) -> f64 {
+    match (
+        v["Status"]["State"].as_str(),
+        v["Status"]["Health"].as_str(),
+    ) {
+        (Some("Absent" | "Disabled"), _) => 4.0,
+        (_, Some("Warning")) => 1.0,
+        (_, Some("Critical")) => 2.0,
+        _ => 0.0,
+    }
+}
+
+#[test]
+fn readings_over_https_equal_the_mockups_json_and_follow_its_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let certs = Certs::make(dir);
+    let mockup = Mockup::start(dir, &certs.cert, &certs.key);
+    let pass = password_file(dir);
+    let inv = dir.join("inventory.toml");
+    std::fs::write(
+        &inv,
+        host(
+            "rf1",
+            &format!(
+                "protocol = \"redfish\", port = {}, password_file = \"{}\", ca_file = \"{}\"",
+                mockup.port,
+                pass.display(),
+                certs.ca.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let db = dir.join("dcmon.db");
+    let out = poll(&inv, &db);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let results = json_lines(&out);
+    assert_eq!(results.len(), 1, "{stderr}");
+    assert_eq!(bmc_error(&db, "rf1"), "", "{stderr}");
+
+    // One session, made at the start and deleted at the end of the round.
+    let log = mockup.log();
+    let count = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(
+        count("\"POST /redfish/v1/SessionService/Sessions "),
+        1,
+        "{log}"
+    );
+    assert_eq!(
+        count("\"DELETE /redfish/v1/SessionService/Sessions/"),
+        1,
+        "{log}"
+    );
+
+    // Every temperature and fan of Thermal, as the mockup's file has it.
+    let thermal = mockup.resource("Chassis/1U/Thermal");
+    let mut compared = 0;
+    for t in thermal["Temperatures"].as_array().unwrap() {
+        let name = t["Name"].as_str().unwrap();
+        let status = value(&db, "rf1", "ipmi_sensor_status", name);
+        match t["ReadingCelsius"].as_f64() {
+            Some(c) if status_of(t) < 4.0 => {
+                assert_eq!(
+                    value(&db, "rf1", "ipmi_temperature_celsius", name),
+                    Some(c),
+                    "{name}"
+                );
+                compared += 1;
+            }
+            _ => {
+                assert_eq!(status, Some(4.0), "{name} has no reading");
+                assert_eq!(value(&db, "rf1", "ipmi_temperature_celsius", name), None);
+            }
+        }
+        for (key, level) in [
+            ("UpperThresholdNonCritical", "upper_non_critical"),
+            ("UpperThresholdCritical", "upper_critical"),
+            ("UpperThresholdFatal", "upper_non_recoverable"),
+            ("LowerThresholdCritical", "lower_critical"),
+        ] {
+            if status_of(t) < 4.0 {
+                let stored = testbed::stored::latest_value(
+                    &db,
+                    "rf1",
+                    "ipmi_sensor_threshold",
+                    &[("sensor", name), ("threshold", level)],
+                );
+                assert_eq!(stored, t[key].as_f64(), "{name} {level}");
+            }
+        }
+    }
+    for f in thermal["Fans"].as_array().unwrap() {
+        let name = f["Name"].as_str().unwrap();
+        assert_eq!(
+            value(&db, "rf1", "ipmi_fan_speed_rpm", name),
+            f["Reading"].as_f64(),
+            "{name}"
+        );
+        assert_eq!(
+            value(&db, "rf1", "ipmi_sensor_status", name),
+            Some(status_of(f))
+        );
+        compared += 1;
+    }
+    // Every PSU: its health, and its output.
+    let power = mockup.resource("Chassis/1U/Power");
+    for p in power["PowerSupplies"].as_array().unwrap() {
+        let name = p["Name"].as_str().unwrap();
+        assert_eq!(
+            value(&db, "rf1", "ipmi_sensor_status", name),
+            Some(status_of(p)),
+            "{name}"
+        );
+        assert_eq!(
+            value(
+                &db,
+                "rf1",
+                "ipmi_power_watts",
+                &format!("{name} output power")
+            ),
+            p["LastPowerOutputWatts"].as_f64()
+        );
+        compared += 1;
+    }
+    assert_eq!(
+        testbed::stored::latest_value(&db, "rf1", "ipmi_dcmi_power_watts", &[("path", "redfish")]),
+        power["PowerControl"][0]["PowerConsumedWatts"].as_f64()
+    );
+    assert!(compared >= 5, "{compared} readings compared");
+    // The power state, and the firmware of the BMC and the BIOS.
+    let system = mockup.resource("Systems/437XR1138R2");
+    let on = if system["PowerState"] == "On" {
+        1.0
+    } else {
+        0.0
+    };
+    assert_eq!(
+        testbed::stored::latest_value(&db, "rf1", "ipmi_chassis_power_on", &[("path", "redfish")]),
+        Some(on)
+    );
+    let facts = facts(&db, "rf1");
+    let fact = |k: &str| {
+        facts
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        fact("bmc_firmware").as_deref(),
+        mockup.resource("Managers/BMC")["FirmwareVersion"].as_str()
+    );
+    assert_eq!(
+        fact("bios_version").as_deref(),
+        system["BiosVersion"].as_str()
+    );
+    assert_eq!(fact("bmc_protocol").as_deref(), Some("redfish"));
+
+    // A reading changed on the BMC is there the next round: CPU1 past its non-critical
+    // threshold (42) reads 1 whatever the BMC's Health says.
+    mockup.edit("Chassis/1U/Thermal", |t| {
+        t["Temperatures"][0]["ReadingCelsius"] = 43.into();
+    });
+    let out = poll(&inv, &db);
+    let again = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(
+        value(&db, "rf1", "ipmi_temperature_celsius", "CPU1 Temp"),
+        Some(43.0),
+        "{again}"
+    );
+    assert_eq!(
+        value(&db, "rf1", "ipmi_sensor_status", "CPU1 Temp"),
+        Some(1.0)
+    );
+
+    // The password shows nowhere: not in what dcmon printed, not in the database.
+    for text in [
+        stderr,
+        again,
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    ] {
+        assert!(!text.contains(PASSWORD), "{text}");
+    }
+    let bytes = std::fs::read(&db).unwrap();
+    assert!(
+        !bytes
+            .windows(PASSWORD.len())
+            .any(|w| w == PASSWORD.as_bytes())
+    );
+}
+
+#[test]
+fn auto_reads_redfish_without_ipmi_and_falls_back_to_ipmi_when_redfish_is_closed() {
+    assert_eq!(testbed::ipmi_sim::USER, "admin", "host() logs in as admin");
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let certs = Certs::make(dir);
+    let mockup = Mockup::start(dir, &certs.cert, &certs.key);
+    let sim = IpmiSim::start();
+    let pass = password_file(dir);
+    std::fs::write(
+        dir.join("sim.pass"),
+        format!("{}\n", testbed::ipmi_sim::PASSWORD),
+    )
+    .unwrap();
+    std::fs::set_permissions(dir.join("sim.pass"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    // The IPMI port of the Redfish host: a socket that must receive nothing.
+    let ipmi_watch = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    ipmi_watch.set_nonblocking(true).unwrap();
+    let closed = testbed::free_port();
+    let inv = dir.join("inventory.toml");
+    std::fs::write(
+        &inv,
+        host(
+            "both",
+            &format!(
+                "protocol = \"auto\", redfish_port = {}, port = {}, password_file = \"{}\", ca_file = \"{}\"",
+                mockup.port,
+                ipmi_watch.local_addr().unwrap().port(),
+                pass.display(),
+                certs.ca.display()
+            ),
+        ) + &host(
+            "legacy",
+            &format!(
+                "protocol = \"auto\", redfish_port = {closed}, port = {}, password_file = \"{}\", ca_file = \"{}\"",
+                sim.port,
+                dir.join("sim.pass").display(),
+                certs.ca.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let db = dir.join("dcmon.db");
+    let out = poll(&inv, &db);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(bmc_error(&db, "both"), "", "{stderr}");
+    assert_eq!(bmc_error(&db, "legacy"), "", "{stderr}");
+    // Redfish answered for `both`, and its IPMI port saw not one datagram.
+    let mut buf = [0u8; 64];
+    assert!(ipmi_watch.recv(&mut buf).is_err(), "IPMI was touched");
+    let fact = |h: &str| {
+        facts(&db, h)
+            .into_iter()
+            .find(|(k, _)| k == "bmc_protocol")
+            .map(|(_, v)| v)
+    };
+    assert_eq!(fact("both").as_deref(), Some("redfish"));
+    assert!(value(&db, "both", "ipmi_temperature_celsius", "CPU1 Temp").is_some());
+    // `legacy`'s Redfish port is closed: ipmi_sim answered, said in one line.
+    assert_eq!(fact("legacy").as_deref(), Some("ipmi"));
+    assert!(
+        testbed::stored::latest_value(
+            &db,
+            "legacy",
+            "ipmi_fan_speed_rpm",
+            &[("sensor", "FAN1"), ("path", "bmc")]
+        )
+        .is_some(),
+        "{stderr}"
+    );
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("bmc protocol auto"))
+        .collect();
+    assert_eq!(said.len(), 1, "{stderr}");
+    assert!(
+        said[0].contains("host legacy")
+            && said[0].contains("Connection refused")
+            && said[0].contains("reading the BMC over IPMI"),
+        "{}",
+        said[0]
+    );
+}
+
+#[test]
+fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let certs = Certs::make(dir);
+    let good = Mockup::start(dir, &certs.cert, &certs.key);
+    let expired = Mockup::start(dir, &certs.expired, &certs.key);
+    let stopped = Mockup::start(dir, &certs.cert, &certs.key);
+    let pass = password_file(dir);
+    let closed = testbed::free_port();
+    let bmc = |port: u16, ca: &Path| {
+        format!(
+            "protocol = \"redfish\", port = {port}, password_file = \"{}\", ca_file = \"{}\"",
+            pass.display(),
+            ca.display()
+        )
+    };
+    let inv = dir.join("inventory.toml");
+    std::fs::write(
+        &inv,
+        [
+            host("good", &bmc(good.port, &certs.ca)),
+            host("wrongca", &bmc(good.port, &certs.other_ca)),
+            host("expired", &bmc(expired.port, &certs.ca)),
+            host("closed", &bmc(closed, &certs.ca)),
+            host("stopped", &bmc(stopped.port, &certs.ca)),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    // A server that stops answering: the kernel still accepts the connection.
+    signal(stopped.pid(), "-STOP");
+    let db = dir.join("dcmon.db");
+    let started = Instant::now();
+    let out = poll(&inv, &db);
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(bmc_error(&db, "good"), "", "{stderr}");
+    assert!(value(&db, "good", "ipmi_temperature_celsius", "CPU1 Temp").is_some());
+    let wrong = bmc_error(&db, "wrongca");
+    assert!(
+        wrong.contains("not signed by a CA in bmc ca_file")
+            && wrong.starts_with("Redfish https://127.0.0.1:"),
+        "{wrong}"
+    );
+    let old = bmc_error(&db, "expired");
+    assert!(
+        old.contains("Expired") && old.contains("past its validity"),
+        "{old}"
+    );
+    let refused = bmc_error(&db, "closed");
+    assert!(refused.contains("Connection refused"), "{refused}");
+    let stall = bmc_error(&db, "stopped");
+    assert!(
+        stall.contains("by the deadline (the BMC stalled"),
+        "{stall}"
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "each within its 4 s: {took:?}"
+    );
+    for e in [wrong, old, refused, stall, stderr] {
+        assert!(!e.contains(PASSWORD), "{e}");
+    }
+    signal(stopped.pid(), "-CONT");
+}

@@ -1,0 +1,210 @@
+//! DMTF's Redfish Mockup Server, a real Redfish service, over HTTPS on a private
+//! loopback port, serving a copy of the `public-rackmount1` mockup (so a test may edit
+//! readings), with certificates made here by `openssl`: a test CA, a certificate it
+//! signs for 127.0.0.1, an expired one, and a second CA that signed nothing.
+//!
+//! The server is a test peer, not part of dcmon: it is used where it lies, as
+//! ../shared/testbed/redfish/SOURCES.md says (`DCMON_REDFISH_MOCKUP` names another
+//! place). It accepts any credentials.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where DMTF's server and its mockups are: `run.py`, `public-rackmount1/`.
+pub fn peer_dir() -> PathBuf {
+    let candidates = [
+        std::env::var_os("DCMON_REDFISH_MOCKUP").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testbed/redfish")),
+        Some(PathBuf::from("/work/shared/testbed/redfish")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|d| d.join("run.py").is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "DMTF's Redfish Mockup Server is not at ../shared/testbed/redfish: set DCMON_REDFISH_MOCKUP to the folder holding run.py and public-rackmount1"
+            )
+        })
+}
+
+/// Test certificates in one folder.
+pub struct Certs {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Signed by `ca`, for 127.0.0.1, but its validity ended yesterday.
+    pub expired: PathBuf,
+    /// A CA that signed none of these.
+    pub other_ca: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs (tests/run.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Certs {
+    pub fn make(dir: &Path) -> Certs {
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        for ca in ["ca", "other-ca"] {
+            let mut args = vec!["req", "-x509"];
+            args.extend(ec);
+            let (key, pem, subj) = (
+                format!("{ca}.key"),
+                format!("{ca}.pem"),
+                format!("/CN=dcmon test {ca}"),
+            );
+            args.extend(["-days", "2", "-subj", &subj, "-keyout", &key, "-out", &pem]);
+            openssl(dir, &args);
+        }
+        let mut args = vec!["req"];
+        args.extend(ec);
+        args.extend(["-subj", "/CN=bmc", "-keyout", "bmc.key", "-out", "bmc.csr"]);
+        openssl(dir, &args);
+        std::fs::write(dir.join("ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+        for (name, days) in [("bmc.pem", "2"), ("expired.pem", "-1")] {
+            openssl(
+                dir,
+                &[
+                    "x509",
+                    "-req",
+                    "-in",
+                    "bmc.csr",
+                    "-CA",
+                    "ca.pem",
+                    "-CAkey",
+                    "ca.key",
+                    "-CAcreateserial",
+                    "-days",
+                    days,
+                    "-extfile",
+                    "ext",
+                    "-out",
+                    name,
+                ],
+            );
+        }
+        Certs {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("bmc.pem"),
+            key: dir.join("bmc.key"),
+            expired: dir.join("expired.pem"),
+            other_ca: dir.join("other-ca.pem"),
+        }
+    }
+}
+
+/// One mockup server; killed when dropped.
+pub struct Mockup {
+    child: Child,
+    pub port: u16,
+    /// The copy of the mockup it serves (edit a resource's `index.json` to change it).
+    pub root: PathBuf,
+}
+
+impl Mockup {
+    /// Serves a copy of `public-rackmount1` (made in `dir`) over HTTPS with `cert`.
+    pub fn start(dir: &Path, cert: &Path, key: &Path) -> Mockup {
+        let peer = peer_dir();
+        let root = dir.join("public-rackmount1");
+        if !root.exists() {
+            let out = Command::new("cp")
+                .arg("-r")
+                .arg(peer.join("public-rackmount1"))
+                .arg(&root)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Mockup::serve(&peer, root, cert, key)
+    }
+
+    fn serve(peer: &Path, root: PathBuf, cert: &Path, key: &Path) -> Mockup {
+        let port = super::free_port();
+        let log = std::fs::File::create(root.with_extension(format!("{port}.log"))).unwrap();
+        let child = Command::new("python3")
+            .arg(peer.join("run.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string(), "-S", "-D"])
+            .arg(&root)
+            .arg("-s")
+            .arg("--cert")
+            .arg(cert)
+            .arg("--key")
+            .arg(key)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("python3 runs the Redfish mockup server");
+        let mockup = Mockup { child, port, root };
+        mockup.wait_ready();
+        mockup
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the Redfish mockup server did not listen on {} within 20 s",
+            self.port
+        );
+    }
+
+    /// The server's access log: one line per request (`"GET /redfish/v1/ HTTP/1.1" 200`).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.root.with_extension(format!("{}.log", self.port)))
+            .unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A resource of the served mockup, as the server holds it (`Chassis/1U/Thermal`).
+    pub fn resource(&self, path: &str) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.root.join(path).join("index.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Rewrites a resource of the mockup (the server reads its files on every GET).
+    pub fn edit(&self, path: &str, change: impl FnOnce(&mut serde_json::Value)) {
+        let mut v = self.resource(path);
+        change(&mut v);
+        std::fs::write(
+            self.root.join(path).join("index.json"),
+            serde_json::to_string_pretty(&v).unwrap(),
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for Mockup {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
