@@ -599,6 +599,7 @@ fn probe_run_reads_a_bmc_once_and_stores_nothing() {
     let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(run["status"], "ok", "{run}");
     assert_eq!(run["bmc"], format!("127.0.0.1:{}", sim.port));
+    assert_eq!(run["bmc_protocol"], "ipmi");
     let parsed = run["parsed"].as_array().unwrap();
     assert!(
         parsed.iter().any(|o| o["name"] == "ipmi_fan_speed_rpm"
@@ -616,7 +617,7 @@ fn probe_run_reads_a_bmc_once_and_stores_nothing() {
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(
         text.starts_with(&format!(
-            "down (bmc 127.0.0.1:{} as {USER}), probe bmc\nok after ",
+            "down (bmc 127.0.0.1:{} as {USER}), probe bmc\nanswered over: ipmi (bmc protocol = \"ipmi\")\nok after ",
             sim.port
         )),
         "{text}"

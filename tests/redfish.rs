@@ -216,6 +216,18 @@ fn readings_over_https_equal_the_mockups_json_and_follow_its_changes() {
     );
     assert_eq!(fact("bmc_protocol").as_deref(), Some("redfish"));
 
+    // `dcmon probe run` says which protocol answered.
+    let run = testbed::dcmon(&["probe", "run", "-i", inv.to_str().unwrap(), "rf1", "bmc"]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        text.starts_with(&format!(
+            "rf1 (bmc https://127.0.0.1:{} as admin), probe bmc\nanswered over: redfish (bmc protocol = \"redfish\")\nok after ",
+            mockup.port
+        )),
+        "{text}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
     // A reading changed on the BMC is there the next round: CPU1 past its non-critical
     // threshold (42) reads 1 whatever the BMC's Health says.
     mockup.edit("Chassis/1U/Thermal", |t| {
@@ -359,6 +371,15 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
             host("expired", &bmc(expired.port, &certs.ca)),
             host("closed", &bmc(closed, &certs.ca)),
             host("stopped", &bmc(stopped.port, &certs.ca)),
+            // Not checked at all: reads even the expired one, and is warned about.
+            host(
+                "insecure",
+                &format!(
+                    "protocol = \"redfish\", port = {}, password_file = \"{}\", insecure_tls = true",
+                    expired.port,
+                    pass.display()
+                ),
+            ),
         ]
         .concat(),
     )
@@ -393,6 +414,19 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
     assert!(
         took < Duration::from_secs(10),
         "each within its 4 s: {took:?}"
+    );
+    assert_eq!(bmc_error(&db, "insecure"), "", "{stderr}");
+    let warned: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("insecure_tls"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(
+        warned[0].starts_with(
+            "dcmon: host insecure: bmc insecure_tls = true: its BMC's HTTPS certificate is not checked"
+        ),
+        "{}",
+        warned[0]
     );
     for e in [wrong, old, refused, stall, stderr] {
         assert!(!e.contains(PASSWORD), "{e}");

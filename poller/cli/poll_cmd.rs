@@ -21,6 +21,7 @@ pub fn poll(args: PollArgs) -> Result<ExitCode> {
         Some(s) => dcmon_inventory::select(&inventory, s)?,
         None => inventory.hosts.iter().collect(),
     };
+    dcmon_poller::redfish::warn_insecure(hosts.iter().copied());
     let store = dcmon_store::Store::open(&args.db)?;
     let options = RoundOptions {
         accept_new_host_keys: args.accept_new_host_keys,

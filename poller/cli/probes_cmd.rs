@@ -92,7 +92,13 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
     let due = dcmon_poller::plan::Due { probe, timeout };
     let accept = args.accept_new_host_keys || host.accept_new_host_keys;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    let trial = runtime.block_on(dcmon_poller::trial::run(host, due, accept));
+    dcmon_poller::redfish::warn_insecure([host]);
+    let trial = runtime.block_on(async {
+        let trial = dcmon_poller::trial::run(host, due, accept).await;
+        // A one-shot run leaves no Redfish session open on the BMC.
+        dcmon_poller::redfish::logout_all(std::time::Duration::from_secs(3)).await;
+        trial
+    });
     let run = &trial.run;
     let out = &run.output;
     let verdict = match (&run.error, out.warnings.is_empty()) {
@@ -143,7 +149,9 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
             object["exit"] = exit.clone().into();
         }
         if let Some(bmc) = host.bmc.as_ref().filter(|_| probe.kind == ProbeKind::Bmc) {
-            object["bmc"] = format!("{}:{}", bmc.address, bmc.port).into();
+            let (protocol, at) = answered(bmc, out);
+            object["bmc"] = at.into();
+            object["bmc_protocol"] = protocol.into();
         }
         let _ = writeln!(std::io::stdout(), "{object}");
         return Ok(verdict);
@@ -182,14 +190,17 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
             }
         }
         (None, Some(bmc)) => {
+            let (protocol, at) = answered(bmc, out);
             let _ = writeln!(
                 stdout,
-                "{} (bmc {}:{} as {}), probe {}\n{} after {} ms",
+                "{} (bmc {at} as {}), probe {}\nanswered over: {protocol} (bmc protocol = \"{}\")\n{} after {} ms",
                 host.name,
-                bmc.address,
-                bmc.port,
                 bmc.user,
                 probe.name,
+                serde_json::to_value(bmc.protocol)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
                 run.status.as_str(),
                 trial.took.as_millis()
             );
@@ -223,4 +234,22 @@ fn via_text(raw: &dcmon_poller::host_round::RawRun) -> String {
     raw.via
         .as_ref()
         .map_or_else(|| "local".to_string(), ToString::to_string)
+}
+
+/// Which protocol answered a bmc run (the `bmc_protocol` fact its reader set), and
+/// where: `("redfish", "https://10.1.0.11:443")`, `("ipmi", "10.1.0.11:623")`, or
+/// `("none", ...)` when neither did.
+fn answered(bmc: &dcmon_inventory::Bmc, out: &dcmon_probes::ProbeOutput) -> (String, String) {
+    let protocol = out
+        .facts
+        .iter()
+        .find(|f| f.key == "bmc_protocol")
+        .map_or("none", |f| f.value.as_str());
+    let at = match (protocol, bmc.protocol) {
+        ("redfish", _) | ("none", dcmon_inventory::BmcProtocol::Redfish) => {
+            format!("https://{}:{}", bmc.address, bmc.redfish_port)
+        }
+        _ => format!("{}:{}", bmc.address, bmc.port),
+    };
+    (protocol.to_string(), at)
 }

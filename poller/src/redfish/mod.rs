@@ -111,6 +111,21 @@ impl Service {
     }
 }
 
+/// Says, at every start, which hosts' BMC certificates go unchecked (`insecure_tls`).
+pub fn warn_insecure<'a>(hosts: impl IntoIterator<Item = &'a dcmon_inventory::Host>) {
+    for host in hosts {
+        if let Some(bmc) = &host.bmc
+            && bmc.tls.insecure
+            && bmc.protocol != dcmon_inventory::BmcProtocol::Ipmi
+        {
+            crate::log!(
+                "dcmon: host {}: bmc insecure_tls = true: its BMC's HTTPS certificate is not checked, so anyone on the network path can pose as the BMC and take its password; give the host a ca_file or tls_fingerprint",
+                host.name
+            );
+        }
+    }
+}
+
 /// Logs every kept session out, each within `within` (a BMC holds few sessions).
 pub async fn logout_all(within: Duration) {
     let services: Vec<_> = SERVICES

@@ -227,13 +227,15 @@ pub async fn serve(
 }
 
 fn load(source: &Source) -> Result<Inventory, InventoryError> {
-    match source {
+    let inventory = match source {
         Source::File(path) => dcmon_inventory::load(path, &dcmon_probes::names()),
         Source::Local(name) => Ok(Inventory::local(
             name,
             dcmon_probes::registry::local_defaults(),
         )),
-    }
+    }?;
+    crate::redfish::warn_insecure(&inventory.hosts);
+    Ok(inventory)
 }
 
 fn modified_time(source: &Source) -> Option<SystemTime> {
