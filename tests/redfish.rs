@@ -46,6 +46,18 @@ fn bmc_error(db: &Path, host: &str) -> String {
         .unwrap_or_else(|e| panic!("{host}'s bmc run: {e}"))
 }
 
+/// The Redfish log lines stored for `host`: (time, priority, message), oldest first.
+fn log_lines(db: &Path, host: &str) -> Vec<(i64, u8, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT ts, priority, message FROM logs WHERE host = ?1 AND source = 'redfish' ORDER BY id")
+        .unwrap();
+    stmt.query_map([host], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 fn facts(db: &Path, host: &str) -> Vec<(String, String)> {
     dcmon_store::Store::open(db).unwrap().facts(host).unwrap()
 }
@@ -216,6 +228,24 @@ fn readings_over_https_equal_the_mockups_json_and_follow_its_changes() {
     );
     assert_eq!(fact("bmc_protocol").as_deref(), Some("redfish"));
 
+    // Every entry of every log service, once.
+    let mut expected = 0;
+    for entries in [
+        "Systems/437XR1138R2/LogServices/Log1/Entries",
+        "Managers/BMC/LogServices/Log/Entries",
+    ] {
+        expected += mockup.resource(entries)["Members"]
+            .as_array()
+            .unwrap()
+            .len();
+    }
+    let logs = log_lines(&db, "rf1");
+    assert_eq!(logs.len(), expected, "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|(_, p, m)| *p == 2 && m.starts_with("System May be Melting"))
+    );
+
     // `dcmon probe run` says which protocol answered.
     let run = testbed::dcmon(&["probe", "run", "-i", inv.to_str().unwrap(), "rf1", "bmc"]);
     let text = String::from_utf8_lossy(&run.stdout);
@@ -244,6 +274,22 @@ fn readings_over_https_equal_the_mockups_json_and_follow_its_changes() {
         value(&db, "rf1", "ipmi_sensor_status", "CPU1 Temp"),
         Some(1.0)
     );
+    // The log entries of the first round were not stored again.
+    assert_eq!(log_lines(&db, "rf1").len(), expected);
+    // A new entry in the system log: it alone is stored.
+    mockup.edit("Systems/437XR1138R2/LogServices/Log1/Entries", |c| {
+        let mut third = c["Members"][1].clone();
+        third["@odata.id"] = "/redfish/v1/Systems/437XR1138R2/LogServices/Log1/Entries/3".into();
+        third["Id"] = "3".into();
+        third["Message"] = "Fan 2 failed".into();
+        third["Severity"] = "Warning".into();
+        c["Members"].as_array_mut().unwrap().push(third);
+    });
+    poll(&inv, &db);
+    let logs = log_lines(&db, "rf1");
+    assert_eq!(logs.len(), expected + 1, "{logs:?}");
+    assert_eq!(logs.last().unwrap().1, 4);
+    assert!(logs.last().unwrap().2.starts_with("Fan 2 failed"));
 
     // The password shows nowhere: not in what dcmon printed, not in the database.
     for text in [

@@ -304,13 +304,13 @@ async fn bmc_run(host: &Host, due: &Due, cursors: &BTreeMap<String, String>) -> 
     let sel_cursor = cursors.get("sel").cloned();
     let result = match bmc.protocol {
         BmcProtocol::Ipmi => ipmi_read(host, &bmc, due.timeout, sel_cursor).await,
-        BmcProtocol::Redfish => redfish_read(host, &bmc, due.timeout, None)
+        BmcProtocol::Redfish => redfish_read(host, &bmc, due.timeout, None, cursors)
             .await
             .map_err(|e| e.to_string()),
         BmcProtocol::Auto => {
             // Redfish gets half the run, so a stalled service leaves IPMI its time.
             let half = due.timeout / 2;
-            match redfish_read(host, &bmc, half, Some(false)).await {
+            match redfish_read(host, &bmc, half, Some(false), cursors).await {
                 Ok(out) => Ok(out),
                 Err(e) => {
                     let left = due.timeout.saturating_sub(started.elapsed());
@@ -371,6 +371,7 @@ async fn redfish_read(
     bmc: &dcmon_inventory::Bmc,
     timeout: Duration,
     fallback: Option<bool>,
+    cursors: &BTreeMap<String, String>,
 ) -> Result<ProbeOutput, crate::redfish::RedfishError> {
     let until = tokio::time::Instant::now() + timeout;
     let service = crate::redfish::service(&host.name, bmc, host.connect_timeout.min(timeout))?;
@@ -378,7 +379,10 @@ async fn redfish_read(
         crate::fanout_bmc::read_password(bmc).map_err(crate::redfish::RedfishError::Settings)?;
     let _slot = crate::redfish::READS.acquire().await;
     let mut service = service.lock().await;
-    let result = service.read(&password, until).await;
+    let log_cursor = cursors.get(dcmon_probes::redfish::logs::SOURCE);
+    let result = service
+        .read(&password, until, log_cursor.map(String::as_str))
+        .await;
     if fallback.is_some() {
         match (&result, service.fell_back) {
             (Err(e), false) => crate::log!(

@@ -54,7 +54,7 @@ pub const BMC_PROBE: Probe = Probe {
     default_interval: Duration::from_secs(60),
     default_timeout: Duration::from_secs(10),
     privileges: "a BMC user (no access to the host)",
-    new_logs: sel::after_cursor,
+    new_logs: crate::redfish::new_logs,
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Bmc,
 };

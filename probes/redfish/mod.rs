@@ -13,6 +13,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+pub mod logs;
 mod power;
 mod sensor;
 mod system;
@@ -75,6 +76,7 @@ impl Reader {
             "ComputerSystem" => system::computer_system(self, &at),
             "Manager" => system::manager(self, &at),
             "Chassis" => system::chassis(self, &at),
+            "LogEntry" => logs::entry(self, &at),
             k if k.ends_with("Collection") => self.members(&at),
             _ => {}
         }
@@ -115,6 +117,19 @@ impl Reader {
             pointer: pointer.to_string(),
             reason,
         });
+    }
+}
+
+/// The `bmc` probe's log reading: Redfish's log lines by their services' keys, the
+/// SEL's (over IPMI) by record id. Each call holds one source's lines.
+pub fn new_logs(
+    entries: Vec<crate::LogEntry>,
+    saved: Option<&str>,
+) -> (Vec<crate::LogEntry>, Option<String>) {
+    if entries.first().is_some_and(|e| e.source == logs::SOURCE) {
+        logs::after_cursor(entries, saved)
+    } else {
+        crate::ipmi::sel::after_cursor(entries, saved)
     }
 }
 

@@ -3,6 +3,7 @@
 //! garbled input.
 
 use super::*;
+use crate::output::LogEntry;
 use crate::test_support::{assert_series_unique, fact, value};
 use proptest::prelude::*;
 
@@ -432,6 +433,75 @@ fn extreme_numbers_are_kept_or_dropped_never_wrapped() {
         "{:?}",
         out.warnings
     );
+}
+
+#[test]
+fn log_entries_become_log_lines_new_once_per_service() {
+    let out = read(&[
+        fixture!("dmtf-mockup-public-rackmount1-system-log-entries.json"),
+        fixture!("dmtf-mockup-public-rackmount1-manager-log-entries.json"),
+    ]);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    assert_eq!(out.logs.len(), 3);
+    let first = &out.logs[0];
+    assert_eq!(first.source, "redfish");
+    assert_eq!(first.priority, 2);
+    assert_eq!(first.ts_ms, Some(1_331_131_440_000)); // 2012-03-07T14:44:00Z
+    assert_eq!(first.unit.as_deref(), Some("Temperature"));
+    assert_eq!(
+        first.message,
+        "Temperature threshold exceeded (Upper Critical - going high, 0x592A28)"
+    );
+    assert_eq!(
+        out.logs[2].message,
+        "System May be Melting (Event.1.0.TempWayTooHot)"
+    );
+    assert_eq!(
+        out.logs[2].unit.as_deref(),
+        Some("/redfish/v1/Managers/BMC/LogServices/Log")
+    );
+
+    // First read: all new; the cursor holds each service's newest id.
+    let (new, next) = new_logs(out.logs.clone(), None);
+    assert_eq!(new.len(), 3);
+    let next = next.unwrap();
+    assert_eq!(
+        next,
+        r#"{"/redfish/v1/Managers/BMC/LogServices/Log":1,"/redfish/v1/Systems/437XR1138R2/LogServices/Log1":2}"#
+    );
+    // The same entries again: nothing new, the cursor unchanged.
+    let (new, again) = new_logs(out.logs.clone(), Some(&next));
+    assert!(new.is_empty(), "{new:?}");
+    assert_eq!(again.as_deref(), Some(next.as_str()));
+    // One more entry in the system log: only it.
+    let mut more = out.logs.clone();
+    let mut third = more[1].clone();
+    third.cursor = Some("3 /redfish/v1/Systems/437XR1138R2/LogServices/Log1".into());
+    third.message = "third".into();
+    more.push(third);
+    let (new, _) = new_logs(more, Some(&next));
+    assert_eq!(
+        new.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+        ["third"]
+    );
+    // The system log cleared (it holds only entry 1 again): that entry is new; the
+    // manager log is unchanged.
+    let cleared = vec![out.logs[0].clone(), out.logs[2].clone()];
+    let (new, after) = new_logs(cleared, Some(&next));
+    assert_eq!(new.len(), 1);
+    assert_eq!(new[0].ts_ms, first.ts_ms);
+    assert!(after.unwrap().contains("Log1\":1"));
+    // SEL lines read over IPMI keep their own cursor rule.
+    let sel = LogEntry {
+        source: "sel".into(),
+        ts_ms: None,
+        priority: 4,
+        unit: None,
+        message: "x".into(),
+        cursor: Some("1f".into()),
+        labels: Default::default(),
+    };
+    assert_eq!(new_logs(vec![sel], Some("1e")).1.as_deref(), Some("1f"));
 }
 
 proptest! {

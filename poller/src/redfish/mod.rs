@@ -97,12 +97,14 @@ fn host_part(address: &str) -> String {
 
 impl Service {
     /// Reads the BMC by `until`: its readings, health, power state and firmware.
+    /// `log_cursor` is the saved `redfish` log cursor: entries up to it are not fetched.
     pub(crate) async fn read(
         &mut self,
         password: &str,
         until: Instant,
+        log_cursor: Option<&str>,
     ) -> Result<ProbeOutput, RedfishError> {
-        walk::read(self, password, until).await
+        walk::read(self, password, until, log_cursor).await
     }
 
     /// Ends the session on the BMC (`dcmon poll` at its end, `serve` when it stops).

@@ -22,6 +22,11 @@ const MAX_CHASSIS: usize = 32;
 const MAX_SYSTEMS: usize = 32;
 const MAX_MANAGERS: usize = 8;
 const MAX_MEMBERS: usize = 512;
+/// Log services read per system or manager, pages of entries followed per service, and
+/// entries fetched one by one per service (when a BMC lists links only).
+const MAX_LOG_SERVICES: usize = 8;
+const MAX_LOG_PAGES: usize = 4;
+const MAX_LOG_FETCHES: usize = 256;
 
 #[derive(Debug)]
 pub(super) struct Layout {
@@ -47,14 +52,18 @@ enum Inline {
     PowerSupplies,
     /// A collection (Sensors): its members.
     Members,
+    /// A log service's entries: the first pages, members new since the cursor.
+    Entries,
 }
 
-/// Reads the BMC by `until`.
+/// Reads the BMC by `until`; `log_cursor` is the saved `redfish` log cursor.
 pub(super) async fn read(
     s: &mut Service,
     password: &str,
     until: Instant,
+    log_cursor: Option<&str>,
 ) -> Result<ProbeOutput, RedfishError> {
+    let saved = dcmon_probes::redfish::logs::saved_keys(log_cursor);
     let fresh = s
         .layout
         .as_ref()
@@ -94,6 +103,11 @@ pub(super) async fn read(
                 .await?
             }
             Inline::Members => members(s, &mut value, None, password, until, &mut reader).await?,
+            Inline::Entries => {
+                let service = target.path.trim_end_matches("/Entries").to_string();
+                let after = saved.get(&service).copied();
+                entries(s, &mut value, after, password, until, &mut reader).await?
+            }
         }
         reader.read(&target.path, &value);
     }
@@ -157,11 +171,24 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
             }
         }
     }
-    for system in collection(s, &root, "Systems", MAX_SYSTEMS, password, until).await? {
-        push(system, Inline::Nothing);
-    }
-    for manager in collection(s, &root, "Managers", MAX_MANAGERS, password, until).await? {
-        push(manager, Inline::Nothing);
+    let systems = collection(s, &root, "Systems", MAX_SYSTEMS, password, until).await?;
+    let managers = collection(s, &root, "Managers", MAX_MANAGERS, password, until).await?;
+    for owner in systems.into_iter().chain(managers) {
+        let Some(o) = json(s, &owner, password, until, &mut scratch).await? else {
+            continue;
+        };
+        push(owner, Inline::Nothing);
+        for service in collection(s, &o, "LogServices", MAX_LOG_SERVICES, password, until).await? {
+            let Some(l) = json(s, &service, password, until, &mut scratch).await? else {
+                continue;
+            };
+            if l["ServiceEnabled"] == Value::Bool(false) {
+                continue;
+            }
+            if let Some(entries) = link(&l, "Entries") {
+                push(entries, Inline::Entries);
+            }
+        }
     }
     Ok(Layout {
         found: Instant::now(),
@@ -238,6 +265,62 @@ async fn members(
     Ok(())
 }
 
+/// A log service's entries new since `after` (its saved newest id): members given
+/// inline are all kept (the parser's cursor rule picks the new ones); members given
+/// as links are fetched only when their id is above `after`. Further pages are
+/// followed while they bring members not seen yet.
+async fn entries(
+    s: &mut Service,
+    collection: &mut Value,
+    after: Option<u64>,
+    password: &str,
+    until: Instant,
+    reader: &mut Reader,
+) -> Result<(), RedfishError> {
+    let mut all: Vec<Value> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut page = collection.clone();
+    let mut fetches = 0;
+    for pages in 1.. {
+        let mut added = 0;
+        for m in page["Members"].as_array().cloned().unwrap_or_default() {
+            let id = m["@odata.id"].as_str().unwrap_or("").to_string();
+            if !id.is_empty() && !seen.insert(id.clone()) {
+                continue;
+            }
+            added += 1;
+            if m.get("@odata.type").is_some() {
+                all.push(m);
+                continue;
+            }
+            let key = id.rsplit('/').next().and_then(|k| k.parse::<u64>().ok());
+            if after.is_some_and(|a| key.is_some_and(|k| k <= a)) || fetches >= MAX_LOG_FETCHES {
+                continue;
+            }
+            let Some(path) = on_service(&id) else {
+                continue;
+            };
+            fetches += 1;
+            if let Some(entry) = json(s, &path, password, until, reader).await? {
+                all.push(entry);
+            }
+        }
+        let next = ["Members@odata.nextLink", "@odata.nextLink"]
+            .iter()
+            .find_map(|k| page[*k].as_str())
+            .and_then(on_service_with_query);
+        let Some(next) = next.filter(|_| added > 0 && pages < MAX_LOG_PAGES) else {
+            break;
+        };
+        match json(s, &next, password, until, reader).await? {
+            Some(p) => page = p,
+            None => break,
+        }
+    }
+    collection["Members"] = Value::Array(all);
+    Ok(())
+}
+
 /// GETs a resource as JSON: None when it is not there (404), or when it is not JSON
 /// (a warning naming it, through the reader).
 async fn json(
@@ -272,6 +355,20 @@ fn member_links(c: &Value) -> impl Iterator<Item = String> + '_ {
         .into_iter()
         .flatten()
         .filter_map(|m| on_service(m.get("@odata.id")?.as_str()?))
+}
+
+/// A next-page link: a path on this service, its query kept (`?$skip=50`).
+fn on_service_with_query(id: &str) -> Option<String> {
+    let (path, query) = id.split_once('?').unwrap_or((id, ""));
+    let path = on_service(path)?;
+    let query_ok = !query.contains(char::is_whitespace) && !query.contains('#');
+    query_ok.then(|| {
+        if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        }
+    })
 }
 
 /// Only `/redfish/v1/...` paths on the BMC itself, without a fragment.
