@@ -227,6 +227,20 @@ fn readings_over_https_equal_the_mockups_json_and_follow_its_changes() {
         system["BiosVersion"].as_str()
     );
     assert_eq!(fact("bmc_protocol").as_deref(), Some("redfish"));
+    // The firmware inventory as facts, one per component.
+    let inventory = mockup.resource("UpdateService/FirmwareInventory");
+    let components = inventory["Members"].as_array().unwrap();
+    assert!(components.len() >= 3);
+    for member in components {
+        let path = member["@odata.id"].as_str().unwrap();
+        let f = mockup.resource(path.trim_start_matches("/redfish/v1/"));
+        let key = format!("firmware {}", f["Name"].as_str().unwrap());
+        assert_eq!(
+            fact(&key).as_deref(),
+            f["Version"].as_str(),
+            "{key}: {facts:?}"
+        );
+    }
 
     // Every entry of every log service, once.
     let mut expected = 0;

@@ -354,6 +354,7 @@ impl<'a> Checker<'a> {
                         "ca_file",
                         "tls_fingerprint",
                         "insecure_tls",
+                        "firmware_interval",
                     ],
                     _ => ENTRY_KEYS,
                 };
@@ -828,6 +829,7 @@ fn overlay(base: &mut Entry, top: &Entry) {
             (&mut b.protocol, &top.protocol),
             (&mut b.ca_file, &top.ca_file),
             (&mut b.tls_fingerprint, &top.tls_fingerprint),
+            (&mut b.firmware_interval, &top.firmware_interval),
         ] {
             if value.is_some() {
                 *slot = value.clone();

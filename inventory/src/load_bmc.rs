@@ -22,6 +22,9 @@ const DEFAULT_PORT: u16 = 623;
 /// HTTPS, where Redfish lives.
 const DEFAULT_REDFISH_PORT: u16 = 443;
 
+/// Firmware changes with maintenance, and BMCs are slow to list it: hourly.
+const DEFAULT_FIRMWARE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// A group's address range: its hosts, in order, and the addresses they pair with.
 pub(super) type Ranges = HashMap<String, (Vec<String>, Vec<String>)>;
 
@@ -181,6 +184,12 @@ impl Checker<'_> {
                 fingerprint: b.tls_fingerprint.as_deref().and_then(fingerprint),
                 insecure,
             },
+            // Bad durations are reported where they are written (check_tls_settings).
+            firmware_interval: b
+                .firmware_interval
+                .as_deref()
+                .and_then(|d| super::parse_duration(d).ok())
+                .unwrap_or(DEFAULT_FIRMWARE_INTERVAL),
         })
     }
 
@@ -215,6 +224,11 @@ impl Checker<'_> {
                         "bmc tls_fingerprint `{text}`: write the certificate's SHA-256 as 64 hex digits, colons allowed (`openssl x509 -noout -fingerprint -sha256 -in CERT` prints it)"
                     ),
                 );
+            }
+        }
+        for (at, text) in bmc_fields(raw, "firmware_interval", |b| b.firmware_interval.clone()) {
+            if let Err(why) = super::parse_duration(&text) {
+                self.problem(&at, false, format!("bmc firmware_interval `{text}` {why}"));
             }
         }
         for (at, insecure) in bmc_fields(raw, "insecure_tls", |b| b.insecure_tls) {

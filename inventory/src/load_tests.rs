@@ -321,7 +321,7 @@ fn bmc_protocol_ports_and_tls_checks() {
          [groups.new]\nhosts = [\"a\", \"b\"]\nbmc = {{ address = \"{{host}}-bmc\", protocol = \"redfish\", ca_file = \"ca.pem\" }}\n\n\
          [[hosts]]\nname = \"b\"\nbmc = {{ port = 8443, tls_fingerprint = \"sha256:{pin}\" }}\n\n\
          [[hosts]]\nname = \"c\"\nbmc = {{ address = \"c-bmc\", protocol = \"auto\", port = 6230, redfish_port = 8443, insecure_tls = true }}\n\n\
-         [[hosts]]\nname = \"d\"\nbmc = {{ address = \"d-bmc\" }}\n"
+         [[hosts]]\nname = \"d\"\nbmc = {{ address = \"d-bmc\", firmware_interval = \"6h\" }}\n"
     );
     let inv = load(&text).unwrap();
     let bmc = |n: &str| inv.host(n).unwrap().bmc.clone().unwrap();
@@ -338,10 +338,12 @@ fn bmc_protocol_ports_and_tls_checks() {
     // No protocol: IPMI, as every bmc setting meant before.
     assert_eq!((bmc("d").protocol, bmc("d").port), (BmcProtocol::Ipmi, 623));
     assert!(!bmc("d").tls.insecure);
+    assert_eq!(bmc("d").firmware_interval.as_secs(), 6 * 3600);
+    assert_eq!(bmc("a").firmware_interval.as_secs(), 3600);
 
     let bad = "[defaults]\nbmc = { user = \"admin\", password_file = \"bmc.pass\", insecure_tls = true }\n\n\
                [[hosts]]\nname = \"a\"\nbmc = { address = \"a-bmc\", protocol = \"https\", ca_file = \"none.pem\", tls_fingerprint = \"12:34\" }\n\n\
-               [[hosts]]\nname = \"b\"\nbmc = { address = \"b-bmc\", insecure_tls = true, ca_file = \"ca.pem\" }\n";
+               [[hosts]]\nname = \"b\"\nbmc = { address = \"b-bmc\", insecure_tls = true, ca_file = \"ca.pem\", firmware_interval = \"hourly\" }\n";
     let got = problems_of(bad).join("\n");
     for expected in [
         "inv.toml:2:68: bmc insecure_tls is taken only on a host's own bmc",
@@ -350,6 +352,7 @@ fn bmc_protocol_ports_and_tls_checks() {
         "none.pem: No such file or directory",
         "bmc tls_fingerprint `12:34`: write the certificate's SHA-256 as 64 hex digits",
         "host `b`: bmc insecure_tls = true with a ca_file or tls_fingerprint",
+        "bmc firmware_interval `hourly` is not a duration like",
     ] {
         assert!(got.contains(expected), "{expected} in:\n{got}");
     }

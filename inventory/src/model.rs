@@ -66,6 +66,8 @@ pub struct Bmc {
     /// Redfish's HTTPS port.
     pub redfish_port: u16,
     pub tls: BmcTls,
+    /// How often Redfish's `FirmwareInventory` is read (BMCs answer it slowly).
+    pub firmware_interval: std::time::Duration,
 }
 
 /// Which way a BMC is read.

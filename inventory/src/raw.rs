@@ -252,4 +252,6 @@ pub struct RawBmc {
     pub tls_fingerprint: Option<String>,
     /// Accept any certificate: only on a host's own `bmc`, and warned about at start.
     pub insecure_tls: Option<bool>,
+    /// How often Redfish's firmware inventory is read (slow on many BMCs): `1h`.
+    pub firmware_interval: Option<String>,
 }

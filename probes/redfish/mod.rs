@@ -77,6 +77,7 @@ impl Reader {
             "Manager" => system::manager(self, &at),
             "Chassis" => system::chassis(self, &at),
             "LogEntry" => logs::entry(self, &at),
+            "SoftwareInventory" => system::firmware(self, &at),
             k if k.ends_with("Collection") => self.members(&at),
             _ => {}
         }

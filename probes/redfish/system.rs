@@ -67,6 +67,22 @@ pub(super) fn manager(reader: &mut Reader, at: &Resource<'_>) {
     reader.out.fact("bmc_model", at.str("Model").unwrap_or(""));
 }
 
+/// A `SoftwareInventory` of the `FirmwareInventory`: fact `firmware NAME` = version.
+/// Dell lists the versions it could roll back to as `Previous-...`: not installed.
+pub(super) fn firmware(reader: &mut Reader, at: &Resource<'_>) {
+    if at.str("Id").is_some_and(|id| id.starts_with("Previous")) {
+        return;
+    }
+    let (Some(name), Some(version)) = (at.name(), at.str("Version")) else {
+        return;
+    };
+    let key = format!("firmware {}", name.trim());
+    if reader.out.facts.iter().any(|f| f.key == key) {
+        return; // the first of one name (Dell lists one per installed copy)
+    }
+    reader.out.fact(&key, version);
+}
+
 pub(super) fn chassis(reader: &mut Reader, at: &Resource<'_>) {
     health(reader, at, "chassis");
 }

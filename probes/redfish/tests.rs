@@ -436,6 +436,28 @@ fn extreme_numbers_are_kept_or_dropped_never_wrapped() {
 }
 
 #[test]
+fn firmware_inventory_members_become_facts_without_rollback_copies() {
+    let bmc: serde_json::Value =
+        serde_json::from_str(fixture!("dmtf-mockup-public-rackmount1-firmware-bmc.json")).unwrap();
+    let mut previous = bmc.clone();
+    previous["Id"] = "Previous-BMC".into();
+    previous["Version"] = "1.40".into();
+    let collection = serde_json::json!({
+        "@odata.type": "#SoftwareInventoryCollection.SoftwareInventoryCollection",
+        "Members": [previous, bmc],
+    });
+    let out = read(&[&collection.to_string()]);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    assert_eq!(
+        out.facts
+            .iter()
+            .map(|f| (f.key.as_str(), f.value.as_str()))
+            .collect::<Vec<_>>(),
+        [("firmware Contoso BMC Firmware", "1.45.455b66-rev4")]
+    );
+}
+
+#[test]
 fn log_entries_become_log_lines_new_once_per_service() {
     let out = read(&[
         fixture!("dmtf-mockup-public-rackmount1-system-log-entries.json"),

@@ -45,6 +45,9 @@ pub(crate) struct Service {
     layout: Option<walk::Layout>,
     /// `auto` read IPMI last round because Redfish failed (logged once per change).
     pub fell_back: bool,
+    /// When the firmware inventory was last read, and how often it is.
+    firmware_read: Option<Instant>,
+    firmware_interval: Duration,
 }
 
 /// Services by host name and settings (a changed inventory entry starts afresh).
@@ -53,12 +56,13 @@ static SERVICES: LazyLock<Mutex<Services>> = LazyLock::new(Default::default);
 
 fn key(host: &str, bmc: &Bmc) -> String {
     format!(
-        "{host}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{}",
+        "{host}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{}\u{0}{:?}",
         bmc.address,
         bmc.redfish_port,
         bmc.user,
         bmc.tls,
-        bmc.password_file.display()
+        bmc.password_file.display(),
+        bmc.firmware_interval
     )
 }
 
@@ -81,6 +85,8 @@ pub(crate) fn service(
         conn: conn::Conn::new(base, bmc.user.clone(), tls, connect_timeout),
         layout: None,
         fell_back: false,
+        firmware_read: None,
+        firmware_interval: bmc.firmware_interval,
     }));
     services.insert(key, service.clone());
     Ok(service)

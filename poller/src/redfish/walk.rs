@@ -32,6 +32,8 @@ const MAX_LOG_FETCHES: usize = 256;
 pub(super) struct Layout {
     found: Instant,
     targets: Vec<Target>,
+    /// The `FirmwareInventory` collection, read on its own schedule.
+    firmware: Option<String>,
     /// A target answered 404: the layout changed; find it again next round.
     stale: bool,
 }
@@ -56,14 +58,15 @@ enum Inline {
     Entries,
 }
 
-/// Reads the BMC by `until`; `log_cursor` is the saved `redfish` log cursor.
+/// Reads the BMC by `until`; `log_cursor` is the saved `redfish` log cursor. Readings
+/// first: a log or firmware inventory that fails or runs out of time afterwards is a
+/// warning, and the readings still count.
 pub(super) async fn read(
     s: &mut Service,
     password: &str,
     until: Instant,
     log_cursor: Option<&str>,
 ) -> Result<ProbeOutput, RedfishError> {
-    let saved = dcmon_probes::redfish::logs::saved_keys(log_cursor);
     let fresh = s
         .layout
         .as_ref()
@@ -77,43 +80,88 @@ pub(super) async fn read(
         .as_ref()
         .map(|l| l.targets.clone())
         .unwrap_or_default();
+    let (logs, readings): (Vec<Target>, Vec<Target>) = targets
+        .into_iter()
+        .partition(|t| t.inline == Inline::Entries);
     let mut reader = Reader::default();
-    for target in targets {
-        let Some(mut value) = json(s, &target.path, password, until, &mut reader).await? else {
-            if let Some(l) = s.layout.as_mut() {
-                l.stale = true;
-            }
-            continue;
-        };
-        match target.inline {
-            Inline::Nothing => {}
-            Inline::Fans => {
-                inline(s, &mut value, "Fans", None, password, until, &mut reader).await?
-            }
-            Inline::PowerSupplies => {
-                inline(
-                    s,
-                    &mut value,
-                    "PowerSupplies",
-                    Some("Metrics"),
-                    password,
-                    until,
-                    &mut reader,
-                )
-                .await?
-            }
-            Inline::Members => members(s, &mut value, None, password, until, &mut reader).await?,
-            Inline::Entries => {
-                let service = target.path.trim_end_matches("/Entries").to_string();
-                let after = saved.get(&service).copied();
-                entries(s, &mut value, after, password, until, &mut reader).await?
-            }
+    for target in readings {
+        fetch(s, &target, None, password, until, &mut reader).await?;
+    }
+    let saved = dcmon_probes::redfish::logs::saved_keys(log_cursor);
+    for target in logs {
+        let service = target.path.trim_end_matches("/Entries");
+        let after = saved.get(service).copied();
+        if let Err(e) = fetch(s, &target, after, password, until, &mut reader).await {
+            warn(&mut reader, "redfish log", e);
         }
-        reader.read(&target.path, &value);
+    }
+    let firmware = s.layout.as_ref().and_then(|l| l.firmware.clone());
+    if let Some(path) = firmware
+        && s.firmware_read
+            .is_none_or(|at| at.elapsed() >= s.firmware_interval)
+    {
+        // Tried again after its interval even when it failed: a BMC that is always
+        // too slow for it costs one attempt an interval, not one a round.
+        s.firmware_read = Some(Instant::now());
+        let target = Target {
+            path,
+            inline: Inline::Members,
+        };
+        if let Err(e) = fetch(s, &target, None, password, until, &mut reader).await {
+            warn(&mut reader, "redfish firmware inventory", e);
+        }
     }
     let mut out = reader.out;
     out.fact("bmc_protocol", "redfish");
     Ok(out)
+}
+
+/// Fetches one target, puts in place what it inlines, and reads it.
+async fn fetch(
+    s: &mut Service,
+    target: &Target,
+    after: Option<u64>,
+    password: &str,
+    until: Instant,
+    reader: &mut Reader,
+) -> Result<(), RedfishError> {
+    let Some(mut value) = json(s, &target.path, password, until, reader).await? else {
+        if let Some(l) = s.layout.as_mut() {
+            l.stale = true;
+        }
+        return Ok(());
+    };
+    match target.inline {
+        Inline::Nothing => {}
+        Inline::Fans => inline(s, &mut value, "Fans", None, password, until, reader).await?,
+        Inline::PowerSupplies => {
+            let metrics = Some("Metrics");
+            inline(
+                s,
+                &mut value,
+                "PowerSupplies",
+                metrics,
+                password,
+                until,
+                reader,
+            )
+            .await?
+        }
+        Inline::Members => members(s, &mut value, None, password, until, reader).await?,
+        Inline::Entries => entries(s, &mut value, after, password, until, reader).await?,
+    }
+    reader.read(&target.path, &value);
+    Ok(())
+}
+
+fn warn(reader: &mut Reader, tool: &str, e: RedfishError) {
+    reader
+        .out
+        .warnings
+        .push(dcmon_probes::ParseError::ToolFailed {
+            tool: tool.to_string(),
+            message: e.to_string(),
+        });
 }
 
 /// Walks the service root to the resources that hold readings.
@@ -190,9 +238,16 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
             }
         }
     }
+    let mut firmware = None;
+    if let Some(update) = link(&root, "UpdateService")
+        && let Some(u) = json(s, &update, password, until, &mut scratch).await?
+    {
+        firmware = link(&u, "FirmwareInventory");
+    }
     Ok(Layout {
         found: Instant::now(),
         targets,
+        firmware,
         stale: false,
     })
 }
