@@ -101,6 +101,10 @@ fn readings_over_https_equal_the_mockups_json_and_follow_its_changes() {
                 pass.display(),
                 certs.ca.display()
             ),
+        )
+        .replace(
+            "probes = []\n",
+            "probes = []\nfan_profile = \"supermicro\"\n",
         ),
     )
     .unwrap();
@@ -271,6 +275,30 @@ fn readings_over_https_equal_the_mockups_json_and_follow_its_changes() {
         "{text}{}",
         String::from_utf8_lossy(&run.stderr)
     );
+
+    // Fan modes: Redfish has none in its standard schema; said, and nothing is sent.
+    let requests_before = mockup.log().lines().count();
+    let fan = testbed::dcmon(&[
+        "fan",
+        "--inventory",
+        inv.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "rf1",
+        "set",
+        "full",
+        "--via",
+        "bmc",
+    ]);
+    let said = String::from_utf8_lossy(&fan.stderr);
+    assert_eq!(fan.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("rf1: its BMC is reached over Redfish only")
+            && said.contains("offers no fan mode")
+            && said.contains("nothing was sent"),
+        "{said}"
+    );
+    assert_eq!(mockup.log().lines().count(), requests_before);
 
     // A reading changed on the BMC is there the next round: CPU1 past its non-critical
     // threshold (42) reads 1 whatever the BMC's Health says.

@@ -85,8 +85,11 @@ fn bmc_script_of(host: &Host, action: &Action) -> Result<Option<BmcScript>, Stri
     if matches!(action, Action::SysInfo) {
         return Ok(None);
     }
+    let Some(bmc) = &host.bmc else {
+        return Ok(None);
+    };
     let (commands, keep_going) = commands_of(host, action)?;
-    BmcScript::of(&commands, keep_going).map(Some)
+    BmcScript::of(bmc, &commands, keep_going).map(Some)
 }
 
 impl ServeRunner {

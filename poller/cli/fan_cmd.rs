@@ -105,7 +105,7 @@ fn job(
             ));
         };
         let script =
-            BmcScript::of(commands, keep_going).map_err(|e| format!("{}: {e}", host.name))?;
+            BmcScript::of(bmc, commands, keep_going).map_err(|e| format!("{}: {e}", host.name))?;
         let shown = script.shown(bmc);
         let job = Job {
             host,

@@ -16,8 +16,18 @@ pub struct BmcScript {
 
 impl BmcScript {
     /// The ops for these ipmitool argument lists, or the first that has no meaning on
-    /// a BMC.
-    pub fn of(commands: &[Vec<String>], keep_going: bool) -> Result<BmcScript, String> {
+    /// a BMC. A BMC reached over Redfish only takes none: Redfish has no raw IPMI, and
+    /// its standard schema no fan mode.
+    pub fn of(
+        bmc: &dcmon_inventory::Bmc,
+        commands: &[Vec<String>],
+        keep_going: bool,
+    ) -> Result<BmcScript, String> {
+        if bmc.protocol == dcmon_inventory::BmcProtocol::Redfish {
+            return Err(
+                "its BMC is reached over Redfish only (bmc protocol = \"redfish\"), and Redfish offers no fan mode or raw IPMI command in its standard schema: set protocol = \"auto\" if the BMC still speaks IPMI over LAN, or act through the host's OS (--via ssh)".to_string(),
+            );
+        }
         let ops = commands
             .iter()
             .map(|argv| {
