@@ -521,3 +521,58 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
     }
     signal(stopped.pid(), "-CONT");
 }
+
+#[test]
+fn serve_shows_a_host_powered_off_through_redfish_and_keeps_its_session_warm() {
+    let bed = testbed::Sshd::start();
+    let dir = bed.dir.path();
+    let certs = Certs::make(dir);
+    let mockup = Mockup::start(dir, &certs.cert, &certs.key);
+    mockup.edit("Systems/437XR1138R2", |s| s["PowerState"] = "Off".into());
+    let pass = password_file(dir);
+    let known_hosts = bed.write("known_hosts", "");
+    let closed = testbed::free_port();
+    let inventory = format!(
+        "{}interval = \"1s\"\noffline_after = 1\n\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nbmc = {{ address = \"127.0.0.1\", user = \"admin\", protocol = \"redfish\", port = {}, password_file = \"{}\", ca_file = \"{}\" }}\n",
+        // SSH refused: only the BMC answers.
+        bed.defaults(&known_hosts, "3s").replace(
+            &format!("port = {}\n", bed.port),
+            &format!("port = {closed}\n")
+        ),
+        mockup.port,
+        pass.display(),
+        certs.ca.display()
+    );
+    let inv = bed.write("inventory.toml", &inventory);
+    let db = dir.join("dcmon.db");
+    let serve = testbed::dashboard::Dashboard::serve(&inv, &db);
+    serve.wait_for_json("/api/hosts", Duration::from_secs(30), |hosts| {
+        hosts.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|h| h["host"] == "down" && h["status"] == "offline" && h["bmc_power"] == false)
+        })
+    });
+    let (status, page) = serve.get("/");
+    assert_eq!(status, 200);
+    assert!(page.contains("powered off"), "{page}");
+    let (_, host_page) = serve.get("/hosts/down");
+    assert!(
+        host_page.contains("<td>CPU1 Temp</td>") && host_page.contains(">redfish</td>"),
+        "the sensor table, from Redfish: {host_page}"
+    );
+    // Later rounds reuse the session and the layout: one login, one walk of the root.
+    let rounds = |log: &str| log.matches("\"GET /redfish/v1/Chassis/1U/Thermal ").count();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while rounds(&mockup.log()) < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = mockup.log();
+    assert!(rounds(&log) >= 3, "{log}");
+    assert_eq!(
+        log.matches("\"POST /redfish/v1/SessionService/Sessions ")
+            .count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(log.matches("\"GET /redfish/v1/ ").count(), 1, "{log}");
+}
