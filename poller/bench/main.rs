@@ -17,6 +17,8 @@
 //!     page on 1,000 hosts without history and with DCMON_BENCH_HISTORY_HOURS (24) of
 //!     7 probes' runs, log lines, and the samples of 20 hosts.
 //! (h) one BMC read over RMCP+ (ipmi_sim): dcmon's reader vs ipmitool -I lanplus.
+//! (l) one BMC read over Redfish (DMTF's mockup server, HTTPS, warm session): dcmon's
+//!     reader vs curl fetching the same resources.
 //! (i) `dcmon poll` of DCMON_BENCH_REFUSED (100,000) hosts that all refuse: peak RSS.
 //! (j) one evaluation of the built-in alert rules over 1,000 hosts' OS series.
 //! (k) sample codecs (pco, Gorilla) on the realistic mix: bytes per sample, encode and
@@ -44,7 +46,8 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
-    let only = std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j,k".into());
+    let only =
+        std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j,k,l".into());
     let part = |p: &str| only.split(',').any(|o| o.trim() == p);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
@@ -98,6 +101,9 @@ fn main() {
     if part("h") {
         bmc::bmc_reads(50);
     }
+    if part("l") {
+        redfish::redfish_reads(200);
+    }
     if part("i") {
         refused::refused_round(env_or("DCMON_BENCH_REFUSED", 100_000));
     }
@@ -117,6 +123,8 @@ fn main() {
 }
 
 mod bmc;
+
+mod redfish;
 
 mod rounds;
 

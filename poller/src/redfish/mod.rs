@@ -40,7 +40,7 @@ pub(crate) static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_
 
 /// One BMC's connection, its layout, and whether `auto` fell back to IPMI last time.
 #[derive(Debug)]
-pub(crate) struct Service {
+pub struct Service {
     conn: conn::Conn,
     layout: Option<walk::Layout>,
     /// `auto` read IPMI last round because Redfish failed (logged once per change).
@@ -67,7 +67,7 @@ fn key(host: &str, bmc: &Bmc) -> String {
 }
 
 /// The service kept for this host's BMC, made on first use.
-pub(crate) fn service(
+pub fn service(
     host: &str,
     bmc: &Bmc,
     connect_timeout: Duration,
@@ -104,7 +104,7 @@ fn host_part(address: &str) -> String {
 impl Service {
     /// Reads the BMC by `until`: its readings, health, power state and firmware.
     /// `log_cursor` is the saved `redfish` log cursor: entries up to it are not fetched.
-    pub(crate) async fn read(
+    pub async fn read(
         &mut self,
         password: &str,
         until: Instant,
