@@ -42,11 +42,12 @@ pub const PROBE: Probe = Probe {
 /// BMC over the network (RMCP+), labelled path="bmc"; the reader is the poller's.
 pub const BMC_PROBE: Probe = Probe {
     name: "bmc",
-    description: "the host's BMC over IPMI-over-LAN (RMCP+): power, sensors, SEL, firmware",
+    description: "the host's BMC over the network, IPMI over LAN (RMCP+) or Redfish (HTTPS): power, sensors, event logs, firmware",
     script: "",
     commands: &[
-        "RMCP+ session (cipher suite 3) to the inventory's bmc address",
-        "Get Device ID, Get Chassis Status, Get SDR (16-byte chunks), Get Sensor Reading, Get SEL Entry",
+        "IPMI: RMCP+ session (cipher suite 3) to the inventory's bmc address",
+        "IPMI: Get Device ID, Get Chassis Status, Get SDR (16-byte chunks), Get Sensor Reading, Get SEL Entry",
+        "Redfish: session login, GET Chassis, Thermal/Power (or their subsystems and Sensors), Systems, Managers, LogServices entries, FirmwareInventory",
     ],
     // Over IPMI the poller reads binary answers itself; over Redfish each resource it
     // fetched is read by this parser.
