@@ -12,7 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use testbed::ipmi_sim::IpmiSim;
-use testbed::redfish::{Certs, Mockup};
+use testbed::redfish::{Certs, Mockup, StallingRelay};
 use testbed::{json_lines, poll};
 
 const PASSWORD: &str = "s3cret-Redfish-pass";
@@ -443,6 +443,9 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
     let stopped = Mockup::start(dir, &certs.cert, &certs.key);
     let pass = password_file(dir);
     let closed = testbed::free_port();
+    // The good server behind a relay that lets the login and the service root through,
+    // then cuts every answer short and holds the connection open.
+    let midway = StallingRelay::start(good.port, 2);
     let bmc = |port: u16, ca: &Path| {
         format!(
             "protocol = \"redfish\", port = {port}, password_file = \"{}\", ca_file = \"{}\"",
@@ -459,6 +462,7 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
             host("expired", &bmc(expired.port, &certs.ca)),
             host("closed", &bmc(closed, &certs.ca)),
             host("stopped", &bmc(stopped.port, &certs.ca)),
+            host("midway", &bmc(midway.port, &certs.ca)),
             // Not checked at all: reads even the expired one, and is warned about.
             host(
                 "insecure",
@@ -499,6 +503,11 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
         stall.contains("by the deadline (the BMC stalled"),
         "{stall}"
     );
+    let cut = bmc_error(&db, "midway");
+    assert!(
+        cut.contains("the answer was not complete by the deadline (the BMC stalled"),
+        "{cut}"
+    );
     assert!(
         took < Duration::from_secs(10),
         "each within its 4 s: {took:?}"
@@ -516,7 +525,7 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
         "{}",
         warned[0]
     );
-    for e in [wrong, old, refused, stall, stderr] {
+    for e in [wrong, old, refused, stall, cut, stderr] {
         assert!(!e.contains(PASSWORD), "{e}");
     }
     signal(stopped.pid(), "-CONT");

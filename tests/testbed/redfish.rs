@@ -208,3 +208,78 @@ impl Drop for Mockup {
         let _ = self.child.wait();
     }
 }
+
+/// A relay in front of a server that closes each connection after its answer (as the
+/// mockup server does): the first `whole` connections pass untouched; on every later
+/// one the server's last bytes (the end of its answer) are held back and the
+/// connection is kept open, so the client sees an answer stop mid-way and never end.
+/// Bytes are forwarded as they come, except the newest `tail`, which go out once the
+/// server has been quiet for 50 ms (a TLS handshake waits on them) but not when the
+/// server closes.
+pub struct StallingRelay {
+    pub port: u16,
+}
+
+impl StallingRelay {
+    pub fn start(server_port: u16, whole: usize) -> StallingRelay {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for (n, client) in listener.incoming().enumerate() {
+                let Ok(mut client) = client else { continue };
+                let Ok(mut server) = TcpStream::connect(("127.0.0.1", server_port)) else {
+                    continue;
+                };
+                let (mut upstream, mut downstream) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut upstream, &mut downstream);
+                });
+                let tail = if n < whole { 0 } else { 100 };
+                std::thread::spawn(move || {
+                    server
+                        .set_read_timeout(Some(Duration::from_millis(50)))
+                        .unwrap();
+                    let mut held: Vec<u8> = Vec::new();
+                    let mut buf = [0u8; 16384];
+                    loop {
+                        match server.read(&mut buf) {
+                            Ok(0) => break, // closed: what is held stays held
+                            Ok(k) => {
+                                held.extend_from_slice(&buf[..k]);
+                                let send = held.len().saturating_sub(tail);
+                                if client.write_all(&held[..send]).is_err() {
+                                    return;
+                                }
+                                held.drain(..send);
+                            }
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                                ) =>
+                            {
+                                // Quiet: the server waits on the client; let it all through.
+                                if client.write_all(&held).is_err() {
+                                    return;
+                                }
+                                held.clear();
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if tail == 0 {
+                        let _ = client.write_all(&held);
+                        return;
+                    }
+                    // Mid-answer, and silent from now on (the socket stays open).
+                    std::thread::sleep(Duration::from_secs(60));
+                    drop(client);
+                });
+            }
+        });
+        StallingRelay { port }
+    }
+}
