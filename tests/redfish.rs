@@ -446,6 +446,13 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
     // The good server behind a relay that lets the login and the service root through,
     // then cuts every answer short and holds the connection open.
     let midway = StallingRelay::start(good.port, 2);
+    // A BMC whose Thermal is 9 MB (a padded copy of the mockup's).
+    let huge_dir = dir.join("huge");
+    std::fs::create_dir(&huge_dir).unwrap();
+    let huge = Mockup::start(&huge_dir, &certs.cert, &certs.key);
+    huge.edit("Chassis/1U/Thermal", |t| {
+        t["Oem"] = serde_json::json!({ "padding": "x".repeat(9 << 20) });
+    });
     let bmc = |port: u16, ca: &Path| {
         format!(
             "protocol = \"redfish\", port = {port}, password_file = \"{}\", ca_file = \"{}\"",
@@ -463,6 +470,7 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
             host("closed", &bmc(closed, &certs.ca)),
             host("stopped", &bmc(stopped.port, &certs.ca)),
             host("midway", &bmc(midway.port, &certs.ca)),
+            host("huge", &bmc(huge.port, &certs.ca)),
             // Not checked at all: reads even the expired one, and is warned about.
             host(
                 "insecure",
@@ -525,7 +533,12 @@ fn tls_and_network_failures_are_clear_within_the_deadline_beside_a_healthy_bmc()
         "{}",
         warned[0]
     );
-    for e in [wrong, old, refused, stall, cut, stderr] {
+    let big = bmc_error(&db, "huge");
+    assert!(
+        big.contains("/redfish/v1/Chassis/1U/Thermal: the answer broke off or passed 8 MB"),
+        "{big}"
+    );
+    for e in [wrong, old, refused, stall, cut, big, stderr] {
         assert!(!e.contains(PASSWORD), "{e}");
     }
     signal(stopped.pid(), "-CONT");
