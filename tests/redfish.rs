@@ -276,30 +276,6 @@ fn readings_over_https_equal_the_mockups_json_and_follow_its_changes() {
         String::from_utf8_lossy(&run.stderr)
     );
 
-    // Fan modes: Redfish has none in its standard schema; said, and nothing is sent.
-    let requests_before = mockup.log().lines().count();
-    let fan = testbed::dcmon(&[
-        "fan",
-        "--inventory",
-        inv.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "rf1",
-        "set",
-        "full",
-        "--via",
-        "bmc",
-    ]);
-    let said = String::from_utf8_lossy(&fan.stderr);
-    assert_eq!(fan.status.code(), Some(2), "{said}");
-    assert!(
-        said.contains("rf1: its BMC is reached over Redfish only")
-            && said.contains("offers no fan mode")
-            && said.contains("nothing was sent"),
-        "{said}"
-    );
-    assert_eq!(mockup.log().lines().count(), requests_before);
-
     // A reading changed on the BMC is there the next round: CPU1 past its non-critical
     // threshold (42) reads 1 whatever the BMC's Health says.
     mockup.edit("Chassis/1U/Thermal", |t| {
@@ -597,4 +573,153 @@ fn serve_shows_a_host_powered_off_through_redfish_and_keeps_its_session_warm() {
         "{log}"
     );
     assert_eq!(log.matches("\"GET /redfish/v1/ ").count(), 1, "{log}");
+}
+
+#[test]
+fn fan_modes_over_redfish_where_the_bmc_offers_them_and_a_reason_where_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let certs = Certs::make(dir);
+    let plain = Mockup::start(dir, &certs.cert, &certs.key);
+    // A Supermicro-like BMC: its manager links Oem.Supermicro.FanMode, shaped as
+    // Supermicro serves it (see gofish's smc tests).
+    let smc_dir = dir.join("smc");
+    std::fs::create_dir(&smc_dir).unwrap();
+    let smc = Mockup::start(&smc_dir, &certs.cert, &certs.key);
+    smc.edit("Managers/BMC", |m| {
+        m["Oem"] = serde_json::json!({ "Supermicro": { "FanMode": {
+            "@odata.id": "/redfish/v1/Managers/BMC/Oem/Supermicro/FanMode" } } });
+    });
+    let fan_mode = smc.root.join("Managers/BMC/Oem/Supermicro/FanMode");
+    std::fs::create_dir_all(&fan_mode).unwrap();
+    std::fs::write(
+        fan_mode.join("index.json"),
+        serde_json::json!({
+            "@odata.type": "#FanMode.v1_0_1.FanMode",
+            "@odata.id": "/redfish/v1/Managers/BMC/Oem/Supermicro/FanMode",
+            "Name": "FanMode",
+            "Id": "Fan Mode",
+            "Mode": "Standard",
+            "Mode@Redfish.AllowableValues": ["Standard", "FullSpeed", "Optimal", "HeavyIO"],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let pass = password_file(dir);
+    // A BMC-only host with this fan profile, its BMC on `port`.
+    let entry = |name: &str, port: u16, profile: &str| {
+        let bmc = format!(
+            "protocol = \"redfish\", port = {port}, password_file = \"{}\", ca_file = \"{}\"",
+            pass.display(),
+            certs.ca.display()
+        );
+        host(name, &bmc).replace(
+            "probes = []\n",
+            &format!("probes = []\nfan_profile = \"{profile}\"\n"),
+        )
+    };
+    let inv = dir.join("inventory.toml");
+    std::fs::write(
+        &inv,
+        [
+            entry("smc", smc.port, "supermicro"),
+            entry("plain", plain.port, "supermicro"),
+            entry("dell", plain.port, "dell"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let db = dir.join("dcmon.db");
+    let fan = |args: &[&str]| {
+        let mut all = vec![
+            "fan",
+            "--inventory",
+            inv.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        testbed::dcmon(&all)
+    };
+
+    // Status: the mode from FanMode, the fans from Thermal.
+    let out = fan(&["smc", "status", "--via", "bmc", "--json"]);
+    let status = json_lines(&out);
+    assert_eq!(status.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(status[0]["mode"], "standard", "{}", status[0]);
+    let thermal = smc.resource("Chassis/1U/Thermal");
+    let fans = status[0]["fans"].as_array().unwrap();
+    assert_eq!(
+        fans.len(),
+        thermal["Fans"].as_array().unwrap().len(),
+        "{}",
+        status[0]
+    );
+    assert_eq!(fans[0]["sensor"], thermal["Fans"][0]["Name"]);
+    assert_eq!(
+        fans[0]["rpm"],
+        thermal["Fans"][0]["Reading"].as_f64().unwrap()
+    );
+    assert_eq!(fans[0]["status"], "ok");
+
+    // Set: one PATCH of FanMode with the BMC's word, then the status reads it back.
+    let out = fan(&["smc", "set", "full", "--via", "bmc"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = smc.log();
+    assert_eq!(
+        log.matches("\"PATCH /redfish/v1/Managers/BMC/Oem/Supermicro/FanMode ")
+            .count(),
+        1,
+        "{log}"
+    );
+    let out = fan(&["smc", "status", "--via", "bmc", "--json"]);
+    assert_eq!(json_lines(&out)[0]["mode"], "full");
+    // pue is not among this BMC's modes: refused, naming those it has.
+    let out = fan(&["smc", "set", "pue", "--via", "bmc"]);
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("this BMC offers fan modes Standard, FullSpeed, Optimal, HeavyIO, not PUE"),
+        "{said}"
+    );
+
+    // A BMC without FanMode: said so; nothing patched.
+    let out = fan(&["plain", "set", "full", "--via", "bmc"]);
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("this BMC offers no fan mode over Redfish"),
+        "{said}"
+    );
+    // Dell's fan commands have no Redfish form dcmon sends: refused before sending.
+    let before = plain.log().lines().count();
+    let out = fan(&["dell", "set", "auto", "--via", "bmc"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("dell: its BMC is reached over Redfish only")
+            && said.contains("Dell's fan control is an iDRAC OEM setting")
+            && said.contains("nothing was sent"),
+        "{said}"
+    );
+    assert_eq!(plain.log().lines().count(), before);
+    assert!(!plain.log().contains("PATCH"));
+    // Each run logged its session out.
+    for m in [&smc, &plain] {
+        let log = m.log();
+        assert_eq!(
+            log.matches("\"POST /redfish/v1/SessionService/Sessions ")
+                .count(),
+            log.matches("\"DELETE /redfish/v1/SessionService/Sessions/")
+                .count(),
+            "{log}"
+        );
+    }
 }

@@ -109,6 +109,8 @@ pub fn run_jobs(
         let work =
             crate::audited::run_audited(store, who(), action, jobs, options, events_tx, cancel);
         let (ran, shown) = tokio::join!(work, show(events, display, total, cancel_tx));
+        // Jobs sent to BMCs over Redfish leave no session open.
+        dcmon_poller::redfish::logout_all(std::time::Duration::from_secs(3)).await;
         ran?;
         shown
     })

@@ -16,18 +16,13 @@ pub struct BmcScript {
 
 impl BmcScript {
     /// The ops for these ipmitool argument lists, or the first that has no meaning on
-    /// a BMC. A BMC reached over Redfish only takes none: Redfish has no raw IPMI, and
-    /// its standard schema no fan mode.
+    /// a BMC. A BMC reached over Redfish only takes those with a Redfish equivalent
+    /// (fan readings, Supermicro's fan mode); the others are refused here, with why.
     pub fn of(
         bmc: &dcmon_inventory::Bmc,
         commands: &[Vec<String>],
         keep_going: bool,
     ) -> Result<BmcScript, String> {
-        if bmc.protocol == dcmon_inventory::BmcProtocol::Redfish {
-            return Err(
-                "its BMC is reached over Redfish only (bmc protocol = \"redfish\"), and Redfish offers no fan mode or raw IPMI command in its standard schema: set protocol = \"auto\" if the BMC still speaks IPMI over LAN, or act through the host's OS (--via ssh)".to_string(),
-            );
-        }
         let ops = commands
             .iter()
             .map(|argv| {
@@ -35,6 +30,15 @@ impl BmcScript {
                     .ok_or_else(|| format!("`{}` cannot be sent to a BMC", argv.join(" ")))
             })
             .collect::<Result<_, _>>()?;
+        if bmc.protocol == dcmon_inventory::BmcProtocol::Redfish {
+            for op in &ops {
+                crate::redfish::ops::supported(op).map_err(|why| {
+                    format!(
+                        "its BMC is reached over Redfish only (bmc protocol = \"redfish\"): {why}"
+                    )
+                })?;
+            }
+        }
         Ok(BmcScript { ops, keep_going })
     }
 
@@ -56,6 +60,53 @@ pub fn read_password(bmc: &dcmon_inventory::Bmc) -> Result<String, String> {
                 bmc.password_file.display()
             )
         })
+}
+
+/// The script over IPMI over LAN (ipmi-rs, blocking, on a blocking thread).
+async fn ipmi_ops(
+    bmc: dcmon_inventory::Bmc,
+    script: &BmcScript,
+    timeout: Duration,
+) -> Result<crate::bmc::BmcAnswer, String> {
+    let _slot = crate::host_round::BMC_SESSIONS.acquire().await;
+    let ops = script.ops.clone();
+    let keep_going = script.keep_going;
+    tokio::task::spawn_blocking(move || {
+        let password = read_password(&bmc)?;
+        let login = BmcLogin {
+            address: &bmc.address,
+            port: bmc.port,
+            user: &bmc.user,
+            password: password.as_bytes(),
+        };
+        Ok::<_, String>(run_ops(&login, timeout, &ops, keep_going))
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the BMC sender stopped: {e}")))
+}
+
+/// The script over Redfish, through the host's kept service (its session, its layout),
+/// all of it by `timeout`.
+async fn redfish_ops(
+    job: &Job,
+    bmc: &dcmon_inventory::Bmc,
+    script: &BmcScript,
+    timeout: Duration,
+) -> Result<crate::bmc::BmcAnswer, String> {
+    let until = tokio::time::Instant::now() + timeout;
+    let connect = job.host.connect_timeout.min(timeout);
+    let service =
+        crate::redfish::service(&job.host.name, bmc, connect).map_err(|e| e.to_string())?;
+    let password = read_password(bmc)?;
+    let mut service = service.lock().await;
+    Ok(crate::redfish::ops::run(
+        &mut service,
+        &password,
+        until,
+        &script.ops,
+        script.keep_going,
+    )
+    .await)
 }
 
 /// Runs `script` on the job's host's BMC; `timeout` bounds each answer.
@@ -91,24 +142,16 @@ pub(crate) async fn run(
             job.host.name
         ));
     };
-    let _slot = crate::host_round::BMC_SESSIONS.acquire().await;
-    let ops = script.ops.clone();
-    let keep_going = script.keep_going;
-    let answer = tokio::task::spawn_blocking(move || {
-        let password = read_password(&bmc)?;
-        let login = BmcLogin {
-            address: &bmc.address,
-            port: bmc.port,
-            user: &bmc.user,
-            password: password.as_bytes(),
-        };
-        Ok::<_, String>(run_ops(&login, timeout, &ops, keep_going))
-    })
-    .await
-    .unwrap_or_else(|e| Err(format!("the BMC sender stopped: {e}")));
-    let answer = match answer {
-        Ok(answer) => answer,
-        Err(why) => return unreachable(why),
+    let answer = if bmc.protocol == dcmon_inventory::BmcProtocol::Redfish {
+        match redfish_ops(job, &bmc, script, timeout).await {
+            Ok(answer) => answer,
+            Err(why) => return unreachable(why),
+        }
+    } else {
+        match ipmi_ops(bmc, script, timeout).await {
+            Ok(answer) => answer,
+            Err(why) => return unreachable(why),
+        }
     };
     on_output(Stream::Stdout, answer.stdout.as_bytes());
     on_output(Stream::Stderr, answer.stderr.as_bytes());

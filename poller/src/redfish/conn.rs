@@ -119,6 +119,66 @@ impl Conn {
         }
     }
 
+    /// PATCHes `path` with a JSON body, `If-Match` the resource's ETag (`if_match`, its
+    /// `@odata.etag`, else the header's last seen): Supermicro refuses a PATCH without
+    /// one. Ok on a 2xx answer.
+    pub async fn patch(
+        &mut self,
+        path: &str,
+        body: String,
+        if_match: Option<&str>,
+        password: &str,
+        until: Instant,
+    ) -> Result<(), RedfishError> {
+        if matches!(self.auth, Auth::None) {
+            self.login(password, until).await?;
+        }
+        for attempt in 0..2 {
+            let mut request = Request::builder()
+                .method(Method::PATCH)
+                .uri(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .header("accept", "application/json")
+                .header("odata-version", "4.0");
+            request = match &self.auth {
+                Auth::Token { token, .. } => request.header("x-auth-token", token.as_str()),
+                Auth::Basic(header) => request.header("authorization", header.as_str()),
+                Auth::None => request,
+            };
+            if let Some(etag) = if_match.or(self.etags.get(path).map(|(e, _)| e.as_str())) {
+                request = request.header("if-match", etag);
+            }
+            let request = request
+                .body(Full::new(Bytes::from(body.clone())))
+                .map_err(|e| RedfishError::Answer(format!("{}{path}: {e}", self.base)))?;
+            let (status, _, answer) = self.send(request, path, until).await?;
+            match status {
+                s if s.is_success() => {
+                    // The resource changed: its cached body no longer holds.
+                    self.etags.remove(path);
+                    return Ok(());
+                }
+                StatusCode::UNAUTHORIZED
+                    if attempt == 0 && matches!(self.auth, Auth::Token { .. }) =>
+                {
+                    self.auth = Auth::None;
+                    self.login(password, until).await?;
+                }
+                s => {
+                    return Err(RedfishError::Answer(format!(
+                        "{}{path}: PATCH answered {s}: {}",
+                        self.base,
+                        excerpt(&answer)
+                    )));
+                }
+            }
+        }
+        Err(RedfishError::Refused(format!(
+            "{}{path}: the BMC refused user `{}`",
+            self.base, self.user
+        )))
+    }
+
     async fn get_once(&mut self, path: &str, until: Instant) -> Result<Answer, RedfishError> {
         let mut request = Request::get(format!("{}{path}", self.base))
             .header("accept", "application/json")

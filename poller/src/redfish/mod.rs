@@ -7,8 +7,11 @@
 //! (Chassis, Thermal, Power or their successors, System, Manager), each with its ETag.
 
 mod conn;
+pub mod ops;
 pub mod tls;
 mod walk;
+
+pub use walk::Scope;
 
 use dcmon_inventory::Bmc;
 use dcmon_probes::ProbeOutput;
@@ -110,7 +113,7 @@ impl Service {
         until: Instant,
         log_cursor: Option<&str>,
     ) -> Result<ProbeOutput, RedfishError> {
-        walk::read(self, password, until, log_cursor).await
+        walk::read(self, password, until, log_cursor, Scope::All).await
     }
 
     /// Ends the session on the BMC (`dcmon poll` at its end, `serve` when it stops).

@@ -34,6 +34,8 @@ pub(super) struct Layout {
     targets: Vec<Target>,
     /// The `FirmwareInventory` collection, read on its own schedule.
     firmware: Option<String>,
+    /// Supermicro's fan mode (`Oem.Supermicro.FanMode` of a manager), where offered.
+    pub fan_mode: Option<String>,
     /// A target answered 404: the layout changed; find it again next round.
     stale: bool,
 }
@@ -58,15 +60,12 @@ enum Inline {
     Entries,
 }
 
-/// Reads the BMC by `until`; `log_cursor` is the saved `redfish` log cursor. Readings
-/// first: a log or firmware inventory that fails or runs out of time afterwards is a
-/// warning, and the readings still count.
-pub(super) async fn read(
+/// Finds the service's layout again when it is old or a target moved.
+pub(super) async fn ensure_layout(
     s: &mut Service,
     password: &str,
     until: Instant,
-    log_cursor: Option<&str>,
-) -> Result<ProbeOutput, RedfishError> {
+) -> Result<(), RedfishError> {
     let fresh = s
         .layout
         .as_ref()
@@ -75,6 +74,28 @@ pub(super) async fn read(
         s.layout = None;
         s.layout = Some(discover(s, password, until).await?);
     }
+    Ok(())
+}
+
+/// What a read takes in: everything (a probe run), or the readings alone (a fan
+/// status asked for by an operator).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Readings,
+}
+
+/// Reads the BMC by `until`; `log_cursor` is the saved `redfish` log cursor. Readings
+/// first: a log or firmware inventory that fails or runs out of time afterwards is a
+/// warning, and the readings still count.
+pub(super) async fn read(
+    s: &mut Service,
+    password: &str,
+    until: Instant,
+    log_cursor: Option<&str>,
+    scope: Scope,
+) -> Result<ProbeOutput, RedfishError> {
+    ensure_layout(s, password, until).await?;
     let targets = s
         .layout
         .as_ref()
@@ -86,6 +107,9 @@ pub(super) async fn read(
     let mut reader = Reader::default();
     for target in readings {
         fetch(s, &target, None, password, until, &mut reader).await?;
+    }
+    if scope == Scope::Readings {
+        return Ok(reader.out);
     }
     let saved = dcmon_probes::redfish::logs::saved_keys(log_cursor);
     for target in logs {
@@ -221,10 +245,14 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
     }
     let systems = collection(s, &root, "Systems", MAX_SYSTEMS, password, until).await?;
     let managers = collection(s, &root, "Managers", MAX_MANAGERS, password, until).await?;
+    let mut fan_mode = None;
     for owner in systems.into_iter().chain(managers) {
         let Some(o) = json(s, &owner, password, until, &mut scratch).await? else {
             continue;
         };
+        if let Some(oem) = o.get("Oem").and_then(|oem| oem.get("Supermicro")) {
+            fan_mode = fan_mode.or(link(oem, "FanMode"));
+        }
         push(owner, Inline::Nothing);
         for service in collection(s, &o, "LogServices", MAX_LOG_SERVICES, password, until).await? {
             let Some(l) = json(s, &service, password, until, &mut scratch).await? else {
@@ -248,6 +276,7 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
         found: Instant::now(),
         targets,
         firmware,
+        fan_mode,
         stale: false,
     })
 }
