@@ -103,6 +103,7 @@ fn main() {
     }
     if part("l") {
         redfish::redfish_reads(200);
+        redfish::many_reads(env_or("DCMON_BENCH_REDFISH_BMCS", 1000), 8);
     }
     if part("i") {
         refused::refused_round(env_or("DCMON_BENCH_REFUSED", 100_000));

@@ -109,3 +109,84 @@ pub fn redfish_reads(reads: usize) {
         30.0 / our_cpu.max(1e-6)
     );
 }
+
+/// `bmcs` BMCs read at once (each its own service: session, layout), over `servers`
+/// mockup servers, on one core (a current-thread runtime): a cold round, then a warm
+/// one. Wall time and the poller's CPU for each.
+pub fn many_reads(bmcs: usize, servers: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = Certs::make(dir.path());
+    let mockups: Vec<Mockup> = (0..servers)
+        .map(|i| {
+            let d = dir.path().join(format!("m{i}"));
+            std::fs::create_dir(&d).unwrap();
+            Mockup::start(&d, &certs.cert, &certs.key)
+        })
+        .collect();
+    let pass = dir.path().join("bmc.pass");
+    std::fs::write(&pass, "x\n").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let services: Vec<_> = (0..bmcs)
+        .map(|i| {
+            let bmc = dcmon_inventory::Bmc {
+                address: "127.0.0.1".into(),
+                port: 623,
+                user: "admin".into(),
+                password_file: pass.clone(),
+                protocol: dcmon_inventory::BmcProtocol::Redfish,
+                redfish_port: mockups[i % servers].port,
+                tls: dcmon_inventory::BmcTls {
+                    ca_file: Some(certs.ca.clone()),
+                    ..Default::default()
+                },
+                firmware_interval: Duration::from_secs(3600),
+            };
+            dcmon_poller::redfish::service(&format!("bmc{i}"), &bmc, Duration::from_secs(30))
+                .unwrap()
+        })
+        .collect();
+    let round = |label: &str| {
+        let cpu_before = crate::cpu_of(std::process::id()).0;
+        let started = Instant::now();
+        let failed = runtime.block_on(async {
+            // Eight reads at a time per server: Python's HTTPServer listens with a
+            // backlog of 5, and more drops connections (the poller's own limit is 256).
+            let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(8 * servers));
+            let mut set = tokio::task::JoinSet::new();
+            for s in &services {
+                let (s, limit) = (s.clone(), limit.clone());
+                set.spawn(async move {
+                    let _slot = limit.acquire().await;
+                    let until = tokio::time::Instant::now() + Duration::from_secs(60);
+                    s.lock().await.read("x", until, None).await.is_err()
+                });
+            }
+            let mut failed = 0;
+            while let Some(r) = set.join_next().await {
+                failed += usize::from(r.unwrap_or(true));
+            }
+            failed
+        });
+        let wall = started.elapsed();
+        let cpu = crate::cpu_of(std::process::id()).0 - cpu_before;
+        println!(
+            "    {label}: {bmcs} BMCs over {servers} mockup servers in {:.1} s wall, {:.2} s poller CPU ({:.2} ms a BMC), {failed} failed",
+            wall.as_secs_f64(),
+            cpu,
+            cpu * 1e3 / bmcs as f64
+        );
+        (wall, cpu)
+    };
+    println!("\n(l) {bmcs} Redfish BMCs read at once on one core:");
+    round("cold (login, walk)");
+    let (wall, cpu) = round("warm");
+    println!(
+        "    => warm: {:.1}x the 30 s target's pace in wall time (the mockup servers share the 2 cores), {:.0} BMCs per 30 s of one core at this CPU (target 1,000)",
+        30.0 / wall.as_secs_f64(),
+        30.0 * bmcs as f64 / cpu.max(1e-6)
+    );
+    runtime.block_on(dcmon_poller::redfish::logout_all(Duration::from_secs(10)));
+}
