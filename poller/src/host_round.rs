@@ -304,13 +304,13 @@ async fn bmc_run(host: &Host, due: &Due, cursors: &BTreeMap<String, String>) -> 
     let sel_cursor = cursors.get("sel").cloned();
     let result = match bmc.protocol {
         BmcProtocol::Ipmi => ipmi_read(host, &bmc, due.timeout, sel_cursor).await,
-        BmcProtocol::Redfish => redfish_read(host, &bmc, due.timeout, None, cursors)
+        BmcProtocol::Redfish => redfish_read(host, &bmc, due.timeout, false, cursors)
             .await
             .map_err(|e| e.to_string()),
         BmcProtocol::Auto => {
             // Redfish gets half the run, so a stalled service leaves IPMI its time.
             let half = due.timeout / 2;
-            match redfish_read(host, &bmc, half, Some(false), cursors).await {
+            match redfish_read(host, &bmc, half, true, cursors).await {
                 Ok(out) => Ok(out),
                 Err(e) => {
                     let left = due.timeout.saturating_sub(started.elapsed());
@@ -364,13 +364,13 @@ async fn ipmi_read(
     .unwrap_or_else(|e| Err(format!("the BMC reader stopped: {e}")))
 }
 
-/// Redfish within `timeout`. Under `auto` (`fallback` given), a failure is logged
-/// when IPMI takes over, and the return of Redfish when it ends, once each.
+/// Redfish within `timeout`. Under `auto`, a failure is logged when IPMI takes over,
+/// and the return of Redfish when it ends, once each.
 async fn redfish_read(
     host: &Host,
     bmc: &dcmon_inventory::Bmc,
     timeout: Duration,
-    fallback: Option<bool>,
+    under_auto: bool,
     cursors: &BTreeMap<String, String>,
 ) -> Result<ProbeOutput, crate::redfish::RedfishError> {
     let until = tokio::time::Instant::now() + timeout;
@@ -383,7 +383,7 @@ async fn redfish_read(
     let result = service
         .read(&password, until, log_cursor.map(String::as_str))
         .await;
-    if fallback.is_some() {
+    if under_auto {
         match (&result, service.fell_back) {
             (Err(e), false) => crate::log!(
                 "dcmon: host {}: bmc protocol auto: {e}; reading the BMC over IPMI (RMCP+) until Redfish answers",

@@ -71,8 +71,10 @@ pub(super) fn entry(reader: &mut Reader, at: &Resource<'_>) {
     });
 }
 
-/// `/redfish/v1/Systems/1/LogServices/Log1/Entries/7` → `/redfish/v1/Systems/1/LogServices/Log1`.
-fn service_of(entry: &str) -> String {
+/// The log service of an entry or of its entries collection (the cursor's key):
+/// `/redfish/v1/Systems/1/LogServices/Log1/Entries/7` and `.../Log1/Entries/` →
+/// `/redfish/v1/Systems/1/LogServices/Log1`.
+pub fn service_of(entry: &str) -> String {
     let path = entry.split('#').next().unwrap_or(entry);
     match path.rfind("/Entries") {
         Some(i) => path[..i].to_string(),

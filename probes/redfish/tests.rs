@@ -483,6 +483,21 @@ fn log_entries_become_log_lines_new_once_per_service() {
         Some("/redfish/v1/Managers/BMC/LogServices/Log")
     );
 
+    // The cursor's key for a service, from an entry or from its collection, with or
+    // without iLO's trailing slashes.
+    for path in [
+        "/redfish/v1/Systems/1/LogServices/IEL/Entries/",
+        "/redfish/v1/Systems/1/LogServices/IEL/Entries",
+        "/redfish/v1/Systems/1/LogServices/IEL/Entries/7/",
+        "/redfish/v1/Systems/1/LogServices/IEL/Entries/7",
+    ] {
+        assert_eq!(
+            logs::service_of(path),
+            "/redfish/v1/Systems/1/LogServices/IEL",
+            "{path}"
+        );
+    }
+
     // First read: all new; the cursor holds each service's newest id.
     let (new, next) = new_logs(out.logs.clone(), None);
     assert_eq!(new.len(), 3);

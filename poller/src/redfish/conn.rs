@@ -17,6 +17,10 @@ use tokio::time::Instant;
 /// Largest resource read: a big server's Thermal is ~100 KB, a SEL page ~1 MB.
 const MAX_BODY: usize = 8 << 20;
 
+/// Resources whose body is kept with its ETag: those read every round are a dozen; log
+/// entries fetched one by one would grow it without end, so past this it starts over.
+const MAX_ETAGS: usize = 128;
+
 /// Where sessions are made (Redfish spec, 13.3.4).
 const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 
@@ -98,7 +102,9 @@ impl Conn {
             self.login(password, until).await?;
         }
         let mut answer = self.get_once(path, until).await?;
-        if answer.status == StatusCode::UNAUTHORIZED && matches!(self.auth, Auth::Token { .. }) {
+        // The BMC forgot the session (a reboot), or the password file changed since the
+        // Basic header was made: log in again, once.
+        if answer.status == StatusCode::UNAUTHORIZED {
             self.auth = Auth::None;
             self.login(password, until).await?;
             answer = self.get_once(path, until).await?;
@@ -158,9 +164,7 @@ impl Conn {
                     self.etags.remove(path);
                     return Ok(());
                 }
-                StatusCode::UNAUTHORIZED
-                    if attempt == 0 && matches!(self.auth, Auth::Token { .. }) =>
-                {
+                StatusCode::UNAUTHORIZED if attempt == 0 => {
                     self.auth = Auth::None;
                     self.login(password, until).await?;
                 }
@@ -207,6 +211,9 @@ impl Conn {
         if status.is_success()
             && let Some(etag) = headers.get("etag").and_then(|v| v.to_str().ok())
         {
+            if self.etags.len() >= MAX_ETAGS && !self.etags.contains_key(path) {
+                self.etags.clear();
+            }
             self.etags
                 .insert(path.to_string(), (etag.to_string(), body.clone()));
         }

@@ -80,8 +80,21 @@ pub fn service(
     if let Some(s) = services.get(&key) {
         return Ok(s.clone());
     }
-    // An entry of this host under older settings is dropped.
-    services.retain(|k, _| k.split('\u{0}').next() != Some(host));
+    // An entry of this host under older settings is dropped, its session ended.
+    let old: Vec<String> = services
+        .keys()
+        .filter(|k| k.split('\u{0}').next() == Some(host))
+        .cloned()
+        .collect();
+    for k in old {
+        if let (Some(s), Ok(runtime)) = (services.remove(&k), tokio::runtime::Handle::try_current())
+        {
+            runtime.spawn(async move {
+                let until = Instant::now() + Duration::from_secs(3);
+                s.lock().await.logout(until).await;
+            });
+        }
+    }
     let tls = tls::config(&bmc.tls).map_err(RedfishError::Settings)?;
     let base = format!("https://{}:{}", host_part(&bmc.address), bmc.redfish_port);
     let service = Arc::new(tokio::sync::Mutex::new(Service {

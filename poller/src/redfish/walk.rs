@@ -113,8 +113,8 @@ pub(super) async fn read(
     }
     let saved = dcmon_probes::redfish::logs::saved_keys(log_cursor);
     for target in logs {
-        let service = target.path.trim_end_matches("/Entries");
-        let after = saved.get(service).copied();
+        let service = dcmon_probes::redfish::logs::service_of(&target.path);
+        let after = saved.get(&service).copied();
         if let Err(e) = fetch(s, &target, after, password, until, &mut reader).await {
             warn(&mut reader, "redfish log", e);
         }
