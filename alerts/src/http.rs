@@ -88,8 +88,9 @@ impl Http {
     }
 }
 
-/// "connection refused" lives a few sources down in hyper's errors.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// "connection refused" lives a few sources down in hyper's errors (the Redfish
+/// client's too).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -23,6 +23,7 @@ mod sel;
 mod sensors;
 
 pub use ops::{BmcAnswer, BmcOp, run as run_ops};
+pub(crate) use ops::{raw_answer, sdr_text};
 
 #[derive(Debug, Error)]
 pub enum BmcError {

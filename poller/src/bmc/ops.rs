@@ -65,6 +65,26 @@ pub struct BmcAnswer {
     pub error: Option<BmcError>,
 }
 
+impl BmcAnswer {
+    /// Takes an op's outcome (`last`: the run's final op); true when the run stops.
+    pub(crate) fn record(
+        &mut self,
+        done: Result<(), BmcError>,
+        last: bool,
+        keep_going: bool,
+    ) -> bool {
+        let Err(e) = done else {
+            return false;
+        };
+        let _ = writeln!(self.stderr, "{e}");
+        if !keep_going || last {
+            self.error = Some(e);
+            return true;
+        }
+        false
+    }
+}
+
 /// Runs `ops` in one session, in order. A failed op ends the run unless `keep_going`
 /// (a status read goes on to the fans when the mode cannot be read). Blocking.
 pub fn run(login: &BmcLogin<'_>, timeout: Duration, ops: &[BmcOp], keep_going: bool) -> BmcAnswer {
@@ -92,19 +112,15 @@ pub fn run(login: &BmcLogin<'_>, timeout: Duration, ops: &[BmcOp], keep_going: b
                 }
             }),
         };
-        if let Err(e) = done {
-            let _ = writeln!(answer.stderr, "{e}");
-            if !keep_going || i + 1 == ops.len() {
-                answer.error = Some(e);
-                break;
-            }
+        if answer.record(done, i + 1 == ops.len(), keep_going) {
+            break;
         }
     }
     answer
 }
 
 /// The bytes as `ipmitool raw` prints them: ` 01 02`, sixteen to a line.
-fn raw_answer(bytes: &[u8]) -> String {
+pub(crate) fn raw_answer(bytes: &[u8]) -> String {
     let mut out = String::new();
     for (i, b) in bytes.iter().enumerate() {
         if i > 0 && i % 16 == 0 {
@@ -119,21 +135,23 @@ fn raw_answer(bytes: &[u8]) -> String {
 /// A sensor as `ipmitool sdr type` lists it:
 /// `FAN1             | 04h | ok  | 29.1 | 4800 RPM`.
 fn sdr_line(r: &sensors::Reading) -> String {
-    let status = match r.status as i64 {
+    let value = match r.value {
+        Some((_, _, v)) => format!("{v} {}", r.ipmitool_unit),
+        None => "No Reading".to_string(),
+    };
+    sdr_text(&r.sensor, r.number, r.status, &r.entity, &value)
+}
+
+/// One `ipmitool sdr` line; `status` on `ipmi_sensor_status`'s scale.
+pub(crate) fn sdr_text(sensor: &str, number: u8, status: f64, entity: &str, value: &str) -> String {
+    let status = match status as i64 {
         0 => "ok",
         1 => "nc",
         2 => "cr",
         3 => "nr",
         _ => "ns",
     };
-    let value = match r.value {
-        Some((_, _, v)) => format!("{v} {}", r.ipmitool_unit),
-        None => "No Reading".to_string(),
-    };
-    format!(
-        "{:<16} | {:02X}h | {status:<3} | {:<4} | {value}\n",
-        r.sensor, r.number, r.entity
-    )
+    format!("{sensor:<16} | {number:02X}h | {status:<3} | {entity:<4} | {value}\n")
 }
 
 #[cfg(test)]

@@ -140,17 +140,9 @@ impl Conn {
             self.login(password, until).await?;
         }
         for attempt in 0..2 {
-            let mut request = Request::builder()
-                .method(Method::PATCH)
-                .uri(format!("{}{path}", self.base))
-                .header("content-type", "application/json")
-                .header("accept", "application/json")
-                .header("odata-version", "4.0");
-            request = match &self.auth {
-                Auth::Token { token, .. } => request.header("x-auth-token", token.as_str()),
-                Auth::Basic(header) => request.header("authorization", header.as_str()),
-                Auth::None => request,
-            };
+            let mut request = self
+                .request(Method::PATCH, path)
+                .header("content-type", "application/json");
             if let Some(etag) = if_match.or(self.etags.get(path).map(|(e, _)| e.as_str())) {
                 request = request.header("if-match", etag);
             }
@@ -183,15 +175,22 @@ impl Conn {
         )))
     }
 
-    async fn get_once(&mut self, path: &str, until: Instant) -> Result<Answer, RedfishError> {
-        let mut request = Request::get(format!("{}{path}", self.base))
+    /// A request with Redfish's headers and this service's credentials.
+    fn request(&self, method: Method, path: &str) -> hyper::http::request::Builder {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
             .header("accept", "application/json")
             .header("odata-version", "4.0");
-        request = match &self.auth {
+        match &self.auth {
             Auth::Token { token, .. } => request.header("x-auth-token", token.as_str()),
             Auth::Basic(header) => request.header("authorization", header.as_str()),
             Auth::None => request,
-        };
+        }
+    }
+
+    async fn get_once(&mut self, path: &str, until: Instant) -> Result<Answer, RedfishError> {
+        let mut request = self.request(Method::GET, path);
         let cached = self.etags.get(path);
         if let Some((etag, _)) = cached {
             request = request.header("if-none-match", etag.as_str());
@@ -254,12 +253,10 @@ impl Conn {
     /// Opens a session; where the BMC has no session service, HTTP Basic.
     async fn login(&mut self, password: &str, until: Instant) -> Result<(), RedfishError> {
         let body = serde_json::json!({ "UserName": self.user, "Password": password }).to_string();
-        let request = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}{SESSIONS}", self.base))
+        self.auth = Auth::None;
+        let request = self
+            .request(Method::POST, SESSIONS)
             .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .header("odata-version", "4.0")
             .body(Full::new(Bytes::from(body)))
             .map_err(|e| RedfishError::Answer(format!("{}{SESSIONS}: {e}", self.base)))?;
         let (status, headers, answer) = self.send(request, SESSIONS, until).await?;
@@ -339,13 +336,7 @@ fn excerpt(body: &[u8]) -> String {
 /// Why a request failed, in words: hyper nests the cause (refused, TLS) a few sources
 /// down; the certificate problems get the way out named.
 fn why(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
+    let mut text = dcmon_alerts::http::error_chain(e);
     if text.contains("UnknownIssuer") || text.contains("unknown issuer") {
         text.push_str(
             " (the certificate is not signed by a CA in bmc ca_file, or by a public CA when none is set: set ca_file to the CA that signed it, or pin it with tls_fingerprint)",

@@ -11,9 +11,8 @@
 //! equivalent dcmon sends, and is refused before anything is sent (`supported`).
 
 use super::{RedfishError, Scope, Service};
-use crate::bmc::{BmcAnswer, BmcError, BmcOp};
+use crate::bmc::{BmcAnswer, BmcError, BmcOp, raw_answer, sdr_text};
 use serde_json::Value;
-use std::fmt::Write as _;
 use tokio::time::Instant;
 
 /// Supermicro's fan-mode bytes (as `ipmitool raw 0x30 0x45` takes them) and the words
@@ -73,19 +72,15 @@ pub async fn run(
             BmcOp::Raw { data, .. } => match data.as_slice() {
                 [0x00] => read_mode(s, password, until)
                     .await
-                    .map(|byte| answer.stdout.push_str(&format!(" {byte:02x}\n"))),
+                    .map(|byte| answer.stdout.push_str(&raw_answer(&[byte]))),
                 [0x01, byte] => set_mode(s, password, until, *byte)
                     .await
-                    .map(|()| answer.stdout.push('\n')),
+                    .map(|()| answer.stdout.push_str(&raw_answer(&[]))),
                 _ => Err(failed(s, op, supported(op).err().unwrap_or_default())),
             },
         };
-        if let Err(e) = done {
-            let _ = writeln!(answer.stderr, "{e}");
-            if !keep_going || i + 1 == ops.len() {
-                answer.error = Some(e);
-                break;
-            }
+        if answer.record(done, i + 1 == ops.len(), keep_going) {
+            break;
         }
     }
     answer
@@ -135,23 +130,15 @@ async fn fans(s: &mut Service, password: &str, until: Instant) -> Result<String,
             .samples
             .iter()
             .find(|x| x.name == "ipmi_sensor_status" && x.labels == sample.labels)
-            .map_or("ok", |x| match x.value as i64 {
-                0 => "ok",
-                1 => "nc",
-                2 => "cr",
-                3 => "nr",
-                _ => "ns",
-            });
+            .map_or(0.0, |x| x.value);
         let unit = if sample.name == "ipmi_percent" {
             "percent"
         } else {
             "RPM"
         };
-        let _ = writeln!(
-            lines,
-            "{sensor:<16} | 00h | {status:<3} | 29.1 | {} {unit}",
-            sample.value
-        );
+        // Entity 29.1, a fan, as IPMI numbers it: Redfish has no sensor numbers.
+        let value = format!("{} {unit}", sample.value);
+        lines.push_str(&sdr_text(sensor, 0, status, "29.1", &value));
     }
     Ok(lines)
 }
