@@ -62,14 +62,10 @@ fn a_host_with_ssh_down_still_reports_power_and_sensors_from_its_bmc() {
     let wrong = password_file(dir, "wrong.pass", "not-the-password");
     let quiet = std::net::UdpSocket::bind("127.0.0.1:0").unwrap(); // answers nothing
     let known_hosts = bed.write("known_hosts", "");
-    let closed = testbed::free_port();
     let inventory = format!(
         "{}\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"wrongpass\"\naddress = \"127.0.7.2\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"silent\"\naddress = \"127.0.7.3\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"noport\"\naddress = \"127.0.7.4\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n",
         // Every host's SSH port is closed: only the BMC path can answer.
-        bed.defaults(&known_hosts, "3s").replace(
-            &format!("port = {}\n", bed.port),
-            &format!("port = {closed}\n")
-        ),
+        bed.defaults_ssh_closed(&known_hosts, "3s"),
         sim.port,
         good.display(),
         sim.port,
@@ -353,13 +349,9 @@ fn the_bmc_event_log_becomes_log_lines_read_incrementally() {
     let dir = bed.dir.path();
     let good = password_file(dir, "bmc.pass", PASSWORD);
     let known_hosts = bed.write("known_hosts", "");
-    let closed = testbed::free_port();
     let inventory = format!(
         "{}\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n",
-        bed.defaults(&known_hosts, "3s").replace(
-            &format!("port = {}\n", bed.port),
-            &format!("port = {closed}\n")
-        ),
+        bed.defaults_ssh_closed(&known_hosts, "3s"),
         sim.port,
         good.display(),
     );
@@ -480,13 +472,9 @@ fn ssh_down_with_bmc(bed: &Sshd, sim: &IpmiSim, extra: &str) -> std::path::PathB
     let dir = bed.dir.path();
     let good = password_file(dir, "bmc.pass", PASSWORD);
     let known_hosts = bed.write("known_hosts", "");
-    let closed = testbed::free_port();
     let inventory = format!(
         "{}{extra}\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nfan_profile = \"supermicro\"\nbmc = {{ address = \"127.0.0.1\", port = {}, user = \"{USER}\", password_file = \"{}\" }}\n\n[[hosts]]\nname = \"nobmc\"\naddress = \"127.0.7.2\"\nfan_profile = \"supermicro\"\n",
-        bed.defaults(&known_hosts, "3s").replace(
-            &format!("port = {}\n", bed.port),
-            &format!("port = {closed}\n")
-        ),
+        bed.defaults_ssh_closed(&known_hosts, "3s"),
         sim.port,
         good.display(),
     );

@@ -529,14 +529,10 @@ fn serve_shows_a_host_powered_off_through_redfish_and_keeps_its_session_warm() {
     mockup.edit("Systems/437XR1138R2", |s| s["PowerState"] = "Off".into());
     let pass = password_file(dir);
     let known_hosts = bed.write("known_hosts", "");
-    let closed = testbed::free_port();
     let inventory = format!(
         "{}interval = \"1s\"\noffline_after = 1\n\n[[hosts]]\nname = \"down\"\naddress = \"127.0.7.1\"\nbmc = {{ address = \"127.0.0.1\", user = \"admin\", protocol = \"redfish\", port = {}, password_file = \"{}\", ca_file = \"{}\" }}\n",
         // SSH refused: only the BMC answers.
-        bed.defaults(&known_hosts, "3s").replace(
-            &format!("port = {}\n", bed.port),
-            &format!("port = {closed}\n")
-        ),
+        bed.defaults_ssh_closed(&known_hosts, "3s"),
         mockup.port,
         pass.display(),
         certs.ca.display()

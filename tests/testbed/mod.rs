@@ -232,6 +232,15 @@ impl Sshd {
             known_hosts.display()
         )
     }
+
+    /// `defaults` with SSH's port closed (a free port nothing listens on): hosts whose
+    /// OS cannot be reached, for tests of what their BMC alone says.
+    pub fn defaults_ssh_closed(&self, known_hosts: &Path, timeout: &str) -> String {
+        self.defaults(known_hosts, timeout).replace(
+            &format!("port = {}\n", self.port),
+            &format!("port = {}\n", free_port()),
+        )
+    }
 }
 
 impl Drop for Sshd {
