@@ -719,3 +719,97 @@ fn fan_modes_over_redfish_where_the_bmc_offers_them_and_a_reason_where_not() {
         );
     }
 }
+
+#[test]
+fn a_bmc_without_thermal_and_power_is_read_through_sensors_and_the_subsystems() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let certs = Certs::make(dir);
+    let mockup = Mockup::start(dir, &certs.cert, &certs.key);
+    // As a BMC that dropped the deprecated resources: no Thermal, no Power.
+    mockup.edit("Chassis/1U", |c| {
+        let c = c.as_object_mut().unwrap();
+        for key in [
+            "Thermal",
+            "Power",
+            "Thermal@Redfish.Deprecated",
+            "Power@Redfish.Deprecated",
+        ] {
+            c.remove(key);
+        }
+    });
+    let pass = password_file(dir);
+    let inv = dir.join("inventory.toml");
+    std::fs::write(
+        &inv,
+        host(
+            "new",
+            &format!(
+                "protocol = \"redfish\", port = {}, password_file = \"{}\", ca_file = \"{}\"",
+                mockup.port,
+                pass.display(),
+                certs.ca.display()
+            ),
+        ),
+    )
+    .unwrap();
+    let db = dir.join("dcmon.db");
+    let out = poll(&inv, &db);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(bmc_error(&db, "new"), "", "{stderr}");
+
+    // Every temperature of the Sensors collection, as each sensor's file has it.
+    let sensors = mockup.resource("Chassis/1U/Sensors");
+    let mut temperatures = 0;
+    for member in sensors["Members"].as_array().unwrap() {
+        let path = member["@odata.id"].as_str().unwrap();
+        let sensor = mockup.resource(path.trim_start_matches("/redfish/v1/"));
+        if sensor["ReadingType"] == "Temperature" || sensor["ReadingUnits"] == "Cel" {
+            let name = sensor["Name"].as_str().unwrap();
+            assert_eq!(
+                value(&db, "new", "ipmi_temperature_celsius", name),
+                sensor["Reading"].as_f64(),
+                "{name}"
+            );
+            temperatures += 1;
+        }
+    }
+    assert!(temperatures >= 5, "{temperatures} temperatures");
+    // PSUs from PowerSubsystem, with their metrics; an empty bay reads nothing.
+    let bay1 = mockup.resource("Chassis/1U/PowerSubsystem/PowerSupplies/Bay1");
+    let metrics = mockup.resource("Chassis/1U/PowerSubsystem/PowerSupplies/Bay1/Metrics");
+    let name = bay1["Name"].as_str().unwrap();
+    assert_eq!(
+        value(&db, "new", "ipmi_sensor_status", name),
+        Some(status_of(&bay1))
+    );
+    assert_eq!(
+        value(
+            &db,
+            "new",
+            "ipmi_power_watts",
+            &format!("{name} input power")
+        ),
+        metrics["InputPowerWatts"]["Reading"].as_f64()
+    );
+    assert_eq!(
+        value(&db, "new", "ipmi_sensor_status", "Power Supply Bay 2"),
+        Some(4.0)
+    );
+    // The system's draw from EnvironmentMetrics.
+    assert_eq!(
+        testbed::stored::latest_value(&db, "new", "ipmi_dcmi_power_watts", &[("path", "redfish")]),
+        mockup.resource("Chassis/1U/EnvironmentMetrics")["PowerWatts"]["Reading"].as_f64()
+    );
+    // The collection came in one answer ($expand, which the service root offers), not
+    // one request a sensor.
+    let log = mockup.log();
+    assert!(
+        log.contains("\"GET /redfish/v1/Chassis/1U/Sensors?$expand=.($levels=1) "),
+        "{log}"
+    );
+    assert!(
+        !log.contains("\"GET /redfish/v1/Chassis/1U/Sensors/CPU1Temp "),
+        "{log}"
+    );
+}

@@ -36,6 +36,9 @@ pub(super) struct Layout {
     firmware: Option<String>,
     /// Supermicro's fan mode (`Oem.Supermicro.FanMode` of a manager), where offered.
     pub fan_mode: Option<String>,
+    /// How many levels `$expand` takes (the service root's `ProtocolFeaturesSupported`),
+    /// 0 when the BMC does not: collections then cost a request a member.
+    expand_levels: u64,
     /// A target answered 404: the layout changed; find it again next round.
     stale: bool,
 }
@@ -149,7 +152,11 @@ async fn fetch(
     until: Instant,
     reader: &mut Reader,
 ) -> Result<(), RedfishError> {
-    let Some(mut value) = json(s, &target.path, password, until, reader).await? else {
+    let path = match target.inline {
+        Inline::Members => expanded(s, &target.path, 1),
+        _ => target.path.clone(),
+    };
+    let Some(mut value) = json(s, &path, password, until, reader).await? else {
         if let Some(l) = s.layout.as_mut() {
             l.stale = true;
         }
@@ -246,6 +253,13 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
     let systems = collection(s, &root, "Systems", MAX_SYSTEMS, password, until).await?;
     let managers = collection(s, &root, "Managers", MAX_MANAGERS, password, until).await?;
     let mut fan_mode = None;
+    // `$expand` as the service root says it takes it (`Levels` and `MaxLevels`).
+    let expand = &root["ProtocolFeaturesSupported"]["ExpandQuery"];
+    let expand_levels = if expand["Levels"] == Value::Bool(true) {
+        expand["MaxLevels"].as_u64().unwrap_or(1).min(2)
+    } else {
+        0
+    };
     for owner in systems.into_iter().chain(managers) {
         let Some(o) = json(s, &owner, password, until, &mut scratch).await? else {
             continue;
@@ -277,6 +291,7 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
         targets,
         firmware,
         fan_mode,
+        expand_levels,
         stale: false,
     })
 }
@@ -314,6 +329,9 @@ async fn inline(
     let Some(path) = link(value, key) else {
         return Ok(());
     };
+    // Members, and their own link (a PSU's Metrics) where one is wanted.
+    let levels = if member_link.is_some() { 2 } else { 1 };
+    let path = expanded(s, &path, levels);
     let Some(mut c) = json(s, &path, password, until, reader).await? else {
         return Ok(());
     };
@@ -322,7 +340,17 @@ async fn inline(
     Ok(())
 }
 
-/// Replaces a collection's member links by the members themselves.
+/// `path?$expand=.($levels=N)` where the BMC expands that deep (members inline in one
+/// answer instead of a request each), else `path`.
+fn expanded(s: &Service, path: &str, levels: u64) -> String {
+    match s.layout.as_ref().map_or(0, |l| l.expand_levels) {
+        n if n >= levels => format!("{path}?$expand=.($levels={levels})"),
+        _ => path.to_string(),
+    }
+}
+
+/// Replaces a collection's member links by the members themselves (those `$expand`
+/// put inline already are kept), each with its `member_link` inline too.
 async fn members(
     s: &mut Service,
     collection: &mut Value,
@@ -331,13 +359,29 @@ async fn members(
     until: Instant,
     reader: &mut Reader,
 ) -> Result<(), RedfishError> {
-    let paths: Vec<String> = member_links(collection).take(MAX_MEMBERS).collect();
-    let mut fetched = Vec::with_capacity(paths.len());
-    for path in paths {
-        let Some(mut m) = json(s, &path, password, until, reader).await? else {
-            continue;
+    let listed: Vec<Value> = collection["Members"]
+        .as_array()
+        .map(|m| m.iter().take(MAX_MEMBERS).cloned().collect())
+        .unwrap_or_default();
+    let mut fetched = Vec::with_capacity(listed.len());
+    for member in listed {
+        let mut m = if member.get("@odata.type").is_some() {
+            member
+        } else {
+            let Some(path) = member
+                .get("@odata.id")
+                .and_then(Value::as_str)
+                .and_then(on_service)
+            else {
+                continue;
+            };
+            let Some(m) = json(s, &path, password, until, reader).await? else {
+                continue;
+            };
+            m
         };
         if let Some(key) = member_link
+            && m[key].get("@odata.type").is_none()
             && let Some(sub) = link(&m, key)
             && let Some(x) = json(s, &sub, password, until, reader).await?
         {
