@@ -554,6 +554,13 @@ fn serve_shows_a_host_powered_off_through_redfish_and_keeps_its_session_warm() {
         host_page.contains("<td>CPU1 Temp</td>") && host_page.contains(">redfish</td>"),
         "the sensor table, from Redfish: {host_page}"
     );
+    // With the thresholds the BMC gives, lowest first.
+    assert!(
+        host_page.contains(
+            "<td>Chassis Intake Temp</td><td class=\"text dim\">Intake</td><td class=\"text dim\">redfish</td><td>25 °C</td><td class=\"text dim\">nr ≤0 · cr ≤5 · nc ≤10 · nc ≥30 · cr ≥40 · nr ≥50</td>"
+        ),
+        "{host_page}"
+    );
     // Later rounds reuse the session and the layout: one login, one walk of the root.
     let rounds = |log: &str| log.matches("\"GET /redfish/v1/Chassis/1U/Thermal ").count();
     let deadline = Instant::now() + Duration::from_secs(20);

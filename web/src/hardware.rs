@@ -25,7 +25,23 @@ pub struct SensorRow {
     /// `ok`, `nc`, `cr`, `nr`, `ns` (no reading) or empty.
     pub status: String,
     pub level: &'static str,
+    /// The thresholds the BMC gives (Redfish), lowest first: `cr ≤5 · nc ≥42 · cr ≥45`;
+    /// empty where it gives none.
+    pub thresholds: String,
+    #[serde(skip)]
+    threshold_values: Vec<(usize, f64)>,
 }
+
+/// `ipmi_sensor_threshold`'s levels in the order they are shown (lowest first), and
+/// how: the IPMI word and the side it bounds.
+const THRESHOLDS: [(&str, &str); 6] = [
+    ("lower_non_recoverable", "nr ≤"),
+    ("lower_critical", "cr ≤"),
+    ("lower_non_critical", "nc ≤"),
+    ("upper_non_critical", "nc ≥"),
+    ("upper_critical", "cr ≥"),
+    ("upper_non_recoverable", "nr ≥"),
+];
 
 #[derive(Debug, Default, Serialize)]
 pub struct GpuRow {
@@ -128,6 +144,15 @@ pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, 
                     format!("{}, {state}", row.value)
                 };
             }
+        } else if name == "ipmi_sensor_threshold" {
+            let at = THRESHOLDS
+                .iter()
+                .position(|(l, _)| *l == label(r, "threshold"));
+            if let Some(at) = at {
+                sensor_row(&mut sensors, r)
+                    .threshold_values
+                    .push((at, r.value));
+            }
         } else if name == "ipmi_discrete_state_mask" {
             // Shown through the named states (above); the bits alone say nothing readable.
         } else if let Some(field) = name
@@ -208,6 +233,15 @@ pub fn tables(readings: &[SeriesLatest], gpu_temp: (f64, f64), nvme_wear: (f64, 
                 None => number(draw, "W"),
             };
         }
+    }
+    for row in sensors.values_mut() {
+        row.threshold_values.sort_by_key(|(at, _)| *at);
+        row.thresholds = row
+            .threshold_values
+            .iter()
+            .map(|(at, v)| format!("{}{}", THRESHOLDS[*at].1, number(*v, "")))
+            .collect::<Vec<_>>()
+            .join(" · ");
     }
     t.sensors = sensors.into_values().collect();
     // GPU indexes sort as numbers: 2 before 10.
