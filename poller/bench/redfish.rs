@@ -14,9 +14,20 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 pub fn redfish_reads(reads: usize) {
+    one_read(reads, false);
+    one_read(reads, true);
+}
+
+/// One read, against the server as shipped (a connection a request) or speaking
+/// HTTP/1.1 with keep-alive, as BMCs do.
+fn one_read(reads: usize, keepalive: bool) {
     let dir = tempfile::tempdir().unwrap();
     let certs = Certs::make(dir.path());
-    let mockup = Mockup::start(dir.path(), &certs.cert, &certs.key);
+    let mockup = if keepalive {
+        Mockup::start_keepalive(dir.path(), &certs.cert, &certs.key)
+    } else {
+        Mockup::start(dir.path(), &certs.cert, &certs.key)
+    };
     let pass = dir.path().join("bmc.pass");
     std::fs::write(&pass, "x\n").unwrap();
     let bmc = dcmon_inventory::Bmc {
@@ -56,6 +67,12 @@ pub fn redfish_reads(reads: usize) {
         ours.push(started.elapsed());
     }
     let our_cpu = (crate::cpu_of(std::process::id()).0 - cpu_before) / reads as f64;
+    // End the session and close the kept connection: the server serves one at a time.
+    runtime.block_on(dcmon_poller::redfish::logout_all(Duration::from_secs(5)));
+    drop(read);
+    drop(service);
+    // Its tasks (the pooled connection's among them) end with the runtime.
+    drop(runtime);
 
     // curl: the same resources with a session token, one process per read.
     let base = format!("https://127.0.0.1:{}", mockup.port);
@@ -86,10 +103,15 @@ pub fn redfish_reads(reads: usize) {
     let their_cpu = (crate::cpu_of(std::process::id()).1 - cpu_before) / reads as f64;
     let (ours, theirs) = (median(ours), median(theirs));
     println!(
-        "\n(l) one Redfish read ({} samples, {} log lines and {} facts at first) over HTTPS from DMTF's mockup server, median of {reads}:",
+        "\n(l) one Redfish read ({} samples, {} log lines and {} facts at first) over HTTPS from DMTF's mockup server {}, median of {reads}:",
         first.samples.len(),
         first.logs.len(),
-        first.facts.len()
+        first.facts.len(),
+        if keepalive {
+            "with HTTP/1.1 keep-alive (as BMCs)"
+        } else {
+            "as shipped (HTTP/1.0: a connection a request)"
+        }
     );
     println!(
         "    dcmon Redfish reader: first read {:.1} ms (login, walk, firmware), then {:.2} ms wall, {:.3} ms CPU;  curl (same {} resources, one process): {:.1} ms wall, {:.2} ms CPU",

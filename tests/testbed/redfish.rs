@@ -121,6 +121,17 @@ pub struct Mockup {
 impl Mockup {
     /// Serves a copy of `public-rackmount1` (made in `dir`) over HTTPS with `cert`.
     pub fn start(dir: &Path, cert: &Path, key: &Path) -> Mockup {
+        Mockup::start_with(dir, cert, key, false)
+    }
+
+    /// The same server speaking HTTP/1.1 with keep-alive, as BMCs do
+    /// (`redfish_keepalive.py`); as shipped it closes every connection.
+    #[allow(dead_code)] // the benchmark's
+    pub fn start_keepalive(dir: &Path, cert: &Path, key: &Path) -> Mockup {
+        Mockup::start_with(dir, cert, key, true)
+    }
+
+    fn start_with(dir: &Path, cert: &Path, key: &Path, keepalive: bool) -> Mockup {
         let peer = peer_dir();
         let root = dir.join("public-rackmount1");
         if !root.exists() {
@@ -136,13 +147,20 @@ impl Mockup {
                 String::from_utf8_lossy(&out.stderr)
             );
         }
-        Mockup::serve(&peer, root, cert, key)
+        Mockup::serve(&peer, root, cert, key, keepalive)
     }
 
-    fn serve(peer: &Path, root: PathBuf, cert: &Path, key: &Path) -> Mockup {
+    fn serve(peer: &Path, root: PathBuf, cert: &Path, key: &Path, keepalive: bool) -> Mockup {
         let port = super::free_port();
         let log = std::fs::File::create(root.with_extension(format!("{port}.log"))).unwrap();
-        let child = Command::new("python3")
+        let mut command = Command::new("python3");
+        if keepalive {
+            command.arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/testbed/redfish_keepalive.py"
+            ));
+        }
+        let child = command
             .arg(peer.join("run.py"))
             .args(["-H", "127.0.0.1", "-p", &port.to_string(), "-S", "-D"])
             .arg(&root)
