@@ -69,7 +69,6 @@ fn one_read(reads: usize, keepalive: bool) {
     let our_cpu = (crate::cpu_of(std::process::id()).0 - cpu_before) / reads as f64;
     // End the session and close the kept connection: the server serves one at a time.
     runtime.block_on(dcmon_poller::redfish::logout_all(Duration::from_secs(5)));
-    drop(read);
     drop(service);
     // Its tasks (the pooled connection's among them) end with the runtime.
     drop(runtime);
