@@ -487,17 +487,7 @@ fn fan_commands_go_to_the_bmc_when_asked() {
     let bed = Sshd::start();
     let inv = ssh_down_with_bmc(&bed, &sim, "");
     let db = bed.dir.path().join("dcmon.db");
-    let fan = |args: &[&str]| {
-        let mut all = vec![
-            "fan",
-            "--inventory",
-            inv.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        dcmon(&all)
-    };
+    let fan = |args: &[&str]| testbed::dcmon_on("fan", &inv, &db, args);
 
     // Status over the BMC: every fan, as ipmitool reads them from the same simulator.
     let out = fan(&["down", "status", "--via", "bmc", "--json"]);

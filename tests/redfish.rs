@@ -633,17 +633,7 @@ fn fan_modes_over_redfish_where_the_bmc_offers_them_and_a_reason_where_not() {
     )
     .unwrap();
     let db = dir.join("dcmon.db");
-    let fan = |args: &[&str]| {
-        let mut all = vec![
-            "fan",
-            "--inventory",
-            inv.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-        ];
-        all.extend_from_slice(args);
-        testbed::dcmon(&all)
-    };
+    let fan = |args: &[&str]| testbed::dcmon_on("fan", &inv, &db, args);
 
     // Status: the mode from FanMode, the fans from Thermal.
     let out = fan(&["smc", "status", "--via", "bmc", "--json"]);

@@ -424,6 +424,15 @@ pub fn dcmon(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `dcmon COMMAND --inventory INV --db DB ARGS...`.
+#[allow(dead_code)] // not every test binary uses it
+pub fn dcmon_on(command: &str, inventory: &Path, db: &Path, args: &[&str]) -> std::process::Output {
+    let (inventory, db) = (inventory.display().to_string(), db.display().to_string());
+    let mut all = vec![command, "--inventory", &inventory, "--db", &db];
+    all.extend_from_slice(args);
+    dcmon(&all)
+}
+
 /// Lines of stdout parsed as JSON objects.
 /// One test host behind its own sshd, with its shims first on PATH, environment
 /// variables, and `host_toml` added to its `[[hosts]]` entry: (sshd, inventory, db).
