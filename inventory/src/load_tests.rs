@@ -340,6 +340,10 @@ fn bmc_protocol_ports_and_tls_checks() {
     assert!(!bmc("d").tls.insecure);
     assert_eq!(bmc("d").firmware_interval.as_secs(), 6 * 3600);
     assert_eq!(bmc("a").firmware_interval.as_secs(), 3600);
+    // Listed as people write it, like the other durations.
+    let listed = serde_json::to_value(bmc("d")).unwrap();
+    assert_eq!(listed["firmware_interval"], "6h");
+    assert_eq!(listed["protocol"], "ipmi");
 
     let bad = "[defaults]\nbmc = { user = \"admin\", password_file = \"bmc.pass\", insecure_tls = true }\n\n\
                [[hosts]]\nname = \"a\"\nbmc = { address = \"a-bmc\", protocol = \"https\", ca_file = \"none.pem\", tls_fingerprint = \"12:34\" }\n\n\

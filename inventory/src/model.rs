@@ -67,6 +67,7 @@ pub struct Bmc {
     pub redfish_port: u16,
     pub tls: BmcTls,
     /// How often Redfish's `FirmwareInventory` is read (BMCs answer it slowly).
+    #[serde(serialize_with = "as_human")]
     pub firmware_interval: std::time::Duration,
 }
 
