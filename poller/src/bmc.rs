@@ -71,6 +71,29 @@ pub struct BmcLogin<'a> {
     pub password: &'a [u8],
 }
 
+/// Runs `work` with a login to `bmc` on a blocking thread (ipmi-rs blocks), at most
+/// `BMC_SESSIONS` at once. The password is read from its file here and goes nowhere
+/// else; `what` names the work if its thread dies (`reader`, `sender`).
+pub(crate) async fn on_blocking_thread<T: Send + 'static>(
+    bmc: &dcmon_inventory::Bmc,
+    what: &'static str,
+    work: impl FnOnce(&BmcLogin<'_>) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let _slot = crate::host_round::BMC_SESSIONS.acquire().await;
+    let bmc = bmc.clone();
+    tokio::task::spawn_blocking(move || {
+        let password = crate::fanout_bmc::read_password(&bmc)?;
+        work(&BmcLogin {
+            address: &bmc.address,
+            port: bmc.port,
+            user: &bmc.user,
+            password: password.as_bytes(),
+        })
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the BMC {what} stopped: {e}")))
+}
+
 /// Why no session opened, in an operator's words. ipmi-rs's errors are nested enums;
 /// the causes met in practice are named, the rest shown as the crate gives them.
 fn activation_failure(e: &ActivationError, user: &str, timeout: Duration) -> String {

@@ -1,7 +1,7 @@
 //! A fan-out job sent to the host's BMC over the network (`Job::bmc`): the same result,
 //! output and audit trail as a command over SSH, for hosts whose OS is down.
 
-use crate::bmc::{BmcError, BmcLogin, BmcOp, run_ops};
+use crate::bmc::{BmcError, BmcOp, run_ops};
 use crate::command::Stream;
 use crate::fanout::{ExecResult, ExecStatus, Job};
 use std::time::{Duration, Instant};
@@ -68,21 +68,12 @@ async fn ipmi_ops(
     script: &BmcScript,
     timeout: Duration,
 ) -> Result<crate::bmc::BmcAnswer, String> {
-    let _slot = crate::host_round::BMC_SESSIONS.acquire().await;
     let ops = script.ops.clone();
     let keep_going = script.keep_going;
-    tokio::task::spawn_blocking(move || {
-        let password = read_password(&bmc)?;
-        let login = BmcLogin {
-            address: &bmc.address,
-            port: bmc.port,
-            user: &bmc.user,
-            password: password.as_bytes(),
-        };
-        Ok::<_, String>(run_ops(&login, timeout, &ops, keep_going))
+    crate::bmc::on_blocking_thread(&bmc, "sender", move |login| {
+        Ok(run_ops(login, timeout, &ops, keep_going))
     })
     .await
-    .unwrap_or_else(|e| Err(format!("the BMC sender stopped: {e}")))
 }
 
 /// The script over Redfish, through the host's kept service (its session, its layout),
@@ -95,10 +86,10 @@ async fn redfish_ops(
 ) -> Result<crate::bmc::BmcAnswer, String> {
     let until = tokio::time::Instant::now() + timeout;
     let connect = job.host.connect_timeout.min(timeout);
-    let service =
-        crate::redfish::service(&job.host.name, bmc, connect).map_err(|e| e.to_string())?;
+    let mut service = crate::redfish::locked(&job.host.name, bmc, connect)
+        .await
+        .map_err(|e| e.to_string())?;
     let password = read_password(bmc)?;
-    let mut service = service.lock().await;
     Ok(crate::redfish::ops::run(
         &mut service,
         &password,

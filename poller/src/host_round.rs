@@ -345,23 +345,13 @@ async fn ipmi_read(
     sel_cursor: Option<String>,
 ) -> Result<ProbeOutput, String> {
     let wait = host.connect_timeout.min(timeout);
-    let _slot = BMC_SESSIONS.acquire().await;
-    let bmc = bmc.clone();
-    tokio::task::spawn_blocking(move || {
-        let password = crate::fanout_bmc::read_password(&bmc)?;
-        let login = crate::bmc::BmcLogin {
-            address: &bmc.address,
-            port: bmc.port,
-            user: &bmc.user,
-            password: password.as_bytes(),
-        };
+    crate::bmc::on_blocking_thread(bmc, "reader", move |login| {
         let mut out =
-            crate::bmc::read(&login, wait, sel_cursor.as_deref()).map_err(|e| e.to_string())?;
+            crate::bmc::read(login, wait, sel_cursor.as_deref()).map_err(|e| e.to_string())?;
         out.fact("bmc_protocol", "ipmi");
         Ok(out)
     })
     .await
-    .unwrap_or_else(|e| Err(format!("the BMC reader stopped: {e}")))
 }
 
 /// Redfish within `timeout`. Under `auto`, a failure is logged when IPMI takes over,
@@ -374,11 +364,11 @@ async fn redfish_read(
     cursors: &BTreeMap<String, String>,
 ) -> Result<ProbeOutput, crate::redfish::RedfishError> {
     let until = tokio::time::Instant::now() + timeout;
-    let service = crate::redfish::service(&host.name, bmc, host.connect_timeout.min(timeout))?;
     let password =
         crate::fanout_bmc::read_password(bmc).map_err(crate::redfish::RedfishError::Settings)?;
     let _slot = crate::redfish::READS.acquire().await;
-    let mut service = service.lock().await;
+    let mut service =
+        crate::redfish::locked(&host.name, bmc, host.connect_timeout.min(timeout)).await?;
     let log_cursor = cursors.get(dcmon_probes::redfish::logs::SOURCE);
     let result = service
         .read(&password, until, log_cursor.map(String::as_str))

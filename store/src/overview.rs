@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 /// Redfish), not through the host's OS: they hold while the OS is down.
 pub const OUT_OF_BAND: [&str; 2] = ["bmc", "redfish"];
 
+/// `OUT_OF_BAND` as the labels' JSON holds them, for rows read without parsing it.
+const OUT_OF_BAND_JSON: [&str; 2] = ["\"path\":\"bmc\"", "\"path\":\"redfish\""];
+
 /// One row of the overview.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct HostSummary {
@@ -179,9 +182,7 @@ impl Store {
             // A series whose samples were all swept has no value.
             let Some(value) = value else { continue };
             let idle = labels.contains("\"idle\"") || labels.contains("\"iowait\"");
-            let bmc = OUT_OF_BAND
-                .iter()
-                .any(|p| labels.contains(&format!("\"path\":\"{p}\"")));
+            let bmc = OUT_OF_BAND_JSON.iter().any(|p| labels.contains(p));
             let labels = if issues::SERIES.contains(&name.as_str()) {
                 serde_json::from_str(&labels).unwrap_or_default()
             } else {
@@ -320,4 +321,17 @@ fn summarize<'a>(host: &str, readings: impl Iterator<Item = Reading<'a>>) -> Hos
         h.cpu_percent = Some(100.0 * (cpu_all - cpu_idle) / cpu_all);
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_out_of_band_paths_and_their_json_agree() {
+        let json: Vec<String> = super::OUT_OF_BAND
+            .iter()
+            .map(|p| serde_json::json!({ "path": p }).to_string())
+            .map(|j| j.trim_matches(['{', '}']).to_string())
+            .collect();
+        assert_eq!(json, super::OUT_OF_BAND_JSON);
+    }
 }

@@ -53,20 +53,18 @@ pub struct Service {
     firmware_interval: Duration,
 }
 
-/// Services by host name and settings (a changed inventory entry starts afresh).
-type Services = HashMap<String, Arc<tokio::sync::Mutex<Service>>>;
+/// Each host's service and the `bmc` settings it was made for (changed settings start
+/// afresh).
+type Services = HashMap<String, (Bmc, Arc<tokio::sync::Mutex<Service>>)>;
 static SERVICES: LazyLock<Mutex<Services>> = LazyLock::new(Default::default);
 
-fn key(host: &str, bmc: &Bmc) -> String {
-    format!(
-        "{host}\u{0}{}\u{0}{}\u{0}{}\u{0}{:?}\u{0}{}\u{0}{:?}",
-        bmc.address,
-        bmc.redfish_port,
-        bmc.user,
-        bmc.tls,
-        bmc.password_file.display(),
-        bmc.firmware_interval
-    )
+/// The service kept for this host's BMC, locked for the caller.
+pub(crate) async fn locked(
+    host: &str,
+    bmc: &Bmc,
+    connect_timeout: Duration,
+) -> Result<tokio::sync::OwnedMutexGuard<Service>, RedfishError> {
+    Ok(service(host, bmc, connect_timeout)?.lock_owned().await)
 }
 
 /// The service kept for this host's BMC, made on first use.
@@ -75,25 +73,21 @@ pub fn service(
     bmc: &Bmc,
     connect_timeout: Duration,
 ) -> Result<Arc<tokio::sync::Mutex<Service>>, RedfishError> {
-    let key = key(host, bmc);
     let mut services = SERVICES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = services.get(&key) {
-        return Ok(s.clone());
-    }
-    // An entry of this host under older settings is dropped, its session ended.
-    let old: Vec<String> = services
-        .keys()
-        .filter(|k| k.split('\u{0}').next() == Some(host))
-        .cloned()
-        .collect();
-    for k in old {
-        if let (Some(s), Ok(runtime)) = (services.remove(&k), tokio::runtime::Handle::try_current())
-        {
-            runtime.spawn(async move {
-                let until = Instant::now() + Duration::from_secs(3);
-                s.lock().await.logout(until).await;
-            });
+    match services.get(host) {
+        Some((made_for, s)) if made_for == bmc => return Ok(s.clone()),
+        // Made under older settings: dropped, its session ended.
+        Some(_) => {
+            if let (Some((_, s)), Ok(runtime)) =
+                (services.remove(host), tokio::runtime::Handle::try_current())
+            {
+                runtime.spawn(async move {
+                    let until = Instant::now() + Duration::from_secs(3);
+                    s.lock().await.logout(until).await;
+                });
+            }
         }
+        None => {}
     }
     let tls = tls::config(&bmc.tls).map_err(RedfishError::Settings)?;
     let base = format!("https://{}:{}", host_part(&bmc.address), bmc.redfish_port);
@@ -104,7 +98,7 @@ pub fn service(
         firmware_read: None,
         firmware_interval: bmc.firmware_interval,
     }));
-    services.insert(key, service.clone());
+    services.insert(host.to_string(), (bmc.clone(), service.clone()));
     Ok(service)
 }
 
@@ -156,7 +150,7 @@ pub async fn logout_all(within: Duration) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .drain()
-        .map(|(_, s)| s)
+        .map(|(_, (_, s))| s)
         .collect();
     let until = Instant::now() + within;
     let mut set = tokio::task::JoinSet::new();
