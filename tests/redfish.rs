@@ -128,6 +128,14 @@ fn readings_over_https_equal_the_mockups_json_and_follow_its_changes() {
         1,
         "{log}"
     );
+    // What the walk fetched (chassis, system, manager) is read once, not asked again.
+    for walked in ["Chassis/1U", "Systems/437XR1138R2", "Managers/BMC"] {
+        assert_eq!(
+            count(&format!("\"GET /redfish/v1/{walked} ")),
+            1,
+            "{walked}: {log}"
+        );
+    }
 
     // Every temperature and fan of Thermal, as the mockup's file has it.
     let thermal = mockup.resource("Chassis/1U/Thermal");

@@ -10,6 +10,7 @@ use super::{RedfishError, Service};
 use dcmon_probes::ProbeOutput;
 use dcmon_probes::redfish::Reader;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -43,6 +44,10 @@ pub(super) struct Layout {
     stale: bool,
 }
 
+/// Resources a walk fetched (chassis, systems, managers): the read that walked reads
+/// them from here instead of asking again; no later read does (they would be old).
+type Walked = HashMap<String, Value>;
+
 #[derive(Debug, Clone)]
 struct Target {
     path: String,
@@ -63,21 +68,24 @@ enum Inline {
     Entries,
 }
 
-/// Finds the service's layout again when it is old or a target moved.
+/// Finds the service's layout again when it is old or a target moved; what that walk
+/// fetched, for the caller's read.
 pub(super) async fn ensure_layout(
     s: &mut Service,
     password: &str,
     until: Instant,
-) -> Result<(), RedfishError> {
+) -> Result<Walked, RedfishError> {
     let fresh = s
         .layout
         .as_ref()
         .is_some_and(|l| !l.stale && l.found.elapsed() < LAYOUT_TTL);
-    if !fresh {
-        s.layout = None;
-        s.layout = Some(discover(s, password, until).await?);
+    if fresh {
+        return Ok(Walked::new());
     }
-    Ok(())
+    s.layout = None;
+    let (layout, walked) = discover(s, password, until).await?;
+    s.layout = Some(layout);
+    Ok(walked)
 }
 
 /// What a read takes in: everything (a probe run), or the readings alone (a fan
@@ -98,7 +106,7 @@ pub(super) async fn read(
     log_cursor: Option<&str>,
     scope: Scope,
 ) -> Result<ProbeOutput, RedfishError> {
-    ensure_layout(s, password, until).await?;
+    let mut walked = ensure_layout(s, password, until).await?;
     let targets = s
         .layout
         .as_ref()
@@ -109,7 +117,7 @@ pub(super) async fn read(
         .partition(|t| t.inline == Inline::Entries);
     let mut reader = Reader::default();
     for target in readings {
-        fetch(s, &target, None, password, until, &mut reader).await?;
+        fetch(s, &target, None, &mut walked, password, until, &mut reader).await?;
     }
     if scope == Scope::Readings {
         return Ok(reader.out);
@@ -118,7 +126,7 @@ pub(super) async fn read(
     for target in logs {
         let service = dcmon_probes::redfish::logs::service_of(&target.path);
         let after = saved.get(&service).copied();
-        if let Err(e) = fetch(s, &target, after, password, until, &mut reader).await {
+        if let Err(e) = fetch(s, &target, after, &mut walked, password, until, &mut reader).await {
             warn(&mut reader, "redfish log", e);
         }
     }
@@ -134,7 +142,7 @@ pub(super) async fn read(
             path,
             inline: Inline::Members,
         };
-        if let Err(e) = fetch(s, &target, None, password, until, &mut reader).await {
+        if let Err(e) = fetch(s, &target, None, &mut walked, password, until, &mut reader).await {
             warn(&mut reader, "redfish firmware inventory", e);
         }
     }
@@ -148,6 +156,7 @@ async fn fetch(
     s: &mut Service,
     target: &Target,
     after: Option<u64>,
+    walked: &mut Walked,
     password: &str,
     until: Instant,
     reader: &mut Reader,
@@ -156,7 +165,11 @@ async fn fetch(
         Inline::Members => expanded(s, &target.path, 1),
         _ => target.path.clone(),
     };
-    let Some(mut value) = json(s, &path, password, until, reader).await? else {
+    let value = match walked.remove(&path) {
+        Some(v) => Some(v),
+        None => json(s, &path, password, until, reader).await?,
+    };
+    let Some(mut value) = value else {
         if let Some(l) = s.layout.as_mut() {
             l.stale = true;
         }
@@ -196,7 +209,11 @@ fn warn(reader: &mut Reader, tool: &str, e: RedfishError) {
 }
 
 /// Walks the service root to the resources that hold readings.
-async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Layout, RedfishError> {
+async fn discover(
+    s: &mut Service,
+    password: &str,
+    until: Instant,
+) -> Result<(Layout, Walked), RedfishError> {
     let mut scratch = Reader::default();
     let root_path = "/redfish/v1/";
     let Some(root) = json(s, root_path, password, until, &mut scratch).await? else {
@@ -212,27 +229,26 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
         )));
     }
     let mut targets = Vec::new();
+    let mut walked = Walked::new();
     let mut push = |path: String, inline: Inline| targets.push(Target { path, inline });
     for chassis in collection(s, &root, "Chassis", MAX_CHASSIS, password, until).await? {
         let Some(c) = json(s, &chassis, password, until, &mut scratch).await? else {
             continue;
         };
-        push(chassis, Inline::Nothing);
+        push(chassis.clone(), Inline::Nothing);
         let sensors = link(&c, "Sensors");
         match (link(&c, "Thermal"), link(&c, "ThermalSubsystem")) {
             (Some(thermal), _) => push(thermal, Inline::Nothing),
-            (None, Some(subsystem)) => {
-                let fans = if sensors.is_some() {
-                    Inline::Nothing
-                } else {
-                    Inline::Fans
-                };
-                push(subsystem, fans);
-                if let Some(sensors) = sensors {
-                    push(sensors, Inline::Members);
+            (None, subsystem) => {
+                // Fans from the subsystem, unless the Sensors collection lists them.
+                if let Some(subsystem) = subsystem {
+                    let fans = if sensors.is_some() {
+                        Inline::Nothing
+                    } else {
+                        Inline::Fans
+                    };
+                    push(subsystem, fans);
                 }
-            }
-            (None, None) => {
                 if let Some(sensors) = sensors {
                     push(sensors, Inline::Members);
                 }
@@ -249,6 +265,7 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
                 }
             }
         }
+        walked.insert(chassis, c);
     }
     let systems = collection(s, &root, "Systems", MAX_SYSTEMS, password, until).await?;
     let managers = collection(s, &root, "Managers", MAX_MANAGERS, password, until).await?;
@@ -267,7 +284,7 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
         if let Some(oem) = o.get("Oem").and_then(|oem| oem.get("Supermicro")) {
             fan_mode = fan_mode.or(link(oem, "FanMode"));
         }
-        push(owner, Inline::Nothing);
+        push(owner.clone(), Inline::Nothing);
         for service in collection(s, &o, "LogServices", MAX_LOG_SERVICES, password, until).await? {
             let Some(l) = json(s, &service, password, until, &mut scratch).await? else {
                 continue;
@@ -279,6 +296,7 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
                 push(entries, Inline::Entries);
             }
         }
+        walked.insert(owner, o);
     }
     let mut firmware = None;
     if let Some(update) = link(&root, "UpdateService")
@@ -286,14 +304,15 @@ async fn discover(s: &mut Service, password: &str, until: Instant) -> Result<Lay
     {
         firmware = link(&u, "FirmwareInventory");
     }
-    Ok(Layout {
+    let layout = Layout {
         found: Instant::now(),
         targets,
         firmware,
         fan_mode,
         expand_levels,
         stale: false,
-    })
+    };
+    Ok((layout, walked))
 }
 
 /// The member paths of the collection `key` links to (none when there is none).
