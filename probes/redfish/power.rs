@@ -2,7 +2,7 @@
 //! the newer `PowerSubsystem` with its `PowerSupply`s and their `Metrics`, and the
 //! chassis' `EnvironmentMetrics` (power draw where `Power` is gone).
 
-use super::sensor::{self, Reading, Series, Status};
+use super::sensor::{self, Series, Status};
 use super::thermal::redundancy;
 use super::{Reader, Resource};
 
@@ -35,25 +35,7 @@ pub(super) fn power(reader: &mut Reader, at: &Resource<'_>) {
         }
     }
     for v in at.members("Voltages") {
-        let Some(name) = v.name() else {
-            reader.warn(&v.source, "Name", "a voltage with no name".into());
-            continue;
-        };
-        let reading = v.number(reader, "ReadingVolts");
-        let thresholds = sensor::flat_thresholds(reader, &v);
-        let status = Status::of(reader, &v, false);
-        sensor::store(
-            reader,
-            Reading {
-                name,
-                entity: v.str("PhysicalContext"),
-                series: Series::VOLTS,
-                unit_label: None,
-                value: reading,
-                thresholds,
-                status,
-            },
-        );
+        sensor::store_flat(reader, &v, "voltage", Series::VOLTS, "ReadingVolts");
     }
     for p in at.members("PowerSupplies") {
         let Some(name) = p.name() else {

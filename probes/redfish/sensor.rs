@@ -182,6 +182,37 @@ pub(super) fn store(reader: &mut Reader, r: Reading<'_>) {
         .gauge(r.series.name, labels, value, r.series.unit);
 }
 
+/// A reading of the older schemas (Thermal's temperatures, Power's voltages): its
+/// value at `value_key`, the six flat thresholds, its status. `what` names it in the
+/// warning for one with no name.
+pub(super) fn store_flat(
+    reader: &mut Reader,
+    at: &Resource<'_>,
+    what: &str,
+    series: Series,
+    value_key: &str,
+) {
+    let Some(name) = at.name() else {
+        reader.warn(&at.source, "Name", format!("a {what} with no name"));
+        return;
+    };
+    let value = at.number(reader, value_key);
+    let thresholds = flat_thresholds(reader, at);
+    let status = Status::of(reader, at, false);
+    store(
+        reader,
+        Reading {
+            name,
+            entity: at.str("PhysicalContext"),
+            series,
+            unit_label: None,
+            value,
+            thresholds,
+            status,
+        },
+    );
+}
+
 /// A component with a health but no reading (a PSU, a redundancy set): its status only.
 pub(super) fn store_status(reader: &mut Reader, name: &str, entity: Option<&str>, s: Status) {
     let labels = reader.claim(name, entity);

@@ -6,24 +6,12 @@ use super::{Reader, Resource};
 
 pub(super) fn thermal(reader: &mut Reader, at: &Resource<'_>) {
     for t in at.members("Temperatures") {
-        let Some(name) = t.name() else {
-            reader.warn(&t.source, "Name", "a temperature with no name".into());
-            continue;
-        };
-        let value = t.number(reader, "ReadingCelsius");
-        let thresholds = sensor::flat_thresholds(reader, &t);
-        let status = Status::of(reader, &t, false);
-        sensor::store(
+        sensor::store_flat(
             reader,
-            Reading {
-                name,
-                entity: t.str("PhysicalContext"),
-                series: Series::TEMPERATURE,
-                unit_label: None,
-                value,
-                thresholds,
-                status,
-            },
+            &t,
+            "temperature",
+            Series::TEMPERATURE,
+            "ReadingCelsius",
         );
     }
     for f in at.members("Fans") {

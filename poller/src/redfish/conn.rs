@@ -292,21 +292,21 @@ impl Conn {
     /// Deletes the session, if one is open (a BMC holds few).
     pub async fn logout(&mut self, until: Instant) {
         let Auth::Token {
-            token,
             session: Some(session),
-        } = std::mem::replace(&mut self.auth, Auth::None)
+            ..
+        } = &self.auth
         else {
+            self.auth = Auth::None;
             return;
         };
-        let Ok(request) = Request::builder()
-            .method(Method::DELETE)
-            .uri(format!("{}{session}", self.base))
-            .header("x-auth-token", token)
-            .body(Full::new(Bytes::new()))
-        else {
-            return;
-        };
-        let _ = self.send(request, &session, until).await;
+        let session = session.clone();
+        let request = self
+            .request(Method::DELETE, &session)
+            .body(Full::new(Bytes::new()));
+        self.auth = Auth::None;
+        if let Ok(request) = request {
+            let _ = self.send(request, &session, until).await;
+        }
     }
 
     /// A `Location` as a path on this service (BMCs send it absolute or not).
