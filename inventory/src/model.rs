@@ -88,11 +88,17 @@ impl BmcProtocol {
     pub const NAMES: [&'static str; 3] = ["ipmi", "redfish", "auto"];
 
     pub fn from_name(name: &str) -> Option<BmcProtocol> {
-        match name {
-            "ipmi" => Some(BmcProtocol::Ipmi),
-            "redfish" => Some(BmcProtocol::Redfish),
-            "auto" => Some(BmcProtocol::Auto),
-            _ => None,
+        [BmcProtocol::Ipmi, BmcProtocol::Redfish, BmcProtocol::Auto]
+            .into_iter()
+            .find(|p| p.as_str() == name)
+    }
+
+    /// As the inventory writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BmcProtocol::Ipmi => "ipmi",
+            BmcProtocol::Redfish => "redfish",
+            BmcProtocol::Auto => "auto",
         }
     }
 }

@@ -197,10 +197,7 @@ pub fn run(args: ProbeRunArgs) -> Result<ExitCode> {
                 host.name,
                 bmc.user,
                 probe.name,
-                serde_json::to_value(bmc.protocol)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
+                bmc.protocol.as_str(),
                 run.status.as_str(),
                 trial.took.as_millis()
             );
@@ -247,7 +244,7 @@ fn answered(bmc: &dcmon_inventory::Bmc, out: &dcmon_probes::ProbeOutput) -> (Str
         .map_or("none", |f| f.value.as_str());
     let at = match (protocol, bmc.protocol) {
         ("redfish", _) | ("none", dcmon_inventory::BmcProtocol::Redfish) => {
-            format!("https://{}:{}", bmc.address, bmc.redfish_port)
+            dcmon_poller::redfish::base_url(bmc)
         }
         _ => format!("{}:{}", bmc.address, bmc.port),
     };

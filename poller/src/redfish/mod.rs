@@ -90,7 +90,7 @@ pub fn service(
         None => {}
     }
     let tls = tls::config(&bmc.tls).map_err(RedfishError::Settings)?;
-    let base = format!("https://{}:{}", host_part(&bmc.address), bmc.redfish_port);
+    let base = base_url(bmc);
     let service = Arc::new(tokio::sync::Mutex::new(Service {
         conn: conn::Conn::new(base, bmc.user.clone(), tls, connect_timeout),
         layout: None,
@@ -102,12 +102,13 @@ pub fn service(
     Ok(service)
 }
 
-/// An IPv6 address goes in brackets in a URL.
-fn host_part(address: &str) -> String {
+/// The BMC's Redfish service, `https://10.1.0.11:443` (an IPv6 address in brackets).
+pub fn base_url(bmc: &Bmc) -> String {
+    let address = &bmc.address;
     if address.contains(':') && !address.starts_with('[') {
-        format!("[{address}]")
+        format!("https://[{address}]:{}", bmc.redfish_port)
     } else {
-        address.to_string()
+        format!("https://{address}:{}", bmc.redfish_port)
     }
 }
 
