@@ -21,7 +21,7 @@ mod system;
 mod tests;
 mod thermal;
 
-pub use sensor::Status;
+pub use sensor::{LEVELS as THRESHOLD_LEVELS, Status};
 
 /// The `path` label of every sample read over Redfish.
 pub const PATH: &str = "redfish";

@@ -67,7 +67,7 @@ impl Status {
 }
 
 /// The six threshold levels, named as the IPMI sensors name theirs.
-pub(super) const LEVELS: [&str; 6] = [
+pub const LEVELS: [&str; 6] = [
     "upper_non_critical",
     "upper_critical",
     "upper_non_recoverable",

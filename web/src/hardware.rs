@@ -282,6 +282,15 @@ fn sensor_row<'a>(
 mod tests {
     use super::*;
 
+    #[test]
+    fn every_threshold_level_the_parser_writes_has_a_place_in_the_table() {
+        let mut shown: Vec<&str> = THRESHOLDS.iter().map(|(level, _)| *level).collect();
+        let mut written = dcmon_probes::redfish::THRESHOLD_LEVELS.to_vec();
+        shown.sort_unstable();
+        written.sort_unstable();
+        assert_eq!(shown, written);
+    }
+
     fn reading(name: &str, labels: &[(&str, &str)], value: f64) -> SeriesLatest {
         SeriesLatest {
             host: "h".into(),
