@@ -18,7 +18,8 @@ pub use load::{
     parse_duration,
 };
 pub use model::{
-    AlertRule, Alerting, Bmc, BmcProtocol, BmcTls, FanProfile, Host, Inventory, ProbeSchedule,
-    Receiver, ShellMode, Smtp, SmtpTls, Target, Thresholds, Transport, ViewAccess, Web,
+    AlertRule, Alerting, Bmc, BmcProtocol, BmcTls, FanProfile, Host, Identity, Inventory,
+    ProbeSchedule, Receiver, ShellMode, Smtp, SmtpTls, SshEndpoint, Target, Thresholds, Transport,
+    ViewAccess, Web,
 };
 pub use selector::{SelectorError, select};

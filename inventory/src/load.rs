@@ -137,6 +137,9 @@ mod web;
 #[path = "load_bmc.rs"]
 mod bmc;
 
+#[path = "load_ssh.rs"]
+mod ssh;
+
 #[path = "load_alerts.rs"]
 mod alerts;
 
@@ -202,6 +205,9 @@ const ENTRY_KEYS: &[&str] = &[
     "user",
     "port",
     "identity",
+    "passphrase_file",
+    "certificate",
+    "jump",
     "known_hosts",
     "accept_new_host_keys",
     "timeout",
@@ -560,7 +566,10 @@ impl<'a> Checker<'a> {
                 self.problem(&here(key), false, format!("{key} `{v}` {why}"));
             }
         }
-        if let Some(identity) = &e.identity {
+        self.check_key_files(e, at);
+        if let Some(identity) = &e.identity
+            && identity != "agent"
+        {
             let file = expand_path(identity, &self.base_dir);
             if !file.is_file() {
                 self.problem(
@@ -727,7 +736,8 @@ impl<'a> Checker<'a> {
         }
         let bmc_ranges = self.bmc_ranges(raw);
         let builtin = Defaults::builtin();
-        let hosts = names
+        let mut jump_specs = Vec::new();
+        let mut hosts: Vec<Host> = names
             .into_iter()
             .map(|name| {
                 let host_entry = explicit.get(name).map(|&i| &raw.hosts[i]);
@@ -743,14 +753,28 @@ impl<'a> Checker<'a> {
                     }
                 }
                 let mut merged = raw.defaults.clone();
+                // Where the jump that holds was set, for a problem with its chain.
+                let mut jump_at = raw
+                    .defaults
+                    .jump
+                    .as_ref()
+                    .map(|_| path!["defaults", "jump"].to_vec());
                 for g in &groups {
                     if let Some(entry) = raw.groups.get(*g) {
                         overlay(&mut merged, entry);
+                        if entry.jump.is_some() {
+                            jump_at = Some(path!["groups", *g, "jump"].to_vec());
+                        }
                     }
                 }
                 if let Some(entry) = host_entry {
                     overlay(&mut merged, entry);
+                    if entry.jump.is_some() {
+                        let i = explicit[name];
+                        jump_at = Some(path!["hosts", i, "jump"].to_vec());
+                    }
                 }
+                jump_specs.push(merged.jump.clone().zip(jump_at));
                 let mut host = finish(name, &merged, &groups, &builtin, &self.base_dir);
                 host.bmc = merged
                     .bmc
@@ -759,6 +783,7 @@ impl<'a> Checker<'a> {
                 host
             })
             .collect();
+        self.resolve_jumps(&mut hosts, &jump_specs);
         self.check_password_files(raw);
         self.check_cipher_suites(raw);
         self.check_tls_settings(raw);
@@ -800,6 +825,9 @@ fn overlay(base: &mut Entry, top: &Entry) {
         user,
         port,
         identity,
+        passphrase_file,
+        certificate,
+        jump,
         known_hosts,
         accept_new_host_keys,
         timeout,
@@ -863,7 +891,14 @@ fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: 
         },
         port: e.port.unwrap_or(builtin.port),
         user: e.user.clone().unwrap_or_else(|| builtin.user.clone()),
-        identity: e.identity.as_deref().map(|p| expand_path(p, base_dir)),
+        identity: ssh::identity(e.identity.as_deref(), base_dir),
+        passphrase_file: e
+            .passphrase_file
+            .as_deref()
+            .map(|p| expand_path(p, base_dir)),
+        certificate: e.certificate.as_deref().map(|p| expand_path(p, base_dir)),
+        // Resolved by `resolve_jumps`, which needs every host.
+        jump: Vec::new(),
         known_hosts: e
             .known_hosts
             .as_deref()

@@ -448,3 +448,129 @@ mod any_value {
         }
     }
 }
+
+#[test]
+fn jump_chains_resolve_through_inventory_hosts_and_written_hops() {
+    let text = r#"
+[defaults]
+user = "monitor"
+port = 2222
+jump = "bastion"
+
+[groups.gpu]
+hosts = ["gpu[01-02]"]
+
+[[hosts]]
+name = "bastion"
+address = "10.0.0.1"
+user = "jump"
+port = 22
+jump = "ops@outer.example:2200"
+
+[[hosts]]
+name = "direct"
+jump = "none"
+"#;
+    let inv = parse(text, Path::new("inv.toml"), PROBES).unwrap();
+    let chain = |name: &str| -> Vec<String> {
+        inv.host(name)
+            .unwrap()
+            .jump
+            .iter()
+            .map(|j| format!("{}:{}@{}:{}", j.name, j.user, j.address, j.port))
+            .collect()
+    };
+    // The bastion's own jump comes first: the chain is followed as OpenSSH follows ProxyJump.
+    assert_eq!(
+        chain("gpu01"),
+        [
+            "ops@outer.example:2200:ops@outer.example:2200",
+            "bastion:jump@10.0.0.1:22"
+        ]
+    );
+    // A hop written out takes port 22 and, when it names none, the user of the host it leads to.
+    assert_eq!(
+        chain("bastion"),
+        ["ops@outer.example:2200:ops@outer.example:2200"]
+    );
+    assert!(chain("direct").is_empty());
+}
+
+#[test]
+fn jump_problems_name_the_host_and_the_chain() {
+    let loops = problems(
+        r#"
+[defaults]
+jump = "b1"
+
+[[hosts]]
+name = "b1"
+jump = "b2"
+
+[[hosts]]
+name = "b2"
+"#,
+    );
+    assert!(
+        loops
+            .iter()
+            .any(|p| p.contains("inv.toml:7:8: jump of host `b1`: the chain loops: b1 → b2 → b1")),
+        "{loops:?}"
+    );
+    let bad = problems(
+        r#"
+[[hosts]]
+name = "h"
+jump = "a,,b:0"
+
+[[hosts]]
+name = "l"
+transport = "local"
+
+[[hosts]]
+name = "m"
+jump = "l"
+"#,
+    );
+    assert!(
+        bad.iter()
+            .any(|p| p.contains("inv.toml:4:8: jump `a,,b:0`: an empty hop")),
+        "{bad:?}"
+    );
+    assert!(
+        bad.iter().any(|p| p.contains("port `0` is not a port")),
+        "{bad:?}"
+    );
+    assert!(
+        bad.iter()
+            .any(|p| p.contains("jump of host `m`: `l` is reached with transport = \"local\"")),
+        "{bad:?}"
+    );
+}
+
+#[test]
+fn passphrase_files_readable_by_others_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pass");
+    std::fs::write(&file, "secret\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let text = format!(
+        "[[hosts]]\nname = \"h\"\nidentity = \"agent\"\npassphrase_file = \"{}\"\n",
+        file.display()
+    );
+    let found = problems(&text);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("is readable by other users (mode 0640): run `chmod 600")),
+        "{found:?}"
+    );
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let inv = parse(&text, Path::new("inv.toml"), PROBES).unwrap();
+    assert_eq!(inv.hosts[0].identity, crate::model::Identity::Agent);
+    assert_eq!(
+        inv.hosts[0].passphrase_file.as_deref(),
+        Some(file.as_path())
+    );
+}

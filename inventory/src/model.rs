@@ -22,10 +22,16 @@ pub struct Host {
     pub transport: Transport,
     pub port: u16,
     pub user: String,
-    /// None: try the usual `~/.ssh/id_*` files.
-    pub identity: Option<PathBuf>,
+    pub identity: Identity,
+    /// The file holding the passphrase of an encrypted `identity` key.
+    pub passphrase_file: Option<PathBuf>,
+    /// An OpenSSH user certificate for the identity; unset, `IDENTITY-cert.pub` is used
+    /// when it exists, as OpenSSH does.
+    pub certificate: Option<PathBuf>,
     pub known_hosts: PathBuf,
     pub accept_new_host_keys: bool,
+    /// The SSH hops on the way to the host (`jump`), the first one connected to first.
+    pub jump: Vec<SshEndpoint>,
     /// Deadline of each probe run when set (defaults, group or host); `[probes.NAME]
     /// timeout` wins over it, and unset each probe keeps its own default.
     #[serde(serialize_with = "as_human_or_default")]
@@ -51,6 +57,64 @@ pub struct Host {
     pub shell: ShellMode,
     /// The BMC, when one is configured.
     pub bmc: Option<Bmc>,
+}
+
+/// How an SSH login proves who it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Identity {
+    /// Not set: as OpenSSH, the agent's keys first when `SSH_AUTH_SOCK` is set, then
+    /// whichever of `~/.ssh/id_ed25519`, `id_ecdsa`, `id_rsa` exist.
+    #[default]
+    Default,
+    /// `identity = "agent"`: only the keys the agent at `SSH_AUTH_SOCK` holds.
+    Agent,
+    /// A private key file.
+    File(PathBuf),
+}
+
+impl Serialize for Identity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Identity::Default => s.serialize_str("default"),
+            Identity::Agent => s.serialize_str("agent"),
+            Identity::File(path) => s.serialize_str(&path.display().to_string()),
+        }
+    }
+}
+
+/// Where and how to log in over SSH: a host, or one hop on the way to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SshEndpoint {
+    /// The inventory host's name, or the hop as written (`user@host:port`).
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+    pub identity: Identity,
+    pub passphrase_file: Option<PathBuf>,
+    pub certificate: Option<PathBuf>,
+    pub known_hosts: PathBuf,
+    pub accept_new_host_keys: bool,
+    #[serde(serialize_with = "as_human")]
+    pub connect_timeout: Duration,
+}
+
+impl Host {
+    /// The host's own SSH login, without the hops before it.
+    pub fn ssh_endpoint(&self) -> SshEndpoint {
+        SshEndpoint {
+            name: self.name.clone(),
+            address: self.address.clone(),
+            port: self.port,
+            user: self.user.clone(),
+            identity: self.identity.clone(),
+            passphrase_file: self.passphrase_file.clone(),
+            certificate: self.certificate.clone(),
+            known_hosts: self.known_hosts.clone(),
+            accept_new_host_keys: self.accept_new_host_keys,
+            connect_timeout: self.connect_timeout,
+        }
+    }
 }
 
 /// A BMC reached over the network: IPMI over LAN (RMCP+) or Redfish (HTTPS). The
@@ -394,9 +458,12 @@ impl Inventory {
                 transport: Transport::Local,
                 port: settings.port,
                 user: settings.user,
-                identity: None,
+                identity: Identity::Default,
+                passphrase_file: None,
+                certificate: None,
                 known_hosts: settings.known_hosts,
                 accept_new_host_keys: false,
+                jump: Vec::new(),
                 timeout: None,
                 connect_timeout: settings.connect_timeout,
                 interval: settings.interval,

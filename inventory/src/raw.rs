@@ -194,6 +194,13 @@ pub struct Entry {
     pub port: Option<u16>,
     /// Private key file for public-key authentication.
     pub identity: Option<String>,
+    /// The file holding the passphrase of an encrypted identity key (mode 0600 or 0400).
+    pub passphrase_file: Option<String>,
+    /// An OpenSSH user certificate for the identity (default `IDENTITY-cert.pub`).
+    pub certificate: Option<String>,
+    /// SSH hops on the way to the host: inventory host names or `user@host:port`,
+    /// comma-separated, the first one connected to first.
+    pub jump: Option<String>,
     /// known_hosts file that host keys are checked against.
     pub known_hosts: Option<String>,
     /// Record unknown host keys instead of refusing them (trust on first use).

@@ -73,6 +73,14 @@ pub enum TransportError {
         user: String,
         identity: String,
     },
+    #[error("jump host {via} could not open a connection to {addr}: {source}")]
+    Forward {
+        via: String,
+        addr: String,
+        source: russh::Error,
+    },
+    #[error("jump host {hop} failed, so hosts behind it were not tried: {why}")]
+    Jump { hop: String, why: String },
     #[error("SSH channel to {addr}: {source}")]
     Channel { addr: String, source: russh::Error },
     #[error("did not finish within {}", humanize(*.0))]

@@ -22,6 +22,7 @@ pub mod fanout;
 pub mod fanout_bmc;
 pub mod host_round;
 pub mod ingest;
+pub mod jump;
 pub mod known_hosts;
 pub mod local;
 pub mod plan;

@@ -9,7 +9,7 @@ use crate::error::TransportError;
 use crate::exec::{ExecOutput, Exit};
 use crate::known_hosts::{KnownHosts, Verdict, describe_key, host_port};
 use crate::shell::{Shell, StartError};
-use dcmon_inventory::{Host, ShellMode};
+use dcmon_inventory::{Host, Identity, ShellMode, SshEndpoint};
 use russh::client::{self, Handle};
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Disconnect};
@@ -28,7 +28,16 @@ pub struct Connector {
     handshakes: Semaphore,
     known_hosts: Mutex<HashMap<PathBuf, Arc<KnownHosts>>>,
     keys: Mutex<HashMap<PathBuf, Arc<PrivateKey>>>,
+    jumps: crate::jump::Jumps,
 }
+
+/// A stream an SSH session can run over: TCP, or a channel through a jump host.
+pub(crate) trait Duplex:
+    tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send
+{
+}
+
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
 
 /// Handshakes are CPU-bound on both ends; ~100-200 at once is faster and cleaner than
 /// a thousand (one sshd reset 17-33 of 1,000 simultaneous ones here).
@@ -48,6 +57,7 @@ impl Connector {
             handshakes: Semaphore::new(handshake_limit.max(1)),
             known_hosts: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
+            jumps: crate::jump::Jumps::default(),
         }
     }
 
@@ -82,15 +92,43 @@ impl Connector {
         Ok(key)
     }
 
-    /// Connects, checks the host key, authenticates; all within the host's connect timeout.
+    /// Connects to a host, through its jump hosts if it has any: checks the host key,
+    /// authenticates; all within the host's connect timeout (a jump host connection
+    /// being opened for it counts under that jump host's own timeout).
     pub async fn connect(
         &self,
         host: &Host,
         accept_new_host_keys: bool,
     ) -> Result<SshSession, TransportError> {
-        let addr = host_port(&host.address, host.port);
-        let known_hosts = self.known_hosts(&host.known_hosts)?;
-        let identities = identity_files(host.identity.as_deref())?;
+        let via = if host.jump.is_empty() {
+            None
+        } else {
+            Some(
+                self.jumps
+                    .link(self, &host.jump, accept_new_host_keys)
+                    .await?,
+            )
+        };
+        self.connect_endpoint(&host.ssh_endpoint(), via, accept_new_host_keys)
+            .await
+    }
+
+    /// Jump host connections opened so far (each shared by every host behind it).
+    pub fn jump_connections_opened(&self) -> usize {
+        self.jumps.opened()
+    }
+
+    /// One login: over TCP, or over a `direct-tcpip` channel of `via` (the last jump
+    /// host's connection, which the session keeps alive while it lives).
+    pub(crate) async fn connect_endpoint(
+        &self,
+        target: &SshEndpoint,
+        via: Option<Arc<SshSession>>,
+        accept_new_host_keys: bool,
+    ) -> Result<SshSession, TransportError> {
+        let addr = host_port(&target.address, target.port);
+        let known_hosts = self.known_hosts(&target.known_hosts)?;
+        let identities = identity_files(&target.identity)?;
         let _permit =
             self.handshakes
                 .acquire()
@@ -104,23 +142,17 @@ impl Connector {
         let progress = Progress::default();
         let handler = Client {
             progress: progress.clone(),
-            host: host.address.clone(),
-            port: host.port,
+            host: target.address.clone(),
+            port: target.port,
             known_hosts,
-            accept_new: accept_new_host_keys || host.accept_new_host_keys,
+            accept_new: accept_new_host_keys || target.accept_new_host_keys,
             problem: problem.clone(),
         };
         let work = async {
-            let tcp = tokio::net::TcpStream::connect((host.address.as_str(), host.port))
-                .await
-                .map_err(|source| TransportError::Connect {
-                    addr: addr.clone(),
-                    source,
-                })?;
-            let _ = tcp.set_nodelay(true);
+            let stream = self.open_stream(target, &addr, via.as_deref()).await?;
             progress.reach(Stage::Banner);
             let stream = Watched {
-                inner: tcp,
+                inner: stream,
                 progress: progress.clone(),
             };
             let mut handle = client::connect_stream(self.config.clone(), stream, handler)
@@ -138,28 +170,69 @@ impl Connector {
                         })
                 })?;
             progress.reach(Stage::Auth);
-            self.authenticate(&mut handle, host, &addr, &identities)
+            self.authenticate(&mut handle, target, &addr, &identities)
                 .await?;
             Ok(SshSession {
                 handle,
                 addr: addr.clone(),
                 stalled: AtomicBool::new(false),
                 shells: tokio::sync::Mutex::new(Shells::default()),
+                via: via.clone(),
             })
         };
-        timeout(host.connect_timeout, work)
+        timeout(target.connect_timeout, work)
             .await
             .map_err(|_| TransportError::ConnectTimeout {
                 addr: addr.clone(),
-                after: host.connect_timeout,
+                after: target.connect_timeout,
                 stage: progress.stage(),
             })?
+    }
+
+    /// The byte stream an SSH session runs over: a TCP connection, or a channel the
+    /// jump host opens to the target (the jump host resolves the target's name, as
+    /// OpenSSH's ProxyJump has it do).
+    async fn open_stream(
+        &self,
+        target: &SshEndpoint,
+        addr: &str,
+        via: Option<&SshSession>,
+    ) -> Result<Box<dyn Duplex>, TransportError> {
+        match via {
+            None => {
+                let tcp = tokio::net::TcpStream::connect((target.address.as_str(), target.port))
+                    .await
+                    .map_err(|source| TransportError::Connect {
+                        addr: addr.to_string(),
+                        source,
+                    })?;
+                let _ = tcp.set_nodelay(true);
+                Ok(Box::new(tcp))
+            }
+            Some(jump) => {
+                let channel = jump
+                    .handle
+                    .channel_open_direct_tcpip(
+                        target.address.as_str(),
+                        u32::from(target.port),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|source| TransportError::Forward {
+                        via: jump.addr.clone(),
+                        addr: addr.to_string(),
+                        source,
+                    })?;
+                Ok(Box::new(channel.into_stream()))
+            }
+        }
     }
 
     async fn authenticate(
         &self,
         handle: &mut Handle<Client>,
-        host: &Host,
+        host: &SshEndpoint,
         addr: &str,
         identities: &[PathBuf],
     ) -> Result<(), TransportError> {
@@ -200,8 +273,8 @@ impl Connector {
 }
 
 /// The inventory's identity, or the usual ones that exist.
-fn identity_files(configured: Option<&Path>) -> Result<Vec<PathBuf>, TransportError> {
-    if let Some(path) = configured {
+fn identity_files(configured: &Identity) -> Result<Vec<PathBuf>, TransportError> {
+    if let Identity::File(path) = configured {
         return Ok(vec![path.to_path_buf()]);
     }
     let home = std::env::var_os("HOME")
@@ -294,6 +367,8 @@ pub struct SshSession {
     stalled: AtomicBool,
     /// The persistent shells of this connection (`shell = "persistent"`).
     shells: tokio::sync::Mutex<Shells>,
+    /// The jump host's connection this one runs through: kept open while this lives.
+    via: Option<Arc<SshSession>>,
 }
 
 /// A connection's persistent shells: one as the login user, one under `sudo -n`.
@@ -546,7 +621,14 @@ impl SshSession {
 
     /// True once the connection is gone (the host hung up, keepalives went unanswered).
     pub fn is_closed(&self) -> bool {
-        self.stalled.load(Ordering::Relaxed) || self.handle.is_closed()
+        self.stalled.load(Ordering::Relaxed)
+            || self.handle.is_closed()
+            || self.via.as_ref().is_some_and(|via| via.is_closed())
+    }
+
+    /// `host:port` as known_hosts names it, for messages.
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
     pub async fn close(self) {

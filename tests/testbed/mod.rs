@@ -9,6 +9,7 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the bed
 
+pub mod bastion;
 pub mod cpuacct;
 pub mod dashboard;
 pub mod ipmi_sim;
@@ -61,6 +62,13 @@ impl Sshd {
     /// As `start_with`, each host also given environment variables (a fake sysfs root
     /// for the infiniband probe: `DCMON_SYSFS`).
     pub fn start_with_env(hardware: &[HostShims]) -> Sshd {
+        Sshd::start_full(hardware, None, "")
+    }
+
+    /// The bed, with logins refused unless they come from `only_from` (the address a
+    /// bastion's forwarded connections come from, `bastion::FORWARDED_FROM`) and `extra`
+    /// global sshd_config lines (host certificates).
+    pub fn start_full(hardware: &[HostShims], only_from: Option<&str>, extra: &str) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: run tests/run.sh, which installs openssh-server"
@@ -78,23 +86,18 @@ impl Sshd {
         std::fs::copy(d.join("client_ed25519.pub"), &authorized).unwrap();
         set_mode(&authorized, 0o644);
         let user = login_user();
-        let config = d.join("sshd_config");
-        // sshd refuses to start (even `-t`) without its privilege separation directory.
-        std::fs::create_dir_all("/run/sshd").ok();
         let host_key = std::fs::read_to_string(d.join("host_ed25519.pub"))
             .unwrap()
             .split_whitespace()
             .take(2)
             .collect::<Vec<_>>()
             .join(" ");
-        // A free port can be taken by another test between asking and binding: then
-        // sshd says so and exits, and a new port is tried.
-        for attempt in 1.. {
-            let port = free_port();
-            std::fs::write(
-                &config,
-                format!(
-                    "Port {port}\n\
+        let only_from = only_from.map_or(String::new(), |from| {
+            format!("Match Address *,!{from}\n\tDenyUsers *\n")
+        });
+        let (port, child) = launch(&d, |port| {
+            format!(
+                "Port {port}\n\
                  ListenAddress 0.0.0.0\n\
                  HostKey {dir}/host_ed25519\n\
                  PidFile {dir}/sshd.pid\n\
@@ -109,66 +112,33 @@ impl Sshd {
                  MaxStartups 4000:30:8000\n\
                  PerSourceMaxStartups none\n\
                  MaxSessions 100\n\
-                 LogLevel VERBOSE\n\
+                 LogLevel VERBOSE\n{extra}\
                  Match LocalAddress *,!127.0.0.0/8\n\
-                 \tDenyUsers *\n{hardware}\
+                 \tDenyUsers *\n{only_from}{hardware}\
                  Match all\n\
                  \tSetEnv PATH={DEFAULT_PATH}\n",
-                    dir = d.display(),
-                    // SetEnv is first-match-wins: per-host blocks before the default.
-                    hardware = hardware
-                        .iter()
-                        .map(|(addr, dir, env)| format!(
-                            "Match LocalAddress {addr}\n\tSetEnv PATH={}:{DEFAULT_PATH}{}\n",
-                            dir.display(),
-                            env.iter()
-                                .map(|(k, v)| format!(" {k}={v}"))
-                                .collect::<String>()
-                        ))
-                        .collect::<String>(),
-                ),
+                dir = d.display(),
+                // SetEnv is first-match-wins: per-host blocks before the default.
+                hardware = hardware
+                    .iter()
+                    .map(|(addr, dir, env)| format!(
+                        "Match LocalAddress {addr}\n\tSetEnv PATH={}:{DEFAULT_PATH}{}\n",
+                        dir.display(),
+                        env.iter()
+                            .map(|(k, v)| format!(" {k}={v}"))
+                            .collect::<String>()
+                    ))
+                    .collect::<String>(),
             )
-            .unwrap();
-            let check = Command::new(SSHD)
-                .args(["-t", "-f"])
-                .arg(&config)
-                .output()
-                .unwrap();
-            assert!(
-                check.status.success(),
-                "sshd -t: {}",
-                String::from_utf8_lossy(&check.stderr)
-            );
-            let log = d.join("sshd.log");
-            let _ = std::fs::remove_file(&log);
-            let mut child = Command::new(SSHD)
-                .args(["-D", "-f"])
-                .arg(&config)
-                .arg("-E")
-                .arg(&log)
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap();
-            match wait_listening(&mut child, port, &log) {
-                Ok(()) => {
-                    return Sshd {
-                        dir,
-                        port,
-                        user,
-                        client_key: d.join("client_ed25519"),
-                        host_key,
-                        child,
-                    };
-                }
-                Err(why) if why.contains("Address already in use") && attempt < 5 => {}
-                Err(why) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("{why}");
-                }
-            }
+        });
+        Sshd {
+            dir,
+            port,
+            user,
+            client_key: d.join("client_ed25519"),
+            host_key,
+            child,
         }
-        unreachable!("the loop returns or panics")
     }
 
     /// Kills sshd and every session process it forked: the hosts go dark, open
@@ -303,6 +273,49 @@ fn wait_listening(child: &mut Child, port: u16, log: &Path) -> Result<(), String
     ))
 }
 
+/// Starts `sshd -D` with the config `text(port)` written to `dir/sshd_config`, on a
+/// free port: one taken by another test between asking and binding makes sshd say so
+/// and exit, and a new port is tried.
+pub fn launch(dir: &Path, text: impl Fn(u16) -> String) -> (u16, Child) {
+    let config = dir.join("sshd_config");
+    // sshd refuses to start (even `-t`) without its privilege separation directory.
+    std::fs::create_dir_all("/run/sshd").ok();
+    for attempt in 1.. {
+        let port = free_port();
+        std::fs::write(&config, text(port)).unwrap();
+        let check = Command::new(SSHD)
+            .args(["-t", "-f"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "sshd -t: {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        let log = dir.join("sshd.log");
+        let _ = std::fs::remove_file(&log);
+        let mut child = Command::new(SSHD)
+            .args(["-D", "-f"])
+            .arg(&config)
+            .arg("-E")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        match wait_listening(&mut child, port, &log) {
+            Ok(()) => return (port, child),
+            Err(why) if why.contains("Address already in use") && attempt < 5 => {}
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{why}");
+            }
+        }
+    }
+    unreachable!("the loop returns or panics")
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -311,7 +324,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn keygen(path: &Path) {
+pub(crate) fn keygen(path: &Path) {
     let out = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "dcmon-test", "-f"])
         .arg(path)

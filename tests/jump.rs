@@ -1,0 +1,212 @@
+//! Jump hosts against real OpenSSH: a bastion sshd whose user may only forward, and
+//! test-bed hosts that refuse any login not coming through it (see testbed/bastion.rs).
+
+mod testbed;
+
+use std::path::PathBuf;
+use std::time::Duration;
+use testbed::bastion::{Bastion, FORWARDED_FROM, private_network};
+use testbed::serve::Serve;
+use testbed::{Sshd, by_host, json_lines, poll};
+
+/// The targets, the bastion, and a known_hosts file that knows both.
+struct Bed {
+    hosts: Sshd,
+    bastion: Bastion,
+    known_hosts: PathBuf,
+}
+
+fn bed(targets: &[String], bastion_addresses: &[&str]) -> Bed {
+    private_network();
+    let hosts = Sshd::start_full(&[], Some(FORWARDED_FROM), "");
+    let bastion = Bastion::start(&hosts);
+    let mut lines = hosts.known_hosts_lines(targets);
+    for a in bastion_addresses {
+        lines.push_str(&bastion.known_hosts_line(a));
+    }
+    let known_hosts = hosts.write("known_hosts", &lines);
+    Bed {
+        hosts,
+        bastion,
+        known_hosts,
+    }
+}
+
+fn inventory(bed: &Bed, extra_defaults: &str, hosts: &[String], tail: &str) -> PathBuf {
+    let list: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
+    let text = format!(
+        "{}{extra_defaults}\n[groups.all]\nhosts = [{}]\n{tail}",
+        bed.hosts.defaults(&bed.known_hosts, "10s"),
+        list.join(", ")
+    );
+    bed.hosts.write("inventory.toml", &text)
+}
+
+fn targets(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("127.0.3.{i}")).collect()
+}
+
+#[test]
+fn hosts_behind_a_bastion_are_polled_through_one_shared_connection() {
+    let names = targets(4);
+    let bed = bed(&names, &["127.0.0.1"]);
+    let db = bed.hosts.dir.path().join("db.sqlite");
+    // Direct logins are refused: the hosts are reachable only through the bastion.
+    let direct = inventory(&bed, "", &names, "");
+    let out = poll(&direct, &db);
+    let results = json_lines(&out);
+    for name in &names {
+        let r = by_host(&results, name);
+        assert_ne!(r["status"], "ok", "{name} was reached directly: {r}");
+    }
+    let through = inventory(
+        &bed,
+        &format!("jump = \"{}\"\n", bed.bastion.hop("127.0.0.1")),
+        &names,
+        "",
+    );
+    let out = poll(&through, &db);
+    let results = json_lines(&out);
+    for name in &names {
+        let r = by_host(&results, name);
+        assert_eq!(r["status"], "ok", "{name}: {r}\n{}", bed.hosts.log());
+    }
+    assert_eq!(
+        bed.bastion.logins_from("127.0.0.1"),
+        1,
+        "one bastion connection for all hosts:\n{}",
+        bed.bastion.log()
+    );
+    assert!(
+        bed.hosts.log().contains(&format!("from {FORWARDED_FROM} ")),
+        "the hosts saw the bastion's connections:\n{}",
+        bed.hosts.log()
+    );
+}
+
+#[test]
+fn a_two_hop_chain_of_inventory_hosts_reaches_the_hosts() {
+    let names = targets(2);
+    // One bastion sshd stands for two bastions: the second is reached through the first.
+    let bed = bed(&names, &["127.0.0.1", "127.0.0.4"]);
+    let db = bed.hosts.dir.path().join("db.sqlite");
+    let tail = format!(
+        "\n[[hosts]]\nname = \"outer\"\naddress = \"127.0.0.1\"\nport = {port}\nuser = \"dcmon-jump\"\njump = \"none\"\nprobes = []\n\
+         \n[[hosts]]\nname = \"inner\"\naddress = \"127.0.0.4\"\nport = {port}\nuser = \"dcmon-jump\"\njump = \"outer\"\nprobes = []\n",
+        port = bed.bastion.port
+    );
+    let inv = inventory(&bed, "jump = \"inner\"\n", &names, &tail);
+    let out = poll(&inv, &db);
+    let results = json_lines(&out);
+    for name in &names {
+        let r = by_host(&results, name);
+        assert_eq!(r["status"], "ok", "{name}: {r}\n{}", bed.bastion.log());
+    }
+    // outer from the poller, inner from outer's forwarding: both once.
+    assert_eq!(
+        bed.bastion.logins_from("127.0.0.1"),
+        1,
+        "{}",
+        bed.bastion.log()
+    );
+    assert_eq!(
+        bed.bastion.logins_from(FORWARDED_FROM),
+        1,
+        "{}",
+        bed.bastion.log()
+    );
+}
+
+#[test]
+fn a_wrong_bastion_host_key_is_refused_naming_the_bastion_once() {
+    let names = targets(3);
+    let bed = bed(&names, &[]);
+    // The bastion's address holds the targets' key: a changed key for the bastion.
+    let mut lines = std::fs::read_to_string(&bed.known_hosts).unwrap();
+    lines.push_str(&format!(
+        "[127.0.0.1]:{} {}\n",
+        bed.bastion.port, bed.hosts.host_key
+    ));
+    std::fs::write(&bed.known_hosts, lines).unwrap();
+    let db = bed.hosts.dir.path().join("db.sqlite");
+    let inv = inventory(
+        &bed,
+        &format!("jump = \"{}\"\n", bed.bastion.hop("127.0.0.1")),
+        &names,
+        "",
+    );
+    let out = poll(&inv, &db);
+    let results = json_lines(&out);
+    for name in &names {
+        let error = by_host(&results, name)["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            error.contains(&format!("jump host {}", bed.bastion.hop("127.0.0.1")))
+                && error.contains(&format!(
+                    "HOST KEY CHANGED for [127.0.0.1]:{}",
+                    bed.bastion.port
+                )),
+            "{name}: {error}"
+        );
+    }
+    // The hosts queued behind the failed attempt got its answer: one key exchange.
+    // (The bed's check that sshd listens is a connection that sends no banner.)
+    let log = bed.bastion.log();
+    let tries = log.matches("Connection from 127.0.0.1").count()
+        - log.matches("kex_exchange_identification").count();
+    assert_eq!(tries, 1, "{}", bed.bastion.log());
+    assert_eq!(bed.bastion.logins_from("127.0.0.1"), 0);
+}
+
+/// Probe runs of `host` that went well, by start time.
+fn ok_runs(reports: &[serde_json::Value], host: &str) -> Vec<i64> {
+    reports
+        .iter()
+        .filter(|r| r["host"] == host)
+        .flat_map(|r| r["probes"].as_array().cloned().unwrap_or_default())
+        .filter(|p| p["status"] == "ok")
+        .filter_map(|p| p["started_ms"].as_i64())
+        .collect()
+}
+
+#[test]
+fn serve_reaches_hosts_through_a_bastion_and_comes_back_after_it_restarts() {
+    let names = targets(3);
+    let mut bed = bed(&names, &["127.0.0.1"]);
+    let db = bed.hosts.dir.path().join("db.sqlite");
+    let inv = inventory(
+        &bed,
+        &format!(
+            "jump = \"{}\"\ninterval = \"1s\"\n",
+            bed.bastion.hop("127.0.0.1")
+        ),
+        &names,
+        "",
+    );
+    let serve = Serve::start(&inv, &db);
+    serve.wait_for(
+        Duration::from_secs(20),
+        "2 good rounds on every host",
+        |r| names.iter().all(|h| ok_runs(r, h).len() >= 2),
+    );
+    assert_eq!(
+        bed.bastion.logins_from("127.0.0.1"),
+        1,
+        "{}",
+        bed.bastion.log()
+    );
+
+    bed.bastion.kill();
+    serve.wait_for(Duration::from_secs(20), "the bastion reported down", |r| {
+        r.iter()
+            .any(|r| r.to_string().contains("jump host dcmon-jump@127.0.0.1"))
+    });
+    let down_at = serve.reports().len();
+    bed.bastion.restart();
+    serve.wait_for(Duration::from_secs(30), "every host back", |r| {
+        let after = &r[down_at.min(r.len())..];
+        names.iter().all(|h| !ok_runs(after, h).is_empty())
+    });
+}

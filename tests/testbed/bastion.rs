@@ -1,0 +1,173 @@
+//! A bastion: a second private sshd whose user may forward connections but has no
+//! shell, and a network of the test's own in which the test-bed hosts refuse every
+//! login that does not come through it.
+//!
+//! sshd's `Match` rules only see addresses, and on loopback every connection comes from
+//! 127.0.0.1. So the test moves into a network namespace of its own
+//! (`private_network`), where a routing rule gives the bastion user's connections the
+//! source address `FORWARDED_FROM`; `Sshd::start_full(.., Some(FORWARDED_FROM), ..)`
+//! then refuses logins from anywhere else. What sshd forwards runs as the logged-in
+//! user, so the rule sees exactly the bastion's forwarded connections.
+
+use super::{Sshd, launch, set_mode, system_user};
+use std::path::PathBuf;
+use std::process::{Child, Command};
+
+/// The bastion's login user: no shell (`ForceCommand /bin/false`), forwarding allowed.
+pub const JUMP_USER: &str = "dcmon-jump";
+
+/// The source address of connections the bastion forwards, in the private network.
+pub const FORWARDED_FROM: &str = "127.0.0.2";
+
+pub struct Bastion {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// `ssh-ed25519 AAAA...` of the bastion's host key.
+    pub host_key: String,
+    child: Child,
+}
+
+/// Moves the calling test's thread, and every process it starts from now on, into a
+/// network namespace of its own with loopback up, where the bastion user's
+/// connections come from `FORWARDED_FROM`. Needs root; the namespace goes away with
+/// the thread and its processes.
+pub fn private_network() {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+        .expect("unshare(CLONE_NEWNET): the jump host tests run as root");
+    system_user(JUMP_USER);
+    let uid = String::from_utf8(
+        Command::new("id")
+            .args(["-u", JUMP_USER])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let uid = uid.trim();
+    // The uid rule must come before the `local` table, which answers every 127/8
+    // destination with source 127.0.0.1: move `local` behind it (this namespace only).
+    let script = format!(
+        "set -e; ip link set lo up; \
+         ip route add local 127.0.0.0/8 dev lo src {FORWARDED_FROM} table 100; \
+         ip rule add pref 50 uidrange {uid}-{uid} lookup 100; \
+         ip rule del pref 0; ip rule add pref 100 lookup local"
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "setting up the private network: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Bastion {
+    /// A bastion that lets `bed`'s client key log in as `JUMP_USER`.
+    pub fn start(bed: &Sshd) -> Bastion {
+        let dir = tempfile::Builder::new()
+            .prefix("dcmon-bastion-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path().to_path_buf();
+        set_mode(&d, 0o755);
+        super::keygen(&d.join("host_ed25519"));
+        let authorized = d.join("authorized_keys");
+        std::fs::copy(bed.client_key.with_extension("pub"), &authorized).unwrap();
+        set_mode(&authorized, 0o644);
+        let host_key = std::fs::read_to_string(d.join("host_ed25519.pub"))
+            .unwrap()
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let (port, child) = launch(&d, |port| {
+            format!(
+                "Port {port}\n\
+                 ListenAddress 0.0.0.0\n\
+                 HostKey {dir}/host_ed25519\n\
+                 PidFile {dir}/sshd.pid\n\
+                 AuthorizedKeysFile {dir}/authorized_keys\n\
+                 StrictModes no\n\
+                 UsePAM no\n\
+                 PasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\n\
+                 PermitRootLogin no\n\
+                 AllowUsers {JUMP_USER}\n\
+                 AllowTcpForwarding yes\n\
+                 PermitTTY no\n\
+                 X11Forwarding no\n\
+                 ForceCommand /bin/false\n\
+                 MaxStartups 4000:30:8000\n\
+                 PerSourceMaxStartups none\n\
+                 LogLevel VERBOSE\n",
+                dir = d.display(),
+            )
+        });
+        Bastion {
+            dir,
+            port,
+            host_key,
+            child,
+        }
+    }
+
+    /// Kills the bastion and the session processes it forked: every connection through
+    /// it breaks. `restart` brings it back on the same port and key.
+    pub fn kill(&mut self) {
+        let pid = self.child.id();
+        let mut doomed = super::descendants(pid);
+        doomed.push(pid);
+        let _ = Command::new("kill")
+            .arg("-9")
+            .args(doomed.iter().map(u32::to_string))
+            .status();
+        let _ = self.child.wait();
+    }
+
+    pub fn restart(&mut self) {
+        let d = self.dir.path();
+        self.child = Command::new(super::SSHD)
+            .args(["-D", "-f"])
+            .arg(d.join("sshd_config"))
+            .arg("-E")
+            .arg(d.join("sshd.restarted.log"))
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        if let Err(why) =
+            super::wait_listening(&mut self.child, self.port, &d.join("sshd.restarted.log"))
+        {
+            panic!("{why}");
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
+    }
+
+    /// Logins the bastion accepted, by source address.
+    pub fn logins_from(&self, source: &str) -> usize {
+        let needle = format!("Accepted publickey for {JUMP_USER} from {source} ");
+        self.log().matches(&needle).count()
+    }
+
+    /// The bastion as a hop written out: `dcmon-jump@ADDRESS:PORT`.
+    pub fn hop(&self, address: &str) -> String {
+        format!("{JUMP_USER}@{address}:{}", self.port)
+    }
+
+    /// A known_hosts line for the bastion at `address`.
+    pub fn known_hosts_line(&self, address: &str) -> String {
+        format!("[{address}]:{} {}\n", self.port, self.host_key)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for Bastion {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
