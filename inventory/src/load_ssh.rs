@@ -38,7 +38,7 @@ pub(super) fn parse_hop(hop: &str) -> Result<Written<'_>, String> {
         return Err(format!("hop `{hop}` contains {c:?}"));
     }
     let (user, rest) = match hop.rsplit_once('@') {
-        Some((u, _)) if u.is_empty() => return Err(format!("hop `{hop}` has an empty user")),
+        Some(("", _)) => return Err(format!("hop `{hop}` has an empty user")),
         Some((u, r)) => (Some(u), r),
         None => (None, hop),
     };

@@ -77,7 +77,7 @@ pub enum TransportError {
     Forward {
         via: String,
         addr: String,
-        source: russh::Error,
+        source: Box<russh::Error>,
     },
     #[error("jump host {hop} failed, so hosts behind it were not tried: {why}")]
     Jump { hop: String, why: String },

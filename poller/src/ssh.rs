@@ -222,7 +222,7 @@ impl Connector {
                     .map_err(|source| TransportError::Forward {
                         via: jump.addr.clone(),
                         addr: addr.to_string(),
-                        source,
+                        source: Box::new(source),
                     })?;
                 Ok(Box::new(channel.into_stream()))
             }
