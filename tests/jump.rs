@@ -18,7 +18,7 @@ struct Bed {
 
 fn bed(targets: &[String], bastion_addresses: &[&str]) -> Bed {
     private_network();
-    let hosts = Sshd::start_full(&[], Some(FORWARDED_FROM), "");
+    let hosts = Sshd::start_full(&[], Some(FORWARDED_FROM), &|_| String::new());
     let bastion = Bastion::start(&hosts);
     let mut lines = hosts.known_hosts_lines(targets);
     for a in bastion_addresses {

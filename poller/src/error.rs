@@ -64,7 +64,16 @@ pub enum TransportError {
     #[error("identity file {path}: {why}")]
     Identity { path: String, why: String },
     #[error(
-        "no identity file: set `identity` in the inventory (tried ~/.ssh/id_ed25519, id_ecdsa, id_rsa)"
+        "wrong passphrase for identity file {path}: the passphrase in {passphrase_file} does not open it"
+    )]
+    Passphrase {
+        path: String,
+        passphrase_file: String,
+    },
+    #[error("ssh-agent at {socket}: {why}")]
+    Agent { socket: String, why: String },
+    #[error(
+        "no identity: set `identity` in the inventory, or run ssh-agent (tried SSH_AUTH_SOCK, ~/.ssh/id_ed25519, id_ecdsa, id_rsa)"
     )]
     NoIdentity,
     #[error("{addr} refused public key authentication for user `{user}` with {identity}")]

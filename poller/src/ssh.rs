@@ -7,11 +7,12 @@
 use crate::connect_stage::{Progress, Stage, Watched};
 use crate::error::TransportError;
 use crate::exec::{ExecOutput, Exit};
+use crate::identity::Offer;
 use crate::known_hosts::{KnownHosts, Verdict, describe_key, host_port};
 use crate::shell::{Shell, StartError};
-use dcmon_inventory::{Host, Identity, ShellMode, SshEndpoint};
+use dcmon_inventory::{Host, ShellMode, SshEndpoint};
 use russh::client::{self, Handle};
-use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::keys::{HashAlg, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Disconnect};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,7 @@ pub struct Connector {
     config: Arc<client::Config>,
     handshakes: Semaphore,
     known_hosts: Mutex<HashMap<PathBuf, Arc<KnownHosts>>>,
-    keys: Mutex<HashMap<PathBuf, Arc<PrivateKey>>>,
+    keys: crate::identity::Keys,
     jumps: crate::jump::Jumps,
 }
 
@@ -56,7 +57,7 @@ impl Connector {
             config: Arc::new(config),
             handshakes: Semaphore::new(handshake_limit.max(1)),
             known_hosts: Mutex::new(HashMap::new()),
-            keys: Mutex::new(HashMap::new()),
+            keys: crate::identity::Keys::default(),
             jumps: crate::jump::Jumps::default(),
         }
     }
@@ -75,21 +76,6 @@ impl Connector {
             );
         files.insert(path.to_path_buf(), kh.clone());
         Ok(kh)
-    }
-
-    fn key(&self, path: &Path) -> Result<Arc<PrivateKey>, TransportError> {
-        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(key) = keys.get(path) {
-            return Ok(key.clone());
-        }
-        let key =
-            russh::keys::load_secret_key(path, None).map_err(|e| TransportError::Identity {
-                path: path.display().to_string(),
-                why: e.to_string(),
-            })?;
-        let key = Arc::new(key);
-        keys.insert(path.to_path_buf(), key.clone());
-        Ok(key)
     }
 
     /// Connects to a host, through its jump hosts if it has any: checks the host key,
@@ -128,7 +114,7 @@ impl Connector {
     ) -> Result<SshSession, TransportError> {
         let addr = host_port(&target.address, target.port);
         let known_hosts = self.known_hosts(&target.known_hosts)?;
-        let identities = identity_files(&target.identity)?;
+        let (offers, notes) = self.keys.offers(target)?;
         let _permit =
             self.handshakes
                 .acquire()
@@ -170,7 +156,7 @@ impl Connector {
                         })
                 })?;
             progress.reach(Stage::Auth);
-            self.authenticate(&mut handle, target, &addr, &identities)
+            self.authenticate(&mut handle, target, &addr, offers, notes)
                 .await?;
             Ok(SshSession {
                 handle,
@@ -229,67 +215,147 @@ impl Connector {
         }
     }
 
+    /// Tries each offer in turn (agent keys, key files and their certificates) until
+    /// the host accepts one. A certificate outside its validity is not sent; if nothing
+    /// else works the refusal says so with its dates.
     async fn authenticate(
         &self,
         handle: &mut Handle<Client>,
         host: &SshEndpoint,
         addr: &str,
-        identities: &[PathBuf],
+        offers: Vec<Offer>,
+        mut notes: Vec<String>,
     ) -> Result<(), TransportError> {
-        for path in identities {
-            let key = self.key(path)?;
-            let hash = if key.algorithm().is_rsa() {
-                handle
-                    .best_supported_rsa_hash()
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or(Some(HashAlg::Sha256))
-            } else {
-                None
-            };
-            let result = handle
-                .authenticate_publickey(&host.user, PrivateKeyWithHashAlg::new(key, hash))
-                .await
-                .map_err(|source| TransportError::Handshake {
-                    addr: addr.to_string(),
-                    stage: Stage::Auth,
-                    source,
-                })?;
-            if result.success() {
-                return Ok(());
+        let handshake = |source| TransportError::Handshake {
+            addr: addr.to_string(),
+            stage: Stage::Auth,
+            source,
+        };
+        let mut tried = Vec::new();
+        for offer in offers {
+            match offer {
+                Offer::Key(file) => {
+                    if let Some((path, cert)) = &file.certificate {
+                        match crate::identity::outside_validity(cert) {
+                            Some(why) => {
+                                notes.push(format!("certificate {} {why}", path.display()))
+                            }
+                            None => {
+                                let result = handle
+                                    .authenticate_openssh_cert(
+                                        &host.user,
+                                        file.key.clone(),
+                                        cert.clone(),
+                                    )
+                                    .await
+                                    .map_err(handshake)?;
+                                if result.success() {
+                                    return Ok(());
+                                }
+                                tried.push(format!("certificate {}", path.display()));
+                            }
+                        }
+                    }
+                    let hash = rsa_hash(handle, file.key.algorithm().is_rsa()).await;
+                    let result = handle
+                        .authenticate_publickey(
+                            &host.user,
+                            PrivateKeyWithHashAlg::new(file.key.clone(), hash),
+                        )
+                        .await
+                        .map_err(handshake)?;
+                    if result.success() {
+                        return Ok(());
+                    }
+                    tried.push(file.path.display().to_string());
+                }
+                Offer::Agent { socket, required } => {
+                    match self.agent_login(handle, host, &socket).await {
+                        Ok(true) => return Ok(()),
+                        Ok(false) => {
+                            tried.push(format!("the keys of ssh-agent {}", socket.display()))
+                        }
+                        Err(why) if required => {
+                            return Err(TransportError::Agent {
+                                socket: socket.display().to_string(),
+                                why,
+                            });
+                        }
+                        Err(why) => notes.push(format!("ssh-agent {}: {why}", socket.display())),
+                    }
+                }
             }
+        }
+        let mut identity = tried.join(", ");
+        for note in notes {
+            identity.push_str(&format!("; {note}"));
         }
         Err(TransportError::AuthRejected {
             addr: addr.to_string(),
             user: host.user.clone(),
-            identity: identities
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            identity,
         })
+    }
+
+    /// Offers every key and certificate the agent holds; `Ok(false)` when the host took
+    /// none, `Err` when the agent could not be used (not running, no keys).
+    async fn agent_login(
+        &self,
+        handle: &mut Handle<Client>,
+        host: &SshEndpoint,
+        socket: &Path,
+    ) -> Result<bool, String> {
+        use russh::keys::agent::AgentIdentity;
+        let mut agent = russh::keys::agent::client::AgentClient::connect_uds(socket)
+            .await
+            .map_err(|e| format!("cannot connect ({e}): is ssh-agent running?"))?;
+        let identities = agent
+            .request_identities()
+            .await
+            .map_err(|e| format!("cannot list its keys: {e}"))?;
+        if identities.is_empty() {
+            return Err("it holds no keys: add one with ssh-add".to_string());
+        }
+        for identity in identities {
+            let result = match identity {
+                AgentIdentity::PublicKey { key, .. } => {
+                    let hash = rsa_hash(handle, key.algorithm().is_rsa()).await;
+                    handle
+                        .authenticate_publickey_with(&host.user, key, hash, &mut agent)
+                        .await
+                }
+                AgentIdentity::Certificate { certificate, .. } => {
+                    if crate::identity::outside_validity(&certificate).is_some() {
+                        continue;
+                    }
+                    let hash = rsa_hash(handle, certificate.algorithm().is_rsa()).await;
+                    handle
+                        .authenticate_certificate_with(&host.user, certificate, hash, &mut agent)
+                        .await
+                }
+            };
+            match result {
+                Ok(r) if r.success() => return Ok(true),
+                Ok(_) => {}
+                Err(e) => return Err(format!("it did not sign: {e}")),
+            }
+        }
+        Ok(false)
     }
 }
 
-/// The inventory's identity, or the usual ones that exist.
-fn identity_files(configured: &Identity) -> Result<Vec<PathBuf>, TransportError> {
-    if let Identity::File(path) = configured {
-        return Ok(vec![path.to_path_buf()]);
+/// The hash an RSA signature uses: SHA-2 (rsa-sha2-512/256) whenever the server says it
+/// takes it, as OpenSSH 8.8+ requires; SHA-256 when it does not say.
+async fn rsa_hash(handle: &Handle<Client>, is_rsa: bool) -> Option<HashAlg> {
+    if !is_rsa {
+        return None;
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_default();
-    let found: Vec<PathBuf> = ["id_ed25519", "id_ecdsa", "id_rsa"]
-        .iter()
-        .map(|f| home.join(".ssh").join(f))
-        .filter(|p| p.is_file())
-        .collect();
-    if found.is_empty() {
-        Err(TransportError::NoIdentity)
-    } else {
-        Ok(found)
-    }
+    handle
+        .best_supported_rsa_hash()
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(Some(HashAlg::Sha256))
 }
 
 pub(crate) struct Client {

@@ -62,13 +62,18 @@ impl Sshd {
     /// As `start_with`, each host also given environment variables (a fake sysfs root
     /// for the infiniband probe: `DCMON_SYSFS`).
     pub fn start_with_env(hardware: &[HostShims]) -> Sshd {
-        Sshd::start_full(hardware, None, "")
+        Sshd::start_full(hardware, None, &|_| String::new())
     }
 
     /// The bed, with logins refused unless they come from `only_from` (the address a
-    /// bastion's forwarded connections come from, `bastion::FORWARDED_FROM`) and `extra`
-    /// global sshd_config lines (host certificates).
-    pub fn start_full(hardware: &[HostShims], only_from: Option<&str>, extra: &str) -> Sshd {
+    /// bastion's forwarded connections come from, `bastion::FORWARDED_FROM`), and the
+    /// global sshd_config lines `extra(dir)` returns; it runs once the bed's keys are in
+    /// `dir` (`host_ed25519`, `client_ed25519`), so it can sign them.
+    pub fn start_full(
+        hardware: &[HostShims],
+        only_from: Option<&str>,
+        extra: &dyn Fn(&Path) -> String,
+    ) -> Sshd {
         assert!(
             Path::new(SSHD).exists(),
             "{SSHD} is missing: run tests/run.sh, which installs openssh-server"
@@ -92,6 +97,7 @@ impl Sshd {
             .take(2)
             .collect::<Vec<_>>()
             .join(" ");
+        let extra = extra(&d);
         let only_from = only_from.map_or(String::new(), |from| {
             format!("Match Address *,!{from}\n\tDenyUsers *\n")
         });
@@ -431,10 +437,22 @@ pub fn poll(inventory: &Path, db: &Path) -> std::process::Output {
 
 /// Runs the dcmon binary built for these tests.
 pub fn dcmon(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_dcmon"))
-        .args(args)
-        .output()
-        .unwrap()
+    dcmon_env(args, &[])
+}
+
+/// Runs the dcmon binary with `env` added to (or, for an empty value, removed from) its
+/// environment.
+pub fn dcmon_env(args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dcmon"));
+    command.args(args);
+    for (key, value) in env {
+        if value.as_os_str().is_empty() {
+            command.env_remove(key);
+        } else {
+            command.env(key, value);
+        }
+    }
+    command.output().unwrap()
 }
 
 /// `dcmon COMMAND --inventory INV --db DB ARGS...`.

@@ -1,0 +1,258 @@
+//! Keys as OpenSSH users hold them, against real OpenSSH: a real ssh-agent filled by
+//! ssh-add, encrypted ed25519 and RSA keys opened with a passphrase file, and user
+//! certificates signed by `ssh-keygen -s` and trusted by sshd's `TrustedUserCAKeys`.
+
+mod testbed;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use testbed::{Sshd, by_host, dcmon_env, json_lines};
+
+const HOST: &str = "127.0.6.1";
+
+/// `dcmon poll --json` with `env` set (or removed when empty): the host's result.
+fn poll_with(inventory: &Path, env: &[(&str, &Path)]) -> serde_json::Value {
+    let db = inventory.with_extension("db");
+    let out = dcmon_env(
+        &[
+            "poll",
+            "--inventory",
+            inventory.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--json",
+        ],
+        env,
+    );
+    by_host(&json_lines(&out), HOST).clone()
+}
+
+/// An inventory of the one host, the bed's defaults with `identity` lines replaced.
+fn inventory(bed: &Sshd, name: &str, identity: &str) -> PathBuf {
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&[HOST.to_string()]));
+    let defaults = bed.defaults(&known_hosts, "10s");
+    let defaults: String = defaults
+        .lines()
+        .filter(|l| !l.starts_with("identity"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    bed.write(
+        name,
+        &format!("{defaults}{identity}\n[[hosts]]\nname = \"{HOST}\"\n"),
+    )
+}
+
+fn run(command: &mut Command) -> String {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+fn keygen(path: &Path, kind: &str, passphrase: &str) {
+    let mut command = Command::new("ssh-keygen");
+    command.args(["-q", "-t", kind, "-N", passphrase, "-C", "dcmon-test"]);
+    if kind == "rsa" {
+        command.args(["-b", "2048"]);
+    }
+    run(command.arg("-f").arg(path));
+}
+
+/// Lets `key` log in to the bed as its user.
+fn authorize(bed: &Sshd, key: &Path) {
+    use std::io::Write;
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(bed.dir.path().join("authorized_keys"))
+        .unwrap();
+    file.write_all(public.as_bytes()).unwrap();
+}
+
+fn private_file(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// A real ssh-agent on a socket of its own, stopped when dropped.
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Agent {
+    fn start(dir: &Path) -> Agent {
+        let socket = dir.join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .args(["-D", "-a"])
+            .arg(&socket)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("ssh-agent (openssh-client) is installed");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "ssh-agent made no socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Agent { child, socket }
+    }
+
+    fn add(&self, key: &Path) {
+        run(Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .stderr(Stdio::piped()));
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[test]
+fn keys_held_by_a_real_ssh_agent_log_in_and_a_stopped_agent_is_named() {
+    let bed = Sshd::start();
+    let mut agent = Agent::start(bed.dir.path());
+    agent.add(&bed.client_key);
+    let empty_home = tempfile::tempdir().unwrap();
+    let socket = agent.socket.clone();
+    let env = [
+        ("SSH_AUTH_SOCK", socket.as_path()),
+        ("HOME", empty_home.path()),
+    ];
+    // identity = "agent": only the agent.
+    let explicit = inventory(&bed, "agent.toml", "identity = \"agent\"\n");
+    let r = poll_with(&explicit, &env);
+    assert_eq!(r["status"], "ok", "{r}");
+    // No identity at all: the agent first, as OpenSSH (the home has no key files).
+    let implicit = inventory(&bed, "implicit.toml", "");
+    let r = poll_with(&implicit, &env);
+    assert_eq!(r["status"], "ok", "{r}");
+
+    agent.stop();
+    let r = poll_with(&explicit, &env);
+    let error = r["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("ssh-agent at {}", socket.display()))
+            && error.contains("is ssh-agent running?"),
+        "{r}"
+    );
+    // No SSH_AUTH_SOCK at all.
+    let r = poll_with(&explicit, &[("SSH_AUTH_SOCK", Path::new(""))]);
+    let error = r["error"].as_str().unwrap_or_default();
+    assert!(error.contains("SSH_AUTH_SOCK is not set"), "{r}");
+}
+
+#[test]
+fn encrypted_ed25519_and_rsa_keys_open_with_their_passphrase_file() {
+    let bed = Sshd::start();
+    let dir = bed.dir.path();
+    let right = dir.join("passphrase");
+    let wrong = dir.join("wrong-passphrase");
+    private_file(&right, "correct horse battery staple\n");
+    private_file(&wrong, "incorrect horse\n");
+    // OpenSSH 9.2's sshd refuses ssh-rsa (SHA-1) signatures: an RSA login that works
+    // signed with rsa-sha2.
+    for kind in ["ed25519", "rsa"] {
+        let key = dir.join(format!("encrypted_{kind}"));
+        keygen(&key, kind, "correct horse battery staple");
+        authorize(&bed, &key);
+        let with = |name: &str, passphrase: Option<&Path>| {
+            let mut lines = format!("identity = \"{}\"\n", key.display());
+            if let Some(file) = passphrase {
+                lines.push_str(&format!("passphrase_file = \"{}\"\n", file.display()));
+            }
+            inventory(&bed, &format!("{kind}-{name}.toml"), &lines)
+        };
+        let none = [("SSH_AUTH_SOCK", Path::new(""))];
+        let r = poll_with(&with("right", Some(&right)), &none);
+        assert_eq!(r["status"], "ok", "{kind}: {r}");
+
+        let r = poll_with(&with("wrong", Some(&wrong)), &none);
+        let error = r["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!(
+                "wrong passphrase for identity file {}: the passphrase in {} does not open it",
+                key.display(),
+                wrong.display()
+            )),
+            "{kind}: {r}"
+        );
+        let r = poll_with(&with("none", None), &none);
+        let error = r["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("the key is encrypted: set passphrase_file"),
+            "{kind}: {r}"
+        );
+    }
+}
+
+#[test]
+fn user_certificates_signed_by_a_trusted_ca_log_in_and_expired_ones_say_their_dates() {
+    let ca_dir = tempfile::tempdir().unwrap();
+    let ca = ca_dir.path().join("user_ca");
+    keygen(&ca, "ed25519", "");
+    let ca_public = ca.with_extension("pub");
+    let bed = Sshd::start_full(&[], None, &|_| {
+        format!("TrustedUserCAKeys {}\n", ca_public.display())
+    });
+    let dir = bed.dir.path();
+    let sign = |key: &Path, validity: &str| {
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-s"])
+            .arg(&ca)
+            .args(["-I", "dcmon-test-cert", "-n", &bed.user, "-V", validity])
+            .arg(key.with_extension("pub"))
+            .stderr(Stdio::piped()));
+    };
+    let none = [("SSH_AUTH_SOCK", Path::new(""))];
+    // Keys that are not in authorized_keys: only their certificates let them in.
+    let key = dir.join("certified");
+    keygen(&key, "ed25519", "");
+    sign(&key, "-5m:+1h");
+    let inv = inventory(
+        &bed,
+        "cert.toml",
+        &format!("identity = \"{}\"\n", key.display()),
+    );
+    let r = poll_with(&inv, &none);
+    assert_eq!(r["status"], "ok", "{r}\n{}", bed.log());
+    assert!(bed.log().contains("ED25519-CERT"), "{}", bed.log());
+
+    let old = dir.join("expired");
+    keygen(&old, "ed25519", "");
+    sign(&old, "20200101000000:20200102000000");
+    // Named with `certificate`, somewhere else than beside the key.
+    let moved = dir.join("elsewhere-cert.pub");
+    std::fs::rename(dir.join("expired-cert.pub"), &moved).unwrap();
+    let inv = inventory(
+        &bed,
+        "expired.toml",
+        &format!(
+            "identity = \"{}\"\ncertificate = \"{}\"\n",
+            old.display(),
+            moved.display()
+        ),
+    );
+    let r = poll_with(&inv, &none);
+    let error = r["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "certificate {} expired: valid from 2020-01-01T00:00:00Z to 2020-01-02T00:00:00Z",
+            moved.display()
+        )),
+        "{r}"
+    );
+}
