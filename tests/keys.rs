@@ -10,9 +10,15 @@ use std::time::{Duration, Instant};
 use testbed::{Sshd, by_host, dcmon_env, json_lines};
 
 const HOST: &str = "127.0.6.1";
+/// A second host on the same sshd: a host certificate naming HOST is not for it.
+const OTHER: &str = "127.0.6.2";
 
 /// `dcmon poll --json` with `env` set (or removed when empty): the host's result.
 fn poll_with(inventory: &Path, env: &[(&str, &Path)]) -> serde_json::Value {
+    poll_host(inventory, env, HOST)
+}
+
+fn poll_host(inventory: &Path, env: &[(&str, &Path)], host: &str) -> serde_json::Value {
     let db = inventory.with_extension("db");
     let out = dcmon_env(
         &[
@@ -25,13 +31,17 @@ fn poll_with(inventory: &Path, env: &[(&str, &Path)]) -> serde_json::Value {
         ],
         env,
     );
-    by_host(&json_lines(&out), HOST).clone()
+    by_host(&json_lines(&out), host).clone()
 }
 
 /// An inventory of the one host, the bed's defaults with `identity` lines replaced.
 fn inventory(bed: &Sshd, name: &str, identity: &str) -> PathBuf {
     let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&[HOST.to_string()]));
-    let defaults = bed.defaults(&known_hosts, "10s");
+    inventory_with(bed, name, identity, &known_hosts)
+}
+
+fn inventory_with(bed: &Sshd, name: &str, identity: &str, known_hosts: &Path) -> PathBuf {
+    let defaults = bed.defaults(known_hosts, "10s");
     let defaults: String = defaults
         .lines()
         .filter(|l| !l.starts_with("identity"))
@@ -39,7 +49,7 @@ fn inventory(bed: &Sshd, name: &str, identity: &str) -> PathBuf {
         .collect();
     bed.write(
         name,
-        &format!("{defaults}{identity}\n[[hosts]]\nname = \"{HOST}\"\n"),
+        &format!("{defaults}{identity}\n[groups.all]\nhosts = [\"{HOST}\", \"{OTHER}\"]\n"),
     )
 }
 
@@ -253,6 +263,109 @@ fn user_certificates_signed_by_a_trusted_ca_log_in_and_expired_ones_say_their_da
             "certificate {} expired: valid from 2020-01-01T00:00:00Z to 2020-01-02T00:00:00Z",
             moved.display()
         )),
+        "{r}"
+    );
+}
+
+/// A bed whose host key is certified by `ca` for HOST, valid `validity`.
+fn certified_host(ca: &Path, validity: &str) -> Sshd {
+    Sshd::start_full(&[], None, &|dir| {
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-h", "-s"])
+            .arg(ca)
+            .args(["-I", "dcmon-test-host", "-n", HOST, "-V", validity])
+            .arg(dir.join("host_ed25519.pub"))
+            .stderr(Stdio::piped()));
+        format!(
+            "HostCertificate {}\n",
+            dir.join("host_ed25519-cert.pub").display()
+        )
+    })
+}
+
+#[test]
+fn host_certificates_are_trusted_through_cert_authority_lines_and_refused_with_reasons() {
+    let cas = tempfile::tempdir().unwrap();
+    let ca = cas.path().join("host_ca");
+    let stranger = cas.path().join("other_ca");
+    keygen(&ca, "ed25519", "");
+    keygen(&stranger, "ed25519", "");
+    let public = |key: &Path| {
+        let text = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        text.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let bed = certified_host(&ca, "-5m:+1h");
+    let none = [("SSH_AUTH_SOCK", Path::new(""))];
+    let identity = format!("identity = \"{}\"\n", bed.client_key.display());
+    let authority = |name: &str, lines: &str| {
+        let known_hosts = bed.write(&format!("{name}.known_hosts"), lines);
+        inventory_with(&bed, &format!("{name}.toml"), &identity, &known_hosts)
+    };
+    // Only the CA is known: no line holds the host's own key.
+    let trusted = authority(
+        "trusted",
+        &format!("@cert-authority [127.0.6.*]:* {}\n", public(&ca)),
+    );
+    let r = poll_host(&trusted, &none, HOST);
+    assert_eq!(r["status"], "ok", "{r}\n{}", bed.log());
+    // The certificate names HOST, not OTHER.
+    let r = poll_host(&trusted, &none, OTHER);
+    let error = r["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!(
+            "host certificate of [{OTHER}]:{} refused: it is for {HOST}, not {OTHER}",
+            bed.port
+        )),
+        "{r}"
+    );
+    // A CA the file does not trust.
+    let other = authority(
+        "stranger",
+        &format!("@cert-authority [127.0.6.*]:* {}\n", public(&stranger)),
+    );
+    let r = poll_host(&other, &none, HOST);
+    let error = r["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("refused: it is signed by ssh-ed25519 SHA256:")
+            && error.contains("which no @cert-authority line for"),
+        "{r}"
+    );
+    // The CA revoked.
+    let revoked = authority(
+        "revoked",
+        &format!(
+            "@cert-authority [127.0.6.*]:* {ca}\n@revoked * {ca}\n",
+            ca = public(&ca)
+        ),
+    );
+    let r = poll_host(&revoked, &none, HOST);
+    let error = r["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("is marked @revoked in") && error.contains(":2"),
+        "{r}"
+    );
+
+    // An expired host certificate, on a bed of its own.
+    let old = certified_host(&ca, "20200101000000:20200102000000");
+    let known_hosts = old.write(
+        "known_hosts",
+        &format!("@cert-authority * {}\n", public(&ca)),
+    );
+    let inv = inventory_with(
+        &old,
+        "expired.toml",
+        &format!("identity = \"{}\"\n", old.client_key.display()),
+        &known_hosts,
+    );
+    let r = poll_host(&inv, &none, HOST);
+    let error = r["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(
+            "refused: the certificate is expired: valid from 2020-01-01T00:00:00Z to 2020-01-02T00:00:00Z"
+        ),
         "{r}"
     );
 }

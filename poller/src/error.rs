@@ -50,6 +50,8 @@ pub enum TransportError {
         known_hosts: String,
         line: usize,
     },
+    #[error("host certificate of {host} refused: {why}")]
+    HostCertificate { host: String, why: String },
     #[error("cannot record the host key of {host} in {known_hosts}: {source}")]
     KnownHostsWrite {
         host: String,

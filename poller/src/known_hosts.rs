@@ -7,7 +7,8 @@
 
 use data_encoding::BASE64;
 use hmac::{Hmac, KeyInit, Mac};
-use russh::keys::{HashAlg, PublicKey};
+use russh::keys::ssh_key::certificate::CertType;
+use russh::keys::{Certificate, HashAlg, PublicKey};
 use sha1::Sha1;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -39,9 +40,30 @@ enum Pattern {
 #[derive(Debug)]
 struct Entry {
     line: usize,
-    revoked: bool,
+    marker: Marker,
     patterns: Vec<Pattern>,
     key: PublicKey,
+}
+
+/// What a line says of its key: a host's key, `@revoked`, or `@cert-authority` (a CA
+/// whose host certificates are trusted for the line's hosts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    Key,
+    Revoked,
+    Authority,
+}
+
+/// What the known_hosts file says of a presented host certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertVerdict {
+    Trusted,
+    /// The certificate, its key or its CA is marked `@revoked`.
+    Revoked {
+        line: usize,
+    },
+    /// Why it is not accepted (wrong CA, principal, dates, signature).
+    Refused(String),
 }
 
 /// One known_hosts file, loaded once; new keys are appended under a lock.
@@ -94,14 +116,14 @@ impl KnownHosts {
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = entries
             .iter()
-            .find(|e| e.revoked && e.key.key_data() == key.key_data())
+            .find(|e| e.marker == Marker::Revoked && e.key.key_data() == key.key_data())
         {
             return Verdict::Revoked { line: e.line };
         }
         let mut other = None;
         for e in entries
             .iter()
-            .filter(|e| !e.revoked && matches(&e.patterns, &name))
+            .filter(|e| e.marker == Marker::Key && matches(&e.patterns, &name))
         {
             if e.key.key_data() == key.key_data() {
                 return Verdict::Trusted;
@@ -114,6 +136,71 @@ impl KnownHosts {
         match other {
             Some((line, known)) => Verdict::Changed { line, known },
             None => Verdict::Unknown,
+        }
+    }
+
+    /// Whether a `@cert-authority` line names this host: then its certificate is asked
+    /// for (OpenSSH offers certificate algorithms first too).
+    pub fn has_authority(&self, host: &str, port: u16) -> bool {
+        let name = host_port(host, port);
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        entries
+            .iter()
+            .any(|e| e.marker == Marker::Authority && matches(&e.patterns, &name))
+    }
+
+    /// A host certificate is trusted when a `@cert-authority` line for the host holds
+    /// the key that signed it, the signature holds, it is a host certificate naming the
+    /// host (or no one), it is within its dates, and neither it nor its CA is revoked.
+    pub fn check_certificate(&self, host: &str, port: u16, cert: &Certificate) -> CertVerdict {
+        let name = host_port(host, port);
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = entries.iter().find(|e| {
+            e.marker == Marker::Revoked
+                && (e.key.key_data() == cert.public_key()
+                    || e.key.key_data() == cert.signature_key())
+        }) {
+            return CertVerdict::Revoked { line: e.line };
+        }
+        let ca = PublicKey::new(cert.signature_key().clone(), "");
+        let Some(authority) = entries.iter().find(|e| {
+            e.marker == Marker::Authority
+                && matches(&e.patterns, &name)
+                && e.key.key_data() == cert.signature_key()
+        }) else {
+            return CertVerdict::Refused(format!(
+                "it is signed by {}, which no @cert-authority line for {name} in {} holds",
+                describe_key(&ca),
+                self.path.display()
+            ));
+        };
+        if cert.cert_type() != CertType::Host {
+            return CertVerdict::Refused("it is a user certificate, not a host certificate".into());
+        }
+        if let Some(why) = crate::identity::outside_validity(cert) {
+            return CertVerdict::Refused(format!("the certificate is {why}"));
+        }
+        let principals = cert.valid_principals();
+        if !principals.is_empty() && !principals.iter().any(|p| p.eq_ignore_ascii_case(host)) {
+            return CertVerdict::Refused(format!(
+                "it is for {}, not {host}",
+                principals.join(", ")
+            ));
+        }
+        if let Some((option, _)) = cert.critical_options().iter().next() {
+            return CertVerdict::Refused(format!(
+                "it has the critical option `{option}`, unknown to dcmon"
+            ));
+        }
+        let fingerprint = authority.key.fingerprint(HashAlg::Sha256);
+        match cert.validate([&fingerprint]) {
+            Ok(()) => CertVerdict::Trusted,
+            Err(e) => CertVerdict::Refused(format!(
+                "its signature by {} does not hold ({e}), @cert-authority at {}:{}",
+                describe_key(&authority.key),
+                self.path.display(),
+                authority.line
+            )),
         }
     }
 
@@ -150,7 +237,7 @@ impl KnownHosts {
         let line = String::from_utf8_lossy(&existing).lines().count() + 1;
         entries.push(Entry {
             line,
-            revoked: false,
+            marker: Marker::Key,
             patterns: vec![Pattern::Plain {
                 negated: false,
                 glob: name,
@@ -168,13 +255,12 @@ fn parse(text: &str) -> Vec<Entry> {
         if fields.peek().is_none_or(|f| f.starts_with('#')) {
             continue;
         }
-        let mut revoked = false;
-        if let Some(marker) = fields.next_if(|f| f.starts_with('@')) {
-            match marker {
-                "@revoked" => revoked = true,
-                _ => continue, // @cert-authority: host certificates are not supported yet
-            }
-        }
+        let marker = match fields.next_if(|f| f.starts_with('@')) {
+            None => Marker::Key,
+            Some("@revoked") => Marker::Revoked,
+            Some("@cert-authority") => Marker::Authority,
+            Some(_) => continue, // a marker OpenSSH does not know either
+        };
         let (Some(hosts), Some(_algorithm), Some(base64)) =
             (fields.next(), fields.next(), fields.next())
         else {
@@ -185,7 +271,7 @@ fn parse(text: &str) -> Vec<Entry> {
         };
         entries.push(Entry {
             line: i + 1,
-            revoked,
+            marker,
             patterns: hosts.split(',').filter_map(pattern).collect(),
             key,
         });

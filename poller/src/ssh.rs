@@ -8,7 +8,7 @@ use crate::connect_stage::{Progress, Stage, Watched};
 use crate::error::TransportError;
 use crate::exec::{ExecOutput, Exit};
 use crate::identity::Offer;
-use crate::known_hosts::{KnownHosts, Verdict, describe_key, host_port};
+use crate::known_hosts::{CertVerdict, KnownHosts, Verdict, describe_key, host_port};
 use crate::shell::{Shell, StartError};
 use dcmon_inventory::{Host, ShellMode, SshEndpoint};
 use russh::client::{self, Handle};
@@ -26,6 +26,8 @@ use tokio::time::{Instant, timeout, timeout_at};
 /// are read once and handshakes are limited.
 pub struct Connector {
     config: Arc<client::Config>,
+    /// `config` asking for host certificates: for hosts a `@cert-authority` line names.
+    config_certificates: Arc<client::Config>,
     handshakes: Semaphore,
     known_hosts: Mutex<HashMap<PathBuf, Arc<KnownHosts>>>,
     keys: crate::identity::Keys,
@@ -40,21 +42,45 @@ pub(crate) trait Duplex:
 
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
 
+/// Host certificate types asked for, most preferred first (OpenSSH's order).
+const HOST_CERTIFICATE_ALGORITHMS: &[russh::keys::Algorithm] = &[
+    russh::keys::Algorithm::Ed25519,
+    russh::keys::Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP256,
+    },
+    russh::keys::Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP384,
+    },
+    russh::keys::Algorithm::Ecdsa {
+        curve: russh::keys::EcdsaCurve::NistP521,
+    },
+    russh::keys::Algorithm::Rsa {
+        hash: Some(HashAlg::Sha512),
+    },
+    russh::keys::Algorithm::Rsa {
+        hash: Some(HashAlg::Sha256),
+    },
+];
+
 /// Handshakes are CPU-bound on both ends; ~100-200 at once is faster and cleaner than
 /// a thousand (one sshd reset 17-33 of 1,000 simultaneous ones here).
 pub const DEFAULT_HANDSHAKE_LIMIT: usize = 128;
 
 impl Connector {
     pub fn new(handshake_limit: usize) -> Connector {
-        let config = client::Config {
+        let config = || client::Config {
             nodelay: true,
             inactivity_timeout: None,
             keepalive_interval: Some(Duration::from_secs(15)),
             keepalive_max: 3,
             ..Default::default()
         };
+        let mut config_certificates = config();
+        config_certificates.preferred.host_key_certificates =
+            std::borrow::Cow::Borrowed(HOST_CERTIFICATE_ALGORITHMS);
         Connector {
-            config: Arc::new(config),
+            config: Arc::new(config()),
+            config_certificates: Arc::new(config_certificates),
             handshakes: Semaphore::new(handshake_limit.max(1)),
             known_hosts: Mutex::new(HashMap::new()),
             keys: crate::identity::Keys::default(),
@@ -114,6 +140,7 @@ impl Connector {
     ) -> Result<SshSession, TransportError> {
         let addr = host_port(&target.address, target.port);
         let known_hosts = self.known_hosts(&target.known_hosts)?;
+        let wants_certificate = known_hosts.has_authority(&target.address, target.port);
         let (offers, notes) = self.keys.offers(target)?;
         let _permit =
             self.handshakes
@@ -141,7 +168,12 @@ impl Connector {
                 inner: stream,
                 progress: progress.clone(),
             };
-            let mut handle = client::connect_stream(self.config.clone(), stream, handler)
+            let config = if wants_certificate {
+                self.config_certificates.clone()
+            } else {
+                self.config.clone()
+            };
+            let mut handle = client::connect_stream(config, stream, handler)
                 .await
                 .map_err(|source| {
                     // A refused host key surfaces from russh as a generic error; ours says why.
@@ -384,12 +416,25 @@ impl client::Handler for Client {
         self.progress.reach(Stage::HostKey);
         let name = host_port(&self.host, self.port);
         let known_hosts = self.known_hosts.path().display().to_string();
-        let PublicKeyOrCertificate::PublicKey { key, .. } = offered else {
-            return self.refuse(TransportError::Handshake {
-                addr: name,
-                stage: Stage::HostKey,
-                source: russh::Error::UnknownKey,
-            });
+        let key = match offered {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key,
+            PublicKeyOrCertificate::Certificate(cert) => {
+                return match self
+                    .known_hosts
+                    .check_certificate(&self.host, self.port, cert)
+                {
+                    CertVerdict::Trusted => Ok(true),
+                    CertVerdict::Revoked { line } => self.refuse(TransportError::HostKeyRevoked {
+                        host: name,
+                        key: format!("certificate {:?}", cert.key_id()),
+                        known_hosts,
+                        line,
+                    }),
+                    CertVerdict::Refused(why) => {
+                        self.refuse(TransportError::HostCertificate { host: name, why })
+                    }
+                };
+            }
         };
         match self.known_hosts.check(&self.host, self.port, key) {
             Verdict::Trusted => Ok(true),
