@@ -210,3 +210,143 @@ fn serve_reaches_hosts_through_a_bastion_and_comes_back_after_it_restarts() {
         names.iter().all(|h| !ok_runs(after, h).is_empty())
     });
 }
+
+#[test]
+fn ssh_config_aliases_reach_hosts_named_only_in_the_inventory() {
+    let addresses = targets(2);
+    let bed = bed(&addresses, &["127.0.0.1"]);
+    let home = tempfile::tempdir().unwrap();
+    let ssh = home.path().join(".ssh");
+    std::fs::create_dir_all(ssh.join("conf.d")).unwrap();
+    // The bastion lives in an included file, as fleets split their configs.
+    std::fs::write(
+        ssh.join("conf.d/bastion.conf"),
+        format!(
+            "Host bastion\n    HostName 127.0.0.1\n    Port {}\n    User dcmon-jump\n",
+            bed.bastion.port
+        ),
+    )
+    .unwrap();
+    let config = format!(
+        "Include conf.d/*.conf\n\
+         Host gpu1\n    HostName 127.0.3.1\n\
+         Host gpu2\n    HostName 127.0.3.2\n\
+         Host gpu*\n    User {user}\n    Port {port}\n    IdentityFile {key}\n    IdentitiesOnly yes\n\
+         \x20   ProxyJump bastion\n    UserKnownHostsFile {known_hosts}\n    ConnectTimeout 7\n",
+        user = bed.hosts.user,
+        port = bed.hosts.port,
+        key = bed.hosts.client_key.display(),
+        known_hosts = bed.known_hosts.display(),
+    );
+    std::fs::write(ssh.join("config"), config).unwrap();
+    // Names only; `db1` has no alias and is not selected.
+    let inv = bed.hosts.write(
+        "names-only.toml",
+        "[groups.gpu]\nhosts = [\"gpu1\", \"gpu2\"]\n\n[[hosts]]\nname = \"db1\"\n",
+    );
+    let db = bed.hosts.dir.path().join("db.sqlite");
+    let env = [
+        ("HOME", home.path()),
+        ("SSH_AUTH_SOCK", std::path::Path::new("")),
+    ];
+    let inv_arg = inv.display().to_string();
+    let db_arg = db.display().to_string();
+    let out = testbed::dcmon_env(
+        &[
+            "poll",
+            "gpu*",
+            "--inventory",
+            &inv_arg,
+            "--db",
+            &db_arg,
+            "--json",
+        ],
+        &env,
+    );
+    let results = json_lines(&out);
+    assert_eq!(
+        results.len(),
+        2,
+        "{results:?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in ["gpu1", "gpu2"] {
+        let r = by_host(&results, name);
+        assert_eq!(r["status"], "ok", "{name}: {r}");
+    }
+    assert_eq!(
+        bed.bastion.logins_from("127.0.0.1"),
+        1,
+        "{}",
+        bed.bastion.log()
+    );
+
+    // Where each value came from.
+    let out = testbed::dcmon_env(
+        &[
+            "inventory",
+            "list",
+            "--resolved",
+            "--json",
+            &inv_arg,
+            "gpu1",
+        ],
+        &env,
+    );
+    let listed = json_lines(&out);
+    assert_eq!(listed.len(), 1, "{}", String::from_utf8_lossy(&out.stderr));
+    let origins = &listed[0]["origins"];
+    let file = ssh.join("config").display().to_string();
+    assert_eq!(
+        origins["address"],
+        format!("ssh_config {file}:3 (Host gpu1)"),
+        "{origins}"
+    );
+    assert_eq!(
+        origins["user"],
+        format!("ssh_config {file}:7 (Host gpu*)"),
+        "{origins}"
+    );
+    assert_eq!(
+        origins["jump"],
+        format!("ssh_config {file}:11 (Host gpu*)"),
+        "{origins}"
+    );
+    assert_eq!(
+        origins["connect_timeout"],
+        format!("ssh_config {file}:13 (Host gpu*)")
+    );
+    assert_eq!(origins["server_alive_interval"], "default");
+    assert_eq!(
+        listed[0]["jump"][0]["address"], "127.0.0.1",
+        "{}",
+        listed[0]
+    );
+    assert_eq!(listed[0]["jump"][0]["user"], "dcmon-jump");
+
+    // The inventory wins over ssh_config, and says its line.
+    std::fs::write(
+        &inv,
+        "[defaults]\nconnect_timeout = \"3s\"\n\n[groups.gpu]\nhosts = [\"gpu1\", \"gpu2\"]\n",
+    )
+    .unwrap();
+    let out = testbed::dcmon_env(
+        &[
+            "inventory",
+            "list",
+            "--resolved",
+            &inv_arg,
+            "gpu1",
+        ],
+        &env,
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row = text
+        .lines()
+        .find(|l| l.contains("connect_timeout"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("3s") && row.contains(&format!("{inv_arg}:2")),
+        "{text}"
+    );
+}

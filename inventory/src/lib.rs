@@ -11,6 +11,7 @@ pub mod location;
 pub mod model;
 mod raw;
 pub mod selector;
+pub mod ssh_config;
 mod types;
 
 pub use load::{

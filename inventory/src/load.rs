@@ -156,6 +156,10 @@ struct Checker<'a> {
     /// hosts, a host without a name) is not reported a second time.
     mistyped: Vec<Vec<Seg>>,
     base_dir: PathBuf,
+    /// The inventory's path, as given: origins say `FILE:LINE`.
+    file: String,
+    /// ssh_config files read so far; `None` for one that could not be (a problem says why).
+    ssh_configs: BTreeMap<PathBuf, Option<std::sync::Arc<crate::ssh_config::SshConfigFile>>>,
     known_probes: &'a [&'a str],
     /// `alerts = "FILE"`: the rules live in that file (as written, and resolved).
     alerts_file: Option<(String, PathBuf)>,
@@ -171,6 +175,8 @@ impl<'a> Checker<'a> {
             found: Vec::new(),
             mistyped: Vec::new(),
             base_dir: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+            file: file.display().to_string(),
+            ssh_configs: BTreeMap::new(),
             known_probes,
             alerts_file: None,
             elsewhere: Vec::new(),
@@ -208,6 +214,7 @@ const ENTRY_KEYS: &[&str] = &[
     "passphrase_file",
     "certificate",
     "jump",
+    "ssh_config",
     "known_hosts",
     "accept_new_host_keys",
     "timeout",
@@ -737,6 +744,7 @@ impl<'a> Checker<'a> {
         let bmc_ranges = self.bmc_ranges(raw);
         let builtin = Defaults::builtin();
         let mut jump_specs = Vec::new();
+        let mut configs = Vec::new();
         let mut hosts: Vec<Host> = names
             .into_iter()
             .map(|name| {
@@ -753,29 +761,24 @@ impl<'a> Checker<'a> {
                     }
                 }
                 let mut merged = raw.defaults.clone();
-                // Where the jump that holds was set, for a problem with its chain.
-                let mut jump_at = raw
-                    .defaults
-                    .jump
-                    .as_ref()
-                    .map(|_| path!["defaults", "jump"].to_vec());
                 for g in &groups {
                     if let Some(entry) = raw.groups.get(*g) {
                         overlay(&mut merged, entry);
-                        if entry.jump.is_some() {
-                            jump_at = Some(path!["groups", *g, "jump"].to_vec());
-                        }
                     }
                 }
+                let host_index = explicit.get(name).copied();
                 if let Some(entry) = host_entry {
                     overlay(&mut merged, entry);
-                    if entry.jump.is_some() {
-                        let i = explicit[name];
-                        jump_at = Some(path!["hosts", i, "jump"].to_vec());
-                    }
                 }
-                jump_specs.push(merged.jump.clone().zip(jump_at));
-                let mut host = finish(name, &merged, &groups, &builtin, &self.base_dir);
+                let setter = |key: &str| ssh::where_set(raw, &groups, host_index, key);
+                let config = self.ssh_config_of(&merged, setter("ssh_config"));
+                let said = config.as_ref().map(|c| c.lookup(name)).unwrap_or_default();
+                jump_specs.push(ssh::jump_spec(&merged, setter("jump"), &said));
+                let config_path = config.as_ref().map(|c| c.path.clone());
+                configs.push(config);
+                let mut host = finish(name, &merged, &groups, &builtin, &self.base_dir, &said);
+                host.origins = self.origins(&host, &said, &setter);
+                host.ssh_config = config_path;
                 host.bmc = merged
                     .bmc
                     .as_ref()
@@ -783,7 +786,7 @@ impl<'a> Checker<'a> {
                 host
             })
             .collect();
-        self.resolve_jumps(&mut hosts, &jump_specs);
+        self.resolve_jumps(&mut hosts, &jump_specs, &configs);
         self.check_password_files(raw);
         self.check_cipher_suites(raw);
         self.check_tls_settings(raw);
@@ -828,6 +831,7 @@ fn overlay(base: &mut Entry, top: &Entry) {
         passphrase_file,
         certificate,
         jump,
+        ssh_config,
         known_hosts,
         accept_new_host_keys,
         timeout,
@@ -874,7 +878,17 @@ fn overlay(base: &mut Entry, top: &Entry) {
     }
 }
 
-fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: &Path) -> Host {
+/// The host from its merged entry: what the inventory sets, else what ssh_config says
+/// (`said`), else dcmon's default.
+fn finish(
+    name: &str,
+    e: &Entry,
+    groups: &[&str],
+    builtin: &Defaults,
+    base_dir: &Path,
+    said: &crate::ssh_config::Said,
+) -> Host {
+    use crate::ssh_config::value as given;
     // Values were validated above; a bad one already made `parse` fail.
     let duration = |v: &Option<String>, default| {
         v.as_deref()
@@ -883,29 +897,50 @@ fn finish(name: &str, e: &Entry, groups: &[&str], builtin: &Defaults, base_dir: 
     };
     Host {
         name: name.to_string(),
-        address: e.address.clone().unwrap_or_else(|| name.to_string()),
+        address: e
+            .address
+            .clone()
+            .or_else(|| given(&said.host_name))
+            .unwrap_or_else(|| name.to_string()),
         transport: if e.transport.as_deref() == Some("local") {
             Transport::Local
         } else {
             Transport::Ssh
         },
-        port: e.port.unwrap_or(builtin.port),
-        user: e.user.clone().unwrap_or_else(|| builtin.user.clone()),
-        identity: ssh::identity(e.identity.as_deref(), base_dir),
+        port: e.port.or(given(&said.port)).unwrap_or(builtin.port),
+        user: e
+            .user
+            .clone()
+            .or_else(|| given(&said.user))
+            .unwrap_or_else(|| builtin.user.clone()),
+        identity: ssh::identity(e.identity.as_deref(), base_dir, said),
         passphrase_file: e
             .passphrase_file
             .as_deref()
             .map(|p| expand_path(p, base_dir)),
-        certificate: e.certificate.as_deref().map(|p| expand_path(p, base_dir)),
+        certificate: e
+            .certificate
+            .as_deref()
+            .map(|p| expand_path(p, base_dir))
+            .or_else(|| given(&said.certificate_file)),
         // Resolved by `resolve_jumps`, which needs every host.
         jump: Vec::new(),
         known_hosts: e
             .known_hosts
             .as_deref()
-            .map_or_else(|| builtin.known_hosts.clone(), |p| expand_path(p, base_dir)),
+            .map(|p| expand_path(p, base_dir))
+            .or_else(|| given(&said.known_hosts))
+            .unwrap_or_else(|| builtin.known_hosts.clone()),
         accept_new_host_keys: e.accept_new_host_keys.unwrap_or(false),
         timeout: e.timeout.as_deref().and_then(|s| parse_duration(s).ok()),
-        connect_timeout: duration(&e.connect_timeout, builtin.connect_timeout),
+        connect_timeout: duration(
+            &e.connect_timeout,
+            given(&said.connect_timeout).unwrap_or(builtin.connect_timeout),
+        ),
+        server_alive_interval: given(&said.server_alive_interval),
+        // Filled by `resolve`, which knows the inventory's text and the file read.
+        ssh_config: None,
+        origins: BTreeMap::new(),
         interval: duration(&e.interval, builtin.interval),
         offline_after: e.offline_after.unwrap_or(builtin.offline_after).max(1),
         become_: e.become_.unwrap_or(false),

@@ -32,6 +32,15 @@ pub struct Host {
     pub accept_new_host_keys: bool,
     /// The SSH hops on the way to the host (`jump`), the first one connected to first.
     pub jump: Vec<SshEndpoint>,
+    /// How often an idle connection is checked (ssh_config's `ServerAliveInterval`);
+    /// unset, the poller's own keepalive.
+    #[serde(serialize_with = "as_human_or_none")]
+    pub server_alive_interval: Option<Duration>,
+    /// The OpenSSH client config the host's settings were read with, if any.
+    pub ssh_config: Option<PathBuf>,
+    /// Where each SSH setting came from: `FILE:LINE` of the inventory, the ssh_config
+    /// line and block, or `default`.
+    pub origins: BTreeMap<String, String>,
     /// Deadline of each probe run when set (defaults, group or host); `[probes.NAME]
     /// timeout` wins over it, and unset each probe keeps its own default.
     #[serde(serialize_with = "as_human_or_default")]
@@ -70,6 +79,12 @@ pub enum Identity {
     Agent,
     /// A private key file.
     File(PathBuf),
+    /// ssh_config's `IdentityFile`s: as OpenSSH, the agent's keys first (unless
+    /// `IdentitiesOnly yes`), then these files.
+    SshConfig {
+        files: Vec<PathBuf>,
+        identities_only: bool,
+    },
 }
 
 impl Serialize for Identity {
@@ -78,6 +93,14 @@ impl Serialize for Identity {
             Identity::Default => s.serialize_str("default"),
             Identity::Agent => s.serialize_str("agent"),
             Identity::File(path) => s.serialize_str(&path.display().to_string()),
+            Identity::SshConfig {
+                files,
+                identities_only,
+            } => {
+                let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+                let agent = if *identities_only { "" } else { "agent, " };
+                s.serialize_str(&format!("{agent}{}", files.join(", ")))
+            }
         }
     }
 }
@@ -97,6 +120,8 @@ pub struct SshEndpoint {
     pub accept_new_host_keys: bool,
     #[serde(serialize_with = "as_human")]
     pub connect_timeout: Duration,
+    #[serde(serialize_with = "as_human_or_none")]
+    pub server_alive_interval: Option<Duration>,
 }
 
 impl Host {
@@ -113,6 +138,7 @@ impl Host {
             known_hosts: self.known_hosts.clone(),
             accept_new_host_keys: self.accept_new_host_keys,
             connect_timeout: self.connect_timeout,
+            server_alive_interval: self.server_alive_interval,
         }
     }
 }
@@ -253,6 +279,13 @@ fn as_human_or_default<S: serde::Serializer>(
     match d {
         Some(d) => as_human(d, s),
         None => s.serialize_str("each probe's default"),
+    }
+}
+
+fn as_human_or_none<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => as_human(d, s),
+        None => s.serialize_none(),
     }
 }
 
@@ -464,6 +497,9 @@ impl Inventory {
                 known_hosts: settings.known_hosts,
                 accept_new_host_keys: false,
                 jump: Vec::new(),
+                server_alive_interval: None,
+                ssh_config: None,
+                origins: BTreeMap::new(),
                 timeout: None,
                 connect_timeout: settings.connect_timeout,
                 interval: settings.interval,

@@ -201,6 +201,9 @@ pub struct Entry {
     /// SSH hops on the way to the host: inventory host names or `user@host:port`,
     /// comma-separated, the first one connected to first.
     pub jump: Option<String>,
+    /// The OpenSSH client config read for host aliases (`~/.ssh/config` when it
+    /// exists; `none` to read none).
+    pub ssh_config: Option<String>,
     /// known_hosts file that host keys are checked against.
     pub known_hosts: Option<String>,
     /// Record unknown host keys instead of refusing them (trust on first use).

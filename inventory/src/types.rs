@@ -53,6 +53,7 @@ const ENTRY: &[(&str, Want)] = &[
     ("passphrase_file", Str),
     ("certificate", Str),
     ("jump", Str),
+    ("ssh_config", Str),
     ("known_hosts", Str),
     ("accept_new_host_keys", Bool),
     ("timeout", Str),

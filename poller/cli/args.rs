@@ -255,7 +255,8 @@ pub enum InventoryCommand {
         #[arg(long)]
         json: bool,
         /// Each host's probes with the interval (or schedule) and timeout they run
-        /// with, and which setting gave the timeout.
+        /// with, and which setting gave the timeout; then each SSH setting with where it
+        /// came from (an inventory line, an ssh_config line, or dcmon's default).
         #[arg(long)]
         resolved: bool,
     },

@@ -111,6 +111,59 @@ fn list_resolved(
     }
     if !json {
         table::print(&["HOST", "PROBE", "RUNS", "TIMEOUT", "TIMEOUT FROM"], &rows);
+        println!();
+        let rows: Vec<Vec<String>> = hosts
+            .iter()
+            .filter(|h| h.transport == dcmon_inventory::Transport::Ssh)
+            .flat_map(|h| ssh_rows(h))
+            .collect();
+        table::print(&["HOST", "SSH SETTING", "VALUE", "FROM"], &rows);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each SSH setting of a host, its effective value and where it came from (the JSON
+/// form has the same under `origins`).
+fn ssh_rows(host: &dcmon_inventory::Host) -> Vec<Vec<String>> {
+    let path = |p: &Option<std::path::PathBuf>| {
+        p.as_ref()
+            .map_or_else(|| "-".to_string(), |p| p.display().to_string())
+    };
+    let human = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    host.origins
+        .iter()
+        .map(|(key, from)| {
+            let value = match key.as_str() {
+                "address" => host.address.clone(),
+                "user" => host.user.clone(),
+                "port" => host.port.to_string(),
+                "identity" => match &host.identity {
+                    dcmon_inventory::Identity::Default => {
+                        "agent, ~/.ssh/id_ed25519, id_ecdsa, id_rsa".to_string()
+                    }
+                    other => serde_json::to_value(other)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                },
+                "passphrase_file" => path(&host.passphrase_file),
+                "ssh_config" => path(&host.ssh_config),
+                "certificate" => path(&host.certificate),
+                "known_hosts" => host.known_hosts.display().to_string(),
+                "connect_timeout" => human(host.connect_timeout),
+                "server_alive_interval" => host
+                    .server_alive_interval
+                    .map_or_else(|| "15s".to_string(), human),
+                "jump" if host.jump.is_empty() => "-".to_string(),
+                "jump" => host
+                    .jump
+                    .iter()
+                    .map(|hop| format!("{}@{}:{}", hop.user, hop.address, hop.port))
+                    .collect::<Vec<_>>()
+                    .join(" -> "),
+                _ => "-".to_string(),
+            };
+            vec![host.name.clone(), key.clone(), value, from.clone()]
+        })
+        .collect()
 }

@@ -65,50 +65,72 @@ impl Keys {
                 }),
             },
             Identity::File(path) => {
-                let file = self.open(path, passphrase, certificate)?;
+                let file = self.open(path, passphrase, certificate, true)?;
                 Ok((vec![Offer::Key(file)], Vec::new()))
             }
             Identity::Default => {
-                let mut offers = Vec::new();
-                let mut notes = Vec::new();
-                if let Some(socket) = agent {
-                    offers.push(Offer::Agent {
-                        socket,
-                        required: false,
-                    });
-                }
                 let home = std::env::var_os("HOME")
                     .map(PathBuf::from)
                     .unwrap_or_default();
-                for name in DEFAULT_KEYS {
-                    let path = home.join(".ssh").join(name);
-                    if !path.is_file() {
-                        continue;
-                    }
-                    match self.open(&path, passphrase, None) {
-                        Ok(file) => offers.push(Offer::Key(file)),
-                        Err(e) => notes.push(e.to_string()),
-                    }
-                }
-                if offers.is_empty() {
-                    return match notes.into_iter().next() {
-                        Some(why) => Err(TransportError::Identity {
-                            path: home.join(".ssh").display().to_string(),
-                            why,
-                        }),
-                        None => Err(TransportError::NoIdentity),
-                    };
-                }
-                Ok((offers, notes))
+                let files: Vec<PathBuf> = DEFAULT_KEYS
+                    .iter()
+                    .map(|name| home.join(".ssh").join(name))
+                    .filter(|path| path.is_file())
+                    .collect();
+                self.agent_then_files(agent, &files, passphrase, certificate)
+            }
+            Identity::SshConfig {
+                files,
+                identities_only,
+            } => {
+                let agent = agent.filter(|_| !identities_only);
+                self.agent_then_files(agent, files, passphrase, certificate)
             }
         }
     }
 
+    /// As OpenSSH without an explicit key: the agent's keys first, then each key file
+    /// that opens. A file that does not open is a note for the final error, unless
+    /// nothing else is left to try.
+    fn agent_then_files(
+        &self,
+        agent: Option<PathBuf>,
+        files: &[PathBuf],
+        passphrase: Option<&Path>,
+        certificate: Option<&Path>,
+    ) -> Result<(Vec<Offer>, Vec<String>), TransportError> {
+        let mut offers = Vec::new();
+        let mut notes = Vec::new();
+        if let Some(socket) = agent {
+            offers.push(Offer::Agent {
+                socket,
+                required: false,
+            });
+        }
+        let mut first_error = None;
+        for path in files {
+            match self.open(path, passphrase, certificate, files.len() == 1) {
+                Ok(file) => offers.push(Offer::Key(file)),
+                Err(e) => {
+                    notes.push(e.to_string());
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if offers.is_empty() {
+            return Err(first_error.unwrap_or(TransportError::NoIdentity));
+        }
+        Ok((offers, notes))
+    }
+
+    /// Opens a key file (once). `alone`: it is the only key offered, so a named
+    /// certificate that is for another key is an error rather than left out.
     fn open(
         &self,
         path: &Path,
         passphrase_file: Option<&Path>,
         certificate: Option<&Path>,
+        alone: bool,
     ) -> Result<Arc<KeyFile>, TransportError> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(file) = files.get(path) {
@@ -118,6 +140,8 @@ impl Keys {
         // As OpenSSH: `KEY-cert.pub` beside the key is its certificate unless one is named.
         let beside = PathBuf::from(format!("{}-cert.pub", path.display()));
         let certificate = match certificate {
+            // Among several key files, a named certificate goes with the one it certifies.
+            Some(named) if !alone => open_certificate(named, &key).ok(),
             Some(named) => Some(open_certificate(named, &key)?),
             None if beside.is_file() => Some(open_certificate(&beside, &key)?),
             None => None,

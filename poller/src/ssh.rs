@@ -25,9 +25,10 @@ use tokio::time::{Instant, timeout, timeout_at};
 /// Opens SSH sessions; shared by all hosts of a poller so keys and known_hosts files
 /// are read once and handshakes are limited.
 pub struct Connector {
-    config: Arc<client::Config>,
-    /// `config` asking for host certificates: for hosts a `@cert-authority` line names.
-    config_certificates: Arc<client::Config>,
+    /// russh configs by (ask for host certificates, keepalive interval): certificates
+    /// for hosts a `@cert-authority` line names, the interval ssh_config's
+    /// `ServerAliveInterval` or `KEEPALIVE`.
+    configs: Mutex<HashMap<(bool, Duration), Arc<client::Config>>>,
     handshakes: Semaphore,
     known_hosts: Mutex<HashMap<PathBuf, Arc<KnownHosts>>>,
     keys: crate::identity::Keys,
@@ -41,6 +42,9 @@ pub(crate) trait Duplex:
 }
 
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
+
+/// How often an idle connection is checked when ssh_config does not say.
+const KEEPALIVE: Duration = Duration::from_secs(15);
 
 /// Host certificate types asked for, most preferred first (OpenSSH's order).
 const HOST_CERTIFICATE_ALGORITHMS: &[russh::keys::Algorithm] = &[
@@ -68,24 +72,36 @@ pub const DEFAULT_HANDSHAKE_LIMIT: usize = 128;
 
 impl Connector {
     pub fn new(handshake_limit: usize) -> Connector {
-        let config = || client::Config {
-            nodelay: true,
-            inactivity_timeout: None,
-            keepalive_interval: Some(Duration::from_secs(15)),
-            keepalive_max: 3,
-            ..Default::default()
-        };
-        let mut config_certificates = config();
-        config_certificates.preferred.host_key_certificates =
-            std::borrow::Cow::Borrowed(HOST_CERTIFICATE_ALGORITHMS);
         Connector {
-            config: Arc::new(config()),
-            config_certificates: Arc::new(config_certificates),
+            configs: Mutex::new(HashMap::new()),
             handshakes: Semaphore::new(handshake_limit.max(1)),
             known_hosts: Mutex::new(HashMap::new()),
             keys: crate::identity::Keys::default(),
             jumps: crate::jump::Jumps::default(),
         }
+    }
+
+    fn config(&self, certificates: bool, keepalive: Option<Duration>) -> Arc<client::Config> {
+        let keepalive = keepalive.unwrap_or(KEEPALIVE);
+        let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
+        configs
+            .entry((certificates, keepalive))
+            .or_insert_with(|| {
+                let mut config = client::Config {
+                    nodelay: true,
+                    inactivity_timeout: None,
+                    keepalive_interval: Some(keepalive),
+                    // OpenSSH's ServerAliveCountMax.
+                    keepalive_max: 3,
+                    ..Default::default()
+                };
+                if certificates {
+                    config.preferred.host_key_certificates =
+                        std::borrow::Cow::Borrowed(HOST_CERTIFICATE_ALGORITHMS);
+                }
+                Arc::new(config)
+            })
+            .clone()
     }
 
     fn known_hosts(&self, path: &Path) -> Result<Arc<KnownHosts>, TransportError> {
@@ -168,11 +184,7 @@ impl Connector {
                 inner: stream,
                 progress: progress.clone(),
             };
-            let config = if wants_certificate {
-                self.config_certificates.clone()
-            } else {
-                self.config.clone()
-            };
+            let config = self.config(wants_certificate, target.server_alive_interval);
             let mut handle = client::connect_stream(config, stream, handler)
                 .await
                 .map_err(|source| {
