@@ -102,6 +102,12 @@ fn a_two_hop_chain_of_inventory_hosts_reaches_the_hosts() {
         let r = by_host(&results, name);
         assert_eq!(r["status"], "ok", "{name}: {r}\n{}", bed.bastion.log());
     }
+    // The bastions have no probes: polled, they are not logged in to.
+    for name in ["outer", "inner"] {
+        let r = by_host(&results, name);
+        assert_eq!(r["status"], "ok", "{name}: {r}");
+        assert_eq!(r["samples"], 0, "{name}: {r}");
+    }
     // outer from the poller, inner from outer's forwarding: both once.
     assert_eq!(
         bed.bastion.logins_from("127.0.0.1"),
@@ -330,16 +336,7 @@ fn ssh_config_aliases_reach_hosts_named_only_in_the_inventory() {
         "[defaults]\nconnect_timeout = \"3s\"\n\n[groups.gpu]\nhosts = [\"gpu1\", \"gpu2\"]\n",
     )
     .unwrap();
-    let out = testbed::dcmon_env(
-        &[
-            "inventory",
-            "list",
-            "--resolved",
-            &inv_arg,
-            "gpu1",
-        ],
-        &env,
-    );
+    let out = testbed::dcmon_env(&["inventory", "list", "--resolved", &inv_arg, "gpu1"], &env);
     let text = String::from_utf8_lossy(&out.stdout);
     let row = text
         .lines()
