@@ -18,6 +18,7 @@ command -v sudo >/dev/null 2>&1 || missing+=(sudo) # become = true is tested aga
 command -v openssl >/dev/null 2>&1 || missing+=(openssl) # a test certificate for HTTPS
 command -v curl >/dev/null 2>&1 || missing+=(curl) # HTTPS client in a test
 command -v strace >/dev/null 2>&1 || missing+=(strace) # counts what a probe round forks on the host
+command -v ip >/dev/null 2>&1 || missing+=(iproute2) # the jump host tests' private network
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tests/run.sh: missing ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2

@@ -23,6 +23,9 @@
 //! (j) one evaluation of the built-in alert rules over 1,000 hosts' OS series.
 //! (k) sample codecs (pco, Gorilla) on the realistic mix: bytes per sample, encode and
 //!     decode time (DCMON_BENCH_CODEC_HOSTS, 20; DCMON_BENCH_CODEC_DAYS, 7).
+//! (m) N hosts behind one jump host (a bastion sshd, private network namespace, root):
+//!     warm round through the shared jump connection vs direct, cold connects vs `ssh -J`
+//!     via parallel-ssh, and how many bastion connections each used.
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
 //! 2880 for a full day), DCMON_BENCH_HOLD (1000,2000), DCMON_BENCH_ONLY (e.g. `a,e`).
 
@@ -47,7 +50,7 @@ fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
     let only =
-        std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j,k,l".into());
+        std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j,k,l,m".into());
     let part = |p: &str| only.split(',').any(|o| o.trim() == p);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
@@ -121,6 +124,10 @@ fn main() {
             env_or("DCMON_BENCH_ALERT_MINUTES", 60),
         );
     }
+    // Last: it moves the bench into a network namespace of its own.
+    if part("m") {
+        jumps::jump_rounds(hosts);
+    }
 }
 
 mod bmc;
@@ -140,6 +147,8 @@ mod alerts;
 mod codecs;
 
 mod mix;
+
+mod jumps;
 
 /// CPU seconds (user + system) of a process and of its reaped children, from /proc.
 fn cpu_of(pid: u32) -> (f64, f64) {
