@@ -77,6 +77,15 @@ fn hosts_behind_a_bastion_are_polled_through_one_shared_connection() {
         "one bastion connection for all hosts:\n{}",
         bed.bastion.log()
     );
+    // Nothing left behind on the hosts or the bastion once the poll is over.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let left = || {
+        testbed::descendants(bed.hosts.pid()).len() + testbed::descendants(bed.bastion.pid()).len()
+    };
+    while left() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(left(), 0, "processes left on the hosts or the bastion");
     assert!(
         bed.hosts.log().contains(&format!("from {FORWARDED_FROM} ")),
         "the hosts saw the bastion's connections:\n{}",
@@ -346,4 +355,62 @@ fn ssh_config_aliases_reach_hosts_named_only_in_the_inventory() {
         row.contains("3s") && row.contains(&format!("{inv_arg}:2")),
         "{text}"
     );
+}
+
+/// SIGSTOP or SIGCONT to the bastion and every session process it forked.
+fn signal_bastion(bastion: &Bastion, signal: &str) {
+    let mut all = testbed::descendants(bastion.pid());
+    all.push(bastion.pid());
+    let _ = std::process::Command::new("kill")
+        .arg(signal)
+        .args(all.iter().map(u32::to_string))
+        .status();
+}
+
+#[test]
+fn a_stopped_bastion_is_given_up_and_its_hosts_come_back_when_it_continues() {
+    let names = targets(3);
+    let bed = bed(&names, &["127.0.0.1"]);
+    let db = bed.hosts.dir.path().join("db.sqlite");
+    let inv = inventory(
+        &bed,
+        &format!(
+            "jump = \"{}\"\ninterval = \"1s\"\n",
+            bed.bastion.hop("127.0.0.1")
+        ),
+        &names,
+        "",
+    );
+    // Short deadlines: the bed's defaults say 10s.
+    let text = std::fs::read_to_string(&inv)
+        .unwrap()
+        .replace("timeout = \"10s\"", "timeout = \"2s\"");
+    std::fs::write(&inv, text).unwrap();
+    let serve = Serve::start(&inv, &db);
+    serve.wait_for(
+        Duration::from_secs(20),
+        "2 good rounds on every host",
+        |r| names.iter().all(|h| ok_runs(r, h).len() >= 2),
+    );
+    signal_bastion(&bed.bastion, "-STOP");
+    let stopped_at = serve.reports().len();
+    serve.wait_for(
+        Duration::from_secs(40),
+        "every host reporting its jump host failed",
+        |r| {
+            let after = &r[stopped_at.min(r.len())..];
+            names.iter().all(|h| {
+                after.iter().any(|r| {
+                    r["host"] == h.as_str()
+                        && r.to_string().contains("jump host dcmon-jump@127.0.0.1")
+                })
+            })
+        },
+    );
+    signal_bastion(&bed.bastion, "-CONT");
+    let continued_at = serve.reports().len();
+    serve.wait_for(Duration::from_secs(40), "every host back", |r| {
+        let after = &r[continued_at.min(r.len())..];
+        names.iter().all(|h| !ok_runs(after, h).is_empty())
+    });
 }

@@ -43,6 +43,9 @@ pub(crate) trait Duplex:
 
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Duplex for T {}
 
+/// How long a jump host has to answer a keepalive after a host behind it did not open.
+const JUMP_CHECK: Duration = Duration::from_secs(2);
+
 /// How often an idle connection is checked when ssh_config does not say.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
@@ -137,8 +140,17 @@ impl Connector {
                     .await?,
             )
         };
-        self.connect_endpoint(&host.ssh_endpoint(), via, accept_new_host_keys)
-            .await
+        let result = self
+            .connect_endpoint(&host.ssh_endpoint(), via.clone(), accept_new_host_keys)
+            .await;
+        if let (Err(TransportError::ConnectTimeout { stage, .. }), Some(via)) = (&result, &via)
+            && *stage == Stage::Tcp
+        {
+            // The jump host never opened the channel: if it no longer answers (stopped,
+            // gone dark) it is given up, so the next connect does not wait on it again.
+            via.answers(JUMP_CHECK).await;
+        }
+        result
     }
 
     /// Jump host connections opened so far (each shared by every host behind it).
@@ -738,6 +750,11 @@ impl SshSession {
         let answered = matches!(timeout(within, self.handle.send_ping()).await, Ok(Ok(())));
         if !answered {
             self.stalled.store(true, Ordering::Relaxed);
+            // Through a jump host, the silence may be the jump host's: then it is given
+            // up too, and the next connect makes a new connection to it.
+            if let Some(via) = &self.via {
+                Box::pin(via.answers(within)).await;
+            }
         }
         answered
     }

@@ -140,6 +140,10 @@ impl Bastion {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("sshd.log")).unwrap_or_default()
     }
@@ -166,8 +170,9 @@ impl Bastion {
 }
 
 impl Drop for Bastion {
+    /// The whole tree: a test that failed with the bastion stopped would otherwise leave
+    /// its stopped sessions, and the hosts' sessions behind them, for good.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
