@@ -207,13 +207,30 @@ pub(crate) fn open_key(
 
 /// The passphrase: the file's first line, without its line ending.
 fn read_passphrase(file: &Path) -> Result<String, TransportError> {
-    let text = std::fs::read_to_string(file).map_err(|e| TransportError::Identity {
+    use std::io::Read as _;
+    let failed = |why: String| TransportError::Identity {
         path: file.display().to_string(),
-        why: format!("cannot read the passphrase file: {e}"),
-    })?;
-    let line = text.split('\n').next().unwrap_or_default();
-    Ok(line.strip_suffix('\r').unwrap_or(line).to_string())
+        why,
+    };
+    // Only the first line counts: a huge file (a key given by mistake, /dev/zero) is
+    // read no further than a passphrase can be long.
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(PASSPHRASE_MAX as u64 + 1).read_to_end(&mut bytes))
+        .map_err(|e| failed(format!("cannot read the passphrase file: {e}")))?;
+    let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    if line.len() > PASSPHRASE_MAX {
+        return Err(failed(format!(
+            "the passphrase file's first line is longer than {PASSPHRASE_MAX} bytes: is it the right file?"
+        )));
+    }
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    String::from_utf8(line.to_vec())
+        .map_err(|_| failed("the passphrase file's first line is not UTF-8 text".to_string()))
 }
+
+/// The longest passphrase line read (OpenSSH's own prompt reads at most 1 KiB).
+const PASSPHRASE_MAX: usize = 4096;
 
 /// An OpenSSH user certificate, which must certify `key`.
 fn open_certificate(
@@ -292,5 +309,17 @@ mod tests {
             std::fs::write(&file, text).unwrap();
             assert_eq!(read_passphrase(&file).unwrap(), want, "{text:?}");
         }
+        let file = dir.path().join("big");
+        std::fs::write(&file, vec![b'x'; 10 * PASSPHRASE_MAX]).unwrap();
+        let error = read_passphrase(&file).unwrap_err().to_string();
+        assert!(error.contains("longer than 4096 bytes"), "{error}");
+        std::fs::write(&file, b"\xff\xfe\n").unwrap();
+        let error = read_passphrase(&file).unwrap_err().to_string();
+        assert!(error.contains("not UTF-8"), "{error}");
+        // A file that never ends is read no further than the limit.
+        let error = read_passphrase(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("longer than"), "{error}");
     }
 }
