@@ -42,6 +42,12 @@ fn inventory(bed: &Bed, extra_defaults: &str, hosts: &[String], tail: &str) -> P
     bed.hosts.write("inventory.toml", &text)
 }
 
+/// `inventory` with every host behind the bastion at 127.0.0.1, and `more` defaults.
+fn through_bastion(bed: &Bed, hosts: &[String], more: &str) -> PathBuf {
+    let jump = format!("jump = \"{}\"\n{more}", bed.bastion.hop("127.0.0.1"));
+    inventory(bed, &jump, hosts, "")
+}
+
 fn targets(n: usize) -> Vec<String> {
     (1..=n).map(|i| format!("127.0.3.{i}")).collect()
 }
@@ -59,12 +65,7 @@ fn hosts_behind_a_bastion_are_polled_through_one_shared_connection() {
         let r = by_host(&results, name);
         assert_ne!(r["status"], "ok", "{name} was reached directly: {r}");
     }
-    let through = inventory(
-        &bed,
-        &format!("jump = \"{}\"\n", bed.bastion.hop("127.0.0.1")),
-        &names,
-        "",
-    );
+    let through = through_bastion(&bed, &names, "");
     let out = poll(&through, &db);
     let results = json_lines(&out);
     for name in &names {
@@ -144,12 +145,7 @@ fn a_wrong_bastion_host_key_is_refused_naming_the_bastion_once() {
     ));
     std::fs::write(&bed.known_hosts, lines).unwrap();
     let db = bed.hosts.dir.path().join("db.sqlite");
-    let inv = inventory(
-        &bed,
-        &format!("jump = \"{}\"\n", bed.bastion.hop("127.0.0.1")),
-        &names,
-        "",
-    );
+    let inv = through_bastion(&bed, &names, "");
     let out = poll(&inv, &db);
     let results = json_lines(&out);
     for name in &names {
@@ -191,15 +187,7 @@ fn serve_reaches_hosts_through_a_bastion_and_comes_back_after_it_restarts() {
     let names = targets(3);
     let mut bed = bed(&names, &["127.0.0.1"]);
     let db = bed.hosts.dir.path().join("db.sqlite");
-    let inv = inventory(
-        &bed,
-        &format!(
-            "jump = \"{}\"\ninterval = \"1s\"\n",
-            bed.bastion.hop("127.0.0.1")
-        ),
-        &names,
-        "",
-    );
+    let inv = through_bastion(&bed, &names, "interval = \"1s\"\n");
     let serve = Serve::start(&inv, &db);
     serve.wait_for(
         Duration::from_secs(20),
@@ -372,15 +360,7 @@ fn a_stopped_bastion_is_given_up_and_its_hosts_come_back_when_it_continues() {
     let names = targets(3);
     let bed = bed(&names, &["127.0.0.1"]);
     let db = bed.hosts.dir.path().join("db.sqlite");
-    let inv = inventory(
-        &bed,
-        &format!(
-            "jump = \"{}\"\ninterval = \"1s\"\n",
-            bed.bastion.hop("127.0.0.1")
-        ),
-        &names,
-        "",
-    );
+    let inv = through_bastion(&bed, &names, "interval = \"1s\"\n");
     // Short deadlines: the bed's defaults say 10s.
     let text = std::fs::read_to_string(&inv)
         .unwrap()

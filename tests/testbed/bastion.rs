@@ -9,7 +9,7 @@
 //! then refuses logins from anywhere else. What sshd forwards runs as the logged-in
 //! user, so the rule sees exactly the bastion's forwarded connections.
 
-use super::{Sshd, launch, set_mode, system_user};
+use super::{Sshd, base_config, kill_tree, launch, public_key, relaunch, set_mode, system_user};
 use std::path::PathBuf;
 use std::process::{Child, Command};
 
@@ -73,33 +73,16 @@ impl Bastion {
         let authorized = d.join("authorized_keys");
         std::fs::copy(bed.client_key.with_extension("pub"), &authorized).unwrap();
         set_mode(&authorized, 0o644);
-        let host_key = std::fs::read_to_string(d.join("host_ed25519.pub"))
-            .unwrap()
-            .split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let host_key = public_key(&d.join("host_ed25519.pub"));
         let (port, child) = launch(&d, |port| {
             format!(
-                "Port {port}\n\
-                 ListenAddress 0.0.0.0\n\
-                 HostKey {dir}/host_ed25519\n\
-                 PidFile {dir}/sshd.pid\n\
-                 AuthorizedKeysFile {dir}/authorized_keys\n\
-                 StrictModes no\n\
-                 UsePAM no\n\
-                 PasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\n\
-                 PermitRootLogin no\n\
+                "{}\
                  AllowUsers {JUMP_USER}\n\
                  AllowTcpForwarding yes\n\
                  PermitTTY no\n\
                  X11Forwarding no\n\
-                 ForceCommand /bin/false\n\
-                 MaxStartups 4000:30:8000\n\
-                 PerSourceMaxStartups none\n\
-                 LogLevel VERBOSE\n",
-                dir = d.display(),
+                 ForceCommand /bin/false\n",
+                base_config(&d, port)
             )
         });
         Bastion {
@@ -113,31 +96,11 @@ impl Bastion {
     /// Kills the bastion and the session processes it forked: every connection through
     /// it breaks. `restart` brings it back on the same port and key.
     pub fn kill(&mut self) {
-        let pid = self.child.id();
-        let mut doomed = super::descendants(pid);
-        doomed.push(pid);
-        let _ = Command::new("kill")
-            .arg("-9")
-            .args(doomed.iter().map(u32::to_string))
-            .status();
-        let _ = self.child.wait();
+        kill_tree(&mut self.child);
     }
 
     pub fn restart(&mut self) {
-        let d = self.dir.path();
-        self.child = Command::new(super::SSHD)
-            .args(["-D", "-f"])
-            .arg(d.join("sshd_config"))
-            .arg("-E")
-            .arg(d.join("sshd.restarted.log"))
-            .stdin(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        if let Err(why) =
-            super::wait_listening(&mut self.child, self.port, &d.join("sshd.restarted.log"))
-        {
-            panic!("{why}");
-        }
+        self.child = relaunch(self.dir.path(), self.port, "sshd.restarted.log");
     }
 
     pub fn pid(&self) -> u32 {

@@ -91,39 +91,21 @@ impl Sshd {
         std::fs::copy(d.join("client_ed25519.pub"), &authorized).unwrap();
         set_mode(&authorized, 0o644);
         let user = login_user();
-        let host_key = std::fs::read_to_string(d.join("host_ed25519.pub"))
-            .unwrap()
-            .split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ");
+        let host_key = public_key(&d.join("host_ed25519.pub"));
         let extra = extra(&d);
         let only_from = only_from.map_or(String::new(), |from| {
             format!("Match Address *,!{from}\n\tDenyUsers *\n")
         });
         let (port, child) = launch(&d, |port| {
             format!(
-                "Port {port}\n\
-                 ListenAddress 0.0.0.0\n\
-                 HostKey {dir}/host_ed25519\n\
-                 PidFile {dir}/sshd.pid\n\
-                 AuthorizedKeysFile {dir}/authorized_keys\n\
-                 StrictModes no\n\
-                 UsePAM no\n\
-                 PasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\n\
-                 PubkeyAuthentication yes\n\
-                 PermitRootLogin no\n\
+                "{base}\
                  AllowUsers {user} {SUDO_USER}\n\
-                 MaxStartups 4000:30:8000\n\
-                 PerSourceMaxStartups none\n\
-                 MaxSessions 100\n\
-                 LogLevel VERBOSE\n{extra}\
+                 MaxSessions 100\n{extra}\
                  Match LocalAddress *,!127.0.0.0/8\n\
                  \tDenyUsers *\n{only_from}{hardware}\
                  Match all\n\
                  \tSetEnv PATH={DEFAULT_PATH}\n",
-                dir = d.display(),
+                base = base_config(&d, port),
                 // SetEnv is first-match-wins: per-host blocks before the default.
                 hardware = hardware
                     .iter()
@@ -150,29 +132,11 @@ impl Sshd {
     /// Kills sshd and every session process it forked: the hosts go dark, open
     /// connections break. `restart` brings them back on the same port and key.
     pub fn kill(&mut self) {
-        let pid = self.child.id();
-        let mut doomed = descendants(pid);
-        doomed.push(pid);
-        let _ = Command::new("kill")
-            .arg("-9")
-            .args(doomed.iter().map(u32::to_string))
-            .status();
-        let _ = self.child.wait();
+        kill_tree(&mut self.child);
     }
 
     pub fn restart(&mut self) {
-        let d = self.dir.path();
-        self.child = Command::new(SSHD)
-            .args(["-D", "-f"])
-            .arg(d.join("sshd_config"))
-            .arg("-E")
-            .arg(d.join("sshd.log"))
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        if let Err(why) = wait_listening(&mut self.child, self.port, &d.join("sshd.log")) {
-            panic!("{why}");
-        }
+        self.child = relaunch(self.dir.path(), self.port, "sshd.log");
     }
 
     pub fn pid(&self) -> u32 {
@@ -277,6 +241,66 @@ fn wait_listening(child: &mut Child, port: u16, log: &Path) -> Result<(), String
         "sshd did not listen on port {port} within 10s: {}",
         log()
     ))
+}
+
+/// The sshd_config lines every sshd of the bed shares: its port on every address, its
+/// files in `dir`, keys only, and room for hundreds of logins at once.
+pub(crate) fn base_config(dir: &Path, port: u16) -> String {
+    format!(
+        "Port {port}\n\
+         ListenAddress 0.0.0.0\n\
+         HostKey {dir}/host_ed25519\n\
+         PidFile {dir}/sshd.pid\n\
+         AuthorizedKeysFile {dir}/authorized_keys\n\
+         StrictModes no\n\
+         UsePAM no\n\
+         PasswordAuthentication no\n\
+         KbdInteractiveAuthentication no\n\
+         PubkeyAuthentication yes\n\
+         PermitRootLogin no\n\
+         MaxStartups 4000:30:8000\n\
+         PerSourceMaxStartups none\n\
+         LogLevel VERBOSE\n",
+        dir = dir.display()
+    )
+}
+
+/// SIGKILL to an sshd and every session process it forked (stopped ones included).
+pub(crate) fn kill_tree(child: &mut Child) {
+    let pid = child.id();
+    let mut doomed = descendants(pid);
+    doomed.push(pid);
+    let _ = Command::new("kill")
+        .arg("-9")
+        .args(doomed.iter().map(u32::to_string))
+        .status();
+    let _ = child.wait();
+}
+
+/// The sshd of `dir` started again on `port` with its config, logging to `log`.
+pub(crate) fn relaunch(dir: &Path, port: u16, log: &str) -> Child {
+    let mut child = Command::new(SSHD)
+        .args(["-D", "-f"])
+        .arg(dir.join("sshd_config"))
+        .arg("-E")
+        .arg(dir.join(log))
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    if let Err(why) = wait_listening(&mut child, port, &dir.join(log)) {
+        panic!("{why}");
+    }
+    child
+}
+
+/// `ssh-ed25519 AAAA...` of a public key file.
+pub(crate) fn public_key(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Starts `sshd -D` with the config `text(port)` written to `dir/sshd_config`, on a
