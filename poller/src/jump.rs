@@ -32,11 +32,21 @@ struct Slot {
     failed: Option<(Instant, String)>,
 }
 
-/// Names a chain: its hops' logins in order.
+/// Names a chain: its hops' logins in order, each with the known_hosts file its key is
+/// checked against (hosts that trust another file for the bastion do not share a
+/// connection checked against this one).
 fn chain_key(chain: &[SshEndpoint]) -> String {
     chain
         .iter()
-        .map(|hop| format!("{}@{}:{}", hop.user, hop.address, hop.port))
+        .map(|hop| {
+            format!(
+                "{}@{}:{} {}",
+                hop.user,
+                hop.address,
+                hop.port,
+                hop.known_hosts.display()
+            )
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
