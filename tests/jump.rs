@@ -394,3 +394,40 @@ fn a_stopped_bastion_is_given_up_and_its_hosts_come_back_when_it_continues() {
         names.iter().all(|h| !ok_runs(after, h).is_empty())
     });
 }
+
+#[test]
+fn a_bastion_that_refuses_forwarding_is_named_with_the_host_it_would_not_reach() {
+    let names = targets(2);
+    private_network();
+    let hosts = Sshd::start_full(&[], Some(FORWARDED_FROM), &|_| String::new());
+    let bastion = Bastion::start_with(&hosts, false);
+    let mut lines = hosts.known_hosts_lines(&names);
+    lines.push_str(&bastion.known_hosts_line("127.0.0.1"));
+    let known_hosts = hosts.write("known_hosts", &lines);
+    let bed = Bed {
+        hosts,
+        bastion,
+        known_hosts,
+    };
+    let inv = through_bastion(&bed, &names, "");
+    let out = poll(&inv, &bed.hosts.dir.path().join("db.sqlite"));
+    let results = json_lines(&out);
+    for name in &names {
+        let r = by_host(&results, name);
+        let error = r["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(&format!(
+                "jump host [127.0.0.1]:{} could not open a connection to [{name}]:{}",
+                bed.bastion.port, bed.hosts.port
+            )),
+            "{r}"
+        );
+    }
+    // It logged in once for both, then refused each channel.
+    assert_eq!(
+        bed.bastion.logins_from("127.0.0.1"),
+        1,
+        "{}",
+        bed.bastion.log()
+    );
+}

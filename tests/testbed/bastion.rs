@@ -63,6 +63,11 @@ pub fn private_network() {
 impl Bastion {
     /// A bastion that lets `bed`'s client key log in as `JUMP_USER`.
     pub fn start(bed: &Sshd) -> Bastion {
+        Bastion::start_with(bed, true)
+    }
+
+    /// A bastion that forwards (`AllowTcpForwarding yes`) or logs in and refuses to.
+    pub fn start_with(bed: &Sshd, forwarding: bool) -> Bastion {
         let dir = tempfile::Builder::new()
             .prefix("dcmon-bastion-")
             .tempdir()
@@ -78,11 +83,12 @@ impl Bastion {
             format!(
                 "{}\
                  AllowUsers {JUMP_USER}\n\
-                 AllowTcpForwarding yes\n\
+                 AllowTcpForwarding {forwarding}\n\
                  PermitTTY no\n\
                  X11Forwarding no\n\
                  ForceCommand /bin/false\n",
-                base_config(&d, port)
+                base_config(&d, port),
+                forwarding = if forwarding { "yes" } else { "no" },
             )
         });
         Bastion {
