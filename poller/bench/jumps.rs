@@ -17,38 +17,18 @@ const LIMIT: Duration = Duration::from_secs(60);
 const CAP: usize = 1 << 24;
 const WARM_ROUNDS: usize = 5;
 
-/// Connects every host at once; the sessions that came up, and the wall time.
+/// Connects every host at once (`crate::connect_all`): the sessions that came up, and
+/// the wall time; the first error, if any, is printed.
 fn connect_all(
     runtime: &tokio::runtime::Runtime,
     connector: &Arc<Connector>,
     hosts: &[Host],
 ) -> (Duration, Vec<SshSession>) {
     let started = Instant::now();
-    let sessions = runtime.block_on(async {
-        let tasks: Vec<_> = hosts
-            .iter()
-            .cloned()
-            .map(|h| {
-                let c = connector.clone();
-                tokio::spawn(async move { c.connect(&h, false).await })
-            })
-            .collect();
-        let mut sessions = Vec::new();
-        let mut first_error = None;
-        for t in tasks {
-            match t.await {
-                Ok(Ok(s)) => sessions.push(s),
-                Ok(Err(e)) => {
-                    first_error.get_or_insert(e.to_string());
-                }
-                Err(_) => {}
-            }
-        }
-        if let Some(e) = first_error {
-            println!("  (first connect error: {e})");
-        }
-        sessions
-    });
+    let (sessions, errors) = crate::connect_all(runtime, connector, hosts);
+    if let Some(e) = errors.first() {
+        println!("  (first connect error: {e})");
+    }
     (started.elapsed(), sessions)
 }
 

@@ -630,16 +630,14 @@ fn rss_kb() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn hold_sessions(n: usize) {
-    let bed = testbed::Sshd::start();
-    let (_, _, inventory) = bed_inventory(&bed, n, "120s");
-    let rss_before = rss_kb();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let connector = std::sync::Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
-    let started = Instant::now();
-    let (sessions, errors) = runtime.block_on(async {
-        let tasks: Vec<_> = inventory
-            .hosts
+/// Connects every host at once: the sessions that came up, and the errors of the rest.
+fn connect_all(
+    runtime: &tokio::runtime::Runtime,
+    connector: &std::sync::Arc<Connector>,
+    hosts: &[dcmon_inventory::Host],
+) -> (Vec<dcmon_poller::ssh::SshSession>, Vec<String>) {
+    runtime.block_on(async {
+        let tasks: Vec<_> = hosts
             .iter()
             .cloned()
             .map(|h| {
@@ -656,7 +654,17 @@ fn hold_sessions(n: usize) {
             }
         }
         (open, errors)
-    });
+    })
+}
+
+fn hold_sessions(n: usize) {
+    let bed = testbed::Sshd::start();
+    let (_, _, inventory) = bed_inventory(&bed, n, "120s");
+    let rss_before = rss_kb();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let connector = std::sync::Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
+    let started = Instant::now();
+    let (sessions, errors) = connect_all(&runtime, &connector, &inventory.hosts);
     let took = started.elapsed();
     let rss_connected = rss_kb();
     // One run through each held session's persistent shell proves it is alive, not just

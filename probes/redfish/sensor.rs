@@ -192,12 +192,26 @@ pub(super) fn store_flat(
     series: Series,
     value_key: &str,
 ) {
+    store_named(reader, at, what, (series, None), value_key, flat_thresholds);
+}
+
+/// A named resource's reading (`value_key`), thresholds (read by `thresholds`) and
+/// status, stored as `series` (with its unit label for `Series::OTHER`); one with no
+/// name is a warning.
+fn store_named(
+    reader: &mut Reader,
+    at: &Resource<'_>,
+    what: &str,
+    (series, unit_label): (Series, Option<&str>),
+    value_key: &str,
+    thresholds: fn(&mut Reader, &Resource<'_>) -> Thresholds,
+) {
     let Some(name) = at.name() else {
         reader.warn(&at.source, "Name", format!("a {what} with no name"));
         return;
     };
     let value = at.number(reader, value_key);
-    let thresholds = flat_thresholds(reader, at);
+    let thresholds = thresholds(reader, at);
     let status = Status::of(reader, at, false);
     store(
         reader,
@@ -205,7 +219,7 @@ pub(super) fn store_flat(
             name,
             entity: at.str("PhysicalContext"),
             series,
-            unit_label: None,
+            unit_label,
             value,
             thresholds,
             status,
@@ -256,27 +270,15 @@ fn sensor_series(reading_type: Option<&str>, units: Option<&str>) -> Option<Seri
 
 /// A `Sensor` resource (the `Sensors` collection, Redfish 2020.4 on).
 pub(super) fn sensor(reader: &mut Reader, at: &Resource<'_>) {
-    let Some(name) = at.name() else {
-        reader.warn(&at.source, "Name", "a sensor with no name".into());
-        return;
-    };
-    let reading_type = at.str("ReadingType");
     let units = at.str("ReadingUnits");
-    let series = sensor_series(reading_type, units).unwrap_or(Series::OTHER);
+    let series = sensor_series(at.str("ReadingType"), units).unwrap_or(Series::OTHER);
     let unit_label = (series == Series::OTHER).then(|| units.unwrap_or("unspecified"));
-    let value = at.number(reader, "Reading");
-    let thresholds = nested_thresholds(reader, at);
-    let status = Status::of(reader, at, false);
-    store(
+    store_named(
         reader,
-        Reading {
-            name,
-            entity: at.str("PhysicalContext"),
-            series,
-            unit_label,
-            value,
-            thresholds,
-            status,
-        },
+        at,
+        "sensor",
+        (series, unit_label),
+        "Reading",
+        nested_thresholds,
     );
 }
