@@ -158,7 +158,8 @@ struct Checker<'a> {
     base_dir: PathBuf,
     /// The inventory's path, as given: origins say `FILE:LINE`.
     file: String,
-    /// ssh_config files read so far; `None` for one that could not be (a problem says why).
+    /// ssh_config files read so far; `None` for one that could not be (a problem says
+    /// why) and for a default `~/.ssh/config` that does not exist.
     ssh_configs: BTreeMap<PathBuf, Option<std::sync::Arc<crate::ssh_config::SshConfigFile>>>,
     known_probes: &'a [&'a str],
     /// `alerts = "FILE"`: the rules live in that file (as written, and resolved).

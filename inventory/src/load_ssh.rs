@@ -134,16 +134,15 @@ impl Checker<'_> {
         let path = match merged.ssh_config.as_deref() {
             Some("none") => return None,
             Some(p) => expand_path(p, &self.base_dir),
-            None => {
-                let default = expand_path("~/.ssh/config", &self.base_dir);
-                if !default.is_file() {
-                    return None;
-                }
-                default
-            }
+            None => expand_path("~/.ssh/config", &self.base_dir),
         };
         if let Some(loaded) = self.ssh_configs.get(&path) {
             return loaded.clone();
+        }
+        if merged.ssh_config.is_none() && !path.is_file() {
+            // No default file: remembered, so the next host does not look again.
+            self.ssh_configs.insert(path, None);
+            return None;
         }
         let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("/"), PathBuf::from);
         let loaded = match SshConfigFile::load(&path, &home) {

@@ -5,6 +5,7 @@
 //! `Host` line and keyword (`origin`), and says only the block when the block came from
 //! an included file.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,7 +15,8 @@ use ssh2_config::{ParseRule, SshConfig};
 pub struct SshConfigFile {
     pub path: PathBuf,
     config: SshConfig,
-    text: String,
+    /// `keyword_lines` of the file's text.
+    lines: HashMap<(String, String), usize>,
 }
 
 /// A value the config gives, with where it comes from (`FILE:LINE (Host PATTERNS)`).
@@ -62,7 +64,7 @@ impl SshConfigFile {
         Ok(SshConfigFile {
             path: path.to_path_buf(),
             config,
-            text,
+            lines: keyword_lines(&text),
         })
     }
 
@@ -136,24 +138,38 @@ impl SshConfigFile {
     /// line lists `patterns`; the block alone when it is not in this file.
     fn origin(&self, patterns: &str, keyword: &str) -> String {
         let file = self.path.display();
-        let mut in_block = false;
-        for (i, line) in self.text.lines().enumerate() {
-            let mut words = line
-                .split(|c: char| c.is_whitespace() || c == '=')
-                .filter(|w| !w.is_empty());
-            let Some(first) = words.next() else { continue };
-            if first.starts_with('#') {
-                continue;
-            }
-            if first.eq_ignore_ascii_case("host") || first.eq_ignore_ascii_case("match") {
-                in_block = first.eq_ignore_ascii_case("host")
-                    && words.collect::<Vec<_>>().join(" ") == patterns;
-            } else if in_block && first.eq_ignore_ascii_case(keyword) {
-                return format!("{file}:{} (Host {patterns})", i + 1);
-            }
+        match self.lines.get(&(patterns.to_string(), keyword.to_string())) {
+            Some(line) => format!("{file}:{line} (Host {patterns})"),
+            None => format!("{file} (Host {patterns}, in an included file)"),
         }
-        format!("{file} (Host {patterns}, in an included file)")
     }
+}
+
+/// Where each keyword of each `Host` block of `text` is set: (the block's patterns as
+/// written, the keyword in lower case) → its first line. Read once per file, so the
+/// origins of thousands of hosts are lookups, not scans.
+fn keyword_lines(text: &str) -> HashMap<(String, String), usize> {
+    let mut lines = HashMap::new();
+    let mut block: Option<String> = None;
+    for (i, line) in text.lines().enumerate() {
+        let mut words = line
+            .split(|c: char| c.is_whitespace() || c == '=')
+            .filter(|w| !w.is_empty());
+        let Some(first) = words.next() else { continue };
+        if first.starts_with('#') {
+            continue;
+        }
+        if first.eq_ignore_ascii_case("host") {
+            block = Some(words.collect::<Vec<_>>().join(" "));
+        } else if first.eq_ignore_ascii_case("match") {
+            block = None;
+        } else if let Some(patterns) = &block {
+            lines
+                .entry((patterns.clone(), first.to_ascii_lowercase()))
+                .or_insert(i + 1);
+        }
+    }
+    lines
 }
 
 fn fill<T: Clone>(slot: &mut Option<Given<T>>, value: Option<&T>, origin: impl FnOnce() -> String) {
