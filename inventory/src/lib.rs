@@ -5,6 +5,7 @@
 //! `gpu[01-16].dc1`. Loading collects every problem with its `FILE:LINE:COL` instead of
 //! stopping at the first, so one `dcmon inventory check` shows everything to fix.
 
+pub mod cluster;
 pub mod hostrange;
 pub mod load;
 pub mod location;

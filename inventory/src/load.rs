@@ -143,6 +143,9 @@ mod ssh;
 #[path = "load_alerts.rs"]
 mod alerts;
 
+#[path = "load_remote.rs"]
+mod remote;
+
 #[path = "builtin_alerts.rs"]
 pub mod builtin_alerts;
 
@@ -262,6 +265,8 @@ impl<'a> Checker<'a> {
         self.check_schedules(&raw);
         self.check_web(&raw.web);
         self.check_alerting(&raw);
+        self.check_cluster(&raw.cluster);
+        self.check_remote_writes(&raw.remote_write);
         self.check_entry(&raw.defaults, &path!["defaults"]);
         for (name, group) in &raw.groups {
             self.check_entry(group, &path!["groups", name.as_str()]);
@@ -338,6 +343,8 @@ impl<'a> Checker<'a> {
                         "alerts_defaults",
                         "alerts",
                         "notify",
+                        "cluster",
+                        "remote_write",
                     ],
                 )
             } else {
@@ -352,6 +359,17 @@ impl<'a> Checker<'a> {
                     [Seg::Key(a), _] if a == "alerts_defaults" => alerts::DEFAULTS_KEYS,
                     [Seg::Key(a), Seg::Index(_), _] if a == "alerts" => alerts::ALERT_KEYS,
                     [Seg::Key(n), Seg::Index(_), _] if n == "notify" => alerts::NOTIFY_KEYS,
+                    [Seg::Key(c), _] if c == "cluster" => remote::CLUSTER_KEYS,
+                    [Seg::Key(r), Seg::Index(_), _] if r == "remote_write" => {
+                        remote::REMOTE_WRITE_KEYS
+                    }
+                    [Seg::Key(r), Seg::Index(_), Seg::Key(t), _] if r == "remote_write" => {
+                        match t.as_str() {
+                            "basic_auth" => remote::BASIC_AUTH_KEYS,
+                            "tls" => remote::TLS_KEYS,
+                            _ => remote::QUEUE_KEYS,
+                        }
+                    }
                     [Seg::Key(n), Seg::Index(_), Seg::Key(s), _]
                         if n == "notify" && s == "smtp" =>
                     {
@@ -814,6 +832,8 @@ impl<'a> Checker<'a> {
             },
             web: self.resolve_web(&raw.web),
             alerting: self.resolve_alerting(raw, &self.resolve_web(&raw.web).thresholds),
+            cluster: self.resolve_cluster(&raw.cluster),
+            remote_writes: self.resolve_remote_writes(&raw.remote_write),
         })
     }
 }
@@ -1068,6 +1088,26 @@ fn describe(table: &[Seg]) -> String {
             "[[alerts]] entry #{} (keys: {})",
             i + 1,
             alerts::ALERT_KEYS.join(", ")
+        ),
+        [Seg::Key(c), ..] if c == "cluster" => {
+            format!("[cluster] (keys: {})", remote::CLUSTER_KEYS.join(", "))
+        }
+        [Seg::Key(r), Seg::Index(i), Seg::Key(t), ..] if r == "remote_write" => {
+            let keys = match t.as_str() {
+                "basic_auth" => remote::BASIC_AUTH_KEYS,
+                "tls" => remote::TLS_KEYS,
+                _ => remote::QUEUE_KEYS,
+            };
+            format!(
+                "[[remote_write]] entry #{} {t} (keys: {})",
+                i + 1,
+                keys.join(", ")
+            )
+        }
+        [Seg::Key(r), Seg::Index(i), ..] if r == "remote_write" => format!(
+            "[[remote_write]] entry #{} (keys: {})",
+            i + 1,
+            remote::REMOTE_WRITE_KEYS.join(", ")
         ),
         [Seg::Key(n), Seg::Index(i), ..] if n == "notify" => format!(
             "[[notify]] entry #{} (keys: {})",

@@ -574,3 +574,107 @@ fn passphrase_files_readable_by_others_are_refused() {
         Some(file.as_path())
     );
 }
+
+#[test]
+fn cluster_and_remote_write_resolve_with_defaults() {
+    let text = r#"
+[cluster]
+shard = "2/4"
+replicas = 2
+
+[[remote_write]]
+url = "http://127.0.0.1:8428/api/v1/write"
+bearer_token_file = "token"
+external_labels = { site = "fra1" }
+
+[remote_write.queue]
+capacity = "30m"
+max_samples_per_send = 500
+
+[[remote_write]]
+name = "central"
+url = "https://vm.example:8427/api/v1/write"
+basic_auth = { username = "dcmon", password_file = "/etc/dcmon/vm.pass" }
+tls = { ca_file = "ca.pem", cert_file = "c.pem", key_file = "k.pem" }
+
+[[hosts]]
+name = "a"
+"#;
+    let inv = parse(text, Path::new("/etc/dcmon/inv.toml"), PROBES).unwrap();
+    assert_eq!(
+        inv.cluster.shard,
+        Some(crate::cluster::Shard { index: 2, count: 4 })
+    );
+    assert_eq!(inv.cluster.replicas, 2);
+    assert_eq!(
+        inv.cluster.replica_label(),
+        Some(("replica".to_string(), "2".to_string()))
+    );
+    let [first, second] = inv.remote_writes.as_slice() else {
+        panic!("{:?}", inv.remote_writes)
+    };
+    assert_eq!(first.name, "http://127.0.0.1:8428/api/v1/write");
+    assert_eq!(
+        first.auth,
+        crate::cluster::RemoteAuth::Bearer("/etc/dcmon/token".into())
+    );
+    assert_eq!(first.queue.capacity, Duration::from_secs(1800));
+    assert_eq!(first.queue.max_samples_per_send, 500);
+    assert_eq!(first.queue.max_backoff, Duration::from_secs(5));
+    assert_eq!(first.external_labels["site"], "fra1");
+    assert_eq!(second.name, "central");
+    assert_eq!(second.ca_file, Some("/etc/dcmon/ca.pem".into()));
+    assert_eq!(
+        second.client_cert,
+        Some(("/etc/dcmon/c.pem".into(), "/etc/dcmon/k.pem".into()))
+    );
+    assert_eq!(second.queue.capacity, Duration::from_secs(7200));
+}
+
+#[test]
+fn cluster_and_remote_write_mistakes_are_located() {
+    let text = r#"
+[cluster]
+shard = "5/4"
+replicas = 0
+
+[[remote_write]]
+url = "ftp://x/api"
+bearer_token_file = "t"
+basic_auth = { username = "u" }
+external_labels = { host = "x", "bad-name" = "y", site = "" }
+tls = { cert_file = "c.pem" }
+
+[remote_write.queue]
+capacity = "0s"
+max_samples_per_send = 0
+min_backoff = "10s"
+max_backoff = "1s"
+batch_deadline = "1s"
+
+[[remote_write]]
+name = "again"
+
+[[hosts]]
+name = "a"
+"#;
+    let found = problems(text).join("\n");
+    for expected in [
+        "inv.toml:3:9: shard `5/4`: I must be from 1 to N",
+        "inv.toml:4:12: replicas = 0",
+        "inv.toml:7:7: url `ftp://x/api` does not start with http:// or https://",
+        "inv.toml:9:1: bearer_token_file and basic_auth are both set",
+        "basic_auth needs username and password_file",
+        "inv.toml:10:21: external label `host`",
+        "external label `bad-name`",
+        "external label `site` is empty",
+        "tls: a client certificate needs both cert_file and key_file",
+        "inv.toml:14:12: capacity `0s` must be longer than zero",
+        "max_samples_per_send = 0 is not from 1 to 1000000",
+        "min_backoff is longer than max_backoff",
+        "unknown key `batch_deadline` in [[remote_write]] entry #1 queue (keys: capacity,",
+        "inv.toml:20:1: [[remote_write]] needs url",
+    ] {
+        assert!(found.contains(expected), "missing {expected:?} in:\n{found}");
+    }
+}

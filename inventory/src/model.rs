@@ -325,6 +325,10 @@ pub struct Inventory {
     pub retention: Retention,
     pub web: Web,
     pub alerting: Alerting,
+    /// `[cluster]`: which hosts this poller takes.
+    pub cluster: crate::cluster::Cluster,
+    /// `[[remote_write]]`: where samples go besides the local database.
+    pub remote_writes: Vec<crate::cluster::RemoteWrite>,
 }
 
 /// `[alerting]`, `[[alerts]]` and `[[notify]]`, checked.
@@ -520,6 +524,8 @@ impl Inventory {
             retention: Retention::default(),
             web: Web::default(),
             alerting: Alerting::default(),
+            cluster: Default::default(),
+            remote_writes: Vec::new(),
         }
     }
 

@@ -41,6 +41,55 @@ pub struct RawInventory {
     /// Where alerts are sent.
     #[serde(default)]
     pub notify: Vec<RawNotify>,
+    /// Which share of the hosts this poller takes.
+    #[serde(default)]
+    pub cluster: RawCluster,
+    /// Receivers of every sample (Prometheus remote write 1.0).
+    #[serde(default)]
+    pub remote_write: Vec<RawRemoteWrite>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawCluster {
+    /// `"I/N"`: this poller is number I of N.
+    pub shard: Option<String>,
+    /// Pollers per host (default 1).
+    pub replicas: Option<u32>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawRemoteWrite {
+    pub name: Option<String>,
+    /// `http(s)://HOST:PORT/api/v1/write`.
+    pub url: Option<String>,
+    pub bearer_token_file: Option<String>,
+    pub basic_auth: Option<RawBasicAuth>,
+    pub tls: Option<RawRemoteTls>,
+    pub external_labels: Option<BTreeMap<String, String>>,
+    pub queue: Option<RawRemoteQueue>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawBasicAuth {
+    pub username: Option<String>,
+    pub password_file: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawRemoteTls {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawRemoteQueue {
+    pub capacity: Option<String>,
+    pub max_samples_per_send: Option<u32>,
+    pub batch_send_deadline: Option<String>,
+    pub min_backoff: Option<String>,
+    pub max_backoff: Option<String>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]

@@ -142,8 +142,35 @@ const ALERTS_DEFAULTS: &[(&str, Want)] = &[
     ("probe_failures", Count),
 ];
 
+const CLUSTER: &[(&str, Want)] = &[("shard", Str), ("replicas", Count)];
+
+const BASIC_AUTH: &[(&str, Want)] = &[("username", Str), ("password_file", Str)];
+
+const REMOTE_TLS: &[(&str, Want)] = &[("ca_file", Str), ("cert_file", Str), ("key_file", Str)];
+
+const REMOTE_QUEUE: &[(&str, Want)] = &[
+    ("capacity", Str),
+    ("max_samples_per_send", Count),
+    ("batch_send_deadline", Str),
+    ("min_backoff", Str),
+    ("max_backoff", Str),
+    ("timeout", Str),
+];
+
+const REMOTE_WRITE: &[(&str, Want)] = &[
+    ("name", Str),
+    ("url", Str),
+    ("bearer_token_file", Str),
+    ("basic_auth", Table(BASIC_AUTH)),
+    ("tls", Table(REMOTE_TLS)),
+    ("external_labels", StrTable),
+    ("queue", Table(REMOTE_QUEUE)),
+];
+
 /// The whole file.
 pub const TOP: &[(&str, Want)] = &[
+    ("cluster", Table(CLUSTER)),
+    ("remote_write", ArrayOf(REMOTE_WRITE)),
     ("alerting", Table(ALERTING)),
     ("alerts_defaults", Table(ALERTS_DEFAULTS)),
     ("alerts", ArrayOf(ALERT)),
