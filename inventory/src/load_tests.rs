@@ -675,6 +675,9 @@ name = "a"
         "unknown key `batch_deadline` in [[remote_write]] entry #1 queue (keys: capacity,",
         "inv.toml:20:1: [[remote_write]] needs url",
     ] {
-        assert!(found.contains(expected), "missing {expected:?} in:\n{found}");
+        assert!(
+            found.contains(expected),
+            "missing {expected:?} in:\n{found}"
+        );
     }
 }

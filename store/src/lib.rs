@@ -14,6 +14,7 @@ mod head;
 pub mod latest;
 mod latest_runs;
 mod maintenance;
+pub mod outbox;
 pub mod overview;
 mod points;
 mod query;
@@ -62,6 +63,9 @@ pub enum StoreError {
     /// `Store::snapshot` reads again; a caller seeing it read outside one.
     #[error("the samples in memory moved on during this read; read again")]
     HeadMoved,
+    /// Stored bytes that do not decode (a damaged file).
+    #[error("database {what} is damaged: {why}")]
+    Corrupt { what: String, why: String },
 }
 
 impl StoreError {
@@ -124,6 +128,9 @@ pub struct Store {
     caches_epoch: Option<i64>,
     /// The head epoch of the open read snapshot, once a read of it looked at the head.
     read_epoch: std::cell::Cell<Option<i64>>,
+    /// With remote write: the samples of the transaction being written, queued with
+    /// it (`outbox`).
+    outbox: Option<Vec<head::Entry>>,
 }
 
 /// Creates the database file 0600 (whatever the umask) when it does not exist yet:
@@ -204,6 +211,7 @@ impl Store {
                 sealing::SPAN_MS
             },
             seal_after_write,
+            outbox: None,
         })
     }
 }

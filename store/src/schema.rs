@@ -87,6 +87,7 @@ const STEPS: &[M<'static>] = &[
     M::up(crate::event_counters::MIGRATION),
     M::up(crate::sealing::MIGRATION),
     M::up(crate::head::MIGRATION),
+    M::up(crate::outbox::MIGRATION),
 ];
 
 /// Migration 8: the log search index also holds each line's host, so one host's search

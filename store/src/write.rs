@@ -127,6 +127,7 @@ impl Store {
             pending,
             caches_epoch,
             head_writes,
+            outbox,
             ..
         } = self;
         // Immediate: the write lock first, so the head position read here stays true
@@ -166,7 +167,15 @@ impl Store {
                 }
             }
         }
-        let logged = written.and_then(|()| crate::head::append(&tx, &pending.log));
+        let queued = written.and_then(|()| match outbox.as_mut() {
+            Some(queue) => {
+                queue.clear();
+                queue_samples(queue, rounds, &ids, &derived);
+                crate::outbox::append(&tx, queue, wall_clock_ms())
+            }
+            None => Ok(()),
+        });
+        let logged = queued.and_then(|()| crate::head::append(&tx, &pending.log));
         let committed = logged.and_then(|log_id| {
             // The head takes the samples under its lock, with the commit: a read sees
             // both or neither.
@@ -205,6 +214,32 @@ impl Store {
         }
         Ok(stored)
     }
+}
+
+/// Every sample of `rounds` as (series id, time, value): each probe sample with the id
+/// `write_one` gave it, then what the store derived.
+fn queue_samples(
+    queue: &mut Vec<crate::head::Entry>,
+    rounds: &[HostRound],
+    ids: &[i64],
+    derived: &[(String, i64, i64, dcmon_probes::Sample)],
+) {
+    let mut ids = ids.iter();
+    for round in rounds {
+        for run in &round.runs {
+            for (sample, id) in run.output.samples.iter().zip(ids.by_ref()) {
+                queue.push((*id, run.started_ms, sample.value));
+            }
+        }
+    }
+    queue.extend(derived.iter().map(|(_, ts, id, s)| (*id, *ts, s.value)));
+}
+
+/// Now, ms since the epoch: when a remote-write row was queued.
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The writer's caches a round updates.
