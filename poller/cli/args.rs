@@ -259,6 +259,11 @@ pub enum InventoryCommand {
         /// came from (an inventory line, an ssh_config line, or dcmon's default).
         #[arg(long)]
         resolved: bool,
+        /// Only the hosts poller I of N polls (`[cluster] replicas` from FILE), with
+        /// every poller of each host in a POLLERS column; `--shard N` alone lists
+        /// every host with its pollers among N.
+        #[arg(long)]
+        shard: Option<String>,
     },
 }
 
@@ -314,6 +319,13 @@ pub struct ServeArgs {
     /// Default: `[web] listen` of the inventory, else 127.0.0.1:8000.
     #[arg(long)]
     pub listen: Option<String>,
+    /// Poll only this poller's share of the hosts: `I/N` (over `[cluster] shard`).
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<dcmon_inventory::cluster::Shard>,
+}
+
+fn parse_shard(text: &str) -> Result<dcmon_inventory::cluster::Shard, String> {
+    dcmon_inventory::cluster::Shard::parse(text)
 }
 
 #[derive(Debug, Args)]

@@ -33,20 +33,55 @@ pub fn check(file: &Path) -> Result<ExitCode> {
     }
 }
 
-pub fn list(file: &Path, selector: Option<&str>, json: bool, resolved: bool) -> Result<ExitCode> {
+pub fn list(
+    file: &Path,
+    selector: Option<&str>,
+    json: bool,
+    resolved: bool,
+    shard: Option<&str>,
+) -> Result<ExitCode> {
     let Some(inventory) = load(file)? else {
         return Ok(ExitCode::from(1));
     };
-    let hosts = match selector {
+    let mut hosts = match selector {
         Some(s) => dcmon_inventory::select(&inventory, s)?,
         None => inventory.hosts.iter().collect(),
     };
+    // `I/N`: poller I's hosts; `N`: every host, with its pollers among N.
+    let split = match shard {
+        None => None,
+        Some(text) => Some(match text.parse::<u32>() {
+            Ok(count) if (1..=dcmon_inventory::cluster::MAX_SHARDS).contains(&count) => {
+                (None, count)
+            }
+            _ => {
+                let s = dcmon_inventory::cluster::Shard::parse(text)
+                    .map_err(|why| anyhow::anyhow!("--shard: {why}"))?;
+                (Some(s.index), s.count)
+            }
+        }),
+    };
+    let replicas = inventory.cluster.replicas;
+    let pollers = |h: &dcmon_inventory::Host| {
+        split.map(|(_, count)| {
+            let mut owners = dcmon_inventory::cluster::Shard::owners(&h.name, count, replicas);
+            owners.sort_unstable();
+            owners
+        })
+    };
+    if let Some((Some(index), _)) = split {
+        hosts.retain(|h| pollers(h).is_some_and(|p| p.contains(&index)));
+    }
     if resolved {
         return list_resolved(&inventory, &hosts, json);
     }
     if json {
         for host in hosts {
-            println!("{}", serde_json::to_string(host)?);
+            let mut value = serde_json::to_value(host)?;
+            if let (Some(p), Some(object)) = (pollers(host), value.as_object_mut()) {
+                object.insert("pollers".to_string(), serde_json::json!(p));
+            }
+            println!("{value}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -54,16 +89,28 @@ pub fn list(file: &Path, selector: Option<&str>, json: bool, resolved: bool) -> 
         .iter()
         .map(|h| {
             let labels: Vec<String> = h.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            vec![
+            let mut row = vec![
                 h.name.clone(),
                 format!("{}@{}:{}", h.user, h.address, h.port),
                 h.groups.join(","),
                 h.probes.join(","),
                 labels.join(","),
-            ]
+            ];
+            if let Some(p) = pollers(h) {
+                let p: Vec<String> = p.iter().map(u32::to_string).collect();
+                row.push(p.join(","));
+            }
+            row
         })
         .collect();
-    table::print(&["HOST", "SSH", "GROUPS", "PROBES", "LABELS"], &rows);
+    if split.is_some() {
+        table::print(
+            &["HOST", "SSH", "GROUPS", "PROBES", "LABELS", "POLLERS"],
+            &rows,
+        );
+    } else {
+        table::print(&["HOST", "SSH", "GROUPS", "PROBES", "LABELS"], &rows);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -42,6 +42,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
         reload_check: Duration::from_secs(2),
         sessions: Default::default(),
         db: Some(args.db.clone()),
+        health: Default::default(),
+        shard: args.shard,
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
@@ -67,7 +69,18 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
                 )),
                 runtime: tokio::runtime::Handle::current(),
             };
-            web_cmd::start(&listen, &web, &args.db, latest, runner, stopped.clone()).await?;
+            let health = options.health.clone();
+            let own = Arc::new(move |out: &mut String| health.exposition(out));
+            web_cmd::start(
+                &listen,
+                &web,
+                &args.db,
+                latest,
+                runner,
+                own,
+                stopped.clone(),
+            )
+            .await?;
         }
         let control = crate::control::Control {
             inventory: args.inventory.clone(),

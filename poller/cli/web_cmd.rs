@@ -37,6 +37,7 @@ pub async fn start(
     db: &Path,
     latest: std::sync::Arc<dcmon_store::latest::Latest>,
     runner: crate::actions_runner::ServeRunner,
+    own_metrics: dcmon_web::OwnMetrics,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> Result<()> {
     // Readers of their own (WAL: none blocks the writer or another reader), so one slow
@@ -50,7 +51,8 @@ pub async fn start(
     let first = readers.remove(0);
     let state = dcmon_web::AppState::new(first, config(web))
         .with_readers(readers)
-        .with_runner(std::sync::Arc::new(runner));
+        .with_runner(std::sync::Arc::new(runner))
+        .with_own_metrics(own_metrics);
     state
         .check()
         .map_err(|e| anyhow!("the dashboard cannot start: {e}"))?;

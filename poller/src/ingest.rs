@@ -20,6 +20,14 @@ enum Job {
     Directory(Vec<Listed>),
     /// What an alert evaluation changed.
     Alerts(dcmon_store::alerts::AlertChanges),
+    /// A remote-write receiver took the outbox up to this row.
+    OutboxTaken(String, i64),
+    /// Trims the outbox for these receivers and this oldest queue time.
+    OutboxTrim(
+        Vec<String>,
+        i64,
+        oneshot::Sender<Result<dcmon_store::outbox::Trimmed, String>>,
+    ),
 }
 
 /// A handle to the writer thread; clone it into every host task.
@@ -67,6 +75,17 @@ impl Writer {
                                     crate::log!("dcmon: cannot store alert states: {e}");
                                 }
                             }
+                            Job::OutboxTaken(remote, id) => {
+                                if let Err(e) = store.outbox_taken(&remote, id) {
+                                    crate::log!(
+                                        "dcmon: cannot save remote write {remote}'s place in the queue: {e}"
+                                    );
+                                }
+                            }
+                            Job::OutboxTrim(remotes, oldest_ms, reply) => {
+                                let trimmed = store.outbox_trim(&remotes, oldest_ms);
+                                let _ = reply.send(trimmed.map_err(|e| e.to_string()));
+                            }
                             Job::Directory(hosts) => {
                                 if let Err(e) = store.set_directory(&hosts) {
                                     crate::log!(
@@ -98,6 +117,26 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         self.jobs
             .send(Job::Round(round, reply))
+            .map_err(|_| "the store thread has stopped".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the store thread has stopped".to_string())?
+    }
+
+    /// Saves a remote-write receiver's place in the outbox.
+    pub fn outbox_taken(&self, remote: &str, id: i64) {
+        let _ = self.jobs.send(Job::OutboxTaken(remote.to_string(), id));
+    }
+
+    /// Deletes outbox rows every receiver took and rows older than `oldest_ms`.
+    pub async fn outbox_trim(
+        &self,
+        remotes: Vec<String>,
+        oldest_ms: i64,
+    ) -> Result<dcmon_store::outbox::Trimmed, String> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job::OutboxTrim(remotes, oldest_ms, reply))
             .map_err(|_| "the store thread has stopped".to_string())?;
         answer
             .await

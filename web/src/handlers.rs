@@ -221,7 +221,7 @@ pub async fn api_hosts(State(state): State<AppState>) -> Result<impl IntoRespons
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
     // The text is written while the values are borrowed: no copy of every label set.
     let written = state.written.clone();
-    let text = state
+    let mut text = state
         .query(move |s| {
             let mut written = written.lock().unwrap_or_else(|e| e.into_inner());
             let mut text = s.with_latest(|all| metrics::exposition(all, &mut written))?;
@@ -230,6 +230,9 @@ pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse,
             Ok(text)
         })
         .await?;
+    if let Some(own) = &state.own_metrics {
+        own(&mut text);
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -77,7 +77,12 @@ pub struct AppState {
     actions: Arc<actions::Actions>,
     /// `/metrics`' series texts, kept between scrapes.
     written: Arc<Mutex<metrics::Written>>,
+    /// The poller's own figures, appended to `/metrics`.
+    own_metrics: Option<OwnMetrics>,
 }
+
+/// Writes the poller's own series (exposition text) at the end of `/metrics`.
+pub type OwnMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
 
 impl AppState {
     /// `store` is a connection of its own (WAL lets it read while the poller writes).
@@ -100,7 +105,14 @@ impl AppState {
             runner: None,
             actions: Arc::default(),
             written: Arc::default(),
+            own_metrics: None,
         }
+    }
+
+    /// Adds the poller's own series to `/metrics`.
+    pub fn with_own_metrics(mut self, own: OwnMetrics) -> AppState {
+        self.own_metrics = Some(own);
+        self
     }
 
     /// More read connections to the same database, so a slow query holds only one of

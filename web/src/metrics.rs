@@ -147,13 +147,10 @@ fn is_label_name(k: &str) -> bool {
 
 fn series_text(out: &mut String, s: &LatestRef<'_>) {
     out.push_str(s.name);
-    out.push_str("{host=\"");
-    escape_into(out, s.host);
-    out.push('"');
-    for (k, v) in s.labels {
-        // A probe's own `host` label yields to ours, renamed as Prometheus does.
-        out.push(',');
-        out.push_str(if k == "host" { "exported_host" } else { k });
+    // The same labels remote write sends.
+    for (i, (k, v)) in dcmon_store::outbox::metric_labels(s.host, s.labels).enumerate() {
+        out.push(if i == 0 { '{' } else { ',' });
+        out.push_str(k);
         out.push_str("=\"");
         escape_into(out, v);
         out.push('"');

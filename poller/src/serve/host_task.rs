@@ -207,6 +207,8 @@ impl HostTask {
                 );
             }
         }
+        let took = now_ms().saturating_sub(started).max(0) as f64 / 1000.0;
+        self.options.health.polled(&self.host.name, took);
         let mut round = HostRound::new(self.host.name.clone(), runs.runs);
         round.state = runs.os_answered.map(|reached| HostState {
             online: self.tracker.online.unwrap_or(reached),

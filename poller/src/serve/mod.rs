@@ -55,6 +55,10 @@ pub struct ServeOptions {
     pub sessions: sessions::Sessions,
     /// The database, for the alert loop's own read connection (`None`: no alerting).
     pub db: Option<PathBuf>,
+    /// The poller's own figures (`/metrics`, remote write).
+    pub health: Arc<crate::health::Health>,
+    /// `--shard I/N`: over `[cluster] shard`.
+    pub shard: Option<dcmon_inventory::cluster::Shard>,
 }
 
 impl ServeOptions {
@@ -143,6 +147,8 @@ struct Service {
     retention: dcmon_inventory::model::Retention,
     /// The alert loop's rules and receivers, replaced on reload.
     alerting: Option<watch::Sender<dcmon_inventory::Alerting>>,
+    /// The receivers remote write started with (a reload cannot change them).
+    remote_writes: Vec<dcmon_inventory::cluster::RemoteWrite>,
 }
 
 /// How often retention sweeps run (the first a minute after start).
@@ -154,13 +160,29 @@ const SEAL_EVERY: Duration = Duration::from_secs(120);
 /// Runs until `shutdown` turns true; then stops every host and flushes the writer.
 pub async fn serve(
     source: Source,
-    store: Store,
+    mut store: Store,
     options: ServeOptions,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
-    let inventory = load(&source)?;
+    let inventory = load(&source, options.shard)?;
     let cursors = store.log_cursors()?;
+    // Remote write reads the outbox on a connection of its own: it needs the file.
+    let remote_writes = match &options.db {
+        Some(_) => inventory.remote_writes.clone(),
+        None => Vec::new(),
+    };
+    store.fill_outbox(!remote_writes.is_empty());
     let (writer, store_thread) = Writer::spawn(store);
+    let senders = crate::remote_write::spawn(
+        remote_writes.clone(),
+        crate::remote_write::Shared {
+            db: options.db.clone().unwrap_or_default(),
+            writer: writer.clone(),
+            health: options.health.clone(),
+            replica: inventory.cluster.replica_label(),
+        },
+        shutdown.clone(),
+    );
     let mut service = Service {
         source: source.clone(),
         connector: Arc::new(Connector::new(options.handshake_limit)),
@@ -171,6 +193,7 @@ pub async fn serve(
         cron: None,
         retention: inventory.retention,
         alerting: None,
+        remote_writes,
     };
     let alert_loop = service.options.db.clone().map(|db| {
         let (config, configured) = watch::channel(inventory.alerting.clone());
@@ -218,22 +241,43 @@ pub async fn serve(
     // Redfish sessions held between rounds end with the service (BMCs hold few).
     crate::redfish::logout_all(std::time::Duration::from_secs(3)).await;
     drop(service);
-    // The alert loop holds a writer too: the writer thread ends after it.
+    // The alert loop and the remote-write senders hold writers too: the writer
+    // thread ends after them.
     if let Some(alert_loop) = alert_loop {
         let _ = alert_loop.await;
+    }
+    for sender in senders {
+        let _ = sender.await;
     }
     let _ = tokio::task::spawn_blocking(move || store_thread.join()).await;
     Ok(())
 }
 
-fn load(source: &Source) -> Result<Inventory, InventoryError> {
-    let inventory = match source {
+/// The inventory, with only the hosts this poller's shard takes.
+fn load(
+    source: &Source,
+    shard: Option<dcmon_inventory::cluster::Shard>,
+) -> Result<Inventory, InventoryError> {
+    let mut inventory = match source {
         Source::File(path) => dcmon_inventory::load(path, &dcmon_probes::names()),
         Source::Local(name) => Ok(Inventory::local(
             name,
             dcmon_probes::registry::local_defaults(),
         )),
     }?;
+    if let Some(shard) = shard {
+        inventory.cluster.shard = Some(shard);
+    }
+    if let Some(shard) = inventory.cluster.shard {
+        let all = inventory.hosts.len();
+        let cluster = inventory.cluster;
+        inventory.hosts.retain(|h| cluster.owns(&h.name));
+        crate::log!(
+            "dcmon serve: shard {shard} (replicas {}) polls {} of the inventory's {all} hosts",
+            cluster.replicas,
+            inventory.hosts.len()
+        );
+    }
     crate::redfish::warn_insecure(&inventory.hosts);
     Ok(inventory)
 }
@@ -264,8 +308,13 @@ impl Service {
     }
 
     async fn reload(&mut self, why: &str) {
-        match load(&self.source) {
+        match load(&self.source, self.options.shard) {
             Ok(inventory) => {
+                if inventory.remote_writes != self.remote_writes && self.options.db.is_some() {
+                    crate::log!(
+                        "dcmon serve: [[remote_write]] changed in the inventory; the receivers dcmon started with stay until it is restarted"
+                    );
+                }
                 if let Err(e) = self.apply(&inventory).await {
                     crate::log!("dcmon serve: reload ({why}) failed: {e}");
                 } else {
@@ -305,6 +354,7 @@ impl Service {
             .iter()
             .map(|h| (h.name.as_str(), h))
             .collect();
+        self.options.health.keep_hosts(&|h| wanted.contains_key(h));
         let gone: Vec<String> = self
             .running
             .keys()
