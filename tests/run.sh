@@ -13,6 +13,7 @@ command -v ipmi_sim >/dev/null 2>&1 || missing+=(openipmi)
 command -v sudo >/dev/null 2>&1 || missing+=(sudo) # become = true is tested against it
 [ -x /usr/bin/prometheus ] || missing+=(prometheus) # scrapes /metrics; PromQL conformance
 [ -x /usr/bin/prometheus-alertmanager ] || missing+=(prometheus-alertmanager) # receives alerts
+[ -x /usr/bin/victoria-metrics ] || missing+=(victoria-metrics) # receives remote write
 /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd) # receives alert mail
 [ -x /usr/bin/chromium ] || missing+=(chromium) # headless, against the dashboard
 command -v openssl >/dev/null 2>&1 || missing+=(openssl) # a test certificate for HTTPS
@@ -29,7 +30,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   # The tests run their own sshd and Prometheus; the system ones are not needed
   # (no-op where services do not start).
-  systemctl disable --now ssh prometheus prometheus-alertmanager >/dev/null 2>&1 || true
+  systemctl disable --now ssh prometheus prometheus-alertmanager victoria-metrics >/dev/null 2>&1 || true
 fi
 
 cargo test --workspace --locked

@@ -17,6 +17,7 @@ pub mod redfish;
 pub mod serve;
 pub mod shims;
 pub mod stored;
+pub mod tsdb;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
