@@ -16,7 +16,8 @@ pub struct RemoteFigures {
     pub failed: u64,
     /// Samples in requests that were sent again after a 5xx or a network error.
     pub retried: u64,
-    /// Dropped unsent because they outlived the queue's capacity.
+    /// Dropped unsent: they outlived the queue's capacity, or their series was deleted
+    /// before they were sent.
     pub dropped: u64,
     /// Bytes sent (compressed bodies).
     pub bytes: u64,
@@ -70,7 +71,7 @@ const REMOTE: [Counter; 6] = [
     (
         "dcmon_remote_write_samples_dropped_total",
         "counter",
-        "samples dropped unsent after outliving the queue's capacity",
+        "samples dropped unsent (older than the queue's capacity, or their series deleted)",
         |r| r.dropped as f64,
     ),
     (

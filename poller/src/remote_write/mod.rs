@@ -174,7 +174,15 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
             }
         }
         own_ms = crate::host_round::now_ms().max(own_ms.saturating_add(1));
-        let (body, _skipped) = encoder.request(&rows, &shared.health.series(), own_ms);
+        let (body, skipped) = encoder.request(&rows, &shared.health.series(), own_ms);
+        if skipped > 0 {
+            // The series was deleted (retention) between queuing and sending: its
+            // samples cannot be named any more, so they are dropped, counted and said.
+            shared.health.remote(&name, |r| r.dropped += skipped as u64);
+            crate::log!(
+                "dcmon: remote write {name}: {skipped} queued samples dropped: their series are no longer in the database"
+            );
+        }
         let last = rows.last().map_or(cursor, |r| r.id);
         drop(rows);
         let mut backoff = q.min_backoff;
