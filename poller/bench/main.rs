@@ -26,6 +26,8 @@
 //! (m) N hosts behind one jump host (a bastion sshd, private network namespace, root):
 //!     warm round through the shared jump connection vs direct, cold connects vs `ssh -J`
 //!     via parallel-ssh, and how many bastion connections each used.
+//! (n) remote write requests (prost + snappy) built from outbox rows of the realistic
+//!     mix: samples/s on one core and bytes per sample on the wire, without the network.
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
 //! 2880 for a full day), DCMON_BENCH_HOLD (1000,2000), DCMON_BENCH_ONLY (e.g. `a,e`).
 
@@ -50,7 +52,7 @@ fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
     let only =
-        std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j,k,l,m".into());
+        std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j,k,l,m,n".into());
     let part = |p: &str| only.split(',').any(|o| o.trim() == p);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
@@ -124,6 +126,9 @@ fn main() {
             env_or("DCMON_BENCH_ALERT_MINUTES", 60),
         );
     }
+    if part("n") {
+        remote::encode_throughput(hosts, 20, 10_000);
+    }
     // Last: it moves the bench into a network namespace of its own.
     if part("m") {
         jumps::jump_rounds(hosts);
@@ -149,6 +154,8 @@ mod codecs;
 mod mix;
 
 mod jumps;
+
+mod remote;
 
 /// CPU seconds (user + system) of a process and of its reaped children, from /proc.
 fn cpu_of(pid: u32) -> (f64, f64) {
