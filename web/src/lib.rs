@@ -18,6 +18,7 @@ mod login_page;
 mod logs_page;
 mod metrics;
 mod params;
+pub mod prom_answer;
 mod promql_api;
 mod view;
 
