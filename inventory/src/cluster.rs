@@ -96,6 +96,19 @@ impl Default for Cluster {
 }
 
 impl Cluster {
+    /// Takes `--shard`, which wins over the file's: refused when the file's `replicas`
+    /// asks for more pollers than the shard counts (each host would get fewer).
+    pub fn set_shard(&mut self, shard: Shard) -> Result<(), String> {
+        if self.replicas > shard.count {
+            return Err(format!(
+                "--shard {}/{}: [cluster] replicas = {} needs at least {} pollers",
+                shard.index, shard.count, self.replicas, self.replicas
+            ));
+        }
+        self.shard = Some(shard);
+        Ok(())
+    }
+
     /// Whether this poller polls `host`.
     pub fn owns(&self, host: &str) -> bool {
         self.shard.is_none_or(|s| s.owns(host, self.replicas))
@@ -179,6 +192,23 @@ mod tests {
         ] {
             assert!(Shard::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// `--shard 1/2` with the file's `replicas = 3` would give each host 2 owners, not 3.
+    #[test]
+    fn a_command_line_shard_needs_as_many_pollers_as_replicas() {
+        let mut cluster = Cluster {
+            shard: None,
+            replicas: 3,
+        };
+        let err = cluster.set_shard(Shard::parse("1/2").unwrap()).unwrap_err();
+        assert_eq!(
+            err,
+            "--shard 1/2: [cluster] replicas = 3 needs at least 3 pollers"
+        );
+        assert_eq!(cluster.shard, None);
+        cluster.set_shard(Shard::parse("3/3").unwrap()).unwrap();
+        assert!(cluster.shard.is_some_and(|s| s.index == 3));
     }
 
     /// Each host has exactly `replicas` distinct owners, and the split is even enough

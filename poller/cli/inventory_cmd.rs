@@ -62,6 +62,13 @@ pub fn list(
         }),
     };
     let replicas = inventory.cluster.replicas;
+    if let Some((_, count)) = split
+        && replicas > count
+    {
+        anyhow::bail!(
+            "--shard: [cluster] replicas = {replicas} needs at least {replicas} pollers, not {count}"
+        );
+    }
     let pollers = |h: &dcmon_inventory::Host| {
         split.map(|(_, count)| {
             let mut owners = dcmon_inventory::cluster::Shard::owners(&h.name, count, replicas);

@@ -31,6 +31,8 @@ pub enum ServeError {
     Store(#[from] StoreError),
     #[error("cron scheduler: {0}")]
     Scheduler(String),
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// Where the hosts come from.
@@ -257,7 +259,7 @@ pub async fn serve(
 fn load(
     source: &Source,
     shard: Option<dcmon_inventory::cluster::Shard>,
-) -> Result<Inventory, InventoryError> {
+) -> Result<Inventory, ServeError> {
     let mut inventory = match source {
         Source::File(path) => dcmon_inventory::load(path, &dcmon_probes::names()),
         Source::Local(name) => Ok(Inventory::local(
@@ -266,7 +268,10 @@ fn load(
         )),
     }?;
     if let Some(shard) = shard {
-        inventory.cluster.shard = Some(shard);
+        inventory
+            .cluster
+            .set_shard(shard)
+            .map_err(ServeError::Cluster)?;
     }
     if let Some(shard) = inventory.cluster.shard {
         let all = inventory.hosts.len();
