@@ -9,8 +9,8 @@ use dcmon_poller::fanout::{ExecOptions, Job, run_job};
 use dcmon_poller::fanout_bmc::BmcScript;
 use dcmon_poller::serve::sessions::Sessions;
 use dcmon_poller::ssh::Connector;
-use dcmon_store::Store;
 use dcmon_store::audit::output_excerpt;
+use dcmon_store::{Store, now_ms};
 use dcmon_web::actions::{Action, ActionSink, Runner};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -103,12 +103,6 @@ impl ServeRunner {
             dcmon_poller::log!("dcmon serve: audit trail: {e}");
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Runner for ServeRunner {

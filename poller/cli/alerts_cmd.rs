@@ -211,9 +211,7 @@ fn test(file: &std::path::Path, db: &std::path::Path, json: bool) -> Result<Exit
         return Ok(ExitCode::from(1));
     };
     let store = dcmon_store::Store::open(db)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = dcmon_store::now_ms();
     let mut rows = Vec::new();
     let mut failed = false;
     for rule in &alerting.rules {

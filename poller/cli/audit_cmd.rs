@@ -11,12 +11,9 @@ fn since_ms(text: &str) -> Result<i64> {
         return Ok(seconds.saturating_mul(1000));
     }
     match humantime::parse_duration(text) {
-        Ok(ago) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64);
-            Ok(now - ago.as_millis() as i64)
-        }
+        // `--since 500000000000y`: from the beginning, not a wrapped number.
+        Ok(ago) => Ok(dcmon_store::now_ms()
+            .saturating_sub(i64::try_from(ago.as_millis()).unwrap_or(i64::MAX))),
         Err(e) => bail!("--since `{text}`: {e}; write a duration like 1h (ago) or Unix seconds"),
     }
 }

@@ -9,11 +9,7 @@ use dcmon_store::audit::output_excerpt;
 use std::collections::HashMap;
 use tokio::sync::{mpsc, watch};
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use dcmon_store::now_ms;
 
 /// Runs `jobs` (each with the command as shown in the audit trail); events are passed on
 /// to `events` as they come. Returns every host's result.

@@ -276,12 +276,8 @@ pub(crate) fn finish_run(
     }
 }
 
-/// Milliseconds since the epoch: the one clock of runs, events and host states.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+/// Milliseconds since the epoch: the store's one clock.
+pub use dcmon_store::now_ms;
 
 /// BMC sessions open at once: ipmi-rs blocks a thread per session.
 pub(crate) static BMC_SESSIONS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);

@@ -35,6 +35,14 @@ pub use query::{LastRun, SeriesFilter, SeriesLatest, StoredLog};
 pub use write::{HostRound, HostState, ProbeRun, RunStatus, Stored};
 
 use rusqlite::Connection;
+
+/// Milliseconds since the epoch: the one clock of runs, events, host states, the
+/// remote-write queue and the dashboard (the poller and the web re-export it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
 use std::collections::HashMap;
 use std::path::Path;
 use thiserror::Error;

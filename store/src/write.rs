@@ -171,7 +171,7 @@ impl Store {
             Some(queue) => {
                 queue.clear();
                 queue_samples(queue, rounds, &ids, &derived);
-                crate::outbox::append(&tx, queue, wall_clock_ms())
+                crate::outbox::append(&tx, queue, crate::now_ms())
             }
             None => Ok(()),
         });
@@ -233,13 +233,6 @@ fn queue_samples(
         }
     }
     queue.extend(derived.iter().map(|(_, ts, id, s)| (*id, *ts, s.value)));
-}
-
-/// Now, ms since the epoch: when a remote-write row was queued.
-fn wall_clock_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The writer's caches a round updates.

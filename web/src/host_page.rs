@@ -293,9 +293,7 @@ pub async fn page(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Html<String>, WebError> {
     let caller = state.access.caller(&headers);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
+    let now = crate::view::now_ms();
     let Span {
         from,
         to,

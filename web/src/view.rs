@@ -4,12 +4,8 @@
 use dcmon_store::overview::HostSummary;
 use serde::Serialize;
 
-/// Milliseconds since the epoch: the web's one clock.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+/// Milliseconds since the epoch: the store's one clock.
+pub use dcmon_store::now_ms;
 
 /// A value for people: whole numbers as such, others with up to three decimals.
 pub fn number(v: f64) -> String {
