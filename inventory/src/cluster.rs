@@ -99,13 +99,20 @@ impl Cluster {
     /// Takes `--shard`, which wins over the file's: refused when the file's `replicas`
     /// asks for more pollers than the shard counts (each host would get fewer).
     pub fn set_shard(&mut self, shard: Shard) -> Result<(), String> {
-        if self.replicas > shard.count {
+        self.fits(shard.count)
+            .map_err(|why| format!("--shard {}/{}: {why}", shard.index, shard.count))?;
+        self.shard = Some(shard);
+        Ok(())
+    }
+
+    /// Whether `count` pollers are enough for `replicas` owners a host.
+    pub fn fits(&self, count: u32) -> Result<(), String> {
+        if self.replicas > count {
             return Err(format!(
-                "--shard {}/{}: [cluster] replicas = {} needs at least {} pollers",
-                shard.index, shard.count, self.replicas, self.replicas
+                "[cluster] replicas = {} needs at least {} pollers",
+                self.replicas, self.replicas
             ));
         }
-        self.shard = Some(shard);
         Ok(())
     }
 

@@ -62,12 +62,11 @@ pub fn list(
         }),
     };
     let replicas = inventory.cluster.replicas;
-    if let Some((_, count)) = split
-        && replicas > count
-    {
-        anyhow::bail!(
-            "--shard: [cluster] replicas = {replicas} needs at least {replicas} pollers, not {count}"
-        );
+    if let Some((_, count)) = split {
+        inventory
+            .cluster
+            .fits(count)
+            .map_err(|why| anyhow::anyhow!("--shard {count}: {why}"))?;
     }
     let pollers = |h: &dcmon_inventory::Host| {
         split.map(|(_, count)| {

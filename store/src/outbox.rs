@@ -29,6 +29,10 @@ pub(crate) const MIGRATION: &str = "
     );
 ";
 
+/// Moves a receiver's place forward, never back.
+const MOVE_CURSOR: &str = "INSERT INTO outbox_cursors (remote, sent) VALUES (?1, ?2)
+     ON CONFLICT (remote) DO UPDATE SET sent = max(sent, excluded.sent)";
+
 /// One queued row.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutboxRow {
@@ -200,10 +204,7 @@ impl Store {
     /// Moves `remote`'s place to `sent` (never back).
     pub fn outbox_taken(&mut self, remote: &str, sent: i64) -> Result<(), StoreError> {
         self.conn
-            .prepare_cached(
-                "INSERT INTO outbox_cursors (remote, sent) VALUES (?1, ?2)
-                 ON CONFLICT (remote) DO UPDATE SET sent = max(sent, excluded.sent)",
-            )
+            .prepare_cached(MOVE_CURSOR)
             .map_err(sql("prepare outbox cursor update"))?
             .execute(params![remote, sent])
             .map_err(sql("move outbox cursor"))?;
@@ -260,12 +261,8 @@ impl Store {
                     )
                     .map_err(sql("count expired outbox samples"))?;
                 trimmed.dropped.insert(remote.clone(), lost);
-                tx.execute(
-                    "INSERT INTO outbox_cursors (remote, sent) VALUES (?1, ?2)
-                     ON CONFLICT (remote) DO UPDATE SET sent = max(sent, excluded.sent)",
-                    params![remote, expired],
-                )
-                .map_err(sql("move outbox cursor past expired rows"))?;
+                tx.execute(MOVE_CURSOR, params![remote, expired])
+                    .map_err(sql("move outbox cursor past expired rows"))?;
                 cursors.insert(remote.clone(), expired);
             }
         }

@@ -196,11 +196,7 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
             let outcome = loop {
                 tokio::select! {
                     outcome = &mut post => break outcome,
-                    _ = tick.tick() => {
-                        if let Ok(b) = read(&store, move |s| s.outbox_backlog(cursor)).await {
-                            shared.health.remote(&name, |r| r.queue_samples = b.samples);
-                        }
-                    }
+                    _ = tick.tick() => show_queue(&store, cursor, &shared, &name).await,
                 }
             };
             match outcome {
@@ -218,12 +214,11 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
                     shared
                         .health
                         .remote(&name, |r| r.failed += body.samples as u64);
-                    if said.as_deref() != Some(why.as_str()) {
+                    if first_time(&mut said, why.clone()) {
                         crate::log!(
                             "dcmon: remote write {name}: {} samples refused and dropped, not retried (further refusals for the same reason are only counted, in dcmon_remote_write_samples_failed_total): {why}",
                             body.samples
                         );
-                        said = Some(why);
                     }
                     break;
                 }
@@ -231,26 +226,40 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
                     shared
                         .health
                         .remote(&name, |r| r.retried += body.samples as u64);
-                    if said.as_deref() != Some(why.as_str()) {
+                    if first_time(&mut said, why.clone()) {
                         crate::log!(
                             "dcmon: remote write {name}: cannot send, samples stay queued and are retried: {why}"
                         );
-                        said = Some(why);
                     }
                     if !pause(backoff, &mut shutdown).await {
                         return;
                     }
                     backoff = backoff.saturating_mul(2).min(q.max_backoff);
                     // The queue keeps growing while the receiver is away: show it.
-                    if let Ok(b) = read(&store, move |s| s.outbox_backlog(cursor)).await {
-                        shared.health.remote(&name, |r| r.queue_samples = b.samples);
-                    }
+                    show_queue(&store, cursor, &shared, &name).await;
                 }
             }
         }
         cursor = last;
         shared.writer.outbox_taken(&name, cursor);
     }
+}
+
+/// Refreshes the queue figure of `name` (a failed read keeps the last one).
+async fn show_queue(store: &Arc<Mutex<Store>>, cursor: i64, shared: &Shared, name: &str) {
+    if let Ok(b) = read(store, move |s| s.outbox_backlog(cursor)).await {
+        shared.health.remote(name, |r| r.queue_samples = b.samples);
+    }
+}
+
+/// Whether `why` differs from the problem last said (and is now the one said): each
+/// problem is logged once, not once a batch.
+fn first_time(said: &mut Option<String>, why: String) -> bool {
+    if said.as_deref() == Some(why.as_str()) {
+        return false;
+    }
+    *said = Some(why);
+    true
 }
 
 /// Deletes what every receiver took and what outlived its receiver's capacity (the
