@@ -172,9 +172,9 @@ impl Health {
 }
 
 fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    let mut out = String::with_capacity(v.len());
+    dcmon_store::outbox::escape_label_value(&mut out, v);
+    out
 }
 
 #[cfg(test)]

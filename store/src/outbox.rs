@@ -67,6 +67,23 @@ pub fn metric_labels<'a>(
     }))
 }
 
+/// Appends a label value as `/metrics` writes it: `\\`, `"` and newlines escaped
+/// (exposition format 0.0.4). The poller's own health series use it too.
+pub fn escape_label_value(out: &mut String, v: &str) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
 /// What a receiver has not taken yet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Backlog {

@@ -158,21 +158,7 @@ fn series_text(out: &mut String, s: &LatestRef<'_>) {
     out.push('}');
 }
 
-/// Label values escape `\\`, `"` and newlines (exposition format 0.0.4).
-fn escape_into(out: &mut String, v: &str) {
-    if !v.contains(['\\', '"', '\n']) {
-        out.push_str(v);
-        return;
-    }
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
+use dcmon_store::outbox::escape_label_value as escape_into;
 
 fn number_into(out: &mut String, v: f64) {
     if v.is_nan() {
