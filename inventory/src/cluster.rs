@@ -77,13 +77,16 @@ fn score(host: &str, poller: u32) -> u64 {
 }
 
 /// `[cluster]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cluster {
     /// `None`: this poller takes every host.
     pub shard: Option<Shard>,
     /// Pollers per host (1 to N): with 2, each host has a second poller, and the
     /// series carry `replica` so the receiver can deduplicate them.
     pub replicas: u32,
+    /// Each poller's dashboard URL in shard order (may be empty): where the central
+    /// view sends what only a poller keeps (logs, audit, actions).
+    pub pollers: Vec<String>,
 }
 
 impl Default for Cluster {
@@ -91,6 +94,7 @@ impl Default for Cluster {
         Cluster {
             shard: None,
             replicas: 1,
+            pollers: Vec::new(),
         }
     }
 }
@@ -114,6 +118,23 @@ impl Cluster {
             ));
         }
         Ok(())
+    }
+
+    /// How many pollers share the hosts: the `pollers` listed, else the shard's N.
+    pub fn poller_count(&self) -> u32 {
+        match (self.pollers.len(), self.shard) {
+            (0, Some(s)) => s.count,
+            (0, None) => 1,
+            (n, _) => u32::try_from(n).unwrap_or(MAX_SHARDS).min(MAX_SHARDS),
+        }
+    }
+
+    /// The pollers (1-based) that poll `host`, with their dashboard URL when listed.
+    pub fn owners(&self, host: &str) -> Vec<(u32, Option<String>)> {
+        Shard::owners(host, self.poller_count(), self.replicas)
+            .into_iter()
+            .map(|i| (i, self.pollers.get(i as usize - 1).cloned()))
+            .collect()
     }
 
     /// Whether this poller polls `host`.
@@ -207,6 +228,7 @@ mod tests {
         let mut cluster = Cluster {
             shard: None,
             replicas: 3,
+            pollers: Vec::new(),
         };
         let err = cluster.set_shard(Shard::parse("1/2").unwrap()).unwrap_err();
         assert_eq!(

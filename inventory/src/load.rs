@@ -1076,6 +1076,9 @@ fn describe(table: &[Seg]) -> String {
                 web::THRESHOLD_KEYS.join(", ")
             )
         }
+        [Seg::Key(w), Seg::Key(b), ..] if w == "web" && b == "backend" => {
+            format!("[web] backend (keys: {})", web::BACKEND_KEYS.join(", "))
+        }
         [Seg::Key(w), ..] if w == "web" => format!("[web] (keys: {})", web::WEB_KEYS.join(", ")),
         [Seg::Key(a)] if a == "alerting" => {
             "[alerting] (keys: evaluation_interval, builtin, disable)".to_string()

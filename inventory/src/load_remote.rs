@@ -6,7 +6,7 @@ use crate::cluster::{Cluster, RemoteAuth, RemoteQueue, RemoteWrite, Shard};
 use crate::path;
 use crate::raw::{RawCluster, RawRemoteWrite};
 
-pub(super) const CLUSTER_KEYS: &[&str] = &["shard", "replicas"];
+pub(super) const CLUSTER_KEYS: &[&str] = &["shard", "replicas", "pollers"];
 pub(super) const REMOTE_WRITE_KEYS: &[&str] = &[
     "name",
     "url",
@@ -49,6 +49,36 @@ impl Checker<'_> {
                     &path!["cluster", "replicas"],
                     false,
                     format!("replicas = {replicas}: write a number from 1 to the pollers in the cluster ({count})"),
+                );
+            }
+        }
+        if let Some(pollers) = &raw.pollers {
+            for (i, url) in pollers.iter().enumerate() {
+                if let Err(why) = check_url(url) {
+                    self.problem(&path!["cluster", "pollers", i], false, why);
+                }
+            }
+            let count = u32::try_from(pollers.len()).unwrap_or(u32::MAX);
+            if let Some(Ok(s)) = &shard
+                && s.count != count
+            {
+                self.problem(
+                    &path!["cluster", "pollers"],
+                    false,
+                    format!(
+                        "pollers lists {count} dashboards but shard = \"{s}\" counts {} pollers: list one URL per poller, in shard order",
+                        s.count
+                    ),
+                );
+            }
+            if count == 0 || count > crate::cluster::MAX_SHARDS {
+                self.problem(
+                    &path!["cluster", "pollers"],
+                    false,
+                    format!(
+                        "pollers lists {count} dashboards: list from 1 to {} URLs, one per poller in shard order",
+                        crate::cluster::MAX_SHARDS
+                    ),
                 );
             }
         }
@@ -172,6 +202,7 @@ impl Checker<'_> {
         Cluster {
             shard: raw.shard.as_deref().and_then(|s| Shard::parse(s).ok()),
             replicas: raw.replicas.unwrap_or(1).max(1),
+            pollers: raw.pollers.clone().unwrap_or_default(),
         }
     }
 
@@ -227,7 +258,7 @@ impl Checker<'_> {
 }
 
 /// An `http://` or `https://` URL with a host: what the client can send to.
-fn check_url(url: &str) -> Result<(), String> {
+pub(super) fn check_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))

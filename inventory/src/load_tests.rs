@@ -188,7 +188,7 @@ fn web_settings_resolve_and_their_mistakes_are_located() {
             "inv.toml:4:8: view `closed` is not `open` or `login`",
             "inv.toml:5:10: listen `localhost` is not an address and port like \"127.0.0.1:8000\" (or \"off\")",
             "inv.toml:6:1: tls_key is set without tls_cert: HTTPS needs both",
-            "inv.toml:7:1: unknown key `admin_tokn_file` in [web] (keys: listen, view, admin_token_file, viewer_token_file, tls_cert, tls_key, trusted_proxies, thresholds), did you mean `admin_token_file`?",
+            "inv.toml:7:1: unknown key `admin_tokn_file` in [web] (keys: listen, view, admin_token_file, viewer_token_file, tls_cert, tls_key, trusted_proxies, thresholds, backend), did you mean `admin_token_file`?",
             "inv.toml:9:7: thresholds cpu = [90, 60]: write [warning, critical] with warning ≤ critical",
             "inv.toml:10:1: unknown key `memroy` in [web.thresholds] (keys: cpu, memory, gpu_temp, bmc_temp, nvme_wear), did you mean `memory`?",
         ]
@@ -629,6 +629,57 @@ name = "a"
         Some(("/etc/dcmon/c.pem".into(), "/etc/dcmon/k.pem".into()))
     );
     assert_eq!(second.queue.capacity, Duration::from_secs(7200));
+}
+
+/// The central view's settings: the backend URL (trailing `/` dropped) and each
+/// poller's dashboard, which say where a host's logs are.
+#[test]
+fn the_central_view_reads_its_backend_and_the_pollers() {
+    let text = r#"
+[cluster]
+replicas = 2
+pollers = ["http://p1:8000", "http://p2:8000", "https://p3:8443"]
+
+[web]
+backend = { prometheus = "http://vm:8428/" }
+
+[[hosts]]
+name = "a"
+"#;
+    let inv = parse(text, Path::new("/etc/dcmon/inv.toml"), PROBES).unwrap();
+    assert_eq!(inv.web.backend.as_deref(), Some("http://vm:8428"));
+    assert_eq!(inv.cluster.poller_count(), 3);
+    let owners = inv.cluster.owners("a");
+    assert_eq!(owners.len(), 2);
+    for (index, url) in owners {
+        assert_eq!(
+            url.as_deref(),
+            Some(inv.cluster.pollers[index as usize - 1].as_str())
+        );
+    }
+    let bad = r#"
+[cluster]
+shard = "1/2"
+pollers = ["http://p1:8000", "gopher://p2", "http://p3"]
+
+[web]
+backend = { promethus = "http://vm:8428" }
+
+[[hosts]]
+name = "a"
+"#;
+    let found = problems(bad).join("\n");
+    for expected in [
+        "inv.toml:4:30: url `gopher://p2` does not start with http:// or https://",
+        "pollers lists 3 dashboards but shard = \"1/2\" counts 2 pollers",
+        "inv.toml:7:13: unknown key `promethus` in [web] backend (keys: prometheus)",
+        "backend needs prometheus = ",
+    ] {
+        assert!(
+            found.contains(expected),
+            "missing {expected:?} in:\n{found}"
+        );
+    }
 }
 
 #[test]

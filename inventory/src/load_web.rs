@@ -15,7 +15,10 @@ pub(super) const WEB_KEYS: &[&str] = &[
     "tls_key",
     "trusted_proxies",
     "thresholds",
+    "backend",
 ];
+
+pub(super) const BACKEND_KEYS: &[&str] = &["prometheus"];
 
 pub(super) const THRESHOLD_KEYS: &[&str] = &["cpu", "memory", "gpu_temp", "bmc_temp", "nvme_wear"];
 
@@ -87,6 +90,20 @@ impl Checker<'_> {
                 );
             }
         }
+        if let Some(backend) = &raw.backend {
+            match &backend.prometheus {
+                None => self.problem(
+                    &path!["web", "backend"],
+                    true,
+                    "backend needs prometheus = \"http://HOST:PORT\" (the Prometheus HTTP API of VictoriaMetrics or Prometheus)".to_string(),
+                ),
+                Some(url) => {
+                    if let Err(why) = super::remote::check_url(url) {
+                        self.problem(&path!["web", "backend", "prometheus"], false, why);
+                    }
+                }
+            }
+        }
         for (key, levels) in thresholds_of(raw) {
             if let Some([warn, crit]) = levels
                 && !(warn.is_finite() && crit.is_finite() && warn <= crit)
@@ -125,6 +142,11 @@ impl Checker<'_> {
                 .flatten()
                 .filter_map(|a| a.parse().ok())
                 .collect(),
+            backend: raw
+                .backend
+                .as_ref()
+                .and_then(|b| b.prometheus.clone())
+                .map(|url| url.trim_end_matches('/').to_string()),
             thresholds: Thresholds {
                 cpu: level(t.cpu, defaults.cpu),
                 memory: level(t.memory, defaults.memory),

@@ -446,6 +446,9 @@ pub struct Web {
     /// Addresses of reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub thresholds: Thresholds,
+    /// `backend = { prometheus = URL }`: the Prometheus HTTP API the central view
+    /// (`dcmon serve --web-only`) reads, without a trailing `/`.
+    pub backend: Option<String>,
 }
 
 /// (warning, critical) levels of the overview's columns.
@@ -480,6 +483,7 @@ impl Default for Web {
             tls: None,
             trusted_proxies: Vec::new(),
             thresholds: Thresholds::default(),
+            backend: None,
         }
     }
 }

@@ -55,6 +55,9 @@ pub struct RawCluster {
     pub shard: Option<String>,
     /// Pollers per host (default 1).
     pub replicas: Option<u32>,
+    /// Each poller's dashboard, in shard order (`pollers[0]` is shard 1): the central
+    /// view links a host's logs, audit and actions to the poller that owns it.
+    pub pollers: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -196,6 +199,14 @@ pub struct RawWeb {
     /// `[warning, critical]` per overview column.
     #[serde(default)]
     pub thresholds: RawThresholds,
+    /// `{ prometheus = "http://vm:8428" }`: `dcmon serve --web-only` reads every
+    /// poller's series from this Prometheus HTTP API.
+    pub backend: Option<RawBackend>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct RawBackend {
+    pub prometheus: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
