@@ -48,6 +48,22 @@ impl Http {
         url: &str,
         body: Option<String>,
     ) -> Result<Bytes, String> {
+        self.send_limited(method, url, body, MAX_BODY).await
+    }
+
+    /// `GET url`: a 2xx answer's body of at most `limit` bytes (an answer cut by the
+    /// limit is an error, never half read).
+    pub async fn get(&self, url: &str, limit: usize) -> Result<Bytes, String> {
+        self.send_limited(Method::GET, url, None, limit).await
+    }
+
+    async fn send_limited(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<String>,
+        limit: usize,
+    ) -> Result<Bytes, String> {
         let mut request = hyper::Request::builder().method(method).uri(url);
         if body.is_some() {
             request = request.header("content-type", "application/json");
@@ -60,14 +76,16 @@ impl Http {
             .map_err(|_| format!("{url}: no answer within {}s", DEADLINE.as_secs()))?
             .map_err(|e| format!("{url}: {}", error_chain(&e)))?;
         let status = response.status();
-        let read = http_body_util::Limited::new(response.into_body(), MAX_BODY).collect();
+        let read = http_body_util::Limited::new(response.into_body(), limit).collect();
         let body = tokio::time::timeout(DEADLINE, read)
             .await
             .ok()
             .and_then(Result::ok)
             .map(|b| b.to_bytes());
         if status.is_success() {
-            return body.ok_or_else(|| format!("{url}: answered {status} but its body was cut"));
+            return body.ok_or_else(|| {
+                format!("{url}: answered {status} but its body was cut or over {limit} bytes")
+            });
         }
         let why: String = body
             .map(|b| {

@@ -45,7 +45,7 @@ pub struct HostSummary {
 }
 
 /// Per-mode CPU seconds: busy share from the last two samples.
-const CPU: &str = "node_cpu_all_seconds_total";
+pub const CPU: &str = "node_cpu_all_seconds_total";
 
 /// A reading read from the database: (name, idle, value, prev, from the BMC, labels
 /// for the GPU issue series, empty otherwise).
@@ -58,20 +58,48 @@ type OwnedReading = (
     BTreeMap<String, String>,
 );
 
-/// One series' latest value, and the one before for counters.
-struct Reading<'a> {
-    name: &'a str,
+/// One series' latest value, and the one before for counters: what `summarize` reads,
+/// from this store or from a Prometheus API (the central view).
+pub struct Reading<'a> {
+    pub name: &'a str,
     /// A CPU mode that counts as not busy (idle, iowait).
-    idle: bool,
-    value: f64,
-    prev: Option<f64>,
+    pub idle: bool,
+    pub value: f64,
+    pub prev: Option<f64>,
     /// Read over the network from the BMC (`path="bmc"`), not through the OS.
-    bmc: bool,
-    labels: &'a BTreeMap<String, String>,
+    pub bmc: bool,
+    pub labels: &'a BTreeMap<String, String>,
 }
 
-/// Series the overview reads, latest value each.
-const NAMES: &[&str] = &[
+impl<'a> Reading<'a> {
+    /// A reading of series `name{labels}`, deciding `idle` and `bmc` from the labels.
+    pub fn of(
+        name: &'a str,
+        labels: &'a BTreeMap<String, String>,
+        value: f64,
+        prev: Option<f64>,
+    ) -> Reading<'a> {
+        Reading {
+            name,
+            idle: name == CPU
+                && matches!(
+                    labels.get("mode").map(String::as_str),
+                    Some("idle" | "iowait")
+                ),
+            value,
+            prev,
+            // Only IPMI series have a path; most of 150,000 entries skip the lookup.
+            bmc: name.starts_with("ipmi_")
+                && labels
+                    .get("path")
+                    .is_some_and(|p| OUT_OF_BAND.contains(&p.as_str())),
+            labels,
+        }
+    }
+}
+
+/// Series the overview reads, latest value each (with `CPU` and the GPU issue series).
+pub const NAMES: &[&str] = &[
     "node_memory_used_bytes",
     "node_memory_total_bytes",
     "node_load1",
@@ -124,22 +152,9 @@ impl Store {
     fn summaries(&self, host: Option<&str>) -> Result<Vec<HostSummary>, StoreError> {
         let cached = self.latest.as_ref().and_then(|latest| {
             latest.summaries(host, |host, series| {
-                let readings = series.values().map(|e| Reading {
-                    name: &e.name,
-                    idle: e.name == CPU
-                        && matches!(
-                            e.labels.get("mode").map(String::as_str),
-                            Some("idle" | "iowait")
-                        ),
-                    value: e.value,
-                    prev: e.prev.map(|(_, v)| v),
-                    // Only IPMI series have a path; most of 150,000 entries skip the lookup.
-                    bmc: e.name.starts_with("ipmi_")
-                        && e.labels
-                            .get("path")
-                            .is_some_and(|p| OUT_OF_BAND.contains(&p.as_str())),
-                    labels: &e.labels,
-                });
+                let readings = series
+                    .values()
+                    .map(|e| Reading::of(&e.name, &e.labels, e.value, e.prev.map(|(_, v)| v)));
                 summarize(host, readings)
             })
         });
@@ -255,8 +270,9 @@ impl Store {
     }
 }
 
-/// One host's overview figures from its readings.
-fn summarize<'a>(host: &str, readings: impl Iterator<Item = Reading<'a>>) -> HostSummary {
+/// One host's overview figures from its readings (status, last seen and inventory
+/// fields are the caller's).
+pub fn summarize<'a>(host: &str, readings: impl Iterator<Item = Reading<'a>>) -> HostSummary {
     let mut h = HostSummary {
         host: host.to_string(),
         ..Default::default()

@@ -22,6 +22,9 @@ pub enum WebError {
     /// This server cannot do that (actions outside `dcmon serve`).
     #[error("{0}")]
     Unavailable(String),
+    /// The central view's Prometheus API failed or answered what cannot be read.
+    #[error("{0}")]
+    Backend(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -50,6 +53,10 @@ impl IntoResponse for WebError {
             WebError::Forbidden(m) => (StatusCode::FORBIDDEN, m.clone()),
             WebError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, m.clone()),
             WebError::Unavailable(m) => (StatusCode::SERVICE_UNAVAILABLE, m.clone()),
+            WebError::Backend(m) => {
+                crate::log_line(&format!("dcmon web: {m}"));
+                (StatusCode::BAD_GATEWAY, m.clone())
+            }
             WebError::Internal(m) => {
                 crate::log_line(&format!("dcmon web: {m}"));
                 (

@@ -94,9 +94,7 @@ pub async fn overview(
         ),
     };
     let now = now_ms();
-    let hosts = state
-        .query(move |s| crate::gpu_health::overview(s, now))
-        .await?;
+    let hosts = state.host_summaries(now).await?;
     let mut firing: std::collections::HashMap<String, usize> = Default::default();
     for alert in state.query(|s| s.alerts()).await? {
         if let (Some(host), "firing") = (alert.labels.get("host"), alert.state.as_str()) {
@@ -211,11 +209,7 @@ pub async fn probes(State(state): State<AppState>) -> Result<Html<String>, WebEr
 
 pub async fn api_hosts(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {
     let now = now_ms();
-    Ok(Json(
-        state
-            .query(move |s| crate::gpu_health::overview(s, now))
-            .await?,
-    ))
+    Ok(Json(state.host_summaries(now).await?))
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, WebError> {

@@ -17,22 +17,27 @@ const RANGES: [(&str, i64); 5] = [
     ("30d", 2_592_000_000),
 ];
 
-/// Everything the page shows, read in one visit to the store.
-struct PageData {
-    facts: Vec<(String, String)>,
-    readings: Vec<SeriesLatest>,
+/// Everything the page shows, read in one visit to the store (or, for the central
+/// view, in one round of queries to the Prometheus API).
+pub(crate) struct PageData {
+    pub facts: Vec<(String, String)>,
+    pub readings: Vec<SeriesLatest>,
     /// NVLink and GPU-count readings, for the GPU health section only.
-    gpu_set: Vec<SeriesLatest>,
-    xids: Vec<dcmon_store::XidCount>,
+    pub gpu_set: Vec<SeriesLatest>,
+    pub xids: Vec<dcmon_store::XidCount>,
     /// Whether the host's kernel log is stored at all (else "no Xid" means nothing).
-    kernel_log: bool,
-    cpu: Vec<SeriesPoints>,
-    charts: Vec<(&'static str, &'static str, Vec<Line>)>,
+    pub kernel_log: bool,
+    /// Per-mode CPU seconds as rates.
+    pub cpu: Vec<SeriesPoints>,
+    pub charts: Vec<(&'static str, &'static str, Vec<Line>)>,
 }
+
+/// Hardware readings shown in the tables, by family.
+pub(crate) const READING_FAMILIES: [&str; 4] = ["ipmi_*", "nvidia_gpu_*", "nvme_*", "smart_*"];
 
 /// How a chart's series are turned into points.
 #[derive(Clone, Copy)]
-enum Shown {
+pub(crate) enum Shown {
     /// Average per step (gauges).
     Average,
     /// Per-second rate (counters).
@@ -40,7 +45,7 @@ enum Shown {
 }
 
 /// (series, title, unit, how), charted in this order when the host has the series.
-const CHARTS: [(&str, &str, &str, Shown); 11] = [
+pub(crate) const CHARTS: [(&str, &str, &str, Shown); 11] = [
     (
         "node_memory_used_bytes",
         "Memory used",
@@ -100,7 +105,7 @@ const CHARTS: [(&str, &str, &str, Shown); 11] = [
 ];
 
 /// At most this many lines a chart: more would be unreadable.
-const MAX_LINES: usize = 8;
+pub(crate) const MAX_LINES: usize = 8;
 
 fn read(
     store: &Store,
@@ -114,7 +119,7 @@ fn read(
         labels: Default::default(),
     };
     let mut readings = Vec::new();
-    for family in ["ipmi_*", "nvidia_gpu_*", "nvme_*", "smart_*"] {
+    for family in READING_FAMILIES {
         readings.extend(store.series_latest(&SeriesFilter {
             host: Some(host.to_string()),
             name: Some(family.to_string()),
@@ -139,8 +144,7 @@ fn read(
         .log_sources(host)?
         .iter()
         .any(|s| s == "dmesg" || s == "journal");
-    // A rate needs two samples: look back at least a minute (two 30 s rounds).
-    let window = (step * 2).max(60_000);
+    let window = rate_window(step);
     let cpu = store.counting(
         &selector("node_cpu_all_seconds_total"),
         Counting::Rate,
@@ -186,6 +190,12 @@ fn read(
     })
 }
 
+/// How far back a rate looks: two steps, and at least a minute (two 30 s rounds),
+/// since a rate needs two samples.
+pub(crate) fn rate_window(step: i64) -> i64 {
+    step.saturating_mul(2).max(60_000)
+}
+
 /// CPU busy % per step from the per-mode rates: 1 - (idle + iowait) / all.
 fn cpu_busy(rates: &[SeriesPoints]) -> Vec<(i64, f64)> {
     let mut steps: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
@@ -210,7 +220,7 @@ fn cpu_busy(rates: &[SeriesPoints]) -> Vec<(i64, f64)> {
 }
 
 /// A chart line's name: the labels that tell series apart (`sensor=CPU1 Temp`).
-fn line_label(labels: &BTreeMap<String, String>) -> String {
+pub(crate) fn line_label(labels: &BTreeMap<String, String>) -> String {
     ["sensor", "gpu", "device", "name"]
         .iter()
         .find_map(|k| labels.get(*k).cloned())
@@ -299,15 +309,20 @@ pub async fn page(
         to,
         name: range,
     } = span(&q, now)?;
-    let name = host.clone();
-    if !state.query(move |s| s.knows_host(&name)).await? {
-        return Err(WebError::NotFound(format!("no host `{host}` in the store")));
-    }
     let step = chart_step(from, to);
-    let name = host.clone();
-    let data = state
-        .query(move |s| read(s, &name, (from, to, step), now))
-        .await?;
+    let data = match &state.central {
+        Some(central) => crate::central::host::read(central, &host, (from, to, step), now).await?,
+        None => {
+            let name = host.clone();
+            if !state.query(move |s| s.knows_host(&name)).await? {
+                return Err(WebError::NotFound(format!("no host `{host}` in the store")));
+            }
+            let name = host.clone();
+            state
+                .query(move |s| read(s, &name, (from, to, step), now))
+                .await?
+        }
+    };
     let cpu = chart::render(
         "CPU busy",
         "%",
@@ -358,8 +373,10 @@ pub async fn page(
         tables => tables,
         gpu_health => gpu_health,
         alerts => alerts,
+        // The central view keeps no facts, logs or actions: the host's pollers do.
+        owners => state.central.as_ref().map(|c| c.owners(&host)),
         // Actions for admins with a session (they post the session's CSRF token).
-        admin => caller.is_admin() && caller.session.is_some(),
+        admin => state.central.is_none() && caller.is_admin() && caller.session.is_some(),
         csrf => caller.csrf,
         // Each chart is SVG built by chart::render, which escapes its own text.
         charts => charts.into_iter().map(|(title, svg)| minijinja::context! { title => title, svg => minijinja::Value::from_safe_string(svg) }).collect::<Vec<_>>(),

@@ -7,6 +7,7 @@ mod actions_page;
 mod alerts_page;
 mod api;
 pub mod auth;
+pub mod central;
 mod chart;
 mod error;
 mod gate;
@@ -80,6 +81,8 @@ pub struct AppState {
     written: Arc<Mutex<metrics::Written>>,
     /// The poller's own figures, appended to `/metrics`.
     own_metrics: Option<OwnMetrics>,
+    /// The central view: pages read from a Prometheus API, not from the store.
+    central: Option<central::Central>,
 }
 
 /// Writes the poller's own series (exposition text) at the end of `/metrics`.
@@ -107,6 +110,28 @@ impl AppState {
             actions: Arc::default(),
             written: Arc::default(),
             own_metrics: None,
+            central: None,
+        }
+    }
+
+    /// Serves the central view: overview and host pages read from `central`'s
+    /// Prometheus API; what only pollers keep links to them.
+    pub fn with_central(mut self, central: central::Central) -> AppState {
+        self.central = Some(central);
+        self
+    }
+
+    /// Every host's overview row, from the store or the central view's backend.
+    async fn host_summaries(
+        &self,
+        now: i64,
+    ) -> Result<Vec<dcmon_store::overview::HostSummary>, WebError> {
+        match &self.central {
+            Some(central) => central::overview::hosts(central, now).await,
+            None => {
+                self.query(move |s| crate::gpu_health::overview(s, now))
+                    .await
+            }
         }
     }
 
@@ -185,7 +210,7 @@ impl AppState {
     }
 }
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 11] = [
     ("alerts.html", include_str!("../../templates/alerts.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("layout.html", include_str!("../../templates/layout.html")),
@@ -199,6 +224,7 @@ const TEMPLATES: [(&str, &str); 10] = [
     ("login.html", include_str!("../../templates/login.html")),
     ("action.html", include_str!("../../templates/action.html")),
     ("audit.html", include_str!("../../templates/audit.html")),
+    ("pollers.html", include_str!("../../templates/pollers.html")),
 ];
 
 /// A value as one URL path segment: everything but unreserved characters
@@ -222,10 +248,38 @@ pub(crate) fn log_line(line: &str) {
 }
 
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let shared = Router::new()
         .route("/", get(handlers::overview))
         .route("/health", get(handlers::health))
         .route("/hosts/{host}", get(host_page::page))
+        .route("/api/hosts", get(handlers::api_hosts))
+        .route("/metrics", get(handlers::metrics))
+        .route("/login", get(login_page::page).post(login_page::login))
+        .route("/logout", post(login_page::logout))
+        .route("/static/live.js", get(handlers::live_script));
+    let router = if state.central.is_some() {
+        // The central view: what only pollers keep is a page linking to them.
+        use central::pollers_page;
+        shared
+            .route("/hosts/{host}/logs", get(pollers_page::host))
+            .route("/probes", get(pollers_page::all))
+            .route("/alerts", get(pollers_page::all))
+            .route("/audit", get(pollers_page::all))
+    } else {
+        local_routes(shared)
+    };
+    router
+        .fallback(handlers::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            gate::gate,
+        ))
+        .with_state(state)
+}
+
+/// The pages and API of a poller's own store.
+fn local_routes(router: Router<AppState>) -> Router<AppState> {
+    router
         .route("/hosts/{host}/logs", get(logs_page::page))
         .route("/probes", get(handlers::probes))
         .route("/alerts", get(alerts_page::page))
@@ -236,7 +290,6 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/api/alerts", get(alerts_page::api))
         .route("/api/alerts/history", get(alerts_page::api_history))
-        .route("/api/hosts", get(handlers::api_hosts))
         .route("/api/hosts/{host}", get(api::host))
         .route("/api/series", get(api::series))
         .route("/api/timeseries/{metric}", get(api::timeseries))
@@ -255,21 +308,11 @@ pub fn app(state: AppState) -> Router {
             get(promql_api::range).post(promql_api::range),
         )
         .route("/api/openapi.json", get(handlers::openapi))
-        .route("/metrics", get(handlers::metrics))
-        .route("/login", get(login_page::page).post(login_page::login))
-        .route("/logout", post(login_page::logout))
-        .route("/static/live.js", get(handlers::live_script))
         .route("/static/action.js", get(handlers::action_script))
         .route("/hosts/{host}/actions", post(actions_page::start))
         .route("/actions/{id}", get(actions_page::page))
         .route("/actions/{id}/events", get(actions_page::events))
         .route("/audit", get(handlers::audit))
-        .fallback(handlers::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            gate::gate,
-        ))
-        .with_state(state)
 }
 
 #[cfg(test)]

@@ -1,0 +1,159 @@
+//! A host page's data from the Prometheus API: the hardware readings as instant
+//! queries, every chart as a range query (`avg_over_time` for gauges, `rate` for
+//! counters), all sent at once. Facts, Xids and logs stay with the host's poller.
+
+use super::{Central, Labels, matrix, merge_replicas, quoted, vector};
+use crate::WebError;
+use crate::chart::Line;
+use crate::host_page::{CHARTS, MAX_LINES, PageData, READING_FAMILIES, Shown, line_label};
+use dcmon_store::SeriesLatest;
+use dcmon_store::range::SeriesPoints;
+use futures_util::future::try_join_all;
+use std::collections::BTreeMap;
+
+/// `["ipmi_*", …]` as one PromQL name regex (`ipmi_.*|…`).
+fn name_regex(families: &[&str]) -> String {
+    families
+        .iter()
+        .map(|f| f.replace('*', ".*"))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+/// Durations as PromQL wants them: whole seconds, at least one.
+fn duration(ms: i64) -> String {
+    format!("{}s", (ms.saturating_add(999) / 1000).max(1))
+}
+
+pub(crate) async fn read(
+    central: &Central,
+    host: &str,
+    (from, to, step): (i64, i64, i64),
+    now: i64,
+) -> Result<PageData, WebError> {
+    let selector = |name: &str| format!("{name}{{host={}}}", quoted(host));
+    let readings_query = format!(
+        "{{__name__=~{},host={}}}",
+        quoted(&name_regex(&READING_FAMILIES)),
+        quoted(host)
+    );
+    let gpu_set_query = format!(
+        "{{__name__=~{},host={}}}",
+        quoted(&name_regex(&crate::gpu_health::FAMILIES)),
+        quoted(host)
+    );
+    let window = duration(crate::host_page::rate_window(step));
+    // A gauge's average over each step, and never over less than a minute: a step
+    // shorter than the poll interval would leave holes.
+    let average = duration(step.max(60_000));
+    let mut charts = vec![format!(
+        "rate({}[{window}])",
+        selector(dcmon_store::overview::CPU)
+    )];
+    for (name, _, _, shown) in CHARTS {
+        charts.push(match shown {
+            Shown::Average => format!("avg_over_time({}[{average}])", selector(name)),
+            Shown::Rate => format!("rate({}[{window}])", selector(name)),
+        });
+    }
+    let instant = try_join_all([
+        central.instant(&readings_query, now),
+        central.instant(&gpu_set_query, now),
+    ]);
+    let ranges = try_join_all(charts.iter().map(|q| central.range(q, from, to, step)));
+    let (instant, ranges) = tokio::try_join!(instant, ranges)?;
+    let [readings, gpu_set]: [_; 2] = instant
+        .try_into()
+        .map_err(|_| WebError::Internal("two instant answers expected".into()))?;
+    let readings = latest(central, host, vector(readings, &readings_query)?);
+    let gpu_set = latest(central, host, vector(gpu_set, &gpu_set_query)?);
+    let mut lines = Vec::new();
+    for (answer, query) in ranges.into_iter().zip(&charts) {
+        let series: Vec<SeriesPoints> = merge_replicas(matrix(answer, query)?)
+            .into_iter()
+            .map(|(labels, points)| SeriesPoints {
+                host: host.to_string(),
+                name: String::new(),
+                labels: central.own_labels(labels),
+                points: points.into_iter().filter(|(_, v)| v.is_finite()).collect(),
+            })
+            .collect();
+        lines.push(series);
+    }
+    if readings.is_empty()
+        && gpu_set.is_empty()
+        && lines.iter().all(Vec::is_empty)
+        && !central.is_listed(host)
+    {
+        return Err(WebError::NotFound(format!(
+            "no host `{host}` in the inventory or in {}",
+            central.backend()
+        )));
+    }
+    let mut lines = lines.into_iter();
+    let cpu = lines.next().unwrap_or_default();
+    let charts = CHARTS
+        .iter()
+        .zip(lines)
+        .filter(|(_, series)| !series.is_empty())
+        .map(|((_, title, unit, _), series)| {
+            let drawn = series
+                .into_iter()
+                .take(MAX_LINES)
+                .map(|s| Line {
+                    label: line_label(&s.labels),
+                    points: s.points,
+                })
+                .collect();
+            (*title, *unit, drawn)
+        })
+        .collect();
+    Ok(PageData {
+        facts: Vec::new(),
+        readings,
+        gpu_set,
+        xids: Vec::new(),
+        kernel_log: false,
+        cpu,
+        charts,
+    })
+}
+
+/// An instant answer as the store's latest readings (one per series, replicas merged;
+/// kind and unit are not sent by remote write, so left empty).
+fn latest(central: &Central, host: &str, answer: Vec<(Labels, i64, f64)>) -> Vec<SeriesLatest> {
+    let mut one: BTreeMap<(String, Labels), (i64, f64)> = BTreeMap::new();
+    for (labels, ts, value) in answer {
+        let Some(name) = labels.get("__name__").cloned() else {
+            continue;
+        };
+        one.entry((name, central.own_labels(labels)))
+            .or_insert((ts, value));
+    }
+    one.into_iter()
+        .map(|((name, labels), (ts, value))| SeriesLatest {
+            host: host.to_string(),
+            name,
+            labels,
+            kind: String::new(),
+            unit: String::new(),
+            value,
+            ts,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn families_and_durations_read_as_promql() {
+        assert_eq!(
+            super::name_regex(&["ipmi_*", "docker_container_running"]),
+            "ipmi_.*|docker_container_running"
+        );
+        assert_eq!(super::duration(60_000), "60s");
+        assert_eq!(super::duration(1), "1s");
+        assert_eq!(super::duration(0), "1s");
+        assert_eq!(super::duration(i64::MAX), format!("{}s", i64::MAX / 1000));
+    }
+}
