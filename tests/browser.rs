@@ -8,76 +8,15 @@
 mod testbed;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 use testbed::Sshd;
+use testbed::chromium::{chromium, screenshot, screenshot_dir};
 use testbed::dashboard::Dashboard;
 use testbed::shims::dell_gpu_server;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 const HOSTILE_LABEL: &str = "<script>alert(1)</script>";
 const HOSTILE_LINE: &str =
     r#"disk fault <img src=x onerror="document.body.dataset.pwned=1"> <b>bold</b> & done"#;
-
-/// Headless Chromium with the flags this machine's closed network needs, and a fresh
-/// profile; `virtual_ms` lets page timers (our 5 s live refresh) run before the dump.
-fn chromium(profile: &Path, extra: &[&str], url: &str) -> String {
-    let out = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .args(extra)
-        .arg(url)
-        .output()
-        .unwrap_or_else(|e| panic!("{CHROMIUM} does not run ({e}); tests/run.sh installs it"));
-    assert!(
-        out.status.success(),
-        "chromium {extra:?} {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn screenshot(profile: &Path, file: &Path, size: &str, url: &str) {
-    let _ = std::fs::remove_file(file);
-    chromium(
-        profile,
-        &[
-            &format!("--screenshot={}", file.display()),
-            &format!("--window-size={size}"),
-        ],
-        url,
-    );
-    let png = std::fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    assert!(
-        png.starts_with(b"\x89PNG\r\n\x1a\n"),
-        "{} is a PNG",
-        file.display()
-    );
-    // A blank page of this size compresses to a few KB; ours has tables and charts.
-    assert!(
-        png.len() > 20_000,
-        "{} is {} bytes",
-        file.display(),
-        png.len()
-    );
-}
-
-fn screenshot_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 #[test]
 fn overview_host_and_logs_pages_in_headless_chromium() {

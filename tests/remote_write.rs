@@ -3,95 +3,12 @@
 
 mod testbed;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
+use testbed::Sshd;
+use testbed::cluster::{Poller, inventory, remote};
 use testbed::tsdb::{Tsdb, times_ms};
-use testbed::{Killed, Sshd, free_port, http_get};
-
-/// `dcmon serve` with its dashboard on a free port, its log in a file.
-struct Poller {
-    _child: Killed,
-    address: String,
-    log: PathBuf,
-    db: PathBuf,
-}
-
-impl Poller {
-    fn start(dir: &Path, name: &str, inventory: &Path, extra: &[&str]) -> Poller {
-        let address = format!("127.0.0.1:{}", free_port());
-        let log = dir.join(format!("{name}.log"));
-        let db = dir.join(format!("{name}.db"));
-        let child = Command::new(env!("CARGO_BIN_EXE_dcmon"))
-            .args(["serve", "--listen", &address, "--inventory"])
-            .arg(inventory)
-            .arg("--db")
-            .arg(&db)
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Poller {
-            _child: Killed(child),
-            address,
-            log,
-            db,
-        }
-    }
-
-    /// The value of the `/metrics` line that starts with `series` (name and labels).
-    fn metric(&self, series: &str) -> Option<f64> {
-        let text = http_get(&self.address, "/metrics")?;
-        text.lines()
-            .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Hosts with samples in this poller's own database.
-    fn stored_hosts(&self) -> Vec<String> {
-        let conn = rusqlite::Connection::open(&self.db).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT DISTINCT host FROM series ORDER BY host")
-            .unwrap();
-        stmt.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    }
-}
-
-/// An inventory of `count` hosts `127.0.NET.1...` polled every `interval`, with
-/// `rest` (remote write, cluster) appended.
-fn inventory(
-    bed: &Sshd,
-    net: u8,
-    count: usize,
-    interval: &str,
-    rest: &str,
-) -> (Vec<String>, String) {
-    let hosts: Vec<String> = (1..=count).map(|i| format!("127.0.{net}.{i}")).collect();
-    let known_hosts = bed.write(
-        &format!("known_hosts_{net}"),
-        &bed.known_hosts_lines(&hosts),
-    );
-    let text = format!(
-        "{}interval = \"{interval}\"\n\n[groups.all]\nhosts = [\"127.0.{net}.[1-{count}]\"]\n\n{rest}",
-        bed.defaults(&known_hosts, "5s")
-    );
-    (hosts, text)
-}
-
-fn remote(url: &str, extra: &str) -> String {
-    format!(
-        "[[remote_write]]\nurl = \"{url}\"\n{extra}\n[remote_write.queue]\nbatch_send_deadline = \"500ms\"\nmin_backoff = \"100ms\"\nmax_backoff = \"1s\"\n"
-    )
-}
 
 fn wall_ms() -> i64 {
     std::time::SystemTime::now()

@@ -320,8 +320,12 @@ pub struct ServeArgs {
     #[arg(long)]
     pub listen: Option<String>,
     /// Poll only this poller's share of the hosts: `I/N` (over `[cluster] shard`).
-    #[arg(long, value_parser = parse_shard)]
+    #[arg(long, value_parser = parse_shard, conflicts_with = "web_only")]
     pub shard: Option<dcmon_inventory::cluster::Shard>,
+    /// Poll nothing: serve the central view of every poller's hosts, read from the
+    /// Prometheus API of `[web] backend` (VictoriaMetrics, Prometheus).
+    #[arg(long, requires = "inventory")]
+    pub web_only: bool,
 }
 
 fn parse_shard(text: &str) -> Result<dcmon_inventory::cluster::Shard, String> {

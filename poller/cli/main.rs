@@ -7,6 +7,7 @@ mod alerts_cmd;
 mod args;
 mod audit_cmd;
 mod audited;
+mod central_cmd;
 mod control;
 mod db_cmd;
 mod exec_cmd;

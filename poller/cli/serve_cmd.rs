@@ -14,6 +14,9 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
+    if args.web_only {
+        return crate::central_cmd::serve(args);
+    }
     let (source, web) = match &args.inventory {
         Some(file) => {
             // Refuse a broken inventory at start with every problem listed.
@@ -71,16 +74,8 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
             };
             let health = options.health.clone();
             let own = Arc::new(move |out: &mut String| health.exposition(out));
-            web_cmd::start(
-                &listen,
-                &web,
-                &args.db,
-                latest,
-                runner,
-                own,
-                stopped.clone(),
-            )
-            .await?;
+            let state = web_cmd::local_state(&web, &args.db, latest, runner, own)?;
+            web_cmd::start(&listen, &web, state, stopped.clone()).await?;
         }
         let control = crate::control::Control {
             inventory: args.inventory.clone(),

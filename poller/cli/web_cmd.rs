@@ -10,7 +10,7 @@ use std::time::Duration;
 /// Read connections the dashboard holds.
 const READERS: usize = 4;
 
-fn config(web: &Web) -> dcmon_web::Config {
+pub fn config(web: &Web) -> dcmon_web::Config {
     let t = &web.thresholds;
     dcmon_web::Config {
         thresholds: dcmon_web::Thresholds {
@@ -30,16 +30,14 @@ fn config(web: &Web) -> dcmon_web::Config {
     }
 }
 
-/// Binds `listen`, starts serving in the background and prints the address.
-pub async fn start(
-    listen: &str,
+/// The dashboard of a poller: over its own store, running its actions.
+pub fn local_state(
     web: &Web,
     db: &Path,
     latest: std::sync::Arc<dcmon_store::latest::Latest>,
     runner: crate::actions_runner::ServeRunner,
     own_metrics: dcmon_web::OwnMetrics,
-    mut stopped: tokio::sync::watch::Receiver<bool>,
-) -> Result<()> {
+) -> Result<dcmon_web::AppState> {
     // Readers of their own (WAL: none blocks the writer or another reader), so one slow
     // page holds one connection, never the dashboard.
     let mut readers = Vec::new();
@@ -49,10 +47,19 @@ pub async fn start(
         readers.push(store);
     }
     let first = readers.remove(0);
-    let state = dcmon_web::AppState::new(first, config(web))
+    Ok(dcmon_web::AppState::new(first, config(web))
         .with_readers(readers)
         .with_runner(std::sync::Arc::new(runner))
-        .with_own_metrics(own_metrics);
+        .with_own_metrics(own_metrics))
+}
+
+/// Binds `listen`, starts serving `state` in the background and prints the address.
+pub async fn start(
+    listen: &str,
+    web: &Web,
+    state: dcmon_web::AppState,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) -> Result<()> {
     state
         .check()
         .map_err(|e| anyhow!("the dashboard cannot start: {e}"))?;

@@ -10,6 +10,8 @@
 #![allow(dead_code)] // each test binary uses its own part of the bed
 
 pub mod bastion;
+pub mod chromium;
+pub mod cluster;
 pub mod cpuacct;
 pub mod dashboard;
 pub mod ipmi_sim;

@@ -275,7 +275,7 @@ fn load(
     }
     if let Some(shard) = inventory.cluster.shard {
         let all = inventory.hosts.len();
-        let cluster = inventory.cluster;
+        let cluster = inventory.cluster.clone();
         inventory.hosts.retain(|h| cluster.owns(&h.name));
         crate::log!(
             "dcmon serve: shard {shard} (replicas {}) polls {} of the inventory's {all} hosts",

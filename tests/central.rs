@@ -1,0 +1,266 @@
+//! The central view (`dcmon serve --web-only`) over a real VictoriaMetrics: two pollers,
+//! shards 1/2 and 2/2 of 40 test-bed hosts, remote-write to it; the central dashboard
+//! shows every host and its charts in headless Chromium, links what only a poller keeps
+//! to the poller that polls the host, and every link it shows answers.
+
+mod testbed;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+use testbed::Sshd;
+use testbed::chromium::{chromium, screenshot, screenshot_dir};
+use testbed::cluster::{Poller, inventory, remote};
+use testbed::dashboard::{Dashboard, curl};
+use testbed::free_port;
+use testbed::tsdb::Tsdb;
+
+const HOSTS: usize = 40;
+
+/// Text of an HTML page with the escapes our templates write read back.
+fn unescaped(text: &str) -> String {
+    text.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// Every `href="…"` of a page, as the browser reads it.
+fn links(html: &str) -> BTreeSet<String> {
+    html.split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(unescaped)
+        .collect()
+}
+
+/// `GET url` (absolute): the status code.
+fn status_of(url: &str) -> u16 {
+    curl(&[url]).0
+}
+
+#[test]
+fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
+    let bed = Sshd::start();
+    let vm = Tsdb::victoria(bed.dir.path(), &[]);
+    let addresses: Vec<String> = (0..2)
+        .map(|_| format!("127.0.0.1:{}", free_port()))
+        .collect();
+    // One inventory for the whole cluster: pollers take their share with --shard, the
+    // central view reads the same file.
+    let rest = format!(
+        "[cluster]\npollers = [\"http://{}\", \"http://{}\"]\n\n[web]\nbackend = {{ prometheus = \"http://{}\" }}\n\n{}",
+        addresses[0],
+        addresses[1],
+        vm.address,
+        remote(&vm.write_url(), "external_labels = { site = \"dc1\" }")
+    );
+    let (hosts, text) = inventory(&bed, 24, HOSTS, "1s", &rest);
+    let file = bed.write("inventory.toml", &text);
+    let pollers: Vec<Poller> = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, address)| {
+            Poller::start_at(
+                bed.dir.path(),
+                &format!("p{}", i + 1),
+                &file,
+                &["--shard", &format!("{}/2", i + 1)],
+                address.clone(),
+            )
+        })
+        .collect();
+    vm.wait_for(
+        "count by (host) (node_cpu_all_seconds_total)",
+        Duration::from_secs(60),
+        |r| r.len() == HOSTS,
+    );
+
+    let central = Dashboard::start(&[
+        "--web-only",
+        "--inventory",
+        file.to_str().unwrap(),
+        "--db",
+        bed.dir.path().join("central.db").to_str().unwrap(),
+    ]);
+    // Every host online with its figures (CPU needs two samples of each counter).
+    let rows = central.wait_for_json("/api/hosts", Duration::from_secs(30), |rows| {
+        rows.as_array().is_some_and(|a| {
+            a.len() == HOSTS
+                && a.iter().all(|h| {
+                    h["status"] == "online"
+                        && h["cpu_percent"].is_number()
+                        && h["memory_percent"].is_number()
+                        && h["load1"].is_number()
+                })
+        })
+    });
+    let names: BTreeSet<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, hosts.iter().map(String::as_str).collect());
+    assert!(
+        rows[0]["groups"]
+            .as_array()
+            .is_some_and(|g| g.contains(&"all".into()))
+    );
+
+    // The overview in Chromium: all 40 hosts, online, after the live refresh ran.
+    let profile = tempfile::tempdir().unwrap();
+    let dom = chromium(
+        profile.path(),
+        &["--dump-dom", "--virtual-time-budget=8000"],
+        &format!("{}/", central.url),
+    );
+    for h in &hosts {
+        assert!(
+            dom.contains(&format!(r#"<a href="/hosts/{h}">{h}</a>"#)),
+            "{h}: {dom}"
+        );
+    }
+    assert!(dom.contains(&format!("{HOSTS} online")), "{dom}");
+    assert!(
+        dom.contains(r#"id="updated">updated "#),
+        "live refresh ran: {dom}"
+    );
+    let shots = screenshot_dir();
+    screenshot(
+        profile.path(),
+        &shots.join("central-overview.png"),
+        "1280,1600",
+        &format!("{}/", central.url),
+    );
+
+    // Every host's page draws its charts from the backend, and names its poller. An
+    // hour's chart has a point every 12 s: wait for two of them on every host.
+    vm.wait_for(
+        "min(count_over_time(node_load1[1m])) >= 25",
+        Duration::from_secs(60),
+        |r| !r.is_empty(),
+    );
+    let owner_of = |h: &str| {
+        pollers
+            .iter()
+            .position(|p| p.stored_hosts().iter().any(|s| s == h))
+            .unwrap_or_else(|| panic!("no poller stored {h}"))
+    };
+    // Chromium for the first; the charts are SVG drawn by the server, so plain GETs
+    // show the others' as the browser would.
+    for (i, h) in hosts.iter().enumerate() {
+        let dom = if i == 0 {
+            chromium(
+                profile.path(),
+                &["--dump-dom"],
+                &format!("{}/hosts/{h}?range=1h", central.url),
+            )
+        } else {
+            let (status, body) = central.get(&format!("/hosts/{h}?range=1h"));
+            assert_eq!(status, 200, "{h}: {body}");
+            unescaped(&body)
+        };
+        for chart in [
+            "CPU busy",
+            "Memory used",
+            "Load (1 min)",
+            "Network received",
+        ] {
+            let at = dom
+                .find(&format!("aria-label=\"{chart}\""))
+                .unwrap_or_else(|| panic!("{h}: no {chart} chart: {dom}"));
+            let svg = &dom[at..at + dom[at..].find("</svg>").unwrap()];
+            assert!(svg.contains("<polyline"), "{h}: {chart} has no line: {svg}");
+        }
+        let owner = owner_of(h);
+        assert!(
+            dom.contains(&format!(
+                r#"<a href="http://{}/hosts/{h}">poller {}</a>"#,
+                addresses[owner],
+                owner + 1
+            )),
+            "{h} is polled by poller {}: {dom}",
+            owner + 1
+        );
+        assert!(
+            !dom.contains("dc1"),
+            "external labels are not the probe's: {dom}"
+        );
+    }
+    let first = &hosts[0];
+    screenshot(
+        profile.path(),
+        &shots.join("central-host.png"),
+        "1280,1600",
+        &format!("{}/hosts/{first}?range=1h", central.url),
+    );
+
+    // Click everything: every link of the overview, a host page and the pages they lead
+    // to answers, here and on the pollers (the owner's host page, not the other's).
+    let mut seen = BTreeSet::new();
+    let mut pages = vec!["/".to_string(), format!("/hosts/{first}")];
+    while let Some(page) = pages.pop() {
+        if !seen.insert(page.clone()) || seen.len() > 200 {
+            continue;
+        }
+        let (status, body) = central.get(&page);
+        assert_eq!(status, 200, "{page}: {body}");
+        for link in links(&body) {
+            if link.starts_with("http://") {
+                if let Some((poller, rest)) = link.split_once("/hosts/") {
+                    let host = rest.split('/').next().unwrap();
+                    let right = format!("http://{}", addresses[owner_of(host)]);
+                    assert_eq!(poller, right, "{page} links {host} to the wrong poller");
+                }
+                // A poller's audit trail is for its admins, as on its own dashboard.
+                let wanted = if link.ends_with("/audit") { 403 } else { 200 };
+                assert_eq!(status_of(&link), wanted, "{page} links {link}");
+            } else if let Some(path) = link.strip_prefix('/') {
+                let path = format!("/{path}");
+                if path.starts_with("/hosts/") && !path.starts_with(&format!("/hosts/{first}")) {
+                    // Other hosts' pages were loaded above; one more is enough.
+                    continue;
+                }
+                if path.starts_with("/?") || path.starts_with("/hosts/") || !path.contains('?') {
+                    pages.push(path);
+                }
+            } else if link.starts_with('?') {
+                pages.push(format!("{}{link}", page.split('?').next().unwrap()));
+            }
+        }
+    }
+    for page in [
+        "/probes",
+        "/alerts",
+        "/audit",
+        &format!("/hosts/{first}/logs"),
+    ] {
+        assert!(seen.contains(page), "{page} not linked: {seen:?}");
+    }
+    let (_, logs) = central.get(&format!("/hosts/{first}/logs"));
+    let owner = owner_of(first);
+    assert!(
+        links(&logs).contains(&format!("http://{}/hosts/{first}/logs", addresses[owner])),
+        "{logs}"
+    );
+
+    // Hostile requests: names that would break out of a PromQL string, unknown hosts.
+    for bad in [
+        "/hosts/nope",
+        "/hosts/a%22%7D%20or%20vector(1)%20%23",
+        "/hosts/a%5C",
+    ] {
+        let (status, body) = central.get(bad);
+        assert_eq!(status, 404, "{bad}: {body}");
+    }
+    // What only a poller's store answers is not served here.
+    assert_eq!(central.get("/api/series").0, 404);
+
+    // The backend down: a clear error naming it, not an empty fleet.
+    drop(vm);
+    let (status, body) = central.get("/");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("metrics backend"), "{body}");
+}
