@@ -1,17 +1,20 @@
 //! The central view (`dcmon serve --web-only`) over a real VictoriaMetrics: two pollers,
-//! shards 1/2 and 2/2 of 40 test-bed hosts, remote-write to it; the central dashboard
-//! shows every host and its charts in headless Chromium, links what only a poller keeps
-//! to the poller that polls the host, and every link it shows answers.
+//! shards 1/2 and 2/2 of 40 test-bed hosts (one a GPU server whose ipmitool,
+//! nvidia-smi and nvme print real captures), remote-write to it; the central dashboard
+//! shows every host, its charts and hardware tables in headless Chromium, links what
+//! only a poller keeps to the poller that polls the host, and every link it shows answers.
 
 mod testbed;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 use testbed::Sshd;
 use testbed::chromium::{chromium, screenshot, screenshot_dir};
 use testbed::cluster::{Poller, inventory, remote};
 use testbed::dashboard::{Dashboard, curl};
 use testbed::free_port;
+use testbed::shims::dell_gpu_server;
 use testbed::tsdb::Tsdb;
 
 const HOSTS: usize = 40;
@@ -42,7 +45,11 @@ fn status_of(url: &str) -> u16 {
 
 #[test]
 fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
-    let bed = Sshd::start();
+    let shims = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(shims.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dell = dell_gpu_server(shims.path());
+    let gpu = "127.0.24.40";
+    let bed = Sshd::start_with(&[(gpu, &dell)]);
     let vm = Tsdb::victoria(bed.dir.path(), &[]);
     let addresses: Vec<String> = (0..2)
         .map(|_| format!("127.0.0.1:{}", free_port()))
@@ -56,7 +63,15 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
         vm.address,
         remote(&vm.write_url(), "external_labels = { site = \"dc1\" }")
     );
-    let (hosts, text) = inventory(&bed, 24, HOSTS, "1s", &rest);
+    let rest = format!(
+        "{rest}\n[[hosts]]\nname = \"gpu01\"\naddress = \"{gpu}\"\nprobes = [\"os\", \"ipmi\", \"nvidia\", \"nvme\"]\n\n[probes.nvme]\ninterval = \"2s\"\n[probes.ipmi]\ninterval = \"2s\"\n[probes.nvidia]\ninterval = \"2s\"\n"
+    );
+    let (mut hosts, text) = inventory(&bed, 24, HOSTS - 1, "1s", &rest);
+    let mut addresses_known = hosts.clone();
+    addresses_known.push(gpu.to_string());
+    bed.write("known_hosts_24", &bed.known_hosts_lines(&addresses_known));
+    // The GPU server first: its page is the one loaded in Chromium.
+    hosts.insert(0, "gpu01".to_string());
     let file = bed.write("inventory.toml", &text);
     let pollers: Vec<Poller> = addresses
         .iter()
@@ -93,6 +108,12 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
                         && h["cpu_percent"].is_number()
                         && h["memory_percent"].is_number()
                         && h["load1"].is_number()
+                })
+                && a.iter().any(|h| {
+                    h["host"] == "gpu01"
+                        && h["gpus"].as_u64() > Some(0)
+                        && h["gpu_temp_max"].is_number()
+                        && h["ipmi_temp_max"].is_number()
                 })
         })
     });
@@ -173,6 +194,19 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
                 .unwrap_or_else(|| panic!("{h}: no {chart} chart: {dom}"));
             let svg = &dom[at..at + dom[at..].find("</svg>").unwrap()];
             assert!(svg.contains("<polyline"), "{h}: {chart} has no line: {svg}");
+        }
+        if h == "gpu01" {
+            // The hardware tables of the poller's own page, from the backend's series.
+            for shown in [
+                r#"<table id="gpus">"#,
+                "NVIDIA H100 80GB HBM3",
+                "<figcaption>GPU temperature</figcaption>",
+                "<td>Fan1</td>",
+                "5040 rpm",
+                "<td>/dev/nvme1n1</td>",
+            ] {
+                assert!(dom.contains(shown), "gpu01 shows {shown}: {dom}");
+            }
         }
         let owner = owner_of(h);
         assert!(
