@@ -28,6 +28,9 @@
 //!     via parallel-ssh, and how many bastion connections each used.
 //! (n) remote write requests (prost + snappy) built from outbox rows of the realistic
 //!     mix: samples/s on one core and bytes per sample on the wire, without the network.
+//! (o) the same end to end: the real sender draining an outbox of N GPU servers x 20
+//!     rounds into a running VictoriaMetrics (samples/s, CPU per 100k samples, bytes per
+//!     sample), and the central view's host page over 7 days read back from it.
 //! Environment: DCMON_BENCH_HOSTS (500), DCMON_BENCH_ROUNDS (120 = 1 hour at 30 s;
 //! 2880 for a full day), DCMON_BENCH_HOLD (1000,2000), DCMON_BENCH_ONLY (e.g. `a,e`).
 
@@ -51,8 +54,8 @@ fn env_or(name: &str, default: usize) -> usize {
 fn main() {
     let hosts = env_or("DCMON_BENCH_HOSTS", 500);
     let rounds = env_or("DCMON_BENCH_ROUNDS", 120);
-    let only =
-        std::env::var("DCMON_BENCH_ONLY").unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j,k,l,m,n".into());
+    let only = std::env::var("DCMON_BENCH_ONLY")
+        .unwrap_or_else(|_| "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o".into());
     let part = |p: &str| only.split(',').any(|o| o.trim() == p);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
@@ -129,6 +132,9 @@ fn main() {
     if part("n") {
         remote::encode_throughput(hosts, 20, 10_000);
     }
+    if part("o") {
+        central::end_to_end(hosts, 7);
+    }
     // Last: it moves the bench into a network namespace of its own.
     if part("m") {
         jumps::jump_rounds(hosts);
@@ -156,6 +162,8 @@ mod mix;
 mod jumps;
 
 mod remote;
+
+mod central;
 
 /// CPU seconds (user + system) of a process and of its reaped children, from /proc.
 fn cpu_of(pid: u32) -> (f64, f64) {

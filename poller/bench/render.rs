@@ -9,7 +9,7 @@ use tower::ServiceExt;
 
 /// What a GPU server reports in one round: CPU modes, memory, load, network and disk
 /// counters, 8 GPUs, BMC temperatures, fans and sensor states, 2 NVMe drives.
-fn gpu_server_round(host: &str, round: usize, ts: i64) -> HostRound {
+pub fn gpu_server_round(host: &str, round: usize, ts: i64) -> HostRound {
     let mut out = ProbeOutput::default();
     let r = round as f64;
     let wave = |i: usize| ((round + i * 7) % 60) as f64;
@@ -159,6 +159,16 @@ fn time_page_cold(store: &std::path::Path, uri: &str, shared: bool) -> (Duration
         reader,
         dcmon_web::Config::default(),
     ));
+    time_app(&runtime, app, uri)
+}
+
+/// The median of 15 GETs of `uri` through `app` (after one, timed apart: cold), and
+/// the page's size.
+pub fn time_app(
+    runtime: &tokio::runtime::Runtime,
+    app: axum::Router,
+    uri: &str,
+) -> (Duration, usize, Duration) {
     runtime.block_on(async {
         let get = || async {
             let response = app

@@ -109,6 +109,11 @@ impl Tsdb {
         }
     }
 
+    /// The running process (for its CPU time in the benchmark).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.0.id())
+    }
+
     pub fn write_url(&self) -> String {
         format!("http://{}/api/v1/write", self.address)
     }

@@ -121,39 +121,55 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
     let mut said: Option<String> = None;
     // The poller's own series must move forward in time from request to request.
     let mut own_ms = 0i64;
+    // The last batch was full: more is queued and due at once, sent without counting
+    // the backlog first (a count reads every queued row: a long outage's queue would
+    // be read over and over, batch by batch). The figure is then refreshed once a second.
+    let mut full = false;
+    let mut counted = tokio::time::Instant::now();
     loop {
-        let backlog = match read(&store, move |s| s.outbox_backlog(cursor)).await {
-            Ok(b) => b,
-            Err(why) => {
-                crate::log!("dcmon: remote write {name}: cannot read the queue: {why}");
-                if !pause(Duration::from_secs(1), &mut shutdown).await {
+        if full && counted.elapsed() >= Duration::from_secs(1) {
+            show_queue(&store, cursor, &shared, &name).await;
+            counted = tokio::time::Instant::now();
+        } else if !full {
+            let backlog = match read(&store, move |s| s.outbox_backlog(cursor)).await {
+                Ok(b) => b,
+                Err(why) => {
+                    crate::log!("dcmon: remote write {name}: cannot read the queue: {why}");
+                    if !pause(Duration::from_secs(1), &mut shutdown).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            counted = tokio::time::Instant::now();
+            shared
+                .health
+                .remote(&name, |r| r.queue_samples = backlog.samples);
+            let now = crate::host_round::now_ms();
+            let waited = backlog
+                .oldest_ms
+                .is_some_and(|o| now.saturating_sub(o) >= q.batch_send_deadline.as_millis() as i64);
+            let due = backlog.samples > 0
+                && (backlog.samples as usize >= q.max_samples_per_send || waited);
+            if !due {
+                if !pause(LOOK_EVERY, &mut shutdown).await {
                     return;
                 }
                 continue;
             }
-        };
-        shared
-            .health
-            .remote(&name, |r| r.queue_samples = backlog.samples);
-        let now = crate::host_round::now_ms();
-        let waited = backlog
-            .oldest_ms
-            .is_some_and(|o| now.saturating_sub(o) >= q.batch_send_deadline.as_millis() as i64);
-        let due =
-            backlog.samples > 0 && (backlog.samples as usize >= q.max_samples_per_send || waited);
-        if !due {
-            if !pause(LOOK_EVERY, &mut shutdown).await {
-                return;
-            }
-            continue;
         }
         let max = q.max_samples_per_send;
         let rows = match read(&store, move |s| s.outbox_after(cursor, max)).await {
             Ok(rows) if !rows.is_empty() => rows,
-            // Trimmed away meanwhile.
-            Ok(_) => continue,
+            // Sent to the end (the last batch was exactly full), or trimmed away
+            // meanwhile: count the backlog again before reading more.
+            Ok(_) => {
+                full = false;
+                continue;
+            }
             Err(why) => {
                 crate::log!("dcmon: remote write {name}: cannot read the queue: {why}");
+                full = false;
                 if !pause(Duration::from_secs(1), &mut shutdown).await {
                     return;
                 }
@@ -184,6 +200,7 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
             );
         }
         let last = rows.last().map_or(cursor, |r| r.id);
+        full = rows.iter().map(|r| r.entries.len()).sum::<usize>() >= max;
         drop(rows);
         let mut backoff = q.min_backoff;
         loop {

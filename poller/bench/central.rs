@@ -1,0 +1,174 @@
+//! (o) Beyond one machine, end to end against a running VictoriaMetrics (Debian's):
+//! the real remote-write sender draining an outbox of the fleet's shape into it
+//! (samples/s, the poller's CPU per 100,000 samples and bytes per sample, and the
+//! receiver's CPU), then the central view's host page over 7 days read back from it,
+//! next to the same page from a poller's own store.
+
+use crate::render::{gpu_server_round, time_app};
+use crate::testbed::tsdb::Tsdb;
+use dcmon_inventory::cluster::{RemoteAuth, RemoteQueue, RemoteWrite};
+use dcmon_poller::health::Health;
+use dcmon_poller::ingest::Writer;
+use dcmon_poller::remote_write::{self, Shared};
+use dcmon_store::{HostRound, Store};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const VM: &str = "/usr/bin/victoria-metrics";
+
+/// Writes `rounds` into the store at `path` (made if new) with the outbox on; the
+/// samples queued.
+fn fill(path: &Path, rounds: impl Iterator<Item = Vec<HostRound>>) -> u64 {
+    let mut store = Store::open(path).unwrap();
+    store.fill_outbox(true);
+    let mut samples = 0u64;
+    for batch in rounds {
+        samples += batch
+            .iter()
+            .flat_map(|r| &r.runs)
+            .map(|run| run.output.samples.len() as u64)
+            .sum::<u64>();
+        store.write_rounds(&batch).unwrap();
+    }
+    samples
+}
+
+/// Runs the poller's remote-write sender on the outbox at `path` until `total`
+/// samples are sent: (wall seconds, this process' CPU seconds, the receiver's CPU
+/// seconds, bytes sent).
+fn drain(path: &Path, vm: &Tsdb, total: u64) -> (f64, f64, f64, u64) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let health = Arc::new(Health::default());
+    let config = RemoteWrite {
+        name: "vm".into(),
+        url: vm.write_url(),
+        auth: RemoteAuth::None,
+        ca_file: None,
+        client_cert: None,
+        external_labels: [("site".to_string(), "bench".to_string())].into(),
+        queue: RemoteQueue::default(),
+    };
+    let vm_pid = vm.pid().unwrap();
+    let (cpu0, vm0) = (crate::cpu_of(std::process::id()).0, crate::cpu_of(vm_pid).0);
+    let started = Instant::now();
+    runtime.block_on(async {
+        let (writer, thread) = Writer::spawn(Store::open(path).unwrap());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let shared = Shared {
+            db: path.to_path_buf(),
+            writer,
+            health: health.clone(),
+            replica: None,
+        };
+        let tasks = remote_write::spawn(vec![config], shared, stopped);
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while health.remote_figures("vm").sent < total {
+            assert!(
+                Instant::now() < deadline,
+                "sent {:?} of {total}",
+                health.remote_figures("vm")
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = stop.send(true);
+        for t in tasks {
+            let _ = t.await;
+        }
+        drop(thread);
+    });
+    let took = started.elapsed().as_secs_f64();
+    let figures = health.remote_figures("vm");
+    assert_eq!(figures.failed + figures.dropped, 0, "{figures:?}");
+    (
+        took,
+        crate::cpu_of(std::process::id()).0 - cpu0,
+        crate::cpu_of(vm_pid).0 - vm0,
+        figures.bytes,
+    )
+}
+
+fn now_ms() -> i64 {
+    dcmon_store::now_ms()
+}
+
+pub fn end_to_end(hosts: usize, days: usize) {
+    if !Path::new(VM).exists() {
+        println!("\n(o) skipped: {VM} is missing (tests/run.sh installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let vm = Tsdb::victoria(dir.path(), &["-retentionPeriod=30d".to_string()]);
+
+    // The fleet's shape: every host's round is one outbox row, one sample a series.
+    // A first round makes the series (VictoriaMetrics' indexing of 38,500 new series
+    // costs it more than the samples do), then the steady state is measured.
+    let rounds = crate::env_or("DCMON_BENCH_RW_ROUNDS", 20);
+    let fleet = dir.path().join("fleet.db");
+    let start = now_ms() - (rounds + 1) as i64 * 30_000;
+    let fleet_round = |r: usize| -> Vec<HostRound> {
+        (0..hosts)
+            .map(|h| gpu_server_round(&format!("gpu{h:04}"), r, start + r as i64 * 30_000))
+            .collect()
+    };
+    let first = fill(&fleet, std::iter::once(fleet_round(0)));
+    let (took, _, vm_cpu, _) = drain(&fleet, &vm, first);
+    println!(
+        "\n(o) remote write end to end into VictoriaMetrics, first round of {hosts} GPU servers ({first} samples, every series new): {:.0} samples/s, VictoriaMetrics {:.0} ms CPU",
+        first as f64 / took,
+        vm_cpu * 1e3
+    );
+    let total = fill(&fleet, (1..=rounds).map(fleet_round));
+    let (took, cpu, vm_cpu, bytes) = drain(&fleet, &vm, total);
+    println!(
+        "(o) then {rounds} rounds ({total} samples from the outbox, requests of <= 10,000): {:.0} samples/s  (target 500,000/s: {:.2}x); poller {:.1} ms CPU per 100k samples, VictoriaMetrics {:.1} ms; {:.2} bytes/sample on the wire",
+        total as f64 / took,
+        total as f64 / took / 500_000.0,
+        cpu * 1e3 * 100_000.0 / total as f64,
+        vm_cpu * 1e3 * 100_000.0 / total as f64,
+        bytes as f64 / total as f64,
+    );
+
+    // One host's week, sent the same way, then its central page read back.
+    let week = dir.path().join("week.db");
+    let rounds = days * 86_400 / 30;
+    let start = now_ms() - rounds as i64 * 30_000;
+    let all: Vec<usize> = (0..rounds).collect();
+    let total = fill(
+        &week,
+        all.chunks(500).map(|chunk| {
+            chunk
+                .iter()
+                .map(|&r| gpu_server_round("gpu0000", r, start + r as i64 * 30_000))
+                .collect()
+        }),
+    );
+    let (took, _, _, _) = drain(&week, &vm, total);
+    let central = dcmon_web::central::Central::new(dcmon_web::central::CentralConfig {
+        backend: format!("http://{}", vm.address),
+        listed: Vec::new(),
+        owners: Arc::new(|_| Vec::new()),
+        poller_count: 1,
+        pollers: Vec::new(),
+        external_labels: vec!["site".to_string()],
+    });
+    let state = dcmon_web::AppState::new(
+        Store::open(&dir.path().join("central.db")).unwrap(),
+        dcmon_web::Config::default(),
+    )
+    .with_central(central);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let uri = format!("/hosts/gpu0000?range={days}d");
+    let (median, size, first) = time_app(&runtime, dcmon_web::app(state), &uri);
+    let local = Store::open(&week).unwrap();
+    let local_app = dcmon_web::app(dcmon_web::AppState::new(local, Default::default()));
+    let (local_median, _, _) = time_app(&runtime, local_app, &uri);
+    println!(
+        "(o) central host page over {days} days from VictoriaMetrics ({rounds} rounds of 77 series, sent in {took:.1} s): {:.1} ms median ({:.1} ms the first), {} KB  (target 100 ms: {:.2}x); the same page from the poller's own store {:.1} ms",
+        median.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3,
+        size / 1024,
+        0.1 / median.as_secs_f64(),
+        local_median.as_secs_f64() * 1e3,
+    );
+}
