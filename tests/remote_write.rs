@@ -180,14 +180,34 @@ fn replicas_are_deduplicated_by_the_receiver() {
 
 /// The receiver stopped for a while during polling, then started: afterwards its data
 /// has no gap, and `/metrics` showed the queue rising and draining.
-fn outage_leaves_no_gap(mut receiver: Tsdb, bed: Sshd, net: u8) {
+/// How the receiver goes away.
+#[derive(Clone, Copy, PartialEq)]
+enum Outage {
+    /// Stopped (SIGTERM), then started again: connections are refused.
+    Stopped,
+    /// Frozen (SIGSTOP), then let go (SIGCONT): requests are taken and never answered.
+    Frozen,
+}
+
+fn outage_leaves_no_gap(mut receiver: Tsdb, bed: Sshd, net: u8, kind: Outage) {
     let outage = Duration::from_secs(
         std::env::var("DCMON_OUTAGE_SECONDS")
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(15),
     );
-    let (hosts, text) = inventory(&bed, net, 4, "1s", &remote(&receiver.write_url(), ""));
+    // A frozen receiver is given up on after the request timeout, then retried.
+    let timeout = match kind {
+        Outage::Stopped => "",
+        Outage::Frozen => "timeout = \"2s\"\n",
+    };
+    let (hosts, text) = inventory(
+        &bed,
+        net,
+        4,
+        "1s",
+        &format!("{}{timeout}", remote(&receiver.write_url(), "")),
+    );
     let file = bed.write("inventory.toml", &text);
     let poller = Poller::start(bed.dir.path(), "p", &file, &[]);
     let query = format!("node_load1{{host=\"{}\"}}", hosts[0]);
@@ -206,11 +226,20 @@ fn outage_leaves_no_gap(mut receiver: Tsdb, bed: Sshd, net: u8) {
         std::thread::sleep(Duration::from_millis(500));
     }
     let outage_from = wall_ms();
-    receiver.stop();
+    match kind {
+        Outage::Stopped => receiver.stop(),
+        Outage::Frozen => receiver.freeze(),
+    }
     let stopped_at = Instant::now();
     let mut peak = 0.0f64;
     while stopped_at.elapsed() < outage {
-        peak = peak.max(queued(&poller));
+        // The poller's dashboard answers throughout (queued() is -1 when it does not).
+        let now = queued(&poller);
+        assert!(
+            now >= 0.0,
+            "the poller's /metrics did not answer during the outage"
+        );
+        peak = peak.max(now);
         std::thread::sleep(Duration::from_millis(500));
     }
     assert!(
@@ -218,7 +247,10 @@ fn outage_leaves_no_gap(mut receiver: Tsdb, bed: Sshd, net: u8) {
         "the queue did not grow while the receiver was away: {peak} (steady {baseline})"
     );
     let outage_to = wall_ms();
-    receiver.start();
+    match kind {
+        Outage::Stopped => receiver.start(),
+        Outage::Frozen => receiver.thaw(),
+    }
     let deadline = Instant::now() + Duration::from_secs(40);
     while queued(&poller) > baseline * 2.0 + 100.0 {
         assert!(
@@ -265,6 +297,9 @@ fn outage_leaves_no_gap(mut receiver: Tsdb, bed: Sshd, net: u8) {
         "{log}"
     );
     assert!(log.contains("sending again"), "{log}");
+    if kind == Outage::Frozen {
+        assert!(log.contains("no answer within 2s"), "{log}");
+    }
     assert!(
         poller
             .metric(&format!(
@@ -280,14 +315,24 @@ fn outage_leaves_no_gap(mut receiver: Tsdb, bed: Sshd, net: u8) {
 fn victoriametrics_outage_leaves_no_gap() {
     let bed = Sshd::start();
     let vm = Tsdb::victoria(bed.dir.path(), &[]);
-    outage_leaves_no_gap(vm, bed, 24);
+    outage_leaves_no_gap(vm, bed, 24, Outage::Stopped);
+}
+
+/// A receiver that takes requests and stops answering mid-stream (SIGSTOP): each
+/// request is given up after `timeout` and retried, nothing is lost, the poller's
+/// dashboard keeps answering, and the queue drains once the receiver runs again.
+#[test]
+fn a_frozen_receiver_leaves_no_gap() {
+    let bed = Sshd::start();
+    let vm = Tsdb::victoria(bed.dir.path(), &[]);
+    outage_leaves_no_gap(vm, bed, 27, Outage::Frozen);
 }
 
 #[test]
 fn prometheus_outage_leaves_no_gap() {
     let bed = Sshd::start();
     let prometheus = Tsdb::prometheus(bed.dir.path());
-    outage_leaves_no_gap(prometheus, bed, 25);
+    outage_leaves_no_gap(prometheus, bed, 25, Outage::Stopped);
 }
 
 /// A receiver refusing our password (401): logged once with its reason, counted, and

@@ -109,6 +109,25 @@ impl Tsdb {
         }
     }
 
+    /// Freezes it (SIGSTOP): connections are still accepted by the kernel, nothing is
+    /// answered, as a receiver stuck in a long pause or on a dead disk.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen receiver run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill")
+                .args([which, &pid.to_string()])
+                .status();
+        }
+    }
+
     /// The running process (for its CPU time in the benchmark).
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.0.id())
