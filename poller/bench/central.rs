@@ -129,6 +129,8 @@ pub fn end_to_end(hosts: usize, days: usize) {
         bytes as f64 / total as f64,
     );
 
+    prometheus_bytes(&dir, &fleet, &vm, bytes as f64 / total as f64);
+
     // One host's week, sent the same way, then its central page read back.
     let week = dir.path().join("week.db");
     let rounds = days * 86_400 / 30;
@@ -170,5 +172,114 @@ pub fn end_to_end(hosts: usize, days: usize) {
         size / 1024,
         0.1 / median.as_secs_f64(),
         local_median.as_secs_f64() * 1e3,
+    );
+}
+
+const PROMETHEUS: &str = "/usr/bin/prometheus";
+
+/// Prometheus's own remote write of the same series: it scrapes the fleet's `/metrics`
+/// (as dcmon serves it, without timestamps so each scrape is new) every second and
+/// remote-writes to the same VictoriaMetrics, with `job` and `instance` dropped and the
+/// same external label, in requests of at most 10,000 samples; its bytes per sample
+/// from its own counters, next to dcmon's.
+fn prometheus_bytes(dir: &tempfile::TempDir, fleet: &Path, vm: &Tsdb, ours: f64) {
+    if !Path::new(PROMETHEUS).exists() {
+        println!("(o) Prometheus's remote write: skipped, {PROMETHEUS} is missing");
+        return;
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let app = dcmon_web::app(dcmon_web::AppState::new(
+        Store::open(fleet).unwrap(),
+        dcmon_web::Config::default(),
+    ));
+    let exposition = runtime.block_on(async {
+        use http_body_util::BodyExt;
+        use tower::ServiceExt;
+        let response = app
+            .oneshot(
+                axum::http::Request::get("/metrics")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        String::from_utf8(body.to_vec()).unwrap()
+    });
+    let mut series = 0usize;
+    let text: String = exposition
+        .lines()
+        .filter(|l| !l.starts_with("dcmon_"))
+        .map(|l| {
+            if l.starts_with('#') {
+                format!("{l}\n")
+            } else {
+                series += 1;
+                // `name{labels} value ts`: the value kept, the time left to the scrape.
+                format!("{}\n", l.rsplit_once(' ').map_or(l, |(head, _)| head))
+            }
+        })
+        .collect();
+    let target = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let target_address = target.local_addr().unwrap();
+    let served = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let text = text.clone();
+            async move { text }
+        }),
+    );
+    runtime.spawn(async move { axum::serve(target, served).await });
+    let port = crate::testbed::free_port();
+    let config = dir.path().join("prometheus-sender.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  external_labels:\n    site: bench\nscrape_configs:\n  - job_name: fleet\n    honor_labels: true\n    static_configs:\n      - targets: ['{target_address}']\nremote_write:\n  - url: {}\n    queue_config:\n      max_samples_per_send: 10000\n      batch_send_deadline: 5s\n    write_relabel_configs:\n      - action: labeldrop\n        regex: job|instance\n",
+            vm.write_url()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(dir.path().join("prometheus-sender.log")).unwrap();
+    let child = std::process::Command::new(PROMETHEUS)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("prom-sender").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let _prometheus = crate::testbed::Killed(child);
+    let address = format!("127.0.0.1:{port}");
+    let counter = |name: &str| -> f64 {
+        crate::testbed::http_get(&address, "/metrics")
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    // Past its start-up and first scrapes, then 30 s of steady state.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counter("prometheus_remote_storage_samples_total") < (series * 5) as f64 {
+        assert!(Instant::now() < deadline, "Prometheus sent nothing");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (bytes0, samples0) = (
+        counter("prometheus_remote_storage_bytes_total"),
+        counter("prometheus_remote_storage_samples_total"),
+    );
+    std::thread::sleep(Duration::from_secs(30));
+    let bytes = counter("prometheus_remote_storage_bytes_total") - bytes0;
+    let samples = counter("prometheus_remote_storage_samples_total") - samples0;
+    let theirs = bytes / samples.max(1.0);
+    println!(
+        "(o) Prometheus's own remote write of the same {series} series (scraped every 1 s, job and instance dropped, requests of <= 10,000): {theirs:.2} bytes/sample over {samples:.0} samples; dcmon {ours:.2}, {:.2}x Prometheus's bytes",
+        ours / theirs
     );
 }

@@ -64,8 +64,11 @@ pub struct Body {
 pub struct Encoder {
     /// Added to every series that lacks them: external labels, then `replica`.
     extra: Vec<(String, String)>,
-    /// Series id → its labels as encoded `TimeSeries` field 1 entries.
-    labels: HashMap<i64, Vec<u8>>,
+    /// Series id → its name's number (`names`) and its labels as encoded `TimeSeries`
+    /// field 1 entries.
+    labels: HashMap<i64, (u32, Vec<u8>)>,
+    /// Each series name's number, in the order they were first learnt.
+    names: HashMap<String, u32>,
 }
 
 impl Encoder {
@@ -73,6 +76,7 @@ impl Encoder {
         Encoder {
             extra,
             labels: HashMap::new(),
+            names: HashMap::new(),
         }
     }
 
@@ -92,42 +96,52 @@ impl Encoder {
     pub fn learn(&mut self, id: i64, series: &SeriesName) {
         if self.labels.len() >= MAX_KEPT {
             self.labels.clear();
+            self.names.clear();
         }
         let labels = metric_labels(&series.host, &series.labels);
         let encoded = self.encode_labels(&series.name, labels);
-        self.labels.insert(id, encoded);
+        let next = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        let name = *self.names.entry(series.name.clone()).or_insert(next);
+        self.labels.insert(id, (name, encoded));
     }
 
     /// The request for `rows` plus the poller's own series at `now_ms`. Samples of a
     /// series the store no longer names (none should be) are counted in `skipped`.
     pub fn request(&self, rows: &[OutboxRow], own: &[OwnSeries], now_ms: i64) -> (Body, usize) {
-        // Series in order of first appearance, each with its points.
-        let mut order: Vec<i64> = Vec::new();
+        // Each series once, with its name's number and encoded labels, and its points.
+        let mut order: Vec<(u32, i64, &[u8])> = Vec::new();
         let mut points: HashMap<i64, Vec<(i64, f64)>> = HashMap::new();
         let mut skipped = 0;
         for &(id, ts, value) in rows.iter().flat_map(|r| r.entries.iter()) {
-            if !self.labels.contains_key(&id) {
+            let Some((name, labels)) = self.labels.get(&id) else {
                 skipped += 1;
                 continue;
-            }
+            };
             points
                 .entry(id)
                 .or_insert_with(|| {
-                    order.push(id);
+                    order.push((*name, id, labels));
                     Vec::new()
                 })
                 .push((ts, value));
         }
+        // Series grouped by name, as a scrape of `/metrics` gives them (family by
+        // family), then by id (a host's series were made together): neighbours share
+        // their long name and differ in short labels, which snappy compresses far
+        // better than a host's series side by side (bench parts (n) and (o): 17% fewer
+        // bytes, near Prometheus's own remote write of the same series). Numbers, not
+        // the labels, are sorted: cheap.
+        order.sort_unstable_by_key(|s| (s.0, s.1));
         let mut raw = Vec::with_capacity(rows.iter().map(|r| r.entries.len()).sum::<usize>() * 24);
         let mut series = Vec::new();
         let mut samples = 0;
-        for id in order {
+        for (_, id, labels) in order {
             let mut pts = points.remove(&id).unwrap_or_default();
             // Receivers want each series' samples in time order.
             pts.sort_by_key(|p| p.0);
             samples += pts.len();
             series.clear();
-            series.extend_from_slice(&self.labels[&id]);
+            series.extend_from_slice(labels);
             for (timestamp, value) in pts {
                 put_sample(&mut series, value, timestamp);
             }
