@@ -38,19 +38,24 @@ fn fill(path: &Path, rounds: impl Iterator<Item = Vec<HostRound>>) -> u64 {
 /// samples are sent: (wall seconds, this process' CPU seconds, the receiver's CPU
 /// seconds, bytes sent).
 fn drain(path: &Path, vm: &Tsdb, total: u64) -> (f64, f64, f64, u64) {
+    drain_to(path, &vm.write_url(), vm.pid(), total)
+}
+
+/// `drain` to any receiver at `url` (its process `pid`, if another, for its CPU).
+fn drain_to(path: &Path, url: &str, pid: Option<u32>, total: u64) -> (f64, f64, f64, u64) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let health = Arc::new(Health::default());
     let config = RemoteWrite {
         name: "vm".into(),
-        url: vm.write_url(),
+        url: url.to_string(),
         auth: RemoteAuth::None,
         ca_file: None,
         client_cert: None,
         external_labels: [("site".to_string(), "bench".to_string())].into(),
         queue: RemoteQueue::default(),
     };
-    let vm_pid = vm.pid().unwrap();
-    let (cpu0, vm0) = (crate::cpu_of(std::process::id()).0, crate::cpu_of(vm_pid).0);
+    let receiver_cpu = || pid.map_or(0.0, |p| crate::cpu_of(p).0);
+    let (cpu0, vm0) = (crate::cpu_of(std::process::id()).0, receiver_cpu());
     let started = Instant::now();
     runtime.block_on(async {
         let (writer, thread) = Writer::spawn(Store::open(path).unwrap());
@@ -83,7 +88,7 @@ fn drain(path: &Path, vm: &Tsdb, total: u64) -> (f64, f64, f64, u64) {
     (
         took,
         crate::cpu_of(std::process::id()).0 - cpu0,
-        crate::cpu_of(vm_pid).0 - vm0,
+        receiver_cpu() - vm0,
         figures.bytes,
     )
 }
@@ -129,7 +134,20 @@ pub fn end_to_end(hosts: usize, days: usize) {
         bytes as f64 / total as f64,
     );
 
-    prometheus_bytes(&dir, &fleet, &vm, bytes as f64 / total as f64);
+    let ours = bytes as f64 / total as f64;
+    // The poller's own ceiling: the same queue again, into a receiver that answers
+    // 204 at once (no storage), so only the sender's work is left.
+    let again = dir.path().join("again.db");
+    let total = fill(&again, (1..=rounds).map(fleet_round));
+    let null = null_receiver();
+    let (took, cpu, _, _) = drain_to(&again, &null, None, total);
+    println!(
+        "(o) the same into a receiver that stores nothing (the sender alone, HTTP included): {:.0} samples/s  ({:.2}x the 500,000/s target), {:.1} ms CPU per 100k samples (receiver's included)",
+        total as f64 / took,
+        total as f64 / took / 500_000.0,
+        cpu * 1e3 * 100_000.0 / total as f64,
+    );
+    prometheus_bytes(&dir, &fleet, &vm, ours);
 
     // One host's week, sent the same way, then its central page read back.
     let week = dir.path().join("week.db");
@@ -141,11 +159,21 @@ pub fn end_to_end(hosts: usize, days: usize) {
         all.chunks(500).map(|chunk| {
             chunk
                 .iter()
-                .map(|&r| gpu_server_round("gpu0000", r, start + r as i64 * 30_000))
+                .map(|&r| gpu_server_round("week0000", r, start + r as i64 * 30_000))
                 .collect()
         }),
     );
     let (took, _, _, _) = drain(&week, &vm, total);
+    // Every point of the week searchable (new series become visible within seconds).
+    let query = format!(
+        "count_over_time(node_load1{{host=\"week0000\"}}[{}d])",
+        days + 1
+    );
+    vm.wait_for(&query, Duration::from_secs(60), |r| {
+        r.first()
+            .and_then(|s| s["value"][1].as_str()?.parse::<usize>().ok())
+            .is_some_and(|n| n >= rounds)
+    });
     let central = dcmon_web::central::Central::new(dcmon_web::central::CentralConfig {
         backend: format!("http://{}", vm.address),
         listed: Vec::new(),
@@ -160,7 +188,7 @@ pub fn end_to_end(hosts: usize, days: usize) {
     )
     .with_central(central);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let uri = format!("/hosts/gpu0000?range={days}d");
+    let uri = format!("/hosts/week0000?range={days}d");
     let (median, size, first) = time_app(&runtime, dcmon_web::app(state), &uri);
     let local = Store::open(&week).unwrap();
     let local_app = dcmon_web::app(dcmon_web::AppState::new(local, Default::default()));
@@ -282,4 +310,29 @@ fn prometheus_bytes(dir: &tempfile::TempDir, fleet: &Path, vm: &Tsdb, ours: f64)
         "(o) Prometheus's own remote write of the same {series} series (scraped every 1 s, job and instance dropped, requests of <= 10,000): {theirs:.2} bytes/sample over {samples:.0} samples; dcmon {ours:.2}, {:.2}x Prometheus's bytes",
         ours / theirs
     );
+}
+
+/// A remote-write receiver that takes every request and stores nothing, on a thread of
+/// its own: its URL.
+fn null_receiver() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            let app = axum::Router::new().route(
+                "/api/v1/write",
+                axum::routing::post(|_body: axum::body::Bytes| async {
+                    axum::http::StatusCode::NO_CONTENT
+                }),
+            );
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    format!("http://{address}/api/v1/write")
 }
