@@ -292,6 +292,23 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
     // What only a poller's store answers is not served here.
     assert_eq!(central.get("/api/series").0, 404);
 
+    // A backend that takes requests and never answers (SIGSTOP): a page saying so
+    // within the backend budget (5 s), and the server keeps answering meanwhile.
+    vm.freeze();
+    let asked = std::time::Instant::now();
+    let (status, body) = central.get("/");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("did not answer"), "{body}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert_eq!(central.get("/health").0, 200);
+    vm.thaw();
+    central.wait_for_json("/api/hosts", Duration::from_secs(20), |rows| {
+        rows.as_array().is_some_and(|a| a.len() == HOSTS)
+    });
     // The backend down: a clear error naming it, not an empty fleet.
     drop(vm);
     let (status, body) = central.get("/");

@@ -16,6 +16,10 @@ use std::sync::Arc;
 /// Largest answer read: a fleet's overview of some 5,000 hosts is a few tens of MB.
 const MAX_ANSWER: usize = 64 << 20;
 
+/// Longest wait for one answer of the backend: a stalled backend gives a page saying
+/// so, not a request held open (the store's queries have `QUERY_BUDGET`).
+pub const BACKEND_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// One poller of a host: its number (1-based shard) and dashboard URL when known.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Owner {
@@ -126,10 +130,15 @@ impl Central {
         let query = serde_urlencoded::to_string(params)
             .map_err(|e| WebError::Internal(format!("encoding a backend query: {e}")))?;
         let url = format!("{}/api/v1/{endpoint}?{query}", self.backend);
-        let body = self
-            .http
-            .get(&url, MAX_ANSWER)
+        let body = tokio::time::timeout(BACKEND_BUDGET, self.http.get(&url, MAX_ANSWER))
             .await
+            .map_err(|_| {
+                WebError::Backend(format!(
+                    "the metrics backend {} did not answer {endpoint} within {} s",
+                    self.backend,
+                    BACKEND_BUDGET.as_secs()
+                ))
+            })?
             .map_err(|e| WebError::Backend(format!("the metrics backend failed: {e}")))?;
         let text = std::str::from_utf8(&body).map_err(|_| {
             WebError::Backend(format!(
