@@ -92,6 +92,31 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
         |r| r.len() == HOSTS,
     );
 
+    // Readings of slow probes (apt hourly, smart and some nvidia every 10 minutes) are
+    // older than the API's 5-minute lookback most of the time: written 20 minutes ago
+    // here, they must still show.
+    let old = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        - 20 * 60_000;
+    let slow = format!(
+        "apt_upgrades_pending{{host=\"{}\"}} 7 {old}\nnvme_percentage_used{{host=\"gpu01\",device=\"/dev/nvme9n1\"}} 42 {old}\n",
+        hosts[3]
+    );
+    let (status, body) = curl(&[
+        "-X",
+        "POST",
+        "--data-binary",
+        &slow,
+        &format!("http://{}/api/v1/import/prometheus", vm.address),
+    ]);
+    assert_eq!(status, 204, "{body}");
+    vm.wait_for(
+        "count(last_over_time(apt_upgrades_pending[1h]))",
+        Duration::from_secs(20),
+        |r| !r.is_empty(),
+    );
     let central = Dashboard::start(&[
         "--web-only",
         "--inventory",
@@ -129,6 +154,13 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
             .as_array()
             .is_some_and(|g| g.contains(&"all".into()))
     );
+    let slow_row = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["host"] == hosts[3].as_str())
+        .unwrap();
+    assert_eq!(slow_row["upgrades"], 7.0, "{slow_row}");
 
     // The overview in Chromium: all 40 hosts, online, after the live refresh ran.
     let profile = tempfile::tempdir().unwrap();
@@ -204,6 +236,7 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
                 "<td>Fan1</td>",
                 "5040 rpm",
                 "<td>/dev/nvme1n1</td>",
+                "<td>/dev/nvme9n1</td>",
             ] {
                 assert!(dom.contains(shown), "gpu01 shows {shown}: {dom}");
             }

@@ -2,14 +2,14 @@
 //! queries, every chart as a range query (`avg_over_time` for gauges, `rate` for
 //! counters), all sent at once. Facts, Xids and logs stay with the host's poller.
 
-use super::{Central, Labels, matrix, merge_replicas, quoted, vector};
+use super::{Central, LATEST_WINDOW_MS, Labels, matrix, merge_replicas, quoted};
 use crate::WebError;
 use crate::chart::Line;
 use crate::host_page::{CHARTS, MAX_LINES, PageData, READING_FAMILIES, Shown, line_label};
 use dcmon_store::SeriesLatest;
 use dcmon_store::range::SeriesPoints;
 use futures_util::future::try_join_all;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// `["ipmi_*", …]` as one PromQL name regex (`ipmi_.*|…`).
 fn name_regex(families: &[&str]) -> String {
@@ -56,17 +56,12 @@ pub(crate) async fn read(
             Shown::Rate => format!("rate({}[{window}])", selector(name)),
         });
     }
-    let instant = try_join_all([
-        central.instant(&readings_query, now),
-        central.instant(&gpu_set_query, now),
-    ]);
     let ranges = try_join_all(charts.iter().map(|q| central.range(q, from, to, step)));
-    let (instant, ranges) = tokio::try_join!(instant, ranges)?;
-    let [readings, gpu_set]: [_; 2] = instant
-        .try_into()
-        .map_err(|_| WebError::Internal("two instant answers expected".into()))?;
-    let readings = latest(central, host, vector(readings, &readings_query)?);
-    let gpu_set = latest(central, host, vector(gpu_set, &gpu_set_query)?);
+    let (readings, gpu_set, ranges) = tokio::try_join!(
+        latest_of(central, host, &readings_query, now),
+        latest_of(central, host, &gpu_set_query, now),
+        ranges
+    )?;
     let mut lines = Vec::new();
     for (answer, query) in ranges.into_iter().zip(&charts) {
         let series: Vec<SeriesPoints> = merge_replicas(matrix(answer, query)?)
@@ -119,18 +114,32 @@ pub(crate) async fn read(
     })
 }
 
-/// An instant answer as the store's latest readings (one per series, replicas merged;
-/// kind and unit are not sent by remote write, so left empty).
-fn latest(central: &Central, host: &str, answer: Vec<(Labels, i64, f64)>) -> Vec<SeriesLatest> {
+/// The latest readings of `host`'s series that `selector` matches, as the store's
+/// (one per series, replicas merged; kind and unit are not sent by remote write, so
+/// left empty): their names from `/api/v1/series`, then their values.
+async fn latest_of(
+    central: &Central,
+    host: &str,
+    selector: &str,
+    now: i64,
+) -> Result<Vec<SeriesLatest>, WebError> {
+    let names: BTreeSet<String> = central
+        .series(selector, now.saturating_sub(LATEST_WINDOW_MS), now)
+        .await?
+        .into_iter()
+        .filter_map(|mut labels| labels.remove("__name__"))
+        .collect();
+    let names: Vec<String> = names.into_iter().collect();
+    let answer = central
+        .latest(&names, &format!("host={}", quoted(host)), now)
+        .await?;
     let mut one: BTreeMap<(String, Labels), (i64, f64)> = BTreeMap::new();
-    for (labels, ts, value) in answer {
-        let Some(name) = labels.get("__name__").cloned() else {
-            continue;
-        };
+    for (name, labels, value) in answer {
         one.entry((name, central.own_labels(labels)))
-            .or_insert((ts, value));
+            .or_insert((now, value));
     }
-    one.into_iter()
+    Ok(one
+        .into_iter()
         .map(|((name, labels), (ts, value))| SeriesLatest {
             host: host.to_string(),
             name,
@@ -140,7 +149,7 @@ fn latest(central: &Central, host: &str, answer: Vec<(Labels, i64, f64)>) -> Vec
             value,
             ts,
         })
-        .collect()
+        .collect())
 }
 
 #[cfg(test)]

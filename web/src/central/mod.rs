@@ -16,6 +16,9 @@ use std::sync::Arc;
 /// Largest answer read: a fleet's overview of some 5,000 hosts is a few tens of MB.
 const MAX_ANSWER: usize = 64 << 20;
 
+/// How far back the latest value of a series is looked for: past the hourly probes.
+pub const LATEST_WINDOW_MS: i64 = 2 * 3_600_000;
+
 /// Longest wait for one answer of the backend: a stalled backend gives a page saying
 /// so, not a request held open (the store's queries have `QUERY_BUDGET`).
 pub const BACKEND_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
@@ -124,6 +127,57 @@ impl Central {
             ("step", seconds(step.max(1))),
         ];
         self.get("query_range", &params).await
+    }
+
+    /// `/api/v1/series`: the label sets (`__name__` included) of series matching
+    /// `selector` with samples in [from, to].
+    pub async fn series(
+        &self,
+        selector: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<Labels>, WebError> {
+        let params = [
+            ("match[]", selector.to_string()),
+            ("start", seconds(from)),
+            ("end", seconds(to)),
+        ];
+        match self.get("series", &params).await? {
+            Answer::Series(s) => Ok(s),
+            other => Err(unexpected(&other, "series list", selector)),
+        }
+    }
+
+    /// The latest value of every series named `names` (that `matchers`, like
+    /// `host="a"`, select) within `LATEST_WINDOW`: (name, labels, value). One query a
+    /// name, sent at once: `last_over_time` reaches past the API's 5-minute lookback
+    /// (probes polled every 10 minutes or hourly), and the name is known from the
+    /// query, since range functions drop it in Prometheus and VictoriaMetrics.
+    pub async fn latest(
+        &self,
+        names: &[String],
+        matchers: &str,
+        now: i64,
+    ) -> Result<Vec<(String, Labels, f64)>, WebError> {
+        let queries: Vec<String> = names
+            .iter()
+            .map(|n| {
+                format!(
+                    "last_over_time({n}{{{matchers}}}[{}s])",
+                    LATEST_WINDOW_MS / 1000
+                )
+            })
+            .collect();
+        let answers =
+            futures_util::future::try_join_all(queries.iter().map(|q| self.instant(q, now)))
+                .await?;
+        let mut out = Vec::new();
+        for ((name, query), answer) in names.iter().zip(&queries).zip(answers) {
+            for (labels, _, value) in vector(answer, query)? {
+                out.push((name.clone(), labels, value));
+            }
+        }
+        Ok(out)
     }
 
     async fn get(&self, endpoint: &str, params: &[(&str, String)]) -> Result<Answer, WebError> {

@@ -1,8 +1,9 @@
 //! The overview's rows from the Prometheus API: the latest value of each series the
-//! overview reads, the CPU counters' last two samples, each host's `dcmon_host_up`,
-//! turned into rows by the store's own `summarize` (the rows are computed one way).
+//! overview reads (within `LATEST_WINDOW`), the CPU counters' last two samples, each
+//! host's `dcmon_host_up` and when it was last written, turned into rows by the
+//! store's own `summarize` (the rows are computed one way).
 
-use super::{Central, Labels, matrix, merge_replicas, vector};
+use super::{Central, LATEST_WINDOW_MS, Labels, matrix, merge_replicas, vector};
 use crate::WebError;
 use dcmon_probes::nvidia::issues;
 use dcmon_store::overview::{CPU, HostSummary, NAMES, Reading, summarize};
@@ -19,30 +20,29 @@ type Latest = BTreeMap<(String, Labels), (f64, Option<f64>)>;
 
 /// Every host's row: the inventory's hosts and every host the backend has series of.
 pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebError> {
-    let names: Vec<&str> = NAMES
+    let names: Vec<String> = NAMES
         .iter()
         .chain(issues::SERIES)
         .chain([&HOST_UP])
-        .copied()
+        .map(|n| n.to_string())
         .collect();
-    let latest_query = format!("{{__name__=~\"{}\"}}", names.join("|"));
     let cpu_query = format!("{CPU}[{CPU_WINDOW}]");
+    // Written within the API's lookback (5 minutes): the host's poller is reporting.
     let seen_query = format!("timestamp({HOST_UP})");
     let (latest, cpu, seen) = tokio::join!(
-        central.instant(&latest_query, now),
+        central.latest(&names, "", now),
         central.instant(&cpu_query, now),
         central.instant(&seen_query, now),
     );
-    let latest = vector(latest?, &latest_query)?;
+    let latest = latest?;
     let cpu = matrix(cpu?, &cpu_query)?;
     let seen = vector(seen?, &seen_query)?;
 
     let mut by_host: BTreeMap<String, Latest> = BTreeMap::new();
-    for (labels, _, value) in latest {
-        let (Some(host), Some(name)) = (labels.get("host"), labels.get("__name__")) else {
+    for (name, labels, value) in latest {
+        let Some(host) = labels.get("host").cloned() else {
             continue;
         };
-        let (host, name) = (host.clone(), name.clone());
         // Replicas of one series: the first answer stands for both.
         by_host
             .entry(host)
@@ -82,16 +82,26 @@ pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebE
             .iter()
             .find(|((name, _), _)| name == HOST_UP)
             .map(|(_, (v, _))| *v > 0.0);
-        (row.status, row.last_error) = match up {
-            Some(true) => ("online".into(), None),
-            Some(false) => (
+        let seen = last_seen.get(host).copied();
+        (row.status, row.last_error) = match (up, seen) {
+            (Some(true), Some(_)) => ("online".into(), None),
+            (Some(false), Some(_)) => (
                 "offline".into(),
                 Some("unreachable at its last round (its poller's log says why)".into()),
             ),
-            None => ("unknown".into(), Some(no_rounds(central))),
+            (Some(up), None) => (
+                "unknown".into(),
+                Some(format!(
+                    "{} (the last one, within {} h, found it {})",
+                    no_rounds(central),
+                    LATEST_WINDOW_MS / 3_600_000,
+                    if up { "online" } else { "offline" }
+                )),
+            ),
+            (None, _) => ("unknown".into(), Some(no_rounds(central))),
         };
         if up == Some(true) {
-            row.last_seen = last_seen.get(host).copied();
+            row.last_seen = seen;
         }
         rows.insert(host.clone(), row);
     }
