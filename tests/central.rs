@@ -18,6 +18,8 @@ use testbed::shims::dell_gpu_server;
 use testbed::tsdb::Tsdb;
 
 const HOSTS: usize = 40;
+/// The one host an alert rule fires for.
+const ALERTED: &str = "127.0.24.5";
 
 /// Text of an HTML page with the escapes our templates write read back.
 fn unescaped(text: &str) -> String {
@@ -57,7 +59,7 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
     // One inventory for the whole cluster: pollers take their share with --shard, the
     // central view reads the same file.
     let rest = format!(
-        "[cluster]\npollers = [\"http://{}\", \"http://{}\"]\n\n[web]\nbackend = {{ prometheus = \"http://{}\" }}\n\n{}",
+        "[cluster]\npollers = [\"http://{}\", \"http://{}\"]\n\n[web]\nbackend = {{ prometheus = \"http://{}\" }}\n\n[alerting]\nevaluation_interval = \"1s\"\nbuiltin = false\n\n[[alerts]]\nname = \"LoadSeen\"\nexpr = 'node_load1{{host=\"{ALERTED}\"}} >= 0'\n\n{}",
         addresses[0],
         addresses[1],
         vm.address,
@@ -262,6 +264,26 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
         &shots.join("central-host.png"),
         "1280,1600",
         &format!("{}/hosts/{first}?range=1h", central.url),
+    );
+
+    // Every poller's firing alerts, with the host's poller.
+    vm.wait_for(
+        "ALERTS{alertname=\"LoadSeen\"}",
+        Duration::from_secs(30),
+        |r| !r.is_empty(),
+    );
+    let (_, alerts) = central.get("/alerts");
+    let owner = owner_of(ALERTED);
+    assert!(alerts.contains(">LoadSeen</td>"), "{alerts}");
+    assert!(alerts.contains(">firing</td>"), "{alerts}");
+    let alert_links = links(&alerts);
+    assert!(
+        alert_links.contains(&format!("/hosts/{ALERTED}")),
+        "{alerts}"
+    );
+    assert!(
+        alert_links.contains(&format!("http://{}/alerts", addresses[owner])),
+        "{alerts}"
     );
 
     // Click everything: every link of the overview, a host page and the pages they lead

@@ -96,6 +96,34 @@ pub struct AlertChanges {
     pub mirrors: Vec<(i64, String, Option<String>)>,
 }
 
+/// The `ALERTS` series of the pending and firing alerts, as Prometheus exposes its
+/// own: `alertstate`, then the alert's labels (`alertname`, `severity`, the result's),
+/// names that are not label names left out. `/metrics` shows them; remote write sends
+/// them, so the central view can list every poller's alerts.
+pub fn alert_series(alerts: &[AlertRow]) -> Vec<Vec<(String, String)>> {
+    alerts
+        .iter()
+        .filter(|a| a.state != "resolved")
+        .map(|a| {
+            std::iter::once(("alertstate".to_string(), a.state.clone()))
+                .chain(
+                    a.labels
+                        .iter()
+                        .filter(|(k, _)| is_label_name(k) && k.as_str() != "alertstate")
+                        .map(|(k, v)| (k.clone(), v.clone())),
+                )
+                .collect()
+        })
+        .collect()
+}
+
+/// `[a-zA-Z_][a-zA-Z0-9_]*`: what Prometheus takes as a label name.
+pub fn is_label_name(k: &str) -> bool {
+    let mut chars = k.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 impl AlertChanges {
     pub fn is_empty(&self) -> bool {
         self.upserts.is_empty()

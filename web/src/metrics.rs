@@ -83,15 +83,12 @@ pub fn alerts(out: &mut String, alerts: &[dcmon_store::alerts::AlertRow]) {
     out.push_str(
         "# HELP ALERTS dcmon alert instances that are pending or firing\n# TYPE ALERTS gauge\n",
     );
-    for a in active {
-        out.push_str("ALERTS{alertstate=\"");
-        out.push_str(&a.state);
-        out.push('"');
-        for (k, v) in &a.labels {
-            if !is_label_name(k) {
-                continue;
+    for labels in dcmon_store::alerts::alert_series(alerts) {
+        out.push_str("ALERTS{");
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
             }
-            out.push(',');
             out.push_str(k);
             out.push_str("=\"");
             escape_into(out, v);
@@ -136,13 +133,6 @@ pub fn receivers(out: &mut String, receivers: &[dcmon_store::silences::ReceiverS
             out.push_str(&format!("\"}} {}\n", value(r)));
         }
     }
-}
-
-fn is_label_name(k: &str) -> bool {
-    let mut chars = k.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && k != "alertstate"
 }
 
 fn series_text(out: &mut String, s: &LatestRef<'_>) {

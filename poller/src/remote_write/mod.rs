@@ -190,7 +190,21 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
             }
         }
         own_ms = crate::host_round::now_ms().max(own_ms.saturating_add(1));
-        let (body, skipped) = encoder.request(&rows, &shared.health.series(), own_ms);
+        // The poller's own figures and its pending and firing alerts (`ALERTS`, as on
+        // `/metrics`), as of now: the central view lists every poller's alerts.
+        let mut own = shared.health.series();
+        if let Ok(alerts) = read(&store, |s| s.alerts()).await {
+            own.extend(
+                dcmon_store::alerts::alert_series(&alerts)
+                    .into_iter()
+                    .map(|labels| encode::OwnSeries {
+                        name: "ALERTS".to_string(),
+                        labels,
+                        value: 1.0,
+                    }),
+            );
+        }
+        let (body, skipped) = encoder.request(&rows, &own, own_ms);
         if skipped > 0 {
             // The series was deleted (retention) between queuing and sending: its
             // samples cannot be named any more, so they are dropped, counted and said.
