@@ -7,7 +7,6 @@ use anyhow::{Context, Result, anyhow};
 use dcmon_web::central::{Central, CentralConfig, Listed, Owner};
 use std::process::ExitCode;
 use std::sync::Arc;
-use tokio::signal::unix::{SignalKind, signal};
 
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     let file = args
@@ -68,21 +67,13 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     let state = dcmon_web::AppState::new(store, web_cmd::config(&web)).with_central(central);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut interrupt =
-            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-        let mut terminate =
-            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut stopped = crate::serve_cmd::stop_on_signals()?;
         web_cmd::start(&listen, &web, state, stopped.clone()).await?;
         dcmon_poller::log!(
-            "dcmon serve: central view of {} pollers, reading {backend}",
-            poller_count
+            "dcmon serve: central view of {poller_count} poller{}, reading {backend}",
+            if poller_count == 1 { "" } else { "s" }
         );
-        tokio::select! {
-            _ = interrupt.recv() => {},
-            _ = terminate.recv() => {},
-        }
-        let _ = stop.send(true);
+        let _ = stopped.wait_for(|stop| *stop).await;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -13,6 +13,22 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
+/// A flag that turns true on SIGINT or SIGTERM (call inside the runtime).
+pub fn stop_on_signals() -> Result<tokio::sync::watch::Receiver<bool>> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        let _ = stop.send(true);
+    });
+    Ok(stopped)
+}
+
 pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     if args.web_only {
         return crate::central_cmd::serve(args);
@@ -50,18 +66,7 @@ pub fn serve(args: ServeArgs) -> Result<ExitCode> {
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut interrupt =
-            signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-        let mut terminate =
-            signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {},
-                _ = terminate.recv() => {},
-            }
-            let _ = stop.send(true);
-        });
+        let stopped = stop_on_signals()?;
         if listen != "off" {
             let runner = crate::actions_runner::ServeRunner {
                 inventory: args.inventory.clone(),

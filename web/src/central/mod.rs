@@ -184,16 +184,24 @@ impl Central {
         let query = serde_urlencoded::to_string(params)
             .map_err(|e| WebError::Internal(format!("encoding a backend query: {e}")))?;
         let url = format!("{}/api/v1/{endpoint}?{query}", self.backend);
+        // Errors name the backend, the endpoint and the PromQL, not the encoded URL.
+        let asked = params.first().map_or("", |(_, q)| q.as_str());
         let body = tokio::time::timeout(BACKEND_BUDGET, self.http.get(&url, MAX_ANSWER))
             .await
             .map_err(|_| {
                 WebError::Backend(format!(
-                    "the metrics backend {} did not answer {endpoint} within {} s",
+                    "the metrics backend {} did not answer {endpoint} `{asked}` within {} s",
                     self.backend,
                     BACKEND_BUDGET.as_secs()
                 ))
             })?
-            .map_err(|e| WebError::Backend(format!("the metrics backend failed: {e}")))?;
+            .map_err(|e| {
+                let why = e.strip_prefix(&format!("{url}: ")).unwrap_or(&e);
+                WebError::Backend(format!(
+                    "the metrics backend {} failed on {endpoint} `{asked}`: {why}",
+                    self.backend
+                ))
+            })?;
         let text = std::str::from_utf8(&body).map_err(|_| {
             WebError::Backend(format!(
                 "the metrics backend {} answered {endpoint} with bytes that are not UTF-8",
