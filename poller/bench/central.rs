@@ -189,7 +189,7 @@ pub fn end_to_end(hosts: usize, days: usize) {
     .with_central(central);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let uri = format!("/hosts/week0000?range={days}d");
-    let (median, size, first) = time_app(&runtime, dcmon_web::app(state), &uri);
+    let (median, size, first) = time_app(&runtime, dcmon_web::app(state.clone()), &uri);
     let local = Store::open(&week).unwrap();
     let local_app = dcmon_web::app(dcmon_web::AppState::new(local, Default::default()));
     let (local_median, _, _) = time_app(&runtime, local_app, &uri);
@@ -199,6 +199,19 @@ pub fn end_to_end(hosts: usize, days: usize) {
         first.as_secs_f64() * 1e3,
         size / 1024,
         0.1 / median.as_secs_f64(),
+        local_median.as_secs_f64() * 1e3,
+    );
+    // The overview of every host the backend has (the fleet's and the week's).
+    let (median, size, first) = time_app(&runtime, dcmon_web::app(state), "/");
+    let local = Store::open(&fleet).unwrap();
+    let local_app = dcmon_web::app(dcmon_web::AppState::new(local, Default::default()));
+    let (local_median, _, _) = time_app(&runtime, local_app, "/");
+    println!(
+        "(o) central overview of {} hosts from VictoriaMetrics: {:.1} ms median ({:.1} ms the first), {} KB; the poller's own overview of its {hosts} from its store (no shared cache) {:.1} ms",
+        hosts + 1,
+        median.as_secs_f64() * 1e3,
+        first.as_secs_f64() * 1e3,
+        size / 1024,
         local_median.as_secs_f64() * 1e3,
     );
 }

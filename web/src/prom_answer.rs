@@ -29,11 +29,13 @@ pub enum AnswerError {
     Malformed(String),
 }
 
+/// The answer's frame; `data` is read once its shape is known (no `Value` tree: an
+/// overview's answers are megabytes).
 #[derive(Deserialize)]
-struct Envelope {
+struct Envelope<'a> {
     status: String,
-    #[serde(default)]
-    data: Option<serde_json::Value>,
+    #[serde(default, borrow)]
+    data: Option<&'a serde_json::value::RawValue>,
     #[serde(default, rename = "errorType")]
     error_type: Option<String>,
     #[serde(default)]
@@ -115,28 +117,29 @@ pub fn parse(text: &str) -> Result<Answer, AnswerError> {
     }
     let data = envelope
         .data
-        .ok_or_else(|| AnswerError::Malformed("`data` is missing".to_string()))?;
-    if data.is_array() {
-        let series: Vec<Labels> = serde_json::from_value(data)
+        .ok_or_else(|| AnswerError::Malformed("`data` is missing".to_string()))?
+        .get();
+    if data.trim_start().starts_with('[') {
+        let series: Vec<Labels> = serde_json::from_str(data)
             .map_err(|e| AnswerError::Malformed(format!("series list: {e}")))?;
         return Ok(Answer::Series(series));
     }
     let data: Data =
-        serde_json::from_value(data).map_err(|e| AnswerError::Malformed(format!("data: {e}")))?;
+        serde_json::from_str(data).map_err(|e| AnswerError::Malformed(format!("data: {e}")))?;
     Ok(match data {
         Data::Vector(items) => Answer::Vector(
             items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, s)| {
                     let (t, v) = point(&s.value, &|| format!("result #{}", i + 1))?;
-                    Ok((s.metric.clone(), t, v))
+                    Ok((s.metric, t, v))
                 })
                 .collect::<Result<_, AnswerError>>()?,
         ),
         Data::Matrix(items) => Answer::Matrix(
             items
-                .iter()
+                .into_iter()
                 .enumerate()
                 .map(|(i, s)| {
                     let points = s
@@ -145,7 +148,7 @@ pub fn parse(text: &str) -> Result<Answer, AnswerError> {
                         .enumerate()
                         .map(|(j, p)| point(p, &|| format!("result #{} point #{}", i + 1, j + 1)))
                         .collect::<Result<_, _>>()?;
-                    Ok((s.metric.clone(), points))
+                    Ok((s.metric, points))
                 })
                 .collect::<Result<_, AnswerError>>()?,
         ),

@@ -3,7 +3,7 @@
 //! host's `dcmon_host_up` and when it was last written, turned into rows by the
 //! store's own `summarize` (the rows are computed one way).
 
-use super::{Central, LATEST_WINDOW_MS, Labels, matrix, merge_replicas, vector};
+use super::{Central, LATEST_WINDOW_MS, Labels, vector};
 use crate::WebError;
 use dcmon_probes::nvidia::issues;
 use dcmon_store::overview::{CPU, HostSummary, NAMES, Reading, summarize};
@@ -26,7 +26,11 @@ pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebE
         .chain([&HOST_UP])
         .map(|n| n.to_string())
         .collect();
-    let cpu_query = format!("{CPU}[{CPU_WINDOW}]");
+    // Each mode's rate between its last two samples: `summarize` wants the counters'
+    // step (value - prev), and a host's modes share their times, so the rates'
+    // shares are the steps' shares. The backend computes it (not every raw point
+    // of five minutes sent and parsed).
+    let cpu_query = format!("irate({CPU}[{CPU_WINDOW}])");
     // Written within the API's lookback (5 minutes): the host's poller is reporting.
     let seen_query = format!("timestamp({HOST_UP})");
     let (latest, cpu, seen) = tokio::join!(
@@ -35,7 +39,7 @@ pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebE
         central.instant(&seen_query, now),
     );
     let latest = latest?;
-    let cpu = matrix(cpu?, &cpu_query)?;
+    let cpu = vector(cpu?, &cpu_query)?;
     let seen = vector(seen?, &seen_query)?;
 
     let mut by_host: BTreeMap<String, Latest> = BTreeMap::new();
@@ -50,16 +54,19 @@ pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebE
             .entry((name, central.own_labels(labels)))
             .or_insert((value, None));
     }
-    for (labels, points) in merge_replicas(cpu) {
+    for (labels, _, rate) in cpu {
         let Some(host) = labels.get("host").cloned() else {
             continue;
         };
-        let mut last = points.into_values().rev();
-        let Some(value) = last.next() else { continue };
-        by_host.entry(host).or_default().insert(
-            (CPU.to_string(), central.own_labels(labels)),
-            (value, last.next()),
-        );
+        if !rate.is_finite() {
+            continue;
+        }
+        // Replicas of one mode: the first answer stands for both.
+        by_host
+            .entry(host)
+            .or_default()
+            .entry((CPU.to_string(), central.own_labels(labels)))
+            .or_insert((rate, Some(0.0)));
     }
     let mut last_seen: BTreeMap<String, i64> = BTreeMap::new();
     for (labels, _, seconds) in seen {
