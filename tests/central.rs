@@ -119,10 +119,13 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
         Duration::from_secs(20),
         |r| !r.is_empty(),
     );
+    // The same inventory, in a copy of the central's own (edited below: the pollers
+    // must not start polling a host added only to test the central's reload).
+    let central_file = bed.write("central.toml", &text);
     let central = Dashboard::start(&[
         "--web-only",
         "--inventory",
-        file.to_str().unwrap(),
+        central_file.to_str().unwrap(),
         "--db",
         bed.dir.path().join("central.db").to_str().unwrap(),
     ]);
@@ -346,6 +349,41 @@ fn the_central_view_shows_every_poller_s_hosts_and_links_to_their_pollers() {
     }
     // What only a poller's store answers is not served here.
     assert_eq!(central.get("/api/series").0, 404);
+
+    // SIGHUP reads the inventory again: a new host shows (before any sample of it); a
+    // broken file is refused and the last good one kept.
+    let hup = |pid: u32| {
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    std::fs::write(
+        &central_file,
+        format!("{text}\n[[hosts]]\nname = \"added01\"\naddress = \"127.0.99.1\"\n"),
+    )
+    .unwrap();
+    hup(central.child.id());
+    let listed = |rows: &serde_json::Value| {
+        rows.as_array()
+            .is_some_and(|a| a.iter().any(|h| h["host"] == "added01"))
+    };
+    central.wait_for_json("/api/hosts", Duration::from_secs(20), listed);
+    std::fs::write(
+        &central_file,
+        format!("{text}\n[[hosts]]\nnmae = \"typo\"\n"),
+    )
+    .unwrap();
+    hup(central.child.id());
+    std::thread::sleep(Duration::from_millis(500));
+    let rows = central.wait_for_json("/api/hosts", Duration::from_secs(20), |_| true);
+    assert!(listed(&rows), "the last good inventory is kept: {rows}");
+    // The host taken out again (no poller ever wrote a sample of it): gone.
+    std::fs::write(&central_file, &text).unwrap();
+    hup(central.child.id());
+    central.wait_for_json("/api/hosts", Duration::from_secs(20), |rows| {
+        !listed(rows) && rows.as_array().is_some_and(|a| a.len() == HOSTS)
+    });
 
     // A backend that takes requests and never answers (SIGSTOP): a page saying so
     // within the backend budget (5 s), and the server keeps answering meanwhile.

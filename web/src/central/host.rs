@@ -62,6 +62,7 @@ pub(crate) async fn read(
         latest_of(central, host, &gpu_set_query, now),
         ranges
     )?;
+    let keeper = central.label_keeper();
     let mut lines = Vec::new();
     for (answer, query) in ranges.into_iter().zip(&charts) {
         let series: Vec<SeriesPoints> = merge_replicas(matrix(answer, query)?)
@@ -69,7 +70,7 @@ pub(crate) async fn read(
             .map(|(labels, points)| SeriesPoints {
                 host: host.to_string(),
                 name: String::new(),
-                labels: central.own_labels(labels),
+                labels: keeper.own(labels),
                 points: points.into_iter().filter(|(_, v)| v.is_finite()).collect(),
             })
             .collect();
@@ -133,9 +134,10 @@ async fn latest_of(
     let answer = central
         .latest(&names, &format!("host={}", quoted(host)), now)
         .await?;
+    let keeper = central.label_keeper();
     let mut one: BTreeMap<(String, Labels), (i64, f64)> = BTreeMap::new();
     for (name, labels, value) in answer {
-        one.entry((name, central.own_labels(labels)))
+        one.entry((name, keeper.own(labels)))
             .or_insert((now, value));
     }
     Ok(one

@@ -41,7 +41,7 @@ pub struct Listed {
 /// Which pollers poll a host (the inventory's `[cluster]`, computed by the caller).
 pub type Owners = Arc<dyn Fn(&str) -> Vec<Owner> + Send + Sync>;
 
-/// What the central view is told at start (from the inventory).
+/// What the central view is told at start and on reload (from the inventory).
 pub struct CentralConfig {
     /// The API's base URL (`http://vm:8428`).
     pub backend: String,
@@ -59,31 +59,62 @@ pub struct CentralConfig {
 /// Where the central view reads, and what it knows of the fleet without asking.
 #[derive(Clone)]
 pub struct Central {
-    /// The API's base URL, without a trailing `/`.
+    /// The API's base URL, without a trailing `/` (kept on reload: a new backend is a
+    /// restart).
     backend: String,
     http: dcmon_alerts::http::Http,
-    listed: Arc<Vec<Listed>>,
+    /// The inventory's part, replaced whole on reload.
+    fleet: Arc<std::sync::RwLock<Arc<Fleet>>>,
+}
+
+/// What the inventory says of the fleet.
+struct Fleet {
+    listed: Vec<Listed>,
     owners: Owners,
     poller_count: u32,
-    pollers: Arc<Vec<String>>,
+    pollers: Vec<String>,
     /// Labels the sending side adds to every series (`external_labels`, `replica`):
     /// not the probe's own, so left out of tables and chart legends.
-    added_labels: Arc<Vec<String>>,
+    added_labels: Vec<String>,
+}
+
+impl Fleet {
+    fn of(config: CentralConfig) -> Fleet {
+        let mut added_labels = config.external_labels;
+        added_labels.push("replica".to_string());
+        Fleet {
+            listed: config.listed,
+            owners: config.owners,
+            poller_count: config.poller_count.max(1),
+            pollers: config.pollers,
+            added_labels,
+        }
+    }
 }
 
 impl Central {
     pub fn new(config: CentralConfig) -> Central {
-        let mut added_labels = config.external_labels;
-        added_labels.push("replica".to_string());
         Central {
             backend: config.backend.trim_end_matches('/').to_string(),
             http: Default::default(),
-            listed: Arc::new(config.listed),
-            owners: config.owners,
-            poller_count: config.poller_count.max(1),
-            pollers: Arc::new(config.pollers),
-            added_labels: Arc::new(added_labels),
+            fleet: Arc::new(std::sync::RwLock::new(Arc::new(Fleet::of(config)))),
         }
+    }
+
+    /// Takes a reloaded inventory's hosts, pollers and labels; false (nothing changed)
+    /// when it names another backend, which needs a restart.
+    pub fn reload(&self, config: CentralConfig) -> bool {
+        if config.backend.trim_end_matches('/') != self.backend {
+            return false;
+        }
+        let fleet = Arc::new(Fleet::of(config));
+        *self.fleet.write().unwrap_or_else(|e| e.into_inner()) = fleet;
+        true
+    }
+
+    /// The fleet as of now (a reload meanwhile does not change what one page reads).
+    fn fleet(&self) -> Arc<Fleet> {
+        self.fleet.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn backend(&self) -> &str {
@@ -91,19 +122,24 @@ impl Central {
     }
 
     pub fn owners(&self, host: &str) -> Vec<Owner> {
-        (self.owners)(host)
+        (self.fleet().owners)(host)
     }
 
     pub fn poller_count(&self) -> u32 {
-        self.poller_count
+        self.fleet().poller_count
     }
 
-    pub fn pollers(&self) -> &[String] {
-        &self.pollers
+    pub fn pollers(&self) -> Vec<String> {
+        self.fleet().pollers.clone()
     }
 
     pub fn is_listed(&self, host: &str) -> bool {
-        self.listed.iter().any(|l| l.host == host)
+        self.fleet().listed.iter().any(|l| l.host == host)
+    }
+
+    /// The inventory's hosts.
+    pub fn listed(&self) -> Vec<Listed> {
+        self.fleet().listed.clone()
     }
 
     /// `/api/v1/query` at `time` (ms).
@@ -216,12 +252,22 @@ impl Central {
         })
     }
 
-    /// A series' labels as the store keeps them: without `__name__`, `host`, the
-    /// labels remote write added; a probe's own `host` (sent as `exported_host`) back.
-    fn own_labels(&self, mut labels: Labels) -> Labels {
+    /// What turns series' labels back into the store's (one fleet for a whole answer).
+    fn label_keeper(&self) -> LabelKeeper {
+        LabelKeeper(self.fleet())
+    }
+}
+
+/// Turns a series' labels into those the store keeps.
+struct LabelKeeper(Arc<Fleet>);
+
+impl LabelKeeper {
+    /// Without `__name__`, `host` and the labels remote write added; a probe's own
+    /// `host` (sent as `exported_host`) back.
+    fn own(&self, mut labels: Labels) -> Labels {
         labels.remove("__name__");
         labels.remove("host");
-        for added in self.added_labels.iter() {
+        for added in &self.0.added_labels {
             labels.remove(added);
         }
         if let Some(h) = labels.remove("exported_host") {

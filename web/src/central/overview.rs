@@ -42,6 +42,7 @@ pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebE
     let cpu = vector(cpu?, &cpu_query)?;
     let seen = vector(seen?, &seen_query)?;
 
+    let keeper = central.label_keeper();
     let mut by_host: BTreeMap<String, Latest> = BTreeMap::new();
     for (name, labels, value) in latest {
         let Some(host) = labels.get("host").cloned() else {
@@ -51,7 +52,7 @@ pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebE
         by_host
             .entry(host)
             .or_default()
-            .entry((name, central.own_labels(labels)))
+            .entry((name, keeper.own(labels)))
             .or_insert((value, None));
     }
     for (labels, _, rate) in cpu {
@@ -65,7 +66,7 @@ pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebE
         by_host
             .entry(host)
             .or_default()
-            .entry((CPU.to_string(), central.own_labels(labels)))
+            .entry((CPU.to_string(), keeper.own(labels)))
             .or_insert((rate, Some(0.0)));
     }
     let mut last_seen: BTreeMap<String, i64> = BTreeMap::new();
@@ -112,7 +113,7 @@ pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebE
         }
         rows.insert(host.clone(), row);
     }
-    for listed in central.listed.iter() {
+    for listed in &central.listed() {
         let row = rows
             .entry(listed.host.clone())
             .or_insert_with(|| HostSummary {
