@@ -44,6 +44,10 @@ pub struct HostSummary {
     pub gpu_issues: Vec<GpuIssue>,
 }
 
+/// The poller's verdict on a host each round (1 online, 0 offline): written by
+/// `dcmon serve`, read by alert rules and the central view.
+pub const HOST_UP: &str = "dcmon_host_up";
+
 /// Per-mode CPU seconds: busy share from the last two samples.
 pub const CPU: &str = "node_cpu_all_seconds_total";
 

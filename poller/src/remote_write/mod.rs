@@ -90,12 +90,12 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
         }
     };
     let db = shared.db.clone();
-    let store = match tokio::task::spawn_blocking(move || Store::open(&db)).await {
-        Ok(Ok(s)) => Arc::new(Mutex::new(s)),
-        Ok(Err(e)) => {
-            crate::log!("dcmon: remote write {name}: {e}");
-            return;
-        }
+    let opened = tokio::task::spawn_blocking(move || Store::open(&db).map_err(|e| e.to_string()))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+    let store = match opened {
+        Ok(s) => Arc::new(Mutex::new(s)),
         Err(e) => {
             crate::log!("dcmon: remote write {name}: {e}");
             return;
@@ -131,7 +131,7 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
             show_queue(&store, cursor, &shared, &name).await;
             counted = tokio::time::Instant::now();
         } else if !full {
-            let backlog = match read(&store, move |s| s.outbox_backlog(cursor)).await {
+            let backlog = match count_queue(&store, cursor, &shared, &name).await {
                 Ok(b) => b,
                 Err(why) => {
                     crate::log!("dcmon: remote write {name}: cannot read the queue: {why}");
@@ -142,9 +142,6 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
                 }
             };
             counted = tokio::time::Instant::now();
-            shared
-                .health
-                .remote(&name, |r| r.queue_samples = backlog.samples);
             let now = crate::host_round::now_ms();
             let waited = backlog
                 .oldest_ms
@@ -276,11 +273,23 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
     }
 }
 
+/// What is queued after `cursor`, shown as `name`'s queue figure.
+async fn count_queue(
+    store: &Arc<Mutex<Store>>,
+    cursor: i64,
+    shared: &Shared,
+    name: &str,
+) -> Result<dcmon_store::outbox::Backlog, String> {
+    let backlog = read(store, move |s| s.outbox_backlog(cursor)).await?;
+    shared
+        .health
+        .remote(name, |r| r.queue_samples = backlog.samples);
+    Ok(backlog)
+}
+
 /// Refreshes the queue figure of `name` (a failed read keeps the last one).
 async fn show_queue(store: &Arc<Mutex<Store>>, cursor: i64, shared: &Shared, name: &str) {
-    if let Ok(b) = read(store, move |s| s.outbox_backlog(cursor)).await {
-        shared.health.remote(name, |r| r.queue_samples = b.samples);
-    }
+    let _ = count_queue(store, cursor, shared, name).await;
 }
 
 /// Whether `why` differs from the problem last said (and is now the one said): each

@@ -177,7 +177,7 @@ impl HostTask {
         {
             let online = self.tracker.online.unwrap_or(reached);
             run.output.gauge(
-                "dcmon_host_up",
+                dcmon_store::overview::HOST_UP,
                 dcmon_probes::Labels::default(),
                 f64::from(u8::from(online)),
                 "",

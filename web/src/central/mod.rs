@@ -68,8 +68,8 @@ pub struct Central {
 }
 
 /// What the inventory says of the fleet.
-struct Fleet {
-    listed: Vec<Listed>,
+pub(super) struct Fleet {
+    pub(super) listed: Vec<Listed>,
     owners: Owners,
     poller_count: u32,
     pollers: Vec<String>,
@@ -113,7 +113,7 @@ impl Central {
     }
 
     /// The fleet as of now (a reload meanwhile does not change what one page reads).
-    fn fleet(&self) -> Arc<Fleet> {
+    pub(super) fn fleet(&self) -> Arc<Fleet> {
         self.fleet.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -135,11 +135,6 @@ impl Central {
 
     pub fn is_listed(&self, host: &str) -> bool {
         self.fleet().listed.iter().any(|l| l.host == host)
-    }
-
-    /// The inventory's hosts.
-    pub fn listed(&self) -> Vec<Listed> {
-        self.fleet().listed.clone()
     }
 
     /// `/api/v1/query` at `time` (ms).

@@ -6,11 +6,8 @@
 use super::{Central, LATEST_WINDOW_MS, Labels, vector};
 use crate::WebError;
 use dcmon_probes::nvidia::issues;
-use dcmon_store::overview::{CPU, HostSummary, NAMES, Reading, summarize};
+use dcmon_store::overview::{CPU, HOST_UP, HostSummary, NAMES, Reading, summarize};
 use std::collections::BTreeMap;
-
-/// The poller's verdict on each host (1 online, 0 offline), written every round.
-const HOST_UP: &str = "dcmon_host_up";
 
 /// How far back the CPU counters are read: two samples at the slowest usual interval.
 const CPU_WINDOW: &str = "5m";
@@ -113,7 +110,7 @@ pub async fn hosts(central: &Central, now: i64) -> Result<Vec<HostSummary>, WebE
         }
         rows.insert(host.clone(), row);
     }
-    for listed in &central.listed() {
+    for listed in &central.fleet().listed {
         let row = rows
             .entry(listed.host.clone())
             .or_insert_with(|| HostSummary {

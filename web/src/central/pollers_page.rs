@@ -32,6 +32,7 @@ pub async fn host(
         message,
         owners,
         uri.path(),
+        None,
     )
     .await
 }
@@ -53,22 +54,15 @@ pub async fn all(State(state): State<AppState>, uri: Uri) -> Result<Html<String>
     } else {
         None
     };
+    let pollers = central.pollers();
     let owners: Vec<Owner> = (1..=central.poller_count())
         .map(|index| Owner {
             index,
-            url: central.pollers().get(index as usize - 1).cloned(),
+            url: pollers.get(index as usize - 1).cloned(),
         })
         .collect();
-    let title = uri.path().trim_start_matches('/');
-    let context = minijinja::context! {
-        title => title,
-        message => message,
-        pollers => owners,
-        path => uri.path(),
-        alerts => alerts,
-        still => true,
-    };
-    state.page("pollers.html", context).await
+    let title = uri.path().trim_start_matches('/').to_string();
+    page(&state, title, message, owners, uri.path(), alerts).await
 }
 
 /// Every poller's pending and firing alerts, firing first, each with its host's pollers.
@@ -116,18 +110,21 @@ fn central(state: &AppState) -> Result<&super::Central, WebError> {
         .ok_or_else(|| WebError::NotFound("this page belongs to the central view".into()))
 }
 
+/// The page: `pollers` linked at `path` on each, and the alerts table when given.
 async fn page(
     state: &AppState,
     title: String,
     message: String,
     pollers: Vec<Owner>,
     path: &str,
+    alerts: Option<Vec<minijinja::Value>>,
 ) -> Result<Html<String>, WebError> {
     let context = minijinja::context! {
         title => title,
         message => message,
         pollers => pollers,
         path => path,
+        alerts => alerts,
         still => true,
     };
     state.page("pollers.html", context).await
