@@ -46,10 +46,26 @@ async fn run(
     limit: Duration,
 ) -> Result<ExecOutput, TransportError> {
     let (result, via) = ssh
-        .run_probe(script, false, ShellMode::Persistent, limit, CAP)
+        .run_probe(script, false, false, ShellMode::Persistent, limit, CAP)
         .await;
     assert_eq!(via, Via::Persistent);
     result
+}
+
+/// A run inside the shell itself, as `Probe::in_shell` scripts run.
+async fn run_in_shell(ssh: &SshSession, script: &str) -> ExecOutput {
+    let (result, via) = ssh
+        .run_probe(
+            script,
+            true,
+            false,
+            ShellMode::Persistent,
+            Duration::from_secs(10),
+            CAP,
+        )
+        .await;
+    assert_eq!(via, Via::Persistent);
+    result.unwrap()
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -85,6 +101,100 @@ fn assert_gone(bed: &Sshd, marker: &str, within: Duration) {
     }
 }
 
+/// Scripts marked `in_shell` run in the shell itself: the shell's variables, functions,
+/// options, directory, umask and traps are the same after them as before, as seen from
+/// inside the shell (a subshell would not show its traps).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_in_shell_run_leaves_the_shell_as_it_was() {
+    let bed = Sshd::start();
+    let ssh = connect(&bed, "127.0.40.2").await;
+    let pid = shell_pid(&ssh).await;
+    let look = "set; command -V dcmon_run dcmon_here dcmon_end 2>&1; set -o; pwd; umask; trap; echo \"BASH=${BASH_VERSION-none}\"";
+    // What changes by itself from one run to the next: the frame just read, the last
+    // command's status and arguments, bash's own counters.
+    let state = |out: &ExecOutput| -> Vec<String> {
+        text(&out.stdout)
+            .lines()
+            .filter(|l| {
+                ![
+                    "dcmon_c=",
+                    "dcmon_n=",
+                    "_=",
+                    "BASH_ARGC=",
+                    "BASH_ARGV=",
+                    "BASH_LINENO=",
+                    "BASH_SOURCE=",
+                    "FUNCNAME=",
+                    "PIPESTATUS=",
+                    "LINENO=",
+                    "SECONDS=",
+                    "EPOCHREALTIME=",
+                    "EPOCHSECONDS=",
+                    "RANDOM=",
+                    "SRANDOM=",
+                ]
+                .iter()
+                .any(|p| l.starts_with(p))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let before = state(&run_in_shell(&ssh, look).await);
+    assert!(
+        before.iter().any(|l| l.starts_with("BASH=5")),
+        "the test bed's shell is bash: {before:?}"
+    );
+    for probe in dcmon_probes::PROBES.iter().filter(|p| p.in_shell) {
+        let out = run_in_shell(&ssh, probe.script).await;
+        assert_eq!(
+            out.exit,
+            Exit::Code(0),
+            "{}: {}",
+            probe.name,
+            text(&out.stderr)
+        );
+        let after = state(&run_in_shell(&ssh, look).await);
+        let changed: Vec<_> = after.iter().filter(|l| !before.contains(l)).collect();
+        let lost: Vec<_> = before.iter().filter(|l| !after.contains(l)).collect();
+        assert!(
+            changed.is_empty() && lost.is_empty(),
+            "{} changed the shell: new {changed:?}, gone {lost:?}",
+            probe.name
+        );
+    }
+    assert_eq!(
+        shell_pid(&ssh).await,
+        pid,
+        "the same shell served every run"
+    );
+}
+
+/// bash reads each run as a frame of bytes (`read -N` under `LC_ALL=C`): multi-byte
+/// characters, quotes, a 2 MB script and a script without a final newline all arrive
+/// whole, and the shell stays in step for the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framed_runs_carry_any_bytes() {
+    let bed = Sshd::start();
+    let ssh = connect(&bed, "127.0.40.3").await;
+    let pid = shell_pid(&ssh).await;
+    let unicode = "printf '%s\\n' 'é€ 日本 \"q\" '\\''s'";
+    let out = run(&ssh, unicode, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(text(&out.stdout), "é€ 日本 \"q\" 's\n");
+    let big = format!("# {}\necho big-ok", "é".repeat(1 << 20));
+    let out = run(&ssh, &big, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(
+        (out.exit, text(&out.stdout)),
+        (Exit::Code(0), "big-ok\n".into())
+    );
+    let out = run_in_shell(&ssh, "echo in-shell-é").await;
+    assert_eq!(text(&out.stdout), "in-shell-é\n");
+    assert_eq!(
+        shell_pid(&ssh).await,
+        pid,
+        "the same shell served every run"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_leaves_no_state_for_the_next() {
     let bed = Sshd::start();
@@ -99,10 +209,14 @@ async fn a_run_leaves_no_state_for_the_next() {
         (Exit::Code(0), "meddled\n".into())
     );
     let after = run(&ssh, look, Duration::from_secs(10)).await.unwrap();
-    // The run's own EXIT trap names its nonce, which differs from run to run.
+    // The run's own EXIT trap names its nonce, which differs from run to run. bash
+    // names signals `SIGHUP` where dash says `HUP`, and lists the SIGINT a background
+    // job ignores.
     let seen = |out: &ExecOutput| -> String {
         text(&out.stdout)
             .lines()
+            .filter(|l| *l != "trap -- '' SIGINT")
+            .map(|l| l.replace("' SIG", "' "))
             .map(|l| match l.find("dcmon-") {
                 Some(at) if l[at..].len() >= 38 => format!("{}NONCE{}", &l[..at], &l[at + 38..]),
                 _ => l.to_string(),
@@ -401,6 +515,7 @@ async fn a_forced_command_falls_back_to_exec_channels() {
             .run_probe(
                 "echo via-exec",
                 false,
+                false,
                 ShellMode::Persistent,
                 Duration::from_secs(10),
                 CAP,
@@ -577,8 +692,9 @@ fn forks_traced(mut strace: testbed::Killed, log: &Path) -> Vec<String> {
 }
 
 /// What a round costs the host in processes, counted exactly on the shell: one fork for
-/// the run's subshell, and for the os probe `grep` and `df` too (probes/os/README.md says
-/// why those two stay). A probe script that grows a `cat` or `uname` fails here.
+/// a run's subshell; the os probe runs in the shell itself (bash here) and forks only
+/// `df` (probes/os/README.md says why it stays). A probe script that grows a `cat` or
+/// `uname` fails here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_forks_what_the_probe_readme_says() {
     let bed = Sshd::start();
@@ -598,17 +714,11 @@ async fn a_round_forks_what_the_probe_readme_says() {
 
     let log = bed.dir.path().join("strace-os.log");
     let strace = trace_forks(&pid, &log);
-    let out = run(&ssh, dcmon_probes::os::SCRIPT, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let out = run_in_shell(&ssh, dcmon_probes::os::SCRIPT).await;
     assert_eq!(out.exit, Exit::Code(0), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("==dcmon== end"));
     let forks = forks_traced(strace, &log);
-    assert_eq!(
-        forks.len(),
-        3,
-        "an os round forks its subshell, grep and df: {forks:?}"
-    );
+    assert_eq!(forks.len(), 1, "an os round forks df only: {forks:?}");
 }
 
 /// `become`: one `sudo -n sh` per connection beside the plain shell. Runs are root, leave
@@ -630,6 +740,7 @@ async fn become_runs_through_one_root_shell_and_leaves_nothing() {
             let (result, via) = ssh
                 .run_probe(
                     script,
+                    false,
                     true,
                     ShellMode::Persistent,
                     Duration::from_secs(limit),

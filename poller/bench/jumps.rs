@@ -48,7 +48,7 @@ fn warm_round(
                 tokio::spawn(async move {
                     let script = dcmon_probes::os::SCRIPT;
                     let (result, _) = s[i]
-                        .run_probe(script, false, ShellMode::Persistent, LIMIT, CAP)
+                        .run_probe(script, true, false, ShellMode::Persistent, LIMIT, CAP)
                         .await;
                     result.is_ok_and(|o| o.success())
                 })

@@ -695,6 +695,7 @@ fn hold_sessions(n: usize) {
                             .run_probe(
                                 script,
                                 false,
+                                false,
                                 dcmon_inventory::ShellMode::Persistent,
                                 Duration::from_secs(120),
                                 1 << 24,

@@ -101,6 +101,7 @@ fn round(
     runtime: &tokio::runtime::Runtime,
     sessions: &Arc<Vec<SshSession>>,
     script: &'static str,
+    in_shell: bool,
     mode: ShellMode,
 ) -> usize {
     runtime.block_on(async {
@@ -108,7 +109,9 @@ fn round(
             .map(|i| {
                 let s = sessions.clone();
                 tokio::spawn(async move {
-                    let (result, via) = s[i].run_probe(script, false, mode, LIMIT, CAP).await;
+                    let (result, via) = s[i]
+                        .run_probe(script, in_shell, false, mode, LIMIT, CAP)
+                        .await;
                     let as_asked = matches!(
                         (mode, via),
                         (ShellMode::Persistent, Via::Persistent) | (ShellMode::Exec, Via::Exec)
@@ -153,7 +156,7 @@ pub fn poll_rounds(n: usize) {
                     tokio::spawn(async move {
                         let s = c.connect(&h, false).await.ok()?;
                         let (result, _) = s
-                            .run_probe(script, false, ShellMode::Persistent, LIMIT, CAP)
+                            .run_probe(script, true, false, ShellMode::Persistent, LIMIT, CAP)
                             .await;
                         result.ok().filter(|o| o.success())?;
                         Some(s)
@@ -170,16 +173,16 @@ pub fn poll_rounds(n: usize) {
     });
     let sessions = Arc::new(sessions);
     let persistent = measure(&host, false, || {
-        round(&runtime, &sessions, script, ShellMode::Persistent)
+        round(&runtime, &sessions, script, true, ShellMode::Persistent)
     });
     let persistent_true = measure(&host, false, || {
-        round(&runtime, &sessions, "true", ShellMode::Persistent)
+        round(&runtime, &sessions, "true", false, ShellMode::Persistent)
     });
     let exec = measure(&host, false, || {
-        round(&runtime, &sessions, script, ShellMode::Exec)
+        round(&runtime, &sessions, script, true, ShellMode::Exec)
     });
     let exec_true = measure(&host, false, || {
-        round(&runtime, &sessions, "true", ShellMode::Exec)
+        round(&runtime, &sessions, "true", false, ShellMode::Exec)
     });
     let rss = std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()

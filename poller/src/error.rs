@@ -100,6 +100,8 @@ pub enum TransportError {
     ShellEnded(String),
     #[error("output exceeded {0} bytes; the run was stopped")]
     OutputTooLarge(usize),
+    #[error("the script is over {0} bytes, more than a persistent shell's frame holds")]
+    ScriptTooLarge(usize),
     #[error("cannot run sh locally: {0}")]
     Local(std::io::Error),
 }

@@ -145,6 +145,7 @@ async fn script_run(
             let (result, went) = ssh
                 .run_probe(
                     &script,
+                    probe.in_shell,
                     host.become_,
                     host.shell,
                     due.timeout,
@@ -171,7 +172,7 @@ async fn script_run(
         (Ok(output), true) => Some(RawRun {
             command: if via == Some(crate::ssh::Via::Persistent) {
                 format!(
-                    "{} (kept open), one line per run: dcmon_run NONCE 'SCRIPT'",
+                    "{} (kept open), one command per run: dcmon_run NONCE 'SCRIPT' (dcmon_here for built-in scripts that run in the shell itself)",
                     crate::shell::shell_command(host.become_)
                 )
             } else {

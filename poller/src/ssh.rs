@@ -570,9 +570,11 @@ impl SshSession {
     /// Runs a probe's script (its inputs and body) the way `mode` says, within `limit`
     /// from start to end; says which way it went. In persistent mode a failed run closes
     /// its shell, which stops what it left on the host, and the next run starts another.
+    /// `in_shell`: the script may run in the shell itself (`Probe::in_shell`).
     pub async fn run_probe(
         &self,
         script: &str,
+        in_shell: bool,
         become_root: bool,
         mode: ShellMode,
         limit: Duration,
@@ -630,7 +632,7 @@ impl SshSession {
             return (Err(TransportError::ShellEnded(why)), Via::Persistent);
         };
         let result = shell
-            .run(&self.addr, script, deadline, limit, output_cap)
+            .run(&self.addr, script, in_shell, deadline, limit, output_cap)
             .await;
         if result.is_err()
             && let Slot::Open(shell) = std::mem::take(slot)

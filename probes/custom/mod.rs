@@ -23,6 +23,7 @@ pub const PROBE: Probe = Probe {
     new_logs: all_logs_new,
     inputs,
     kind: crate::registry::ProbeKind::Script,
+    in_shell: false,
 };
 
 pub fn inputs(given: &ProbeInputs) -> String {

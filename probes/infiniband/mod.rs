@@ -24,6 +24,7 @@ pub const PROBE: Probe = Probe {
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
+    in_shell: false,
 };
 
 /// Error counters (the IBA PortCounters attribute): each an `ib_port_errors_total`

@@ -36,6 +36,7 @@ pub const PROBE: Probe = Probe {
     new_logs: sel::after_cursor,
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
+    in_shell: false,
 };
 
 /// The same sensors, power state, SEL and firmware read by the poller from the host's
@@ -58,6 +59,7 @@ pub const BMC_PROBE: Probe = Probe {
     new_logs: crate::redfish::new_logs,
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Bmc,
+    in_shell: false,
 };
 
 /// Parses the whole `ipmi.sh` output.

@@ -62,6 +62,7 @@ pub const PROBE: Probe = Probe {
     new_logs: all_logs_new,
     inputs,
     kind: crate::registry::ProbeKind::Script,
+    in_shell: false,
 };
 
 /// The saved cursors and the files to read, as shell assignments.

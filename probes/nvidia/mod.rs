@@ -84,6 +84,7 @@ pub const PROBE: Probe = Probe {
     new_logs: all_logs_new,
     inputs,
     kind: crate::registry::ProbeKind::Script,
+    in_shell: false,
 };
 
 pub const DETAILS_PROBE: Probe = Probe {
@@ -102,6 +103,7 @@ pub const DETAILS_PROBE: Probe = Probe {
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
+    in_shell: false,
 };
 
 /// The inventory's `expected_gpus`, as a shell assignment.

@@ -239,20 +239,61 @@ fn cpu_ranges_count_and_bad_ones_are_warnings() {
     }
 }
 
+/// The script under dash and under bash (each takes its own branch), parsed; both give
+/// the same series.
 #[test]
 fn live_proc_of_this_machine_parses() {
-    let run = std::process::Command::new("sh")
+    let dash = live_run("dash");
+    let bash = live_run("bash");
+    let names = |o: &ProbeOutput| {
+        let mut n: Vec<_> = o
+            .samples
+            .iter()
+            .map(|s| (s.name.clone(), s.labels.clone()))
+            .collect();
+        n.dedup();
+        n
+    };
+    assert_eq!(names(&dash), names(&bash));
+    assert_eq!(dash.facts, bash.facts);
+}
+
+/// Sources the script in `shell` itself, as the persistent shell runs it (`in_shell`),
+/// and checks that the shell's variables, functions, options, directory, umask and
+/// traps are as before; returns the parsed output.
+fn live_run(shell: &str) -> ProbeOutput {
+    let dir = std::env::temp_dir().join(format!("dcmon-os-{shell}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (before, after) = (dir.join("before"), dir.join("after"));
+    let look = "set; set -o; pwd; umask; trap";
+    let run = std::process::Command::new(shell)
         .arg("-c")
-        .arg(SCRIPT)
+        .arg(format!(
+            "{{ {look}; }} >\"$2\"; eval \"$1\"; {{ {look}; }} >\"$3\""
+        ))
+        .args([shell, SCRIPT])
+        .args([&before, &after])
+        .stdin(std::process::Stdio::null())
         .output()
-        .expect("sh runs");
+        .expect("the shell runs");
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
+    let (before, after) = (read(&before), read(&after));
+    let _ = std::fs::remove_dir_all(&dir);
+    let steady = |text: &str| -> Vec<String> {
+        let moving = ["_=", "BASH_", "PIPESTATUS=", "LINENO="];
+        text.lines()
+            .filter(|l| !moving.iter().any(|p| l.starts_with(p)))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(steady(&after), steady(&before), "{shell} kept state");
+    let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        run.status.success() && stderr.is_empty(),
+        "{shell}: {stderr}"
     );
     let out = parse(&String::from_utf8_lossy(&run.stdout));
-    assert_eq!(out.warnings, []);
+    assert_eq!(out.warnings, [], "{shell}");
     for name in [
         "node_load1",
         "node_cpu_seconds_total",
@@ -270,6 +311,7 @@ fn live_proc_of_this_machine_parses() {
         .filter(|s| s.name == "node_cpu_seconds_total" && s.labels.get("mode") == Some("user"))
         .count();
     assert_eq!(cores as f64, cpus);
+    out
 }
 
 #[test]

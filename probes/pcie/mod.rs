@@ -26,6 +26,7 @@ pub const PROBE: Probe = Probe {
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
+    in_shell: false,
 };
 
 #[derive(Debug, Default)]

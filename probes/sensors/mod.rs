@@ -24,6 +24,7 @@ pub const PROBE: Probe = Probe {
     new_logs: all_logs_new,
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
+    in_shell: false,
 };
 
 /// Parses `key=value` lines of each hwmon chip.

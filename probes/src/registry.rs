@@ -27,6 +27,11 @@ pub struct Probe {
     pub inputs: fn(&ProbeInputs) -> String,
     /// How the probe reaches the host: a script through its OS, or its BMC directly.
     pub kind: ProbeKind,
+    /// The script may run inside the persistent shell itself, without the subshell
+    /// that isolates other runs (one fork fewer a round): it takes no inputs, defines no
+    /// function, changes no option, directory, trap or umask, never exits, and unsets
+    /// every variable it sets. `tests/shell.rs` checks the shell's state around it.
+    pub in_shell: bool,
 }
 
 /// How a probe reaches a host. The round dispatches on this, never on a probe's name.
