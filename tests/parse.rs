@@ -48,6 +48,7 @@ fn format_of(path: &Path) -> &'static str {
         "journal" if name.starts_with("dmesg-") => "dmesg",
         "journal" => "journal-json",
         "os" => "os",
+        "fs" => "fs",
         "apt" => "apt-get-upgrade",
         "infiniband" => "infiniband-sysfs",
         "systemctl" => "systemctl-show-fabricmanager",
@@ -93,6 +94,7 @@ fn in_probe_output(format: &str, text: &str, path: &Path) -> (&'static str, Stri
             format!("\n==dcmon== dmesg\nnow={AT_S}\n{text}\n==dcmon== end\n"),
         ),
         "os" => ("os", text.to_string()),
+        "fs" => ("fs", text.to_string()),
         "apt-get-upgrade" => ("apt", section("upgrade")),
         "infiniband-sysfs" => ("infiniband", section("ports")),
         "pcie-sysfs" => ("pcie", section("devices")),
@@ -489,5 +491,7 @@ fn probe_run_shows_the_raw_output_and_what_dcmon_read_from_it() {
     assert!(!bed.dir.path().join("dcmon.db").exists());
     let out = dcmon(&["probe", "run", "-i", inv, "gpu1", "nope"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown probe `nope`; known: os, ipmi"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown probe `nope`; known: os, fs, ipmi")
+    );
 }

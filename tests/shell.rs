@@ -17,6 +17,31 @@ use testbed::{Sshd, dcmon, descendants};
 
 const CAP: usize = 1 << 20;
 
+/// A host whose `sh` is bash (a shim folder first on its PATH), as on RHEL and its kin;
+/// every other address keeps Debian's dash.
+const BASH_HOST: &str = "127.0.42.1";
+
+/// A folder, readable by the login user, holding `sh` -> bash (besides whatever the
+/// caller puts there).
+fn bash_as_sh(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("/bin/bash", dir.join("sh")).unwrap();
+}
+
+/// The bed with `BASH_HOST`'s `sh` being bash; the folder lives as long as the bed.
+fn bed_with_bash_host() -> (Sshd, tempfile::TempDir) {
+    let dir = tempfile::Builder::new()
+        .prefix("dcmon-bash-sh-")
+        .tempdir()
+        .unwrap();
+    bash_as_sh(dir.path());
+    (Sshd::start_with(&[(BASH_HOST, dir.path())]), dir)
+}
+
+/// The two shells a host's `sh` may be here, with a host address for each.
+const SHELLS: [(&str, &str); 2] = [("dash", "127.0.40.2"), ("bash", BASH_HOST)];
+
 fn host(bed: &Sshd, address: &str, identity: Option<&Path>) -> dcmon_inventory::Host {
     let known_hosts = bed.write(
         &format!("known_hosts-{address}"),
@@ -106,8 +131,14 @@ fn assert_gone(bed: &Sshd, marker: &str, within: Duration) {
 /// inside the shell (a subshell would not show its traps).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_in_shell_run_leaves_the_shell_as_it_was() {
-    let bed = Sshd::start();
-    let ssh = connect(&bed, "127.0.40.2").await;
+    let (bed, _bash) = bed_with_bash_host();
+    for (shell, address) in SHELLS {
+        in_shell_runs_leave_no_state(&bed, shell, address).await;
+    }
+}
+
+async fn in_shell_runs_leave_no_state(bed: &Sshd, shell: &str, address: &str) {
+    let ssh = connect(bed, address).await;
     let pid = shell_pid(&ssh).await;
     let look = "set; command -V dcmon_run dcmon_here dcmon_end 2>&1; set -o; pwd; umask; trap; echo \"BASH=${BASH_VERSION-none}\"";
     // What changes by itself from one run to the next: the frame just read, the last
@@ -140,9 +171,14 @@ async fn an_in_shell_run_leaves_the_shell_as_it_was() {
             .collect()
     };
     let before = state(&run_in_shell(&ssh, look).await);
+    let version = if shell == "bash" {
+        "BASH=5"
+    } else {
+        "BASH=none"
+    };
     assert!(
-        before.iter().any(|l| l.starts_with("BASH=5")),
-        "the test bed's shell is bash: {before:?}"
+        before.iter().any(|l| l.starts_with(version)),
+        "{address}'s sh is {shell}: {before:?}"
     );
     for probe in dcmon_probes::PROBES.iter().filter(|p| p.in_shell) {
         let out = run_in_shell(&ssh, probe.script).await;
@@ -158,7 +194,7 @@ async fn an_in_shell_run_leaves_the_shell_as_it_was() {
         let lost: Vec<_> = before.iter().filter(|l| !after.contains(l)).collect();
         assert!(
             changed.is_empty() && lost.is_empty(),
-            "{} changed the shell: new {changed:?}, gone {lost:?}",
+            "{} changed {shell}: new {changed:?}, gone {lost:?}",
             probe.name
         );
     }
@@ -169,13 +205,19 @@ async fn an_in_shell_run_leaves_the_shell_as_it_was() {
     );
 }
 
-/// bash reads each run as a frame of bytes (`read -N` under `LC_ALL=C`): multi-byte
-/// characters, quotes, a 2 MB script and a script without a final newline all arrive
-/// whole, and the shell stays in step for the next run.
+/// Runs reach either shell whole: dash reads them as lines, bash as frames of bytes
+/// (`read -N` under `LC_ALL=C`). Multi-byte characters, quotes and a 2 MB script all
+/// arrive whole, and the shell stays in step for the next run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn framed_runs_carry_any_bytes() {
-    let bed = Sshd::start();
-    let ssh = connect(&bed, "127.0.40.3").await;
+async fn runs_carry_any_bytes_to_either_shell() {
+    let (bed, _bash) = bed_with_bash_host();
+    for (_, address) in SHELLS {
+        runs_carry_any_bytes(&bed, address).await;
+    }
+}
+
+async fn runs_carry_any_bytes(bed: &Sshd, address: &str) {
+    let ssh = connect(bed, address).await;
     let pid = shell_pid(&ssh).await;
     let unicode = "printf '%s\\n' 'é€ 日本 \"q\" '\\''s'";
     let out = run(&ssh, unicode, Duration::from_secs(10)).await.unwrap();
@@ -355,18 +397,36 @@ async fn a_stopped_shell_is_cleared_at_the_deadline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_run_is_stopped_on_the_host_and_the_next_run_works() {
-    let bed = Sshd::start();
-    let ssh = connect(&bed, "127.0.40.4").await;
-    let pid = shell_pid(&ssh).await;
-    for (marker, script) in [
-        ("sleep 4101", "echo started; sleep 4101"),
+    let (bed, _bash) = bed_with_bash_host();
+    for (shell, address) in SHELLS {
+        hung_runs_are_stopped(&bed, shell, address).await;
+    }
+}
+
+async fn hung_runs_are_stopped(bed: &Sshd, shell: &str, address: &str) {
+    let ssh = connect(bed, address).await;
+    let mut pid = shell_pid(&ssh).await;
+    for (marker, script, in_shell) in [
+        ("sleep 4101", "echo started; sleep 4101", false),
         // Ignores TERM: KILL follows a second later.
-        ("sleep 4102", "trap '' TERM; sleep 4102 & wait"),
+        ("sleep 4102", "trap '' TERM; sleep 4102 & wait", false),
         // A child in the background, the run itself waiting on it.
-        ("sleep 4103", "(sleep 4103) & wait"),
+        ("sleep 4103", "(sleep 4103) & wait", false),
+        // A run in the shell itself (as the os and fs probes run: a `df` stuck on a
+        // dead network mount) holds the shell: it is stopped from an exec channel.
+        ("sleep 4104", "echo started; sleep 4104", true),
     ] {
         let started = Instant::now();
-        let result = run(&ssh, script, Duration::from_secs(1)).await;
+        let (result, _) = ssh
+            .run_probe(
+                script,
+                in_shell,
+                false,
+                ShellMode::Persistent,
+                Duration::from_secs(1),
+                CAP,
+            )
+            .await;
         assert!(
             matches!(result, Err(TransportError::Timeout(_))),
             "{result:?}"
@@ -376,9 +436,10 @@ async fn a_hung_run_is_stopped_on_the_host_and_the_next_run_works() {
             "{:?}",
             started.elapsed()
         );
-        assert_gone(&bed, marker, Duration::from_secs(5));
+        assert_gone(bed, marker, Duration::from_secs(5));
         let next = shell_pid(&ssh).await;
-        assert_ne!(next, pid, "a new shell after a timeout");
+        assert_ne!(next, pid, "{shell}: a new shell after a timeout");
+        pid = next;
     }
 }
 
@@ -538,22 +599,13 @@ fn samples_by_probe(
     bed: &Sshd,
     inventory: &Path,
 ) -> Vec<(String, String, String, BTreeSet<String>)> {
-    let probes = [
-        "os",
-        "ipmi",
-        "nvidia",
-        "nvidia_details",
-        "nvme",
-        "smart",
-        "sensors",
-        "apt",
-        "docker",
-        "logs",
-        "custom",
-    ];
+    // Every probe that runs through the host's OS (not the BMC's, read over the LAN).
+    let probes = dcmon_probes::PROBES
+        .iter()
+        .filter(|p| p.kind == dcmon_probes::ProbeKind::Script)
+        .map(|p| p.name);
     let _ = bed;
     probes
-        .iter()
         .map(|probe| {
             let out = dcmon(&[
                 "probe",
@@ -573,7 +625,16 @@ fn samples_by_probe(
                 .flatten()
                 .filter_map(|o| {
                     // Values of the shims' captures are fixed; the machine's own move.
-                    let moving = ["os", "sensors", "logs"].contains(probe);
+                    let moving = [
+                        "os",
+                        "fs",
+                        "sensors",
+                        "logs",
+                        "docker",
+                        "infiniband",
+                        "pcie",
+                    ]
+                    .contains(&probe);
                     let value = if moving {
                         Value::Null
                     } else {
@@ -607,42 +668,48 @@ fn every_probe_reads_the_same_in_both_modes() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let dell = dell_gpu_server(root.path());
-    let bed = Sshd::start_with(&[("127.0.41.1", &dell)]);
-    let known_hosts = bed.write(
-        "known_hosts",
-        &bed.known_hosts_lines(&["127.0.41.1".to_string()]),
-    );
+    // The same GPU server twice: its `sh` dash, and bash (a second folder of the same
+    // shims, with `sh` -> bash).
+    let dell = dell_gpu_server(&root.path().join("dash"));
+    let dell_bash = dell_gpu_server(&root.path().join("bash"));
+    bash_as_sh(&dell_bash);
+    let hosts = [("dash", "127.0.41.1"), ("bash", "127.0.41.2")];
+    let bed = Sshd::start_with(&[(hosts[0].1, &dell), (hosts[1].1, &dell_bash)]);
+    let addresses: Vec<String> = hosts.iter().map(|(_, a)| a.to_string()).collect();
+    let known_hosts = bed.write("known_hosts", &bed.known_hosts_lines(&addresses));
     let metric = bed.write(
         "metric.sh",
         "#!/bin/sh\necho 'dcmon_shell_test_value{kind=\"fixed\"} 42'\n",
     );
     std::fs::set_permissions(&metric, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let inventory = |mode: &str| {
-        bed.write(
-            &format!("inventory-{mode}.toml"),
-            &format!(
-                "{}\n[[hosts]]\nname = \"gpu\"\naddress = \"127.0.41.1\"\nshell = \"{mode}\"\ncustom_scripts = [\"{}\"]\n",
-                bed.defaults(&known_hosts, "20s"),
-                metric.display()
-            ),
-        )
-    };
-    let persistent = samples_by_probe(&bed, &inventory("persistent"));
-    let exec = samples_by_probe(&bed, &inventory("exec"));
-    for ((probe, status, via, series), (_, exec_status, exec_via, exec_series)) in
-        persistent.iter().zip(&exec)
-    {
-        assert_eq!(via, "persistent shell", "{probe}");
-        assert_eq!(exec_via, "exec channel", "{probe}");
-        assert_eq!(status, exec_status, "{probe}");
-        assert_eq!(series, exec_series, "{probe}");
-    }
-    // The shims' probes and the custom script did read something.
-    for probe in ["os", "ipmi", "nvidia", "nvme", "custom"] {
-        let (_, status, _, series) = persistent.iter().find(|p| p.0 == probe).unwrap();
-        assert_eq!(status, "ok", "{probe}");
-        assert!(!series.is_empty(), "{probe}");
+    for (shell, address) in hosts {
+        let inventory = |mode: &str| {
+            bed.write(
+                &format!("inventory-{shell}-{mode}.toml"),
+                &format!(
+                    "{}\n[[hosts]]\nname = \"gpu\"\naddress = \"{address}\"\nshell = \"{mode}\"\ncustom_scripts = [\"{}\"]\n",
+                    bed.defaults(&known_hosts, "20s"),
+                    metric.display()
+                ),
+            )
+        };
+        let persistent = samples_by_probe(&bed, &inventory("persistent"));
+        let exec = samples_by_probe(&bed, &inventory("exec"));
+        assert_eq!(persistent.len(), exec.len(), "{shell}");
+        for ((probe, status, via, series), (_, exec_status, exec_via, exec_series)) in
+            persistent.iter().zip(&exec)
+        {
+            assert_eq!(via, "persistent shell", "{probe} under {shell}");
+            assert_eq!(exec_via, "exec channel", "{probe} under {shell}");
+            assert_eq!(status, exec_status, "{probe} under {shell}");
+            assert_eq!(series, exec_series, "{probe} under {shell}");
+        }
+        // The shims' probes and the custom script did read something.
+        for probe in ["os", "fs", "ipmi", "nvidia", "nvme", "custom"] {
+            let (_, status, _, series) = persistent.iter().find(|p| p.0 == probe).unwrap();
+            assert_eq!(status, "ok", "{probe} under {shell}");
+            assert!(!series.is_empty(), "{probe} under {shell}");
+        }
     }
 }
 
@@ -697,11 +764,17 @@ fn forks_traced(mut strace: testbed::Killed, log: &Path) -> Vec<String> {
 /// `uname` fails here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_forks_what_the_probe_readme_says() {
-    let bed = Sshd::start();
-    let ssh = connect(&bed, "127.0.9.31").await;
+    let (bed, _bash) = bed_with_bash_host();
+    for (shell, address) in SHELLS {
+        forks_of_a_round(&bed, shell, address).await;
+    }
+}
+
+async fn forks_of_a_round(bed: &Sshd, shell: &str, address: &str) {
+    let ssh = connect(bed, address).await;
     let pid = shell_pid(&ssh).await;
 
-    let log = bed.dir.path().join("strace-true.log");
+    let log = bed.dir.path().join(format!("strace-true-{shell}.log"));
     let strace = trace_forks(&pid, &log);
     let out = run(&ssh, "true", Duration::from_secs(10)).await.unwrap();
     assert_eq!(out.exit, Exit::Code(0));
@@ -709,16 +782,26 @@ async fn a_round_forks_what_the_probe_readme_says() {
     assert_eq!(
         forks.len(),
         1,
-        "an empty run forks its subshell only: {forks:?}"
+        "an empty run under {shell} forks its subshell only: {forks:?}"
     );
 
-    let log = bed.dir.path().join("strace-os.log");
-    let strace = trace_forks(&pid, &log);
-    let out = run_in_shell(&ssh, dcmon_probes::os::SCRIPT).await;
-    assert_eq!(out.exit, Exit::Code(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("==dcmon== end"));
-    let forks = forks_traced(strace, &log);
-    assert_eq!(forks.len(), 1, "an os round forks df only: {forks:?}");
+    // The os probe reads /proc with builtins and bash's `mapfile`, or dash's `read`
+    // and one `grep`; the fs probe runs `df`. Both in the shell itself: no subshell.
+    let expected = [("os", if shell == "bash" { 0 } else { 1 }), ("fs", 1)];
+    for (probe, forks_expected) in expected {
+        let log = bed.dir.path().join(format!("strace-{probe}-{shell}.log"));
+        let strace = trace_forks(&pid, &log);
+        let script = dcmon_probes::find(probe).unwrap().script;
+        let out = run_in_shell(&ssh, script).await;
+        assert_eq!(out.exit, Exit::Code(0), "{}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("==dcmon== end"));
+        let forks = forks_traced(strace, &log);
+        assert_eq!(
+            forks.len(),
+            forks_expected,
+            "{probe} under {shell}: {forks:?}"
+        );
+    }
 }
 
 /// `become`: one `sudo -n sh` per connection beside the plain shell. Runs are root, leave

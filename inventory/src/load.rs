@@ -965,7 +965,7 @@ fn finish(
         interval: duration(&e.interval, builtin.interval),
         offline_after: e.offline_after.unwrap_or(builtin.offline_after).max(1),
         become_: e.become_.unwrap_or(false),
-        probes: e.probes.clone().unwrap_or_else(|| builtin.probes.clone()),
+        probes: with_brought(e.probes.clone().unwrap_or_else(|| builtin.probes.clone())),
         groups: groups.iter().map(|g| g.to_string()).collect(),
         labels: e.labels.clone().unwrap_or_default(),
         log_files: e.log_files.clone().unwrap_or_default(),
@@ -1168,3 +1168,21 @@ fn suggestion(typed: &str, known: &[&str]) -> String {
 #[cfg(test)]
 #[path = "load_tests.rs"]
 mod tests;
+
+/// The probes listed, each followed by those it brings (`os` brings `fs`) unless listed
+/// already: a probe split in two keeps inventories that name the whole reading all of it.
+fn with_brought(listed: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(listed.len() + 1);
+    for name in &listed {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+        let brings = dcmon_probes::find(name).map_or(&[][..], |p| p.brings);
+        for brought in brings {
+            if !listed.iter().chain(out.iter()).any(|n| n == brought) {
+                out.push(brought.to_string());
+            }
+        }
+    }
+    out
+}

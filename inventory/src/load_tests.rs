@@ -2,7 +2,7 @@
 
 use super::*;
 
-const PROBES: &[&str] = &["os", "ipmi", "nvidia", "nvme", "bmc"];
+const PROBES: &[&str] = &["os", "fs", "ipmi", "nvidia", "nvme", "bmc"];
 
 fn problems(text: &str) -> Vec<String> {
     match parse(text, Path::new("inv.toml"), PROBES) {
@@ -44,7 +44,8 @@ address = "10.0.0.5"
     assert_eq!(gpu02.port, 22);
     assert_eq!(gpu02.user, "monitor");
     assert!(gpu02.become_);
-    assert_eq!(gpu02.probes, ["os", "nvidia"]);
+    // Listing `os` brings `fs`, right after it.
+    assert_eq!(gpu02.probes, ["os", "fs", "nvidia"]);
     assert_eq!(gpu02.groups, ["gpu"]);
     assert_eq!(gpu02.labels.get("rack").unwrap(), "r13");
     assert_eq!(gpu02.labels.get("dc").unwrap(), "dc1");
@@ -53,7 +54,7 @@ address = "10.0.0.5"
     assert_eq!(gpu01.address, "gpu01.dc1");
     assert_eq!(gpu01.port, 2222);
     let db1 = inv.host("db1").unwrap();
-    assert_eq!(db1.probes, ["os"]);
+    assert_eq!(db1.probes, ["os", "fs"]);
     assert!(!db1.become_);
     assert!(db1.groups.is_empty());
 }
@@ -731,4 +732,19 @@ name = "a"
             "missing {expected:?} in:\n{found}"
         );
     }
+}
+
+#[test]
+fn a_probe_brings_its_companions_once_and_only_where_listed() {
+    let host = |probes: &str| {
+        let text = format!("[[hosts]]\nname = \"a\"\nprobes = {probes}\n");
+        parse(&text, Path::new("inv.toml"), PROBES).unwrap().hosts[0]
+            .probes
+            .clone()
+    };
+    assert_eq!(host(r#"["nvidia"]"#), ["nvidia"]);
+    assert_eq!(host(r#"["fs", "os"]"#), ["fs", "os"]);
+    assert_eq!(host(r#"["os", "fs"]"#), ["os", "fs"]);
+    assert_eq!(host(r#"["nvme", "os"]"#), ["nvme", "os", "fs"]);
+    assert_eq!(host(r#"["fs"]"#), ["fs"]);
 }

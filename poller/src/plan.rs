@@ -158,11 +158,13 @@ mod tests {
             Trigger::Cron(_) => Duration::ZERO,
         };
         assert_eq!(every(0), Duration::from_secs(10), "os follows the host");
-        assert_eq!(every(1), Duration::from_secs(3600), "apt keeps its hour");
-        assert_eq!(every(2), Duration::from_secs(5), "[probes.nvidia] wins");
-        assert_eq!(planned[2].due.timeout, Duration::from_secs(2));
+        assert_eq!(planned[1].due.probe.name, "fs", "os brings fs");
+        assert_eq!(every(1), Duration::from_secs(120), "fs keeps its 2 minutes");
+        assert_eq!(every(2), Duration::from_secs(3600), "apt keeps its hour");
+        assert_eq!(every(3), Duration::from_secs(5), "[probes.nvidia] wins");
+        assert_eq!(planned[3].due.timeout, Duration::from_secs(2));
         assert_eq!(
-            planned[1].due.timeout,
+            planned[2].due.timeout,
             Duration::from_secs(60),
             "apt's own timeout when no host timeout is set"
         );
@@ -180,14 +182,15 @@ mod tests {
                 .collect()
         };
         let s = Duration::from_secs;
-        assert_eq!(timeouts(0), [s(10), s(60), s(2)], "each probe's default");
+        assert_eq!(
+            timeouts(0),
+            [s(10), s(10), s(60), s(2)],
+            "each probe's default"
+        );
+        let host = Duration::from_millis(1500);
         assert_eq!(
             timeouts(1),
-            [
-                Duration::from_millis(1500),
-                Duration::from_millis(1500),
-                s(2)
-            ],
+            [host, host, host, s(2)],
             "the host's timeout, shorter or longer than the default, then [probes.NAME]"
         );
         let planned: Vec<Duration> = plan(&inv.hosts[1], &inv)
@@ -207,12 +210,12 @@ mod tests {
             password.path().display()
         ));
         let a = plan(&inv.hosts[0], &inv);
-        assert_eq!(a.len(), 2);
-        assert_eq!(a[1].due.probe.kind, ProbeKind::Bmc);
+        assert_eq!(a.len(), 3, "os, fs and the bmc");
+        assert_eq!(a[2].due.probe.kind, ProbeKind::Bmc);
         assert!(
-            matches!(a[1].trigger, Trigger::Every { interval, .. } if interval == Duration::from_secs(120))
+            matches!(a[2].trigger, Trigger::Every { interval, .. } if interval == Duration::from_secs(120))
         );
-        assert_eq!(plan(&inv.hosts[1], &inv).len(), 1, "no bmc, no bmc reads");
+        assert_eq!(plan(&inv.hosts[1], &inv).len(), 2, "no bmc, no bmc reads");
     }
 
     #[test]

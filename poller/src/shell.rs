@@ -1,7 +1,6 @@
-//! The persistent shell: one shell kept open per host (and one under `sudo -n` for
-//! `become`) on an exec channel of the host's one SSH connection: bash where the host has
-//! it, else sh (see `shell_command` and `Flavor` for why). Each probe run is one command
-//! on its stdin, `dcmon_run NONCE 'SCRIPT'` (a line for sh, a length-prefixed frame for
+//! The persistent shell: one `sh` kept open per host (and one `sudo -n sh` for
+//! `become`) on an exec channel of the host's one SSH connection. Each probe run is one
+//! command on its stdin, `dcmon_run NONCE 'SCRIPT'` (a line for sh, a length-prefixed frame for
 //! bash), so a run costs the host one fork instead of a new sshd session, a login shell
 //! and the exec-mode watchdog's processes; `dcmon_here` runs a built-in `in_shell`
 //! script with no fork at all.
@@ -43,18 +42,21 @@ use tokio::time::{Instant, timeout, timeout_at};
 /// ends its run; only a script that takes fd 7 or 8 for itself loses them (and is then
 /// cut at its deadline, as a hung run is). The run's TERM and HUP traps turn a script's
 /// `kill 0` into an ordinary end (status 143 or 129) rather than a death without markers.
+/// The run is an asynchronous `{ ...; } &`, a subshell of one fork in dash and bash alike
+/// (bash forks twice for `( ... ) &`).
 const BOOT: &str = r#"trap : TERM
 trap 'trap "" TERM; kill -TERM 0 2>/dev/null; sleep 1; kill -KILL 0' EXIT
 exec 7>&1 8>&2
 dcmon_end() { trap '' TERM; kill -TERM 0 2>/dev/null; printf '\n%s %s\n' "$1" "$2" >&7; printf '\n%s\n' "$1" >&8; }
-dcmon_run() { printf '%s\n' "$1"; printf '%s\n' "$1" >&2; ( trap "dcmon_end $1 \$?" EXIT; trap 'exit 143' TERM; trap 'exit 129' HUP; dcmon_script=$2; set --; eval "$dcmon_script" ) </dev/null & }
+dcmon_run() { printf '%s\n' "$1"; printf '%s\n' "$1" >&2; { trap "dcmon_end $1 \$?" EXIT; trap 'exit 143' TERM; trap 'exit 129' HUP; dcmon_script=$2; set --; eval "$dcmon_script"; } </dev/null & }
 dcmon_here() { printf '%s\n' "$1"; printf '%s\n' "$1" >&2; eval "$2" </dev/null; set -- "$1" "$?"; printf '\n%s %s\n' "$1" "$2" >&7; printf '\n%s\n' "$1" >&8; }
 "#;
 
-/// Which shell the host gave, and so how runs are sent to it (told by the ready line).
+/// Which shell the host's `sh` is, and so how runs are sent to it (told by the ready
+/// line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {
-    /// bash 4.1 or later: each run is a frame (`LEN\n` in 8 digits, then LEN bytes) read
+    /// bash 4.1 or later (`sh` on RHEL, Rocky, Fedora, SUSE): each run is a frame (`LEN\n` in 8 digits, then LEN bytes) read
     /// with `read -N`, one block read. bash reads the commands it parses from a pipe one
     /// byte per system call (it must not read past a line a child might want), which
     /// for a 2 KB script costs the host more than the whole run (measured with strace:
@@ -67,8 +69,20 @@ pub(crate) enum Flavor {
 
 /// Started after the ready line. bash with `read -N` (4.1+) stays in this loop: it reads
 /// a frame, evaluates it and reads the next; end-of-file ends the loop and the shell.
-/// `LC_ALL=C` makes `-N` count bytes, not characters. Other shells skip it.
-const FRAME_LOOP: &str = "[ \"$dcmon_flavor\" = framed ] && while LC_ALL=C IFS= read -r -N 9 dcmon_n && LC_ALL=C IFS= read -r -N \"$((10#${dcmon_n%?}))\" dcmon_c; do eval \"$dcmon_c\"; done\n";
+/// `LC_ALL=C` makes `-N` count bytes, not characters. A run's end sends TERM to the
+/// process group, the shell included (it ignores it by trap), and bash in POSIX mode
+/// (bash as `sh`) then ends a waiting `read` with a status over 128 having read nothing:
+/// such a read is simply made again. Other shells skip the loop.
+const FRAME_LOOP: &str = concat!(
+    "[ \"$dcmon_flavor\" = framed ] && while :; do ",
+    "dcmon_n=; LC_ALL=C IFS= read -r -N 9 dcmon_n; dcmon_s=$?; ",
+    "if [ \"$dcmon_s\" -gt 128 ] && [ -z \"$dcmon_n\" ]; then continue; fi; ",
+    "[ \"$dcmon_s\" = 0 ] || break; ",
+    "dcmon_c=; while :; do LC_ALL=C IFS= read -r -N \"$((10#${dcmon_n%?}))\" dcmon_c; dcmon_s=$?; ",
+    "[ \"$dcmon_s\" -gt 128 ] && [ -z \"$dcmon_c\" ] || break; done; ",
+    "[ \"$dcmon_s\" = 0 ] || break; ",
+    "eval \"$dcmon_c\"; done\n"
+);
 
 /// Largest frame a run can be (8 decimal digits of length).
 const FRAME_MAX: usize = 99_999_999;
@@ -95,14 +109,14 @@ pub(crate) enum StartError {
     Transport(TransportError),
 }
 
-/// The shell kept open, under `sudo -n` for `become`: bash where the host has it, for
-/// its block reads of files (`mapfile`: 0.32 ms of host CPU for the os probe's five /proc
-/// files against 1.2 ms for a `grep` process or 1.9 ms for dash's `read` loops), else
-/// `sh`. Both are started by `exec`, so no process sits between. `BASH_ENV` is unset so
-/// no start-up file of the account runs.
+/// The shell kept open: `sh -s`, under `sudo -n` for `become`. The host's own `sh`, not
+/// bash where it exists: bash reads files in blocks (`mapfile`), but every fork and exec
+/// from it costs the host more (measured on the build machine: a run of `cat` from a
+/// bash subshell 2.6 ms of host CPU against 1.5 ms from dash; the os probe's reads with
+/// bash builtins 0.8 ms, about what dash pays for one `grep`), and most probes run a
+/// tool. Where `sh` is bash (RHEL and its kin) runs are framed for it (`Flavor`).
 pub(crate) fn shell_command(become_root: bool) -> String {
-    let pick = "unset BASH_ENV; command -v bash >/dev/null 2>&1 && exec bash -s; exec sh -s";
-    crate::command::as_root(format!("sh -c {}", sh_quote(pick)), become_root)
+    crate::command::as_root("sh -s".to_string(), become_root)
 }
 
 /// A fresh marker for one run or start: `dcmon-` and 32 hex digits.

@@ -24,6 +24,7 @@ pub const PROBE: Probe = Probe {
     inputs,
     kind: crate::registry::ProbeKind::Script,
     in_shell: false,
+    brings: &[],
 };
 
 pub fn inputs(given: &ProbeInputs) -> String {

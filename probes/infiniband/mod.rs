@@ -25,6 +25,7 @@ pub const PROBE: Probe = Probe {
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
     in_shell: false,
+    brings: &[],
 };
 
 /// Error counters (the IBA PortCounters attribute): each an `ib_port_errors_total`

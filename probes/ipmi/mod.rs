@@ -37,6 +37,7 @@ pub const PROBE: Probe = Probe {
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
     in_shell: false,
+    brings: &[],
 };
 
 /// The same sensors, power state, SEL and firmware read by the poller from the host's
@@ -60,6 +61,7 @@ pub const BMC_PROBE: Probe = Probe {
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Bmc,
     in_shell: false,
+    brings: &[],
 };
 
 /// Parses the whole `ipmi.sh` output.

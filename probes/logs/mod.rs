@@ -63,6 +63,7 @@ pub const PROBE: Probe = Probe {
     inputs,
     kind: crate::registry::ProbeKind::Script,
     in_shell: false,
+    brings: &[],
 };
 
 /// The saved cursors and the files to read, as shell assignments.

@@ -85,6 +85,7 @@ pub const PROBE: Probe = Probe {
     inputs,
     kind: crate::registry::ProbeKind::Script,
     in_shell: false,
+    brings: &[],
 };
 
 pub const DETAILS_PROBE: Probe = Probe {
@@ -104,6 +105,7 @@ pub const DETAILS_PROBE: Probe = Probe {
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
     in_shell: false,
+    brings: &[],
 };
 
 /// The inventory's `expected_gpus`, as a shell assignment.

@@ -28,6 +28,7 @@ pub const PROBE: Probe = Probe {
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
     in_shell: false,
+    brings: &[],
 };
 
 pub fn parse(text: &str) -> ProbeOutput {

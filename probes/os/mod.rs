@@ -1,9 +1,11 @@
-//! The `os` probe: load, CPU, memory, disks, filesystems, network, uptime and OS facts
-//! from `/proc`, `df` and `/etc/os-release`, read by one POSIX sh script as a normal user.
+//! The `os` probe: load, CPU, memory, disks, network, uptime and OS facts from `/proc`,
+//! `/sys` and `/etc/os-release`, read by one POSIX sh script as a normal user. Filesystems
+//! are the `fs` probe's, which every host running `os` runs too (`brings`).
 
 mod parse;
 
 pub use parse::parse;
+pub(crate) use parse::read_df;
 
 use crate::registry::Probe;
 use std::time::Duration;
@@ -13,11 +15,10 @@ pub const SCRIPT: &str = include_str!("os.sh");
 
 pub const PROBE: Probe = Probe {
     name: "os",
-    description: "load, CPU, memory, disks, filesystems, network, uptime; OS, kernel and CPU facts",
+    description: "load, CPU, memory, disks, network, uptime; OS, kernel and CPU facts (brings fs: filesystems)",
     script: SCRIPT,
     commands: &[
         "grep -H '' /proc/stat /proc/meminfo /proc/diskstats /proc/net/dev /etc/os-release",
-        "df -P -k",
         "uname -srm (only where /proc/sys/kernel/arch is missing)",
     ],
     parse,
@@ -28,6 +29,7 @@ pub const PROBE: Probe = Probe {
     inputs: crate::registry::no_inputs,
     kind: crate::registry::ProbeKind::Script,
     in_shell: true,
+    brings: &["fs"],
 };
 
 #[cfg(test)]

@@ -1,13 +1,14 @@
 # dcmon os probe: prints one "==dcmon== NAME" section per source, for probes/os/parse.rs.
-# POSIX sh, runs as a normal user, reads only /proc, /sys, /etc/os-release and df.
+# POSIX sh, runs as a normal user, reads only /proc, /sys and /etc/os-release
+# (filesystems are the fs probe's: `df` is a process).
 # It runs inside the persistent shell itself (`in_shell`), with no subshell around it,
 # so it defines no function, changes no option, directory, trap or umask, never exits,
 # and unsets every variable it sets (all named dcmon_os_*).
 # Chosen by measurement (see probes/os/README.md): small files through builtin `read`
 # (dash's costs a system call per byte, cheap for a few dozen bytes); where the shell is
 # bash, /proc/cpuinfo's head and the larger files through `mapfile` (a block read each,
-# no process), else dash's `read` and one `grep -H ''`; and `df`, which nothing in /proc
-# replaces. Both ways print the larger files as `FILE:LINE`. The leading newline of each
+# no process), else dash's `read` and one `grep -H ''`. So a round forks nothing under
+# bash and one `grep` under dash. Both ways print the larger files as `FILE:LINE`. The leading newline of each
 # marker keeps a section whose file lacks a final newline from running into the next.
 for dcmon_os_f in loadavg:/proc/loadavg uptime:/proc/uptime hostname:/proc/sys/kernel/hostname; do
   printf '\n==dcmon== %s\n' "${dcmon_os_f%%:*}"
@@ -46,7 +47,5 @@ else
   printf '\n==dcmon== files\n'
   grep -H '' /proc/stat /proc/meminfo /proc/diskstats /proc/net/dev /etc/os-release 2>/dev/null
 fi
-printf '\n==dcmon== df\n'
-df -P -k 2>/dev/null
 printf '\n==dcmon== end\n'
 unset dcmon_os_f dcmon_os_l dcmon_os_s dcmon_os_r dcmon_os_m dcmon_os_n dcmon_os_a

@@ -38,7 +38,7 @@ pub fn parse(text: &str) -> ProbeOutput {
         ("meminfo", &meminfo),
         ("diskstats", &diskstats),
         ("netdev", &netdev),
-        ("df", &df),
+        ("df", &read_df),
         ("uptime", &uptime),
         ("os_release", &os_release),
         ("uname", &uname),
@@ -312,8 +312,9 @@ fn netdev(body: &str, out: &mut ProbeOutput) -> Res {
     Ok(())
 }
 
-/// `/dev/vda   264212084 12339240  82946648  13% /` (after the header, sizes in KiB)
-fn df(body: &str, out: &mut ProbeOutput) -> Res {
+/// `/dev/vda   264212084 12339240  82946648  13% /` (after the header, sizes in KiB).
+/// The fs probe's reader; the os probe uses it for older captures, which carried `df`.
+pub(crate) fn read_df(body: &str, out: &mut ProbeOutput) -> Res {
     const PSEUDO: [&str; 12] = [
         "tmpfs", "devtmpfs", "udev", "none", "overlay", "shm", "proc", "sysfs", "cgroup",
         "cgroup2", "efivarfs", "ramfs",

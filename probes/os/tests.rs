@@ -12,7 +12,32 @@ const DEBIAN12_KVM: &str = include_str!("../../tests/fixtures/os/debian12-kvm-2c
 const DEBIAN12_KVM_GREP: &str =
     include_str!("../../tests/fixtures/os/debian12-kvm-2cpu-os-grep.txt");
 
+/// Today's script, filesystems left to the fs probe.
+const DEBIAN12_KVM_SPLIT: &str =
+    include_str!("../../tests/fixtures/os/debian12-kvm-2cpu-os-split.txt");
+
 use crate::test_support::{fact, value};
+
+#[test]
+fn todays_split_capture_gives_exact_values_and_no_filesystems() {
+    let out = parse(DEBIAN12_KVM_SPLIT);
+    assert_eq!(out.warnings, []);
+    assert_eq!(value(&out, "node_load15", &[]), Some(4.32));
+    assert_eq!(
+        value(
+            &out,
+            "node_cpu_seconds_total",
+            &[("cpu", "1"), ("mode", "user")]
+        ),
+        Some(6250.76)
+    );
+    assert_eq!(fact(&out, "cpu_model"), Some("AMD EPYC"));
+    assert!(
+        !out.samples
+            .iter()
+            .any(|s| s.name.starts_with("node_filesystem"))
+    );
+}
 
 #[test]
 fn capture_gives_exact_values() {
@@ -299,7 +324,6 @@ fn live_run(shell: &str) -> ProbeOutput {
         "node_cpu_seconds_total",
         "node_memory_available_bytes",
         "node_disk_read_bytes_total",
-        "node_filesystem_size_bytes",
         "node_uptime_seconds",
     ] {
         assert!(out.samples.iter().any(|s| s.name == name), "no {name}");

@@ -168,6 +168,12 @@ pub static FORMATS: &[Format] = &[
         probe: "custom",
         place: Place::CustomScript,
     },
+    Format {
+        name: "df",
+        description: "df -P -k | df -P",
+        probe: "fs",
+        place: Place::Section("df"),
+    },
 ];
 
 /// Every format: the section formats above, then each probe's whole script output

@@ -16,6 +16,9 @@ pub(crate) mod test_support;
 #[path = "../os/mod.rs"]
 pub mod os;
 
+#[path = "../fs/mod.rs"]
+pub mod fs;
+
 pub use output::{Fact, Kind, Labels, LogEntry, ParseError, ProbeOutput, Sample};
 pub use registry::{PROBES, Probe, ProbeInputs, ProbeKind, find, names};
 

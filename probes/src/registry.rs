@@ -32,6 +32,9 @@ pub struct Probe {
     /// function, changes no option, directory, trap or umask, never exits, and unsets
     /// every variable it sets. `tests/shell.rs` checks the shell's state around it.
     pub in_shell: bool,
+    /// Probes that run wherever this one is listed (`os` brings `fs`): when a probe was
+    /// split in two, inventories that name it keep everything it read.
+    pub brings: &'static [&'static str],
 }
 
 /// How a probe reaches a host. The round dispatches on this, never on a probe's name.
@@ -86,6 +89,7 @@ pub fn all_logs_new(
 
 pub static PROBES: &[Probe] = &[
     crate::os::PROBE,
+    crate::fs::PROBE,
     crate::ipmi::PROBE,
     crate::nvidia::PROBE,
     crate::nvidia::DETAILS_PROBE,

@@ -15,6 +15,7 @@ pub struct DocSeries {
 fn readme(probe: &str) -> Option<&'static str> {
     Some(match probe {
         "os" => include_str!("../os/README.md"),
+        "fs" => include_str!("../fs/README.md"),
         "ipmi" => include_str!("../ipmi/README.md"),
         "nvidia" | "nvidia_details" => include_str!("../nvidia/README.md"),
         "nvme" => include_str!("../nvme/README.md"),
