@@ -375,11 +375,12 @@ fn poll_rounds_through_every_fault() {
     }
     m.assert_nothing_left("three poll rounds");
 
-    // Every round stored every healthy host: three runs each, all good.
+    // Every round stored every healthy host: three rounds of os and the fs it brings,
+    // all good.
     let conn = Connection::open(&m.db).unwrap();
     let runs = runs_by_host(&conn);
     for host in &m.healthy {
-        assert_eq!(runs[host.as_str()], (3, 3), "{host}");
+        assert_eq!(runs[host.as_str()], (6, 6), "{host}");
     }
 }
 

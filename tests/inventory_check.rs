@@ -35,7 +35,7 @@ const BROKEN: &[(&str, &str, &str)] = &[
     (
         "unknown_probe",
         "[groups.gpu]\nhosts = [\"g1\"]\nprobes = [\"os\", \"oss\"]\n",
-        "3:17: unknown probe `oss`, did you mean `os`? (known probes: os, ipmi, ",
+        "3:17: unknown probe `oss`, did you mean `os`? (known probes: os, fs, ipmi, ",
     ),
     (
         "toml_syntax",
@@ -150,7 +150,7 @@ fn type_errors_hide_no_other_problem() {
             "5:11: timeout `soon` is not a duration like \"10s\" or \"1m30s\" (expected number at 0)",
             "9:8: `port`: invalid value: integer `99999`, expected a whole number from 0 to 65535",
             "10:17: `offline_after`: invalid value: integer `-1`, expected a whole number from 0 to 4294967295",
-            "11:17: unknown probe `oss`, did you mean `os`? (known probes: os, ipmi, nvidia, nvidia_details, nvme, smart, sensors, apt, docker, logs, infiniband, pcie, custom)",
+            "11:17: unknown probe `oss`, did you mean `os`? (known probes: os, fs, ipmi, nvidia, nvidia_details, nvme, smart, sensors, apt, docker, logs, infiniband, pcie, custom)",
             "14:8: duplicate host `a` (first defined on line 8)",
             "15:12: label name `rack-id` must match [a-zA-Z_][a-zA-Z0-9_]*",
             "18:10: range `16-01` in host pattern `gpu[16-01]` runs backwards (start > end)",
@@ -238,6 +238,7 @@ fn list_resolved_shows_each_probe_timeout_and_its_source() {
         plan(0),
         [
             row("os 10s", "the probe's default"),
+            row("fs 10s", "the probe's default"),
             row("apt 1m", "the probe's default"),
             row("nvidia 2s", "[probes.NAME] timeout"),
         ]
@@ -246,6 +247,7 @@ fn list_resolved_shows_each_probe_timeout_and_its_source() {
         plan(1),
         [
             row("os 1s 500ms", "timeout (defaults, group or host)"),
+            row("fs 1s 500ms", "timeout (defaults, group or host)"),
             row("apt 1s 500ms", "timeout (defaults, group or host)"),
             row("nvidia 2s", "[probes.NAME] timeout"),
         ]

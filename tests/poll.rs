@@ -69,7 +69,8 @@ fn fifty_hosts_store_os_samples() {
     .flat_map(|name| testbed::stored::points(&db, name, None))
     .map(|s| s.points.len() as i64)
     .sum();
-    assert_eq!(run_series, 50 * 3);
+    // Two runs a host: os and the fs it brings.
+    assert_eq!(run_series, 50 * 2 * 3);
     assert_eq!(
         (stored - run_series) as u64,
         reported,
@@ -128,7 +129,8 @@ fn fifty_hosts_store_os_samples() {
     );
     let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(stats["samples"].as_i64(), Some(stored));
-    assert_eq!(stats["probe_runs"].as_i64(), Some(runs));
+    // The os runs and as many fs runs.
+    assert_eq!(stats["probe_runs"].as_i64(), Some(runs * 2));
     assert!(stats["bytes_per_sample"].as_f64().unwrap() > 0.0);
     assert!(stats["oldest"].as_i64().unwrap() <= stats["newest"].as_i64().unwrap());
     let out = dcmon(&["db", "stats", "--db", db_arg]);
@@ -262,7 +264,8 @@ fn broken_hosts_fail_alone_within_the_timeout() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(errors, 6);
+    // Six failed hosts, each with its os and fs run.
+    assert_eq!(errors, 6 * 2);
     // Refusals are immediate: the round is bounded by the 5 s timeout, plus a margin
     // for starting the process on a loaded 2-core machine.
     assert!(

@@ -61,6 +61,7 @@ fn main() {
     println!("dcmon bench on {cores} cores, {hosts} loopback hosts");
     if part("a") {
         rounds::poll_rounds(hosts);
+        rounds::bash_rounds(hosts);
     }
     if part("b") || part("c") {
         let (rate, bytes) = ingest_and_size(hosts, rounds);

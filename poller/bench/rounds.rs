@@ -128,6 +128,41 @@ fn round(
     })
 }
 
+/// Connects every host of `inventory` and runs `script` once through its persistent
+/// shell (in the shell itself), keeping the sessions that did so: the cold round.
+fn connect_all(
+    runtime: &tokio::runtime::Runtime,
+    inventory: &dcmon_inventory::Inventory,
+    script: &'static str,
+) -> Vec<SshSession> {
+    let connector = Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
+    let mut sessions: Vec<SshSession> = Vec::new();
+    runtime.block_on(async {
+        let tasks: Vec<_> = inventory
+            .hosts
+            .iter()
+            .cloned()
+            .map(|h| {
+                let c = connector.clone();
+                tokio::spawn(async move {
+                    let s = c.connect(&h, false).await.ok()?;
+                    let (result, _) = s
+                        .run_probe(script, true, false, ShellMode::Persistent, LIMIT, CAP)
+                        .await;
+                    result.ok().filter(|o| o.success())?;
+                    Some(s)
+                })
+            })
+            .collect();
+        for t in tasks {
+            if let Ok(Some(s)) = t.await {
+                sessions.push(s);
+            }
+        }
+    });
+    sessions
+}
+
 pub fn poll_rounds(n: usize) {
     let bed = testbed::Sshd::start();
     // Before any session: every sshd child from here on is in the group.
@@ -137,43 +172,24 @@ pub fn poll_rounds(n: usize) {
     };
     let (addrs, known_hosts, inventory) = crate::bed_inventory(&bed, n, "60s");
     let script = dcmon_probes::os::SCRIPT;
+    let fs_script = dcmon_probes::fs::SCRIPT;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     println!(
-        "\n(a) poll round over {n} hosts, os probe script (KEX curve25519-sha256 on both sides); host CPU by {}",
+        "\n(a) poll round over {n} hosts, os probe script (KEX curve25519-sha256 on both sides); host CPU by {}; the hosts' sh is dash",
         host.how()
     );
 
-    let connector = Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
     let mut sessions: Vec<SshSession> = Vec::new();
     let cold = measure(&host, false, || {
-        runtime.block_on(async {
-            let tasks: Vec<_> = inventory
-                .hosts
-                .iter()
-                .cloned()
-                .map(|h| {
-                    let c = connector.clone();
-                    tokio::spawn(async move {
-                        let s = c.connect(&h, false).await.ok()?;
-                        let (result, _) = s
-                            .run_probe(script, true, false, ShellMode::Persistent, LIMIT, CAP)
-                            .await;
-                        result.ok().filter(|o| o.success())?;
-                        Some(s)
-                    })
-                })
-                .collect();
-            for t in tasks {
-                if let Ok(Some(s)) = t.await {
-                    sessions.push(s);
-                }
-            }
-        });
+        sessions = connect_all(&runtime, &inventory, script);
         sessions.len()
     });
     let sessions = Arc::new(sessions);
     let persistent = measure(&host, false, || {
         round(&runtime, &sessions, script, true, ShellMode::Persistent)
+    });
+    let persistent_fs = measure(&host, false, || {
+        round(&runtime, &sessions, fs_script, true, ShellMode::Persistent)
     });
     let persistent_true = measure(&host, false, || {
         round(&runtime, &sessions, "true", false, ShellMode::Persistent)
@@ -218,6 +234,7 @@ pub fn poll_rounds(n: usize) {
 
     show("dcmon cold (connect, shell, run)", &cold, n);
     show("dcmon warm, persistent shell", &persistent, n);
+    show("dcmon warm, persistent shell, fs (df)", &persistent_fs, n);
     show("dcmon warm, persistent shell, `true`", &persistent_true, n);
     show("dcmon warm, exec per run", &exec, n);
     show("dcmon warm, exec per run, `true`", &exec_true, n);
@@ -225,6 +242,14 @@ pub fn poll_rounds(n: usize) {
     show("parallel-ssh -p 200, `true`", &peer_true, n);
     let node = node_exporter(500);
     let host_ms = |f: &Figures| f.host_cpu * 1000.0 / n as f64;
+    // fs runs every 2 minutes against os's 30 s: a quarter of its cost a round.
+    let with_fs = host_ms(&persistent) + host_ms(&persistent_fs) / 4.0;
+    println!(
+        "  host CPU per 30-s round with fs at its 2-minute default: {with_fs:.3} ms (os {:.3} + fs {:.3} / 4); with fs every round {:.3} ms",
+        host_ms(&persistent),
+        host_ms(&persistent_fs),
+        host_ms(&persistent) + host_ms(&persistent_fs)
+    );
     println!(
         "  host CPU per os round: persistent {:.3} ms (target 1 ms); {:.1}x less than exec per run ({:.3} ms), {:.1}x less than parallel-ssh ({:.3} ms){}",
         host_ms(&persistent),
@@ -305,4 +330,59 @@ fn node_exporter(scrapes: usize) -> Option<(f64, f64)> {
         bytes / scrapes.max(1) / 1024
     );
     Some((per_scrape_ms, rss_mb))
+}
+
+/// The same warm rounds over `n` hosts whose `sh` is bash (a folder with `sh` -> bash
+/// first on their PATH), as on RHEL and its kin: the os probe reads /proc with bash's
+/// builtins and forks nothing; runs are sent as frames.
+pub fn bash_rounds(n: usize) {
+    let shims = tempfile::Builder::new()
+        .prefix("dcmon-bench-bash-sh-")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        shims.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/bin/bash", shims.path().join("sh")).unwrap();
+    let addrs = testbed::addresses(n);
+    let hardware: Vec<(&str, &std::path::Path)> =
+        addrs.iter().map(|a| (a.as_str(), shims.path())).collect();
+    let bed = testbed::Sshd::start_with(&hardware);
+    let host = HostSide {
+        sshd: bed.pid(),
+        meter: cpuacct::CpuMeter::around(bed.pid(), "bench-sshd-bash"),
+    };
+    let (_, _, inventory) = crate::bed_inventory(&bed, n, "60s");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    println!(
+        "\n(a) the same over {n} hosts whose sh is bash; host CPU by {}",
+        host.how()
+    );
+    let sessions = Arc::new(connect_all(&runtime, &inventory, dcmon_probes::os::SCRIPT));
+    let os = measure(&host, false, || {
+        round(
+            &runtime,
+            &sessions,
+            dcmon_probes::os::SCRIPT,
+            true,
+            ShellMode::Persistent,
+        )
+    });
+    let fs = measure(&host, false, || {
+        round(
+            &runtime,
+            &sessions,
+            dcmon_probes::fs::SCRIPT,
+            true,
+            ShellMode::Persistent,
+        )
+    });
+    let empty = measure(&host, false, || {
+        round(&runtime, &sessions, "true", false, ShellMode::Persistent)
+    });
+    show("dcmon warm, persistent shell (bash)", &os, n);
+    show("dcmon warm, bash, fs (df)", &fs, n);
+    show("dcmon warm, bash, `true`", &empty, n);
 }

@@ -76,17 +76,18 @@ pub struct HostRuns {
 }
 
 impl HostRuns {
-    /// The first failed run's reason, named by probe when the round had several.
+    /// The first failed run's reason, named by probe when the round had several and
+    /// they did not all fail alike (an unreachable host fails every run with the same
+    /// connection error, which belongs to no probe).
     pub fn first_error(&self) -> Option<String> {
-        self.runs.iter().find_map(|r| {
-            r.error.as_ref().map(|e| {
-                if self.runs.len() > 1 {
-                    format!("{}: {e}", r.probe)
-                } else {
-                    e.clone()
-                }
-            })
-        })
+        let first = self.runs.iter().find(|r| r.error.is_some())?;
+        let error = first.error.clone()?;
+        let all_alike = self.runs.iter().all(|r| r.error.as_ref() == Some(&error));
+        if self.runs.len() > 1 && !all_alike {
+            Some(format!("{}: {error}", first.probe))
+        } else {
+            Some(error)
+        }
     }
 }
 
@@ -385,4 +386,48 @@ async fn redfish_read(
         service.fell_back = result.is_err();
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(errors: &[(&'static Probe, Option<&str>)]) -> HostRuns {
+        let runs = errors
+            .iter()
+            .map(|(probe, error)| match error {
+                Some(e) => failed_run(probe, 0, Duration::ZERO, e.to_string()),
+                None => ProbeRun::ok(probe.name, 0, Default::default()),
+            })
+            .collect();
+        HostRuns {
+            runs,
+            raw: Vec::new(),
+            os_answered: None,
+        }
+    }
+
+    #[test]
+    fn the_first_error_names_its_probe_only_where_runs_failed_differently() {
+        let (os, fs) = (&dcmon_probes::os::PROBE, &dcmon_probes::fs::PROBE);
+        let down = "no SSH session with [10.0.0.1]:22 within 10s";
+        assert_eq!(
+            runs(&[(os, Some(down)), (fs, Some(down))]).first_error(),
+            Some(down.to_string()),
+            "an unreachable host: the connection's error, no probe"
+        );
+        assert_eq!(
+            runs(&[(os, None), (fs, Some("did not finish within 10s"))]).first_error(),
+            Some("fs: did not finish within 10s".to_string())
+        );
+        assert_eq!(
+            runs(&[(os, Some("x")), (fs, Some("y"))]).first_error(),
+            Some("os: x".to_string())
+        );
+        assert_eq!(
+            runs(&[(os, Some("x"))]).first_error(),
+            Some("x".to_string())
+        );
+        assert_eq!(runs(&[(os, None), (fs, None)]).first_error(), None);
+    }
 }

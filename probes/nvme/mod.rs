@@ -31,10 +31,24 @@ pub const PROBE: Probe = Probe {
     brings: &[],
 };
 
+/// What `nvme list` prints where there is no NVMe controller (nvme-cli 2.3, libnvme 1.3,
+/// on the build machine).
+const NO_TOPOLOGY: &str = "Failed to scan topology";
+
 pub fn parse(text: &str) -> ProbeOutput {
     let mut out = ProbeOutput::default();
     let sections = Sections::split(text);
     if sections.finish(&mut out) {
+        return out;
+    }
+    // nvme-cli 2.x on a host with no NVMe controller (no /sys/class/nvme) fails its list
+    // with this line: nothing to read there, not a failure.
+    if let Some(why) = sections
+        .get("list")
+        .map(str::trim)
+        .filter(|body| body.starts_with(NO_TOPOLOGY))
+    {
+        out.absent = Some(format!("no NVMe controllers (nvme list: {why})"));
         return out;
     }
     let drives = sections

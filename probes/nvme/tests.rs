@@ -202,6 +202,20 @@ fn whole_script_output_labels_each_drive() {
     );
 }
 
+/// nvme-cli 2.3 (libnvme 1.3) on a host without NVMe controllers, captured on the build
+/// machine: `nvme list -o json` prints this line on stderr and exits 1.
+#[test]
+fn a_host_without_nvme_controllers_is_absent_not_failed() {
+    let out = parse(
+        "\n==dcmon== list\nFailed to scan topology: No such file or directory\n\n==dcmon== end\n",
+    );
+    assert_eq!(
+        out.absent.as_deref(),
+        Some("no NVMe controllers (nvme list: Failed to scan topology: No such file or directory)")
+    );
+    assert_eq!(out.warnings, []);
+}
+
 #[test]
 fn absent_and_failing_tool() {
     let out = parse("\n==dcmon== absent\nnvme-cli is not installed\n\n==dcmon== end\n");
