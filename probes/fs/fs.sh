@@ -4,5 +4,7 @@
 # It runs inside the persistent shell itself (`in_shell`): no function, no variable, no
 # option or directory change; one process, `df`.
 printf '==dcmon== df\n'
-df -P -k 2>/dev/null
+# LC_ALL=C: GNU df translates its header even with -P (`Sys. de fichiers 1024-blocs`
+# under fr_FR), which the parser reads to know the block size.
+LC_ALL=C df -P -k 2>/dev/null
 printf '\n==dcmon== end\n'

@@ -14,7 +14,7 @@ pub const PROBE: Probe = Probe {
     name: "fs",
     description: "filesystem size, used and available bytes (df)",
     script: SCRIPT,
-    commands: &["df -P -k"],
+    commands: &["LC_ALL=C df -P -k"],
     parse,
     default_interval: Duration::from_secs(120),
     default_timeout: Duration::from_secs(10),

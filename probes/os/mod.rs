@@ -18,7 +18,7 @@ pub const PROBE: Probe = Probe {
     description: "load, CPU, memory, disks, network, uptime; OS, kernel and CPU facts (brings fs: filesystems)",
     script: SCRIPT,
     commands: &[
-        "grep -H '' /proc/stat /proc/meminfo /proc/diskstats /proc/net/dev /etc/os-release",
+        "LC_ALL=C grep -H '' /proc/stat /proc/meminfo /proc/diskstats /proc/net/dev /etc/os-release (where sh is not bash)",
         "uname -srm (only where /proc/sys/kernel/arch is missing)",
     ],
     parse,
