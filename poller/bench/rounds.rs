@@ -128,39 +128,40 @@ fn round(
     })
 }
 
-/// Connects every host of `inventory` and runs `script` once through its persistent
-/// shell (in the shell itself), keeping the sessions that did so: the cold round.
+/// Connects every host of `inventory` (the bench's one `connect_all`) and runs `script`
+/// once through each persistent shell, in the shell itself: the cold round. Keeps the
+/// sessions that did both.
 fn connect_all(
     runtime: &tokio::runtime::Runtime,
     inventory: &dcmon_inventory::Inventory,
     script: &'static str,
 ) -> Vec<SshSession> {
     let connector = Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
-    let mut sessions: Vec<SshSession> = Vec::new();
-    runtime.block_on(async {
-        let tasks: Vec<_> = inventory
-            .hosts
-            .iter()
-            .cloned()
-            .map(|h| {
-                let c = connector.clone();
+    let (open, _) = crate::connect_all(runtime, &connector, &inventory.hosts);
+    let open = Arc::new(open);
+    let ran: Vec<bool> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..open.len())
+            .map(|i| {
+                let s = open.clone();
                 tokio::spawn(async move {
-                    let s = c.connect(&h, false).await.ok()?;
-                    let (result, _) = s
+                    let (result, _) = s[i]
                         .run_probe(script, true, false, ShellMode::Persistent, LIMIT, CAP)
                         .await;
-                    result.ok().filter(|o| o.success())?;
-                    Some(s)
+                    result.is_ok_and(|o| o.success())
                 })
             })
             .collect();
+        let mut ran = Vec::new();
         for t in tasks {
-            if let Ok(Some(s)) = t.await {
-                sessions.push(s);
-            }
+            ran.push(t.await.unwrap_or(false));
         }
+        ran
     });
-    sessions
+    let open = Arc::try_unwrap(open).unwrap_or_else(|_| unreachable!("the tasks are done"));
+    open.into_iter()
+        .zip(ran)
+        .filter_map(|(s, ok)| ok.then_some(s))
+        .collect()
 }
 
 pub fn poll_rounds(n: usize) {
