@@ -686,7 +686,7 @@ fn hold_sessions(n: usize) {
     // One run through each held session's persistent shell proves it is alive, not just
     // counted, and leaves the shell open as a poll does.
     let sessions = std::sync::Arc::new(sessions);
-    let run_all = |script: &'static str| {
+    let run_all = |script: &'static str, in_shell: bool| {
         runtime.block_on(async {
             let tasks: Vec<_> = (0..sessions.len())
                 .map(|i| {
@@ -695,7 +695,7 @@ fn hold_sessions(n: usize) {
                         let (result, via) = s[i]
                             .run_probe(
                                 script,
-                                false,
+                                in_shell,
                                 false,
                                 dcmon_inventory::ShellMode::Persistent,
                                 Duration::from_secs(120),
@@ -714,21 +714,28 @@ fn hold_sessions(n: usize) {
             ok
         })
     };
-    let alive = run_all("true");
+    let alive = run_all("true", false);
     let rss_shells = rss_kb();
     // A round of the os probe: what its output buffers leave behind.
-    run_all(dcmon_probes::os::SCRIPT);
+    run_all(dcmon_probes::os::SCRIPT, true);
     let rss_round = rss_kb();
+    // What serve keeps after its minute's heap trim.
+    let trim_started = Instant::now();
+    dcmon_poller::heap::trim();
+    let trim_took = trim_started.elapsed();
+    let rss_trimmed = rss_kb();
     let first_error = errors
         .first()
         .map(|e| format!(" (first: {e})"))
         .unwrap_or_default();
     let per = |kb: f64| kb / sessions.len().max(1) as f64;
     println!(
-        "\n(e) {n} sessions held at once: opened in {:.1}s, {} errors{first_error}, {alive} answered through a persistent shell; poller RSS {:.0} MB (target 64 MB for 1,000)",
+        "\n(e) {n} sessions held at once: opened in {:.1}s, {} errors{first_error}, {alive} answered through a persistent shell; poller RSS {:.0} MB, {:.0} MB after serve's heap trim ({:.1} ms) (target 64 MB for 1,000)",
         took.as_secs_f64(),
         errors.len(),
-        rss_round / 1024.0
+        rss_round / 1024.0,
+        rss_trimmed / 1024.0,
+        trim_took.as_secs_f64() * 1000.0
     );
     println!(
         "    RSS breakdown: {:.1} MB before connecting; connections {:.1} KB each; persistent shells {:.1} KB each; after an os round {:.1} KB each more",

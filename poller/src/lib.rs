@@ -21,6 +21,7 @@ pub mod fan;
 pub mod fanout;
 pub mod fanout_bmc;
 pub mod health;
+pub mod heap;
 pub mod host_round;
 pub mod identity;
 pub mod ingest;

@@ -155,6 +155,8 @@ struct Service {
 
 /// How often retention sweeps run (the first a minute after start).
 const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+/// How often freed heap pages go back to the kernel (`heap::trim`).
+const TRIM_EVERY: Duration = Duration::from_secs(60);
 /// How often the head is sealed: each ten-minute window soon after it ends (see
 /// `dcmon_store::sealing`), so the head holds about a quarter of an hour.
 const SEAL_EVERY: Duration = Duration::from_secs(120);
@@ -216,6 +218,7 @@ pub async fn serve(
         SWEEP_EVERY,
     );
     let mut seal = tokio::time::interval_at(tokio::time::Instant::now() + SEAL_EVERY, SEAL_EVERY);
+    let mut trim = tokio::time::interval_at(tokio::time::Instant::now() + TRIM_EVERY, TRIM_EVERY);
     loop {
         let hup = async {
             match hangup.as_mut() {
@@ -228,6 +231,9 @@ pub async fn serve(
             _ = hup => service.reload("SIGHUP").await,
             _ = sweep.tick() => service.sweep(),
             _ = seal.tick() => service.writer.seal(crate::host_round::now_ms()),
+            _ = trim.tick() => {
+                let _ = tokio::task::spawn_blocking(crate::heap::trim).await;
+            }
             _ = check.tick() => {
                 let now = (modified_time(&source), service.rules_file_time());
                 if now != modified {
