@@ -230,6 +230,14 @@ async fn runs_carry_any_bytes(bed: &Sshd, address: &str) {
     );
     let out = run_in_shell(&ssh, "echo in-shell-é").await;
     assert_eq!(text(&out.stdout), "in-shell-é\n");
+    // A NUL byte (a hostile host's log cursor could carry one into a script's inputs)
+    // is refused before sending: shells drop it as they read, and bash would count the
+    // frame short and wait on the next one.
+    let nul = run(&ssh, "echo a\0b", Duration::from_secs(5)).await;
+    assert!(
+        matches!(nul, Err(TransportError::ScriptHasNul(6))),
+        "{nul:?}"
+    );
     assert_eq!(
         shell_pid(&ssh).await,
         pid,

@@ -650,8 +650,10 @@ impl<'a> Checker<'a> {
                 let mut at = here(key);
                 at.push(Seg::Index(i));
                 // These paths travel to the host in a tab- and newline-separated list.
-                if !path.starts_with('/') || path.contains(['\t', '\n', '\r']) {
-                    self.problem(&at, false, format!("{key} entry `{path}` must be an absolute path on the host, without tabs or newlines"));
+                // A NUL byte no shell reads as written.
+                if !path.starts_with('/') || path.contains(['\t', '\n', '\r', '\0']) {
+                    let shown = path.escape_debug();
+                    self.problem(&at, false, format!("{key} entry `{shown}` must be an absolute path on the host, without tabs, newlines or NUL bytes"));
                 }
             }
         }

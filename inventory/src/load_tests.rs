@@ -748,3 +748,15 @@ fn a_probe_brings_its_companions_once_and_only_where_listed() {
     assert_eq!(host(r#"["nvme", "os"]"#), ["nvme", "os", "fs"]);
     assert_eq!(host(r#"["fs"]"#), ["fs"]);
 }
+
+#[test]
+fn a_log_file_path_with_a_nul_byte_is_refused_where_it_is_written() {
+    let text = "[[hosts]]\nname = \"a\"\nlog_files = [\"/var/log/a\\u0000b\"]\n";
+    let problems = problems(text);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("log_files entry `/var/log/a\\0b` must be an absolute path")
+            && problems[0].contains("NUL"),
+        "{problems:?}"
+    );
+}

@@ -102,6 +102,8 @@ pub enum TransportError {
     OutputTooLarge(usize),
     #[error("the script is over {0} bytes, more than a persistent shell's frame holds")]
     ScriptTooLarge(usize),
+    #[error("the script holds a NUL byte at byte {0}, which no shell reads as written; not sent")]
+    ScriptHasNul(usize),
     #[error("cannot run sh locally: {0}")]
     Local(std::io::Error),
 }

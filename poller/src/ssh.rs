@@ -580,6 +580,17 @@ impl SshSession {
         limit: Duration,
         output_cap: usize,
     ) -> (Result<ExecOutput, TransportError>, Via) {
+        // Shells drop NUL bytes as they read (dash silently, bash counting them out of a
+        // frame), so such a script would run as something else, or wedge a frame. Its
+        // inputs can carry one (a log cursor a host printed, an inventory path).
+        if let Some(at) = script.bytes().position(|b| b == 0) {
+            let via = if mode == ShellMode::Exec {
+                Via::Exec
+            } else {
+                Via::Persistent
+            };
+            return (Err(TransportError::ScriptHasNul(at)), via);
+        }
         if mode == ShellMode::Exec {
             return (
                 self.run_exec_probe(script, become_root, limit, output_cap)

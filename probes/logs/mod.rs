@@ -68,7 +68,13 @@ pub const PROBE: Probe = Probe {
 
 /// The saved cursors and the files to read, as shell assignments.
 pub fn inputs(given: &ProbeInputs) -> String {
-    let cursor = |source: &str| given.cursors.get(source).map_or("", String::as_str);
+    // A cursor is what the host printed last round: one with a control character (a
+    // NUL, which no shell reads as written, or a newline breaking the file list) is not
+    // sent back; that source is read afresh, as on a first round.
+    let cursor = |source: &str| match given.cursors.get(source) {
+        Some(saved) if !saved.chars().any(char::is_control) => saved.as_str(),
+        _ => "",
+    };
     let files: String = file::SYSLOG_FILES
         .iter()
         .map(|p| p.to_string())

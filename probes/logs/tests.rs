@@ -379,6 +379,26 @@ fn inputs_are_quoted() {
     assert_eq!(String::from_utf8_lossy(&run.stdout), "s=1;i=2';rm -rf /;'");
 }
 
+/// A host printed a cursor with a NUL or a newline in it: it is not sent back (no
+/// shell reads a NUL as written), so that source is read afresh; a clean one goes.
+#[test]
+fn a_cursor_with_a_control_character_is_not_sent_back() {
+    let mut cursors = BTreeMap::new();
+    cursors.insert("journal".to_string(), "s=1;i=2\0x".to_string());
+    cursors.insert("dmesg".to_string(), "12\n34".to_string());
+    cursors.insert("syslog".to_string(), "5:100".to_string());
+    let prelude = inputs(&ProbeInputs {
+        cursors: &cursors,
+        log_files: &[],
+        custom_scripts: &[],
+        expected_gpus: None,
+    });
+    assert!(!prelude.contains('\0'), "{prelude:?}");
+    assert!(prelude.contains("DCMON_JOURNAL_CURSOR=''\n"), "{prelude}");
+    assert!(prelude.contains("DCMON_DMESG_CURSOR=''\n"), "{prelude}");
+    assert!(prelude.contains("/var/log/syslog\t5:100\n"), "{prelude}");
+}
+
 #[test]
 fn unavailable_sources_are_a_fact_not_a_failure() {
     let out = parse(
