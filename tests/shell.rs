@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use testbed::shims::dell_gpu_server;
+use testbed::shims::{bash_as_sh, dell_gpu_server};
 use testbed::{Sshd, dcmon, descendants};
 
 const CAP: usize = 1 << 20;
@@ -20,14 +20,6 @@ const CAP: usize = 1 << 20;
 /// A host whose `sh` is bash (a shim folder first on its PATH), as on RHEL and its kin;
 /// every other address keeps Debian's dash.
 const BASH_HOST: &str = "127.0.42.1";
-
-/// A folder, readable by the login user, holding `sh` -> bash (besides whatever the
-/// caller puts there).
-fn bash_as_sh(dir: &Path) {
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    std::os::unix::fs::symlink("/bin/bash", dir.join("sh")).unwrap();
-}
 
 /// The bed with `BASH_HOST`'s `sh` being bash; the folder lives as long as the bed.
 fn bed_with_bash_host() -> (Sshd, tempfile::TempDir) {

@@ -247,7 +247,7 @@ mod tests {
             said.identity_files.unwrap().value,
             [PathBuf::from("/keys/gpu")]
         );
-        assert_eq!(said.identities_only.unwrap().value, true);
+        assert!(said.identities_only.unwrap().value);
         assert_eq!(said.proxy_jump.unwrap().value, "bastion");
         let known = said.known_hosts.unwrap();
         assert_eq!(known.value, PathBuf::from("/keys/known_hosts"));

@@ -341,12 +341,7 @@ pub fn bash_rounds(n: usize) {
         .prefix("dcmon-bench-bash-sh-")
         .tempdir()
         .unwrap();
-    std::fs::set_permissions(
-        shims.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    std::os::unix::fs::symlink("/bin/bash", shims.path().join("sh")).unwrap();
+    testbed::shims::bash_as_sh(shims.path());
     let addrs = testbed::addresses(n);
     let hardware: Vec<(&str, &std::path::Path)> =
         addrs.iter().map(|a| (a.as_str(), shims.path())).collect();

@@ -2,7 +2,7 @@
 //! Split from the os probe so that probe's round forks nothing on a bash host and one
 //! process (`grep`) elsewhere, and reads filesystems at their own pace (every 2 minutes).
 
-use crate::output::{ParseError, ProbeOutput};
+use crate::output::ProbeOutput;
 use crate::registry::Probe;
 use crate::sections::Sections;
 use std::time::Duration;
@@ -31,20 +31,8 @@ pub const PROBE: Probe = Probe {
 pub fn parse(text: &str) -> ProbeOutput {
     let mut out = ProbeOutput::default();
     let sections = Sections::split(text);
-    match sections.get("df") {
-        Some(body) => {
-            if let Err((line, reason)) = crate::os::read_df(body, &mut out) {
-                out.warnings.push(ParseError::Malformed {
-                    section: "df".to_string(),
-                    line,
-                    reason,
-                });
-            }
-        }
-        None => out.warnings.push(ParseError::MissingSection {
-            section: "df".to_string(),
-        }),
-    }
+    let df = sections.get("df");
+    crate::sections::read_section("df", df, true, &mut out, crate::os::read_df);
     sections.finish(&mut out);
     out
 }

@@ -2,6 +2,7 @@
 //! captures, this machine's live df, and hostile input.
 
 use super::*;
+use crate::output::ParseError;
 use crate::test_support::value;
 use proptest::prelude::*;
 

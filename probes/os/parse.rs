@@ -48,27 +48,14 @@ pub fn parse(text: &str) -> ProbeOutput {
         ("hostname", &hostname),
     ];
     for (name, read) in readers {
-        match get(name) {
-            Some(body) => {
-                if let Err((line, reason)) = read(body, &mut out) {
-                    out.warnings.push(ParseError::Malformed {
-                        section: name.to_string(),
-                        line,
-                        reason,
-                    });
-                }
-            }
-            None if REQUIRED.contains(name) => out.warnings.push(ParseError::MissingSection {
-                section: name.to_string(),
-            }),
-            None => {}
-        }
+        let required = REQUIRED.contains(name);
+        crate::sections::read_section(name, get(name), required, &mut out, read);
     }
     sections.finish(&mut out);
     out
 }
 
-type Res = Result<(), (usize, String)>;
+type Res = crate::sections::SectionResult;
 
 /// A section reader: pushes what it reads, or says which line of the section is bad.
 type Reader<'a> = &'a dyn Fn(&str, &mut ProbeOutput) -> Res;

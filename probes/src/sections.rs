@@ -73,3 +73,32 @@ impl<'a> Sections<'a> {
         }
     }
 }
+
+/// A section reader's verdict: `Err((line within the section, reason))` for a bad line.
+pub type SectionResult = Result<(), (usize, String)>;
+
+/// Reads a section's body with `read`: a bad line becomes a `Malformed` warning naming
+/// the section and the line, a missing body a `MissingSection` warning where `required`.
+pub fn read_section(
+    name: &str,
+    body: Option<&str>,
+    required: bool,
+    out: &mut ProbeOutput,
+    read: impl FnOnce(&str, &mut ProbeOutput) -> SectionResult,
+) {
+    match body {
+        Some(body) => {
+            if let Err((line, reason)) = read(body, out) {
+                out.warnings.push(ParseError::Malformed {
+                    section: name.to_string(),
+                    line,
+                    reason,
+                });
+            }
+        }
+        None if required => out.warnings.push(ParseError::MissingSection {
+            section: name.to_string(),
+        }),
+        None => {}
+    }
+}

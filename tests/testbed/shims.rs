@@ -88,3 +88,11 @@ pub fn recording_ipmitool(dir: &Path, log: &Path) {
     std::fs::write(&path, script).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// Makes `dir` (readable by the login user) hold `sh` -> bash: a host with it first on
+/// its PATH gets bash as its `sh`, as RHEL and its kin do; other hosts keep dash.
+pub fn bash_as_sh(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("/bin/bash", dir.join("sh")).unwrap();
+}
