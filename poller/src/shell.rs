@@ -1,9 +1,9 @@
 //! The persistent shell: one `sh` kept open per host (and one `sudo -n sh` for
 //! `become`) on an exec channel of the host's one SSH connection. Each probe run is one
-//! command on its stdin, `dcmon_run NONCE 'SCRIPT'` (a line for sh, a length-prefixed frame for
-//! bash), so a run costs the host one fork instead of a new sshd session, a login shell
-//! and the exec-mode watchdog's processes; `dcmon_here` runs a built-in `in_shell`
-//! script with no fork at all.
+//! command on its stdin, `dcmon_run NONCE 'SCRIPT'` (a line for dash, a length-prefixed
+//! frame for bash), so a run costs the host one fork instead of a new sshd session, a
+//! login shell and the exec-mode watchdog's processes; `dcmon_here` runs a built-in
+//! `in_shell` script with no fork at all.
 //!
 //! How a run is framed (see `BOOT`): the shell prints `NONCE` on stdout and on stderr,
 //! forks the run as a subshell with /dev/null as stdin, and goes back to reading its
@@ -56,11 +56,12 @@ dcmon_here() { printf '%s\n' "$1"; printf '%s\n' "$1" >&2; eval "$2" </dev/null;
 /// line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Flavor {
-    /// bash 4.1 or later (`sh` on RHEL, Rocky, Fedora, SUSE): each run is a frame (`LEN\n` in 8 digits, then LEN bytes) read
-    /// with `read -N`, one block read. bash reads the commands it parses from a pipe one
-    /// byte per system call (it must not read past a line a child might want), which
-    /// for a 2 KB script costs the host more than the whole run (measured with strace:
-    /// 2,010 reads for a 2 KB line, 5 with `read -N`).
+    /// bash 4.1 or later (`sh` on RHEL, Rocky, Fedora, SUSE): each run is a frame
+    /// (`LEN\n` in 8 digits, then LEN bytes) read with `read -N`, one block read. bash
+    /// reads the commands it parses from a pipe one byte per system call (it must not
+    /// read past a line a child might want), which for a 2 KB script costs the host
+    /// more than the whole run (measured with strace: 2,010 reads for a 2 KB line, 5
+    /// with `read -N`).
     Framed,
     /// Any other sh (dash, busybox): each run is a line of commands, which these shells
     /// read in blocks.
