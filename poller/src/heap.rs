@@ -1,7 +1,7 @@
 //! Handing freed heap pages back to the kernel. glibc keeps what is freed in its arenas,
 //! resident; after a wave of connections (a thousand key exchanges' buffers) or a round's
 //! output buffers much of the heap is free yet still counted in RSS. `malloc_trim(0)`
-//! releases those pages: bench part (e) measures 94 -> 87 MB for 1,000 held sessions
+//! releases those pages: bench part (e) measures 95 -> 87 MB for 1,000 held sessions
 //! with their shells. `dcmon serve` calls it once a minute; it walks the arenas' free
 //! lists (the bench times it) and touches nothing in use.
 
