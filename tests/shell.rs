@@ -758,10 +758,11 @@ fn forks_traced(mut strace: testbed::Killed, log: &Path) -> Vec<String> {
         .collect()
 }
 
-/// What a round costs the host in processes, counted exactly on the shell: one fork for
-/// a run's subshell; the os probe runs in the shell itself (bash here) and forks only
-/// `df` (probes/os/README.md says why it stays). A probe script that grows a `cat` or
-/// `uname` fails here.
+/// What a round costs the host in processes, counted exactly on the shell, under dash
+/// and bash: one fork for a run's subshell; the os and fs probes run in the shell
+/// itself, os forking `grep` under dash and nothing under bash, fs forking `df`
+/// (probes/os/README.md says why). A probe script that grows a `cat` or `uname` fails
+/// here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_round_forks_what_the_probe_readme_says() {
     let (bed, _bash) = bed_with_bash_host();

@@ -138,30 +138,27 @@ fn connect_all(
 ) -> Vec<SshSession> {
     let connector = Arc::new(Connector::new(dcmon_poller::ssh::DEFAULT_HANDSHAKE_LIMIT));
     let (open, _) = crate::connect_all(runtime, &connector, &inventory.hosts);
-    let open = Arc::new(open);
-    let ran: Vec<bool> = runtime.block_on(async {
-        let tasks: Vec<_> = (0..open.len())
-            .map(|i| {
-                let s = open.clone();
+    runtime.block_on(async {
+        // Each session goes into its run's task and comes back if the run succeeded.
+        let tasks: Vec<_> = open
+            .into_iter()
+            .map(|s| {
                 tokio::spawn(async move {
-                    let (result, _) = s[i]
+                    let (result, _) = s
                         .run_probe(script, true, false, ShellMode::Persistent, LIMIT, CAP)
                         .await;
-                    result.is_ok_and(|o| o.success())
+                    result.is_ok_and(|o| o.success()).then_some(s)
                 })
             })
             .collect();
-        let mut ran = Vec::new();
+        let mut kept = Vec::new();
         for t in tasks {
-            ran.push(t.await.unwrap_or(false));
+            if let Ok(Some(s)) = t.await {
+                kept.push(s);
+            }
         }
-        ran
-    });
-    let open = Arc::try_unwrap(open).unwrap_or_else(|_| unreachable!("the tasks are done"));
-    open.into_iter()
-        .zip(ran)
-        .filter_map(|(s, ok)| ok.then_some(s))
-        .collect()
+        kept
+    })
 }
 
 pub fn poll_rounds(n: usize) {
