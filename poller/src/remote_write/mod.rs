@@ -126,6 +126,11 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
     // be read over and over, batch by batch). The figure is then refreshed once a second.
     let mut full = false;
     let mut counted = tokio::time::Instant::now();
+    // The pending and firing alerts sent with each request (`ALERTS`), read again at
+    // most once a second: they change only when rules are evaluated, and a backlog
+    // drains many requests a second.
+    let mut alerts: Vec<encode::OwnSeries> = Vec::new();
+    let mut alerts_read: Option<tokio::time::Instant> = None;
     loop {
         if full && counted.elapsed() >= Duration::from_secs(1) {
             show_queue(&store, cursor, &shared, &name).await;
@@ -189,18 +194,21 @@ async fn run(config: RemoteWrite, shared: Shared, mut shutdown: watch::Receiver<
         own_ms = crate::host_round::now_ms().max(own_ms.saturating_add(1));
         // The poller's own figures and its pending and firing alerts (`ALERTS`, as on
         // `/metrics`), as of now: the central view lists every poller's alerts.
-        let mut own = shared.health.series();
-        if let Ok(alerts) = read(&store, |s| s.alerts()).await {
-            own.extend(
-                dcmon_store::alerts::alert_series(&alerts)
+        if alerts_read.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            if let Ok(active) = read(&store, |s| s.alerts()).await {
+                alerts = dcmon_store::alerts::alert_series(&active)
                     .into_iter()
                     .map(|labels| encode::OwnSeries {
                         name: "ALERTS".to_string(),
                         labels,
                         value: 1.0,
-                    }),
-            );
+                    })
+                    .collect();
+            }
+            alerts_read = Some(tokio::time::Instant::now());
         }
+        let mut own = shared.health.series();
+        own.extend(alerts.iter().cloned());
         let (body, skipped) = encoder.request(&rows, &own, own_ms);
         if skipped > 0 {
             // The series was deleted (retention) between queuing and sending: its
